@@ -1,0 +1,295 @@
+//! The typed intermediate form (HIR): what the checker produces and the planner consumes.
+//!
+//! Names are resolved, every expression carries its type, user `fn` calls are inlined as
+//! `Let`/`Local`, `let` pipelines are expanded into trees (the planner de-duplicates them again),
+//! and implicit int→float widening is explicit (`Cast`).
+
+use crate::span::Span;
+use crate::stdlib::Builtin;
+use crate::types::{RowType, Scalar, Type, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnOp {
+    /// Arithmetic negation of int or float (int overflow is a row error).
+    Neg,
+    /// Boolean not.
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    /// Division: by zero is a row error for int and float alike; int division truncates.
+    Div,
+    /// Remainder: by zero is a row error.
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Short-circuit boolean and.
+    And,
+    /// Short-circuit boolean or.
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+}
+
+/// Typing rules the later stages can rely on:
+/// - `Binary` arithmetic: both operands have the same scalar (int, or float), non-null; result
+///   has that scalar. Comparisons: same scalar, non-null (strings compare bytewise); result bool.
+///   `And`/`Or`: bool operands.
+/// - `Eq`/`Ne` against a `null` literal never reaches the HIR: it becomes `IsNull` (negated).
+/// - `Field(i)` reads column `i` of the input row; its `ty` may be non-null although the column
+///   is nullable, where the checker proved the value present (narrowing).
+/// - `Coalesce(a, b)`: `a` nullable, result is `b`'s type.
+/// - `If(c, t, e)`: `t` and `e` have the result type (with `Cast` inserted where needed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ExprKind {
+    Lit(Value),
+    Field(usize),
+    /// A local bound by an enclosing `Let` (the parameters of inlined user functions).
+    Local(usize),
+    Let {
+        local: usize,
+        value: Box<Expr>,
+        body: Box<Expr>,
+    },
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// Numeric conversion inserted by the checker: only int → float.
+    Cast(Box<Expr>, Scalar),
+    IsNull(Box<Expr>),
+    Coalesce(Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    Call(Builtin, Vec<Expr>),
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, ty: Type, span: Span) -> Expr {
+        Expr { kind, ty, span }
+    }
+}
+
+/// Aggregate functions of `group`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AggFunc {
+    /// Number of rows in the group: int.
+    Count,
+    /// Sum of non-null values (0 when none): the argument's scalar; int overflow is a job error.
+    Sum,
+    /// Smallest non-null value: the argument's type (null only if all values were null).
+    Min,
+    /// Largest non-null value.
+    Max,
+    /// Mean of non-null values: float (nullable if the argument is).
+    Avg,
+}
+
+impl AggFunc {
+    pub fn from_name(name: &str) -> Option<AggFunc> {
+        Some(match name {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            "avg" => AggFunc::Avg,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::Avg => "avg",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Agg {
+    pub name: String,
+    pub func: AggFunc,
+    /// Evaluated over the group's input row; `None` for `count()`.
+    pub arg: Option<Expr>,
+    pub ty: Type,
+    pub span: Span,
+}
+
+/// What happens to a row that cannot be read or evaluated.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OnError {
+    /// Stop the job with a diagnostic naming the place (the default).
+    Fail,
+    /// Count the row and drop it.
+    Skip,
+    /// Write the raw record, its location and the reason as a JSON line to this path.
+    DeadLetter(String),
+}
+
+/// The limit after which rejected rows fail the job even under `skip` / `dead_letter`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MaxErrors {
+    Count(u64),
+    /// A fraction of the rows read, 0.0..=1.0.
+    Ratio(f64),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorPolicy {
+    pub on_error: OnError,
+    pub max_errors: Option<MaxErrors>,
+}
+
+impl Default for ErrorPolicy {
+    fn default() -> Self {
+        ErrorPolicy {
+            on_error: OnError::Fail,
+            max_errors: None,
+        }
+    }
+}
+
+/// Connector options other than the path, already validated: `header`, `delimiter`, `format`…
+pub type Options = BTreeMap<String, Value>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub name: String,
+    /// Registered connector name: `csv`, `jsonl`, `stdin`.
+    pub connector: String,
+    /// File path or glob, relative to the working directory; `None` for stdin.
+    pub path: Option<String>,
+    pub options: Options,
+    /// The full schema of the input, declared or inferred.
+    pub schema: RowType,
+    pub policy: ErrorPolicy,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hints {
+    /// `@parallel(n)` on a stage.
+    pub parallel: Option<u32>,
+    /// `@batch(n)` on a stage.
+    pub batch: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StreamKind {
+    /// Index into `Program::sources`.
+    Source(usize),
+    Filter {
+        input: Box<Stream>,
+        pred: Expr,
+        policy: ErrorPolicy,
+    },
+    /// Output columns in order, each computed over the input row.
+    Map {
+        input: Box<Stream>,
+        fields: Vec<(String, Expr)>,
+        policy: ErrorPolicy,
+    },
+    /// Output row: the key columns (input column indices, in order) then the aggregates.
+    Group {
+        input: Box<Stream>,
+        keys: Vec<usize>,
+        aggs: Vec<Agg>,
+    },
+    Union {
+        inputs: Vec<Stream>,
+    },
+    Limit {
+        input: Box<Stream>,
+        n: u64,
+    },
+}
+
+/// A tree of stages ending in this node; `row` is the type of the rows it produces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    pub kind: StreamKind,
+    pub row: RowType,
+    pub hints: Hints,
+    /// The `let` name this node was bound to, if any (shown by `flow explain`).
+    pub label: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sink {
+    /// Registered connector name: `csv`, `jsonl`, `stdout`.
+    pub connector: String,
+    pub path: Option<String>,
+    pub options: Options,
+    pub input: Stream,
+    pub hints: Hints,
+    pub span: Span,
+    /// `file.flow:line` of the sink statement, for `flow explain` and summaries.
+    pub origin: String,
+}
+
+/// The declared run mode of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Mode {
+    Single {
+        readers: u32,
+        processors: u32,
+        batch: u32,
+    },
+    Multi {
+        nodes: u32,
+        threads: u32,
+        batch: u32,
+    },
+    Auto {
+        batch: u32,
+    },
+}
+
+impl Default for Mode {
+    fn default() -> Self {
+        Mode::Auto { batch: 4096 }
+    }
+}
+
+/// One checked program: all files given together, merged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub mode: Mode,
+    pub sources: Vec<Source>,
+    pub sinks: Vec<Sink>,
+}

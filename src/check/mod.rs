@@ -1,0 +1,3 @@
+//! The checker: AST → typed HIR (`hir::Program`) plus diagnostics.
+
+pub mod hir;

@@ -1,0 +1,1 @@
+//! Sources and sinks behind one registry: CSV, JSON lines, standard input/output.

@@ -1,0 +1,1 @@
+//! Diagnostics: the error-code registry and rendering (ariadne, JSON).

@@ -1,0 +1,13 @@
+//! flow: a typed pipeline language and its compiler. See ARCHITECTURE.md for the code map.
+
+pub mod batch;
+pub mod check;
+pub mod codegen;
+pub mod connectors;
+pub mod diagnostics;
+pub mod plan;
+pub mod runtime;
+pub mod span;
+pub mod stdlib;
+pub mod syntax;
+pub mod types;

@@ -1,0 +1,162 @@
+//! The logical plan: one DAG (petgraph) for all pipelines of all files of a job, de-duplicated
+//! (seed 001), fused and with pushdown applied. Produced by `plan::build`, consumed by codegen
+//! and the runtime.
+
+use crate::check::hir::{Agg, ErrorPolicy, Expr, Hints, Mode, Options};
+use crate::span::Span;
+use crate::types::RowType;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+pub type NodeId = NodeIndex<u32>;
+
+/// A source after pushdown: it reads the file schema but produces only `columns`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSpec {
+    pub name: String,
+    pub connector: String,
+    pub path: Option<String>,
+    pub options: Options,
+    /// The full schema of the input (for locating columns in a record).
+    pub schema: RowType,
+    /// Indices into `schema` of the columns produced, in order: the node's `row`.
+    pub columns: Vec<usize>,
+    pub policy: ErrorPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinkSpec {
+    pub connector: String,
+    pub path: Option<String>,
+    pub options: Options,
+    /// `file.flow:line` of the sink statement.
+    pub origin: String,
+}
+
+/// One step of a fused row kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Step {
+    /// Keeps the row when the predicate is true.
+    Filter(Expr),
+    /// Replaces the row by these columns, each computed over the current row.
+    Map(Vec<Expr>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FusedStep {
+    pub step: Step,
+    /// What to do with a row whose evaluation fails in this step.
+    pub policy: ErrorPolicy,
+    /// The row type after this step.
+    pub row: RowType,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Source(SourceSpec),
+    Filter {
+        pred: Expr,
+        policy: ErrorPolicy,
+    },
+    Map {
+        fields: Vec<(String, Expr)>,
+        policy: ErrorPolicy,
+    },
+    /// A chain of filters and maps on one unshared path; compiled into one kernel.
+    Fused {
+        steps: Vec<FusedStep>,
+    },
+    /// Output row: the key columns then the aggregates (see `hir::StreamKind::Group`).
+    Group {
+        keys: Vec<usize>,
+        aggs: Vec<Agg>,
+    },
+    /// Inputs in edge-port order; all have the node's row type.
+    Union,
+    Limit(u64),
+    Sink(SinkSpec),
+}
+
+impl Op {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Source(_) => "source",
+            Op::Filter { .. } => "filter",
+            Op::Map { .. } => "map",
+            Op::Fused { .. } => "fused",
+            Op::Group { .. } => "group",
+            Op::Union => "union",
+            Op::Limit(_) => "limit",
+            Op::Sink(_) => "sink",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub op: Op,
+    /// The type of the rows this node produces (for a sink: the rows it writes).
+    pub row: RowType,
+    pub hints: Hints,
+    /// `file.flow` pipelines (sink origins) whose result depends on this node.
+    pub used_by: Vec<String>,
+    /// `let` names that denote this node.
+    pub labels: Vec<String>,
+    /// Where it was first written.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStats {
+    pub nodes_before_dedup: usize,
+    pub nodes_after_dedup: usize,
+}
+
+/// Edges run from producer to consumer; the weight is the consumer's input port (0 for all but
+/// `Union`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    pub graph: DiGraph<Node, usize, u32>,
+    pub mode: Mode,
+    pub stats: PlanStats,
+}
+
+impl Plan {
+    /// The inputs of a node, in port order.
+    pub fn inputs(&self, id: NodeId) -> Vec<NodeId> {
+        let mut ins: Vec<(usize, NodeId)> = self
+            .graph
+            .edges_directed(id, petgraph::Direction::Incoming)
+            .map(|e| (*e.weight(), petgraph::visit::EdgeRef::source(&e)))
+            .collect();
+        ins.sort();
+        ins.into_iter().map(|(_, n)| n).collect()
+    }
+    /// The consumers of a node.
+    pub fn outputs(&self, id: NodeId) -> Vec<NodeId> {
+        let mut outs: Vec<NodeId> = self
+            .graph
+            .neighbors_directed(id, petgraph::Direction::Outgoing)
+            .collect();
+        outs.sort();
+        outs
+    }
+}
+
+/// Planner switches, so optimized and unoptimized plans can be compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub dedup: bool,
+    pub fuse: bool,
+    pub pushdown: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            dedup: true,
+            fuse: true,
+            pushdown: true,
+        }
+    }
+}

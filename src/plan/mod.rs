@@ -1,0 +1,4 @@
+//! The planner: HIR → one de-duplicated, fused logical DAG (`ir::Plan`).
+
+pub mod ir;
+pub use ir::*;

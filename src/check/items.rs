@@ -258,6 +258,7 @@ impl<'p> Checker<'p> {
         };
         let items = &input.module.items;
         let mut mode: Option<(Mode, Span)> = None;
+        let mut has_syntax_errors = false;
         // Pass 1: uses, schemas and fns (usable anywhere in the file).
         let mut fn_ids = Vec::new();
         for item in items {
@@ -279,6 +280,48 @@ impl<'p> Checker<'p> {
                     fcx.scope.fns.insert(f.name.name.clone(), id);
                     fn_ids.push(id);
                 }
+                ast::Item::Error(ast::ErrorItem {
+                    declares: Some((kind, name)),
+                    ..
+                }) => {
+                    has_syntax_errors = true;
+                    match kind {
+                        ast::DeclKind::Stream => {
+                            fcx.streams
+                                .insert(name.name.clone(), (StreamDef::Let(None), name.span));
+                            fcx.used.insert(name.name.clone());
+                        }
+                        ast::DeclKind::Schema => {
+                            fcx.schemas
+                                .insert(name.name.clone(), (RowType::default(), name.span));
+                        }
+                        ast::DeclKind::Function => {
+                            let id = self.fns.len();
+                            let decl = ast::FnDecl {
+                                name: name.clone(),
+                                params: vec![],
+                                ret: ast::TypeExpr {
+                                    name: name.clone(),
+                                    nullable: false,
+                                    span: name.span,
+                                },
+                                body: ast::Expr {
+                                    kind: ast::ExprKind::Error,
+                                    span: name.span,
+                                },
+                                span: name.span,
+                            };
+                            self.fns.push(FnEntry {
+                                decl,
+                                scope: FnScope::default(),
+                                state: FnState::Done(None),
+                                qualified: name.name.clone(),
+                            });
+                            fcx.scope.fns.insert(name.name.clone(), id);
+                        }
+                    }
+                }
+                ast::Item::Error(_) => has_syntax_errors = true,
                 ast::Item::Mode(m) => {
                     if let Some((_, prev)) = &mode {
                         self.diags.push(
@@ -300,6 +343,9 @@ impl<'p> Checker<'p> {
             self.fns[*id].scope = fcx.scope.clone();
         }
         for id in fn_ids {
+            if matches!(self.fns[id].state, FnState::Done(None)) {
+                continue;
+            }
             let span = self.fns[id].decl.name.span;
             if let Some(f) = self.fn_hir(id, span) {
                 let params: Vec<String> =
@@ -321,6 +367,10 @@ impl<'p> Checker<'p> {
                 ast::Item::Pipeline(p) => self.pipeline_stmt(p, &mut fcx),
                 _ => {}
             }
+        }
+        if has_syntax_errors {
+            // Statements that failed to parse may be the ones using these names.
+            return mode;
         }
         let mut unused: Vec<(&String, &Span)> = fcx
             .streams
@@ -949,6 +999,6 @@ fn item_span(item: &ast::Item) -> Span {
         ast::Item::Fn(f) => f.span,
         ast::Item::Let(l) => l.span,
         ast::Item::Pipeline(p) => p.span,
-        ast::Item::Error(s) => *s,
+        ast::Item::Error(e) => e.span,
     }
 }

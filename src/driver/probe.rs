@@ -1,5 +1,6 @@
 //! The file-system probe the checker uses: existence checks, CSV headers and schema inference
-//! from a sample of records.
+//! from a sample of records (int / float / bool / str; nullable where values are empty or missing;
+//! timestamps are declared, not guessed).
 
 use crate::check::Probe;
 use crate::check::hir::Options;
@@ -74,7 +75,6 @@ struct Guess {
     int: bool,
     float: bool,
     bool_: bool,
-    timestamp: bool,
     any: bool,
     nulls: bool,
 }
@@ -85,7 +85,6 @@ impl Guess {
             int: true,
             float: true,
             bool_: true,
-            timestamp: true,
             any: false,
             nulls: false,
         }
@@ -101,7 +100,6 @@ impl Guess {
         self.float &= v.parse::<f64>().is_ok()
             && !v.chars().any(|c| c.is_alphabetic() && c != 'e' && c != 'E');
         self.bool_ &= v == "true" || v == "false";
-        self.timestamp &= v.len() >= 10 && crate::stdlib::ops::parse_timestamp(v).is_some();
     }
     fn ty(self) -> Type {
         let scalar = if !self.any {
@@ -112,8 +110,6 @@ impl Guess {
             Scalar::Float
         } else if self.bool_ {
             Scalar::Bool
-        } else if self.timestamp {
-            Scalar::Timestamp
         } else {
             Scalar::Str
         };
@@ -196,11 +192,6 @@ fn infer_jsonl(path: &str) -> Result<RowType, String> {
                 } else {
                     Scalar::Float
                 }),
-                serde_json::Value::String(s)
-                    if s.len() >= 10 && crate::stdlib::ops::parse_timestamp(s).is_some() =>
-                {
-                    Some(Scalar::Timestamp)
-                }
                 _ => Some(Scalar::Str),
             };
             match fields.iter_mut().find(|f| f.0 == *k) {

@@ -24,7 +24,22 @@ pub enum Item {
     Let(LetDecl),
     Pipeline(Pipeline),
     /// A statement that failed to parse (already reported).
-    Error(Span),
+    Error(ErrorItem),
+}
+
+/// A statement that failed to parse. If it evidently declared a name (`source x …`,
+/// `let x …`, `fn x …`), the name is kept so that its uses don't report it as unknown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorItem {
+    pub span: Span,
+    pub declares: Option<(DeclKind, Ident)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeclKind {
+    Stream,
+    Function,
+    Schema,
 }
 
 /// `name: value` or a positional `value` in a call, a mode or a hint.

@@ -291,6 +291,10 @@ pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned
                 )
                 .label(span, "not part of the language");
                 match bad {
+                    "≥" => d = d.help("write `>=`"),
+                    "≤" => d = d.help("write `<=`"),
+                    "≠" => d = d.help("write `!=`"),
+                    "“" | "”" => d = d.help("strings use plain double quotes: \"text\""),
                     "&" => d = d.help("use `&&` for boolean and"),
                     "'" => d = d.help("strings use double quotes: \"text\""),
                     ";" => d = d.help("statements need no `;`"),

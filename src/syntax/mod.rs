@@ -40,9 +40,32 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
                     .iter()
                     .any(|&at| (start as u32) <= at && at <= end as u32)
                 {
-                    diags.push(syntax_error(e, file, end, next_start.is_some()));
+                    diags.push(syntax_error(e, file, end, next_start.is_some(), &stmt));
                 }
-                module.items.push(Item::Error(Span::new(file, start, end)));
+                let declares = match (stmt.first().map(|t| &t.1), stmt.get(1)) {
+                    (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) => {
+                        let kind = match kw {
+                            Tok::Source | Tok::Let => Some(ast::DeclKind::Stream),
+                            Tok::Fn => Some(ast::DeclKind::Function),
+                            Tok::Schema => Some(ast::DeclKind::Schema),
+                            _ => None,
+                        };
+                        kind.map(|k| {
+                            (
+                                k,
+                                ast::Ident {
+                                    name: name.clone(),
+                                    span: Span::new(file, *l, *r),
+                                },
+                            )
+                        })
+                    }
+                    _ => None,
+                };
+                module.items.push(Item::Error(ast::ErrorItem {
+                    span: Span::new(file, start, end),
+                    declares,
+                }));
             }
         }
     }
@@ -57,7 +80,7 @@ pub fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Diagnosti
     match grammar::flow::ExprParser::new().parse(file, tokens.into_iter().map(Ok::<Spanned, ()>)) {
         Ok(e) => (Some(e), diags),
         Err(e) => {
-            diags.push(syntax_error(e, file, end, true));
+            diags.push(syntax_error(e, file, end, true, &[]));
             (None, diags)
         }
     }
@@ -144,6 +167,7 @@ fn syntax_error(
     file: FileId,
     stmt_end: usize,
     last: bool,
+    stmt: &[Spanned],
 ) -> Diagnostic {
     match e {
         ParseError::UnrecognizedToken {
@@ -164,7 +188,16 @@ fn syntax_error(
                 d = d.help("after `|` comes a stage: filter, map, group, union, limit or sink");
             }
             if let Token::Kw(Tok::Assign) = tok {
-                d = d.help("to compare values use `==`");
+                // `name = value` right after `(` or `,` is an option written with `=`.
+                let pos = stmt.iter().position(|t| t.0 == l).unwrap_or(0);
+                let option_like = pos >= 2
+                    && matches!(stmt[pos - 1].1, Token::Ident(_))
+                    && matches!(stmt[pos - 2].1, Token::Kw(Tok::LParen | Tok::Comma));
+                d = d.help(if option_like {
+                    "options are written `name: value`"
+                } else {
+                    "to compare values use `==`"
+                });
             }
             d
         }

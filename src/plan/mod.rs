@@ -1,4 +1,35 @@
 //! The planner: HIR → one de-duplicated, fused logical DAG (`ir::Plan`).
+//!
+//! Passes, in order: `lower` (hash-consing: identical nodes of all pipelines and files become
+//! one, seed 001), `pushdown` (filters toward sources, column projection into sources), `fuse`
+//! (filter/map chains into one kernel node). `explain` renders the result.
+
+mod canon;
+mod dag;
+mod error;
+pub mod explain;
 
 pub mod ir;
+mod lower;
+mod print;
+
+pub use error::PlanError;
 pub use ir::*;
+
+use crate::check::hir;
+
+/// Plans a checked program. Errors: two sinks writing one destination
+/// (`PlanError::DuplicateSink`), or an internal invariant broken by the HIR.
+pub fn build(program: &hir::Program, opts: PlanOptions) -> Result<Plan, Vec<PlanError>> {
+    let lowered = lower::lower(program, opts.dedup)?;
+    let stats = PlanStats {
+        nodes_before_dedup: lowered.nodes_before_dedup,
+        nodes_after_dedup: lowered.dag.nodes.len(),
+    };
+    let dag = lowered.dag;
+    dag.into_plan(program.mode.clone(), stats)
+        .map_err(|e| vec![e])
+}
+
+#[cfg(test)]
+mod tests;

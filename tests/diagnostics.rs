@@ -87,7 +87,7 @@ fn diagnostics_match_their_snapshots_and_expected_codes() {
     let uncovered: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|c| !covered.contains(*c))
+        .filter(|c| !covered.contains(*c) && !c.starts_with("E09")) // E09xx: internal errors
         .collect();
     assert!(
         uncovered.is_empty(),

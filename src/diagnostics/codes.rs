@@ -106,6 +106,8 @@ codes! {
         "A pipeline must start with a source or a `let` name; this name is a function, a schema or a module.";
     DuplicateSink = "E0060", "two sinks write the same destination",
         "Two sinks of the job (perhaps in different files) write the same file (or both write stdout); one would overwrite the other. Give each its own path.";
+    Internal = "E0900", "internal compiler error",
+        "The compiler found a broken invariant in its own data: this is a bug in flow, not in your script. Please report it with the script that triggers it.";
     UnusedStream = "W0001", "unused source or let",
         "A source or let is never used by a pipeline that reaches a sink, so it is not read at all.";
 }

@@ -7,6 +7,7 @@ mod probe;
 pub use probe::FsProbe;
 
 use crate::check::{self, Input, StdModule, hir::Program};
+use crate::plan::{self, Plan, PlanError, PlanOptions};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::{FileId, SourceMap};
 use crate::syntax::{self, ast};
@@ -22,6 +23,8 @@ pub struct Compilation {
     pub program: Option<Program>,
     /// `flow check --types` lines.
     pub types: Vec<String>,
+    /// The optimized plan of the program (default planner options), when there were no errors.
+    pub plan: Option<Plan>,
 }
 
 impl Compilation {
@@ -105,14 +108,19 @@ pub fn check_sources(files: Vec<(String, String)>, probe: &dyn check::Probe) -> 
     let checked = check::check(&inputs, &std_inputs, probe);
     let syntax_errors = diagnostics.iter().any(|d| d.is_error());
     diagnostics.extend(checked.diagnostics);
-    crate::diagnostics::sort(&mut diagnostics);
-    let program = if syntax_errors { None } else { checked.program };
-    Compilation {
-        sources,
-        diagnostics,
-        program,
-        types: checked.types,
+    let mut program = if syntax_errors { None } else { checked.program };
+    let mut plan = None;
+    if let Some(p) = &program {
+        match plan_program(p, PlanOptions::default()) {
+            Ok(pl) => plan = Some(pl),
+            Err(ds) => {
+                diagnostics.extend(ds);
+                program = None;
+            }
+        }
     }
+    crate::diagnostics::sort(&mut diagnostics);
+    Compilation { sources, diagnostics, program, types: checked.types, plan }
 }
 
 fn display_name(name: &str) -> String {
@@ -177,4 +185,21 @@ fn uses(m: &ast::Module) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Plans a checked program; planner errors become diagnostics.
+pub fn plan_program(program: &Program, opts: PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+    plan::build(program, opts).map_err(|errs| {
+        errs.into_iter()
+            .map(|e| match e {
+                PlanError::DuplicateSink { path, first, second } => {
+                    Diagnostic::error(Code::DuplicateSink, format!("two sinks write to the same destination `{path}`"))
+                        .label(second, "this sink…")
+                        .label(first, "…writes where this one already writes")
+                        .help("give each sink its own path; to write the same rows twice, use two different files")
+                }
+                PlanError::Internal(msg) => Diagnostic::error(Code::Internal, format!("internal planner error: {msg}")),
+            })
+            .collect()
+    })
 }

@@ -2,9 +2,11 @@
 
 pub mod batch;
 pub mod check;
+pub mod cli;
 pub mod codegen;
 pub mod connectors;
 pub mod diagnostics;
+pub mod driver;
 pub mod plan;
 pub mod runtime;
 pub mod span;

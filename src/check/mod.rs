@@ -1,3 +1,109 @@
 //! The checker: AST → typed HIR (`hir::Program`) plus diagnostics.
+//!
+//! Invariants: checking never fails — it always returns diagnostics and, when there is no error,
+//! a program; it does no I/O itself (files are probed through the `Probe` the driver passes in);
+//! every diagnostic has a code from `diagnostics::Code` and a primary span.
 
 pub mod hir;
+
+mod expr;
+mod items;
+mod stream;
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use crate::syntax::ast;
+use crate::types::RowType;
+use hir::Options;
+
+/// The checker's window on the file system (implemented by the driver).
+pub trait Probe {
+    /// Whether the path (or, for a glob, at least one match) exists.
+    fn exists(&self, path: &str) -> bool;
+    /// The column names of a CSV file's header line.
+    fn csv_header(&self, path: &str, delimiter: u8) -> Result<Vec<String>, String>;
+    /// Infers a schema from the file's header and a sample of its records.
+    fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String>;
+}
+
+/// One user file to check.
+pub struct Input<'a> {
+    pub file: FileId,
+    pub name: String,
+    pub module: &'a ast::Module,
+    pub text: &'a str,
+    /// Directory that relative paths in this file are resolved against ("" = working dir).
+    pub base_dir: String,
+}
+
+/// A stdlib module, parsed by the driver: `std.text` → ("text", …).
+pub struct StdModule<'a> {
+    pub path: String,
+    pub file: FileId,
+    pub module: &'a ast::Module,
+}
+
+/// The result of checking.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// `None` when there are errors.
+    pub program: Option<hir::Program>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Human-readable types of every source, let, fn and sink (for `flow check --types`).
+    pub types: Vec<String>,
+}
+
+pub fn check(files: &[Input], modules: &[StdModule], probe: &dyn Probe) -> Checked {
+    let mut cx = items::Checker::new(probe);
+    for m in modules {
+        cx.add_std_module(m);
+    }
+    let mut mode: Option<(hir::Mode, Span)> = None;
+    for f in files {
+        if let Some((m, span)) = cx.check_file(f) {
+            match &mode {
+                Some((prev, prev_span)) if *prev != m => {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::ConflictingModes,
+                            "files run together declare different modes",
+                        )
+                        .label(span, "this mode…")
+                        .label(*prev_span, "…differs from this one")
+                        .help("a job has one mode: declare it in one file, or the same in all"),
+                    );
+                }
+                Some(_) => {}
+                None => mode = Some((m, span)),
+            }
+        }
+    }
+    let mut diagnostics = cx.diags;
+    crate::diagnostics::sort(&mut diagnostics);
+    let has_errors = diagnostics.iter().any(|d| d.is_error());
+    let program = hir::Program {
+        mode: mode.map(|(m, _)| m).unwrap_or_default(),
+        sources: cx.sources,
+        sinks: cx.sinks,
+    };
+    Checked {
+        program: if has_errors { None } else { Some(program) },
+        diagnostics,
+        types: cx.types,
+    }
+}
+
+/// "did you mean `x`?" for a misspelt name.
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}

@@ -1,1 +1,214 @@
-//! Diagnostics: the error-code registry and rendering (ariadne, JSON).
+//! Diagnostics: the error-code registry (`codes`), the `Diagnostic` type every stage reports
+//! with, and its two renderings: ariadne text (for people) and JSON (for tools).
+
+mod codes;
+
+pub use codes::Code;
+
+use crate::span::{SourceMap, Span};
+use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+    pub primary: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// The first label is the primary one.
+    pub labels: Vec<Label>,
+    pub help: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            labels: vec![],
+            help: vec![],
+            notes: vec![],
+        }
+    }
+    pub fn warning(code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+    /// Adds a label; the first one added is the primary label.
+    pub fn label(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        let primary = self.labels.is_empty();
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary,
+        });
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help.push(help.into());
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+}
+
+/// Sorts diagnostics by file and position (stable for the same input).
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start, s.end)));
+}
+
+/// Renders diagnostics as ariadne reports. `color: false` for files and snapshots.
+pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let mut out = Vec::new();
+    let cache = ariadne::sources(
+        sources
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone())),
+    );
+    let mut cache = cache;
+    for d in diags {
+        let kind = match d.severity {
+            Severity::Error => ReportKind::Error,
+            Severity::Warning => ReportKind::Warning,
+        };
+        let file_name = |s: Span| sources.get(s.file).name.clone();
+        let anchor = d.primary_span().map(|s| (file_name(s), s.range()));
+        match anchor {
+            Some(anchor) => {
+                let mut report = Report::build(kind, anchor)
+                    .with_config(
+                        Config::default()
+                            .with_color(color)
+                            .with_index_type(IndexType::Byte),
+                    )
+                    .with_code(d.code.as_str())
+                    .with_message(&d.message);
+                for l in &d.labels {
+                    let color_of = if l.primary { Color::Red } else { Color::Blue };
+                    report = report.with_label(
+                        ALabel::new((file_name(l.span), l.span.range()))
+                            .with_message(&l.message)
+                            .with_color(color_of),
+                    );
+                }
+                for h in &d.help {
+                    report = report.with_help(h);
+                }
+                for n in &d.notes {
+                    report = report.with_note(n);
+                }
+                // Writing into a Vec cannot fail for I/O reasons; a cache miss would be our bug.
+                if report.finish().write(&mut cache, &mut out).is_err() {
+                    out.extend_from_slice(
+                        format!(
+                            "[{}] {}: {}\n",
+                            d.code.as_str(),
+                            severity_word(d),
+                            d.message
+                        )
+                        .as_bytes(),
+                    );
+                }
+            }
+            None => {
+                out.extend_from_slice(
+                    format!(
+                        "[{}] {}: {}\n",
+                        d.code.as_str(),
+                        severity_word(d),
+                        d.message
+                    )
+                    .as_bytes(),
+                );
+                for h in &d.help {
+                    out.extend_from_slice(format!("  help: {h}\n").as_bytes());
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn severity_word(d: &Diagnostic) -> &'static str {
+    match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// The JSON form: one object per diagnostic with code, severity, message, file, line, column
+/// (1-based), end_line, end_column, labels, help and notes.
+pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
+    let pos = |s: Span| {
+        let (line, column) = sources.line_col(s.file, s.start);
+        let (end_line, end_column) = sources.line_col(s.file, s.end);
+        (
+            sources.get(s.file).name.clone(),
+            line,
+            column,
+            end_line,
+            end_column,
+        )
+    };
+    let items: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let labels: Vec<serde_json::Value> = d
+                .labels
+                .iter()
+                .map(|l| {
+                    let (file, line, column, end_line, end_column) = pos(l.span);
+                    serde_json::json!({
+                        "file": file, "line": line, "column": column,
+                        "end_line": end_line, "end_column": end_column,
+                        "message": l.message, "primary": l.primary,
+                    })
+                })
+                .collect();
+            let (file, line, column, end_line, end_column) = match d.primary_span() {
+                Some(s) => {
+                    let (f, l, c, el, ec) = pos(s);
+                    (Some(f), Some(l), Some(c), Some(el), Some(ec))
+                }
+                None => (None, None, None, None, None),
+            };
+            serde_json::json!({
+                "code": d.code.as_str(),
+                "severity": d.severity,
+                "message": d.message,
+                "file": file, "line": line, "column": column,
+                "end_line": end_line, "end_column": end_column,
+                "labels": labels,
+                "help": d.help,
+                "notes": d.notes,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(items)
+}

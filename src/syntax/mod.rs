@@ -1,1 +1,226 @@
-//! Lexer, AST and parser.
+//! Lexer, AST and parser. Invariant: parsing never fails — it returns a `Module` (with
+//! `Item::Error` for statements it could not parse) and a list of diagnostics.
+
+pub mod ast;
+pub mod lexer;
+
+#[allow(clippy::all, unused_parens, unused_imports, dead_code)]
+mod grammar {
+    lalrpop_util::lalrpop_mod!(pub flow, "/flow.rs");
+}
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use ast::{Item, Module};
+use lalrpop_util::ParseError;
+use lexer::{Spanned, Tok, Token};
+
+/// Parses one file.
+pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let tokens = lex_and_check(text, file, &mut diags);
+    // Statements with a lexical error get no syntax error too: it would only echo the first.
+    let lex_errors: Vec<u32> = diags
+        .iter()
+        .filter_map(|d| d.primary_span())
+        .map(|s| s.start)
+        .collect();
+    let statements = split_statements(text, &tokens);
+    let parser = grammar::flow::ItemParser::new();
+    let mut module = Module::default();
+    let n = statements.len();
+    for (i, stmt) in statements.into_iter().enumerate() {
+        let start = stmt.first().map(|t| t.0).unwrap_or(0);
+        let end = stmt.last().map(|t| t.2).unwrap_or(0);
+        let next_start = if i + 1 < n { None } else { Some(text.len()) };
+        match parser.parse(file, stmt.iter().cloned().map(Ok::<Spanned, ()>)) {
+            Ok(item) => module.items.push(item),
+            Err(e) => {
+                if !lex_errors
+                    .iter()
+                    .any(|&at| (start as u32) <= at && at <= end as u32)
+                {
+                    diags.push(syntax_error(e, file, end, next_start.is_some(), &stmt));
+                }
+                let declares = match (stmt.first().map(|t| &t.1), stmt.get(1)) {
+                    (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) => {
+                        let kind = match kw {
+                            Tok::Source | Tok::Let => Some(ast::DeclKind::Stream),
+                            Tok::Fn => Some(ast::DeclKind::Function),
+                            Tok::Schema => Some(ast::DeclKind::Schema),
+                            _ => None,
+                        };
+                        kind.map(|k| {
+                            (
+                                k,
+                                ast::Ident {
+                                    name: name.clone(),
+                                    span: Span::new(file, *l, *r),
+                                },
+                            )
+                        })
+                    }
+                    _ => None,
+                };
+                module.items.push(Item::Error(ast::ErrorItem {
+                    span: Span::new(file, start, end),
+                    declares,
+                }));
+            }
+        }
+    }
+    (module, diags)
+}
+
+/// Parses a single expression (used by the REPL and tests).
+pub fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let tokens = lex_and_check(text, file, &mut diags);
+    let end = tokens.last().map(|t| t.2).unwrap_or(0);
+    match grammar::flow::ExprParser::new().parse(file, tokens.into_iter().map(Ok::<Spanned, ()>)) {
+        Ok(e) => (Some(e), diags),
+        Err(e) => {
+            diags.push(syntax_error(e, file, end, true, &[]));
+            (None, diags)
+        }
+    }
+}
+
+fn lex_and_check(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
+    lexer::lex(text, file, diags)
+}
+
+/// Does this token end an expression or a statement (so a line-initial identifier after it
+/// starts a new statement)?
+fn ends_statement(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::Ident(_)
+            | Token::Int(_)
+            | Token::Float(_)
+            | Token::Str(_)
+            | Token::Kw(
+                Tok::RParen | Tok::RBrace | Tok::True | Tok::False | Tok::Null | Tok::Question
+            )
+    )
+}
+
+/// Splits the token stream into statements: a statement starts at a declaration keyword, or at
+/// an identifier that begins a line after a token that can end a statement. Newlines are not
+/// otherwise significant; this only decides where error recovery resumes.
+fn split_statements(text: &str, tokens: &[Spanned]) -> Vec<Vec<Spanned>> {
+    let mut out: Vec<Vec<Spanned>> = Vec::new();
+    let mut current: Vec<Spanned> = Vec::new();
+    for tok in tokens {
+        let starts = match &tok.1 {
+            Token::Kw(Tok::Mode | Tok::Use | Tok::Schema | Tok::Source | Tok::Fn | Tok::Let) => {
+                true
+            }
+            Token::Ident(_) => match current.last() {
+                Some(prev) => ends_statement(&prev.1) && text[prev.2..tok.0].contains('\n'),
+                None => true,
+            },
+            _ => false,
+        };
+        if starts && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(tok.clone());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn describe_expected(expected: &[String]) -> String {
+    let has = |t: &str| expected.iter().any(|e| e == t);
+    if has("int") && has("string") && has("ident") {
+        return "expected an expression".into();
+    }
+    if has("\"|\"") && has("\"+\"") {
+        return "expected an operator, `|` or the end of the pipeline".into();
+    }
+    if has("\"+\"") && has("\"&&\"") {
+        return "expected an operator".into();
+    }
+    let mut names: Vec<String> = expected
+        .iter()
+        .map(|e| match e.as_str() {
+            "ident" => "a name".to_string(),
+            "int" | "float" => "a number".to_string(),
+            "string" => "a string".to_string(),
+            other => format!("`{}`", other.trim_matches('"')),
+        })
+        .collect();
+    names.dedup();
+    match names.len() {
+        0 => String::new(),
+        1 => format!("expected {}", names[0]),
+        n if n <= 6 => format!("expected one of {}", names.join(", ")),
+        _ => format!("expected one of {}, …", names[..6].join(", ")),
+    }
+}
+
+fn syntax_error(
+    e: ParseError<usize, Token, ()>,
+    file: FileId,
+    stmt_end: usize,
+    last: bool,
+    stmt: &[Spanned],
+) -> Diagnostic {
+    match e {
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
+            let exp = describe_expected(&expected);
+            let mut d = Diagnostic::error(Code::UnexpectedToken, format!("unexpected {tok}"))
+                .label(
+                    Span::new(file, l, r),
+                    if exp.is_empty() {
+                        "not allowed here".to_string()
+                    } else {
+                        exp
+                    },
+                );
+            if matches!(tok, Token::Kw(Tok::Pipe)) && expected.iter().any(|e| e == "\"filter\"") {
+                d = d.help("after `|` comes a stage: filter, map, group, union, limit or sink");
+            }
+            if let Token::Kw(Tok::Assign) = tok {
+                // `name = value` right after `(` or `,` is an option written with `=`.
+                let pos = stmt.iter().position(|t| t.0 == l).unwrap_or(0);
+                let option_like = pos >= 2
+                    && matches!(stmt[pos - 1].1, Token::Ident(_))
+                    && matches!(stmt[pos - 2].1, Token::Kw(Tok::LParen | Tok::Comma));
+                d = d.help(if option_like {
+                    "options are written `name: value`"
+                } else {
+                    "to compare values use `==`"
+                });
+            }
+            d
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            let exp = describe_expected(&expected);
+            let at = Span::new(file, stmt_end.max(location), stmt_end.max(location));
+            if last {
+                Diagnostic::error(Code::UnexpectedEof, "unexpected end of file").label(at, exp)
+            } else {
+                Diagnostic::error(Code::UnexpectedToken, "this statement is incomplete")
+                    .label(at, exp)
+                    .help("a new statement starts on the next line; finish this one first")
+            }
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => {
+            Diagnostic::error(Code::UnexpectedToken, format!("unexpected {tok}"))
+                .label(Span::new(file, l, r), "expected the end of the statement")
+        }
+        ParseError::InvalidToken { location } => {
+            Diagnostic::error(Code::UnexpectedChar, "invalid token")
+                .label(Span::new(file, location, location + 1), "here")
+        }
+        ParseError::User { .. } => Diagnostic::error(Code::UnexpectedToken, "syntax error")
+            .label(Span::new(file, stmt_end, stmt_end), "here"),
+    }
+}

@@ -1,0 +1,2 @@
+" flow pipeline language: detect .flow files
+autocmd BufRead,BufNewFile *.flow setfiletype flow

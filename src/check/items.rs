@@ -1,0 +1,1004 @@
+//! Declarations: modes, `use`, schemas, sources, functions, lets and pipeline statements of a
+//! file, and the connector/mode/hint options they carry.
+
+use super::expr::{ExprCx, Names, locals_used};
+use super::hir::{self, ErrorPolicy, MaxErrors, Mode, OnError, Options};
+use super::{Input, Probe, StdModule, suggest};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::Span;
+use crate::syntax::ast;
+use crate::types::{Field, RowType, Scalar, Type, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The functions callable from some code: its own file's/module's `fn`s, and `use`d modules.
+#[derive(Clone, Debug, Default)]
+pub struct FnScope {
+    pub fns: HashMap<String, usize>,
+    pub modules: HashMap<String, HashMap<String, usize>>,
+}
+
+/// A checked function, ready to inline: parameters are locals `0..params.len()`.
+#[derive(Clone, Debug)]
+pub struct FnHir {
+    pub params: Vec<(String, Type)>,
+    pub body: hir::Expr,
+    pub locals: usize,
+    pub span: Span,
+}
+
+enum FnState {
+    Unchecked,
+    InProgress,
+    Done(Option<FnHir>),
+}
+
+struct FnEntry {
+    decl: ast::FnDecl,
+    scope: FnScope,
+    state: FnState,
+    qualified: String,
+}
+
+/// A stream name of a file: a source or a `let`.
+#[derive(Clone)]
+pub enum StreamDef {
+    Source(usize),
+    Let(Option<hir::Stream>),
+}
+
+pub struct Checker<'p> {
+    pub probe: &'p dyn Probe,
+    pub diags: Vec<Diagnostic>,
+    pub sources: Vec<hir::Source>,
+    pub sinks: Vec<hir::Sink>,
+    pub types: Vec<String>,
+    fns: Vec<FnEntry>,
+    std_modules: HashMap<String, HashMap<String, usize>>,
+}
+
+pub(super) struct FileCx<'t> {
+    pub name: String,
+    pub text: &'t str,
+    pub base_dir: String,
+    pub schemas: HashMap<String, (RowType, Span)>,
+    pub streams: HashMap<String, (StreamDef, Span)>,
+    pub used: HashSet<String>,
+    pub scope: FnScope,
+    pub modules_used: HashSet<String>,
+}
+
+impl<'p> Checker<'p> {
+    pub fn new(probe: &'p dyn Probe) -> Self {
+        Checker {
+            probe,
+            diags: vec![],
+            sources: vec![],
+            sinks: vec![],
+            types: vec![],
+            fns: vec![],
+            std_modules: HashMap::new(),
+        }
+    }
+
+    /// Registers a stdlib module's functions (checked lazily, when first called).
+    pub fn add_std_module(&mut self, m: &StdModule) {
+        let short = m.path.rsplit('.').next().unwrap_or(&m.path).to_string();
+        let mut scope = FnScope::default();
+        let mut ids = Vec::new();
+        for item in &m.module.items {
+            match item {
+                ast::Item::Fn(f) => {
+                    if scope.fns.contains_key(&f.name.name) {
+                        self.diags.push(dup(&f.name, "function"));
+                        continue;
+                    }
+                    let id = self.fns.len();
+                    self.fns.push(FnEntry {
+                        decl: f.clone(),
+                        scope: FnScope::default(),
+                        state: FnState::Unchecked,
+                        qualified: format!("{short}.{}", f.name.name),
+                    });
+                    scope.fns.insert(f.name.name.clone(), id);
+                    ids.push(id);
+                }
+                ast::Item::Use(u) => {
+                    let path: Vec<&str> = u.path.iter().map(|i| i.name.as_str()).collect();
+                    let other = path.last().copied().unwrap_or_default().to_string();
+                    if let Some(fns) = self.std_modules.get(&other) {
+                        scope.modules.insert(other, fns.clone());
+                    }
+                }
+                ast::Item::Error(_) => {}
+                other => {
+                    let span = item_span(other);
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::UnexpectedToken,
+                            format!("stdlib module `{}` may only contain functions", m.path),
+                        )
+                        .label(span, "not a function"),
+                    );
+                }
+            }
+        }
+        for id in ids {
+            self.fns[id].scope = scope.clone();
+        }
+        self.std_modules.insert(short, scope.fns);
+    }
+
+    /// The checked form of function `id`, checking it on first use.
+    pub fn fn_hir(&mut self, id: usize, call_span: Span) -> Option<FnHir> {
+        match &self.fns[id].state {
+            FnState::Done(f) => return f.clone(),
+            FnState::InProgress => {
+                let decl_span = self.fns[id].decl.name.span;
+                let name = self.fns[id].qualified.clone();
+                self.diags.push(
+                    Diagnostic::error(Code::RecursiveFunction, format!("function `{name}` calls itself"))
+                        .label(call_span, "this call is recursive")
+                        .label(decl_span, "in this function")
+                        .help("functions are inlined into row kernels, so they cannot recurse; write the logic without recursion"),
+                );
+                return None;
+            }
+            FnState::Unchecked => {}
+        }
+        self.fns[id].state = FnState::InProgress;
+        let decl = self.fns[id].decl.clone();
+        let scope = self.fns[id].scope.clone();
+        let result = self.check_fn(&decl, scope);
+        self.fns[id].state = FnState::Done(result.clone());
+        result
+    }
+
+    fn check_fn(&mut self, decl: &ast::FnDecl, scope: FnScope) -> Option<FnHir> {
+        let mut params = Vec::new();
+        let mut seen = HashSet::new();
+        let mut ok = true;
+        for (i, p) in decl.params.iter().enumerate() {
+            if !seen.insert(p.name.name.clone()) {
+                self.diags.push(dup(&p.name, "parameter"));
+                ok = false;
+            }
+            match self.type_expr(&p.ty) {
+                Some(t) => params.push((p.name.name.clone(), i, t)),
+                None => ok = false,
+            }
+        }
+        let ret = self.type_expr(&decl.ret);
+        if !ok {
+            return None;
+        }
+        let ret = ret?;
+        let n = params.len();
+        let mut cx = ExprCx {
+            ck: self,
+            names: Names::Params(params.clone()),
+            scope,
+            nonnull: HashSet::new(),
+            next_local: n,
+        };
+        let body = cx.check(&decl.body)?;
+        let unified = super::expr::unify(body.ty, ret)
+            .filter(|t| t.scalar == ret.scalar && (ret.nullable || !body.ty.nullable));
+        if unified.is_none() {
+            let mut d = Diagnostic::error(
+                Code::TypeMismatch,
+                format!(
+                    "`{}` is declared to return {ret}, but its body is {}",
+                    decl.name.name, body.ty
+                ),
+            )
+            .label(body.span, format!("this is {}", body.ty))
+            .label(decl.ret.span, format!("declared {ret} here"));
+            if body.ty.nullable && body.ty.scalar == ret.scalar {
+                d = d.help(format!(
+                    "declare the return type `{ret}?`, or give a default with `??`"
+                ));
+            }
+            self.diags.push(d);
+            return None;
+        }
+        let body = super::expr::coerce(body, ret);
+        let locals = locals_used(&body).max(n);
+        Some(FnHir {
+            params: params.into_iter().map(|(n, _, t)| (n, t)).collect(),
+            body,
+            locals,
+            span: decl.name.span,
+        })
+    }
+
+    pub fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Type> {
+        match Scalar::from_name(&t.name.name) {
+            Some(s) => Some(Type {
+                scalar: s,
+                nullable: t.nullable,
+            }),
+            None => {
+                let mut d =
+                    Diagnostic::error(Code::UnknownType, format!("unknown type `{}`", t.name.name))
+                        .label(t.name.span, "not a type");
+                let alias = match t.name.name.as_str() {
+                    "string" | "String" | "text" | "varchar" => Some("str"),
+                    "integer" | "i64" | "long" | "bigint" => Some("int"),
+                    "double" | "f64" | "number" | "real" => Some("float"),
+                    "boolean" => Some("bool"),
+                    "datetime" | "date" => Some("timestamp"),
+                    _ => None,
+                };
+                if let Some(a) = alias {
+                    d = d.help(format!("did you mean `{a}`?"));
+                } else if let Some(s) =
+                    suggest(&t.name.name, ["int", "float", "bool", "str", "timestamp"])
+                {
+                    d = d.help(s);
+                }
+                self.diags.push(d.note(
+                    "the types are int, float, bool, str and timestamp; add `?` for nullable",
+                ));
+                None
+            }
+        }
+    }
+
+    /// Checks one user file; returns its mode declaration, if any.
+    pub fn check_file(&mut self, input: &Input) -> Option<(Mode, Span)> {
+        let mut fcx = FileCx {
+            name: input.name.clone(),
+            text: input.text,
+            base_dir: input.base_dir.clone(),
+            schemas: HashMap::new(),
+            streams: HashMap::new(),
+            used: HashSet::new(),
+            scope: FnScope::default(),
+            modules_used: HashSet::new(),
+        };
+        let items = &input.module.items;
+        let mut mode: Option<(Mode, Span)> = None;
+        let mut has_syntax_errors = false;
+        // Pass 1: uses, schemas and fns (usable anywhere in the file).
+        let mut fn_ids = Vec::new();
+        for item in items {
+            match item {
+                ast::Item::Use(u) => self.use_decl(u, &mut fcx),
+                ast::Item::Schema(s) => self.schema_decl(s, &mut fcx),
+                ast::Item::Fn(f) => {
+                    if fcx.scope.fns.contains_key(&f.name.name) {
+                        self.diags.push(dup(&f.name, "function"));
+                        continue;
+                    }
+                    let id = self.fns.len();
+                    self.fns.push(FnEntry {
+                        decl: f.clone(),
+                        scope: FnScope::default(),
+                        state: FnState::Unchecked,
+                        qualified: f.name.name.clone(),
+                    });
+                    fcx.scope.fns.insert(f.name.name.clone(), id);
+                    fn_ids.push(id);
+                }
+                ast::Item::Error(ast::ErrorItem {
+                    declares: Some((kind, name)),
+                    ..
+                }) => {
+                    has_syntax_errors = true;
+                    match kind {
+                        ast::DeclKind::Stream => {
+                            fcx.streams
+                                .insert(name.name.clone(), (StreamDef::Let(None), name.span));
+                            fcx.used.insert(name.name.clone());
+                        }
+                        ast::DeclKind::Schema => {
+                            fcx.schemas
+                                .insert(name.name.clone(), (RowType::default(), name.span));
+                        }
+                        ast::DeclKind::Function => {
+                            let id = self.fns.len();
+                            let decl = ast::FnDecl {
+                                name: name.clone(),
+                                params: vec![],
+                                ret: ast::TypeExpr {
+                                    name: name.clone(),
+                                    nullable: false,
+                                    span: name.span,
+                                },
+                                body: ast::Expr {
+                                    kind: ast::ExprKind::Error,
+                                    span: name.span,
+                                },
+                                span: name.span,
+                            };
+                            self.fns.push(FnEntry {
+                                decl,
+                                scope: FnScope::default(),
+                                state: FnState::Done(None),
+                                qualified: name.name.clone(),
+                            });
+                            fcx.scope.fns.insert(name.name.clone(), id);
+                        }
+                    }
+                }
+                ast::Item::Error(_) => has_syntax_errors = true,
+                ast::Item::Mode(m) => {
+                    if let Some((_, prev)) = &mode {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::InvalidMode,
+                                "a file may declare only one mode",
+                            )
+                            .label(m.span, "second mode")
+                            .label(*prev, "first declared here"),
+                        );
+                    } else if let Some(parsed) = self.mode_decl(m) {
+                        mode = Some((parsed, m.span));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for id in &fn_ids {
+            self.fns[*id].scope = fcx.scope.clone();
+        }
+        for id in fn_ids {
+            if matches!(self.fns[id].state, FnState::Done(None)) {
+                continue;
+            }
+            let span = self.fns[id].decl.name.span;
+            if let Some(f) = self.fn_hir(id, span) {
+                let params: Vec<String> =
+                    f.params.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+                self.types.push(format!(
+                    "{}: fn {}({}) -> {}",
+                    input.name,
+                    self.fns[id].qualified,
+                    params.join(", "),
+                    f.body.ty
+                ));
+            }
+        }
+        // Pass 2: sources, lets and pipelines, in order.
+        for item in items {
+            match item {
+                ast::Item::Source(s) => self.source_decl(s, &mut fcx),
+                ast::Item::Let(l) => self.let_decl(l, &mut fcx),
+                ast::Item::Pipeline(p) => self.pipeline_stmt(p, &mut fcx),
+                _ => {}
+            }
+        }
+        if has_syntax_errors {
+            // Statements that failed to parse may be the ones using these names.
+            return mode;
+        }
+        let mut unused: Vec<(&String, &Span)> = fcx
+            .streams
+            .iter()
+            .filter(|(n, _)| !fcx.used.contains(*n))
+            .map(|(n, (_, s))| (n, s))
+            .collect();
+        unused.sort_by_key(|(_, s)| s.start);
+        for (name, span) in unused {
+            self.diags.push(
+                Diagnostic::warning(Code::UnusedStream, format!("`{name}` is never used"))
+                    .label(*span, "defined here but no pipeline reads it")
+                    .help("use it in a pipeline that ends in a sink, or remove it"),
+            );
+        }
+        mode
+    }
+
+    fn use_decl(&mut self, u: &ast::UseDecl, fcx: &mut FileCx) {
+        let path: Vec<&str> = u.path.iter().map(|i| i.name.as_str()).collect();
+        let short = path.last().copied().unwrap_or_default().to_string();
+        let found = path.len() == 2 && path[0] == "std" && self.std_modules.contains_key(&short);
+        if !found {
+            let mut d = Diagnostic::error(
+                Code::UnknownModule,
+                format!("unknown module `{}`", path.join(".")),
+            )
+            .label(u.span, "no such stdlib module");
+            let known: Vec<String> = self
+                .std_modules
+                .keys()
+                .map(|k| format!("std.{k}"))
+                .collect();
+            let joined = path.join(".");
+            if let Some(s) = suggest(&joined, known.iter().map(|s| s.as_str())) {
+                d = d.help(s);
+            }
+            let mut known_sorted = known.clone();
+            known_sorted.sort();
+            self.diags
+                .push(d.note(format!("stdlib modules: {}", known_sorted.join(", "))));
+            return;
+        }
+        if let Some(fns) = self.std_modules.get(&short) {
+            fcx.scope.modules.insert(short.clone(), fns.clone());
+        }
+        fcx.modules_used.insert(short);
+    }
+
+    fn schema_decl(&mut self, s: &ast::SchemaDecl, fcx: &mut FileCx) {
+        if let Some((_, prev)) = fcx.schemas.get(&s.name.name) {
+            self.diags
+                .push(dup(&s.name, "schema").label(*prev, "first defined here"));
+            return;
+        }
+        let mut fields: Vec<Field> = Vec::new();
+        let mut ok = true;
+        let mut spans: HashMap<String, Span> = HashMap::new();
+        for f in &s.fields {
+            if let Some(prev) = spans.get(&f.name.name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateField,
+                        format!("field `{}` is declared twice", f.name.name),
+                    )
+                    .label(f.name.span, "declared again here")
+                    .label(*prev, "first declared here"),
+                );
+                ok = false;
+                continue;
+            }
+            spans.insert(f.name.name.clone(), f.name.span);
+            match self.type_expr(&f.ty) {
+                Some(ty) => fields.push(Field {
+                    name: f.name.name.clone(),
+                    ty,
+                }),
+                None => ok = false,
+            }
+        }
+        if ok {
+            fcx.schemas
+                .insert(s.name.name.clone(), (RowType::new(fields), s.name.span));
+        } else {
+            // Keep the name known so uses don't report E0013 as well.
+            fcx.schemas
+                .insert(s.name.name.clone(), (RowType::default(), s.name.span));
+        }
+    }
+
+    fn mode_decl(&mut self, m: &ast::ModeDecl) -> Option<Mode> {
+        let allowed: &[&str] = match m.kind.name.as_str() {
+            "single" => &["readers", "processors", "batch"],
+            "multi" => &["nodes", "threads", "batch"],
+            "auto" => &["batch"],
+            other => {
+                let mut d = Diagnostic::error(Code::InvalidMode, format!("unknown mode `{other}`"))
+                    .label(m.kind.span, "not a mode");
+                if let Some(s) = suggest(other, ["single", "multi", "auto"]) {
+                    d = d.help(s);
+                }
+                self.diags
+                    .push(d.note("the modes are single(…), multi(…) and auto"));
+                return None;
+            }
+        };
+        let mut values: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut ok = true;
+        for a in &m.args {
+            let Some(name) = &a.name else {
+                self.diags.push(
+                    Diagnostic::error(Code::InvalidMode, "mode parameters are named")
+                        .label(a.span, "unnamed parameter")
+                        .help(format!("write e.g. `{}: 2`", allowed[0])),
+                );
+                ok = false;
+                continue;
+            };
+            let Some(key) = allowed.iter().find(|k| **k == name.name) else {
+                let mut d = Diagnostic::error(
+                    Code::InvalidMode,
+                    format!("mode `{}` has no parameter `{}`", m.kind.name, name.name),
+                )
+                .label(name.span, "unknown parameter");
+                if let Some(s) = suggest(&name.name, allowed.iter().copied()) {
+                    d = d.help(s);
+                }
+                self.diags
+                    .push(d.note(format!("its parameters are {}", allowed.join(", "))));
+                ok = false;
+                continue;
+            };
+            match positive_int(&a.value) {
+                Some(v) => {
+                    values.insert(key, v);
+                }
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::InvalidMode,
+                            format!("`{}` must be a positive integer", name.name),
+                        )
+                        .label(a.value.span, "expected an integer ≥ 1"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let batch = values.get("batch").copied().unwrap_or(4096);
+        Some(match m.kind.name.as_str() {
+            "single" => Mode::Single {
+                readers: values.get("readers").copied().unwrap_or(1),
+                processors: values.get("processors").copied().unwrap_or(1),
+                batch,
+            },
+            "multi" => Mode::Multi {
+                nodes: values.get("nodes").copied().unwrap_or(2),
+                threads: values.get("threads").copied().unwrap_or(1),
+                batch,
+            },
+            _ => Mode::Auto { batch },
+        })
+    }
+
+    fn source_decl(&mut self, s: &ast::SourceDecl, fcx: &mut FileCx) {
+        if let Some((_, prev)) = fcx.streams.get(&s.name.name) {
+            let d = dup(&s.name, "stream").label(*prev, "first defined here");
+            self.diags.push(d);
+            return;
+        }
+        let Some(conn) = self.connector(&s.connector, true, fcx) else {
+            // Keep the name defined so its uses don't cascade into E0010.
+            fcx.streams
+                .insert(s.name.name.clone(), (StreamDef::Let(None), s.name.span));
+            fcx.used.insert(s.name.name.clone());
+            return;
+        };
+        let schema = match &s.schema {
+            Some(name) => match fcx.schemas.get(&name.name) {
+                Some((row, _)) => {
+                    let row = row.clone();
+                    if row.is_empty() {
+                        None
+                    } else {
+                        self.check_header(&conn, &row, s, name.span);
+                        Some(row)
+                    }
+                }
+                None => {
+                    let mut d = Diagnostic::error(
+                        Code::UnknownSchema,
+                        format!("unknown schema `{}`", name.name),
+                    )
+                    .label(name.span, "no schema of this name in this file");
+                    if let Some(sg) = suggest(&name.name, fcx.schemas.keys().map(|k| k.as_str())) {
+                        d = d.help(sg);
+                    }
+                    self.diags.push(d);
+                    None
+                }
+            },
+            None => self.infer(&conn, s),
+        };
+        let Some(schema) = schema else {
+            fcx.streams
+                .insert(s.name.name.clone(), (StreamDef::Let(None), s.name.span));
+            fcx.used.insert(s.name.name.clone());
+            return;
+        };
+        self.types
+            .push(format!("{}: source {}: {}", fcx.name, s.name.name, schema));
+        let idx = self.sources.len();
+        self.sources.push(hir::Source {
+            name: s.name.name.clone(),
+            connector: conn.name.clone(),
+            path: conn.path.clone(),
+            options: conn.options.clone(),
+            schema,
+            policy: conn.policy.clone(),
+            span: s.span,
+        });
+        fcx.streams
+            .insert(s.name.name.clone(), (StreamDef::Source(idx), s.name.span));
+    }
+
+    fn check_header(
+        &mut self,
+        conn: &Connector,
+        row: &RowType,
+        s: &ast::SourceDecl,
+        schema_span: Span,
+    ) {
+        if conn.name != "csv" || !matches!(conn.options.get("header"), Some(Value::Bool(true))) {
+            return;
+        }
+        let Some(path) = &conn.path else { return };
+        if !self.probe.exists(path) {
+            return;
+        }
+        let delim = delimiter_of(&conn.options);
+        match self.probe.csv_header(path, delim) {
+            Ok(header) => {
+                for f in &row.fields {
+                    if !header.iter().any(|h| *h == f.name) {
+                        let mut d = Diagnostic::error(
+                            Code::SchemaHeaderMismatch,
+                            format!(
+                                "column `{}` of the schema is not in the header of {path}",
+                                f.name
+                            ),
+                        )
+                        .label(conn.path_span, "this file's header lacks the column")
+                        .label(schema_span, "schema declared here");
+                        if let Some(sg) = suggest(&f.name, header.iter().map(|h| h.as_str())) {
+                            d = d.help(sg);
+                        }
+                        d = d.note(format!("the header is: {}", header.join(", ")));
+                        self.diags.push(d);
+                    }
+                }
+            }
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::SchemaInference,
+                        format!("cannot read the header of {path}: {e}"),
+                    )
+                    .label(conn.path_span, "this file")
+                    .label(s.name.span, "for this source"),
+                );
+            }
+        }
+    }
+
+    fn infer(&mut self, conn: &Connector, s: &ast::SourceDecl) -> Option<RowType> {
+        let Some(path) = &conn.path else {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::SchemaInference,
+                    format!(
+                        "source `{}` reads standard input, so its schema must be declared",
+                        s.name.name
+                    ),
+                )
+                .label(s.name.span, "no schema")
+                .help(format!(
+                    "declare one: `schema Row {{ … }}` and `source {}: Row = …`",
+                    s.name.name
+                )),
+            );
+            return None;
+        };
+        if !self.probe.exists(path) {
+            return None; // reported by `connector`
+        }
+        match self.probe.infer(&conn.name, path, &conn.options) {
+            Ok(row) => Some(row),
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::SchemaInference,
+                        format!("cannot infer the schema of `{}`: {e}", s.name.name),
+                    )
+                    .label(conn.path_span, "from this file")
+                    .help(format!(
+                        "declare the schema: `source {}: MySchema = …`",
+                        s.name.name
+                    )),
+                );
+                None
+            }
+        }
+    }
+
+    /// Validates a source or sink connector call.
+    pub(super) fn connector(
+        &mut self,
+        c: &ast::ConnectorCall,
+        is_source: bool,
+        fcx: &FileCx,
+    ) -> Option<Connector> {
+        let known: &[&str] = if is_source {
+            &["csv", "jsonl", "stdin"]
+        } else {
+            &["csv", "jsonl", "stdout"]
+        };
+        let name = c.name.name.as_str();
+        if !known.contains(&name) {
+            let kind = if is_source { "source" } else { "sink" };
+            let mut d = Diagnostic::error(
+                Code::UnknownConnector,
+                format!("unknown {kind} connector `{name}`"),
+            )
+            .label(c.name.span, "not a registered connector");
+            if let Some(s) = suggest(name, known.iter().copied()) {
+                d = d.help(s);
+            }
+            self.diags
+                .push(d.note(format!("{kind} connectors: {}", known.join(", "))));
+            return None;
+        }
+        let file_based = name == "csv" || name == "jsonl";
+        let mut allowed: Vec<&str> = match name {
+            "csv" => vec!["header", "delimiter"],
+            "stdin" | "stdout" => vec!["format", "header", "delimiter"],
+            _ => vec![],
+        };
+        if is_source {
+            allowed.extend(["on_error", "max_errors"]);
+        }
+        let mut conn = Connector {
+            name: name.to_string(),
+            path: None,
+            path_span: c.span,
+            options: Options::new(),
+            policy: ErrorPolicy::default(),
+        };
+        let mut ok = true;
+        let mut positional = 0;
+        for a in &c.args {
+            match &a.name {
+                None => {
+                    positional += 1;
+                    if positional == 1 && file_based {
+                        match &a.value.kind {
+                            ast::ExprKind::Str(p) => {
+                                conn.path = Some(join_path(&fcx.base_dir, p));
+                                conn.path_span = a.value.span;
+                            }
+                            _ => {
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        Code::InvalidOption,
+                                        "the path must be a string",
+                                    )
+                                    .label(
+                                        a.value.span,
+                                        "expected a string like \"data/file.csv\"",
+                                    ),
+                                );
+                                ok = false;
+                            }
+                        }
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::InvalidOption,
+                                format!("unexpected positional argument to `{name}`"),
+                            )
+                            .label(a.span, "options are named: `name: value`"),
+                        );
+                        ok = false;
+                    }
+                }
+                Some(key) => {
+                    if !allowed.contains(&key.name.as_str()) {
+                        let mut d = Diagnostic::error(
+                            Code::InvalidOption,
+                            format!("`{name}` has no option `{}`", key.name),
+                        )
+                        .label(key.span, "unknown option");
+                        if let Some(s) = suggest(&key.name, allowed.iter().copied()) {
+                            d = d.help(s);
+                        }
+                        let list = if allowed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            allowed.join(", ")
+                        };
+                        self.diags.push(d.note(format!("its options are: {list}")));
+                        ok = false;
+                        continue;
+                    }
+                    if conn.options.contains_key(&key.name)
+                        || (key.name == "on_error" && conn.policy.on_error != OnError::Fail)
+                    {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::InvalidOption,
+                                format!("option `{}` is given twice", key.name),
+                            )
+                            .label(key.span, "again here"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    if !self.option(&key.name, &a.value, &mut conn, fcx) {
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if file_based && conn.path.is_none() && ok {
+            self.diags.push(
+                Diagnostic::error(Code::MissingPath, format!("`{name}` needs a file path"))
+                    .label(c.span, "no path given")
+                    .help(format!(
+                        "e.g. `{name}(\"data/file.{name}\")`; paths are relative to the .flow file"
+                    )),
+            );
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+        if name == "csv" || name == "stdin" || name == "stdout" {
+            conn.options
+                .entry("header".into())
+                .or_insert(Value::Bool(true));
+            conn.options
+                .entry("delimiter".into())
+                .or_insert(Value::Str(",".into()));
+        }
+        if name == "stdin" || name == "stdout" {
+            conn.options
+                .entry("format".into())
+                .or_insert(Value::Str("csv".into()));
+        }
+        if is_source {
+            if let Some(path) = &conn.path {
+                if !self.probe.exists(path) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::InputNotFound,
+                            format!("input file `{path}` does not exist"),
+                        )
+                        .label(conn.path_span, "no such file")
+                        .note("paths are relative to the directory of the .flow file"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(conn)
+    }
+
+    /// Validates one named option; returns false (after reporting) if invalid.
+    fn option(&mut self, key: &str, value: &ast::Expr, conn: &mut Connector, fcx: &FileCx) -> bool {
+        let bad = |what: &str| {
+            Diagnostic::error(Code::InvalidOption, format!("invalid value for `{key}`"))
+                .label(value.span, what.to_string())
+        };
+        match key {
+            "header" => match value.kind {
+                ast::ExprKind::Bool(b) => {
+                    conn.options.insert(key.into(), Value::Bool(b));
+                    true
+                }
+                _ => {
+                    self.diags.push(bad("expected `true` or `false`"));
+                    false
+                }
+            },
+            "delimiter" => match &value.kind {
+                ast::ExprKind::Str(s) if s.len() == 1 => {
+                    conn.options.insert(key.into(), Value::Str(s.clone()));
+                    true
+                }
+                _ => {
+                    self.diags
+                        .push(bad("expected a one-byte string such as \",\" or \"\\t\""));
+                    false
+                }
+            },
+            "format" => match &value.kind {
+                ast::ExprKind::Str(s) if s == "csv" || s == "jsonl" => {
+                    conn.options.insert(key.into(), Value::Str(s.clone()));
+                    true
+                }
+                _ => {
+                    self.diags.push(bad("expected \"csv\" or \"jsonl\""));
+                    false
+                }
+            },
+            "on_error" => match parse_on_error(value, &fcx.base_dir) {
+                Ok(p) => {
+                    conn.policy.on_error = p;
+                    true
+                }
+                Err(msg) => {
+                    self.diags.push(
+                        bad(&msg).help("on_error is `fail`, `skip` or `dead_letter(\"path\")`"),
+                    );
+                    false
+                }
+            },
+            "max_errors" => match value.kind {
+                ast::ExprKind::Int(n) if n >= 0 => {
+                    conn.policy.max_errors = Some(MaxErrors::Count(n as u64));
+                    true
+                }
+                ast::ExprKind::Float(x) if (0.0..=1.0).contains(&x) => {
+                    conn.policy.max_errors = Some(MaxErrors::Ratio(x));
+                    true
+                }
+                _ => {
+                    self.diags.push(bad(
+                        "expected a count (e.g. 100) or a ratio between 0.0 and 1.0",
+                    ));
+                    false
+                }
+            },
+            _ => false,
+        }
+    }
+}
+
+/// A validated connector call.
+pub(super) struct Connector {
+    pub name: String,
+    pub path: Option<String>,
+    pub path_span: Span,
+    pub options: Options,
+    pub policy: ErrorPolicy,
+}
+
+pub(super) fn parse_on_error(value: &ast::Expr, base_dir: &str) -> Result<OnError, String> {
+    match &value.kind {
+        ast::ExprKind::Name(n) if n.name == "fail" => Ok(OnError::Fail),
+        ast::ExprKind::Name(n) if n.name == "skip" => Ok(OnError::Skip),
+        ast::ExprKind::Call {
+            module: None,
+            name,
+            args,
+        } if name.name == "dead_letter" => match args.as_slice() {
+            [
+                ast::Arg {
+                    name: None,
+                    value:
+                        ast::Expr {
+                            kind: ast::ExprKind::Str(p),
+                            ..
+                        },
+                    ..
+                },
+            ] => Ok(OnError::DeadLetter(join_path(base_dir, p))),
+            _ => Err("dead_letter takes one path string".into()),
+        },
+        _ => Err("expected fail, skip or dead_letter(\"path\")".into()),
+    }
+}
+
+pub(super) fn positive_int(e: &ast::Expr) -> Option<u32> {
+    match e.kind {
+        ast::ExprKind::Int(i) if i >= 1 && i <= u32::MAX as i64 => Some(i as u32),
+        _ => None,
+    }
+}
+
+pub(super) fn delimiter_of(o: &Options) -> u8 {
+    match o.get("delimiter") {
+        Some(Value::Str(s)) => s.as_bytes().first().copied().unwrap_or(b','),
+        _ => b',',
+    }
+}
+
+/// Resolves a path from a script against the script's directory.
+pub(super) fn join_path(base: &str, p: &str) -> String {
+    if base.is_empty() || std::path::Path::new(p).is_absolute() {
+        p.to_string()
+    } else {
+        std::path::Path::new(base)
+            .join(p)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+pub(super) fn dup(name: &ast::Ident, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::DuplicateName,
+        format!("{what} `{}` is defined twice", name.name),
+    )
+    .label(name.span, "defined again here")
+}
+
+fn item_span(item: &ast::Item) -> Span {
+    match item {
+        ast::Item::Mode(m) => m.span,
+        ast::Item::Use(u) => u.span,
+        ast::Item::Schema(s) => s.span,
+        ast::Item::Source(s) => s.span,
+        ast::Item::Fn(f) => f.span,
+        ast::Item::Let(l) => l.span,
+        ast::Item::Pipeline(p) => p.span,
+        ast::Item::Error(e) => e.span,
+    }
+}

@@ -1,0 +1,213 @@
+//! The abstract syntax tree. Every node has a byte span. Parsing never fails: a statement that
+//! could not be parsed becomes `Item::Error` and its problem is a diagnostic.
+
+use crate::span::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Module {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Mode(ModeDecl),
+    Use(UseDecl),
+    Schema(SchemaDecl),
+    Source(SourceDecl),
+    Fn(FnDecl),
+    Let(LetDecl),
+    Pipeline(Pipeline),
+    /// A statement that failed to parse (already reported).
+    Error(ErrorItem),
+}
+
+/// A statement that failed to parse. If it evidently declared a name (`source x …`,
+/// `let x …`, `fn x …`), the name is kept so that its uses don't report it as unknown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorItem {
+    pub span: Span,
+    pub declares: Option<(DeclKind, Ident)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeclKind {
+    Stream,
+    Function,
+    Schema,
+}
+
+/// `name: value` or a positional `value` in a call, a mode or a hint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeDecl {
+    pub kind: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct UseDecl {
+    pub path: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeExpr {
+    pub name: Ident,
+    pub nullable: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchemaDecl {
+    pub name: Ident,
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+/// `connector(args…)`: a source's or a sink's connector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectorCall {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceDecl {
+    pub name: Ident,
+    pub schema: Option<Ident>,
+    pub connector: ConnectorCall,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: TypeExpr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnDecl {
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub ret: TypeExpr,
+    pub body: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LetDecl {
+    pub name: Ident,
+    pub pipeline: Pipeline,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pipeline {
+    pub head: Ident,
+    pub stages: Vec<Stage>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hint {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stage {
+    pub kind: StageKind,
+    pub hints: Vec<Hint>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StageKind {
+    Filter(Expr),
+    Map(Vec<MapItem>),
+    /// Keys, then `name: aggregate(...)` items (checked by the checker).
+    Group(Vec<Ident>, Vec<MapItem>),
+    Union(Vec<Ident>),
+    Limit(Expr),
+    Sink(ConnectorCall),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapItem {
+    /// `*`: all input columns.
+    Star(Span),
+    /// `name`: shorthand for `name: name`.
+    Field(Ident),
+    Named(Ident, Expr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Coalesce,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+    Name(Ident),
+    Call {
+        module: Option<Ident>,
+        name: Ident,
+        args: Vec<Arg>,
+    },
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// An expression that failed to parse (already reported).
+    Error,
+}

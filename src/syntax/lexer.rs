@@ -1,0 +1,310 @@
+//! The lexer (logos). Lexing never fails: bad input becomes `Error` tokens (reported as
+//! diagnostics and dropped before parsing), so the parser always gets a token stream.
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use logos::Logos;
+use std::fmt;
+
+#[derive(Logos, Clone, Debug, PartialEq)]
+#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip(r"#[^\n]*", allow_greedy = true))]
+pub enum Tok {
+    #[token("mode")]
+    Mode,
+    #[token("use")]
+    Use,
+    #[token("schema")]
+    Schema,
+    #[token("source")]
+    Source,
+    #[token("fn")]
+    Fn,
+    #[token("let")]
+    Let,
+    #[token("filter")]
+    Filter,
+    #[token("map")]
+    Map,
+    #[token("group")]
+    Group,
+    #[token("union")]
+    Union,
+    #[token("limit")]
+    Limit,
+    #[token("sink")]
+    Sink,
+    #[token("if")]
+    If,
+    #[token("else")]
+    Else,
+    #[token("true")]
+    True,
+    #[token("false")]
+    False,
+    #[token("null")]
+    Null,
+
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice().to_string())]
+    /// A back-quoted name, for columns that clash with keywords: `` `source` ``.
+    #[regex(r"`[^`\n]+`", |lex| { let s = lex.slice(); s[1..s.len() - 1].to_string() })]
+    Ident(String),
+    /// The raw digits; converted (with a range check) by `lex`.
+    #[regex(r"[0-9][0-9_]*", |lex| lex.slice().to_string())]
+    Int(String),
+    #[regex(r"[0-9][0-9_]*\.[0-9][0-9_]*([eE][+-]?[0-9]+)?", |lex| lex.slice().to_string())]
+    #[regex(r"[0-9][0-9_]*[eE][+-]?[0-9]+", |lex| lex.slice().to_string())]
+    Float(String),
+    /// A complete string literal, quotes included; unescaped by `lex`.
+    #[regex(r#""([^"\\\n]|\\[^\n])*""#, |lex| lex.slice().to_string())]
+    Str(String),
+    /// A string literal missing its closing quote on its line.
+    #[regex(r#""([^"\\\n]|\\[^\n])*"#, |lex| lex.slice().to_string(), priority = 1)]
+    UnterminatedStr(String),
+
+    #[token("(")]
+    LParen,
+    #[token(")")]
+    RParen,
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token(",")]
+    Comma,
+    #[token(":")]
+    Colon,
+    #[token(".")]
+    Dot,
+    #[token("=")]
+    Assign,
+    #[token("->")]
+    Arrow,
+    #[token("|")]
+    Pipe,
+    #[token("@")]
+    At,
+    #[token("?")]
+    Question,
+    #[token("??")]
+    Coalesce,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+    #[token("*")]
+    Star,
+    #[token("/")]
+    Slash,
+    #[token("%")]
+    Percent,
+    #[token("==")]
+    EqEq,
+    #[token("!=")]
+    NotEq,
+    #[token("<")]
+    Lt,
+    #[token("<=")]
+    Le,
+    #[token(">")]
+    Gt,
+    #[token(">=")]
+    Ge,
+    #[token("&&")]
+    AndAnd,
+    #[token("||")]
+    OrOr,
+    #[token("!")]
+    Bang,
+}
+
+/// A token after post-processing: literals converted to values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Token {
+    Kw(Tok),
+    Ident(String),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Token::Ident(s) => write!(f, "identifier `{s}`"),
+            Token::Int(i) => write!(f, "number `{i}`"),
+            Token::Float(x) => write!(f, "number `{x}`"),
+            Token::Str(s) => write!(f, "string {s:?}"),
+            Token::Kw(t) => write!(f, "`{}`", tok_text(t)),
+        }
+    }
+}
+
+/// The source text of a fixed token (for messages).
+pub fn tok_text(t: &Tok) -> &'static str {
+    match t {
+        Tok::Mode => "mode",
+        Tok::Use => "use",
+        Tok::Schema => "schema",
+        Tok::Source => "source",
+        Tok::Fn => "fn",
+        Tok::Let => "let",
+        Tok::Filter => "filter",
+        Tok::Map => "map",
+        Tok::Group => "group",
+        Tok::Union => "union",
+        Tok::Limit => "limit",
+        Tok::Sink => "sink",
+        Tok::If => "if",
+        Tok::Else => "else",
+        Tok::True => "true",
+        Tok::False => "false",
+        Tok::Null => "null",
+        Tok::LParen => "(",
+        Tok::RParen => ")",
+        Tok::LBrace => "{",
+        Tok::RBrace => "}",
+        Tok::Comma => ",",
+        Tok::Colon => ":",
+        Tok::Dot => ".",
+        Tok::Assign => "=",
+        Tok::Arrow => "->",
+        Tok::Pipe => "|",
+        Tok::At => "@",
+        Tok::Question => "?",
+        Tok::Coalesce => "??",
+        Tok::Plus => "+",
+        Tok::Minus => "-",
+        Tok::Star => "*",
+        Tok::Slash => "/",
+        Tok::Percent => "%",
+        Tok::EqEq => "==",
+        Tok::NotEq => "!=",
+        Tok::Lt => "<",
+        Tok::Le => "<=",
+        Tok::Gt => ">",
+        Tok::Ge => ">=",
+        Tok::AndAnd => "&&",
+        Tok::OrOr => "||",
+        Tok::Bang => "!",
+        Tok::Ident(_) | Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::UnterminatedStr(_) => {
+            "literal"
+        }
+    }
+}
+
+pub type Spanned = (usize, Token, usize);
+
+/// Converts the text of a string literal (without quotes); bad escapes are reported.
+fn unescape(raw: &str, start: usize, file: FileId, diags: &mut Vec<Diagnostic>) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some((_, 'n')) => out.push('\n'),
+            Some((_, 't')) => out.push('\t'),
+            Some((_, 'r')) => out.push('\r'),
+            Some((_, '"')) => out.push('"'),
+            Some((_, '\\')) => out.push('\\'),
+            Some((_, '0')) => out.push('\0'),
+            Some((j, other)) => {
+                let at = start + i;
+                diags.push(
+                    Diagnostic::error(
+                        Code::InvalidEscape,
+                        format!("invalid escape `\\{other}` in string"),
+                    )
+                    .label(
+                        Span::new(file, at, start + j + other.len_utf8()),
+                        "not a known escape",
+                    )
+                    .help("the escapes are \\n \\t \\r \\\" \\\\ and \\0"),
+                );
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Lexes a whole file. Never fails: problems become diagnostics, and the offending text is
+/// skipped (or, for an unterminated string, kept as a string token) so parsing can go on.
+pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
+    let mut out = Vec::new();
+    let mut lexer = Tok::lexer(text);
+    while let Some(res) = lexer.next() {
+        let range = lexer.span();
+        let span = Span::new(file, range.start, range.end);
+        let tok = match res {
+            Ok(Tok::Ident(s)) => Token::Ident(s),
+            Ok(Tok::Int(s)) => match s.replace('_', "").parse::<i64>() {
+                Ok(i) => Token::Int(i),
+                Err(_) => {
+                    diags.push(
+                        Diagnostic::error(Code::NumberOutOfRange, format!("integer `{s}` does not fit in 64 bits"))
+                            .label(span, "out of range")
+                            .help(format!("the largest int is {}; write a float (`{s}.0`) if you need a larger number", i64::MAX)),
+                    );
+                    Token::Int(0)
+                }
+            },
+            Ok(Tok::Float(s)) => match s.replace('_', "").parse::<f64>() {
+                Ok(x) if x.is_finite() => Token::Float(x),
+                _ => {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::NumberOutOfRange,
+                            format!("number `{s}` is too large for a float"),
+                        )
+                        .label(span, "out of range"),
+                    );
+                    Token::Float(0.0)
+                }
+            },
+            Ok(Tok::Str(s)) => {
+                Token::Str(unescape(&s[1..s.len() - 1], range.start + 1, file, diags))
+            }
+            Ok(Tok::UnterminatedStr(s)) => {
+                diags.push(
+                    Diagnostic::error(Code::UnterminatedString, "unterminated string")
+                        .label(span, "this string has no closing `\"` on its line")
+                        .help("add a `\"` at the end of the string; strings cannot span lines (use \\n)"),
+                );
+                Token::Str(unescape(&s[1..], range.start + 1, file, diags))
+            }
+            Ok(t) => Token::Kw(t),
+            Err(()) => {
+                let bad = lexer.slice();
+                let shown: String = bad
+                    .chars()
+                    .next()
+                    .map(|c| c.escape_debug().to_string())
+                    .unwrap_or_default();
+                let mut d = Diagnostic::error(
+                    Code::UnexpectedChar,
+                    format!("unexpected character `{shown}`"),
+                )
+                .label(span, "not part of the language");
+                match bad {
+                    "≥" => d = d.help("write `>=`"),
+                    "≤" => d = d.help("write `<=`"),
+                    "≠" => d = d.help("write `!=`"),
+                    "“" | "”" => d = d.help("strings use plain double quotes: \"text\""),
+                    "&" => d = d.help("use `&&` for boolean and"),
+                    "'" => d = d.help("strings use double quotes: \"text\""),
+                    ";" => d = d.help("statements need no `;`"),
+                    _ => {}
+                }
+                diags.push(d);
+                continue;
+            }
+        };
+        out.push((range.start, tok, range.end));
+    }
+    out
+}

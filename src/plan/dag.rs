@@ -29,7 +29,6 @@ pub struct Dag {
 
 impl Dag {
     /// For every node, its consumers (one entry per edge, in index order).
-    #[allow(dead_code)] // used by the passes
     pub fn consumers(&self) -> Vec<Vec<usize>> {
         let mut out = vec![Vec::new(); self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
@@ -148,7 +147,6 @@ pub fn merge_hints(a: &Hints, b: &Hints) -> Hints {
 
 /// Re-interns every node reachable from a sink, in order: drops dead nodes and, with `dedup`,
 /// merges nodes that became identical after a rewrite.
-#[allow(dead_code)] // used by the passes
 pub fn rebuild(dag: Dag, dedup: bool) -> Result<Dag, PlanError> {
     let n = dag.nodes.len();
     let mut live = vec![false; n];

@@ -64,7 +64,8 @@ fn params(plan: &Plan, n: NodeId) -> (String, Vec<String>) {
                 lines.push(format!("{text}{}", print::stage_policy(&s.policy)));
                 row = s.row.clone();
             }
-            (format!("{} steps", steps.len()), lines)
+            let plural = if steps.len() == 1 { "" } else { "s" };
+            (format!("({} step{plural})", steps.len()), lines)
         }
         Op::Group { keys, aggs } => {
             let g = print::group(keys, aggs, &input);
@@ -117,9 +118,10 @@ fn labels(plan: &Plan, n: NodeId) -> Vec<String> {
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "plan: {} nodes ({} if every sink were planned separately)\n",
+        "plan: {} nodes; de-duplication: {} -> {} nodes\n",
         plan.graph.node_count(),
-        plan.stats.nodes_before_dedup
+        plan.stats.nodes_before_dedup,
+        plan.stats.nodes_after_dedup
     ));
     for n in plan.graph.node_indices() {
         let node = &plan.graph[n];

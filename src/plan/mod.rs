@@ -8,10 +8,13 @@ mod canon;
 mod dag;
 mod error;
 pub mod explain;
+mod exprs;
+mod fuse;
 
 pub mod ir;
 mod lower;
 mod print;
+mod pushdown;
 
 pub use error::PlanError;
 pub use ir::*;
@@ -26,7 +29,16 @@ pub fn build(program: &hir::Program, opts: PlanOptions) -> Result<Plan, Vec<Plan
         nodes_before_dedup: lowered.nodes_before_dedup,
         nodes_after_dedup: lowered.dag.nodes.len(),
     };
-    let dag = lowered.dag;
+    let mut dag = lowered.dag;
+    if opts.pushdown {
+        pushdown::push_filters(&mut dag);
+        // Moving filters can make two pipelines identical: merge them again.
+        dag = dag::rebuild(dag, opts.dedup).map_err(|e| vec![e])?;
+        pushdown::project(&mut dag).map_err(|e| vec![e])?;
+    }
+    if opts.fuse {
+        dag = fuse::fuse(dag).map_err(|e| vec![e])?;
+    }
     dag.into_plan(program.mode.clone(), stats)
         .map_err(|e| vec![e])
 }

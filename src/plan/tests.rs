@@ -28,7 +28,6 @@ fn e(kind: ExprKind, ty: Type) -> Expr {
 fn col(i: usize, ty: Type) -> Expr {
     e(ExprKind::Field(i), ty)
 }
-#[allow(dead_code)]
 fn int(v: i64) -> Expr {
     e(ExprKind::Lit(Value::Int(v)), Type::INT)
 }
@@ -800,4 +799,383 @@ fn expression_printer_parenthesizes() {
         e(ExprKind::IsNull(Box::new(col(4, Type::FLOAT))), Type::BOOL),
     );
     assert_eq!(print::expr(&d, &row), "(fare > 1.0 || true) && tip == null");
+}
+
+// ---------- fusion ----------
+
+fn fused_steps(plan: &Plan, n: NodeId) -> Vec<&'static str> {
+    match &plan.graph[n].op {
+        Op::Fused { steps } => steps
+            .iter()
+            .map(|s| match s.step {
+                Step::Filter(_) => "filter",
+                Step::Map(_) => "map",
+            })
+            .collect(),
+        other => panic!("n{} is {}, not fused", n.index(), other.kind()),
+    }
+}
+
+/// `long` (filter + map) is shared by three consumers: it is one fused node computed once, and
+/// fusion stops there; the filter after it starts its own chain.
+#[test]
+fn fusion_stops_at_fan_out() {
+    let plan = plan(&example_program(), PlanOptions::default());
+    let s = sinks(&plan);
+    assert_eq!(s.len(), 3);
+    let long = upstream(&plan, s[0])[1];
+    assert_eq!(fused_steps(&plan, long), vec!["filter", "map"]);
+    assert_eq!(plan.outputs(long).len(), 3);
+    assert_eq!(plan.graph[long].labels, vec!["long"]);
+    let generous = upstream(&plan, s[1]);
+    assert_eq!(fused_steps(&plan, generous[1]), vec!["filter"]);
+    assert_eq!(generous[2], long);
+    assert_eq!(upstream(&plan, s[2])[2], long);
+    assert_eq!(count_kind(&plan, "fused"), 2);
+    assert_eq!(count_kind(&plan, "filter") + count_kind(&plan, "map"), 0);
+    // Each step keeps its row type.
+    let Op::Fused { steps } = &plan.graph[long].op else {
+        unreachable!()
+    };
+    assert_eq!(steps[0].row, trips_row());
+    assert_eq!(steps[1].row.fields.len(), 5);
+    insta::assert_snapshot!(explain::text(&plan));
+}
+
+#[test]
+fn fusion_keeps_each_steps_policy_and_merges_long_chains() {
+    let mut p = trips_program();
+    let mut m = map(
+        filter(src(&p, 0), fare_gt(1.0)),
+        vec![("id", col(0, Type::INT)), ("fare", col(3, Type::FLOAT))],
+    );
+    if let StreamKind::Map { policy, .. } = &mut m.kind {
+        policy.on_error = OnError::Skip;
+    }
+    let chain = filter(m, bin(BinOp::Gt, col(1, Type::FLOAT), float(2.0)));
+    p.sinks = vec![sink(chain, "csv", Some("o.csv"), "f:1")];
+    let opts = PlanOptions {
+        pushdown: false,
+        ..PlanOptions::default()
+    };
+    let plan = plan(&p, opts);
+    assert_eq!(plan.graph.node_count(), 3);
+    let f = upstream(&plan, sinks(&plan)[0])[1];
+    assert_eq!(fused_steps(&plan, f), vec!["filter", "map", "filter"]);
+    let Op::Fused { steps } = &plan.graph[f].op else {
+        unreachable!()
+    };
+    let policies: Vec<&OnError> = steps.iter().map(|s| &s.policy.on_error).collect();
+    assert_eq!(
+        policies,
+        vec![&OnError::Fail, &OnError::Skip, &OnError::Fail]
+    );
+    // --no-fuse keeps three separate nodes.
+    let unfused = plan_nodes(&p, RAW);
+    assert_eq!(unfused, 5);
+}
+
+fn plan_nodes(p: &Program, opts: PlanOptions) -> usize {
+    plan(p, opts).graph.node_count()
+}
+
+// ---------- pushdown ----------
+
+const PUSH: PlanOptions = PlanOptions {
+    dedup: true,
+    fuse: false,
+    pushdown: true,
+};
+
+fn source_spec(plan: &Plan) -> &SourceSpec {
+    plan.graph
+        .node_weights()
+        .find_map(|n| match &n.op {
+            Op::Source(s) => Some(s),
+            _ => None,
+        })
+        .expect("a source")
+}
+
+/// `map { id, fare, d: distance } | filter fare > 10.0`: the map only copies columns, so the
+/// filter moves onto the source; the source reads only id, distance, fare and every expression
+/// is re-indexed to the projected row.
+#[test]
+fn filter_moves_before_copying_map_and_columns_are_pruned() {
+    let mut p = trips_program();
+    let m = map(
+        src(&p, 0),
+        vec![
+            ("id", col(0, Type::INT)),
+            ("fare", col(3, Type::FLOAT)),
+            ("d", col(2, Type::FLOAT)),
+        ],
+    );
+    let f = filter(m, bin(BinOp::Gt, col(1, Type::FLOAT), float(10.0)));
+    p.sinks = vec![sink(f, "csv", Some("o.csv"), "f:1")];
+    let plan = plan(&p, PUSH);
+    let up = upstream(&plan, sinks(&plan)[0]);
+    let kinds: Vec<&str> = up.iter().map(|&n| plan.graph[n].op.kind()).collect();
+    assert_eq!(kinds, vec!["sink", "map", "filter", "source"]);
+    let spec = source_spec(&plan);
+    assert_eq!(spec.columns, vec![0, 2, 3]);
+    assert_eq!(
+        plan.graph[up[3]].row,
+        row(&[
+            ("id", Type::INT),
+            ("distance", Type::FLOAT),
+            ("fare", Type::FLOAT)
+        ])
+    );
+    let Op::Filter { pred, .. } = &plan.graph[up[2]].op else {
+        unreachable!()
+    };
+    assert_eq!(
+        pred.kind,
+        bin(BinOp::Gt, col(2, Type::FLOAT), float(10.0)).kind
+    );
+    let Op::Map { fields, .. } = &plan.graph[up[1]].op else {
+        unreachable!()
+    };
+    let idx: Vec<ExprKind> = fields.iter().map(|(_, e)| e.kind.clone()).collect();
+    assert_eq!(
+        idx,
+        vec![ExprKind::Field(0), ExprKind::Field(2), ExprKind::Field(1)]
+    );
+    // The sink still writes what the program said.
+    assert_eq!(
+        plan.graph[up[0]].row,
+        row(&[("id", Type::INT), ("fare", Type::FLOAT), ("d", Type::FLOAT)])
+    );
+    insta::assert_snapshot!(explain::text(&plan));
+}
+
+#[test]
+fn filter_stays_after_a_map_that_can_fail() {
+    let mut p = trips_program();
+    let m = map(
+        src(&p, 0),
+        vec![
+            ("id", col(0, Type::INT)),
+            (
+                "per_km",
+                bin(BinOp::Div, col(3, Type::FLOAT), col(2, Type::FLOAT)),
+            ),
+        ],
+    );
+    let f = filter(m, bin(BinOp::Gt, col(0, Type::INT), int(3)));
+    p.sinks = vec![sink(f, "csv", Some("o.csv"), "f:1")];
+    let plan = plan(&p, PUSH);
+    let kinds: Vec<&str> = upstream(&plan, sinks(&plan)[0])
+        .iter()
+        .map(|&n| plan.graph[n].op.kind())
+        .collect();
+    assert_eq!(kinds, vec!["sink", "filter", "map", "source"]);
+}
+
+#[test]
+fn filter_stays_after_computed_column_and_shared_map() {
+    let mut p = trips_program();
+    let m = || {
+        map(
+            src(&p, 0),
+            vec![
+                ("id", col(0, Type::INT)),
+                (
+                    "up",
+                    call(Builtin::Upper, vec![col(5, Type::STR)], Type::STR),
+                ),
+            ],
+        )
+    };
+    // Reads the computed column `up`.
+    let f1 = filter(
+        m(),
+        e(
+            ExprKind::Call(
+                Builtin::StartsWith,
+                vec![
+                    col(1, Type::STR),
+                    e(ExprKind::Lit(Value::Str("O".into())), Type::STR),
+                ],
+            ),
+            Type::BOOL,
+        ),
+    );
+    // Reads the copied `id`, but the map is shared with the first pipeline.
+    let f2 = filter(m(), bin(BinOp::Gt, col(0, Type::INT), int(3)));
+    p.sinks = vec![
+        sink(f1, "csv", Some("a.csv"), "f:1"),
+        sink(f2, "csv", Some("b.csv"), "f:2"),
+    ];
+    let plan = plan(&p, PUSH);
+    for s in sinks(&plan) {
+        let kinds: Vec<&str> = upstream(&plan, s)
+            .iter()
+            .map(|&n| plan.graph[n].op.kind())
+            .collect();
+        assert_eq!(kinds, vec!["sink", "filter", "map", "source"]);
+    }
+    // Without de-duplication the second map is not shared, and its filter moves.
+    let plain = plan_with(
+        &p,
+        PlanOptions {
+            dedup: false,
+            fuse: false,
+            pushdown: true,
+        },
+    );
+    let kinds: Vec<&str> = upstream(&plain, sinks(&plain)[1])
+        .iter()
+        .map(|&n| plain.graph[n].op.kind())
+        .collect();
+    assert_eq!(kinds, vec!["sink", "map", "filter", "source"]);
+}
+
+fn plan_with(p: &Program, opts: PlanOptions) -> Plan {
+    plan(p, opts)
+}
+
+/// A source shared by two pipelines reads the union of the columns they need.
+#[test]
+fn shared_source_reads_union_of_columns() {
+    let mut p = trips_program();
+    p.sinks = vec![
+        sink(
+            map(src(&p, 0), vec![("city", col(5, Type::STR))]),
+            "csv",
+            Some("a.csv"),
+            "f:1",
+        ),
+        sink(
+            group(
+                limit(src(&p, 0), 100),
+                vec![1],
+                vec![agg(
+                    "m",
+                    AggFunc::Max,
+                    Some(col(3, Type::FLOAT)),
+                    Type::FLOAT,
+                )],
+            ),
+            "csv",
+            Some("b.csv"),
+            "f:2",
+        ),
+    ];
+    let plan = plan(&p, PUSH);
+    assert_eq!(count_kind(&plan, "source"), 1);
+    assert_eq!(source_spec(&plan).columns, vec![1, 3, 5]);
+    let s = sinks(&plan);
+    let up_a = upstream(&plan, s[0]);
+    let Op::Map { fields, .. } = &plan.graph[up_a[1]].op else {
+        unreachable!()
+    };
+    assert_eq!(fields[0].1.kind, ExprKind::Field(2));
+    let up_b = upstream(&plan, s[1]);
+    let Op::Group { keys, aggs } = &plan.graph[up_b[1]].op else {
+        unreachable!()
+    };
+    assert_eq!(keys, &vec![0]);
+    assert_eq!(
+        aggs[0].arg.as_ref().map(|e| e.kind.clone()),
+        Some(ExprKind::Field(1))
+    );
+    // The limit passes the projected row on.
+    assert_eq!(plan.graph[up_b[2]].row.fields.len(), 3);
+    assert_eq!(
+        plan.graph[up_b[1]].row,
+        row(&[("vendor", Type::STR), ("m", Type::FLOAT)])
+    );
+}
+
+#[test]
+fn sinks_and_unions_read_every_column() {
+    let mut p = trips_program();
+    p.sources
+        .push(source("b", "csv", "data/b.csv", trips_row()));
+    p.sinks = vec![
+        sink(
+            filter(src(&p, 0), fare_gt(1.0)),
+            "csv",
+            Some("a.csv"),
+            "f:1",
+        ),
+        sink(
+            map(
+                union(vec![src(&p, 1), limit(src(&p, 1), 3)]),
+                vec![("id", col(0, Type::INT))],
+            ),
+            "csv",
+            Some("b.csv"),
+            "f:2",
+        ),
+    ];
+    let plan = plan(&p, PlanOptions::default());
+    for n in plan.graph.node_weights() {
+        if let Op::Source(s) = &n.op {
+            assert_eq!(s.columns, (0..6).collect::<Vec<_>>(), "{}", s.name);
+        }
+    }
+}
+
+/// `filter tip != null` after a map copying `tip` moves onto the source, and the non-null type
+/// it proves comes along.
+#[test]
+fn moved_filter_keeps_narrowed_types() {
+    let mut p = trips_program();
+    let ftip = Type::nullable(crate::types::Scalar::Float);
+    let m = map(
+        src(&p, 0),
+        vec![("id", col(0, Type::INT)), ("tip", col(4, ftip))],
+    );
+    let not_null = e(
+        ExprKind::Unary(
+            crate::check::hir::UnOp::Not,
+            Box::new(e(ExprKind::IsNull(Box::new(col(1, ftip))), Type::BOOL)),
+        ),
+        Type::BOOL,
+    );
+    let mut f = filter(m, not_null);
+    f.row.fields[1].ty = Type::FLOAT;
+    p.sinks = vec![sink(f, "csv", Some("o.csv"), "f:1")];
+    let plan = plan(&p, PUSH);
+    let up = upstream(&plan, sinks(&plan)[0]);
+    assert_eq!(plan.graph[up[2]].op.kind(), "filter");
+    assert_eq!(
+        plan.graph[up[2]].row,
+        row(&[("id", Type::INT), ("tip", Type::FLOAT)])
+    );
+    assert_eq!(
+        plan.graph[up[3]].row,
+        row(&[("id", Type::INT), ("tip", ftip)])
+    );
+    assert_eq!(
+        plan.graph[up[1]].row,
+        row(&[("id", Type::INT), ("tip", Type::FLOAT)])
+    );
+    let Op::Map { fields, .. } = &plan.graph[up[1]].op else {
+        unreachable!()
+    };
+    assert_eq!(fields[1].1.ty, Type::FLOAT);
+}
+
+/// After pushdown, a filter written after a copying map and the same filter written before it
+/// are the same pipeline: they merge.
+#[test]
+fn pushdown_exposes_more_sharing() {
+    let mut p = trips_program();
+    let cols = || vec![("id", col(0, Type::INT)), ("fare", col(3, Type::FLOAT))];
+    let a = filter(
+        map(src(&p, 0), cols()),
+        bin(BinOp::Gt, col(1, Type::FLOAT), float(5.0)),
+    );
+    let b = map(filter(src(&p, 0), fare_gt(5.0)), cols());
+    p.sinks = vec![
+        sink(a, "csv", Some("a.csv"), "f:1"),
+        sink(b, "csv", Some("b.csv"), "f:2"),
+    ];
+    // source, filter, map, two sinks
+    assert_eq!(plan_nodes(&p, PUSH), 5);
+    assert_eq!(plan_nodes(&p, RAW), 7);
 }

@@ -32,6 +32,30 @@ enum ColorChoice {
     Never,
 }
 
+/// Planner switches, to compare optimized and unoptimized plans.
+#[derive(clap::Args, Clone, Copy)]
+struct PlanFlags {
+    /// Do not merge identical nodes across pipelines and files.
+    #[arg(long)]
+    no_dedup: bool,
+    /// Do not fuse filter/map chains into single kernels.
+    #[arg(long)]
+    no_fuse: bool,
+    /// Do not push filters and column projections toward sources.
+    #[arg(long)]
+    no_pushdown: bool,
+}
+
+impl PlanFlags {
+    fn options(self) -> crate::plan::PlanOptions {
+        crate::plan::PlanOptions {
+            dedup: !self.no_dedup,
+            fuse: !self.no_fuse,
+            pushdown: !self.no_pushdown,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check scripts for errors without running them.
@@ -46,6 +70,19 @@ enum Command {
         types: bool,
         #[arg(long, value_enum, default_value = "auto")]
         color: ColorChoice,
+    },
+    /// Print the optimized plan: one de-duplicated DAG for all the given files.
+    Explain {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print Graphviz DOT instead of text.
+        #[arg(long)]
+        dot: bool,
+        /// `json` prints nodes and de-duplication statistics for tools.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        plan: PlanFlags,
     },
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
@@ -67,6 +104,12 @@ pub fn main() -> ExitCode {
             types,
             color,
         } => cmd_check(&files, format, types, color),
+        Command::Explain {
+            files,
+            dot,
+            format,
+            plan,
+        } => cmd_explain(&files, dot, format, plan),
         Command::ExplainError { code } => cmd_explain_error(&code),
     }
 }
@@ -119,6 +162,48 @@ fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Checks and plans the files with the given switches; prints diagnostics on failure.
+fn compile(
+    files: &[PathBuf],
+    flags: PlanFlags,
+) -> Result<(Compilation, crate::plan::Plan), ExitCode> {
+    let mut c = driver::check_paths(files);
+    let failed = report(&c, Format::Text, ColorChoice::Auto);
+    let Some(program) = c.program.take() else {
+        debug_assert!(failed);
+        return Err(ExitCode::from(1));
+    };
+    match driver::plan_program(&program, flags.options()) {
+        Ok(plan) => {
+            c.program = Some(program);
+            Ok((c, plan))
+        }
+        Err(diags) => {
+            let text = diagnostics::render(&c.sources, &diags, use_color(ColorChoice::Auto));
+            let _ = std::io::stderr().write_all(text.as_bytes());
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -> ExitCode {
+    let (_, plan) = match compile(files, flags) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if dot {
+        print!("{}", crate::plan::explain::dot(&plan));
+    } else if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::plan::explain::json(&plan)).unwrap_or_default()
+        );
+    } else {
+        print!("{}", crate::plan::explain::text(&plan));
+    }
+    ExitCode::SUCCESS
 }
 
 fn cmd_explain_error(code: &str) -> ExitCode {

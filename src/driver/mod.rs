@@ -7,8 +7,8 @@ mod probe;
 pub use probe::FsProbe;
 
 use crate::check::{self, Input, StdModule, hir::Program};
-use crate::plan::{self, Plan, PlanError, PlanOptions};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::plan::{self, Plan, PlanError, PlanOptions};
 use crate::span::{FileId, SourceMap};
 use crate::syntax::{self, ast};
 use std::collections::BTreeSet;
@@ -120,7 +120,13 @@ pub fn check_sources(files: Vec<(String, String)>, probe: &dyn check::Probe) -> 
         }
     }
     crate::diagnostics::sort(&mut diagnostics);
-    Compilation { sources, diagnostics, program, types: checked.types, plan }
+    Compilation {
+        sources,
+        diagnostics,
+        program,
+        types: checked.types,
+        plan,
+    }
 }
 
 fn display_name(name: &str) -> String {

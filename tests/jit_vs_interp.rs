@@ -522,3 +522,503 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Edge cases, one expression at a time, over a one-row input `{ i: int, f: float, s: str,
+// n: int? }` holding (7, 2.5, "héllo", null). Both engines must agree; the result is returned.
+
+fn one_row() -> (RowType, Vec<Vec<Value>>) {
+    let f = |n: &str, ty| Field { name: n.into(), ty };
+    (
+        RowType::new(vec![
+            f("i", Type::INT),
+            f("f", Type::FLOAT),
+            f("s", Type::STR),
+            f("n", Type::nullable(Scalar::Int)),
+        ]),
+        vec![vec![
+            Value::Int(7),
+            Value::Float(2.5),
+            Value::Str("héllo".into()),
+            Value::Null,
+        ]],
+    )
+}
+
+fn eval1(x: Expr) -> Result<Value, RowErrorCode> {
+    let (input, rows) = one_row();
+    let ty = x.ty;
+    let steps = vec![FusedStep {
+        step: Step::Map(vec![x]),
+        policy: ErrorPolicy::default(),
+        row: RowType::new(vec![Field {
+            name: "x".into(),
+            ty,
+        }]),
+    }];
+    if let Err(m) = check_agree(&input, &steps, &rows) {
+        panic!("{m}\n{steps:#?}");
+    }
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 1);
+    match errs.first() {
+        Some(err) => Err(err.code),
+        None => Ok(out.get_value(0, 0, ty.scalar)),
+    }
+}
+
+fn int(i: i64) -> Expr {
+    e(ExprKind::Lit(Value::Int(i)), Type::INT)
+}
+fn flt(x: f64) -> Expr {
+    e(ExprKind::Lit(Value::Float(x)), Type::FLOAT)
+}
+fn st(s: &str) -> Expr {
+    e(ExprKind::Lit(Value::Str(s.into())), Type::STR)
+}
+fn fld(i: usize) -> Expr {
+    let (t, _) = one_row();
+    e(ExprKind::Field(i), t.fields[i].ty)
+}
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    let ty = match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => a.ty,
+        _ => Type::BOOL,
+    };
+    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+}
+fn call(b: Builtin, args: Vec<Expr>, ty: Type) -> Expr {
+    e(ExprKind::Call(b, args), ty)
+}
+/// Field `i` (7) minus 7 plus `k`: a run-time value the folder cannot see.
+fn rt(k: i64) -> Expr {
+    bin(BinOp::Add, bin(BinOp::Sub, fld(0), int(7)), int(k))
+}
+fn rtf(x: f64) -> Expr {
+    bin(BinOp::Add, bin(BinOp::Sub, fld(1), flt(2.5)), flt(x))
+}
+
+use RowErrorCode::*;
+
+#[test]
+fn int_arithmetic_edges() {
+    assert_eq!(eval1(bin(BinOp::Div, rt(i64::MIN), rt(-1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(i64::MIN), rt(-1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Div, rt(7), rt(0))), Err(DivisionByZero));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(7), rt(0))), Err(DivisionByZero));
+    assert_eq!(eval1(bin(BinOp::Div, rt(-7), rt(2))), Ok(Value::Int(-3)));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(-7), rt(2))), Ok(Value::Int(-1)));
+    assert_eq!(eval1(bin(BinOp::Add, rt(i64::MAX), rt(1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Sub, rt(i64::MIN), rt(1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Mul, rt(i64::MAX), rt(2))), Err(Overflow));
+    assert_eq!(
+        eval1(e(ExprKind::Unary(UnOp::Neg, bx(rt(i64::MIN))), Type::INT)),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(Builtin::Abs, vec![rt(i64::MIN)], Type::INT)),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(Builtin::Abs, vec![rt(-5)], Type::INT)),
+        Ok(Value::Int(5))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Min, vec![rt(-5), rt(3)], Type::INT)),
+        Ok(Value::Int(-5))
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::FromUnix,
+            vec![rt(i64::MAX / 2)],
+            Type::TIMESTAMP
+        )),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Unix,
+            vec![e(ExprKind::Lit(Value::Timestamp(-1)), Type::TIMESTAMP)],
+            Type::INT
+        )),
+        Ok(Value::Int(-1))
+    );
+}
+
+#[test]
+fn float_edges() {
+    assert_eq!(
+        eval1(bin(BinOp::Div, rtf(1.0), rtf(0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Div, rtf(1.0), rtf(-0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Rem, rtf(1.0), rtf(0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Rem, rtf(5.5), rtf(2.0))),
+        Ok(Value::Float(1.5))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Eq, rtf(f64::NAN), rtf(f64::NAN))),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Ne, rtf(f64::NAN), rtf(f64::NAN))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Lt, rtf(f64::NAN), rtf(1.0))),
+        Ok(Value::Bool(false))
+    );
+    let m = eval1(call(
+        Builtin::Min,
+        vec![rtf(f64::NAN), rtf(1.0)],
+        Type::FLOAT,
+    ));
+    assert!(matches!(m, Ok(Value::Float(x)) if x.is_nan()));
+    let z = |v| match v {
+        Ok(Value::Float(x)) => x.to_bits(),
+        _ => 1,
+    };
+    assert_eq!(
+        z(eval1(
+            call(Builtin::Min, vec![flt(0.0), fld(1)], Type::FLOAT).clone()
+        )),
+        0
+    );
+    assert_eq!(
+        z(eval1(call(
+            Builtin::Min,
+            vec![flt(-0.0), flt(0.0)],
+            Type::FLOAT
+        ))),
+        (-0.0f64).to_bits()
+    );
+    assert_eq!(
+        z(eval1(call(
+            Builtin::Max,
+            vec![flt(-0.0), flt(0.0)],
+            Type::FLOAT
+        ))),
+        0
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(f64::NAN)], Type::INT)),
+        Err(Conversion)
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(9.3e18)], Type::INT)),
+        Err(Conversion)
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(-3.9)], Type::INT)),
+        Ok(Value::Int(-3))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Round, vec![rtf(2.5)], Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Round, vec![rtf(-2.5)], Type::FLOAT)),
+        Ok(Value::Float(-3.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Floor, vec![rtf(-1.5)], Type::FLOAT)),
+        Ok(Value::Float(-2.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Ceil, vec![rtf(1.2)], Type::FLOAT)),
+        Ok(Value::Float(2.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Sqrt, vec![rtf(9.0)], Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+    assert_eq!(
+        eval1(e(ExprKind::Cast(bx(rt(3)), Scalar::Float), Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+}
+
+#[test]
+fn string_builtins() {
+    let s = |x: &str| Ok(Value::Str(x.into()));
+    assert_eq!(
+        eval1(call(Builtin::Len, vec![fld(2)], Type::INT)),
+        Ok(Value::Int(5))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Upper, vec![st("straße")], Type::STR)),
+        s("STRASSE")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Upper, vec![fld(2)], Type::STR)),
+        s("HÉLLO")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Lower, vec![st("ÉA")], Type::STR)),
+        s("éa")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Trim, vec![st("  a b ")], Type::STR)),
+        s("a b")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Substr, vec![fld(2), rt(1), rt(3)], Type::STR)),
+        s("éll")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Substr,
+            vec![fld(2), rt(-1), rt(3)],
+            Type::STR
+        )),
+        Err(InvalidArgument)
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Replace,
+            vec![st("a-b-c"), st("-"), fld(2)],
+            Type::STR
+        )),
+        s("ahéllobhélloc")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Replace,
+            vec![fld(2), st(""), st("x")],
+            Type::STR
+        )),
+        s("héllo")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Concat,
+            vec![fld(2), st("-"), fld(2)],
+            Type::STR
+        )),
+        s("héllo-héllo")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Contains, vec![fld(2), st("éll")], Type::BOOL)),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::StartsWith,
+            vec![fld(2), st("hé")],
+            Type::BOOL
+        )),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(Builtin::EndsWith, vec![fld(2), st("x")], Type::BOOL)),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Lt, st("B"), fld(2))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Gt, fld(2), st("hz"))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Eq, fld(2), st("héllo"))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToStr, vec![fld(1)], Type::STR)),
+        s("2.5")
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToStr, vec![rt(-12)], Type::STR)),
+        s("-12")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::ToStr,
+            vec![bin(BinOp::Gt, fld(0), int(1))],
+            Type::STR
+        )),
+        s("true")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::ToStr,
+            vec![e(ExprKind::Lit(Value::Timestamp(0)), Type::TIMESTAMP)],
+            Type::STR
+        )),
+        s("1970-01-01T00:00:00Z")
+    );
+    let pi = |x: Expr| call(Builtin::ParseInt, vec![x], Type::nullable(Scalar::Int));
+    assert_eq!(eval1(pi(bin_str_concat(" 42 "))), Ok(Value::Int(42)));
+    assert_eq!(eval1(pi(fld(2))), Ok(Value::Null));
+    let pf = call(
+        Builtin::ParseFloat,
+        vec![bin_str_concat("1.5")],
+        Type::nullable(Scalar::Float),
+    );
+    assert_eq!(eval1(pf), Ok(Value::Float(1.5)));
+    let pt = call(
+        Builtin::ParseTimestamp,
+        vec![bin_str_concat("1970-01-02")],
+        Type::nullable(Scalar::Timestamp),
+    );
+    assert_eq!(eval1(pt), Ok(Value::Timestamp(86_400_000_000)));
+}
+
+/// A run-time string equal to `x` (concat with an empty substring of a field).
+fn bin_str_concat(x: &str) -> Expr {
+    call(
+        Builtin::Concat,
+        vec![
+            st(x),
+            call(Builtin::Substr, vec![fld(2), rt(0), rt(0)], Type::STR),
+        ],
+        Type::STR,
+    )
+}
+
+#[test]
+fn short_circuit_and_lazy_branches_hide_errors() {
+    let boom = || bin(BinOp::Eq, bin(BinOp::Div, fld(0), rt(0)), int(1));
+    let f = bin(BinOp::Gt, fld(0), int(100));
+    let t = bin(BinOp::Gt, fld(0), int(1));
+    assert_eq!(
+        eval1(bin(BinOp::And, f.clone(), boom())),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Or, t.clone(), boom())),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::And, t.clone(), boom())),
+        Err(DivisionByZero)
+    );
+    let iff = e(
+        ExprKind::If(bx(t), bx(int(1)), bx(bin(BinOp::Div, fld(0), rt(0)))),
+        Type::INT,
+    );
+    assert_eq!(eval1(iff), Ok(Value::Int(1)));
+    let nn = e(
+        ExprKind::Coalesce(
+            bx(e(ExprKind::Lit(Value::Int(5)), Type::nullable(Scalar::Int))),
+            bx(bin(BinOp::Div, fld(0), rt(0))),
+        ),
+        Type::INT,
+    );
+    assert_eq!(eval1(nn), Ok(Value::Int(5)));
+    let null_side = e(
+        ExprKind::Coalesce(bx(fld(3)), bx(bin(BinOp::Div, fld(0), rt(0)))),
+        Type::INT,
+    );
+    assert_eq!(eval1(null_side), Err(DivisionByZero));
+    assert_eq!(
+        eval1(e(ExprKind::IsNull(bx(fld(3))), Type::BOOL)),
+        Ok(Value::Bool(true))
+    );
+}
+
+#[test]
+fn constant_division_by_zero_fails_every_row_not_the_compiler() {
+    let (input, _) = one_row();
+    let rows: Vec<Vec<Value>> = (0..3)
+        .map(|k| {
+            vec![
+                Value::Int(k),
+                Value::Float(0.0),
+                Value::Str(String::new()),
+                Value::Int(k),
+            ]
+        })
+        .collect();
+    let steps = vec![FusedStep {
+        step: Step::Filter(bin(BinOp::Eq, bin(BinOp::Div, int(1), int(0)), int(1))),
+        policy: ErrorPolicy::default(),
+        row: input.clone(),
+    }];
+    check_agree(&input, &steps, &rows).unwrap();
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    assert_eq!(k.describe(), "jit");
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 4);
+    assert_eq!(out.rows, 0);
+    let want: Vec<RowError> = (0..3)
+        .map(|row| RowError {
+            row,
+            step: 0,
+            code: DivisionByZero,
+        })
+        .collect();
+    assert_eq!(errs, want);
+}
+
+#[test]
+fn unsupported_construct_falls_back_visibly_and_agrees() {
+    // Arithmetic on a nullable operand never comes from the checker; the JIT declines it.
+    let (input, rows) = one_row();
+    let x = e(
+        ExprKind::Binary(BinOp::Add, bx(fld(3)), bx(int(1))),
+        Type::nullable(Scalar::Int),
+    );
+    let steps = vec![FusedStep {
+        step: Step::Map(vec![x]),
+        policy: ErrorPolicy::default(),
+        row: RowType::new(vec![Field {
+            name: "x".into(),
+            ty: Type::nullable(Scalar::Int),
+        }]),
+    }];
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    assert!(
+        k.describe().starts_with("interpreter: JIT fallback"),
+        "{}",
+        k.describe()
+    );
+    assert_eq!(k.compile_micros(), None);
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 1);
+    assert!(errs.is_empty());
+    assert_eq!(out.get_value(0, 0, Scalar::Int), Value::Null);
+}
+
+#[test]
+fn cache_ignores_spans_and_kernels_run_on_many_threads() {
+    let input = flow::codegen::demo::trip_row();
+    let steps = flow::codegen::demo::trips_steps();
+    let mut moved = steps.clone();
+    if let Step::Filter(p) = &mut moved[0].step {
+        p.span = Span::new(flow::span::FileId(3), 10, 20);
+    }
+    let a = flow::codegen::build_kernel(&input, &steps, Engine::Jit);
+    let b = flow::codegen::build_kernel(&input, &moved, Engine::Jit);
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    let c = flow::codegen::build_kernel(&input, &steps, Engine::Interpreter);
+    assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    println!(
+        "trips kernel compile time: {} µs (debug build)",
+        a.compile_micros().unwrap_or(0)
+    );
+
+    let mut r = Rng(7);
+    let rows = rand_rows(&mut r, &input, 500);
+    check_agree(&input, &steps, &rows).unwrap();
+    let batch = Batch::from_values(&input, &rows);
+    let (want, want_errs) = run(c.as_ref(), &batch, 5);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    let (out, errs) = run(a.as_ref(), &batch, 5);
+                    assert_eq!(errs, want_errs);
+                    assert_eq!(out.to_values(&steps[1].row), want.to_values(&steps[1].row));
+                }
+            });
+        }
+    });
+}

@@ -6,6 +6,7 @@
 //! Kernels are cached per (engine, input row type, steps) (`cache`).
 
 pub mod cache;
+pub mod demo;
 pub mod fold;
 pub mod interp;
 pub mod jit;

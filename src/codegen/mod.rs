@@ -1,9 +1,23 @@
 //! Row kernels: a fused chain of filter/map steps (`plan::Step`) compiled to native code with
-//! Cranelift, or run by the reference interpreter (`interp`) with the same semantics.
+//! Cranelift (`jit`), or run by the reference interpreter (`interp`) with the same semantics.
+//!
+//! `build_kernel` folds constants (`fold`), then compiles; any construct the JIT does not handle
+//! yet, or any Cranelift error, falls back to the interpreter with the reason in `describe()`.
+//! Kernels are cached per (engine, input row type, steps) (`cache`).
+
+pub mod cache;
+pub mod demo;
+pub mod fold;
+pub mod interp;
+pub mod jit;
+pub mod sem;
 
 use crate::batch::Batch;
+use crate::plan::ir::FusedStep;
 use crate::stdlib::RowErrorCode;
+use crate::types::RowType;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One failed row: its index in the input batch, the step that failed, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,4 +36,39 @@ pub trait Kernel: Send + Sync {
 
     /// "jit" or "interpreter: <reason>" (shown by `flow explain` and `flow run --verbose`).
     fn describe(&self) -> String;
+
+    /// JIT compile time in microseconds (`None` for the interpreter).
+    fn compile_micros(&self) -> Option<u64>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Jit,
+    Interpreter,
+}
+
+/// Never fails: falls back to the interpreter (with the reason in describe()) if JIT compilation
+/// fails or a construct is unsupported.
+pub fn build_kernel(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc<dyn Kernel> {
+    let key = cache::key(engine, input, steps);
+    cache::get_or_build(key, || build_uncached(input, steps, engine))
+}
+
+/// Builds a kernel without consulting the cache (tests, benchmarks of compile time).
+pub fn build_uncached(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc<dyn Kernel> {
+    let folded = fold::fold_steps(steps);
+    let interp = |reason: String| -> Arc<dyn Kernel> {
+        Arc::new(interp::InterpKernel {
+            input: input.clone(),
+            steps: folded.clone(),
+            reason,
+        })
+    };
+    match engine {
+        Engine::Interpreter => interp("requested".into()),
+        Engine::Jit => match jit::compile(input, &folded) {
+            Ok(k) => Arc::new(k),
+            Err(reason) => interp(format!("JIT fallback: {reason}")),
+        },
+    }
 }

@@ -1,0 +1,109 @@
+//! Constant folding over `Expr` trees, run before code generation.
+//!
+//! A node whose operands are all literals is evaluated with the interpreter's semantics; if that
+//! evaluation fails (e.g. `1 / 0`) the node is kept as is, so the error still happens for every
+//! row at run time, exactly as without folding. Short-circuit forms with a literal condition are
+//! reduced to the branch that would run; the skipped branch could never have failed.
+
+use super::interp::{self, Row};
+use crate::check::hir::{BinOp, Expr, ExprKind};
+use crate::plan::ir::{FusedStep, Step};
+use crate::types::Value;
+
+pub fn fold_steps(steps: &[FusedStep]) -> Vec<FusedStep> {
+    steps
+        .iter()
+        .map(|s| FusedStep {
+            step: match &s.step {
+                Step::Filter(p) => Step::Filter(fold(p)),
+                Step::Map(es) => Step::Map(es.iter().map(fold).collect()),
+            },
+            policy: s.policy.clone(),
+            row: s.row.clone(),
+        })
+        .collect()
+}
+
+fn lit(e: &Expr) -> Option<&Value> {
+    match &e.kind {
+        ExprKind::Lit(v) => Some(v),
+        _ => None,
+    }
+}
+
+fn with_kind(e: &Expr, kind: ExprKind) -> Expr {
+    Expr::new(kind, e.ty, e.span)
+}
+
+/// Returns `b` retyped to `e`'s type (a reduced `Coalesce`/`If` keeps the node's type).
+fn retype(e: &Expr, b: Expr) -> Expr {
+    Expr::new(b.kind, e.ty, b.span)
+}
+
+pub fn fold(e: &Expr) -> Expr {
+    let f = |x: &Expr| Box::new(fold(x));
+    let folded = match &e.kind {
+        ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Local(_) => return e.clone(),
+        ExprKind::Let { local, value, body } => with_kind(
+            e,
+            ExprKind::Let {
+                local: *local,
+                value: f(value),
+                body: f(body),
+            },
+        ),
+        ExprKind::Unary(op, a) => with_kind(e, ExprKind::Unary(*op, f(a))),
+        ExprKind::Binary(op @ (BinOp::And | BinOp::Or), a, b) => {
+            let (a, b) = (f(a), f(b));
+            let is_and = *op == BinOp::And;
+            match lit(&a) {
+                // `false && b` / `true || b`: b is never evaluated.
+                Some(v) if interp::truthy(v) != is_and => {
+                    return with_kind(e, ExprKind::Lit(Value::Bool(!is_and)));
+                }
+                // `true && b` / `false || b`: the value of b.
+                Some(_) if matches!(lit(&b), Some(Value::Bool(_))) => return retype(e, *b),
+                _ => with_kind(e, ExprKind::Binary(*op, a, b)),
+            }
+        }
+        ExprKind::Binary(op, a, b) => with_kind(e, ExprKind::Binary(*op, f(a), f(b))),
+        ExprKind::Cast(a, s) => with_kind(e, ExprKind::Cast(f(a), *s)),
+        ExprKind::IsNull(a) => with_kind(e, ExprKind::IsNull(f(a))),
+        ExprKind::Coalesce(a, b) => {
+            let (a, b) = (f(a), f(b));
+            match lit(&a) {
+                Some(Value::Null) => return retype(e, *b),
+                Some(_) => return retype(e, *a),
+                None => with_kind(e, ExprKind::Coalesce(a, b)),
+            }
+        }
+        ExprKind::If(c, t, x) => {
+            let (c, t, x) = (f(c), f(t), f(x));
+            match lit(&c) {
+                Some(v) if interp::truthy(v) => return retype(e, *t),
+                Some(_) => return retype(e, *x),
+                None => with_kind(e, ExprKind::If(c, t, x)),
+            }
+        }
+        ExprKind::Call(b, args) => {
+            with_kind(e, ExprKind::Call(*b, args.iter().map(fold).collect()))
+        }
+    };
+    if all_literal_operands(&folded) {
+        if let Ok(v) = interp::eval(&folded, &Row::Empty, &mut Vec::new()) {
+            return with_kind(e, ExprKind::Lit(v));
+        }
+    }
+    folded
+}
+
+/// Whether every direct operand is a literal (and the node reads no row or local).
+fn all_literal_operands(e: &Expr) -> bool {
+    let is = |x: &Expr| lit(x).is_some();
+    match &e.kind {
+        ExprKind::Unary(_, a) | ExprKind::Cast(a, _) | ExprKind::IsNull(a) => is(a),
+        ExprKind::Binary(_, a, b) => is(a) && is(b),
+        ExprKind::Call(_, args) => args.iter().all(is),
+        _ => false,
+    }
+}

@@ -1,0 +1,202 @@
+//! The reference interpreter: evaluates a fused chain row by row over `Value`s. It defines the
+//! semantics the JIT must reproduce, and is the fallback when the JIT cannot compile a chain.
+
+use super::sem;
+use super::{Kernel, RowError};
+use crate::batch::Batch;
+use crate::check::hir::{BinOp, Expr, ExprKind};
+use crate::plan::ir::{FusedStep, Step};
+use crate::stdlib::ops::RowResult;
+use crate::types::{RowType, Scalar, Value};
+
+/// Where `Field(i)` reads from: the input batch (first step) or the previous step's values.
+pub enum Row<'a> {
+    Batch {
+        batch: &'a Batch,
+        row: usize,
+        types: &'a RowType,
+    },
+    Values(&'a [Value]),
+    /// No row at all (constant folding); a `Field` evaluates to null.
+    Empty,
+}
+
+impl Row<'_> {
+    fn field(&self, col: usize) -> Value {
+        match self {
+            Row::Batch { batch, row, types } => match types.fields.get(col) {
+                Some(f) if col < batch.layout.columns => batch.get_value(*row, col, f.ty.scalar),
+                _ => Value::Null,
+            },
+            Row::Values(v) => v.get(col).cloned().unwrap_or(Value::Null),
+            Row::Empty => Value::Null,
+        }
+    }
+}
+
+/// Evaluates `e` over `row`. `locals[i]` holds the value of `Local(i)` while its `Let` body is
+/// evaluated. `Let` evaluates its value eagerly (an error in it is a row error even if unused).
+pub fn eval(e: &Expr, row: &Row, locals: &mut Vec<Value>) -> RowResult<Value> {
+    Ok(match &e.kind {
+        ExprKind::Lit(v) => v.clone(),
+        ExprKind::Field(c) => row.field(*c),
+        ExprKind::Local(l) => locals.get(*l).cloned().unwrap_or(Value::Null),
+        ExprKind::Let { local, value, body } => {
+            let v = eval(value, row, locals)?;
+            if locals.len() <= *local {
+                locals.resize(*local + 1, Value::Null);
+            }
+            let saved = std::mem::replace(&mut locals[*local], v);
+            let r = eval(body, row, locals);
+            locals[*local] = saved;
+            r?
+        }
+        ExprKind::Unary(op, a) => sem::unary(*op, eval(a, row, locals)?)?,
+        ExprKind::Binary(BinOp::And, a, b) => {
+            if truthy(&eval(a, row, locals)?) {
+                Value::Bool(truthy(&eval(b, row, locals)?))
+            } else {
+                Value::Bool(false)
+            }
+        }
+        ExprKind::Binary(BinOp::Or, a, b) => {
+            if truthy(&eval(a, row, locals)?) {
+                Value::Bool(true)
+            } else {
+                Value::Bool(truthy(&eval(b, row, locals)?))
+            }
+        }
+        ExprKind::Binary(op, a, b) => {
+            let x = eval(a, row, locals)?;
+            let y = eval(b, row, locals)?;
+            sem::binary(*op, x, y)?
+        }
+        ExprKind::Cast(a, Scalar::Float) => match eval(a, row, locals)? {
+            Value::Int(i) => Value::Float(i as f64),
+            v => v,
+        },
+        ExprKind::Cast(a, _) => eval(a, row, locals)?,
+        ExprKind::IsNull(a) => Value::Bool(matches!(eval(a, row, locals)?, Value::Null)),
+        ExprKind::Coalesce(a, b) => match eval(a, row, locals)? {
+            Value::Null => eval(b, row, locals)?,
+            v => v,
+        },
+        ExprKind::If(c, t, f) => {
+            if truthy(&eval(c, row, locals)?) {
+                eval(t, row, locals)?
+            } else {
+                eval(f, row, locals)?
+            }
+        }
+        ExprKind::Call(b, args) => {
+            let mut vals = Vec::with_capacity(args.len());
+            for a in args {
+                vals.push(eval(a, row, locals)?);
+            }
+            sem::call(*b, &vals)?
+        }
+    })
+}
+
+/// A condition's value: only `true` counts (null is false).
+pub fn truthy(v: &Value) -> bool {
+    matches!(v, Value::Bool(true))
+}
+
+/// What happened to one row.
+pub enum Outcome {
+    Kept(Vec<Value>),
+    Dropped,
+    Failed {
+        step: u32,
+        code: crate::stdlib::RowErrorCode,
+    },
+}
+
+/// Runs the chain over row `row` of `input`.
+pub fn run_row(input: &Batch, row: usize, types: &RowType, steps: &[FusedStep]) -> Outcome {
+    let mut locals = Vec::new();
+    let mut current: Option<Vec<Value>> = None;
+    for (i, step) in steps.iter().enumerate() {
+        let view = match &current {
+            None => Row::Batch {
+                batch: input,
+                row,
+                types,
+            },
+            Some(v) => Row::Values(v),
+        };
+        let fail = |code| Outcome::Failed {
+            step: i as u32,
+            code,
+        };
+        match &step.step {
+            Step::Filter(pred) => match eval(pred, &view, &mut locals) {
+                Ok(v) if truthy(&v) => {}
+                Ok(_) => return Outcome::Dropped,
+                Err(code) => return fail(code),
+            },
+            Step::Map(exprs) => {
+                let mut vals = Vec::with_capacity(exprs.len());
+                for e in exprs {
+                    match eval(e, &view, &mut locals) {
+                        Ok(v) => vals.push(v),
+                        Err(code) => return fail(code),
+                    }
+                }
+                current = Some(vals);
+            }
+        }
+    }
+    Outcome::Kept(match current {
+        Some(v) => v,
+        None => (0..types.len())
+            .map(|c| {
+                Row::Batch {
+                    batch: input,
+                    row,
+                    types,
+                }
+                .field(c)
+            })
+            .collect(),
+    })
+}
+
+pub struct InterpKernel {
+    pub input: RowType,
+    pub steps: Vec<FusedStep>,
+    /// Why the JIT was not used ("requested" when the interpreter was asked for).
+    pub reason: String,
+}
+
+impl Kernel for InterpKernel {
+    fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
+        for r in 0..input.rows {
+            match run_row(input, r, &self.input, &self.steps) {
+                Outcome::Kept(vals) => {
+                    let dst = out.push_row();
+                    for (c, v) in vals.iter().enumerate() {
+                        if c < out.layout.columns {
+                            out.set_value(dst, c, v);
+                        }
+                    }
+                }
+                Outcome::Dropped => {}
+                Outcome::Failed { step, code } => errors.push(RowError {
+                    row: r as u32,
+                    step,
+                    code,
+                }),
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("interpreter: {}", self.reason)
+    }
+
+    fn compile_micros(&self) -> Option<u64> {
+        None
+    }
+}

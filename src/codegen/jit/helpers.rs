@@ -1,0 +1,255 @@
+//! `extern "C"` runtime helpers called by JIT code, registered with `JITBuilder::symbol`.
+//!
+//! Each helper calls the same `stdlib::ops` / `codegen::sem` function the interpreter uses.
+//! String values travel as `(pointer, length)` pairs: into the input arena, a literal owned by the
+//! kernel, or the per-run `Scratch`. Helpers that produce a string store it in the scratch and
+//! write `(ptr, len)` to `out`; helpers that can fail return a `RowErrorCode` number (0 = ok).
+
+use super::super::{RowError, sem};
+use crate::stdlib::RowErrorCode;
+use crate::stdlib::ops;
+
+/// Per-`run` state the JIT code passes to helpers as its first argument.
+pub struct Ctx<'a> {
+    pub out_arena: &'a mut Vec<u8>,
+    pub errors: &'a mut Vec<RowError>,
+    /// Strings computed during this run; each `String`'s heap buffer never moves while it is
+    /// here, so `(ptr, len)` pairs into them stay valid until the run ends.
+    pub scratch: Vec<String>,
+}
+
+/// Views a `(ptr, len)` pair produced by JIT code as a string.
+///
+/// # Safety
+/// `p` must point to `len` readable bytes (JIT code only forms pairs from bounds-checked arena
+/// slots, kernel-owned literals and scratch strings), or `len` must be 0.
+unsafe fn s<'a>(p: *const u8, len: u64) -> &'a str {
+    if len == 0 || p.is_null() {
+        return "";
+    }
+    // SAFETY: see the function contract.
+    let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) };
+    // Arenas only receive whole UTF-8 strings; mirror `Batch::get_str`'s fallback otherwise.
+    std::str::from_utf8(bytes).unwrap_or("")
+}
+
+/// # Safety
+/// `ctx` is the live `Ctx` of the current run (JIT code passes its argument through).
+unsafe fn ctx<'a>(c: *mut Ctx<'static>) -> &'a mut Ctx<'static> {
+    // SAFETY: see the function contract.
+    unsafe { &mut *c }
+}
+
+/// # Safety
+/// `out` points to two writable `u64`s (a stack slot of the JIT function).
+unsafe fn put(out: *mut u64, a: u64, b: u64) {
+    // SAFETY: see the function contract.
+    unsafe {
+        *out = a;
+        *out.add(1) = b;
+    }
+}
+
+fn keep(c: &mut Ctx<'static>, v: String, out: *mut u64) {
+    let (p, l) = (v.as_ptr() as u64, v.len() as u64);
+    c.scratch.push(v);
+    // SAFETY: `out` comes from JIT code (a 16-byte stack slot).
+    unsafe { put(out, p, l) }
+}
+
+pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64) {
+    // SAFETY: called by JIT code with its ctx argument.
+    let c = unsafe { ctx(c) };
+    c.errors.push(RowError {
+        row: row as u32,
+        step: step as u32,
+        code: RowErrorCode::from_u32(code as u32).unwrap_or(RowErrorCode::InvalidArgument),
+    });
+}
+
+/// Appends a string to the output arena; returns its slot word `(offset << 32) | len`.
+pub extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: called by JIT code with its ctx argument and a valid string pair.
+    let (c, v) = unsafe { (ctx(c), s(p, l)) };
+    let off = c.out_arena.len() as u64;
+    c.out_arena.extend_from_slice(v.as_bytes());
+    (off << 32) | v.len() as u64
+}
+
+/// Bytewise comparison: -1, 0 or 1.
+pub extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
+    // SAFETY: valid string pairs from JIT code.
+    let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
+    a.as_bytes().cmp(b.as_bytes()) as i64
+}
+
+pub extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
+    // SAFETY: valid string pair from JIT code.
+    ops::len(unsafe { s(p, l) })
+}
+
+pub extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+    // SAFETY: JIT-code arguments (see `s`, `ctx`).
+    let (c, v) = unsafe { (ctx(c), s(p, l)) };
+    keep(c, ops::upper(v), out)
+}
+
+pub extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+    // SAFETY: JIT-code arguments (see `s`, `ctx`).
+    let (c, v) = unsafe { (ctx(c), s(p, l)) };
+    keep(c, ops::lower(v), out)
+}
+
+pub extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
+    // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
+    unsafe {
+        let t = ops::trim(s(p, l));
+        put(out, t.as_ptr() as u64, t.len() as u64)
+    }
+}
+
+pub extern "C" fn flow_contains(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+    // SAFETY: valid string pairs from JIT code.
+    let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
+    a.contains(b) as u64
+}
+
+pub extern "C" fn flow_starts_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+    // SAFETY: valid string pairs from JIT code.
+    let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
+    a.starts_with(b) as u64
+}
+
+pub extern "C" fn flow_ends_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+    // SAFETY: valid string pairs from JIT code.
+    let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
+    a.ends_with(b) as u64
+}
+
+pub extern "C" fn flow_substr(p: *const u8, l: u64, start: i64, count: i64, out: *mut u64) -> u32 {
+    // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
+    unsafe {
+        match ops::substr(s(p, l), start, count) {
+            Ok(t) => {
+                put(out, t.as_ptr() as u64, t.len() as u64);
+                0
+            }
+            Err(code) => code as u32,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn flow_replace(
+    c: *mut Ctx<'static>,
+    p: *const u8,
+    l: u64,
+    fp: *const u8,
+    fl: u64,
+    tp: *const u8,
+    tl: u64,
+    out: *mut u64,
+) {
+    // SAFETY: JIT-code arguments (see `s`, `ctx`).
+    let (c, v, f, t) = unsafe { (ctx(c), s(p, l), s(fp, fl), s(tp, tl)) };
+    keep(c, ops::replace(v, f, t), out)
+}
+
+pub extern "C" fn flow_concat2(
+    c: *mut Ctx<'static>,
+    ap: *const u8,
+    al: u64,
+    bp: *const u8,
+    bl: u64,
+    out: *mut u64,
+) {
+    // SAFETY: JIT-code arguments (see `s`, `ctx`).
+    let (c, a, b) = unsafe { (ctx(c), s(ap, al), s(bp, bl)) };
+    keep(c, [a, b].concat(), out)
+}
+
+pub extern "C" fn flow_round(x: f64) -> f64 {
+    x.round()
+}
+
+pub extern "C" fn flow_fmod(a: f64, b: f64) -> f64 {
+    a % b
+}
+
+pub extern "C" fn flow_fmin(a: f64, b: f64) -> f64 {
+    ops::float_min(a, b)
+}
+
+pub extern "C" fn flow_fmax(a: f64, b: f64) -> f64 {
+    ops::float_max(a, b)
+}
+
+pub extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
+    match ops::float_to_int(x) {
+        // SAFETY: `out` is a JIT stack slot.
+        Ok(i) => unsafe {
+            put(out, i as u64, 0);
+            0
+        },
+        Err(code) => code as u32,
+    }
+}
+
+pub extern "C" fn flow_int_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+    // SAFETY: JIT ctx argument.
+    keep(unsafe { ctx(c) }, sem::int_to_str(x), out)
+}
+
+pub extern "C" fn flow_float_to_str(c: *mut Ctx<'static>, x: f64, out: *mut u64) {
+    // SAFETY: JIT ctx argument.
+    keep(unsafe { ctx(c) }, ops::float_to_str(x), out)
+}
+
+pub extern "C" fn flow_bool_to_str(x: u64, out: *mut u64) {
+    let t = sem::bool_to_str(x != 0);
+    // SAFETY: `out` is a JIT stack slot; the result is a static string.
+    unsafe { put(out, t.as_ptr() as u64, t.len() as u64) }
+}
+
+pub extern "C" fn flow_ts_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+    // SAFETY: JIT ctx argument.
+    keep(unsafe { ctx(c) }, ops::timestamp_to_str(x), out)
+}
+
+/// Parsers write the value to `out[0]` and return 1 for null, 0 for a value.
+pub extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
+    // SAFETY: JIT-code arguments.
+    match ops::parse_int(unsafe { s(p, l) }) {
+        Some(v) => unsafe {
+            put(out, v as u64, 0);
+            0
+        },
+        None => 1,
+    }
+}
+
+pub extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
+    // SAFETY: JIT-code arguments.
+    match ops::parse_float(unsafe { s(p, l) }) {
+        Some(v) => unsafe {
+            put(out, v.to_bits(), 0);
+            0
+        },
+        None => 1,
+    }
+}
+
+pub extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u64) -> u32 {
+    // SAFETY: JIT-code arguments.
+    match ops::parse_timestamp(unsafe { s(p, l) }) {
+        Some(v) => unsafe {
+            put(out, v as u64, 0);
+            0
+        },
+        None => 1,
+    }
+}
+
+pub extern "C" fn flow_unix(x: i64) -> i64 {
+    ops::unix(x)
+}

@@ -1,0 +1,1024 @@
+//! Differential tests: the Cranelift JIT and the reference interpreter must agree on output rows
+//! (floats by bit pattern, any NaN equal to any NaN), dropped rows and row errors, for random
+//! well-typed filter/map chains over random rows. Plus edge-case unit tests per operator/builtin.
+
+use flow::batch::Batch;
+use flow::check::hir::{BinOp, ErrorPolicy, Expr, ExprKind, UnOp};
+use flow::codegen::{Engine, Kernel, RowError, build_uncached};
+use flow::plan::ir::{FusedStep, Step};
+use flow::span::Span;
+use flow::stdlib::{Builtin, RowErrorCode};
+use flow::types::{Field, RowType, Scalar, Type, Value};
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------------------------
+// A small deterministic RNG: proptest draws the seed, the generator is type-directed.
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+}
+
+const SCALARS: &[Scalar] = &[
+    Scalar::Int,
+    Scalar::Float,
+    Scalar::Bool,
+    Scalar::Str,
+    Scalar::Timestamp,
+];
+
+fn rand_int(r: &mut Rng) -> i64 {
+    match r.below(8) {
+        0 => r.pick(&[i64::MIN, i64::MAX, -1, 0, 1, i64::MIN + 1]),
+        1 => r.pick(&[1_000_000, -1_000_000, 1 << 32, 3_037_000_500]),
+        2 => r.next() as i64,
+        _ => (r.below(21) as i64) - 10,
+    }
+}
+
+fn rand_float(r: &mut Rng) -> f64 {
+    match r.below(8) {
+        0 => r.pick(&[
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            9.223_372_036_854_776e18,
+            -9.223_372_036_854_776e18,
+            2.5,
+            -2.5,
+        ]),
+        1 => f64::from_bits(r.next()),
+        _ => (r.below(2001) as f64 - 1000.0) / 8.0,
+    }
+}
+
+fn rand_str(r: &mut Rng) -> String {
+    r.pick(&[
+        "",
+        "a",
+        "abc",
+        "ABC",
+        "  pad ",
+        "héllo",
+        "Straße",
+        "ǅ",
+        "日本語",
+        "a-b-c",
+        "-",
+        "42",
+        " -7 ",
+        "1.5",
+        "nan",
+        "inf",
+        "2024-05-01",
+        "1970-01-02T00:00:00Z",
+        "x",
+        "aa",
+        "bc",
+        "ﬃ",
+        "İ",
+    ])
+    .to_string()
+}
+
+fn rand_value(r: &mut Rng, s: Scalar) -> Value {
+    match s {
+        Scalar::Int => Value::Int(rand_int(r)),
+        Scalar::Float => Value::Float(rand_float(r)),
+        Scalar::Bool => Value::Bool(r.chance(50)),
+        Scalar::Str => Value::Str(rand_str(r)),
+        Scalar::Timestamp => Value::Timestamp(rand_int(r)),
+        Scalar::Null => Value::Null,
+    }
+}
+
+fn e(kind: ExprKind, ty: Type) -> Expr {
+    Expr::new(kind, ty, Span::default())
+}
+fn bx(x: Expr) -> Box<Expr> {
+    Box::new(x)
+}
+
+struct Gen<'a> {
+    r: &'a mut Rng,
+    row: &'a RowType,
+    locals: Vec<(usize, Type)>,
+    next_local: usize,
+}
+
+impl Gen<'_> {
+    /// An expression of exactly type `ty`.
+    fn expr(&mut self, ty: Type, depth: u32) -> Expr {
+        if ty.nullable {
+            return self.nullable(ty.scalar, depth);
+        }
+        if depth == 0 || self.r.chance(25) {
+            return self.leaf(ty);
+        }
+        let d = depth - 1;
+        // Shared forms.
+        match self.r.below(12) {
+            0 => {
+                let c = self.expr(Type::BOOL, d);
+                let t = self.expr(ty, d);
+                let f = self.expr(ty, d);
+                return e(ExprKind::If(bx(c), bx(t), bx(f)), ty);
+            }
+            1 => {
+                let a = self.nullable(ty.scalar, d);
+                let b = self.expr(ty, d);
+                return e(ExprKind::Coalesce(bx(a), bx(b)), ty);
+            }
+            2 => {
+                let vty = Type {
+                    scalar: self.r.pick(SCALARS),
+                    nullable: self.r.chance(30),
+                };
+                let value = self.expr(vty, d);
+                let local = self.next_local;
+                self.next_local += 1;
+                self.locals.push((local, vty));
+                let body = self.expr(ty, d);
+                self.locals.pop();
+                return e(
+                    ExprKind::Let {
+                        local,
+                        value: bx(value),
+                        body: bx(body),
+                    },
+                    ty,
+                );
+            }
+            _ => {}
+        }
+        let call = |b: Builtin, args: Vec<Expr>| e(ExprKind::Call(b, args), ty);
+        match ty.scalar {
+            Scalar::Int => match self.r.below(9) {
+                0..=2 => {
+                    let op =
+                        self.r
+                            .pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
+                    let a = self.expr(ty, d);
+                    let b = self.expr(ty, d);
+                    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+                }
+                3 => e(ExprKind::Unary(UnOp::Neg, bx(self.expr(ty, d))), ty),
+                4 => call(Builtin::Len, vec![self.expr(Type::STR, d)]),
+                5 => {
+                    let b = self.r.pick(&[Builtin::Abs, Builtin::Min, Builtin::Max]);
+                    let n = if b == Builtin::Abs { 1 } else { 2 };
+                    call(b, (0..n).map(|_| self.expr(ty, d)).collect())
+                }
+                6 => {
+                    let s = self.r.pick(&[Type::INT, Type::FLOAT]);
+                    call(Builtin::ToInt, vec![self.expr(s, d)])
+                }
+                7 => call(Builtin::Unix, vec![self.expr(Type::TIMESTAMP, d)]),
+                _ => self.leaf(ty),
+            },
+            Scalar::Float => match self.r.below(9) {
+                0..=2 => {
+                    let op =
+                        self.r
+                            .pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]);
+                    let a = self.expr(ty, d);
+                    let b = self.expr(ty, d);
+                    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+                }
+                3 => e(ExprKind::Unary(UnOp::Neg, bx(self.expr(ty, d))), ty),
+                4 => e(
+                    ExprKind::Cast(bx(self.expr(Type::INT, d)), Scalar::Float),
+                    ty,
+                ),
+                5 => {
+                    let b = self.r.pick(&[
+                        Builtin::Round,
+                        Builtin::Floor,
+                        Builtin::Ceil,
+                        Builtin::Sqrt,
+                        Builtin::Abs,
+                    ]);
+                    call(b, vec![self.expr(ty, d)])
+                }
+                6 => {
+                    let b = self.r.pick(&[Builtin::Min, Builtin::Max]);
+                    call(b, vec![self.expr(ty, d), self.expr(ty, d)])
+                }
+                7 => {
+                    let s = self.r.pick(&[Type::INT, Type::FLOAT]);
+                    call(Builtin::ToFloat, vec![self.expr(s, d)])
+                }
+                _ => self.leaf(ty),
+            },
+            Scalar::Bool => match self.r.below(8) {
+                0..=2 => {
+                    let s = Type::new(self.r.pick(SCALARS));
+                    let op = self.r.pick(&[
+                        BinOp::Eq,
+                        BinOp::Ne,
+                        BinOp::Lt,
+                        BinOp::Le,
+                        BinOp::Gt,
+                        BinOp::Ge,
+                    ]);
+                    let a = self.expr(s, d);
+                    let b = self.expr(s, d);
+                    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+                }
+                3 => {
+                    let op = self.r.pick(&[BinOp::And, BinOp::Or]);
+                    let a = self.expr(ty, d);
+                    let b = self.expr(ty, d);
+                    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+                }
+                4 => e(ExprKind::Unary(UnOp::Not, bx(self.expr(ty, d))), ty),
+                5 => {
+                    let s = self.r.pick(SCALARS);
+                    let a = self.nullable(s, d);
+                    if self.r.chance(50) {
+                        e(ExprKind::IsNull(bx(a)), ty)
+                    } else {
+                        call(Builtin::IsNull, vec![a])
+                    }
+                }
+                6 => {
+                    let b =
+                        self.r
+                            .pick(&[Builtin::Contains, Builtin::StartsWith, Builtin::EndsWith]);
+                    call(b, vec![self.expr(Type::STR, d), self.expr(Type::STR, d)])
+                }
+                _ => self.leaf(ty),
+            },
+            Scalar::Str => match self.r.below(8) {
+                0 => {
+                    let b = self
+                        .r
+                        .pick(&[Builtin::Upper, Builtin::Lower, Builtin::Trim]);
+                    call(b, vec![self.expr(ty, d)])
+                }
+                1 => {
+                    let a = self.expr(ty, d);
+                    let s = self.small_int(d);
+                    let n = self.small_int(d);
+                    call(Builtin::Substr, vec![a, s, n])
+                }
+                2 => call(Builtin::Replace, (0..3).map(|_| self.expr(ty, d)).collect()),
+                3 => {
+                    let n = 1 + self.r.below(3);
+                    call(Builtin::Concat, (0..n).map(|_| self.expr(ty, d)).collect())
+                }
+                4 | 5 => {
+                    let s = Type::new(self.r.pick(SCALARS));
+                    call(Builtin::ToStr, vec![self.expr(s, d)])
+                }
+                _ => self.leaf(ty),
+            },
+            Scalar::Timestamp => match self.r.below(3) {
+                0 => call(Builtin::FromUnix, vec![self.expr(Type::INT, d)]),
+                _ => self.leaf(ty),
+            },
+            Scalar::Null => self.leaf(ty),
+        }
+    }
+
+    fn small_int(&mut self, d: u32) -> Expr {
+        if self.r.chance(70) {
+            e(
+                ExprKind::Lit(Value::Int(self.r.below(7) as i64 - 1)),
+                Type::INT,
+            )
+        } else {
+            self.expr(Type::INT, d)
+        }
+    }
+
+    /// An expression of type `s?` (that may really be null).
+    fn nullable(&mut self, s: Scalar, depth: u32) -> Expr {
+        let ty = Type::nullable(s);
+        let d = depth.saturating_sub(1);
+        match self.r.below(6) {
+            0 => e(ExprKind::Lit(Value::Null), ty),
+            1 | 2 => {
+                if let Some(x) = self.field_or_local(ty) {
+                    return x;
+                }
+                self.nullable(s, d)
+            }
+            3 if matches!(s, Scalar::Int | Scalar::Float | Scalar::Timestamp) && depth > 0 => {
+                let b = match s {
+                    Scalar::Int => Builtin::ParseInt,
+                    Scalar::Float => Builtin::ParseFloat,
+                    _ => Builtin::ParseTimestamp,
+                };
+                e(ExprKind::Call(b, vec![self.expr(Type::STR, d)]), ty)
+            }
+            _ => {
+                let c = self.expr(Type::BOOL, d);
+                let (t, f) = if self.r.chance(50) {
+                    (
+                        self.expr(Type::new(s), d),
+                        e(ExprKind::Lit(Value::Null), ty),
+                    )
+                } else {
+                    (self.nullable(s, d), self.expr(Type::new(s), d))
+                };
+                e(ExprKind::If(bx(c), bx(t), bx(f)), ty)
+            }
+        }
+    }
+
+    fn field_or_local(&mut self, ty: Type) -> Option<Expr> {
+        let mut cands: Vec<Expr> = self
+            .row
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.ty == ty)
+            .map(|(i, _)| e(ExprKind::Field(i), ty))
+            .collect();
+        cands.extend(
+            self.locals
+                .iter()
+                .filter(|(_, t)| *t == ty)
+                .map(|(l, _)| e(ExprKind::Local(*l), ty)),
+        );
+        if cands.is_empty() {
+            None
+        } else {
+            let k = self.r.below(cands.len());
+            Some(cands.swap_remove(k))
+        }
+    }
+
+    fn leaf(&mut self, ty: Type) -> Expr {
+        if self.r.chance(60) {
+            if let Some(x) = self.field_or_local(ty) {
+                return x;
+            }
+        }
+        e(ExprKind::Lit(rand_value(self.r, ty.scalar)), ty)
+    }
+}
+
+fn input_type() -> RowType {
+    let mut fields = Vec::new();
+    for (k, s) in SCALARS.iter().enumerate() {
+        for nullable in [false, true] {
+            fields.push(Field {
+                name: format!("c{k}{}", if nullable { "n" } else { "" }),
+                ty: Type {
+                    scalar: *s,
+                    nullable,
+                },
+            });
+        }
+    }
+    RowType::new(fields)
+}
+
+fn rand_rows(r: &mut Rng, t: &RowType, n: usize) -> Vec<Vec<Value>> {
+    (0..n)
+        .map(|_| {
+            t.fields
+                .iter()
+                .map(|f| {
+                    if f.ty.nullable && r.chance(30) {
+                        Value::Null
+                    } else {
+                        rand_value(r, f.ty.scalar)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn rand_chain(r: &mut Rng, input: &RowType) -> Vec<FusedStep> {
+    let nsteps = 1 + r.below(3);
+    let mut row = input.clone();
+    let mut steps = Vec::new();
+    for _ in 0..nsteps {
+        let mut g = Gen {
+            r: &mut *r,
+            row: &row,
+            locals: Vec::new(),
+            next_local: 0,
+        };
+        if g.r.chance(40) {
+            let depth = 1 + g.r.below(4) as u32;
+            let p = g.expr(Type::BOOL, depth);
+            steps.push(FusedStep {
+                step: Step::Filter(p),
+                policy: ErrorPolicy::default(),
+                row: row.clone(),
+            });
+        } else {
+            let n = 1 + g.r.below(5);
+            let mut exprs = Vec::new();
+            let mut fields = Vec::new();
+            for k in 0..n {
+                let ty = Type {
+                    scalar: g.r.pick(SCALARS),
+                    nullable: g.r.chance(30),
+                };
+                let depth = 1 + g.r.below(4) as u32;
+                exprs.push(g.expr(ty, depth));
+                fields.push(Field {
+                    name: format!("m{k}"),
+                    ty,
+                });
+            }
+            row = RowType::new(fields);
+            steps.push(FusedStep {
+                step: Step::Map(exprs),
+                policy: ErrorPolicy::default(),
+                row: row.clone(),
+            });
+        }
+    }
+    steps
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => {
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+        }
+        _ => a == b,
+    }
+}
+
+fn run(k: &dyn Kernel, input: &Batch, out_cols: usize) -> (Batch, Vec<RowError>) {
+    let mut out = Batch::new(out_cols);
+    let mut errs = Vec::new();
+    k.run(input, &mut out, &mut errs);
+    (out, errs)
+}
+
+/// Runs both engines over `rows` (twice through the same output batch, to test appending) and
+/// compares everything.
+fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Result<(), String> {
+    let jit = build_uncached(input, steps, Engine::Jit);
+    if jit.describe() != "jit" {
+        return Err(format!("JIT fell back: {}", jit.describe()));
+    }
+    let interp = build_uncached(input, steps, Engine::Interpreter);
+    let out_row = steps.last().map_or(input, |s| &s.row);
+    let batch = Batch::from_values(input, rows);
+    let (mut jo, mut je) = run(jit.as_ref(), &batch, out_row.len());
+    let (mut io, mut ie) = run(interp.as_ref(), &batch, out_row.len());
+    jit.run(&batch, &mut jo, &mut je);
+    interp.run(&batch, &mut io, &mut ie);
+    if je != ie {
+        return Err(format!("errors differ:\n jit {je:?}\n int {ie:?}"));
+    }
+    let (jv, iv) = (jo.to_values(out_row), io.to_values(out_row));
+    if jv.len() != iv.len() {
+        return Err(format!(
+            "row counts differ: jit {} int {}",
+            jv.len(),
+            iv.len()
+        ));
+    }
+    for (k, (a, b)) in jv.iter().zip(&iv).enumerate() {
+        if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
+            return Err(format!("row {k} differs:\n jit {a:?}\n int {b:?}"));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn jit_agrees_with_interpreter(seed in any::<u64>()) {
+        let mut r = Rng(seed);
+        let input = input_type();
+        let steps = rand_chain(&mut r, &input);
+        let rows = rand_rows(&mut r, &input, 40);
+        if let Err(msg) = check_agree(&input, &steps, &rows) {
+            prop_assert!(false, "seed {seed}: {msg}\nsteps: {steps:#?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edge cases, one expression at a time, over a one-row input `{ i: int, f: float, s: str,
+// n: int? }` holding (7, 2.5, "héllo", null). Both engines must agree; the result is returned.
+
+fn one_row() -> (RowType, Vec<Vec<Value>>) {
+    let f = |n: &str, ty| Field { name: n.into(), ty };
+    (
+        RowType::new(vec![
+            f("i", Type::INT),
+            f("f", Type::FLOAT),
+            f("s", Type::STR),
+            f("n", Type::nullable(Scalar::Int)),
+        ]),
+        vec![vec![
+            Value::Int(7),
+            Value::Float(2.5),
+            Value::Str("héllo".into()),
+            Value::Null,
+        ]],
+    )
+}
+
+fn eval1(x: Expr) -> Result<Value, RowErrorCode> {
+    let (input, rows) = one_row();
+    let ty = x.ty;
+    let steps = vec![FusedStep {
+        step: Step::Map(vec![x]),
+        policy: ErrorPolicy::default(),
+        row: RowType::new(vec![Field {
+            name: "x".into(),
+            ty,
+        }]),
+    }];
+    if let Err(m) = check_agree(&input, &steps, &rows) {
+        panic!("{m}\n{steps:#?}");
+    }
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 1);
+    match errs.first() {
+        Some(err) => Err(err.code),
+        None => Ok(out.get_value(0, 0, ty.scalar)),
+    }
+}
+
+fn int(i: i64) -> Expr {
+    e(ExprKind::Lit(Value::Int(i)), Type::INT)
+}
+fn flt(x: f64) -> Expr {
+    e(ExprKind::Lit(Value::Float(x)), Type::FLOAT)
+}
+fn st(s: &str) -> Expr {
+    e(ExprKind::Lit(Value::Str(s.into())), Type::STR)
+}
+fn fld(i: usize) -> Expr {
+    let (t, _) = one_row();
+    e(ExprKind::Field(i), t.fields[i].ty)
+}
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    let ty = match op {
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => a.ty,
+        _ => Type::BOOL,
+    };
+    e(ExprKind::Binary(op, bx(a), bx(b)), ty)
+}
+fn call(b: Builtin, args: Vec<Expr>, ty: Type) -> Expr {
+    e(ExprKind::Call(b, args), ty)
+}
+/// Field `i` (7) minus 7 plus `k`: a run-time value the folder cannot see.
+fn rt(k: i64) -> Expr {
+    bin(BinOp::Add, bin(BinOp::Sub, fld(0), int(7)), int(k))
+}
+fn rtf(x: f64) -> Expr {
+    bin(BinOp::Add, bin(BinOp::Sub, fld(1), flt(2.5)), flt(x))
+}
+
+use RowErrorCode::*;
+
+#[test]
+fn int_arithmetic_edges() {
+    assert_eq!(eval1(bin(BinOp::Div, rt(i64::MIN), rt(-1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(i64::MIN), rt(-1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Div, rt(7), rt(0))), Err(DivisionByZero));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(7), rt(0))), Err(DivisionByZero));
+    assert_eq!(eval1(bin(BinOp::Div, rt(-7), rt(2))), Ok(Value::Int(-3)));
+    assert_eq!(eval1(bin(BinOp::Rem, rt(-7), rt(2))), Ok(Value::Int(-1)));
+    assert_eq!(eval1(bin(BinOp::Add, rt(i64::MAX), rt(1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Sub, rt(i64::MIN), rt(1))), Err(Overflow));
+    assert_eq!(eval1(bin(BinOp::Mul, rt(i64::MAX), rt(2))), Err(Overflow));
+    assert_eq!(
+        eval1(e(ExprKind::Unary(UnOp::Neg, bx(rt(i64::MIN))), Type::INT)),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(Builtin::Abs, vec![rt(i64::MIN)], Type::INT)),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(Builtin::Abs, vec![rt(-5)], Type::INT)),
+        Ok(Value::Int(5))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Min, vec![rt(-5), rt(3)], Type::INT)),
+        Ok(Value::Int(-5))
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::FromUnix,
+            vec![rt(i64::MAX / 2)],
+            Type::TIMESTAMP
+        )),
+        Err(Overflow)
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Unix,
+            vec![e(ExprKind::Lit(Value::Timestamp(-1)), Type::TIMESTAMP)],
+            Type::INT
+        )),
+        Ok(Value::Int(-1))
+    );
+}
+
+#[test]
+fn float_edges() {
+    assert_eq!(
+        eval1(bin(BinOp::Div, rtf(1.0), rtf(0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Div, rtf(1.0), rtf(-0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Rem, rtf(1.0), rtf(0.0))),
+        Err(DivisionByZero)
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Rem, rtf(5.5), rtf(2.0))),
+        Ok(Value::Float(1.5))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Eq, rtf(f64::NAN), rtf(f64::NAN))),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Ne, rtf(f64::NAN), rtf(f64::NAN))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Lt, rtf(f64::NAN), rtf(1.0))),
+        Ok(Value::Bool(false))
+    );
+    let m = eval1(call(
+        Builtin::Min,
+        vec![rtf(f64::NAN), rtf(1.0)],
+        Type::FLOAT,
+    ));
+    assert!(matches!(m, Ok(Value::Float(x)) if x.is_nan()));
+    let z = |v| match v {
+        Ok(Value::Float(x)) => x.to_bits(),
+        _ => 1,
+    };
+    assert_eq!(
+        z(eval1(
+            call(Builtin::Min, vec![flt(0.0), fld(1)], Type::FLOAT).clone()
+        )),
+        0
+    );
+    assert_eq!(
+        z(eval1(call(
+            Builtin::Min,
+            vec![flt(-0.0), flt(0.0)],
+            Type::FLOAT
+        ))),
+        (-0.0f64).to_bits()
+    );
+    assert_eq!(
+        z(eval1(call(
+            Builtin::Max,
+            vec![flt(-0.0), flt(0.0)],
+            Type::FLOAT
+        ))),
+        0
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(f64::NAN)], Type::INT)),
+        Err(Conversion)
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(9.3e18)], Type::INT)),
+        Err(Conversion)
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToInt, vec![rtf(-3.9)], Type::INT)),
+        Ok(Value::Int(-3))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Round, vec![rtf(2.5)], Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Round, vec![rtf(-2.5)], Type::FLOAT)),
+        Ok(Value::Float(-3.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Floor, vec![rtf(-1.5)], Type::FLOAT)),
+        Ok(Value::Float(-2.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Ceil, vec![rtf(1.2)], Type::FLOAT)),
+        Ok(Value::Float(2.0))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Sqrt, vec![rtf(9.0)], Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+    assert_eq!(
+        eval1(e(ExprKind::Cast(bx(rt(3)), Scalar::Float), Type::FLOAT)),
+        Ok(Value::Float(3.0))
+    );
+}
+
+#[test]
+fn string_builtins() {
+    let s = |x: &str| Ok(Value::Str(x.into()));
+    assert_eq!(
+        eval1(call(Builtin::Len, vec![fld(2)], Type::INT)),
+        Ok(Value::Int(5))
+    );
+    assert_eq!(
+        eval1(call(Builtin::Upper, vec![st("straße")], Type::STR)),
+        s("STRASSE")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Upper, vec![fld(2)], Type::STR)),
+        s("HÉLLO")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Lower, vec![st("ÉA")], Type::STR)),
+        s("éa")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Trim, vec![st("  a b ")], Type::STR)),
+        s("a b")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Substr, vec![fld(2), rt(1), rt(3)], Type::STR)),
+        s("éll")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Substr,
+            vec![fld(2), rt(-1), rt(3)],
+            Type::STR
+        )),
+        Err(InvalidArgument)
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Replace,
+            vec![st("a-b-c"), st("-"), fld(2)],
+            Type::STR
+        )),
+        s("ahéllobhélloc")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Replace,
+            vec![fld(2), st(""), st("x")],
+            Type::STR
+        )),
+        s("héllo")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::Concat,
+            vec![fld(2), st("-"), fld(2)],
+            Type::STR
+        )),
+        s("héllo-héllo")
+    );
+    assert_eq!(
+        eval1(call(Builtin::Contains, vec![fld(2), st("éll")], Type::BOOL)),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::StartsWith,
+            vec![fld(2), st("hé")],
+            Type::BOOL
+        )),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(Builtin::EndsWith, vec![fld(2), st("x")], Type::BOOL)),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Lt, st("B"), fld(2))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Gt, fld(2), st("hz"))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Eq, fld(2), st("héllo"))),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToStr, vec![fld(1)], Type::STR)),
+        s("2.5")
+    );
+    assert_eq!(
+        eval1(call(Builtin::ToStr, vec![rt(-12)], Type::STR)),
+        s("-12")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::ToStr,
+            vec![bin(BinOp::Gt, fld(0), int(1))],
+            Type::STR
+        )),
+        s("true")
+    );
+    assert_eq!(
+        eval1(call(
+            Builtin::ToStr,
+            vec![e(ExprKind::Lit(Value::Timestamp(0)), Type::TIMESTAMP)],
+            Type::STR
+        )),
+        s("1970-01-01T00:00:00Z")
+    );
+    let pi = |x: Expr| call(Builtin::ParseInt, vec![x], Type::nullable(Scalar::Int));
+    assert_eq!(eval1(pi(bin_str_concat(" 42 "))), Ok(Value::Int(42)));
+    assert_eq!(eval1(pi(fld(2))), Ok(Value::Null));
+    let pf = call(
+        Builtin::ParseFloat,
+        vec![bin_str_concat("1.5")],
+        Type::nullable(Scalar::Float),
+    );
+    assert_eq!(eval1(pf), Ok(Value::Float(1.5)));
+    let pt = call(
+        Builtin::ParseTimestamp,
+        vec![bin_str_concat("1970-01-02")],
+        Type::nullable(Scalar::Timestamp),
+    );
+    assert_eq!(eval1(pt), Ok(Value::Timestamp(86_400_000_000)));
+}
+
+/// A run-time string equal to `x` (concat with an empty substring of a field).
+fn bin_str_concat(x: &str) -> Expr {
+    call(
+        Builtin::Concat,
+        vec![
+            st(x),
+            call(Builtin::Substr, vec![fld(2), rt(0), rt(0)], Type::STR),
+        ],
+        Type::STR,
+    )
+}
+
+#[test]
+fn short_circuit_and_lazy_branches_hide_errors() {
+    let boom = || bin(BinOp::Eq, bin(BinOp::Div, fld(0), rt(0)), int(1));
+    let f = bin(BinOp::Gt, fld(0), int(100));
+    let t = bin(BinOp::Gt, fld(0), int(1));
+    assert_eq!(
+        eval1(bin(BinOp::And, f.clone(), boom())),
+        Ok(Value::Bool(false))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::Or, t.clone(), boom())),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        eval1(bin(BinOp::And, t.clone(), boom())),
+        Err(DivisionByZero)
+    );
+    let iff = e(
+        ExprKind::If(bx(t), bx(int(1)), bx(bin(BinOp::Div, fld(0), rt(0)))),
+        Type::INT,
+    );
+    assert_eq!(eval1(iff), Ok(Value::Int(1)));
+    let nn = e(
+        ExprKind::Coalesce(
+            bx(e(ExprKind::Lit(Value::Int(5)), Type::nullable(Scalar::Int))),
+            bx(bin(BinOp::Div, fld(0), rt(0))),
+        ),
+        Type::INT,
+    );
+    assert_eq!(eval1(nn), Ok(Value::Int(5)));
+    let null_side = e(
+        ExprKind::Coalesce(bx(fld(3)), bx(bin(BinOp::Div, fld(0), rt(0)))),
+        Type::INT,
+    );
+    assert_eq!(eval1(null_side), Err(DivisionByZero));
+    assert_eq!(
+        eval1(e(ExprKind::IsNull(bx(fld(3))), Type::BOOL)),
+        Ok(Value::Bool(true))
+    );
+}
+
+#[test]
+fn constant_division_by_zero_fails_every_row_not_the_compiler() {
+    let (input, _) = one_row();
+    let rows: Vec<Vec<Value>> = (0..3)
+        .map(|k| {
+            vec![
+                Value::Int(k),
+                Value::Float(0.0),
+                Value::Str(String::new()),
+                Value::Int(k),
+            ]
+        })
+        .collect();
+    let steps = vec![FusedStep {
+        step: Step::Filter(bin(BinOp::Eq, bin(BinOp::Div, int(1), int(0)), int(1))),
+        policy: ErrorPolicy::default(),
+        row: input.clone(),
+    }];
+    check_agree(&input, &steps, &rows).unwrap();
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    assert_eq!(k.describe(), "jit");
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 4);
+    assert_eq!(out.rows, 0);
+    let want: Vec<RowError> = (0..3)
+        .map(|row| RowError {
+            row,
+            step: 0,
+            code: DivisionByZero,
+        })
+        .collect();
+    assert_eq!(errs, want);
+}
+
+#[test]
+fn unsupported_construct_falls_back_visibly_and_agrees() {
+    // Arithmetic on a nullable operand never comes from the checker; the JIT declines it.
+    let (input, rows) = one_row();
+    let x = e(
+        ExprKind::Binary(BinOp::Add, bx(fld(3)), bx(int(1))),
+        Type::nullable(Scalar::Int),
+    );
+    let steps = vec![FusedStep {
+        step: Step::Map(vec![x]),
+        policy: ErrorPolicy::default(),
+        row: RowType::new(vec![Field {
+            name: "x".into(),
+            ty: Type::nullable(Scalar::Int),
+        }]),
+    }];
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    assert!(
+        k.describe().starts_with("interpreter: JIT fallback"),
+        "{}",
+        k.describe()
+    );
+    assert_eq!(k.compile_micros(), None);
+    let (out, errs) = run(k.as_ref(), &Batch::from_values(&input, &rows), 1);
+    assert!(errs.is_empty());
+    assert_eq!(out.get_value(0, 0, Scalar::Int), Value::Null);
+}
+
+#[test]
+fn cache_ignores_spans_and_kernels_run_on_many_threads() {
+    let input = flow::codegen::demo::trip_row();
+    let steps = flow::codegen::demo::trips_steps();
+    let mut moved = steps.clone();
+    if let Step::Filter(p) = &mut moved[0].step {
+        p.span = Span::new(flow::span::FileId(3), 10, 20);
+    }
+    let a = flow::codegen::build_kernel(&input, &steps, Engine::Jit);
+    let b = flow::codegen::build_kernel(&input, &moved, Engine::Jit);
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    let c = flow::codegen::build_kernel(&input, &steps, Engine::Interpreter);
+    assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    println!(
+        "trips kernel compile time: {} µs (debug build)",
+        a.compile_micros().unwrap_or(0)
+    );
+
+    let mut r = Rng(7);
+    let rows = rand_rows(&mut r, &input, 500);
+    check_agree(&input, &steps, &rows).unwrap();
+    let batch = Batch::from_values(&input, &rows);
+    let (want, want_errs) = run(c.as_ref(), &batch, 5);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    let (out, errs) = run(a.as_ref(), &batch, 5);
+                    assert_eq!(errs, want_errs);
+                    assert_eq!(out.to_values(&steps[1].row), want.to_values(&steps[1].row));
+                }
+            });
+        }
+    });
+}

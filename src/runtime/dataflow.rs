@@ -590,15 +590,6 @@ fn group_op<'s>(
     let routed = if peers > 1 {
         let c2 = ctx.clone();
         let key_cols = layout.keys.clone();
-        let row_types = {
-            // Types of the rows entering the table, for copying rows between batches.
-            let n = if computed {
-                layout.keys.len() + aggs.iter().filter(|a| a.arg.is_some()).count()
-            } else {
-                in_row.len()
-            };
-            n
-        };
         let entering: RowType = if computed {
             let mut f: Vec<Field> = key_types.fields.clone();
             for (j, a) in aggs.iter().enumerate() {
@@ -613,7 +604,6 @@ fn group_op<'s>(
         } else {
             in_row.clone()
         };
-        debug_assert_eq!(row_types, entering.len());
         stream.unary::<Cb, _, _, _>(Pipeline, "partition", move |_cap, _info| {
             let mut key = Vec::new();
             move |input, output| {

@@ -511,7 +511,7 @@ fn fan_out_feeds_two_sinks_without_recomputation() {
 fn jsonl_in_and_out() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
-    let rows = gen_rows(40);
+    let rows = gen_rows(6000);
     let mut text = String::new();
     for r in &rows {
         let v =
@@ -520,23 +520,31 @@ fn jsonl_in_and_out() {
         text.push('\n');
     }
     std::fs::write(&input, text).unwrap();
-    let out = dir.path().join("out.jsonl");
-    let mut b = Builder::new();
-    let src = b.source("jsonl", &input, vec![0, 1, 2, 3], ErrorPolicy::default());
-    b.sink("jsonl", &out, src);
-    run(&b.plan(), &opts(1)).unwrap();
-    let got: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(got.len(), rows.len());
-    for (g, r) in got.iter().zip(&rows) {
-        assert_eq!(g["id"].as_i64(), Some(r.0));
-        assert_eq!(g["name"].as_str(), Some(r.1.as_str()));
-        assert_eq!(g["price"].as_f64(), Some(r.2));
-        assert_eq!(g["qty"].as_i64(), r.3);
-        assert!(g.get("extra").is_none());
+    assert!(
+        std::fs::metadata(&input).unwrap().len() > 3 * crate::connectors::split::MIN_SPLIT_BYTES
+    );
+    for threads in [1, 3] {
+        let out = dir.path().join(format!("out{threads}.jsonl"));
+        let mut b = Builder::new();
+        let src = b.source("jsonl", &input, vec![0, 1, 2, 3], ErrorPolicy::default());
+        b.sink("jsonl", &out, src);
+        let mut o = opts(threads);
+        o.batch = Some(256);
+        run(&b.plan(), &o).unwrap();
+        let mut got: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got.len(), rows.len());
+        got.sort_by_key(|g| g["id"].as_i64());
+        for (g, r) in got.iter().zip(&rows) {
+            assert_eq!(g["id"].as_i64(), Some(r.0));
+            assert_eq!(g["name"].as_str(), Some(r.1.as_str()));
+            assert_eq!(g["price"].as_f64(), Some(r.2));
+            assert_eq!(g["qty"].as_i64(), r.3);
+            assert!(g.get("extra").is_none());
+        }
     }
 }
 
@@ -859,4 +867,104 @@ fn summary_serializes_and_reports_hints() {
     );
     let j = serde_json::to_value(&s).unwrap();
     assert_eq!(j["sinks"][0]["rows_written"], s.sinks[0].rows_written);
+}
+
+#[test]
+fn kernel_errors_count_against_max_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // The plan divides by (id - 3): one row per file fails; 4 files read through a glob.
+    for k in 0..4 {
+        write_csv(&dir.path().join(format!("in{k}.csv")), &gen_rows(8));
+    }
+    let pattern = dir.path().join("in*.csv");
+    let out = dir.path().join("out.csv");
+    let limit = |n| ErrorPolicy {
+        on_error: OnError::Skip,
+        max_errors: Some(MaxErrors::Count(n)),
+    };
+    let err = run(&div_plan(&pattern, &out, limit(3)), &opts(2)).unwrap_err();
+    assert!(
+        matches!(err, RunError::TooManyErrors { errors: 4, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert!(!out.exists());
+    let s = run(&div_plan(&pattern, &out, limit(4)), &opts(2)).unwrap();
+    assert_eq!(s.stages[1].errored, 4);
+    assert_eq!(s.stages[0].rows_in, 32);
+    assert_eq!(read_csv(&out).len() - 1, 28);
+}
+
+#[test]
+fn glob_delimiter_and_headerless_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p1.txt"), "1;a;1.5;\n2;\"b;c\";2.5;7\n").unwrap();
+    std::fs::write(dir.path().join("p2.txt"), "3;d;3.5;1\n").unwrap();
+    let out = dir.path().join("out.csv");
+    let mut b = Builder::new();
+    let src = b.source(
+        "csv",
+        &dir.path().join("p?.txt"),
+        vec![3, 1],
+        ErrorPolicy::default(),
+    );
+    if let Op::Source(spec) = &mut b.g[src].op {
+        spec.options.insert("header".into(), Value::Bool(false));
+        spec.options
+            .insert("delimiter".into(), Value::Str(";".into()));
+    }
+    let o = b.sink("csv", &out, src);
+    if let Op::Sink(spec) = &mut b.g[o].op {
+        spec.options.insert("header".into(), Value::Bool(false));
+    }
+    run(&b.plan(), &opts(1)).unwrap();
+    assert_eq!(
+        read_csv(&out),
+        vec![vec!["", "a"], vec!["7", "b;c"], vec!["1", "d"]]
+    );
+}
+
+#[test]
+fn a_panicking_kernel_becomes_a_run_error() {
+    struct Boom;
+    impl crate::codegen::Kernel for Boom {
+        fn run(
+            &self,
+            _: &crate::batch::Batch,
+            _: &mut crate::batch::Batch,
+            _: &mut Vec<crate::codegen::RowError>,
+        ) {
+            panic!("boom");
+        }
+        fn describe(&self) -> String {
+            "boom".into()
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    write_csv(&input, &gen_rows(20));
+    let out = dir.path().join("out.csv");
+    let mut o = opts(2);
+    o.kernel_factory = std::sync::Arc::new(|_: &RowType, _: &[FusedStep]| {
+        std::sync::Arc::new(Boom) as std::sync::Arc<dyn crate::codegen::Kernel>
+    });
+    let err = run(&filter_map_plan(&input, &out), &o).unwrap_err();
+    assert!(err.to_string().contains("kernel panicked: boom"), "{err}");
+    assert!(!out.exists());
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn two_outputs_to_one_path_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    write_csv(&input, &gen_rows(3));
+    let out = dir.path().join("same.csv");
+    let mut b = Builder::new();
+    let src = b.source("csv", &input, vec![0], ErrorPolicy::default());
+    b.sink("csv", &out, src);
+    b.sink("jsonl", &out, src);
+    let err = run(&b.plan(), &opts(1)).unwrap_err();
+    assert!(err.to_string().contains("written by both"), "{err}");
+    assert!(leftovers(dir.path()).is_empty());
 }

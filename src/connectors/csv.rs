@@ -243,10 +243,10 @@ impl CsvReader {
     }
 
     fn line_of(&mut self, rel: u64) -> Option<u64> {
-        if self.base_line.is_none() {
-            if let Some(p) = &self.path {
-                self.base_line = split::count_newlines(p, self.start).ok();
-            }
+        if self.base_line.is_none()
+            && let Some(p) = &self.path
+        {
+            self.base_line = split::count_newlines(p, self.start).ok();
         }
         self.base_line.map(|b| b + rel + 1)
     }
@@ -299,17 +299,17 @@ impl CsvReader {
             rejects.push(r);
             return;
         }
-        if body.contains(&b'"') {
-            if let Some(field) = bad_quoting(&body, self.delimiter) {
-                let r = self.reject(
+        if body.contains(&b'"')
+            && let Some(field) = bad_quoting(&body, self.delimiter)
+        {
+            let r = self.reject(
                     rel,
                     Some((field + 1, self.column_name(field))),
                     "bad quoting: a quote inside an unquoted field, or text after a closing quote, or an unclosed quote".into(),
                     &body,
                 );
-                rejects.push(r);
-                return;
-            }
+            rejects.push(r);
+            return;
         }
         let row = out.push_row();
         for (col, n) in self.needed.iter().enumerate() {

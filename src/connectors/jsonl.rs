@@ -143,10 +143,10 @@ impl JsonlReader {
     }
 
     fn line(&mut self) -> Option<u64> {
-        if self.base_line.is_none() {
-            if let Some(p) = &self.path {
-                self.base_line = split::count_newlines(p, self.start).ok();
-            }
+        if self.base_line.is_none()
+            && let Some(p) = &self.path
+        {
+            self.base_line = split::count_newlines(p, self.start).ok();
         }
         self.base_line.map(|b| b + self.rel_line + 1)
     }

@@ -674,10 +674,10 @@ fn group_op<'s>(
                         }
                     }
                     cap = None;
-                } else if let Some(t) = f.iter().min() {
-                    if *t > *c.time() {
-                        c.downgrade(t);
-                    }
+                } else if let Some(t) = f.iter().min()
+                    && *t > *c.time()
+                {
+                    c.downgrade(t);
                 }
             }
         },
@@ -807,32 +807,30 @@ fn sink_op<'s>(input: S<'s>, i: usize, node: &PhysNode, sink: usize, ctx: &Ctx) 
             move |(input, frontier), _output| {
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
-                        if !ctx.shared.aborted() {
-                            if let Some(w) = writer.as_mut() {
-                                if let Err(e) = w.write_batch(&p.batch) {
-                                    ctx.shared.fail(RunError::Output {
-                                        path: place.clone(),
-                                        reason: format!("write error: {e}"),
-                                    });
-                                }
-                                let n = p.batch.rows as u64;
-                                ctx.shared.nodes[i].add(n, n);
-                            }
-                        }
-                        ctx.pool.put(p.batch);
-                    }
-                });
-                if frontier.frontier().is_empty() {
-                    if let Some(mut w) = writer.take() {
-                        if !ctx.shared.aborted() {
-                            if let Err(e) = w.finish() {
+                        if !ctx.shared.aborted()
+                            && let Some(w) = writer.as_mut()
+                        {
+                            if let Err(e) = w.write_batch(&p.batch) {
                                 ctx.shared.fail(RunError::Output {
                                     path: place.clone(),
                                     reason: format!("write error: {e}"),
                                 });
                             }
+                            let n = p.batch.rows as u64;
+                            ctx.shared.nodes[i].add(n, n);
                         }
+                        ctx.pool.put(p.batch);
                     }
+                });
+                if frontier.frontier().is_empty()
+                    && let Some(mut w) = writer.take()
+                    && !ctx.shared.aborted()
+                    && let Err(e) = w.finish()
+                {
+                    ctx.shared.fail(RunError::Output {
+                        path: place.clone(),
+                        reason: format!("write error: {e}"),
+                    });
                 }
             }
         },

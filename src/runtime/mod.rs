@@ -170,10 +170,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     // Plan splits, collect dead-letter paths, prepare outputs: all before any data moves.
     let mut dead_paths: Vec<String> = Vec::new();
     let add_policy = |p: &ErrorPolicy, dead: &mut Vec<String>| {
-        if let OnError::DeadLetter(path) = &p.on_error {
-            if !dead.contains(path) {
-                dead.push(path.clone());
-            }
+        if let OnError::DeadLetter(path) = &p.on_error
+            && !dead.contains(path)
+        {
+            dead.push(path.clone());
         }
     };
     let mut outputs: Vec<Option<AtomicOutput>> = Vec::new();
@@ -343,17 +343,17 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     };
     let mut failure = None;
     for o in outputs.iter_mut().flatten() {
-        if failure.is_none() {
-            if let Err(e) = o.commit() {
-                failure = Some(commit_err(&o.final_path, e));
-            }
+        if failure.is_none()
+            && let Err(e) = o.commit()
+        {
+            failure = Some(commit_err(&o.final_path, e));
         }
     }
     for (_, o) in dead_outputs.iter_mut() {
-        if failure.is_none() {
-            if let Err(e) = o.commit() {
-                failure = Some(commit_err(&o.final_path, e));
-            }
+        if failure.is_none()
+            && let Err(e) = o.commit()
+        {
+            failure = Some(commit_err(&o.final_path, e));
         }
     }
     if let Some(e) = failure {

@@ -166,30 +166,31 @@ pub fn reject(
             }
         }
     }
-    if let Some(MaxErrors::Count(n)) = policy.max_errors {
-        if total > n {
-            let last = error();
-            shared.fail(RunError::TooManyErrors {
-                place: place.to_string(),
-                errors: total,
-                limit: format!("{n} rows"),
-                last: last.to_string(),
-            });
-        }
+    if let Some(MaxErrors::Count(n)) = policy.max_errors
+        && total > n
+    {
+        let last = error();
+        shared.fail(RunError::TooManyErrors {
+            place: place.to_string(),
+            errors: total,
+            limit: format!("{n} rows"),
+            last: last.to_string(),
+        });
     }
 }
 
 /// The end-of-job ratio check.
 pub fn check_ratio(policy: &ErrorPolicy, place: &str, errors: u64, seen: u64) -> Option<RunError> {
-    if let Some(MaxErrors::Ratio(r)) = policy.max_errors {
-        if seen > 0 && errors as f64 / seen as f64 > r {
-            return Some(RunError::TooManyErrors {
-                place: place.to_string(),
-                errors,
-                limit: format!("{}% of {seen} rows", r * 100.0),
-                last: String::new(),
-            });
-        }
+    if let Some(MaxErrors::Ratio(r)) = policy.max_errors
+        && seen > 0
+        && errors as f64 / seen as f64 > r
+    {
+        return Some(RunError::TooManyErrors {
+            place: place.to_string(),
+            errors,
+            limit: format!("{}% of {seen} rows", r * 100.0),
+            last: String::new(),
+        });
     }
     None
 }

@@ -254,7 +254,7 @@ fn csv_filter_map_csv_keeps_input_order_with_one_worker() {
     assert_eq!(got[1..].to_vec(), expected_filter_map(&rows));
     assert_eq!(s.sinks[0].rows_written as usize, got.len() - 1);
     assert_eq!(s.stages[0].rows_in, 100);
-    assert!(leftovers(&out.parent().unwrap()).is_empty());
+    assert!(leftovers(out.parent().unwrap()).is_empty());
 }
 
 fn sorted(mut v: Vec<Vec<String>>) -> Vec<Vec<String>> {

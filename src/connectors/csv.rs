@@ -576,7 +576,69 @@ impl RowWriter for CsvWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::bad_quoting;
+    use super::*;
+    use crate::check::hir::{ErrorPolicy, Options};
+    use crate::types::{Field, Value};
+
+    /// The standard-input path: the header is only known at run time and maps columns by name.
+    #[test]
+    fn reader_maps_a_runtime_header_and_reports_lines() {
+        let schema = RowType::new(vec![
+            Field {
+                name: "a".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "b".into(),
+                ty: Type::STR,
+            },
+        ]);
+        let spec = SourceSpec {
+            name: "in".into(),
+            connector: "stdin".into(),
+            path: None,
+            options: Options::new(),
+            schema,
+            columns: vec![1, 0],
+            policy: ErrorPolicy::default(),
+        };
+        let split = Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: true,
+            field_of_column: vec![0, 1],
+            fields: 2,
+        };
+        let text = "b,a\r\nx,1\r\n\r\n\"y\ny\",2\r\nz,oops\r\n";
+        let mut r = CsvReader::new(
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            "<stdin>".into(),
+            None,
+            &spec,
+            &split,
+            b',',
+        );
+        r.map_from_header = true;
+        let mut out = Batch::new(2);
+        let mut rejects = Vec::new();
+        while r.read(&mut out, 2, &mut rejects).unwrap() {}
+        let t = RowType::new(vec![
+            spec.schema.fields[1].clone(),
+            spec.schema.fields[0].clone(),
+        ]);
+        assert_eq!(
+            out.to_values(&t),
+            vec![
+                vec![Value::Str("x".into()), Value::Int(1)],
+                vec![Value::Str("y\ny".into()), Value::Int(2)],
+            ]
+        );
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(rejects[0].line, Some(6));
+        assert_eq!(rejects[0].column, Some((2, "a".into())));
+        assert_eq!(rejects[0].raw, "z,oops");
+    }
 
     #[test]
     fn quoting_check() {

@@ -289,29 +289,31 @@ impl CsvReader {
             }
             return;
         }
-        let body = body.to_vec();
+        // The record's raw bytes, copied only when it is rejected.
+        let (b0, b1) = (self.rec + lead, self.rec + lead + body.len());
         if self.nends != self.expected_fields {
             let reason = format!(
                 "expected {} fields, found {}",
                 self.expected_fields, self.nends
             );
-            let r = self.reject(rel, None, reason, &body);
+            let raw = self.buf[b0..b1].to_vec();
+            let r = self.reject(rel, None, reason, &raw);
             rejects.push(r);
             return;
         }
-        if body.contains(&b'"')
-            && let Some(field) = bad_quoting(&body, self.delimiter)
+        if self.buf[b0..b1].contains(&b'"')
+            && let Some(field) = bad_quoting(&self.buf[b0..b1], self.delimiter)
         {
-            let r = self.reject(
-                    rel,
-                    Some((field + 1, self.column_name(field))),
-                    "bad quoting: a quote inside an unquoted field, or text after a closing quote, or an unclosed quote".into(),
-                    &body,
-                );
+            let raw = self.buf[b0..b1].to_vec();
+            let column = Some((field + 1, self.column_name(field)));
+            let reason = "bad quoting: a quote inside an unquoted field, text after a closing \
+                          quote, or an unclosed quote";
+            let r = self.reject(rel, column, reason.into(), &raw);
             rejects.push(r);
             return;
         }
         let row = out.push_row();
+        let mut failed = None;
         for (col, n) in self.needed.iter().enumerate() {
             let s = if n.field == 0 {
                 0
@@ -320,12 +322,15 @@ impl CsvReader {
             };
             let e = self.ends[n.field];
             if let Err(reason) = set_from_text(out, row, col, &self.fields[s..e], n.ty) {
-                out.pop_row();
-                let column = Some((n.field + 1, n.name.clone()));
-                let r = self.reject(rel, column, reason, &body);
-                rejects.push(r);
-                return;
+                failed = Some((Some((n.field + 1, n.name.clone())), reason));
+                break;
             }
+        }
+        if let Some((column, reason)) = failed {
+            out.pop_row();
+            let raw = self.buf[b0..b1].to_vec();
+            let r = self.reject(rel, column, reason, &raw);
+            rejects.push(r);
         }
     }
 

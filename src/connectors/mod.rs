@@ -1,1 +1,320 @@
 //! Sources and sinks behind one registry: CSV, JSON lines, standard input/output.
+//!
+//! The runtime never names a connector: it looks `SourceSpec::connector` / `SinkSpec::connector`
+//! up in a [`Registry`]. A source connector plans *splits* on the coordinating thread (this is
+//! where missing inputs are reported, before any data moves) and opens a [`SourceReader`] per
+//! split on the worker that owns it. A sink connector formats rows onto a byte stream that the
+//! runtime provides (a temporary part file, or standard output); atomicity (temp file + rename)
+//! lives in [`sink`], not in the formats.
+
+pub mod csv;
+pub mod dead_letter;
+pub mod jsonl;
+pub mod sink;
+pub mod split;
+pub mod stdio;
+
+use crate::batch::Batch;
+use crate::plan::ir::{SinkSpec, SourceSpec};
+use crate::stdlib::ops;
+use crate::types::{RowType, Scalar, Type, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A piece of one input that one worker reads: a byte range of a file aligned to record
+/// boundaries (records *starting* in `start..end` belong to the split), or standard input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    /// `None`: standard input.
+    pub path: Option<PathBuf>,
+    pub start: u64,
+    /// Records starting at or after `end` belong to the next split (`u64::MAX`: to the end).
+    pub end: u64,
+    /// The first record of this split is a header line to skip.
+    pub skip_header: bool,
+    /// For each column of the source schema, the position of its field in a record (from the
+    /// header when there is one, else the schema order).
+    pub field_of_column: Vec<usize>,
+    /// The number of fields every record must have (CSV).
+    pub fields: usize,
+}
+
+/// A malformed input row: where it is and why it was rejected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowReject {
+    pub file: String,
+    /// 1-based physical line where the record starts.
+    pub line: Option<u64>,
+    /// 1-based field number and column name.
+    pub column: Option<(usize, String)>,
+    pub reason: String,
+    /// The raw record, lossily decoded.
+    pub raw: String,
+}
+
+/// Errors that stop a job, raised by connectors (an input that cannot be opened, an I/O error).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectorError {
+    pub place: String,
+    pub reason: String,
+}
+
+impl ConnectorError {
+    pub fn new(place: impl Into<String>, reason: impl Into<String>) -> ConnectorError {
+        ConnectorError {
+            place: place.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads one split.
+pub trait SourceReader {
+    /// Appends up to `max_rows` good rows to `out` (its layout: the spec's `columns`), and every
+    /// rejected row to `rejects`. Returns `Ok(false)` once the split is exhausted.
+    fn read(
+        &mut self,
+        out: &mut Batch,
+        max_rows: usize,
+        rejects: &mut Vec<RowReject>,
+    ) -> Result<bool, ConnectorError>;
+    /// Bytes consumed so far (for progress).
+    fn bytes_read(&self) -> u64;
+}
+
+pub trait SourceConnector: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Runs on the coordinating thread: checks that the inputs exist and assigns splits to
+    /// `workers` workers (`result[w]` = splits of worker `w`, read in order).
+    fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError>;
+    /// Runs on the worker that owns `split`.
+    fn open(
+        &self,
+        spec: &SourceSpec,
+        split: &Split,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError>;
+}
+
+/// Formats rows onto a byte stream.
+pub trait RowWriter {
+    fn write_batch(&mut self, batch: &Batch) -> io::Result<()>;
+    /// Flushes everything; called once at the end of a successful stream.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// Where a sink writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkTarget {
+    /// A file (`SinkSpec::path`), written atomically by the runtime.
+    File,
+    /// Standard output: one writer (worker 0), not atomic.
+    Stdout,
+}
+
+pub trait SinkConnector: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn target(&self, spec: &SinkSpec) -> SinkTarget;
+    /// Checks the options before any data moves.
+    fn validate(&self, spec: &SinkSpec) -> Result<(), ConnectorError>;
+    /// A writer for `row`-typed rows onto `out`; `first` = this writer's output comes first in
+    /// the final file (it writes the header, if the format has one).
+    fn writer(
+        &self,
+        spec: &SinkSpec,
+        row: &RowType,
+        out: Box<dyn Write + Send>,
+        first: bool,
+    ) -> Result<Box<dyn RowWriter>, ConnectorError>;
+}
+
+/// Connectors by name.
+#[derive(Clone)]
+pub struct Registry {
+    sources: BTreeMap<String, Arc<dyn SourceConnector>>,
+    sinks: BTreeMap<String, Arc<dyn SinkConnector>>,
+}
+
+impl Registry {
+    pub fn empty() -> Registry {
+        Registry {
+            sources: BTreeMap::new(),
+            sinks: BTreeMap::new(),
+        }
+    }
+
+    /// `csv`, `jsonl`, `stdin` sources; `csv`, `jsonl`, `stdout` sinks.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::empty();
+        r.add_source(Arc::new(csv::CsvSource));
+        r.add_source(Arc::new(jsonl::JsonlSource));
+        r.add_source(Arc::new(stdio::StdinSource));
+        r.add_sink(Arc::new(csv::CsvSink));
+        r.add_sink(Arc::new(jsonl::JsonlSink));
+        r.add_sink(Arc::new(stdio::StdoutSink));
+        r
+    }
+
+    pub fn add_source(&mut self, c: Arc<dyn SourceConnector>) {
+        self.sources.insert(c.name().to_string(), c);
+    }
+    pub fn add_sink(&mut self, c: Arc<dyn SinkConnector>) {
+        self.sinks.insert(c.name().to_string(), c);
+    }
+    pub fn source(&self, name: &str) -> Option<Arc<dyn SourceConnector>> {
+        self.sources.get(name).cloned()
+    }
+    pub fn sink(&self, name: &str) -> Option<Arc<dyn SinkConnector>> {
+        self.sinks.get(name).cloned()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+// ---- option helpers -------------------------------------------------------------------------
+
+pub fn opt_bool(opts: &crate::check::hir::Options, key: &str, default: bool) -> bool {
+    match opts.get(key) {
+        Some(Value::Bool(b)) => *b,
+        _ => default,
+    }
+}
+
+pub fn opt_str<'a>(opts: &'a crate::check::hir::Options, key: &str) -> Option<&'a str> {
+    match opts.get(key) {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The `delimiter` option: one ASCII byte (default `,`).
+pub fn opt_delimiter(opts: &crate::check::hir::Options) -> Result<u8, String> {
+    match opt_str(opts, "delimiter") {
+        None => Ok(b','),
+        Some("\\t") => Ok(b'\t'),
+        Some(s) if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        Some(s) => Err(format!(
+            "delimiter must be one ASCII character, found {s:?}"
+        )),
+    }
+}
+
+// ---- values from text -----------------------------------------------------------------------
+
+/// Stores the text of one field into `out[row][col]` as type `ty`. An empty field is null for a
+/// nullable column, the empty string for a `str` column, and an error otherwise.
+pub fn set_from_text(
+    out: &mut Batch,
+    row: usize,
+    col: usize,
+    text: &[u8],
+    ty: Type,
+) -> Result<(), String> {
+    let s = std::str::from_utf8(text)
+        .map_err(|e| format!("invalid UTF-8 (byte {} of the field)", e.valid_up_to() + 1))?;
+    if s.is_empty() {
+        if ty.nullable {
+            out.set_null(row, col);
+            return Ok(());
+        }
+        if ty.scalar == Scalar::Str {
+            out.set_str(row, col, "");
+            return Ok(());
+        }
+        return Err(format!("missing value for non-nullable {ty} column"));
+    }
+    match ty.scalar {
+        Scalar::Str => out.set_str(row, col, s),
+        Scalar::Int => match ops::parse_int(s) {
+            Some(v) => out.set_int(row, col, v),
+            None => return Err(format!("cannot parse {s:?} as int")),
+        },
+        Scalar::Float => match ops::parse_float(s) {
+            Some(v) => out.set_float(row, col, v),
+            None => return Err(format!("cannot parse {s:?} as float")),
+        },
+        Scalar::Bool => {
+            let t = s.trim();
+            if t.eq_ignore_ascii_case("true") {
+                out.set_bool(row, col, true)
+            } else if t.eq_ignore_ascii_case("false") {
+                out.set_bool(row, col, false)
+            } else {
+                return Err(format!("cannot parse {s:?} as bool"));
+            }
+        }
+        Scalar::Timestamp => match ops::parse_timestamp(s) {
+            Some(v) => out.set_int(row, col, v),
+            None => return Err(format!("cannot parse {s:?} as timestamp")),
+        },
+        Scalar::Null => out.set_null(row, col),
+    }
+    Ok(())
+}
+
+// ---- values to text -------------------------------------------------------------------------
+
+/// Appends the text form of `batch[row][col]` (nothing for null) to `buf`: the form both CSV
+/// output and messages use (`float_to_str`, `timestamp_to_str`).
+pub fn push_text(buf: &mut Vec<u8>, batch: &Batch, row: usize, col: usize, scalar: Scalar) {
+    if batch.is_null(row, col) {
+        return;
+    }
+    match scalar {
+        Scalar::Int => {
+            let mut b = itoa::Buffer::new();
+            buf.extend_from_slice(b.format(batch.get_int(row, col)).as_bytes());
+        }
+        Scalar::Float => {
+            let x = batch.get_float(row, col);
+            if x.is_finite() {
+                let mut b = ryu::Buffer::new();
+                buf.extend_from_slice(b.format_finite(x).as_bytes());
+            } else {
+                buf.extend_from_slice(ops::float_to_str(x).as_bytes());
+            }
+        }
+        Scalar::Bool => buf.extend_from_slice(if batch.get_bool(row, col) {
+            b"true"
+        } else {
+            b"false"
+        }),
+        Scalar::Str => buf.extend_from_slice(batch.get_str(row, col).as_bytes()),
+        Scalar::Timestamp => {
+            buf.extend_from_slice(ops::timestamp_to_str(batch.get_int(row, col)).as_bytes())
+        }
+        Scalar::Null => {}
+    }
+}
+
+/// One row as a JSON object (dead letters, JSONL output). Non-finite floats become `null`.
+pub fn row_to_json(batch: &Batch, row: usize, types: &RowType) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (c, f) in types.fields.iter().enumerate() {
+        m.insert(f.name.clone(), value_to_json(batch, row, c, f.ty.scalar));
+    }
+    serde_json::Value::Object(m)
+}
+
+pub fn value_to_json(batch: &Batch, row: usize, col: usize, scalar: Scalar) -> serde_json::Value {
+    use serde_json::Value as J;
+    if batch.is_null(row, col) {
+        return J::Null;
+    }
+    match scalar {
+        Scalar::Int => J::from(batch.get_int(row, col)),
+        Scalar::Float => serde_json::Number::from_f64(batch.get_float(row, col))
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Scalar::Bool => J::Bool(batch.get_bool(row, col)),
+        Scalar::Str => J::String(batch.get_str(row, col).to_string()),
+        Scalar::Timestamp => J::String(ops::timestamp_to_str(batch.get_int(row, col))),
+        Scalar::Null => J::Null,
+    }
+}

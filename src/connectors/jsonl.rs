@@ -1,0 +1,359 @@
+//! JSON lines: one JSON object per line (`serde_json`). Fields are matched by name; keys the
+//! schema does not know are ignored; a missing key or `null` is null for a nullable column and
+//! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
+//! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
+
+use super::split::{self, Framing};
+use super::{
+    ConnectorError, RowReject, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader,
+    Split,
+};
+use crate::batch::Batch;
+use crate::plan::ir::{SinkSpec, SourceSpec};
+use crate::stdlib::ops;
+use crate::types::{RowType, Scalar, Type};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+pub struct JsonlSource;
+
+impl SourceConnector for JsonlSource {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
+        let pattern = spec
+            .path
+            .as_deref()
+            .ok_or_else(|| ConnectorError::new(&spec.name, "jsonl source needs a path"))?;
+        let files = split::expand(pattern)?;
+        let n = spec.schema.len();
+        split::assign(&files, workers, Framing::Lines, |path, start, end| {
+            Ok(Split {
+                path: Some(path.to_path_buf()),
+                start,
+                end,
+                skip_header: false,
+                field_of_column: (0..n).collect(),
+                fields: n,
+            })
+        })
+    }
+
+    fn open(
+        &self,
+        spec: &SourceSpec,
+        split: &Split,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let Some(path) = &split.path else {
+            return Err(ConnectorError::new(
+                &spec.name,
+                "jsonl split without a file",
+            ));
+        };
+        let name = path.display().to_string();
+        let mut f = File::open(path)
+            .map_err(|e| ConnectorError::new(&name, format!("cannot open input: {e}")))?;
+        if split.start > 0 {
+            f.seek(SeekFrom::Start(split.start))
+                .map_err(|e| ConnectorError::new(&name, e.to_string()))?;
+        }
+        Ok(Box::new(JsonlReader::new(
+            Box::new(f),
+            name,
+            Some(path.clone()),
+            spec,
+            split,
+        )))
+    }
+}
+
+pub struct JsonlReader {
+    input: Box<dyn Read + Send>,
+    file: String,
+    path: Option<PathBuf>,
+    start: u64,
+    end: u64,
+    buf: Vec<u8>,
+    lo: usize,
+    hi: usize,
+    buf_offset: u64,
+    eof: bool,
+    done: bool,
+    rel_line: u64,
+    base_line: Option<u64>,
+    needed: Vec<(String, Type)>,
+    bytes: u64,
+}
+
+impl JsonlReader {
+    pub fn new(
+        input: Box<dyn Read + Send>,
+        file: String,
+        path: Option<PathBuf>,
+        spec: &SourceSpec,
+        split: &Split,
+    ) -> JsonlReader {
+        JsonlReader {
+            input,
+            file,
+            path,
+            start: split.start,
+            end: split.end,
+            buf: vec![0; 256 * 1024],
+            lo: 0,
+            hi: 0,
+            buf_offset: split.start,
+            eof: false,
+            done: false,
+            rel_line: 0,
+            base_line: if split.start == 0 { Some(0) } else { None },
+            needed: spec
+                .columns
+                .iter()
+                .map(|&c| (spec.schema.fields[c].name.clone(), spec.schema.fields[c].ty))
+                .collect(),
+            bytes: 0,
+        }
+    }
+
+    fn refill(&mut self) -> Result<(), ConnectorError> {
+        if self.lo > 0 {
+            self.buf.copy_within(self.lo..self.hi, 0);
+            self.buf_offset += self.lo as u64;
+            self.hi -= self.lo;
+            self.lo = 0;
+        }
+        if self.hi == self.buf.len() {
+            let n = self.buf.len() * 2;
+            self.buf.resize(n, 0);
+        }
+        let n = self
+            .input
+            .read(&mut self.buf[self.hi..])
+            .map_err(|e| ConnectorError::new(&self.file, format!("read error: {e}")))?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.hi += n;
+        self.bytes += n as u64;
+        Ok(())
+    }
+
+    fn line(&mut self) -> Option<u64> {
+        if self.base_line.is_none()
+            && let Some(p) = &self.path
+        {
+            self.base_line = split::count_newlines(p, self.start).ok();
+        }
+        self.base_line.map(|b| b + self.rel_line + 1)
+    }
+
+    fn parse_line(&mut self, line: &[u8], out: &mut Batch, rejects: &mut Vec<RowReject>) {
+        let mut body = line;
+        while let [rest @ .., b'\n' | b'\r'] = body {
+            body = rest;
+        }
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        let res: Result<serde_json::Map<String, serde_json::Value>, _> =
+            serde_json::from_slice(body);
+        let mut fail = |this: &mut Self, column: Option<(usize, String)>, reason: String| {
+            rejects.push(RowReject {
+                file: this.file.clone(),
+                line: this.line(),
+                column,
+                reason,
+                raw: String::from_utf8_lossy(body).into_owned(),
+            });
+        };
+        let obj = match res {
+            Ok(o) => o,
+            Err(e) => {
+                let reason = if std::str::from_utf8(body).is_err() {
+                    "invalid UTF-8".to_string()
+                } else {
+                    format!("invalid JSON object: {e}")
+                };
+                fail(self, None, reason);
+                return;
+            }
+        };
+        let row = out.push_row();
+        for (col, (name, ty)) in self.needed.iter().enumerate() {
+            if let Err(reason) = set_from_json(out, row, col, obj.get(name), *ty) {
+                out.pop_row();
+                let column = Some((col + 1, name.clone()));
+                fail(self, column, reason);
+                return;
+            }
+        }
+    }
+}
+
+fn set_from_json(
+    out: &mut Batch,
+    row: usize,
+    col: usize,
+    v: Option<&serde_json::Value>,
+    ty: Type,
+) -> Result<(), String> {
+    use serde_json::Value as J;
+    match v {
+        None | Some(J::Null) => {
+            if ty.nullable {
+                out.set_null(row, col);
+                Ok(())
+            } else {
+                Err(format!("missing value for non-nullable {ty} column"))
+            }
+        }
+        Some(v) => {
+            match (ty.scalar, v) {
+                (Scalar::Int, J::Number(n)) if n.as_i64().is_some() => {
+                    out.set_int(row, col, n.as_i64().unwrap_or_default())
+                }
+                (Scalar::Float, J::Number(n)) if n.as_f64().is_some() => {
+                    out.set_float(row, col, n.as_f64().unwrap_or_default())
+                }
+                (Scalar::Bool, J::Bool(b)) => out.set_bool(row, col, *b),
+                (Scalar::Str, J::String(s)) => out.set_str(row, col, s),
+                (Scalar::Timestamp, J::String(s)) => match ops::parse_timestamp(s) {
+                    Some(t) => out.set_int(row, col, t),
+                    None => return Err(format!("cannot parse {s:?} as timestamp")),
+                },
+                (Scalar::Timestamp, J::Number(n)) if n.as_i64().is_some() => {
+                    out.set_int(row, col, n.as_i64().unwrap_or_default())
+                }
+                (s, v) => return Err(format!("expected {}, found {v}", s.name())),
+            }
+            Ok(())
+        }
+    }
+}
+
+impl SourceReader for JsonlReader {
+    fn read(
+        &mut self,
+        out: &mut Batch,
+        max_rows: usize,
+        rejects: &mut Vec<RowReject>,
+    ) -> Result<bool, ConnectorError> {
+        let target = out.rows + max_rows;
+        let mut handled = 0;
+        while !self.done && out.rows < target && handled < max_rows * 2 {
+            if self.end != u64::MAX && self.buf_offset + self.lo as u64 >= self.end {
+                self.done = true;
+                break;
+            }
+            let nl = self.buf[self.lo..self.hi].iter().position(|&b| b == b'\n');
+            let line_end = match nl {
+                Some(i) => self.lo + i + 1,
+                None if self.eof => {
+                    if self.lo == self.hi {
+                        self.done = true;
+                        break;
+                    }
+                    self.hi
+                }
+                None => {
+                    self.refill()?;
+                    continue;
+                }
+            };
+            let line = self.buf[self.lo..line_end].to_vec();
+            self.parse_line(&line, out, rejects);
+            handled += 1;
+            self.lo = line_end;
+            self.rel_line += 1;
+        }
+        Ok(!self.done)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+}
+
+// ---- sink -----------------------------------------------------------------------------------
+
+pub struct JsonlSink;
+
+impl SinkConnector for JsonlSink {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+    fn target(&self, _spec: &SinkSpec) -> SinkTarget {
+        SinkTarget::File
+    }
+    fn validate(&self, spec: &SinkSpec) -> Result<(), ConnectorError> {
+        if spec.path.is_none() {
+            return Err(ConnectorError::new(&spec.origin, "jsonl sink needs a path"));
+        }
+        Ok(())
+    }
+    fn writer(
+        &self,
+        _spec: &SinkSpec,
+        row: &RowType,
+        out: Box<dyn Write + Send>,
+        _first: bool,
+    ) -> Result<Box<dyn RowWriter>, ConnectorError> {
+        Ok(Box::new(JsonlWriter::new(out, row)))
+    }
+}
+
+pub struct JsonlWriter {
+    w: io::BufWriter<Box<dyn Write + Send>>,
+    /// `"name":` for each column, JSON-escaped.
+    keys: Vec<Vec<u8>>,
+    scalars: Vec<Scalar>,
+    scratch: Vec<u8>,
+}
+
+impl JsonlWriter {
+    pub fn new(out: Box<dyn Write + Send>, row: &RowType) -> JsonlWriter {
+        let keys = row
+            .fields
+            .iter()
+            .map(|f| {
+                let mut k = serde_json::to_vec(&f.name).unwrap_or_else(|_| b"\"?\"".to_vec());
+                k.push(b':');
+                k
+            })
+            .collect();
+        JsonlWriter {
+            w: io::BufWriter::with_capacity(256 * 1024, out),
+            keys,
+            scalars: row.fields.iter().map(|f| f.ty.scalar).collect(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl RowWriter for JsonlWriter {
+    fn write_batch(&mut self, b: &Batch) -> io::Result<()> {
+        for row in 0..b.rows {
+            self.scratch.clear();
+            self.scratch.push(b'{');
+            for (col, &s) in self.scalars.iter().enumerate() {
+                if col > 0 {
+                    self.scratch.push(b',');
+                }
+                self.scratch.extend_from_slice(&self.keys[col]);
+                let v = super::value_to_json(b, row, col, s);
+                serde_json::to_writer(&mut self.scratch, &v).map_err(io::Error::other)?;
+            }
+            self.scratch.extend_from_slice(b"}\n");
+            self.w.write_all(&self.scratch)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}

@@ -1,0 +1,107 @@
+//! Atomic file outputs. Every file sink (and dead-letter file) is prepared before any data
+//! moves: its parent directories are created and one temporary part file per worker is created
+//! next to the final path (`.NAME.flow-tmp-PID-N.partW`), which proves the destination writable.
+//! Workers write their own part; on success the parts are appended to part 0 in worker order
+//! and part 0 is renamed to the final name (a rename within one directory is atomic). On
+//! failure, or if the job is dropped without committing, the parts are removed: no file ever
+//! appears under the final name unless the job succeeded.
+
+use super::ConnectorError;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug)]
+pub struct AtomicOutput {
+    pub final_path: PathBuf,
+    pub parts: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl AtomicOutput {
+    pub fn prepare(final_path: &Path, parts: usize) -> Result<AtomicOutput, ConnectorError> {
+        let place = final_path.display().to_string();
+        if final_path.is_dir() {
+            return Err(ConnectorError::new(place, "is a directory"));
+        }
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| ConnectorError::new(&place, "not a file path"))?;
+        let dir = match final_path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| {
+            ConnectorError::new(
+                &place,
+                format!("cannot create directory {}: {e}", dir.display()),
+            )
+        })?;
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut out = AtomicOutput {
+            final_path: final_path.to_path_buf(),
+            parts: Vec::new(),
+            committed: false,
+        };
+        for w in 0..parts.max(1) {
+            let p = dir.join(format!(".{name}.flow-tmp-{tag}.part{w}"));
+            File::create(&p)
+                .map_err(|e| ConnectorError::new(&place, format!("cannot write output: {e}")))?;
+            out.parts.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Opens worker `w`'s part for writing.
+    pub fn open_part(&self, w: usize) -> io::Result<File> {
+        let p = self
+            .parts
+            .get(w)
+            .ok_or_else(|| io::Error::other(format!("no part file for worker {w}")))?;
+        OpenOptions::new().write(true).truncate(true).open(p)
+    }
+
+    /// Concatenates the parts in order and renames the result into place.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if let Some((first, rest)) = self.parts.split_first() {
+            if !rest.is_empty() {
+                let mut out = OpenOptions::new().append(true).open(first)?;
+                for p in rest {
+                    let mut f = File::open(p)?;
+                    io::copy(&mut f, &mut out)?;
+                }
+                out.flush()?;
+            }
+            fs::rename(first, &self.final_path)?;
+            for p in rest {
+                let _ = fs::remove_file(p);
+            }
+        }
+        self.committed = true;
+        Ok(())
+    }
+
+    /// Removes the temporary parts.
+    pub fn discard(&mut self) {
+        for p in &self.parts {
+            let _ = fs::remove_file(p);
+        }
+        self.committed = true;
+    }
+}
+
+impl Drop for AtomicOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.discard();
+        }
+    }
+}

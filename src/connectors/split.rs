@@ -1,0 +1,256 @@
+//! Splitting input files into byte ranges so several workers read one file in parallel.
+//!
+//! A split is `start..end`: a reader seeks to `start` and reads every record that *starts*
+//! before `end` (the last one may run past `end`). Boundaries are always placed at the start of
+//! a record, so no record is read twice or lost:
+//!
+//! - JSON lines: a newline inside a JSON string is always escaped (`\n`), so every newline byte
+//!   ends a record; a boundary is the position just after the first newline at or after the
+//!   target offset. Provably safe.
+//! - CSV: a quoted field may contain newlines, so a newline byte is not necessarily a record end,
+//!   and the quote state at an arbitrary offset cannot be known without reading what precedes it.
+//!   We therefore scan the file once, sequentially, with a small quote-state automaton that
+//!   mirrors csv-core's tokenizer states (field start / unquoted / quoted / quote-in-quoted) and
+//!   place each boundary after the first newline at or past the target that is outside a quoted
+//!   field. The scan only tracks state (no field extraction; roughly memory bandwidth) and stops
+//!   at the last boundary; it is skipped for files smaller than [`MIN_SPLIT_BYTES`] per part and
+//!   with one worker. A file whose quoting is broken cannot move a boundary into the middle of a
+//!   record as csv-core sees it, because both follow the same state machine.
+//!
+//! Files are never split below `MIN_SPLIT_BYTES` per part. Pieces are dealt to workers in order
+//! (piece `i` → worker `i % workers`), so with one worker every file is read whole, in order.
+
+use super::{ConnectorError, Split};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Files are not split into parts smaller than this (smaller in unit tests, so that they
+/// exercise splitting on small files).
+#[cfg(not(test))]
+pub const MIN_SPLIT_BYTES: u64 = 1 << 20;
+#[cfg(test)]
+pub const MIN_SPLIT_BYTES: u64 = 64 << 10;
+
+/// The files a path or glob pattern names, sorted. A plain path must exist; a pattern must match
+/// at least one file.
+pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ConnectorError> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    if !is_glob {
+        let p = PathBuf::from(pattern);
+        return match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => Ok(vec![p]),
+            Ok(_) => Err(ConnectorError::new(pattern, "is not a regular file")),
+            Err(e) => Err(ConnectorError::new(
+                pattern,
+                format!("cannot open input: {e}"),
+            )),
+        };
+    }
+    let paths = glob::glob(pattern)
+        .map_err(|e| ConnectorError::new(pattern, format!("invalid glob pattern: {e}")))?;
+    let mut out = Vec::new();
+    for p in paths {
+        match p {
+            Ok(p) if p.is_file() => out.push(p),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(ConnectorError::new(
+                    pattern,
+                    format!("cannot read {}: {}", e.path().display(), e.error()),
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ConnectorError::new(pattern, "no file matches this pattern"));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How to find record starts in a file.
+#[derive(Clone, Copy, Debug)]
+pub enum Framing {
+    /// Every newline ends a record.
+    Lines,
+    /// CSV with this delimiter and `"` quotes.
+    Csv { delimiter: u8 },
+}
+
+/// Byte ranges of `path` (size `size`) for at most `parts` readers.
+pub fn ranges(
+    path: &Path,
+    size: u64,
+    parts: usize,
+    framing: Framing,
+) -> Result<Vec<(u64, u64)>, ConnectorError> {
+    let parts = (parts as u64).min(size / MIN_SPLIT_BYTES).max(1) as usize;
+    if parts == 1 {
+        return Ok(vec![(0, u64::MAX)]);
+    }
+    let targets: Vec<u64> = (1..parts as u64).map(|k| size * k / parts as u64).collect();
+    let io = |e: std::io::Error| ConnectorError::new(path.display().to_string(), e.to_string());
+    let bounds = match framing {
+        Framing::Lines => line_boundaries(path, &targets).map_err(io)?,
+        Framing::Csv { delimiter } => csv_boundaries(path, &targets, delimiter).map_err(io)?,
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for b in bounds {
+        if b > start && b < size {
+            out.push((start, b));
+            start = b;
+        }
+    }
+    out.push((start, u64::MAX));
+    Ok(out)
+}
+
+fn line_boundaries(path: &Path, targets: &[u64]) -> std::io::Result<Vec<u64>> {
+    let mut f = File::open(path)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for &t in targets {
+        f.seek(SeekFrom::Start(t))?;
+        let mut pos = t;
+        let mut found = None;
+        while found.is_none() {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+                found = Some(pos + i as u64 + 1);
+            }
+            pos += n as u64;
+        }
+        match found {
+            Some(b) => out.push(b),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Q {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// Record starts after each target offset, found by one quote-aware sequential scan.
+pub fn csv_boundaries(path: &Path, targets: &[u64], delim: u8) -> std::io::Result<Vec<u64>> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut out = Vec::new();
+    let mut state = Q::FieldStart;
+    let mut offset = 0u64;
+    let mut next = 0;
+    while next < targets.len() {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            state = match state {
+                Q::Quoted => {
+                    if b == b'"' {
+                        Q::QuoteInQuoted
+                    } else {
+                        Q::Quoted
+                    }
+                }
+                Q::FieldStart if b == b'"' => Q::Quoted,
+                Q::QuoteInQuoted if b == b'"' => Q::Quoted,
+                _ if b == delim => Q::FieldStart,
+                _ if b == b'\n' => {
+                    let pos = offset + i as u64 + 1;
+                    while next < targets.len() && pos > targets[next] {
+                        out.push(pos);
+                        next += 1;
+                    }
+                    Q::FieldStart
+                }
+                Q::FieldStart if b == b'\r' => Q::FieldStart,
+                Q::QuoteInQuoted if b == b'\r' => Q::QuoteInQuoted,
+                _ => Q::Unquoted,
+            };
+            if next >= targets.len() {
+                break;
+            }
+        }
+        offset += n as u64;
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// The number of newline bytes in `path` before byte `upto` (for line numbers of splits that do
+/// not start at the beginning of a file; computed only when a row error needs it).
+pub fn count_newlines(path: &Path, upto: u64) -> std::io::Result<u64> {
+    let f = File::open(path)?;
+    let mut r = f.take(upto);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut lines = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+/// Deals the pieces of `files` to `workers` workers. `split_of(path, start, end)` builds a split.
+pub fn assign(
+    files: &[PathBuf],
+    workers: usize,
+    framing: Framing,
+    mut split_of: impl FnMut(&Path, u64, u64) -> Result<Split, ConnectorError>,
+) -> Result<Vec<Vec<Split>>, ConnectorError> {
+    let workers = workers.max(1);
+    let mut out = vec![Vec::new(); workers];
+    let mut i = 0;
+    for path in files {
+        let size = std::fs::metadata(path)
+            .map_err(|e| ConnectorError::new(path.display().to_string(), e.to_string()))?
+            .len();
+        for (start, end) in ranges(path, size, workers, framing)? {
+            out[i % workers].push(split_of(path, start, end)?);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn csv_boundaries_never_fall_inside_quoted_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.csv");
+        let mut f = File::create(&p).unwrap();
+        // Every record: `i,"line one\nline two, with comma",x\n`.
+        let mut starts = vec![0u64];
+        let mut off = 0u64;
+        for i in 0..200 {
+            let rec = format!("{i},\"line one\nline \"\"two\"\", with comma\",x\n");
+            off += rec.len() as u64;
+            starts.push(off);
+            f.write_all(rec.as_bytes()).unwrap();
+        }
+        drop(f);
+        let targets: Vec<u64> = (1..50).map(|k| k * 97).collect();
+        let b = csv_boundaries(&p, &targets, b',').unwrap();
+        assert!(!b.is_empty());
+        for x in b {
+            assert!(starts.contains(&x), "boundary {x} is not a record start");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The physical plan: the logical `Plan` in topological order, with unfused filters and maps
+//! turned into one-step fused chains, input splits assigned to workers, and the run parameters.
+//! It is serde-serializable so that a coordinator can ship it to worker processes; every worker
+//! builds its kernels from it with the kernel factory.
+
+use super::RunError;
+use crate::check::hir::{Agg, ErrorPolicy, Hints, Mode};
+use crate::connectors::Split;
+use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
+use crate::types::RowType;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PhysOp {
+    Source {
+        spec: SourceSpec,
+        /// `splits[w]`: the splits worker `w` reads, in order.
+        splits: Vec<Vec<Split>>,
+    },
+    /// A fused chain of filter/map steps, run by one kernel.
+    Kernel {
+        steps: Vec<FusedStep>,
+    },
+    Group {
+        keys: Vec<usize>,
+        aggs: Vec<Agg>,
+    },
+    Union,
+    Limit(u64),
+    Sink {
+        spec: SinkSpec,
+        sink: usize,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhysNode {
+    /// Display name used in messages and the summary: `filter #3 (long)`.
+    pub name: String,
+    pub kind: String,
+    pub op: PhysOp,
+    /// Producers, in input-port order (indices into `PhysicalPlan::nodes`).
+    pub inputs: Vec<usize>,
+    /// The type of the rows this node produces (for a sink: the rows it writes).
+    pub row: RowType,
+    /// The row type of the first input (kernels, group, sink).
+    pub input_row: RowType,
+    pub hints: Hints,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhysicalPlan {
+    pub nodes: Vec<PhysNode>,
+    /// Worker threads per process.
+    pub threads: usize,
+    /// Rows per batch (source chunk size).
+    pub batch: usize,
+    /// Back-pressure window: at most this many source chunks (epochs) in flight.
+    pub window: u64,
+}
+
+impl PhysicalPlan {
+    /// Orders and converts the logical plan. Splits are left empty (see `runtime::run`).
+    pub fn from_plan(plan: &Plan, threads: usize, batch: usize) -> Result<PhysicalPlan, RunError> {
+        let order = petgraph::algo::toposort(&plan.graph, None)
+            .map_err(|_| RunError::Plan("the plan has a cycle".into()))?;
+        let mut index = vec![usize::MAX; plan.graph.node_count()];
+        for (i, id) in order.iter().enumerate() {
+            index[id.index()] = i;
+        }
+        let mut nodes = Vec::with_capacity(order.len());
+        let mut sinks = 0;
+        for (i, &id) in order.iter().enumerate() {
+            let n = &plan.graph[id];
+            let inputs: Vec<usize> = plan.inputs(id).iter().map(|p| index[p.index()]).collect();
+            let input_row = inputs
+                .first()
+                .map(|&p| plan.graph[order[p]].row.clone())
+                .unwrap_or_default();
+            let op = match &n.op {
+                Op::Source(spec) => PhysOp::Source {
+                    spec: spec.clone(),
+                    splits: Vec::new(),
+                },
+                Op::Filter { pred, policy } => PhysOp::Kernel {
+                    steps: vec![FusedStep {
+                        step: Step::Filter(pred.clone()),
+                        policy: policy.clone(),
+                        row: n.row.clone(),
+                    }],
+                },
+                Op::Map { fields, policy } => PhysOp::Kernel {
+                    steps: vec![FusedStep {
+                        step: Step::Map(fields.iter().map(|(_, e)| e.clone()).collect()),
+                        policy: policy.clone(),
+                        row: n.row.clone(),
+                    }],
+                },
+                Op::Fused { steps } => PhysOp::Kernel {
+                    steps: steps.clone(),
+                },
+                Op::Group { keys, aggs } => PhysOp::Group {
+                    keys: keys.clone(),
+                    aggs: aggs.clone(),
+                },
+                Op::Union => PhysOp::Union,
+                Op::Limit(k) => PhysOp::Limit(*k),
+                Op::Sink(spec) => {
+                    sinks += 1;
+                    PhysOp::Sink {
+                        spec: spec.clone(),
+                        sink: sinks - 1,
+                    }
+                }
+            };
+            let expected_inputs = match &op {
+                PhysOp::Source { .. } => 0..=0,
+                PhysOp::Union => 1..=usize::MAX,
+                _ => 1..=1,
+            };
+            if !expected_inputs.contains(&inputs.len()) {
+                return Err(RunError::Plan(format!(
+                    "{} node {} has {} inputs",
+                    n.op.kind(),
+                    i,
+                    inputs.len()
+                )));
+            }
+            let mut name = format!("{} #{}", n.op.kind(), i);
+            if let Some(l) = n.labels.first() {
+                name.push_str(&format!(" ({l})"));
+            } else if let PhysOp::Source { spec, .. } = &op {
+                name = format!("source {}", spec.name);
+            } else if let PhysOp::Sink { spec, .. } = &op {
+                name = format!("sink {}", spec.origin);
+            }
+            nodes.push(PhysNode {
+                name,
+                kind: n.op.kind().to_string(),
+                op,
+                inputs,
+                row: n.row.clone(),
+                input_row,
+                hints: n.hints.clone(),
+            });
+        }
+        Ok(PhysicalPlan {
+            nodes,
+            threads,
+            batch: batch.max(1),
+            window: 4,
+        })
+    }
+
+    /// The error policy of a node's rows, if it has one (sources).
+    pub fn source_policy(&self, node: usize) -> Option<&ErrorPolicy> {
+        match &self.nodes[node].op {
+            PhysOp::Source { spec, .. } => Some(&spec.policy),
+            _ => None,
+        }
+    }
+}
+
+/// Threads and batch size from the declared mode and the `--threads` override, with warnings
+/// for what cannot be honoured.
+///
+/// `single(readers: R, processors: P)` runs `R + P` timely workers: every worker reads its own
+/// splits and processes them (timely workers are not specialised), so the ratio only sets the
+/// total. `multi(nodes: N, threads: T)` is run single-node with `T` threads here (multi-node is
+/// the coordinator's job). `auto` uses the available cores.
+pub fn resolve_threads(mode: &Mode, threads: Option<usize>) -> (usize, usize, Vec<String>) {
+    let mut warnings = Vec::new();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (declared, batch) = match mode {
+        Mode::Single {
+            readers,
+            processors,
+            batch,
+        } => ((*readers + *processors).max(1) as usize, *batch),
+        Mode::Multi {
+            nodes,
+            threads,
+            batch,
+        } => {
+            warnings.push(format!(
+                "mode multi(nodes: {nodes}) runs on one node here, with {threads} threads"
+            ));
+            ((*threads).max(1) as usize, *batch)
+        }
+        Mode::Auto { batch } => (cores, *batch),
+    };
+    let n = threads.unwrap_or(declared).max(1);
+    (n, (batch as usize).max(1), warnings)
+}

@@ -1,0 +1,196 @@
+//! Error policy: counting rejected rows, failing the job, dead letters, thresholds.
+//!
+//! State shared by the workers of one process lives in [`Shared`] (atomics; the first job error
+//! wins and raises `abort`, after which sources stop and every operator drops what it receives,
+//! so the dataflow drains quickly and the coordinating thread cleans up). Per-worker dead-letter
+//! writers live in [`DeadLetters`].
+//!
+//! Thresholds: `max_errors: N` fails the job as soon as more than N rows of that source or stage
+//! were rejected (counted across all workers); `max_errors: 0.01` fails it at the end if more
+//! than that fraction of the rows that reached the source or stage were rejected. A fused node
+//! counts the errors of all its steps together, against the policy of the step that failed.
+
+use super::RunError;
+use crate::check::hir::{ErrorPolicy, MaxErrors, OnError};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub rows_in: AtomicU64,
+    pub rows_out: AtomicU64,
+    pub errors: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(&self, rows_in: u64, rows_out: u64) {
+        if rows_in > 0 {
+            self.rows_in.fetch_add(rows_in, Ordering::Relaxed);
+        }
+        if rows_out > 0 {
+            self.rows_out.fetch_add(rows_out, Ordering::Relaxed);
+        }
+    }
+}
+
+pub struct Shared {
+    pub abort: AtomicBool,
+    pub error: Mutex<Option<RunError>>,
+    pub nodes: Vec<Counters>,
+    pub workers_done: AtomicUsize,
+    /// Rows written to each dead-letter path.
+    pub dead_rows: Mutex<HashMap<String, u64>>,
+}
+
+impl Shared {
+    pub fn new(nodes: usize) -> Shared {
+        Shared {
+            abort: AtomicBool::new(false),
+            error: Mutex::new(None),
+            nodes: (0..nodes).map(|_| Counters::default()).collect(),
+            workers_done: AtomicUsize::new(0),
+            dead_rows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records the job's error (the first one wins) and stops the job.
+    pub fn fail(&self, e: RunError) {
+        let mut g = match self.error.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if g.is_none() {
+            *g = Some(e);
+        }
+        self.abort.store(true, Ordering::SeqCst);
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+
+    pub fn take_error(&self) -> Option<RunError> {
+        match self.error.lock() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        }
+    }
+}
+
+/// One worker's dead-letter writers, by path.
+pub struct DeadLetters {
+    worker: usize,
+    outputs: Arc<HashMap<String, Vec<PathBuf>>>,
+    writers: HashMap<String, BufWriter<File>>,
+    counts: HashMap<String, u64>,
+}
+
+impl DeadLetters {
+    pub fn new(worker: usize, outputs: Arc<HashMap<String, Vec<PathBuf>>>) -> DeadLetters {
+        DeadLetters {
+            worker,
+            outputs,
+            writers: HashMap::new(),
+            counts: HashMap::new(),
+        }
+    }
+
+    pub fn write(&mut self, path: &str, line: &[u8]) -> Result<(), RunError> {
+        let err = |e: std::io::Error| RunError::Output {
+            path: path.to_string(),
+            reason: format!("cannot write dead letters: {e}"),
+        };
+        if !self.writers.contains_key(path) {
+            let part = self
+                .outputs
+                .get(path)
+                .and_then(|p| p.get(self.worker))
+                .ok_or_else(|| RunError::Output {
+                    path: path.to_string(),
+                    reason: "dead-letter output was not prepared".into(),
+                })?;
+            let f = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(part)
+                .map_err(err)?;
+            self.writers.insert(path.to_string(), BufWriter::new(f));
+        }
+        if let Some(w) = self.writers.get_mut(path) {
+            w.write_all(line).map_err(err)?;
+        }
+        *self.counts.entry(path.to_string()).or_default() += 1;
+        Ok(())
+    }
+
+    /// Flushes the writers and adds this worker's counts to `shared`.
+    pub fn flush(&mut self, shared: &Shared) -> Result<(), RunError> {
+        if let Ok(mut m) = shared.dead_rows.lock() {
+            for (p, n) in self.counts.drain() {
+                *m.entry(p).or_default() += n;
+            }
+        }
+        for (path, w) in &mut self.writers {
+            w.flush().map_err(|e| RunError::Output {
+                path: path.clone(),
+                reason: format!("cannot write dead letters: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Handles one rejected row of node `node` under `policy`. `error` builds the job error that
+/// `fail` reports; `line` the dead-letter record.
+pub fn reject(
+    shared: &Shared,
+    node: usize,
+    place: &str,
+    policy: &ErrorPolicy,
+    dead: &mut DeadLetters,
+    error: impl Fn() -> RunError,
+    line: impl FnOnce() -> Vec<u8>,
+) {
+    let total = shared.nodes[node].errors.fetch_add(1, Ordering::Relaxed) + 1;
+    match &policy.on_error {
+        OnError::Fail => shared.fail(error()),
+        OnError::Skip => {}
+        OnError::DeadLetter(path) => {
+            if let Err(e) = dead.write(path, &line()) {
+                shared.fail(e);
+            }
+        }
+    }
+    if let Some(MaxErrors::Count(n)) = policy.max_errors
+        && total > n
+    {
+        let last = error();
+        shared.fail(RunError::TooManyErrors {
+            place: place.to_string(),
+            errors: total,
+            limit: format!("{n} rows"),
+            last: last.to_string(),
+        });
+    }
+}
+
+/// The end-of-job ratio check.
+pub fn check_ratio(policy: &ErrorPolicy, place: &str, errors: u64, seen: u64) -> Option<RunError> {
+    if let Some(MaxErrors::Ratio(r)) = policy.max_errors
+        && seen > 0
+        && errors as f64 / seen as f64 > r
+    {
+        return Some(RunError::TooManyErrors {
+            place: place.to_string(),
+            errors,
+            limit: format!("{}% of {seen} rows", r * 100.0),
+            last: String::new(),
+        });
+    }
+    None
+}

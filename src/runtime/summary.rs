@@ -1,0 +1,53 @@
+//! The result of a successful run.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StageSummary {
+    /// Index in the physical plan (topological order).
+    pub node: usize,
+    pub name: String,
+    pub kind: String,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Rows rejected here (malformed input, kernel errors), whatever the policy did with them.
+    pub errored: u64,
+    /// Sources: bytes read.
+    pub bytes_read: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SinkSummary {
+    pub origin: String,
+    pub connector: String,
+    /// `None`: standard output.
+    pub path: Option<String>,
+    pub rows_written: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DeadLetterSummary {
+    pub path: String,
+    pub rows: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub threads: usize,
+    pub batch: usize,
+    pub elapsed_secs: f64,
+    pub stages: Vec<StageSummary>,
+    pub sinks: Vec<SinkSummary>,
+    pub dead_letters: Vec<DeadLetterSummary>,
+    /// Hints and settings that could not be honoured.
+    pub warnings: Vec<String>,
+}
+
+impl RunSummary {
+    pub fn stage(&self, name: &str) -> Option<&StageSummary> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+    pub fn total_errored(&self) -> u64 {
+        self.stages.iter().map(|s| s.errored).sum()
+    }
+}

@@ -1,6 +1,8 @@
 //! The command line: `flow check | explain | run | explain-error …`. Exit codes: 0 success,
 //! 1 errors in the scripts or a failed job, 2 usage errors.
 
+mod run;
+
 use crate::diagnostics::{self, Code};
 use crate::driver::{self, Compilation};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -71,6 +73,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         color: ColorChoice,
     },
+    /// Run the job: all given files together, as one de-duplicated plan.
+    Run(run::RunArgs),
     /// Print the optimized plan: one de-duplicated DAG for all the given files.
     Explain {
         #[arg(required = true)]
@@ -104,6 +108,7 @@ pub fn main() -> ExitCode {
             types,
             color,
         } => cmd_check(&files, format, types, color),
+        Command::Run(args) => run::cmd_run(args),
         Command::Explain {
             files,
             dot,

@@ -374,12 +374,15 @@ fn unreachable_source(ctx: &Ctx, node: &PhysNode) {
         .fail(RunError::Plan(format!("{} is not a source", node.name)));
 }
 
-/// A kernel that could not be built: rejects nothing, passes nothing.
+/// Stands in for a kernel that could not be built, after the job has been failed.
 struct Broken;
 impl Kernel for Broken {
     fn run(&self, _: &Batch, _: &mut Batch, _: &mut Vec<RowError>) {}
     fn describe(&self) -> String {
         "broken".into()
+    }
+    fn compile_micros(&self) -> Option<u64> {
+        None
     }
 }
 

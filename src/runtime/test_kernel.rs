@@ -70,6 +70,9 @@ fn eval(e: &Expr, row: &[Value]) -> Result<Value, RowErrorCode> {
 }
 
 impl Kernel for TestKernel {
+    fn compile_micros(&self) -> Option<u64> {
+        None
+    }
     fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
         'rows: for r in 0..input.rows {
             let mut row: Vec<Value> = (0..self.input.len())

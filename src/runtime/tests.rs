@@ -939,6 +939,9 @@ fn a_panicking_kernel_becomes_a_run_error() {
         fn describe(&self) -> String {
             "boom".into()
         }
+        fn compile_micros(&self) -> Option<u64> {
+            None
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.csv");

@@ -1,0 +1,145 @@
+//! `flow run`: check, plan, build kernels and execute the job.
+
+use super::{PlanFlags, compile};
+use crate::codegen::{self, Engine};
+use crate::runtime::{self, KernelFactory, RunOptions, RunSummary};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Worker threads (overrides the script's mode).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Rows per batch (overrides the script's mode).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// How row kernels are executed.
+    #[arg(long, value_enum, default_value = "jit")]
+    engine: EngineArg,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long, value_enum)]
+    summary: Option<SummaryFormat>,
+    /// Report kernel compile times and plan details on stderr.
+    #[arg(long)]
+    verbose: bool,
+    /// No progress bar, no summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    plan: PlanFlags,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+enum EngineArg {
+    Jit,
+    Interpreter,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+enum SummaryFormat {
+    Json,
+}
+
+pub fn cmd_run(args: RunArgs) -> ExitCode {
+    let (_, plan) = match compile(&args.files, args.plan) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let engine = match args.engine {
+        EngineArg::Jit => Engine::Jit,
+        EngineArg::Interpreter => Engine::Interpreter,
+    };
+    let verbose = args.verbose;
+    let factory: KernelFactory =
+        Arc::new(move |row, steps| codegen::build_kernel(row, steps, engine));
+    if verbose {
+        for id in plan.graph.node_indices() {
+            let node = &plan.graph[id];
+            if let crate::plan::Op::Fused { steps } = &node.op {
+                let inputs = plan.inputs(id);
+                if let Some(input) = inputs.first() {
+                    let k = codegen::build_kernel(&plan.graph[*input].row, steps, engine);
+                    let micros = k
+                        .compile_micros()
+                        .map(|m| format!("{:.2} ms", m as f64 / 1000.0))
+                        .unwrap_or_else(|| "-".into());
+                    eprintln!(
+                        "kernel n{}: {} ({} steps), compiled in {micros}",
+                        id.index(),
+                        k.describe(),
+                        steps.len()
+                    );
+                }
+            }
+        }
+    }
+    let mut opts = RunOptions::new(factory);
+    opts.threads = args.threads;
+    opts.batch = args.batch;
+    opts.progress = !args.quiet && std::io::stderr().is_terminal();
+    match runtime::run(&plan, &opts) {
+        Ok(summary) => {
+            if args.summary == Some(SummaryFormat::Json) {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).unwrap_or_default()
+                );
+            } else if !args.quiet {
+                eprint!("{}", render_summary(&summary));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the job failed: {e}");
+            eprintln!("no output was written under its final name");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The human summary: rows in / out / errored per stage, rows per sink.
+pub fn render_summary(s: &RunSummary) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "done in {:.2}s on {} thread{} (batch {})\n",
+        s.elapsed_secs,
+        s.threads,
+        if s.threads == 1 { "" } else { "s" },
+        s.batch
+    ));
+    out.push_str(&format!(
+        "  {:<28} {:>12} {:>12} {:>10}\n",
+        "stage", "rows in", "rows out", "errored"
+    ));
+    for st in &s.stages {
+        out.push_str(&format!(
+            "  {:<28} {:>12} {:>12} {:>10}\n",
+            st.name.clone(),
+            st.rows_in,
+            st.rows_out,
+            st.errored
+        ));
+    }
+    for sink in &s.sinks {
+        let dest = sink.path.clone().unwrap_or_else(|| "stdout".into());
+        out.push_str(&format!(
+            "  wrote {} rows to {dest} ({})\n",
+            sink.rows_written, sink.origin
+        ));
+    }
+    for d in &s.dead_letters {
+        out.push_str(&format!(
+            "  {} rejected rows written to {}\n",
+            d.rows, d.path
+        ));
+    }
+    for w in &s.warnings {
+        out.push_str(&format!("  warning: {w}\n"));
+    }
+    out
+}

@@ -30,6 +30,9 @@ impl Kernel for FilterMap {
             }
         }
     }
+    fn compile_micros(&self) -> Option<u64> {
+        None
+    }
     fn describe(&self) -> String {
         "mem_probe filter+map".into()
     }

@@ -279,13 +279,13 @@ impl Builtin {
                 &[Is(Str)],
                 Ret::Nullable(Int),
                 "The string as int, or null if it is not one (surrounding white space allowed).",
-                "parse_int(\" 42 \") == 42",
+                "parse_int(\" 42 \") ?? 0 == 42",
             ),
             Builtin::ParseFloat => s(
                 &[Is(Str)],
                 Ret::Nullable(Float),
                 "The string as float, or null if it is not one (surrounding white space allowed).",
-                "parse_float(\"2.5\") == 2.5",
+                "parse_float(\"2.5\") ?? 0.0 == 2.5",
             ),
             Builtin::ParseTimestamp => s(
                 &[Is(Str)],

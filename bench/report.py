@@ -81,7 +81,7 @@ def table(args):
     out = lines.append
     out(f"## {meta.get('date', '')} — {', '.join(sizes)} rows, {meta.get('repeat', '?')} rounds")
     out("")
-    for key in ("commit", "cpu", "mem", "load_at_start", "versions", "flow"):
+    for key in ("commit", "cpu", "mem", "load_at_start", "versions", "tools", "flow"):
         if key in meta:
             out(f"- {key.replace('_', ' ')}: {meta[key]}")
     out("- wall = whole-process wall time (`/usr/bin/time %e`), RSS = peak resident set (`%M`); medians over "
@@ -136,8 +136,11 @@ def table(args):
             best = min(peers) if peers else None
             fw, fm = med.get((job, "flow"), (None, None))
             best_txt = f"best peer {best[1]} {best[0]:.2f} s → target ≤ {GOAL_RATIO * best[0]:.2f} s" if best else "no peer measured"
-            if "flow" not in tools:
-                verdict = "FAIL (flow not measured)"
+            if "flow" not in tools and "flow" not in meta.get("tools", "flow"):
+                verdict = "n/a (flow not in --tools)"
+                flow_txt = "flow: not run"
+            elif "flow" not in tools:
+                verdict = "FAIL (flow not available)"
                 flow_txt = "flow: no result"
             elif fw is None:
                 verdict = "FAIL (flow failed every round)"
@@ -156,7 +159,7 @@ def table(args):
         if j1 and j3:
             out(f"- flow J3/J1 (three sinks vs one): {j3 / j1:.2f}")
         elif "j1" in jobs and "j3" in jobs:
-            out("- flow J3/J1: — (flow not measured)")
+            out("- flow J3/J1: — (flow not measured)" if "flow" in meta.get("tools", "flow") else "- flow J3/J1: — (flow not run)")
         out("")
 
     text = "\n".join(lines) + "\n"

@@ -141,6 +141,7 @@ done
   echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "repeat=$REPEAT"
+  echo "tools=$TOOLS"
   if [[ "$want_peers" -eq 1 ]]; then
     "$VENV/bin/python" -c 'import duckdb, polars, datafusion, sys; print("versions=python %s, duckdb %s, polars %s, datafusion %s" % (sys.version.split()[0], duckdb.__version__, polars.__version__, datafusion.__version__))'
   fi

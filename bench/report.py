@@ -71,7 +71,8 @@ def table(args):
     for m in meas:
         wall = float(m["wall_s"]) if m["wall_s"] else None
         rss = int(m["rss_kb"]) if m["rss_kb"] else None
-        runs[(m["rows"], m["job"], m["tool"])].append((m["status"], wall, rss))
+        cpu = float(m["cpu_s"]) if m.get("cpu_s") else None
+        runs[(m["rows"], m["job"], m["tool"])].append((m["status"], wall, rss, cpu))
     cnt = defaultdict(set)  # (rows, job, output) -> {(tool, count)}
     for c in counts:
         cnt[(c["rows"], c["job"], c["output"])].add((c["tool"], c["count"]))
@@ -81,10 +82,10 @@ def table(args):
     out = lines.append
     out(f"## {meta.get('date', '')} — {', '.join(sizes)} rows, {meta.get('repeat', '?')} rounds")
     out("")
-    for key in ("commit", "cpu", "mem", "load_at_start", "versions", "tools", "flow"):
+    for key in ("commit", "cpu", "mem", "load_at_start", "load_at_end", "versions", "tools", "flow"):
         if key in meta:
             out(f"- {key.replace('_', ' ')}: {meta[key]}")
-    out("- wall = whole-process wall time (`/usr/bin/time %e`), RSS = peak resident set (`%M`); medians over "
+    out("- wall = whole-process wall time (`/usr/bin/time %e`), RSS = peak resident set (`%M`), CPU = user + system seconds (`%U + %S`, less sensitive to other load than wall); medians over "
         "successful rounds; 2 threads per tool")
     out("")
     mismatch = False
@@ -93,15 +94,18 @@ def table(args):
         tools = [t for t in TOOL_ORDER if any((size, j, t) in runs for j in jobs)]
         out(f"### {size} rows")
         out("")
-        out("| job | tool | wall s (median) | peak RSS MiB (median) | ok runs | flow ÷ tool (wall) | output rows |")
-        out("|---|---|---:|---:|---:|---:|---|")
+        out("| job | tool | wall s (median) | CPU s (median) | peak RSS MiB (median) | ok runs | flow ÷ tool (wall) | output rows |")
+        out("|---|---|---:|---:|---:|---:|---:|---|")
         med = {}
+        cpu_med = {}
         for job in jobs:
             for tool in tools:
                 rs = runs.get((size, job, tool), [])
                 ok = [r for r in rs if r[0] == "ok"]
                 w = statistics.median([r[1] for r in ok]) if ok else None
                 m = statistics.median([r[2] / 1024 for r in ok]) if ok else None
+                cpus = [r[3] for r in ok if r[3] is not None]
+                cpu_med[(job, tool)] = statistics.median(cpus) if cpus else None
                 med[(job, tool)] = (w, m)
             fw = med.get((job, "flow"), (None, None))[0]
             for tool in tools:
@@ -115,7 +119,7 @@ def table(args):
                 rows_txt = ", ".join(
                     f"{o}={'/'.join(sorted({n for (t, n) in cnt[(size, job, o)] if t == tool})) or '—'}"
                     for o in outs)
-                out(f"| {job.upper()} | {tool} | {fmt(w)} | {fmt(m, 0)} | {okn}/{len(rs)} | {ratio} | {rows_txt} |")
+                out(f"| {job.upper()} | {tool} | {fmt(w)} | {fmt(cpu_med[(job, tool)])} | {fmt(m, 0)} | {okn}/{len(rs)} | {ratio} | {rows_txt} |")
         out("")
 
         # Row counts: every tool and every round must agree per output.

@@ -153,7 +153,7 @@ done
 # --- runs -----------------------------------------------------------------------------------
 MEAS="$RUNDIR/measurements.csv"
 COUNTS="$RUNDIR/counts.csv"
-echo "rows,job,tool,rep,status,wall_s,rss_kb" > "$MEAS"
+echo "rows,job,tool,rep,status,wall_s,rss_kb,cpu_s" > "$MEAS"
 echo "rows,job,tool,rep,output,count" > "$COUNTS"
 
 outputs_of() {
@@ -182,12 +182,13 @@ run_one() {   # size job tool rep
   fi
   local status=ok
   rm -f "$tf"
-  if ! /usr/bin/time -f "%e %M" -o "$tf" timeout "$TIMEOUT" "${cmd[@]}" > "$log" 2>&1; then
+  if ! /usr/bin/time -f "%e %M %U %S" -o "$tf" timeout "$TIMEOUT" "${cmd[@]}" > "$log" 2>&1; then
     status=error
   fi
-  local wall="" rss=""
+  local wall="" rss="" usr="" sys="" cpu=""
   if [[ -s "$tf" ]]; then
-    read -r wall rss < <(tail -n 1 "$tf")
+    read -r wall rss usr sys < <(tail -n 1 "$tf")
+    cpu="$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')"
   fi
   if [[ "$status" == ok ]]; then
     for o in $(outputs_of "$job"); do
@@ -200,8 +201,8 @@ run_one() {   # size job tool rep
     echo "   $tool $job FAILED (log: $log):"
     tail -n 5 "$log" | sed 's/^/      /'
   fi
-  echo "$size,$job,$tool,$rep,$status,$wall,$rss" >> "$MEAS"
-  printf '   %-4s %-3s %-10s rep %d: %-5s %6s s %8s KB\n' "$size" "$job" "$tool" "$rep" "$status" "${wall:--}" "${rss:--}"
+  echo "$size,$job,$tool,$rep,$status,$wall,$rss,$cpu" >> "$MEAS"
+  printf '   %-4s %-3s %-10s rep %d: %-5s %6s s wall %6s s cpu %8s KB\n' "$size" "$job" "$tool" "$rep" "$status" "${wall:--}" "${cpu:--}" "${rss:--}"
 }
 
 RUN_TOOLS=()
@@ -223,6 +224,7 @@ for size in "${SIZES[@]}"; do
   done
 done
 rm -f "$RUNDIR/time.tmp"
+echo "load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNDIR/meta.txt"
 
 # --- report ---------------------------------------------------------------------------------
 say "results (raw data in $RUNDIR)"

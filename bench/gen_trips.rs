@@ -107,7 +107,10 @@ fn parse_args() -> Result<Args, String> {
                 seed = v.parse().map_err(|_| format!("bad --seed value: {v}"))?;
             }
             "-h" | "--help" => {
-                return Err("usage: gen_trips --rows N (e.g. 1000000, 1m, 10m) --out PATH [--seed S]".into())
+                return Err(
+                    "usage: gen_trips --rows N (e.g. 1000000, 1m, 10m) --out PATH [--seed S]"
+                        .into(),
+                );
             }
             other => return Err(format!("unknown argument: {other}")),
         }

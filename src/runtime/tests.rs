@@ -1012,3 +1012,29 @@ fn malformed_jsonl_rows_go_to_the_dead_letter_file() {
         "{ok}"
     );
 }
+
+#[test]
+fn a_satisfied_limit_stops_its_sources_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let rows = gen_rows(40_000);
+    write_csv(&input, &rows);
+    for threads in [1, 2] {
+        let mut b = Builder::new();
+        let src = b.source("csv", &input, vec![0, 1], ErrorPolicy::default());
+        let row = b.g[src].row.clone();
+        let l = b.add(Op::Limit(5), row, &[src]);
+        let out = dir.path().join(format!("l{threads}.csv"));
+        b.sink("csv", &out, l);
+        let mut o = opts(threads);
+        o.batch = Some(100);
+        let s = run(&b.plan(), &o).unwrap();
+        assert_eq!(read_csv(&out).len(), 6);
+        assert_eq!(s.sinks[0].rows_written, 5);
+        assert!(
+            s.stages[0].rows_in < rows.len() as u64 / 2,
+            "read {} rows",
+            s.stages[0].rows_in
+        );
+    }
+}

@@ -257,6 +257,7 @@ fn source_op<'s>(
     let window = ctx.job.plan.window.max(1);
     let columns = spec.columns.len();
     let name = node.name.clone();
+    let stop_after = ctx.job.plan.limits_covering(i);
     source(scope, &node.name, move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
@@ -269,6 +270,15 @@ fn source_op<'s>(
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
             if shared.aborted() {
+                cap = None;
+                return;
+            }
+            if let Some(limits) = &stop_after
+                && limits
+                    .iter()
+                    .all(|&l| shared.limit_done[l].load(Ordering::Relaxed))
+            {
+                // Every row from here on would be dropped by a satisfied `limit`.
                 cap = None;
                 return;
             }
@@ -723,6 +733,9 @@ fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx: &Ctx) -> S
         &node.name,
         move |_cap, _info| {
             let mut left = n;
+            if n == 0 {
+                ctx.shared.limit_done[i].store(true, Ordering::Relaxed);
+            }
             move |input, output| {
                 input.for_each(|cap, data| {
                     let mut session = output.session(&cap);
@@ -735,6 +748,9 @@ fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx: &Ctx) -> S
                         }
                         truncate(&mut p.batch, left.min(usize::MAX as u64) as usize);
                         left -= p.batch.rows as u64;
+                        if left == 0 {
+                            ctx.shared.limit_done[i].store(true, Ordering::Relaxed);
+                        }
                         ctx.shared.nodes[i].add(rows_in, p.batch.rows as u64);
                         p.route = 0;
                         session.give(p);

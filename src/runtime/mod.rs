@@ -195,6 +195,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 node.name
             ));
         }
+        if let (Some(b), false) = (node.hints.batch, matches!(node.op, PhysOp::Source { .. })) {
+            warnings.push(format!(
+                "@batch({b}) on {} is not honoured: batch sizes are set at the sources",
+                node.name
+            ));
+        }
         match &mut node.op {
             PhysOp::Source { spec, splits } => {
                 let conn = registry.source(&spec.connector).ok_or_else(|| {
@@ -206,12 +212,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
             PhysOp::Kernel { steps } => {
                 for s in steps.iter() {
                     add_policy(&s.policy, &mut dead_paths);
-                }
-                if let Some(b) = node.hints.batch {
-                    warnings.push(format!(
-                        "@batch({b}) on {} is not honoured: batch sizes are set at the sources",
-                        node.name
-                    ));
                 }
             }
             PhysOp::Sink { spec, sink } => {

@@ -153,6 +153,41 @@ impl PhysicalPlan {
     }
 
     /// The error policy of a node's rows, if it has one (sources).
+    /// For a source, the `limit` nodes that every path from it to a sink passes through (the
+    /// first one on each path); `None` if some path reaches a sink without a limit. Once all
+    /// those limits have let their N rows through, the source can stop reading: any further
+    /// row would be dropped by a limit anyway.
+    pub fn limits_covering(&self, source: usize) -> Option<Vec<usize>> {
+        let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &p in &n.inputs {
+                consumers[p].push(i);
+            }
+        }
+        let mut limits = Vec::new();
+        let mut stack = vec![source];
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut seen[n], true) {
+                continue;
+            }
+            match self.nodes[n].op {
+                PhysOp::Limit(_) if n != source => {
+                    limits.push(n);
+                    continue;
+                }
+                PhysOp::Sink { .. } => return None,
+                _ => {}
+            }
+            stack.extend(consumers[n].iter().copied());
+        }
+        if limits.is_empty() {
+            return None;
+        }
+        limits.sort();
+        Some(limits)
+    }
+
     pub fn source_policy(&self, node: usize) -> Option<&ErrorPolicy> {
         match &self.nodes[node].op {
             PhysOp::Source { spec, .. } => Some(&spec.policy),

@@ -45,6 +45,8 @@ pub struct Shared {
     pub workers_done: AtomicUsize,
     /// Rows written to each dead-letter path.
     pub dead_rows: Mutex<HashMap<String, u64>>,
+    /// Per node: a `limit` that has let all its rows through.
+    pub limit_done: Vec<AtomicBool>,
 }
 
 impl Shared {
@@ -55,6 +57,7 @@ impl Shared {
             nodes: (0..nodes).map(|_| Counters::default()).collect(),
             workers_done: AtomicUsize::new(0),
             dead_rows: Mutex::new(HashMap::new()),
+            limit_done: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 

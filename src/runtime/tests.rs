@@ -971,3 +971,73 @@ fn two_outputs_to_one_path_are_refused() {
     assert!(err.to_string().contains("written by both"), "{err}");
     assert!(leftovers(dir.path()).is_empty());
 }
+
+#[test]
+fn malformed_jsonl_rows_go_to_the_dead_letter_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":1,\"name\":\"a\",\"price\":1.0}\n\
+         {\"id\":2,\"name\":\"b\",\"price\":\"x\"}\n\
+         not json\n\
+         \n\
+         {\"id\":4,\"price\":2.0}\n\
+         {\"id\":5,\"name\":\"e\",\"price\":3}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let dl = dir.path().join("dl.jsonl");
+    let mut b = Builder::new();
+    let policy = ErrorPolicy {
+        on_error: OnError::DeadLetter(dl.display().to_string()),
+        max_errors: None,
+    };
+    let src = b.source("jsonl", &input, vec![0, 1, 2], policy);
+    b.sink("jsonl", &out, src);
+    let s = run(&b.plan(), &opts(1)).unwrap();
+    assert_eq!(s.stages[0].errored, 3);
+    assert_eq!(s.stages[0].rows_out, 2);
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(&dl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<u64> = dead.iter().map(|d| d["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![2, 3, 5]);
+    assert_eq!(dead[0]["column"], "price");
+    assert_eq!(dead[1]["record"], "not json");
+    assert_eq!(dead[2]["column"], "name");
+    let ok = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(ok.lines().count(), 2);
+    assert!(
+        ok.contains("\"price\":3.0") || ok.contains("\"price\":3"),
+        "{ok}"
+    );
+}
+
+#[test]
+fn a_satisfied_limit_stops_its_sources_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let rows = gen_rows(40_000);
+    write_csv(&input, &rows);
+    for threads in [1, 2] {
+        let mut b = Builder::new();
+        let src = b.source("csv", &input, vec![0, 1], ErrorPolicy::default());
+        let row = b.g[src].row.clone();
+        let l = b.add(Op::Limit(5), row, &[src]);
+        let out = dir.path().join(format!("l{threads}.csv"));
+        b.sink("csv", &out, l);
+        let mut o = opts(threads);
+        o.batch = Some(100);
+        let s = run(&b.plan(), &o).unwrap();
+        assert_eq!(read_csv(&out).len(), 6);
+        assert_eq!(s.sinks[0].rows_written, 5);
+        assert!(
+            s.stages[0].rows_in < rows.len() as u64 / 2,
+            "read {} rows",
+            s.stages[0].rows_in
+        );
+    }
+}

@@ -21,7 +21,8 @@ pub struct RunArgs {
     /// How row kernels are executed.
     #[arg(long, value_enum, default_value = "jit")]
     engine: EngineArg,
-    /// Print the final summary as JSON on stdout.
+    /// Print the final summary as JSON (on stderr, like the text summary, since sinks may
+    /// write stdout).
     #[arg(long, value_enum)]
     summary: Option<SummaryFormat>,
     /// Report kernel compile times and plan details on stderr.
@@ -85,7 +86,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
     match runtime::run(&plan, &opts) {
         Ok(summary) => {
             if args.summary == Some(SummaryFormat::Json) {
-                println!(
+                eprintln!(
                     "{}",
                     serde_json::to_string_pretty(&summary).unwrap_or_default()
                 );
@@ -96,7 +97,9 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: the job failed: {e}");
-            eprintln!("no output was written under its final name");
+            eprintln!(
+                "no file output was written under its final name (rows already sent to stdout stay sent)"
+            );
             ExitCode::from(1)
         }
     }

@@ -107,3 +107,65 @@ fn all_literal_operands(e: &Expr) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Span;
+    use crate::types::Type;
+
+    fn e(kind: ExprKind, ty: Type) -> Expr {
+        Expr::new(kind, ty, Span::default())
+    }
+    fn int(i: i64) -> Expr {
+        e(ExprKind::Lit(Value::Int(i)), Type::INT)
+    }
+    fn bin(op: BinOp, a: Expr, b: Expr, ty: Type) -> Expr {
+        e(ExprKind::Binary(op, Box::new(a), Box::new(b)), ty)
+    }
+
+    #[test]
+    fn folds_constants_but_keeps_failing_ones() {
+        let sum = bin(
+            BinOp::Add,
+            int(2),
+            bin(BinOp::Mul, int(3), int(4), Type::INT),
+            Type::INT,
+        );
+        assert_eq!(fold(&sum).kind, ExprKind::Lit(Value::Int(14)));
+        let div = bin(BinOp::Div, int(1), int(0), Type::INT);
+        assert_eq!(fold(&div), div);
+        let of = bin(BinOp::Add, int(i64::MAX), int(1), Type::INT);
+        assert_eq!(fold(&of), of);
+    }
+
+    #[test]
+    fn short_circuits_with_literal_conditions() {
+        let boom = bin(
+            BinOp::Eq,
+            bin(
+                BinOp::Div,
+                e(ExprKind::Field(0), Type::INT),
+                int(0),
+                Type::INT,
+            ),
+            int(1),
+            Type::BOOL,
+        );
+        let f = e(ExprKind::Lit(Value::Bool(false)), Type::BOOL);
+        let and = bin(BinOp::And, f.clone(), boom.clone(), Type::BOOL);
+        assert_eq!(fold(&and).kind, ExprKind::Lit(Value::Bool(false)));
+        // `false || boom` keeps the erroring side (it runs).
+        let or = bin(BinOp::Or, f, boom.clone(), Type::BOOL);
+        assert!(matches!(fold(&or).kind, ExprKind::Binary(BinOp::Or, _, _)));
+        let iff = e(
+            ExprKind::If(
+                Box::new(e(ExprKind::Lit(Value::Bool(true)), Type::BOOL)),
+                Box::new(int(1)),
+                Box::new(boom),
+            ),
+            Type::INT,
+        );
+        assert_eq!(fold(&iff).kind, ExprKind::Lit(Value::Int(1)));
+    }
+}

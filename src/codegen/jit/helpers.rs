@@ -13,9 +13,41 @@ use crate::stdlib::ops;
 pub struct Ctx<'a> {
     pub out_arena: &'a mut Vec<u8>,
     pub errors: &'a mut Vec<RowError>,
-    /// Strings computed during this run; each `String`'s heap buffer never moves while it is
-    /// here, so `(ptr, len)` pairs into them stay valid until the run ends.
-    pub scratch: Vec<String>,
+    /// Strings computed during this run; `(ptr, len)` pairs into it stay valid until the run
+    /// ends.
+    pub scratch: Scratch,
+}
+
+/// A bump arena of fixed-capacity chunks: a chunk never grows past its capacity, so its bytes
+/// never move, and the pointers handed to JIT code stay valid until the arena is dropped.
+#[derive(Default)]
+pub struct Scratch {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    const CHUNK: usize = 32 * 1024;
+
+    /// Copies `bytes` in and returns a stable pointer to the copy.
+    pub fn keep(&mut self, bytes: &[u8]) -> *const u8 {
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= bytes.len());
+        if !fits {
+            self.chunks
+                .push(Vec::with_capacity(Self::CHUNK.max(bytes.len())));
+        }
+        match self.chunks.last_mut() {
+            Some(c) => {
+                let start = c.len();
+                // Within capacity: no reallocation, earlier pointers stay valid.
+                c.extend_from_slice(bytes);
+                c[start..].as_ptr()
+            }
+            None => bytes.as_ptr(), // unreachable: a chunk was just pushed
+        }
+    }
 }
 
 /// Views a `(ptr, len)` pair produced by JIT code as a string.
@@ -51,8 +83,7 @@ unsafe fn put(out: *mut u64, a: u64, b: u64) {
 }
 
 fn keep(c: &mut Ctx<'static>, v: String, out: *mut u64) {
-    let (p, l) = (v.as_ptr() as u64, v.len() as u64);
-    c.scratch.push(v);
+    let (p, l) = (c.scratch.keep(v.as_bytes()) as u64, v.len() as u64);
     // SAFETY: `out` comes from JIT code (a 16-byte stack slot).
     unsafe { put(out, p, l) }
 }
@@ -68,12 +99,18 @@ pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64)
 }
 
 /// Appends a string to the output arena; returns its slot word `(offset << 32) | len`.
+/// The bytes are copied verbatim (no UTF-8 re-validation: they come from an arena, a literal or
+/// a helper, and `Batch::get_str` validates on read anyway).
 pub extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
-    // SAFETY: called by JIT code with its ctx argument and a valid string pair.
-    let (c, v) = unsafe { (ctx(c), s(p, l)) };
+    // SAFETY: called by JIT code with its ctx argument.
+    let c = unsafe { ctx(c) };
     let off = c.out_arena.len() as u64;
-    c.out_arena.extend_from_slice(v.as_bytes());
-    (off << 32) | v.len() as u64
+    if l > 0 && !p.is_null() {
+        // SAFETY: a valid string pair from JIT code (see `s`).
+        let bytes = unsafe { std::slice::from_raw_parts(p, l as usize) };
+        c.out_arena.extend_from_slice(bytes);
+    }
+    (off << 32) | l
 }
 
 /// Bytewise comparison: -1, 0 or 1.

@@ -263,7 +263,7 @@ impl Kernel for JitKernel {
         let mut ctx = Ctx {
             out_arena: &mut out.arena,
             errors,
-            scratch: Vec::new(),
+            scratch: helpers::Scratch::default(),
         };
         let ctx_ptr = (&mut ctx as *mut Ctx<'_>).cast::<Ctx<'static>>();
         // SAFETY: the code reads `n` rows of the input layout (checked above) and string bytes

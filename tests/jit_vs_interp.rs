@@ -371,10 +371,10 @@ impl Gen<'_> {
     }
 
     fn leaf(&mut self, ty: Type) -> Expr {
-        if self.r.chance(60) {
-            if let Some(x) = self.field_or_local(ty) {
-                return x;
-            }
+        if self.r.chance(60)
+            && let Some(x) = self.field_or_local(ty)
+        {
+            return x;
         }
         e(ExprKind::Lit(rand_value(self.r, ty.scalar)), ty)
     }
@@ -509,7 +509,7 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 800, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn jit_agrees_with_interpreter(seed in any::<u64>()) {

@@ -89,10 +89,10 @@ pub fn fold(e: &Expr) -> Expr {
             with_kind(e, ExprKind::Call(*b, args.iter().map(fold).collect()))
         }
     };
-    if all_literal_operands(&folded) {
-        if let Ok(v) = interp::eval(&folded, &Row::Empty, &mut Vec::new()) {
-            return with_kind(e, ExprKind::Lit(v));
-        }
+    if all_literal_operands(&folded)
+        && let Ok(v) = interp::eval(&folded, &Row::Empty, &mut Vec::new())
+    {
+        return with_kind(e, ExprKind::Lit(v));
     }
     folded
 }

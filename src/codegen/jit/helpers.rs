@@ -4,6 +4,10 @@
 //! String values travel as `(pointer, length)` pairs: into the input arena, a literal owned by the
 //! kernel, or the per-run `Scratch`. Helpers that produce a string store it in the scratch and
 //! write `(ptr, len)` to `out`; helpers that can fail return a `RowErrorCode` number (0 = ok).
+//!
+//! Safety contract of every `unsafe` helper (upheld by the generated code, their only caller):
+//! `ctx` is the live `Ctx` of the current `run`; each `(ptr, len)` string pair points to `len`
+//! readable bytes (or `len` is 0); `out` points to a 16-byte writable stack slot.
 
 use super::super::{RowError, sem};
 use crate::stdlib::RowErrorCode;
@@ -88,7 +92,7 @@ fn keep(c: &mut Ctx<'static>, v: String, out: *mut u64) {
     unsafe { put(out, p, l) }
 }
 
-pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64) {
+pub unsafe extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64) {
     // SAFETY: called by JIT code with its ctx argument.
     let c = unsafe { ctx(c) };
     c.errors.push(RowError {
@@ -101,7 +105,7 @@ pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64)
 /// Appends a string to the output arena; returns its slot word `(offset << 32) | len`.
 /// The bytes are copied verbatim (no UTF-8 re-validation: they come from an arena, a literal or
 /// a helper, and `Batch::get_str` validates on read anyway).
-pub extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+pub unsafe extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
     // SAFETY: called by JIT code with its ctx argument.
     let c = unsafe { ctx(c) };
     let off = c.out_arena.len() as u64;
@@ -114,30 +118,30 @@ pub extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u6
 }
 
 /// Bytewise comparison: -1, 0 or 1.
-pub extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
+pub unsafe extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.as_bytes().cmp(b.as_bytes()) as i64
 }
 
-pub extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
+pub unsafe extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
     // SAFETY: valid string pair from JIT code.
     ops::len(unsafe { s(p, l) })
 }
 
-pub extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments (see `s`, `ctx`).
     let (c, v) = unsafe { (ctx(c), s(p, l)) };
     keep(c, ops::upper(v), out)
 }
 
-pub extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments (see `s`, `ctx`).
     let (c, v) = unsafe { (ctx(c), s(p, l)) };
     keep(c, ops::lower(v), out)
 }
 
-pub extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
     unsafe {
         let t = ops::trim(s(p, l));
@@ -145,25 +149,31 @@ pub extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
     }
 }
 
-pub extern "C" fn flow_contains(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_contains(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.contains(b) as u64
 }
 
-pub extern "C" fn flow_starts_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_starts_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.starts_with(b) as u64
 }
 
-pub extern "C" fn flow_ends_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_ends_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.ends_with(b) as u64
 }
 
-pub extern "C" fn flow_substr(p: *const u8, l: u64, start: i64, count: i64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_substr(
+    p: *const u8,
+    l: u64,
+    start: i64,
+    count: i64,
+    out: *mut u64,
+) -> u32 {
     // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
     unsafe {
         match ops::substr(s(p, l), start, count) {
@@ -177,7 +187,7 @@ pub extern "C" fn flow_substr(p: *const u8, l: u64, start: i64, count: i64, out:
 }
 
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn flow_replace(
+pub unsafe extern "C" fn flow_replace(
     c: *mut Ctx<'static>,
     p: *const u8,
     l: u64,
@@ -192,7 +202,7 @@ pub extern "C" fn flow_replace(
     keep(c, ops::replace(v, f, t), out)
 }
 
-pub extern "C" fn flow_concat2(
+pub unsafe extern "C" fn flow_concat2(
     c: *mut Ctx<'static>,
     ap: *const u8,
     al: u64,
@@ -221,7 +231,7 @@ pub extern "C" fn flow_fmax(a: f64, b: f64) -> f64 {
     ops::float_max(a, b)
 }
 
-pub extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
     match ops::float_to_int(x) {
         // SAFETY: `out` is a JIT stack slot.
         Ok(i) => unsafe {
@@ -232,29 +242,29 @@ pub extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_int_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+pub unsafe extern "C" fn flow_int_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, sem::int_to_str(x), out)
 }
 
-pub extern "C" fn flow_float_to_str(c: *mut Ctx<'static>, x: f64, out: *mut u64) {
+pub unsafe extern "C" fn flow_float_to_str(c: *mut Ctx<'static>, x: f64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, ops::float_to_str(x), out)
 }
 
-pub extern "C" fn flow_bool_to_str(x: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_bool_to_str(x: u64, out: *mut u64) {
     let t = sem::bool_to_str(x != 0);
     // SAFETY: `out` is a JIT stack slot; the result is a static string.
     unsafe { put(out, t.as_ptr() as u64, t.len() as u64) }
 }
 
-pub extern "C" fn flow_ts_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+pub unsafe extern "C" fn flow_ts_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, ops::timestamp_to_str(x), out)
 }
 
 /// Parsers write the value to `out[0]` and return 1 for null, 0 for a value.
-pub extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_int(unsafe { s(p, l) }) {
         Some(v) => unsafe {
@@ -265,7 +275,7 @@ pub extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_float(unsafe { s(p, l) }) {
         Some(v) => unsafe {
@@ -276,7 +286,7 @@ pub extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_timestamp(unsafe { s(p, l) }) {
         Some(v) => unsafe {

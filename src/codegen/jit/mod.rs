@@ -8,7 +8,7 @@
 //! Values live in SSA registers between steps: a map's outputs are never stored until the last
 //! step, so intermediate strings are `(ptr, len)` pairs, not copies.
 
-pub mod helpers;
+mod helpers;
 
 use super::interp::InterpKernel;
 use super::{Kernel, RowError};

@@ -44,14 +44,21 @@ pub fn fold(e: &Expr) -> Expr {
     let f = |x: &Expr| Box::new(fold(x));
     let folded = match &e.kind {
         ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Local(_) => return e.clone(),
-        ExprKind::Let { local, value, body } => with_kind(
-            e,
-            ExprKind::Let {
-                local: *local,
-                value: f(value),
-                body: f(body),
-            },
-        ),
+        ExprKind::Let { local, value, body } => {
+            let value = f(value);
+            if let Some(v) = lit(&value) {
+                // A literal binding cannot fail: substitute it and fold the body again.
+                return retype(e, fold(&subst(body, *local, v)));
+            }
+            with_kind(
+                e,
+                ExprKind::Let {
+                    local: *local,
+                    value,
+                    body: f(body),
+                },
+            )
+        }
         ExprKind::Unary(op, a) => with_kind(e, ExprKind::Unary(*op, f(a))),
         ExprKind::Binary(op @ (BinOp::And | BinOp::Or), a, b) => {
             let (a, b) = (f(a), f(b));
@@ -97,6 +104,38 @@ pub fn fold(e: &Expr) -> Expr {
     folded
 }
 
+/// `e` with `Local(local)` replaced by the literal `v` (up to a `Let` that rebinds `local`).
+fn subst(e: &Expr, local: usize, v: &Value) -> Expr {
+    let s = |x: &Expr| Box::new(subst(x, local, v));
+    let kind = match &e.kind {
+        ExprKind::Local(l) if *l == local => ExprKind::Lit(v.clone()),
+        ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Local(_) => return e.clone(),
+        ExprKind::Let {
+            local: inner,
+            value,
+            body,
+        } => ExprKind::Let {
+            local: *inner,
+            value: s(value),
+            body: if *inner == local {
+                body.clone()
+            } else {
+                s(body)
+            },
+        },
+        ExprKind::Unary(op, a) => ExprKind::Unary(*op, s(a)),
+        ExprKind::Binary(op, a, b) => ExprKind::Binary(*op, s(a), s(b)),
+        ExprKind::Cast(a, sc) => ExprKind::Cast(s(a), *sc),
+        ExprKind::IsNull(a) => ExprKind::IsNull(s(a)),
+        ExprKind::Coalesce(a, b) => ExprKind::Coalesce(s(a), s(b)),
+        ExprKind::If(c, t, f) => ExprKind::If(s(c), s(t), s(f)),
+        ExprKind::Call(b, args) => {
+            ExprKind::Call(*b, args.iter().map(|a| subst(a, local, v)).collect())
+        }
+    };
+    with_kind(e, kind)
+}
+
 /// Whether every direct operand is a literal (and the node reads no row or local).
 fn all_literal_operands(e: &Expr) -> bool {
     let is = |x: &Expr| lit(x).is_some();
@@ -137,6 +176,31 @@ mod tests {
         assert_eq!(fold(&div), div);
         let of = bin(BinOp::Add, int(i64::MAX), int(1), Type::INT);
         assert_eq!(fold(&of), of);
+    }
+
+    #[test]
+    fn substitutes_literal_lets_respecting_shadowing() {
+        let local = |l| e(ExprKind::Local(l), Type::INT);
+        let let_ = |l, v, b| {
+            e(
+                ExprKind::Let {
+                    local: l,
+                    value: Box::new(v),
+                    body: Box::new(b),
+                },
+                Type::INT,
+            )
+        };
+        // let a = 2 in (let a = field0 in a) + a  ==>  (let a = field0 in a) + 2
+        let inner = let_(0, e(ExprKind::Field(0), Type::INT), local(0));
+        let x = let_(
+            0,
+            int(2),
+            bin(BinOp::Add, inner.clone(), local(0), Type::INT),
+        );
+        assert_eq!(fold(&x), bin(BinOp::Add, inner, int(2), Type::INT));
+        let y = let_(1, int(2), bin(BinOp::Mul, local(1), int(5), Type::INT));
+        assert_eq!(fold(&y).kind, ExprKind::Lit(Value::Int(10)));
     }
 
     #[test]

@@ -1075,3 +1075,55 @@ fn mismatched_output_layout_still_gives_correct_rows() {
     assert_eq!(out.get_value(0, 0, Scalar::Int), Value::Int(7));
     assert_eq!(out.get_value(0, 4, Scalar::Int), Value::Null);
 }
+
+#[test]
+fn wide_rows_use_several_null_words() {
+    let input = RowType::new(
+        (0..70)
+            .map(|k| Field {
+                name: format!("c{k}"),
+                ty: Type::nullable(if k % 2 == 0 { Scalar::Int } else { Scalar::Str }),
+            })
+            .collect(),
+    );
+    let mut r = Rng(99);
+    let rows = rand_rows(&mut r, &input, 200);
+    let ni = Type::nullable(Scalar::Int);
+    let keep = e(
+        ExprKind::Unary(
+            UnOp::Not,
+            bx(e(
+                ExprKind::IsNull(bx(e(ExprKind::Field(66), ni))),
+                Type::BOOL,
+            )),
+        ),
+        Type::BOOL,
+    );
+    let out = RowType::new((0..68).rev().map(|k| input.fields[k].clone()).collect());
+    let exprs = (0..68)
+        .rev()
+        .map(|k| e(ExprKind::Field(k), input.fields[k].ty))
+        .collect();
+    let steps = vec![
+        FusedStep {
+            step: Step::Filter(keep),
+            policy: ErrorPolicy::default(),
+            row: input.clone(),
+        },
+        FusedStep {
+            step: Step::Map(exprs),
+            policy: ErrorPolicy::default(),
+            row: out.clone(),
+        },
+    ];
+    check_agree(&input, &steps, &rows).unwrap();
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    let (o, _) = run(k.as_ref(), &Batch::from_values(&input, &rows), 68);
+    let kept: Vec<&Vec<Value>> = rows.iter().filter(|r| r[66] != Value::Null).collect();
+    assert_eq!(o.rows, kept.len());
+    let vals = o.to_values(&out);
+    for (got, want) in vals.iter().zip(kept) {
+        assert_eq!(got[0], want[67]);
+        assert_eq!(got[67], want[0]);
+    }
+}

@@ -1127,3 +1127,33 @@ fn wide_rows_use_several_null_words() {
         assert_eq!(got[67], want[0]);
     }
 }
+
+#[test]
+fn any_nonzero_bool_word_is_true() {
+    let input = RowType::new(vec![Field {
+        name: "b".into(),
+        ty: Type::BOOL,
+    }]);
+    let mut batch =
+        Batch::from_values(&input, &[vec![Value::Bool(true)], vec![Value::Bool(false)]]);
+    let slot = batch.layout.slot(0);
+    batch.words[slot] = 256; // low byte zero, word non-zero: `get_bool` says true
+    let not = e(
+        ExprKind::Unary(UnOp::Not, bx(e(ExprKind::Field(0), Type::BOOL))),
+        Type::BOOL,
+    );
+    let steps = vec![FusedStep {
+        step: Step::Filter(not),
+        policy: ErrorPolicy::default(),
+        row: input.clone(),
+    }];
+    for engine in [Engine::Jit, Engine::Interpreter] {
+        let k = build_uncached(&input, &steps, engine);
+        let (out, _) = run(k.as_ref(), &batch, 1);
+        assert_eq!(
+            out.to_values(&input),
+            vec![vec![Value::Bool(false)]],
+            "{engine:?}"
+        );
+    }
+}

@@ -540,6 +540,12 @@ impl Gen<'_, '_> {
                         len: Some(l),
                     }
                 }
+                Scalar::Bool => {
+                    // Any non-zero word is true, as in `Batch::get_bool`.
+                    let w = self.b.ins().load(i64t, trusted(), row_ptr, slot_off);
+                    let a = self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0);
+                    Jv { null, a, len: None }
+                }
                 s => {
                     let a = self
                         .b

@@ -4,6 +4,7 @@
 
 use flow::batch::Batch;
 use flow::check::hir::{BinOp, ErrorPolicy, Expr, ExprKind, UnOp};
+use flow::codegen::interp::InterpKernel;
 use flow::codegen::{Engine, Kernel, RowError, build_uncached};
 use flow::plan::ir::{FusedStep, Step};
 use flow::span::Span;
@@ -371,10 +372,10 @@ impl Gen<'_> {
     }
 
     fn leaf(&mut self, ty: Type) -> Expr {
-        if self.r.chance(60) {
-            if let Some(x) = self.field_or_local(ty) {
-                return x;
-            }
+        if self.r.chance(60)
+            && let Some(x) = self.field_or_local(ty)
+        {
+            return x;
         }
         e(ExprKind::Lit(rand_value(self.r, ty.scalar)), ty)
     }
@@ -475,41 +476,54 @@ fn run(k: &dyn Kernel, input: &Batch, out_cols: usize) -> (Batch, Vec<RowError>)
     (out, errs)
 }
 
-/// Runs both engines over `rows` (twice through the same output batch, to test appending) and
-/// compares everything.
+/// Runs the JIT, the interpreter, and the interpreter on the *unfolded* chain (so constant
+/// folding is checked too) over `rows` (twice through the same output batch, to test
+/// appending) and compares everything.
 fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Result<(), String> {
     let jit = build_uncached(input, steps, Engine::Jit);
     if jit.describe() != "jit" {
         return Err(format!("JIT fell back: {}", jit.describe()));
     }
     let interp = build_uncached(input, steps, Engine::Interpreter);
+    let unfolded = InterpKernel {
+        input: input.clone(),
+        steps: steps.to_vec(),
+        reason: "unfolded".into(),
+    };
     let out_row = steps.last().map_or(input, |s| &s.row);
     let batch = Batch::from_values(input, rows);
-    let (mut jo, mut je) = run(jit.as_ref(), &batch, out_row.len());
-    let (mut io, mut ie) = run(interp.as_ref(), &batch, out_row.len());
-    jit.run(&batch, &mut jo, &mut je);
-    interp.run(&batch, &mut io, &mut ie);
-    if je != ie {
-        return Err(format!("errors differ:\n jit {je:?}\n int {ie:?}"));
-    }
-    let (jv, iv) = (jo.to_values(out_row), io.to_values(out_row));
-    if jv.len() != iv.len() {
-        return Err(format!(
-            "row counts differ: jit {} int {}",
-            jv.len(),
-            iv.len()
-        ));
-    }
-    for (k, (a, b)) in jv.iter().zip(&iv).enumerate() {
-        if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
-            return Err(format!("row {k} differs:\n jit {a:?}\n int {b:?}"));
+    let twice = |k: &dyn Kernel| {
+        let (mut o, mut e) = run(k, &batch, out_row.len());
+        k.run(&batch, &mut o, &mut e);
+        (o.to_values(out_row), e)
+    };
+    let (jv, je) = twice(jit.as_ref());
+    for (name, k) in [
+        ("interpreter", interp.as_ref()),
+        ("unfolded interpreter", &unfolded),
+    ] {
+        let (iv, ie) = twice(k);
+        if je != ie {
+            return Err(format!("errors differ:\n jit {je:?}\n {name} {ie:?}"));
+        }
+        if jv.len() != iv.len() {
+            return Err(format!(
+                "row counts differ: jit {} {name} {}",
+                jv.len(),
+                iv.len()
+            ));
+        }
+        for (k, (a, b)) in jv.iter().zip(&iv).enumerate() {
+            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
+                return Err(format!("row {k} differs:\n jit {a:?}\n {name} {b:?}"));
+            }
         }
     }
     Ok(())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 800, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn jit_agrees_with_interpreter(seed in any::<u64>()) {
@@ -1021,4 +1035,125 @@ fn cache_ignores_spans_and_kernels_run_on_many_threads() {
             });
         }
     });
+}
+
+#[test]
+fn empty_chain_copies_rows_and_bad_string_slots_read_as_empty() {
+    let (input, mut rows) = one_row();
+    rows.push(vec![
+        Value::Int(-1),
+        Value::Float(f64::NAN),
+        Value::Str("ok".into()),
+        Value::Int(3),
+    ]);
+    let mut batch = Batch::from_values(&input, &rows);
+    // Corrupt row 0's string slot: offset far past the arena. `get_str` reads it as "".
+    let slot = batch.layout.slot(2);
+    batch.words[slot] = (1u64 << 40) | 5;
+    for engine in [Engine::Jit, Engine::Interpreter] {
+        let k = build_uncached(&input, &[], engine);
+        let (out, errs) = run(k.as_ref(), &batch, 4);
+        assert!(errs.is_empty());
+        let got = out.to_values(&input);
+        assert_eq!(got.len(), 2, "{engine:?}");
+        assert_eq!(got[0][2], Value::Str(String::new()), "{engine:?}");
+        assert_eq!(got[1][2], Value::Str("ok".into()), "{engine:?}");
+        assert_eq!(got[1][3], Value::Int(3), "{engine:?}");
+    }
+}
+
+#[test]
+fn mismatched_output_layout_still_gives_correct_rows() {
+    // A caller passing an output batch with another column count gets the interpreter path
+    // (no out-of-bounds writes), which ignores extra columns.
+    let (input, rows) = one_row();
+    let k = build_uncached(&input, &[], Engine::Jit);
+    let mut out = Batch::new(6);
+    let mut errs = Vec::new();
+    k.run(&Batch::from_values(&input, &rows), &mut out, &mut errs);
+    assert_eq!(out.rows, 1);
+    assert_eq!(out.get_value(0, 0, Scalar::Int), Value::Int(7));
+    assert_eq!(out.get_value(0, 4, Scalar::Int), Value::Null);
+}
+
+#[test]
+fn wide_rows_use_several_null_words() {
+    let input = RowType::new(
+        (0..70)
+            .map(|k| Field {
+                name: format!("c{k}"),
+                ty: Type::nullable(if k % 2 == 0 { Scalar::Int } else { Scalar::Str }),
+            })
+            .collect(),
+    );
+    let mut r = Rng(99);
+    let rows = rand_rows(&mut r, &input, 200);
+    let ni = Type::nullable(Scalar::Int);
+    let keep = e(
+        ExprKind::Unary(
+            UnOp::Not,
+            bx(e(
+                ExprKind::IsNull(bx(e(ExprKind::Field(66), ni))),
+                Type::BOOL,
+            )),
+        ),
+        Type::BOOL,
+    );
+    let out = RowType::new((0..68).rev().map(|k| input.fields[k].clone()).collect());
+    let exprs = (0..68)
+        .rev()
+        .map(|k| e(ExprKind::Field(k), input.fields[k].ty))
+        .collect();
+    let steps = vec![
+        FusedStep {
+            step: Step::Filter(keep),
+            policy: ErrorPolicy::default(),
+            row: input.clone(),
+        },
+        FusedStep {
+            step: Step::Map(exprs),
+            policy: ErrorPolicy::default(),
+            row: out.clone(),
+        },
+    ];
+    check_agree(&input, &steps, &rows).unwrap();
+    let k = build_uncached(&input, &steps, Engine::Jit);
+    let (o, _) = run(k.as_ref(), &Batch::from_values(&input, &rows), 68);
+    let kept: Vec<&Vec<Value>> = rows.iter().filter(|r| r[66] != Value::Null).collect();
+    assert_eq!(o.rows, kept.len());
+    let vals = o.to_values(&out);
+    for (got, want) in vals.iter().zip(kept) {
+        assert_eq!(got[0], want[67]);
+        assert_eq!(got[67], want[0]);
+    }
+}
+
+#[test]
+fn any_nonzero_bool_word_is_true() {
+    let input = RowType::new(vec![Field {
+        name: "b".into(),
+        ty: Type::BOOL,
+    }]);
+    let mut batch =
+        Batch::from_values(&input, &[vec![Value::Bool(true)], vec![Value::Bool(false)]]);
+    let slot = batch.layout.slot(0);
+    batch.words[slot] = 256; // low byte zero, word non-zero: `get_bool` says true
+    let not = e(
+        ExprKind::Unary(UnOp::Not, bx(e(ExprKind::Field(0), Type::BOOL))),
+        Type::BOOL,
+    );
+    let steps = vec![FusedStep {
+        step: Step::Filter(not),
+        policy: ErrorPolicy::default(),
+        row: input.clone(),
+    }];
+    for engine in [Engine::Jit, Engine::Interpreter] {
+        let k = build_uncached(&input, &steps, engine);
+        let (out, _) = run(k.as_ref(), &batch, 1);
+        assert_eq!(
+            out.to_values(&input),
+            vec![vec![Value::Bool(false)]],
+            "{engine:?}"
+        );
+    }
 }

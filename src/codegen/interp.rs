@@ -34,21 +34,25 @@ impl Row<'_> {
     }
 }
 
-/// Evaluates `e` over `row`. `locals[i]` holds the value of `Local(i)` while its `Let` body is
-/// evaluated. `Let` evaluates its value eagerly (an error in it is a row error even if unused).
-pub fn eval(e: &Expr, row: &Row, locals: &mut Vec<Value>) -> RowResult<Value> {
+/// The values of the `Local`s in scope, innermost last.
+pub type Locals = Vec<(usize, Value)>;
+
+/// Evaluates `e` over `row`. `locals` holds the bindings of the enclosing `Let`s. `Let`
+/// evaluates its value eagerly (an error in it is a row error even if the body never uses it).
+pub fn eval(e: &Expr, row: &Row, locals: &mut Locals) -> RowResult<Value> {
     Ok(match &e.kind {
         ExprKind::Lit(v) => v.clone(),
         ExprKind::Field(c) => row.field(*c),
-        ExprKind::Local(l) => locals.get(*l).cloned().unwrap_or(Value::Null),
+        ExprKind::Local(l) => locals
+            .iter()
+            .rev()
+            .find(|(id, _)| id == l)
+            .map_or(Value::Null, |(_, v)| v.clone()),
         ExprKind::Let { local, value, body } => {
             let v = eval(value, row, locals)?;
-            if locals.len() <= *local {
-                locals.resize(*local + 1, Value::Null);
-            }
-            let saved = std::mem::replace(&mut locals[*local], v);
+            locals.push((*local, v));
             let r = eval(body, row, locals);
-            locals[*local] = saved;
+            locals.pop();
             r?
         }
         ExprKind::Unary(op, a) => sem::unary(*op, eval(a, row, locals)?)?,

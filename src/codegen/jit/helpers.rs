@@ -4,6 +4,10 @@
 //! String values travel as `(pointer, length)` pairs: into the input arena, a literal owned by the
 //! kernel, or the per-run `Scratch`. Helpers that produce a string store it in the scratch and
 //! write `(ptr, len)` to `out`; helpers that can fail return a `RowErrorCode` number (0 = ok).
+//!
+//! Safety contract of every `unsafe` helper (upheld by the generated code, their only caller):
+//! `ctx` is the live `Ctx` of the current `run`; each `(ptr, len)` string pair points to `len`
+//! readable bytes (or `len` is 0); `out` points to a 16-byte writable stack slot.
 
 use super::super::{RowError, sem};
 use crate::stdlib::RowErrorCode;
@@ -13,9 +17,41 @@ use crate::stdlib::ops;
 pub struct Ctx<'a> {
     pub out_arena: &'a mut Vec<u8>,
     pub errors: &'a mut Vec<RowError>,
-    /// Strings computed during this run; each `String`'s heap buffer never moves while it is
-    /// here, so `(ptr, len)` pairs into them stay valid until the run ends.
-    pub scratch: Vec<String>,
+    /// Strings computed during this run; `(ptr, len)` pairs into it stay valid until the run
+    /// ends.
+    pub scratch: Scratch,
+}
+
+/// A bump arena of fixed-capacity chunks: a chunk never grows past its capacity, so its bytes
+/// never move, and the pointers handed to JIT code stay valid until the arena is dropped.
+#[derive(Default)]
+pub struct Scratch {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    const CHUNK: usize = 32 * 1024;
+
+    /// Copies `bytes` in and returns a stable pointer to the copy.
+    pub fn keep(&mut self, bytes: &[u8]) -> *const u8 {
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.capacity() - c.len() >= bytes.len());
+        if !fits {
+            self.chunks
+                .push(Vec::with_capacity(Self::CHUNK.max(bytes.len())));
+        }
+        match self.chunks.last_mut() {
+            Some(c) => {
+                let start = c.len();
+                // Within capacity: no reallocation, earlier pointers stay valid.
+                c.extend_from_slice(bytes);
+                c[start..].as_ptr()
+            }
+            None => bytes.as_ptr(), // unreachable: a chunk was just pushed
+        }
+    }
 }
 
 /// Views a `(ptr, len)` pair produced by JIT code as a string.
@@ -51,13 +87,12 @@ unsafe fn put(out: *mut u64, a: u64, b: u64) {
 }
 
 fn keep(c: &mut Ctx<'static>, v: String, out: *mut u64) {
-    let (p, l) = (v.as_ptr() as u64, v.len() as u64);
-    c.scratch.push(v);
+    let (p, l) = (c.scratch.keep(v.as_bytes()) as u64, v.len() as u64);
     // SAFETY: `out` comes from JIT code (a 16-byte stack slot).
     unsafe { put(out, p, l) }
 }
 
-pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64) {
+pub unsafe extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64) {
     // SAFETY: called by JIT code with its ctx argument.
     let c = unsafe { ctx(c) };
     c.errors.push(RowError {
@@ -68,39 +103,45 @@ pub extern "C" fn flow_err(c: *mut Ctx<'static>, row: u64, step: u64, code: u64)
 }
 
 /// Appends a string to the output arena; returns its slot word `(offset << 32) | len`.
-pub extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
-    // SAFETY: called by JIT code with its ctx argument and a valid string pair.
-    let (c, v) = unsafe { (ctx(c), s(p, l)) };
+/// The bytes are copied verbatim (no UTF-8 re-validation: they come from an arena, a literal or
+/// a helper, and `Batch::get_str` validates on read anyway).
+pub unsafe extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: called by JIT code with its ctx argument.
+    let c = unsafe { ctx(c) };
     let off = c.out_arena.len() as u64;
-    c.out_arena.extend_from_slice(v.as_bytes());
-    (off << 32) | v.len() as u64
+    if l > 0 && !p.is_null() {
+        // SAFETY: a valid string pair from JIT code (see `s`).
+        let bytes = unsafe { std::slice::from_raw_parts(p, l as usize) };
+        c.out_arena.extend_from_slice(bytes);
+    }
+    (off << 32) | l
 }
 
 /// Bytewise comparison: -1, 0 or 1.
-pub extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
+pub unsafe extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.as_bytes().cmp(b.as_bytes()) as i64
 }
 
-pub extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
+pub unsafe extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
     // SAFETY: valid string pair from JIT code.
     ops::len(unsafe { s(p, l) })
 }
 
-pub extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments (see `s`, `ctx`).
     let (c, v) = unsafe { (ctx(c), s(p, l)) };
     keep(c, ops::upper(v), out)
 }
 
-pub extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments (see `s`, `ctx`).
     let (c, v) = unsafe { (ctx(c), s(p, l)) };
     keep(c, ops::lower(v), out)
 }
 
-pub extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
     // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
     unsafe {
         let t = ops::trim(s(p, l));
@@ -108,25 +149,31 @@ pub extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {
     }
 }
 
-pub extern "C" fn flow_contains(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_contains(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.contains(b) as u64
 }
 
-pub extern "C" fn flow_starts_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_starts_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.starts_with(b) as u64
 }
 
-pub extern "C" fn flow_ends_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
+pub unsafe extern "C" fn flow_ends_with(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> u64 {
     // SAFETY: valid string pairs from JIT code.
     let (a, b) = unsafe { (s(ap, al), s(bp, bl)) };
     a.ends_with(b) as u64
 }
 
-pub extern "C" fn flow_substr(p: *const u8, l: u64, start: i64, count: i64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_substr(
+    p: *const u8,
+    l: u64,
+    start: i64,
+    count: i64,
+    out: *mut u64,
+) -> u32 {
     // SAFETY: JIT-code arguments; the result is a sub-slice of the argument.
     unsafe {
         match ops::substr(s(p, l), start, count) {
@@ -140,7 +187,7 @@ pub extern "C" fn flow_substr(p: *const u8, l: u64, start: i64, count: i64, out:
 }
 
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn flow_replace(
+pub unsafe extern "C" fn flow_replace(
     c: *mut Ctx<'static>,
     p: *const u8,
     l: u64,
@@ -155,7 +202,7 @@ pub extern "C" fn flow_replace(
     keep(c, ops::replace(v, f, t), out)
 }
 
-pub extern "C" fn flow_concat2(
+pub unsafe extern "C" fn flow_concat2(
     c: *mut Ctx<'static>,
     ap: *const u8,
     al: u64,
@@ -184,7 +231,7 @@ pub extern "C" fn flow_fmax(a: f64, b: f64) -> f64 {
     ops::float_max(a, b)
 }
 
-pub extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
     match ops::float_to_int(x) {
         // SAFETY: `out` is a JIT stack slot.
         Ok(i) => unsafe {
@@ -195,29 +242,29 @@ pub extern "C" fn flow_float_to_int(x: f64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_int_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+pub unsafe extern "C" fn flow_int_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, sem::int_to_str(x), out)
 }
 
-pub extern "C" fn flow_float_to_str(c: *mut Ctx<'static>, x: f64, out: *mut u64) {
+pub unsafe extern "C" fn flow_float_to_str(c: *mut Ctx<'static>, x: f64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, ops::float_to_str(x), out)
 }
 
-pub extern "C" fn flow_bool_to_str(x: u64, out: *mut u64) {
+pub unsafe extern "C" fn flow_bool_to_str(x: u64, out: *mut u64) {
     let t = sem::bool_to_str(x != 0);
     // SAFETY: `out` is a JIT stack slot; the result is a static string.
     unsafe { put(out, t.as_ptr() as u64, t.len() as u64) }
 }
 
-pub extern "C" fn flow_ts_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
+pub unsafe extern "C" fn flow_ts_to_str(c: *mut Ctx<'static>, x: i64, out: *mut u64) {
     // SAFETY: JIT ctx argument.
     keep(unsafe { ctx(c) }, ops::timestamp_to_str(x), out)
 }
 
 /// Parsers write the value to `out[0]` and return 1 for null, 0 for a value.
-pub extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_int(unsafe { s(p, l) }) {
         Some(v) => unsafe {
@@ -228,7 +275,7 @@ pub extern "C" fn flow_parse_int(p: *const u8, l: u64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_float(unsafe { s(p, l) }) {
         Some(v) => unsafe {
@@ -239,7 +286,7 @@ pub extern "C" fn flow_parse_float(p: *const u8, l: u64, out: *mut u64) -> u32 {
     }
 }
 
-pub extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u64) -> u32 {
+pub unsafe extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u64) -> u32 {
     // SAFETY: JIT-code arguments.
     match ops::parse_timestamp(unsafe { s(p, l) }) {
         Some(v) => unsafe {

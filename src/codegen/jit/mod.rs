@@ -8,7 +8,7 @@
 //! Values live in SSA registers between steps: a map's outputs are never stored until the last
 //! step, so intermediate strings are `(ptr, len)` pairs, not copies.
 
-pub mod helpers;
+mod helpers;
 
 use super::interp::InterpKernel;
 use super::{Kernel, RowError};
@@ -263,7 +263,7 @@ impl Kernel for JitKernel {
         let mut ctx = Ctx {
             out_arena: &mut out.arena,
             errors,
-            scratch: Vec::new(),
+            scratch: helpers::Scratch::default(),
         };
         let ctx_ptr = (&mut ctx as *mut Ctx<'_>).cast::<Ctx<'static>>();
         // SAFETY: the code reads `n` rows of the input layout (checked above) and string bytes
@@ -294,7 +294,13 @@ impl Kernel for JitKernel {
 }
 
 /// Compiles a (folded) chain; `Err` gives the reason the interpreter must be used instead.
+/// A panic inside Cranelift (e.g. on IR from a malformed plan) is also turned into an `Err`.
 pub fn compile(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, String> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compile_inner(input, steps)));
+    r.unwrap_or_else(|_| Err("cranelift panicked while compiling".into()))
+}
+
+fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, String> {
     let start = Instant::now();
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
@@ -349,6 +355,7 @@ pub fn compile(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, String
             literals: &mut literals,
             locals: HashMap::new(),
             step: 0,
+            row_ty: Vec::new(),
             ctx: None,
             slot: None,
             err_block: None,
@@ -407,8 +414,10 @@ struct Gen<'a, 'm> {
     helper_ids: &'m HashMap<H, FuncId>,
     refs: HashMap<H, FuncRef>,
     literals: &'m mut Vec<Box<[u8]>>,
-    locals: HashMap<usize, Jv>,
+    locals: HashMap<usize, (Jv, Type)>,
     step: u64,
+    /// Types of the columns `Field` reads in the current step.
+    row_ty: Vec<Type>,
     ctx: Option<ir::Value>,
     slot: Option<StackSlot>,
     err_block: Option<ir::Block>,
@@ -531,6 +540,12 @@ impl Gen<'_, '_> {
                         len: Some(l),
                     }
                 }
+                Scalar::Bool => {
+                    // Any non-zero word is true, as in `Batch::get_bool`.
+                    let w = self.b.ins().load(i64t, trusted(), row_ptr, slot_off);
+                    let a = self.b.ins().icmp_imm_s(IntCC::NotEqual, w, 0);
+                    Jv { null, a, len: None }
+                }
                 s => {
                     let a = self
                         .b
@@ -541,7 +556,7 @@ impl Gen<'_, '_> {
             };
             row[c] = Some(jv);
         }
-        let mut row_ty: Vec<Type> = input.fields.iter().map(|f| f.ty).collect();
+        self.row_ty = input.fields.iter().map(|f| f.ty).collect();
 
         for (si, s) in steps.iter().enumerate() {
             self.step = si as u64;
@@ -559,8 +574,8 @@ impl Gen<'_, '_> {
                         vals.push(Some(self.expr(e, &row)?));
                     }
                     row = vals;
-                    row_ty = s.row.fields.iter().map(|f| f.ty).collect();
-                    if row_ty.len() != row.len() {
+                    self.row_ty = s.row.fields.iter().map(|f| f.ty).collect();
+                    if self.row_ty.len() != row.len() {
                         return Err("map arity differs from its row type".into());
                     }
                 }
@@ -574,16 +589,16 @@ impl Gen<'_, '_> {
         let mut nw: Vec<ir::Value> = (0..out_layout.null_words)
             .map(|_| self.b.ins().iconst(i64t, 0))
             .collect();
+        let row_ty = std::mem::take(&mut self.row_ty);
         for (c, ty) in row_ty.iter().enumerate() {
             let Some(v) = row.get(c).copied().flatten() else {
                 return Err(format!("output column {c} not computed"));
             };
+            // `expr` keeps a null flag only on nullable expressions.
             let null = if ty.scalar == Scalar::Null {
                 Some(self.b.ins().iconst(types::I8, 1))
-            } else if ty.nullable {
-                v.null
             } else {
-                None
+                v.null
             };
             if let Some(nf) = null {
                 let bit = self.b.ins().uextend(i64t, nf);
@@ -808,19 +823,34 @@ impl Gen<'_, '_> {
     fn expr_inner(&mut self, e: &Expr, row: &[Option<Jv>]) -> R<Jv> {
         let i64t = types::I64;
         Ok(match &e.kind {
-            ExprKind::Lit(v) => self.lit(v, e.ty),
-            ExprKind::Field(c) => row
-                .get(*c)
-                .copied()
-                .flatten()
-                .ok_or_else(|| format!("field {c} not available"))?,
-            ExprKind::Local(l) => *self
-                .locals
-                .get(l)
-                .ok_or_else(|| format!("unbound local {l}"))?,
+            ExprKind::Lit(v) => {
+                if v.scalar() != e.ty.scalar && v.scalar() != Scalar::Null {
+                    return Err(format!("literal {v} typed {}", e.ty));
+                }
+                self.lit(v, e.ty)
+            }
+            ExprKind::Field(c) => {
+                if self.row_ty.get(*c).map(|t| t.scalar) != Some(e.ty.scalar) {
+                    return Err(format!("field {c} typed {}", e.ty));
+                }
+                row.get(*c)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| format!("field {c} not available"))?
+            }
+            ExprKind::Local(l) => {
+                let (v, t) = *self
+                    .locals
+                    .get(l)
+                    .ok_or_else(|| format!("unbound local {l}"))?;
+                if t.scalar != e.ty.scalar {
+                    return Err(format!("local {l} of type {t} used as {}", e.ty));
+                }
+                v
+            }
             ExprKind::Let { local, value, body } => {
                 let v = self.expr(value, row)?;
-                let saved = self.locals.insert(*local, v);
+                let saved = self.locals.insert(*local, (v, value.ty));
                 let r = self.expr(body, row);
                 match saved {
                     Some(s) => self.locals.insert(*local, s),

@@ -75,6 +75,12 @@ impl BinOp {
 ///   is nullable, where the checker proved the value present (narrowing).
 /// - `Coalesce(a, b)`: `a` nullable, result is `b`'s type.
 /// - `If(c, t, e)`: `t` and `e` have the result type (with `Cast` inserted where needed).
+/// - Conditions (`filter` predicates, `If` conditions, `And`/`Or` operands, `Not`) are non-null
+///   bool: the checker rejects `bool?` there (E0022), so "null counts as false" in the engines is
+///   only a defensive fallback.
+/// - `Let { value, body }` evaluates `value` eagerly, before `body` (the arguments of an inlined
+///   function call are evaluated, and can fail, even if the body does not use them) — as in a
+///   call-by-value language.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ExprKind {
     Lit(Value),

@@ -177,3 +177,56 @@ fn optimizations_engines_and_worker_counts_agree() {
         }
     }
 }
+
+/// Runs `flow run` on a script written into a temp dir with `in.csv`; returns (exit, stderr, dir).
+fn run_script(script: &str, csv: &str) -> (i32, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), csv).expect("write csv");
+    std::fs::write(dir.path().join("job.flow"), script).expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .arg("run")
+        .arg(dir.path().join("job.flow"))
+        .output()
+        .expect("flow runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+    )
+}
+
+#[test]
+fn a_failing_row_points_at_the_stage_in_the_script_and_writes_nothing() {
+    let script = "schema R { id: int, price: float }\nsource r: R = csv(\"in.csv\")\nr | map { id, q: 10 / (id - 1) } | sink csv(\"out/x.csv\")\n";
+    let (code, stderr, dir) = run_script(script, "id,price\n2,1.0\n1,2.5\n3,4.0\n");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("[E0070]") && stderr.contains("division by zero"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("job.flow:3:"), "{stderr}");
+    // The row as the stage sees it: only the columns the plan reads.
+    assert!(stderr.contains(r#"the row: {"id":1}"#), "{stderr}");
+    assert!(!dir.path().join("out/x.csv").exists());
+}
+
+#[test]
+fn a_malformed_row_names_file_line_and_column() {
+    let script = "schema R { id: int, price: float }\nsource r: R = csv(\"in.csv\")\nr | filter price > 1.0 | sink csv(\"out/x.csv\")\n";
+    let (code, stderr, dir) = run_script(script, "id,price\n1,2.5\n2,zz\n");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("in.csv:3:2") && stderr.contains("price") && stderr.contains("zz"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out/x.csv").exists());
+    // The same under `skip` succeeds, and the summary counts the rejected row.
+    let script = script.replace("csv(\"in.csv\")", "csv(\"in.csv\", on_error: skip)");
+    let (code, stderr, dir) = run_script(&script, "id,price\n1,2.5\n2,zz\n");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/x.csv")).unwrap_or_default(),
+        "id,price\n1,2.5\n"
+    );
+    assert!(stderr.contains("errored"), "{stderr}");
+}

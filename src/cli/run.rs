@@ -2,7 +2,8 @@
 
 use super::{PlanFlags, compile};
 use crate::codegen::{self, Engine};
-use crate::runtime::{self, KernelFactory, RunOptions, RunSummary};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::runtime::{self, KernelFactory, RunError, RunOptions, RunSummary};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +48,7 @@ enum SummaryFormat {
 }
 
 pub fn cmd_run(args: RunArgs) -> ExitCode {
-    let (_, plan) = match compile(&args.files, args.plan) {
+    let (compilation, plan) = match compile(&args.files, args.plan) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -94,6 +95,25 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
                 eprint!("{}", render_summary(&summary));
             }
             ExitCode::SUCCESS
+        }
+        Err(RunError::RowEval {
+            at: Some(span),
+            code,
+            row,
+            stage,
+        }) => {
+            let d = Diagnostic::error(Code::RowEvalFailed, format!("{} while evaluating a row", code.message()))
+                .label(span, format!("this {} failed", if stage.ends_with("(filter)") { "filter" } else { "map" }))
+                .note(format!("the row: {row}"))
+                .help("guard the expression, or set a policy on the stage: `@on_error(skip)` or `@on_error(dead_letter(\"bad.jsonl\"))`");
+            let text = crate::diagnostics::render(
+                &compilation.sources,
+                &[d],
+                super::use_color(super::ColorChoice::Auto),
+            );
+            eprint!("{text}");
+            eprintln!("error: the job failed; no file output was written under its final name");
+            ExitCode::from(1)
         }
         Err(e) => {
             eprintln!("error: the job failed: {e}");

@@ -106,6 +106,8 @@ codes! {
         "A pipeline must start with a source or a `let` name; this name is a function, a schema or a module.";
     DuplicateSink = "E0060", "two sinks write the same destination",
         "Two sinks of the job (perhaps in different files) write the same file (or both write stdout); one would overwrite the other. Give each its own path.";
+    RowEvalFailed = "E0070", "a row could not be evaluated",
+        "At run time, a filter or map failed on a row: division by zero, integer overflow, a value that cannot be converted (to_int of NaN), or an invalid function argument (a negative substr start). The stage's error policy is `fail` (the default), so the job stopped and wrote no output.\n\nChoose what such rows mean: guard the expression (`if d != 0 { n / d } else { 0 }`), or give the stage a policy: `@on_error(skip)` or `@on_error(dead_letter(\"bad.jsonl\"))`.";
     Internal = "E0900", "internal compiler error",
         "The compiler found a broken invariant in its own data: this is a bug in flow, not in your script. Please report it with the script that triggers it.";
     UnusedStream = "W0001", "unused source or let",

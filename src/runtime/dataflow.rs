@@ -384,6 +384,22 @@ fn unreachable_source(ctx: &Ctx, node: &PhysNode) {
         .fail(RunError::Plan(format!("{} is not a source", node.name)));
 }
 
+/// The source span of a fused step: its predicate, or its map expressions.
+fn step_span(step: &Step) -> Option<crate::span::Span> {
+    match step {
+        Step::Filter(e) => Some(e.span),
+        Step::Map(exprs) => {
+            let first = exprs.first()?.span;
+            let last = exprs.last()?.span;
+            Some(if first.file == last.file {
+                first.to(last)
+            } else {
+                first
+            })
+        }
+    }
+}
+
 /// Stands in for a kernel that could not be built, after the job has been failed.
 struct Broken;
 impl Kernel for Broken {
@@ -468,13 +484,16 @@ fn kernel_op<'s>(
                                 &name,
                                 policy,
                                 &mut dead,
-                                || RunError::Stage {
+                                || RunError::RowEval {
                                     stage: format!("{name}, step {} ({kind})", step + 1),
-                                    reason: format!(
-                                        "{} (error code {})",
-                                        e.code.message(),
-                                        e.code as u32
-                                    ),
+                                    at: steps.get(step).and_then(|s| step_span(&s.step)),
+                                    code: e.code,
+                                    row: if row < p.batch.rows {
+                                        crate::connectors::row_to_json(&p.batch, row, &in_row)
+                                            .to_string()
+                                    } else {
+                                        String::new()
+                                    },
                                 },
                                 || {
                                     let values = if row < p.batch.rows {

@@ -55,8 +55,17 @@ pub enum RunError {
         column: Option<(usize, String)>,
         reason: String,
     },
-    /// A stage failed (a kernel error under `fail`, an int sum overflow…).
+    /// A stage failed (an int sum overflow, a kernel that could not be built…).
     Stage { stage: String, reason: String },
+    /// A row's evaluation failed under `on_error: fail` (division by zero, overflow…).
+    RowEval {
+        stage: String,
+        /// The script span of the failing filter or map step.
+        at: Option<crate::span::Span>,
+        code: crate::stdlib::RowErrorCode,
+        /// The input row, as JSON.
+        row: String,
+    },
     /// An output could not be prepared or written.
     Output { path: String, reason: String },
     /// More rows were rejected than `max_errors` allows.
@@ -95,6 +104,14 @@ impl fmt::Display for RunError {
                 write!(f, ": {reason}")
             }
             RunError::Stage { stage, reason } => write!(f, "stage {stage}: {reason}"),
+            RunError::RowEval {
+                stage, code, row, ..
+            } => write!(
+                f,
+                "stage {stage}: {} (error code {}) in row {row}",
+                code.message(),
+                *code as u32
+            ),
             RunError::Output { path, reason } => write!(f, "{path}: {reason}"),
             RunError::TooManyErrors {
                 place,

@@ -789,7 +789,7 @@ fn kernel_errors_follow_the_stage_policy() {
     // fail
     let err = run(&div_plan(&input, &out, ErrorPolicy::default()), &opts(1)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, RunError::Stage { .. }), "{msg}");
+    assert!(matches!(err, RunError::RowEval { .. }), "{msg}");
     assert!(
         msg.contains("map #1") && msg.contains("division by zero"),
         "{msg}"

@@ -88,18 +88,11 @@ impl<'p> Checker<'p> {
         for item in &m.module.items {
             match item {
                 ast::Item::Fn(f) => {
-                    if scope.fns.contains_key(&f.name.name) {
-                        self.diags.push(dup(&f.name, "function"));
+                    let Some(id) =
+                        self.declare_fn(f, &mut scope, format!("{short}.{}", f.name.name))
+                    else {
                         continue;
-                    }
-                    let id = self.fns.len();
-                    self.fns.push(FnEntry {
-                        decl: f.clone(),
-                        scope: FnScope::default(),
-                        state: FnState::Unchecked,
-                        qualified: format!("{short}.{}", f.name.name),
-                    });
-                    scope.fns.insert(f.name.name.clone(), id);
+                    };
                     ids.push(id);
                 }
                 ast::Item::Use(u) => {
@@ -126,6 +119,28 @@ impl<'p> Checker<'p> {
             self.fns[id].scope = scope.clone();
         }
         self.std_modules.insert(short, scope.fns);
+    }
+
+    /// Registers a function in `scope` (checked lazily); `None` if the name is taken.
+    fn declare_fn(
+        &mut self,
+        f: &ast::FnDecl,
+        scope: &mut FnScope,
+        qualified: String,
+    ) -> Option<usize> {
+        if scope.fns.contains_key(&f.name.name) {
+            self.diags.push(dup(&f.name, "function"));
+            return None;
+        }
+        let id = self.fns.len();
+        self.fns.push(FnEntry {
+            decl: f.clone(),
+            scope: FnScope::default(),
+            state: FnState::Unchecked,
+            qualified,
+        });
+        scope.fns.insert(f.name.name.clone(), id);
+        Some(id)
     }
 
     /// The checked form of function `id`, checking it on first use.
@@ -266,18 +281,9 @@ impl<'p> Checker<'p> {
                 ast::Item::Use(u) => self.use_decl(u, &mut fcx),
                 ast::Item::Schema(s) => self.schema_decl(s, &mut fcx),
                 ast::Item::Fn(f) => {
-                    if fcx.scope.fns.contains_key(&f.name.name) {
-                        self.diags.push(dup(&f.name, "function"));
+                    let Some(id) = self.declare_fn(f, &mut fcx.scope, f.name.name.clone()) else {
                         continue;
-                    }
-                    let id = self.fns.len();
-                    self.fns.push(FnEntry {
-                        decl: f.clone(),
-                        scope: FnScope::default(),
-                        state: FnState::Unchecked,
-                        qualified: f.name.name.clone(),
-                    });
-                    fcx.scope.fns.insert(f.name.name.clone(), id);
+                    };
                     fn_ids.push(id);
                 }
                 ast::Item::Error(ast::ErrorItem {

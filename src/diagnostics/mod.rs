@@ -125,27 +125,11 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
                 }
                 // Writing into a Vec cannot fail for I/O reasons; a cache miss would be our bug.
                 if report.finish().write(&mut cache, &mut out).is_err() {
-                    out.extend_from_slice(
-                        format!(
-                            "[{}] {}: {}\n",
-                            d.code.as_str(),
-                            severity_word(d),
-                            d.message
-                        )
-                        .as_bytes(),
-                    );
+                    out.extend_from_slice(plain_line(d).as_bytes());
                 }
             }
             None => {
-                out.extend_from_slice(
-                    format!(
-                        "[{}] {}: {}\n",
-                        d.code.as_str(),
-                        severity_word(d),
-                        d.message
-                    )
-                    .as_bytes(),
-                );
+                out.extend_from_slice(plain_line(d).as_bytes());
                 for h in &d.help {
                     out.extend_from_slice(format!("  help: {h}\n").as_bytes());
                 }
@@ -153,6 +137,16 @@ pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String 
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `[E0033] error: message` — for diagnostics without a place in a source file.
+fn plain_line(d: &Diagnostic) -> String {
+    format!(
+        "[{}] {}: {}\n",
+        d.code.as_str(),
+        severity_word(d),
+        d.message
+    )
 }
 
 fn severity_word(d: &Diagnostic) -> &'static str {

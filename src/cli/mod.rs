@@ -129,15 +129,19 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
+/// Writes a line to stdout. A closed pipe (`flow explain x.flow | head`) is not an error worth
+/// a panic: the output is simply no longer wanted.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+}
+
 /// Prints diagnostics (text on stderr, or JSON on stdout); returns whether there were errors.
 fn report(c: &Compilation, format: Format, color: ColorChoice) -> bool {
     match format {
         Format::Json => {
             let json = diagnostics::to_json(&c.sources, &c.diagnostics);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into())
-            );
+            out(&serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into()));
         }
         Format::Text => {
             let text = diagnostics::render(&c.sources, &c.diagnostics, use_color(color));
@@ -152,7 +156,7 @@ fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice)
     let failed = report(&c, format, color);
     if types && format == Format::Text {
         for line in &c.types {
-            println!("{line}");
+            out(line);
         }
     }
     if failed {
@@ -199,14 +203,11 @@ fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -
         Err(code) => return code,
     };
     if dot {
-        print!("{}", crate::plan::explain::dot(&plan));
+        out(crate::plan::explain::dot(&plan).trim_end());
     } else if format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::plan::explain::json(&plan)).unwrap_or_default()
-        );
+        out(&serde_json::to_string_pretty(&crate::plan::explain::json(&plan)).unwrap_or_default());
     } else {
-        print!("{}", crate::plan::explain::text(&plan));
+        out(crate::plan::explain::text(&plan).trim_end());
     }
     ExitCode::SUCCESS
 }
@@ -214,7 +215,7 @@ fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -
 fn cmd_explain_error(code: &str) -> ExitCode {
     match Code::from_str(code) {
         Some(c) => {
-            println!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation());
+            out(&format!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation()));
             ExitCode::SUCCESS
         }
         None => {

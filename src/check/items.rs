@@ -978,13 +978,30 @@ pub(super) fn delimiter_of(o: &Options) -> u8 {
 
 /// Resolves a path from a script against the script's directory.
 pub(super) fn join_path(base: &str, p: &str) -> String {
-    if base.is_empty() || std::path::Path::new(p).is_absolute() {
-        p.to_string()
+    use std::path::{Component, Path, PathBuf};
+    let joined = if base.is_empty() || Path::new(p).is_absolute() {
+        PathBuf::from(p)
     } else {
-        std::path::Path::new(base)
-            .join(p)
-            .to_string_lossy()
-            .into_owned()
+        Path::new(base).join(p)
+    };
+    // Lexical clean-up (`a/./b/../c` → `a/c`), so equal destinations compare equal and messages
+    // show plain paths; a leading `..` is kept.
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        out.to_string_lossy().into_owned()
     }
 }
 

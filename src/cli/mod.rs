@@ -215,7 +215,12 @@ fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -
 fn cmd_explain_error(code: &str) -> ExitCode {
     match Code::from_str(code) {
         Some(c) => {
-            out(&format!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation()));
+            out(&format!(
+                "{}: {}\n\n{}",
+                c.as_str(),
+                c.title(),
+                c.explanation()
+            ));
             ExitCode::SUCCESS
         }
         None => {

@@ -202,7 +202,11 @@ pub fn plan_program(program: &Program, opts: PlanOptions) -> Result<Plan, Vec<Di
                     Diagnostic::error(Code::DuplicateSink, format!("two sinks write to the same destination `{path}`"))
                         .label(second, "this sink…")
                         .label(first, "…writes where this one already writes")
-                        .help("give each sink its own path; to write the same rows twice, use two different files")
+                        .help(if path == "stdout" {
+                            "only one sink of a job can write standard output; send the others to files"
+                        } else {
+                            "give each sink its own path; to write the same rows twice, use two different files"
+                        })
                 }
                 PlanError::Internal(msg) => Diagnostic::error(Code::Internal, format!("internal planner error: {msg}")),
             })

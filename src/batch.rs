@@ -142,6 +142,14 @@ impl Batch {
             .unwrap_or("")
     }
 
+    /// The bytes of a str slot without re-checking UTF-8 (they were checked when stored).
+    #[inline]
+    pub fn get_str_bytes(&self, row: usize, col: usize) -> &[u8] {
+        let w = self.raw(row, col);
+        let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
+        self.arena.get(off..off + len).unwrap_or(&[])
+    }
+
     pub fn set_int(&mut self, row: usize, col: usize, v: i64) {
         self.set_present(row, col, v as u64)
     }

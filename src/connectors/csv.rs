@@ -168,6 +168,9 @@ pub struct CsvReader {
     needed: Vec<Needed>,
     expected_fields: usize,
     bytes: u64,
+    /// The current record is read by csv-core (see [`fast_record`]).
+    slow: bool,
+    special: [bool; 256],
 }
 
 impl CsvReader {
@@ -215,6 +218,8 @@ impl CsvReader {
             needed,
             expected_fields: split.fields,
             bytes: 0,
+            slow: false,
+            special: special_bytes(delimiter),
         }
     }
 
@@ -268,20 +273,31 @@ impl CsvReader {
     }
 
     /// Handles one complete record in `buf[rec..lo]` with fields in `fields`/`ends`.
-    fn record(&mut self, out: &mut Batch, rejects: &mut Vec<RowReject>) {
+    ///
+    /// `fast = Some(newlines)`: the record was split by [`fast_record`], so it has no leading
+    /// blank lines, ends with exactly one `\n`, holds `newlines` newlines in all, and its quoting
+    /// is already known to be RFC 4180.
+    fn record(&mut self, out: &mut Batch, rejects: &mut Vec<RowReject>, fast: Option<u64>) {
         let full = &self.buf[self.rec..self.lo];
-        // csv-core silently skips blank lines before a record; they are part of `full`.
-        let lead = full
-            .iter()
-            .take_while(|&&b| b == b'\n' || b == b'\r')
-            .count();
-        let lead_lines = full[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
-        let mut body = &full[lead..];
-        while let [rest @ .., b'\n' | b'\r'] = body {
-            body = rest;
-        }
+        let (lead, lead_lines, body_len, lines) = match fast {
+            Some(lines) => (0, 0, full.len() - 1, lines),
+            None => {
+                // csv-core silently skips blank lines before a record; they are part of `full`.
+                let lead = full
+                    .iter()
+                    .take_while(|&&b| b == b'\n' || b == b'\r')
+                    .count();
+                let lead_lines = full[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
+                let mut body = &full[lead..];
+                while let [rest @ .., b'\n' | b'\r'] = body {
+                    body = rest;
+                }
+                let lines = memchr::memchr_iter(b'\n', full).count() as u64;
+                (lead, lead_lines, body.len(), lines)
+            }
+        };
         let rel = self.rel_line + lead_lines;
-        self.rel_line += full.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.rel_line += lines;
         if self.skip_header {
             self.skip_header = false;
             if self.map_from_header {
@@ -290,7 +306,7 @@ impl CsvReader {
             return;
         }
         // The record's raw bytes, copied only when it is rejected.
-        let (b0, b1) = (self.rec + lead, self.rec + lead + body.len());
+        let (b0, b1) = (self.rec + lead, self.rec + lead + body_len);
         if self.nends != self.expected_fields {
             let reason = format!(
                 "expected {} fields, found {}",
@@ -301,7 +317,8 @@ impl CsvReader {
             rejects.push(r);
             return;
         }
-        if self.buf[b0..b1].contains(&b'"')
+        if fast.is_none()
+            && memchr::memchr(b'"', &self.buf[b0..b1]).is_some()
             && let Some(field) = bad_quoting(&self.buf[b0..b1], self.delimiter)
         {
             let raw = self.buf[b0..b1].to_vec();
@@ -371,6 +388,114 @@ impl CsvReader {
     }
 }
 
+/// What [`fast_record`] found at the start of its input.
+enum Fast {
+    /// A whole record: bytes consumed (through its `\n`), its fields (in `fields`/`ends`,
+    /// as csv-core would give them) and the newlines it holds.
+    Record { nin: usize, nends: usize, lines: u64 },
+    /// The input ends inside the record.
+    NeedMore,
+    /// Anything unusual (a blank line, `\r`, a BOM, quoting that is not RFC 4180): let csv-core
+    /// read this record, as it always did.
+    Slow,
+}
+
+/// Byte classes for unquoted fields: 1 = ends the field or needs the slow path.
+fn special_bytes(delim: u8) -> [bool; 256] {
+    let mut t = [false; 256];
+    for b in [delim, b'\n', b'\r', b'"'] {
+        t[b as usize] = true;
+    }
+    t
+}
+
+/// Splits one strictly RFC 4180 record terminated by `\n` at the start of `input` into fields,
+/// exactly as csv-core would (unquoted fields verbatim; quoted fields without their quotes and
+/// with `""` as `"`), writing the field bytes to `fields` and their end positions to `ends`
+/// (both grown as needed). Returns [`Fast::Slow`] for anything else, which csv-core then reads.
+#[inline]
+fn fast_record(
+    input: &[u8],
+    special: &[bool; 256],
+    delim: u8,
+    fields: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> Fast {
+    let n = input.len();
+    if n == 0 {
+        return Fast::NeedMore;
+    }
+    if matches!(input[0], b'\n' | b'\r' | 0xEF) {
+        return Fast::Slow;
+    }
+    let mut i = 0;
+    let mut o = 0;
+    let mut nends = 0;
+    let mut lines = 1;
+    loop {
+        // One field starting at `i`.
+        if fields.len() < o + (n - i) {
+            let want = (o + (n - i)).max(fields.len() * 2);
+            fields.resize(want, 0);
+        }
+        if input.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                let Some(k) = memchr::memchr(b'"', &input[i..]) else {
+                    return Fast::NeedMore;
+                };
+                let seg = &input[i..i + k];
+                fields[o..o + k].copy_from_slice(seg);
+                o += k;
+                lines += memchr::memchr_iter(b'\n', seg).count() as u64;
+                i += k + 1;
+                match input.get(i) {
+                    None => return Fast::NeedMore,
+                    Some(&b'"') => {
+                        fields[o] = b'"';
+                        o += 1;
+                        i += 1;
+                    }
+                    Some(_) => break,
+                }
+            }
+            // After the closing quote: a delimiter or the record's `\n`, else csv-core decides.
+            match input.get(i) {
+                None => return Fast::NeedMore,
+                Some(&b) if b != delim && b != b'\n' => return Fast::Slow,
+                Some(_) => {}
+            }
+        } else {
+            let s = i;
+            while i < n && !special[input[i] as usize] {
+                i += 1;
+            }
+            if i == n {
+                return Fast::NeedMore;
+            }
+            if matches!(input[i], b'"' | b'\r') {
+                return Fast::Slow;
+            }
+            fields[o..o + (i - s)].copy_from_slice(&input[s..i]);
+            o += i - s;
+        }
+        if nends == ends.len() {
+            ends.resize(ends.len() * 2 + 8, 0);
+        }
+        ends[nends] = o;
+        nends += 1;
+        // `input[i]` is the delimiter or `\n`.
+        if input[i] == b'\n' {
+            return Fast::Record {
+                nin: i + 1,
+                nends,
+                lines,
+            };
+        }
+        i += 1;
+    }
+}
+
 /// The first field (0-based) whose quoting is not RFC 4180, if any.
 fn bad_quoting(rec: &[u8], delim: u8) -> Option<usize> {
     let n = rec.len();
@@ -434,6 +559,32 @@ impl SourceReader for CsvReader {
                     break;
                 }
             }
+            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 && !self.slow {
+                match fast_record(
+                    &self.buf[self.lo..self.hi],
+                    &self.special,
+                    self.delimiter,
+                    &mut self.fields,
+                    &mut self.ends,
+                ) {
+                    Fast::Record { nin, nends, lines } => {
+                        self.lo += nin;
+                        self.nends = nends;
+                        self.record(out, rejects, Some(lines));
+                        handled += 1;
+                        self.rec = self.lo;
+                        self.nends = 0;
+                        continue;
+                    }
+                    Fast::NeedMore if !self.eof => {
+                        self.refill()?;
+                        continue;
+                    }
+                    // At the end of the input csv-core reads the last record (which may lack
+                    // its newline) and sees the end.
+                    Fast::NeedMore | Fast::Slow => self.slow = true,
+                }
+            }
             if self.lo == self.hi && !self.eof {
                 self.refill()?;
                 continue;
@@ -466,7 +617,8 @@ impl SourceReader for CsvReader {
                     self.ends.resize(n, 0);
                 }
                 ReadRecordResult::Record => {
-                    self.record(out, rejects);
+                    self.slow = false;
+                    self.record(out, rejects, None);
                     handled += 1;
                     self.rec = self.lo;
                     self.nfields = 0;
@@ -525,31 +677,67 @@ impl SinkConnector for CsvSink {
     }
 }
 
+/// Writes RFC 4180 CSV straight into its own buffer, flushed to `out` in large writes. Quoting
+/// follows the `csv` crate's `QuoteStyle::Necessary` exactly (a field is quoted when it contains
+/// the delimiter, a quote, `\r` or `\n`; quotes are doubled; a record that would be empty is
+/// written as `""`), so the output bytes are those the `csv` crate would write.
 pub struct CsvWriter {
-    w: csv::Writer<Box<dyn Write + Send>>,
+    out: Box<dyn Write + Send>,
+    buf: Vec<u8>,
     scalars: Vec<Scalar>,
     header: Option<Vec<String>>,
-    scratch: Vec<u8>,
+    delimiter: u8,
+    needs_quotes: [bool; 256],
 }
+
+const FLUSH_AT: usize = 256 * 1024;
 
 impl CsvWriter {
     pub fn new(out: Box<dyn Write + Send>, row: &RowType, delimiter: u8, header: bool) -> Self {
-        let w = csv::WriterBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .buffer_capacity(256 * 1024)
-            .from_writer(out);
+        let mut needs_quotes = [false; 256];
+        for b in [delimiter, b'"', b'\r', b'\n'] {
+            needs_quotes[b as usize] = true;
+        }
         CsvWriter {
-            w,
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 64 * 1024),
             scalars: row.fields.iter().map(|f| f.ty.scalar).collect(),
             header: header.then(|| row.fields.iter().map(|f| f.name.clone()).collect()),
-            scratch: Vec::new(),
+            delimiter,
+            needs_quotes,
+        }
+    }
+
+    /// Appends one field, quoted if needed.
+    #[inline]
+    fn field(buf: &mut Vec<u8>, needs_quotes: &[bool; 256], f: &[u8]) {
+        if f.iter().any(|&b| needs_quotes[b as usize]) {
+            buf.push(b'"');
+            for &b in f {
+                if b == b'"' {
+                    buf.push(b'"');
+                }
+                buf.push(b);
+            }
+            buf.push(b'"');
+        } else {
+            buf.extend_from_slice(f);
         }
     }
 
     fn write_header(&mut self) -> io::Result<()> {
         if let Some(h) = self.header.take() {
-            self.w.write_record(&h).map_err(io::Error::other)?;
+            let start = self.buf.len();
+            for (i, name) in h.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(self.delimiter);
+                }
+                Self::field(&mut self.buf, &self.needs_quotes, name.as_bytes());
+            }
+            if self.buf.len() == start {
+                self.buf.extend_from_slice(b"\"\"");
+            }
+            self.buf.push(b'\n');
         }
         Ok(())
     }
@@ -559,23 +747,52 @@ impl RowWriter for CsvWriter {
     fn write_batch(&mut self, b: &Batch) -> io::Result<()> {
         self.write_header()?;
         for row in 0..b.rows {
+            let start = self.buf.len();
             for (col, &s) in self.scalars.iter().enumerate() {
-                self.scratch.clear();
-                push_text(&mut self.scratch, b, row, col, s);
-                self.w
-                    .write_field(&self.scratch)
-                    .map_err(io::Error::other)?;
+                if col > 0 {
+                    self.buf.push(self.delimiter);
+                }
+                if b.is_null(row, col) {
+                    continue;
+                }
+                match s {
+                    Scalar::Int => {
+                        let mut t = itoa::Buffer::new();
+                        let f = t.format(b.get_int(row, col)).as_bytes();
+                        Self::field(&mut self.buf, &self.needs_quotes, f);
+                    }
+                    Scalar::Float if b.get_float(row, col).is_finite() => {
+                        let mut t = ryu::Buffer::new();
+                        let f = t.format_finite(b.get_float(row, col)).as_bytes();
+                        Self::field(&mut self.buf, &self.needs_quotes, f);
+                    }
+                    Scalar::Str => {
+                        Self::field(&mut self.buf, &self.needs_quotes, b.get_str_bytes(row, col))
+                    }
+                    _ => {
+                        let mut t = Vec::new();
+                        push_text(&mut t, b, row, col, s);
+                        Self::field(&mut self.buf, &self.needs_quotes, &t);
+                    }
+                }
             }
-            self.w
-                .write_record(None::<&[u8]>)
-                .map_err(io::Error::other)?;
+            if self.buf.len() == start {
+                self.buf.extend_from_slice(b"\"\"");
+            }
+            self.buf.push(b'\n');
+            if self.buf.len() >= FLUSH_AT {
+                self.out.write_all(&self.buf)?;
+                self.buf.clear();
+            }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
         self.write_header()?;
-        self.w.flush()
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
     }
 }
 
@@ -643,6 +860,44 @@ mod tests {
         assert_eq!(rejects[0].line, Some(6));
         assert_eq!(rejects[0].column, Some((2, "a".into())));
         assert_eq!(rejects[0].raw, "z,oops");
+    }
+
+    /// Whenever the fast splitter accepts a record, csv-core reads the same record the same way.
+    #[test]
+    fn fast_record_agrees_with_csv_core() {
+        let alphabet = b"a,\"\r\n1;b,,\"\n";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let special = special_bytes(b',');
+        let mut accepted = 0;
+        for round in 0..20000 {
+            let len = 1 + round % 40;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let (mut fields, mut ends) = (Vec::new(), Vec::new());
+            if let Fast::Record { nin, nends, lines } =
+                fast_record(&data, &special, b',', &mut fields, &mut ends)
+            {
+                accepted += 1;
+                let mut core = ReaderBuilder::new().build();
+                let (mut out, mut cends) = (vec![0u8; 256], vec![0usize; 64]);
+                let (res, cin, _, cn) = core.read_record(&data, &mut out, &mut cends);
+                assert!(matches!(res, ReadRecordResult::Record), "{data:?}");
+                assert_eq!(cin, nin, "{data:?}");
+                assert_eq!(&cends[..cn], &ends[..nends], "{data:?}");
+                let last = cends[cn - 1];
+                assert_eq!(&out[..last], &fields[..last], "{data:?}");
+                assert_eq!(bad_quoting(&data[..nin - 1], b','), None, "{data:?}");
+                let nl = data[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
+                assert_eq!(lines, nl, "{data:?}");
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
     }
 
     #[test]

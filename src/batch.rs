@@ -86,8 +86,16 @@ impl Batch {
         let stride = self.layout.stride;
         let start = self.words.len();
         self.words.resize(start + stride, 0);
-        for w in 0..self.layout.columns {
-            self.words[start + w / 64] |= 1 << (w % 64);
+        // Set the null bits of all columns, a word at a time.
+        let mut left = self.layout.columns;
+        let mut w = start;
+        while left >= 64 {
+            self.words[w] = u64::MAX;
+            w += 1;
+            left -= 64;
+        }
+        if left > 0 {
+            self.words[w] = (1u64 << left) - 1;
         }
         self.rows += 1;
         self.rows - 1
@@ -165,6 +173,15 @@ impl Batch {
         self.set_present(row, col, (off << 32) | s.len() as u64)
     }
 
+    /// Stores bytes that the caller knows to be UTF-8 (copied from another str slot, or checked
+    /// by the caller), without checking again. The arena must only ever hold UTF-8.
+    #[inline]
+    pub fn set_str_bytes(&mut self, row: usize, col: usize, s: &[u8]) {
+        let off = self.arena.len() as u64;
+        self.arena.extend_from_slice(s);
+        self.set_present(row, col, (off << 32) | s.len() as u64)
+    }
+
     pub fn get_value(&self, row: usize, col: usize, scalar: Scalar) -> Value {
         if self.is_null(row, col) {
             return Value::Null;
@@ -197,8 +214,8 @@ impl Batch {
                 continue;
             }
             if f.ty.scalar == Scalar::Str {
-                let s = src.get_str(row, col);
-                self.set_str(dst, col, s);
+                let s = src.get_str_bytes(row, col);
+                self.set_str_bytes(dst, col, s);
             } else {
                 self.set_present(dst, col, src.raw(row, col));
             }

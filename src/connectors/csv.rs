@@ -10,7 +10,7 @@
 use super::split::{self, Framing};
 use super::{
     ConnectorError, RowReject, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader,
-    Split, opt_bool, opt_delimiter, push_text, set_from_text,
+    Split, opt_bool, opt_delimiter, push_float_finite, push_text, set_from_text,
 };
 use crate::batch::Batch;
 use crate::plan::ir::{SinkSpec, SourceSpec};
@@ -170,6 +170,8 @@ pub struct CsvReader {
     bytes: u64,
     /// The current record is read by csv-core (see [`fast_record`]).
     slow: bool,
+    /// Field starts of a record split by [`fast_record`] (relative to `rec`).
+    starts: Vec<usize>,
     special: [bool; 256],
 }
 
@@ -219,6 +221,7 @@ impl CsvReader {
             expected_fields: split.fields,
             bytes: 0,
             slow: false,
+            starts: vec![0; 64],
             special: special_bytes(delimiter),
         }
     }
@@ -332,13 +335,17 @@ impl CsvReader {
         let row = out.push_row();
         let mut failed = None;
         for (col, n) in self.needed.iter().enumerate() {
-            let s = if n.field == 0 {
-                0
+            let text = if fast.is_some() {
+                &self.buf[self.rec + self.starts[n.field]..self.rec + self.ends[n.field]]
             } else {
-                self.ends[n.field - 1]
+                let s = if n.field == 0 {
+                    0
+                } else {
+                    self.ends[n.field - 1]
+                };
+                &self.fields[s..self.ends[n.field]]
             };
-            let e = self.ends[n.field];
-            if let Err(reason) = set_from_text(out, row, col, &self.fields[s..e], n.ty) {
+            if let Err(reason) = set_from_text(out, row, col, text, n.ty) {
                 failed = Some((Some((n.field + 1, n.name.clone())), reason));
                 break;
             }
@@ -390,8 +397,8 @@ impl CsvReader {
 
 /// What [`fast_record`] found at the start of its input.
 enum Fast {
-    /// A whole record: bytes consumed (through its `\n`), its fields (in `fields`/`ends`,
-    /// as csv-core would give them) and the newlines it holds.
+    /// A whole record: bytes consumed (through its `\n`), its field count and the newlines it
+    /// holds.
     Record { nin: usize, nends: usize, lines: u64 },
     /// The input ends inside the record.
     NeedMore,
@@ -410,15 +417,15 @@ fn special_bytes(delim: u8) -> [bool; 256] {
 }
 
 /// Splits one strictly RFC 4180 record terminated by `\n` at the start of `input` into fields,
-/// exactly as csv-core would (unquoted fields verbatim; quoted fields without their quotes and
-/// with `""` as `"`), writing the field bytes to `fields` and their end positions to `ends`
-/// (both grown as needed). Returns [`Fast::Slow`] for anything else, which csv-core then reads.
+/// exactly as csv-core would, without copying: field `k` is `input[starts[k]..ends[k]]` (a quoted
+/// field without its quotes; both vectors grown as needed). Returns [`Fast::Slow`] for anything
+/// else (including a doubled `""` inside quotes, which needs unescaping), which csv-core reads.
 #[inline]
 fn fast_record(
     input: &[u8],
     special: &[bool; 256],
     delim: u8,
-    fields: &mut Vec<u8>,
+    starts: &mut Vec<usize>,
     ends: &mut Vec<usize>,
 ) -> Fast {
     let n = input.len();
@@ -429,44 +436,28 @@ fn fast_record(
         return Fast::Slow;
     }
     let mut i = 0;
-    let mut o = 0;
     let mut nends = 0;
     let mut lines = 1;
     loop {
         // One field starting at `i`.
-        if fields.len() < o + (n - i) {
-            let want = (o + (n - i)).max(fields.len() * 2);
-            fields.resize(want, 0);
-        }
-        if input.get(i) == Some(&b'"') {
-            i += 1;
-            loop {
-                let Some(k) = memchr::memchr(b'"', &input[i..]) else {
-                    return Fast::NeedMore;
-                };
-                let seg = &input[i..i + k];
-                fields[o..o + k].copy_from_slice(seg);
-                o += k;
-                lines += memchr::memchr_iter(b'\n', seg).count() as u64;
-                i += k + 1;
-                match input.get(i) {
-                    None => return Fast::NeedMore,
-                    Some(&b'"') => {
-                        fields[o] = b'"';
-                        o += 1;
-                        i += 1;
-                    }
-                    Some(_) => break,
-                }
-            }
-            // After the closing quote: a delimiter or the record's `\n`, else csv-core decides.
+        let (s, e);
+        if input[i] == b'"' {
+            s = i + 1;
+            let Some(k) = memchr::memchr(b'"', &input[s..]) else {
+                return Fast::NeedMore;
+            };
+            e = s + k;
+            lines += memchr::memchr_iter(b'\n', &input[s..e]).count() as u64;
+            i = e + 1;
+            // After the closing quote: a delimiter or the record's `\n`; a second quote (an
+            // escaped one) or anything else goes to csv-core.
             match input.get(i) {
                 None => return Fast::NeedMore,
                 Some(&b) if b != delim && b != b'\n' => return Fast::Slow,
                 Some(_) => {}
             }
         } else {
-            let s = i;
+            s = i;
             while i < n && !special[input[i] as usize] {
                 i += 1;
             }
@@ -476,15 +467,19 @@ fn fast_record(
             if matches!(input[i], b'"' | b'\r') {
                 return Fast::Slow;
             }
-            fields[o..o + (i - s)].copy_from_slice(&input[s..i]);
-            o += i - s;
+            e = i;
         }
         if nends == ends.len() {
             ends.resize(ends.len() * 2 + 8, 0);
         }
-        ends[nends] = o;
+        if nends == starts.len() {
+            starts.resize(starts.len() * 2 + 8, 0);
+        }
+        starts[nends] = s;
+        ends[nends] = e;
         nends += 1;
-        // `input[i]` is the delimiter or `\n`.
+        // `input[i]` is the delimiter or `\n`; a record ending in a delimiter then `\n`... is
+        // handled by the next iteration (an empty unquoted field).
         if input[i] == b'\n' {
             return Fast::Record {
                 nin: i + 1,
@@ -493,6 +488,9 @@ fn fast_record(
             };
         }
         i += 1;
+        if i == n {
+            return Fast::NeedMore;
+        }
     }
 }
 
@@ -559,12 +557,17 @@ impl SourceReader for CsvReader {
                     break;
                 }
             }
-            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 && !self.slow {
+            if self.rec == self.lo
+                && self.nends == 0
+                && self.nfields == 0
+                && !self.slow
+                && !self.skip_header
+            {
                 match fast_record(
                     &self.buf[self.lo..self.hi],
                     &self.special,
                     self.delimiter,
-                    &mut self.fields,
+                    &mut self.starts,
                     &mut self.ends,
                 ) {
                     Fast::Record { nin, nends, lines } => {
@@ -688,6 +691,8 @@ pub struct CsvWriter {
     header: Option<Vec<String>>,
     delimiter: u8,
     needs_quotes: [bool; 256],
+    /// No byte of a float's text needs quoting with this delimiter.
+    plain_floats: bool,
 }
 
 const FLUSH_AT: usize = 256 * 1024;
@@ -705,6 +710,7 @@ impl CsvWriter {
             header: header.then(|| row.fields.iter().map(|f| f.name.clone()).collect()),
             delimiter,
             needs_quotes,
+            plain_floats: !b"0123456789.-e".contains(&delimiter),
         }
     }
 
@@ -762,9 +768,14 @@ impl RowWriter for CsvWriter {
                         Self::field(&mut self.buf, &self.needs_quotes, f);
                     }
                     Scalar::Float if b.get_float(row, col).is_finite() => {
-                        let mut t = ryu::Buffer::new();
-                        let f = t.format_finite(b.get_float(row, col)).as_bytes();
-                        Self::field(&mut self.buf, &self.needs_quotes, f);
+                        // Digits, '.', '-' and 'e' need quotes only with such a delimiter.
+                        if self.plain_floats {
+                            push_float_finite(&mut self.buf, b.get_float(row, col));
+                        } else {
+                            let mut t = Vec::new();
+                            push_float_finite(&mut t, b.get_float(row, col));
+                            Self::field(&mut self.buf, &self.needs_quotes, &t);
+                        }
                     }
                     Scalar::Str => {
                         Self::field(&mut self.buf, &self.needs_quotes, b.get_str_bytes(row, col))
@@ -879,9 +890,9 @@ mod tests {
                     alphabet[(seed % alphabet.len() as u64) as usize]
                 })
                 .collect();
-            let (mut fields, mut ends) = (Vec::new(), Vec::new());
+            let (mut starts, mut ends) = (Vec::new(), Vec::new());
             if let Fast::Record { nin, nends, lines } =
-                fast_record(&data, &special, b',', &mut fields, &mut ends)
+                fast_record(&data, &special, b',', &mut starts, &mut ends)
             {
                 accepted += 1;
                 let mut core = ReaderBuilder::new().build();
@@ -889,9 +900,11 @@ mod tests {
                 let (res, cin, _, cn) = core.read_record(&data, &mut out, &mut cends);
                 assert!(matches!(res, ReadRecordResult::Record), "{data:?}");
                 assert_eq!(cin, nin, "{data:?}");
-                assert_eq!(&cends[..cn], &ends[..nends], "{data:?}");
-                let last = cends[cn - 1];
-                assert_eq!(&out[..last], &fields[..last], "{data:?}");
+                assert_eq!(cn, nends, "{data:?}");
+                for k in 0..cn {
+                    let cs = if k == 0 { 0 } else { cends[k - 1] };
+                    assert_eq!(&out[cs..cends[k]], &data[starts[k]..ends[k]], "{data:?}");
+                }
                 assert_eq!(bad_quoting(&data[..nin - 1], b','), None, "{data:?}");
                 let nl = data[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
                 assert_eq!(lines, nl, "{data:?}");

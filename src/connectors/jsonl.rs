@@ -38,6 +38,7 @@ impl SourceConnector for JsonlSource {
                 skip_header: false,
                 field_of_column: (0..n).collect(),
                 fields: n,
+                align: false,
             })
         })
     }

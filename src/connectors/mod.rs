@@ -40,6 +40,11 @@ pub struct Split {
     pub field_of_column: Vec<usize>,
     /// The number of fields every record must have (CSV).
     pub fields: usize,
+    /// `start` is only a target: the reader first moves it to the first record start after it
+    /// (CSV: found by its own quote-aware scan from the beginning of the file, so that the
+    /// workers do this in parallel instead of the planner doing it serially before any reading).
+    #[serde(default)]
+    pub align: bool,
 }
 
 /// A malformed input row: where it is and why it was rejected.

@@ -86,8 +86,16 @@ impl Batch {
         let stride = self.layout.stride;
         let start = self.words.len();
         self.words.resize(start + stride, 0);
-        for w in 0..self.layout.columns {
-            self.words[start + w / 64] |= 1 << (w % 64);
+        // Set the null bits of all columns, a word at a time.
+        let mut left = self.layout.columns;
+        let mut w = start;
+        while left >= 64 {
+            self.words[w] = u64::MAX;
+            w += 1;
+            left -= 64;
+        }
+        if left > 0 {
+            self.words[w] = (1u64 << left) - 1;
         }
         self.rows += 1;
         self.rows - 1
@@ -142,6 +150,14 @@ impl Batch {
             .unwrap_or("")
     }
 
+    /// The bytes of a str slot without re-checking UTF-8 (they were checked when stored).
+    #[inline]
+    pub fn get_str_bytes(&self, row: usize, col: usize) -> &[u8] {
+        let w = self.raw(row, col);
+        let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
+        self.arena.get(off..off + len).unwrap_or(&[])
+    }
+
     pub fn set_int(&mut self, row: usize, col: usize, v: i64) {
         self.set_present(row, col, v as u64)
     }
@@ -154,6 +170,15 @@ impl Batch {
     pub fn set_str(&mut self, row: usize, col: usize, s: &str) {
         let off = self.arena.len() as u64;
         self.arena.extend_from_slice(s.as_bytes());
+        self.set_present(row, col, (off << 32) | s.len() as u64)
+    }
+
+    /// Stores bytes that the caller knows to be UTF-8 (copied from another str slot, or checked
+    /// by the caller), without checking again. The arena must only ever hold UTF-8.
+    #[inline]
+    pub fn set_str_bytes(&mut self, row: usize, col: usize, s: &[u8]) {
+        let off = self.arena.len() as u64;
+        self.arena.extend_from_slice(s);
         self.set_present(row, col, (off << 32) | s.len() as u64)
     }
 
@@ -189,8 +214,8 @@ impl Batch {
                 continue;
             }
             if f.ty.scalar == Scalar::Str {
-                let s = src.get_str(row, col);
-                self.set_str(dst, col, s);
+                let s = src.get_str_bytes(row, col);
+                self.set_str_bytes(dst, col, s);
             } else {
                 self.set_present(dst, col, src.raw(row, col));
             }

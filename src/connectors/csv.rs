@@ -10,7 +10,7 @@
 use super::split::{self, Framing};
 use super::{
     ConnectorError, RowReject, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader,
-    Split, opt_bool, opt_delimiter, push_text, set_from_text,
+    Split, opt_bool, opt_delimiter, push_float_finite, push_text, set_from_text,
 };
 use crate::batch::Batch;
 use crate::plan::ir::{SinkSpec, SourceSpec};
@@ -53,6 +53,7 @@ impl SourceConnector for CsvSource {
                     skip_header: header && start == 0,
                     field_of_column,
                     fields,
+                    align: false,
                 })
             },
         )
@@ -71,6 +72,21 @@ impl SourceConnector for CsvSource {
         let name = path.display().to_string();
         let mut f = File::open(path)
             .map_err(|e| ConnectorError::new(&name, format!("cannot open input: {e}")))?;
+        let mut split = split.clone();
+        if split.align {
+            // The first record start after the target (see `split`): records starting at or
+            // before the target belong to the previous split, whose `end` is `target + 1`.
+            let b = split::csv_boundaries(path, &[split.start], delimiter)
+                .map_err(|e| ConnectorError::new(&name, e.to_string()))?;
+            split.start = match b.first() {
+                Some(&b) => b,
+                None => f
+                    .metadata()
+                    .map_err(|e| ConnectorError::new(&name, e.to_string()))?
+                    .len(),
+            };
+            split.align = false;
+        }
         if split.start > 0 {
             f.seek(SeekFrom::Start(split.start))
                 .map_err(|e| ConnectorError::new(&name, e.to_string()))?;
@@ -80,7 +96,7 @@ impl SourceConnector for CsvSource {
             name,
             Some(path.clone()),
             spec,
-            split,
+            &split,
             delimiter,
         )))
     }
@@ -168,6 +184,11 @@ pub struct CsvReader {
     needed: Vec<Needed>,
     expected_fields: usize,
     bytes: u64,
+    /// The current record is read by csv-core (see [`fast_record`]).
+    slow: bool,
+    /// Field starts of a record split by [`fast_record`] (relative to `rec`).
+    starts: Vec<usize>,
+    special: [bool; 256],
 }
 
 impl CsvReader {
@@ -215,6 +236,9 @@ impl CsvReader {
             needed,
             expected_fields: split.fields,
             bytes: 0,
+            slow: false,
+            starts: vec![0; 64],
+            special: special_bytes(delimiter),
         }
     }
 
@@ -268,20 +292,31 @@ impl CsvReader {
     }
 
     /// Handles one complete record in `buf[rec..lo]` with fields in `fields`/`ends`.
-    fn record(&mut self, out: &mut Batch, rejects: &mut Vec<RowReject>) {
+    ///
+    /// `fast = Some(newlines)`: the record was split by [`fast_record`], so it has no leading
+    /// blank lines, ends with exactly one `\n`, holds `newlines` newlines in all, and its quoting
+    /// is already known to be RFC 4180.
+    fn record(&mut self, out: &mut Batch, rejects: &mut Vec<RowReject>, fast: Option<u64>) {
         let full = &self.buf[self.rec..self.lo];
-        // csv-core silently skips blank lines before a record; they are part of `full`.
-        let lead = full
-            .iter()
-            .take_while(|&&b| b == b'\n' || b == b'\r')
-            .count();
-        let lead_lines = full[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
-        let mut body = &full[lead..];
-        while let [rest @ .., b'\n' | b'\r'] = body {
-            body = rest;
-        }
+        let (lead, lead_lines, body_len, lines) = match fast {
+            Some(lines) => (0, 0, full.len() - 1, lines),
+            None => {
+                // csv-core silently skips blank lines before a record; they are part of `full`.
+                let lead = full
+                    .iter()
+                    .take_while(|&&b| b == b'\n' || b == b'\r')
+                    .count();
+                let lead_lines = full[..lead].iter().filter(|&&b| b == b'\n').count() as u64;
+                let mut body = &full[lead..];
+                while let [rest @ .., b'\n' | b'\r'] = body {
+                    body = rest;
+                }
+                let lines = memchr::memchr_iter(b'\n', full).count() as u64;
+                (lead, lead_lines, body.len(), lines)
+            }
+        };
         let rel = self.rel_line + lead_lines;
-        self.rel_line += full.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.rel_line += lines;
         if self.skip_header {
             self.skip_header = false;
             if self.map_from_header {
@@ -290,7 +325,7 @@ impl CsvReader {
             return;
         }
         // The record's raw bytes, copied only when it is rejected.
-        let (b0, b1) = (self.rec + lead, self.rec + lead + body.len());
+        let (b0, b1) = (self.rec + lead, self.rec + lead + body_len);
         if self.nends != self.expected_fields {
             let reason = format!(
                 "expected {} fields, found {}",
@@ -301,7 +336,8 @@ impl CsvReader {
             rejects.push(r);
             return;
         }
-        if self.buf[b0..b1].contains(&b'"')
+        if fast.is_none()
+            && memchr::memchr(b'"', &self.buf[b0..b1]).is_some()
             && let Some(field) = bad_quoting(&self.buf[b0..b1], self.delimiter)
         {
             let raw = self.buf[b0..b1].to_vec();
@@ -315,13 +351,17 @@ impl CsvReader {
         let row = out.push_row();
         let mut failed = None;
         for (col, n) in self.needed.iter().enumerate() {
-            let s = if n.field == 0 {
-                0
+            let text = if fast.is_some() {
+                &self.buf[self.rec + self.starts[n.field]..self.rec + self.ends[n.field]]
             } else {
-                self.ends[n.field - 1]
+                let s = if n.field == 0 {
+                    0
+                } else {
+                    self.ends[n.field - 1]
+                };
+                &self.fields[s..self.ends[n.field]]
             };
-            let e = self.ends[n.field];
-            if let Err(reason) = set_from_text(out, row, col, &self.fields[s..e], n.ty) {
+            if let Err(reason) = set_from_text(out, row, col, text, n.ty) {
                 failed = Some((Some((n.field + 1, n.name.clone())), reason));
                 break;
             }
@@ -368,6 +408,105 @@ impl CsvReader {
             .find(|n| n.field == field)
             .map(|n| n.name.clone())
             .unwrap_or_else(|| format!("field {}", field + 1))
+    }
+}
+
+/// What [`fast_record`] found at the start of its input.
+enum Fast {
+    /// A whole record: bytes consumed (through its `\n`), its field count and the newlines it
+    /// holds.
+    Record { nin: usize, nends: usize, lines: u64 },
+    /// The input ends inside the record.
+    NeedMore,
+    /// Anything unusual (a blank line, `\r`, a BOM, quoting that is not RFC 4180): let csv-core
+    /// read this record, as it always did.
+    Slow,
+}
+
+/// Byte classes for unquoted fields: 1 = ends the field or needs the slow path.
+fn special_bytes(delim: u8) -> [bool; 256] {
+    let mut t = [false; 256];
+    for b in [delim, b'\n', b'\r', b'"'] {
+        t[b as usize] = true;
+    }
+    t
+}
+
+/// Splits one strictly RFC 4180 record terminated by `\n` at the start of `input` into fields,
+/// exactly as csv-core would, without copying: field `k` is `input[starts[k]..ends[k]]` (a quoted
+/// field without its quotes; both vectors grown as needed). Returns [`Fast::Slow`] for anything
+/// else (including a doubled `""` inside quotes, which needs unescaping), which csv-core reads.
+#[inline]
+fn fast_record(
+    input: &[u8],
+    special: &[bool; 256],
+    delim: u8,
+    starts: &mut Vec<usize>,
+    ends: &mut Vec<usize>,
+) -> Fast {
+    let n = input.len();
+    if n == 0 {
+        return Fast::NeedMore;
+    }
+    if matches!(input[0], b'\n' | b'\r' | 0xEF) {
+        return Fast::Slow;
+    }
+    let mut i = 0;
+    let mut nends = 0;
+    let mut lines = 1;
+    loop {
+        // One field starting at `i`.
+        let (s, e);
+        if input[i] == b'"' {
+            s = i + 1;
+            let Some(k) = memchr::memchr(b'"', &input[s..]) else {
+                return Fast::NeedMore;
+            };
+            e = s + k;
+            lines += memchr::memchr_iter(b'\n', &input[s..e]).count() as u64;
+            i = e + 1;
+            // After the closing quote: a delimiter or the record's `\n`; a second quote (an
+            // escaped one) or anything else goes to csv-core.
+            match input.get(i) {
+                None => return Fast::NeedMore,
+                Some(&b) if b != delim && b != b'\n' => return Fast::Slow,
+                Some(_) => {}
+            }
+        } else {
+            s = i;
+            while i < n && !special[input[i] as usize] {
+                i += 1;
+            }
+            if i == n {
+                return Fast::NeedMore;
+            }
+            if matches!(input[i], b'"' | b'\r') {
+                return Fast::Slow;
+            }
+            e = i;
+        }
+        if nends == ends.len() {
+            ends.resize(ends.len() * 2 + 8, 0);
+        }
+        if nends == starts.len() {
+            starts.resize(starts.len() * 2 + 8, 0);
+        }
+        starts[nends] = s;
+        ends[nends] = e;
+        nends += 1;
+        // `input[i]` is the delimiter or `\n`; a record ending in a delimiter then `\n`... is
+        // handled by the next iteration (an empty unquoted field).
+        if input[i] == b'\n' {
+            return Fast::Record {
+                nin: i + 1,
+                nends,
+                lines,
+            };
+        }
+        i += 1;
+        if i == n {
+            return Fast::NeedMore;
+        }
     }
 }
 
@@ -427,11 +566,54 @@ impl SourceReader for CsvReader {
         let target = out.rows + max_rows;
         let mut handled = 0;
         while !self.done && out.rows < target && handled < max_rows * 2 {
-            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 {
-                // At a record start: past the end of our split?
-                if self.end != u64::MAX && self.buf_offset + self.rec as u64 >= self.end {
+            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 && self.end != u64::MAX
+            {
+                // At a record start: past the end of our split? A record's position is that of
+                // its first byte after any blank lines and the `\n` of a `\r\n` (csv-core ends
+                // a record at the `\r` and skips such bytes before the next one), because a
+                // split boundary is placed after a newline.
+                let mut p = self.lo;
+                while p < self.hi && matches!(self.buf[p], b'\r' | b'\n') {
+                    p += 1;
+                }
+                if p == self.hi && !self.eof {
+                    self.refill()?;
+                    continue;
+                }
+                if self.buf_offset + p as u64 >= self.end {
                     self.done = true;
                     break;
+                }
+            }
+            if self.rec == self.lo
+                && self.nends == 0
+                && self.nfields == 0
+                && !self.slow
+                && !self.skip_header
+            {
+                match fast_record(
+                    &self.buf[self.lo..self.hi],
+                    &self.special,
+                    self.delimiter,
+                    &mut self.starts,
+                    &mut self.ends,
+                ) {
+                    Fast::Record { nin, nends, lines } => {
+                        self.lo += nin;
+                        self.nends = nends;
+                        self.record(out, rejects, Some(lines));
+                        handled += 1;
+                        self.rec = self.lo;
+                        self.nends = 0;
+                        continue;
+                    }
+                    Fast::NeedMore if !self.eof => {
+                        self.refill()?;
+                        continue;
+                    }
+                    // At the end of the input csv-core reads the last record (which may lack
+                    // its newline) and sees the end.
+                    Fast::NeedMore | Fast::Slow => self.slow = true,
                 }
             }
             if self.lo == self.hi && !self.eof {
@@ -466,7 +648,8 @@ impl SourceReader for CsvReader {
                     self.ends.resize(n, 0);
                 }
                 ReadRecordResult::Record => {
-                    self.record(out, rejects);
+                    self.slow = false;
+                    self.record(out, rejects, None);
                     handled += 1;
                     self.rec = self.lo;
                     self.nfields = 0;
@@ -525,31 +708,70 @@ impl SinkConnector for CsvSink {
     }
 }
 
+/// Writes RFC 4180 CSV straight into its own buffer, flushed to `out` in large writes. Quoting
+/// follows the `csv` crate's `QuoteStyle::Necessary` exactly (a field is quoted when it contains
+/// the delimiter, a quote, `\r` or `\n`; quotes are doubled; a record that would be empty is
+/// written as `""`), so the output bytes are those the `csv` crate would write.
 pub struct CsvWriter {
-    w: csv::Writer<Box<dyn Write + Send>>,
+    out: Box<dyn Write + Send>,
+    buf: Vec<u8>,
     scalars: Vec<Scalar>,
     header: Option<Vec<String>>,
-    scratch: Vec<u8>,
+    delimiter: u8,
+    needs_quotes: [bool; 256],
+    /// No byte of a float's text needs quoting with this delimiter.
+    plain_floats: bool,
 }
+
+const FLUSH_AT: usize = 256 * 1024;
 
 impl CsvWriter {
     pub fn new(out: Box<dyn Write + Send>, row: &RowType, delimiter: u8, header: bool) -> Self {
-        let w = csv::WriterBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .buffer_capacity(256 * 1024)
-            .from_writer(out);
+        let mut needs_quotes = [false; 256];
+        for b in [delimiter, b'"', b'\r', b'\n'] {
+            needs_quotes[b as usize] = true;
+        }
         CsvWriter {
-            w,
+            out,
+            buf: Vec::with_capacity(FLUSH_AT + 64 * 1024),
             scalars: row.fields.iter().map(|f| f.ty.scalar).collect(),
             header: header.then(|| row.fields.iter().map(|f| f.name.clone()).collect()),
-            scratch: Vec::new(),
+            delimiter,
+            needs_quotes,
+            plain_floats: !b"0123456789.-e".contains(&delimiter),
+        }
+    }
+
+    /// Appends one field, quoted if needed.
+    #[inline]
+    fn field(buf: &mut Vec<u8>, needs_quotes: &[bool; 256], f: &[u8]) {
+        if f.iter().any(|&b| needs_quotes[b as usize]) {
+            buf.push(b'"');
+            for &b in f {
+                if b == b'"' {
+                    buf.push(b'"');
+                }
+                buf.push(b);
+            }
+            buf.push(b'"');
+        } else {
+            buf.extend_from_slice(f);
         }
     }
 
     fn write_header(&mut self) -> io::Result<()> {
         if let Some(h) = self.header.take() {
-            self.w.write_record(&h).map_err(io::Error::other)?;
+            let start = self.buf.len();
+            for (i, name) in h.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(self.delimiter);
+                }
+                Self::field(&mut self.buf, &self.needs_quotes, name.as_bytes());
+            }
+            if self.buf.len() == start {
+                self.buf.extend_from_slice(b"\"\"");
+            }
+            self.buf.push(b'\n');
         }
         Ok(())
     }
@@ -559,23 +781,57 @@ impl RowWriter for CsvWriter {
     fn write_batch(&mut self, b: &Batch) -> io::Result<()> {
         self.write_header()?;
         for row in 0..b.rows {
+            let start = self.buf.len();
             for (col, &s) in self.scalars.iter().enumerate() {
-                self.scratch.clear();
-                push_text(&mut self.scratch, b, row, col, s);
-                self.w
-                    .write_field(&self.scratch)
-                    .map_err(io::Error::other)?;
+                if col > 0 {
+                    self.buf.push(self.delimiter);
+                }
+                if b.is_null(row, col) {
+                    continue;
+                }
+                match s {
+                    Scalar::Int => {
+                        let mut t = itoa::Buffer::new();
+                        let f = t.format(b.get_int(row, col)).as_bytes();
+                        Self::field(&mut self.buf, &self.needs_quotes, f);
+                    }
+                    Scalar::Float if b.get_float(row, col).is_finite() => {
+                        // Digits, '.', '-' and 'e' need quotes only with such a delimiter.
+                        if self.plain_floats {
+                            push_float_finite(&mut self.buf, b.get_float(row, col));
+                        } else {
+                            let mut t = Vec::new();
+                            push_float_finite(&mut t, b.get_float(row, col));
+                            Self::field(&mut self.buf, &self.needs_quotes, &t);
+                        }
+                    }
+                    Scalar::Str => {
+                        Self::field(&mut self.buf, &self.needs_quotes, b.get_str_bytes(row, col))
+                    }
+                    _ => {
+                        let mut t = Vec::new();
+                        push_text(&mut t, b, row, col, s);
+                        Self::field(&mut self.buf, &self.needs_quotes, &t);
+                    }
+                }
             }
-            self.w
-                .write_record(None::<&[u8]>)
-                .map_err(io::Error::other)?;
+            if self.buf.len() == start {
+                self.buf.extend_from_slice(b"\"\"");
+            }
+            self.buf.push(b'\n');
+            if self.buf.len() >= FLUSH_AT {
+                self.out.write_all(&self.buf)?;
+                self.buf.clear();
+            }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
         self.write_header()?;
-        self.w.flush()
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
     }
 }
 
@@ -614,6 +870,7 @@ mod tests {
             skip_header: true,
             field_of_column: vec![0, 1],
             fields: 2,
+            align: false,
         };
         let text = "b,a\r\nx,1\r\n\r\n\"y\ny\",2\r\nz,oops\r\n";
         let mut r = CsvReader::new(
@@ -643,6 +900,107 @@ mod tests {
         assert_eq!(rejects[0].line, Some(6));
         assert_eq!(rejects[0].column, Some((2, "a".into())));
         assert_eq!(rejects[0].raw, "z,oops");
+    }
+
+    /// Pieces read by separate readers (aligned lazily) give exactly the rows of one reader, in
+    /// order, for files with quoted newlines, CRLF line ends and blank lines.
+    #[test]
+    fn pieces_together_read_every_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = RowType::new(vec![
+            Field {
+                name: "id".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "note".into(),
+                ty: Type::STR,
+            },
+        ]);
+        for (k, eol) in ["\n", "\r\n", "\n\n"].iter().enumerate() {
+            let p = dir.path().join(format!("t{k}.csv"));
+            let mut text = format!("id,note{eol}");
+            for i in 0..12000 {
+                match i % 5 {
+                    0 => text.push_str(&format!("{i},\"two\nlines, \"\"q\"\"\"{eol}")),
+                    1 => text.push_str(&format!("{i},\"\n{eol}\n\"{eol}")),
+                    _ => text.push_str(&format!("{i},plain {i}{eol}")),
+                }
+            }
+            std::fs::write(&p, &text).unwrap();
+            let spec = SourceSpec {
+                name: "t".into(),
+                connector: "csv".into(),
+                path: Some(p.display().to_string()),
+                options: Options::new(),
+                schema: schema.clone(),
+                columns: vec![0, 1],
+                policy: ErrorPolicy::default(),
+            };
+            let read_all = |workers: usize| {
+                let plan = CsvSource.plan(&spec, workers).unwrap();
+                let mut rows = Vec::new();
+                for sp in plan.iter().flatten() {
+                    let mut r = CsvSource.open(&spec, sp).unwrap();
+                    let mut out = Batch::new(2);
+                    let mut rejects = Vec::new();
+                    while r.read(&mut out, 1000, &mut rejects).unwrap() {}
+                    assert!(rejects.is_empty(), "{rejects:?}");
+                    rows.extend(out.to_values(&schema));
+                }
+                rows
+            };
+            let one = read_all(1);
+            assert_eq!(one.len(), 12000);
+            for w in [2, 3, 4, 7] {
+                let mut many = read_all(w);
+                many.sort_by_key(|r| match r[0] {
+                    Value::Int(i) => i,
+                    _ => -1,
+                });
+                assert_eq!(many, one, "eol {eol:?}, {w} pieces");
+            }
+        }
+    }
+
+    /// Whenever the fast splitter accepts a record, csv-core reads the same record the same way.
+    #[test]
+    fn fast_record_agrees_with_csv_core() {
+        let alphabet = b"a,\"\r\n1;b,,\"\n";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let special = special_bytes(b',');
+        let mut accepted = 0;
+        for round in 0..20000 {
+            let len = 1 + round % 40;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let (mut starts, mut ends) = (Vec::new(), Vec::new());
+            if let Fast::Record { nin, nends, lines } =
+                fast_record(&data, &special, b',', &mut starts, &mut ends)
+            {
+                accepted += 1;
+                let mut core = ReaderBuilder::new().build();
+                let (mut out, mut cends) = (vec![0u8; 256], vec![0usize; 64]);
+                let (res, cin, _, cn) = core.read_record(&data, &mut out, &mut cends);
+                assert!(matches!(res, ReadRecordResult::Record), "{data:?}");
+                assert_eq!(cin, nin, "{data:?}");
+                assert_eq!(cn, nends, "{data:?}");
+                for k in 0..cn {
+                    let cs = if k == 0 { 0 } else { cends[k - 1] };
+                    assert_eq!(&out[cs..cends[k]], &data[starts[k]..ends[k]], "{data:?}");
+                }
+                assert_eq!(bad_quoting(&data[..nin - 1], b','), None, "{data:?}");
+                let nl = data[..nin].iter().filter(|&&b| b == b'\n').count() as u64;
+                assert_eq!(lines, nl, "{data:?}");
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl SourceConnector for JsonlSource {
                 skip_header: false,
                 field_of_column: (0..n).collect(),
                 fields: n,
+                align: false,
             })
         })
     }
@@ -344,8 +345,30 @@ impl RowWriter for JsonlWriter {
                     self.scratch.push(b',');
                 }
                 self.scratch.extend_from_slice(&self.keys[col]);
-                let v = super::value_to_json(b, row, col, s);
-                serde_json::to_writer(&mut self.scratch, &v).map_err(io::Error::other)?;
+                // Each value straight through serde_json's serializer (the same text as
+                // serializing `value_to_json`'s `Value`, without building one).
+                let buf = &mut self.scratch;
+                let r = if b.is_null(row, col) {
+                    buf.extend_from_slice(b"null");
+                    Ok(())
+                } else {
+                    match s {
+                        Scalar::Int => serde_json::to_writer(&mut *buf, &b.get_int(row, col)),
+                        Scalar::Float => {
+                            let x = b.get_float(row, col);
+                            if x.is_finite() {
+                                serde_json::to_writer(&mut *buf, &x)
+                            } else {
+                                buf.extend_from_slice(b"null");
+                                Ok(())
+                            }
+                        }
+                        Scalar::Bool => serde_json::to_writer(&mut *buf, &b.get_bool(row, col)),
+                        Scalar::Str => serde_json::to_writer(&mut *buf, b.get_str(row, col)),
+                        _ => serde_json::to_writer(&mut *buf, &super::value_to_json(b, row, col, s)),
+                    }
+                };
+                r.map_err(io::Error::other)?;
             }
             self.scratch.extend_from_slice(b"}\n");
             self.w.write_all(&self.scratch)?;

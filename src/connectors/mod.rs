@@ -40,6 +40,11 @@ pub struct Split {
     pub field_of_column: Vec<usize>,
     /// The number of fields every record must have (CSV).
     pub fields: usize,
+    /// `start` is only a target: the reader first moves it to the first record start after it
+    /// (CSV: found by its own quote-aware scan from the beginning of the file, so that the
+    /// workers do this in parallel instead of the planner doing it serially before any reading).
+    #[serde(default)]
+    pub align: bool,
 }
 
 /// A malformed input row: where it is and why it was rejected.
@@ -216,6 +221,28 @@ pub fn set_from_text(
     text: &[u8],
     ty: Type,
 ) -> Result<(), String> {
+    // Fast paths for the common plain forms (ASCII digits only, so no UTF-8 check is needed);
+    // anything else takes the general path below, with the same results and messages.
+    match ty.scalar {
+        Scalar::Int => {
+            if let Some(v) = fast_int(text) {
+                out.set_int(row, col, v);
+                return Ok(());
+            }
+        }
+        Scalar::Float => {
+            if let Some(v) = fast_float(text) {
+                out.set_float(row, col, v);
+                return Ok(());
+            }
+        }
+        // ASCII is UTF-8: skip the general check for the common case.
+        Scalar::Str if !text.is_empty() && text.is_ascii() => {
+            out.set_str_bytes(row, col, text);
+            return Ok(());
+        }
+        _ => {}
+    }
     let s = std::str::from_utf8(text)
         .map_err(|e| format!("invalid UTF-8 (byte {} of the field)", e.valid_up_to() + 1))?;
     if s.is_empty() {
@@ -258,6 +285,107 @@ pub fn set_from_text(
     Ok(())
 }
 
+/// `-?[0-9]{1,18}` exactly (no sign `+`, no spaces): the value, else `None` (then the general
+/// parser decides). 18 digits always fit an `i64`.
+#[inline]
+pub fn fast_int(t: &[u8]) -> Option<i64> {
+    let (neg, d) = match t {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, t),
+    };
+    if d.is_empty() || d.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in d {
+        let x = c.wrapping_sub(b'0');
+        if x > 9 {
+            return None;
+        }
+        v = v * 10 + x as i64;
+    }
+    Some(if neg { -v } else { v })
+}
+
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `-?[0-9]+(\.[0-9]+)?` with at most 15 significant digits in all: the correctly rounded value
+/// (Clinger's fast path: the digits as an integer are exact in an `f64`, as is `10^k` for
+/// `k <= 22`, and one IEEE division rounds correctly), equal to what `str::parse` returns.
+/// Anything else gives `None` and the general parser decides.
+#[inline]
+pub fn fast_float(t: &[u8]) -> Option<f64> {
+    let (neg, d) = match t {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, t),
+    };
+    let mut m: u64 = 0;
+    let mut digits = 0usize;
+    let mut i = 0;
+    while i < d.len() {
+        let x = d[i].wrapping_sub(b'0');
+        if x > 9 {
+            break;
+        }
+        m = m * 10 + x as u64;
+        digits += 1;
+        i += 1;
+        if digits > 15 {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let mut frac = 0usize;
+    if i < d.len() {
+        if d[i] != b'.' {
+            return None;
+        }
+        i += 1;
+        let s = i;
+        while i < d.len() {
+            let x = d[i].wrapping_sub(b'0');
+            if x > 9 {
+                return None;
+            }
+            m = m * 10 + x as u64;
+            digits += 1;
+            i += 1;
+            if digits > 15 {
+                return None;
+            }
+        }
+        frac = i - s;
+        if frac == 0 {
+            return None;
+        }
+    }
+    let v = m as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
+/// Appends the shortest round-trip text of a finite float, byte for byte as `ryu` writes it
+/// (the form flow has always used), computed with `zmij` (faster). The two agree on every
+/// double except that `zmij` writes positive exponents as `e+NN` where `ryu` writes `eNN`, so
+/// the `+` is dropped (see the differential test below).
+#[inline]
+pub fn push_float_finite(buf: &mut Vec<u8>, x: f64) {
+    let mut b = zmij::Buffer::new();
+    let t = b.format_finite(x).as_bytes();
+    if t.len() > 4
+        && let Some(p) = t.iter().position(|&c| c == b'+')
+    {
+        buf.extend_from_slice(&t[..p]);
+        buf.extend_from_slice(&t[p + 1..]);
+    } else {
+        buf.extend_from_slice(t);
+    }
+}
+
 // ---- values to text -------------------------------------------------------------------------
 
 /// Appends the text form of `batch[row][col]` (nothing for null) to `buf`: the form both CSV
@@ -274,8 +402,7 @@ pub fn push_text(buf: &mut Vec<u8>, batch: &Batch, row: usize, col: usize, scala
         Scalar::Float => {
             let x = batch.get_float(row, col);
             if x.is_finite() {
-                let mut b = ryu::Buffer::new();
-                buf.extend_from_slice(b.format_finite(x).as_bytes());
+                push_float_finite(buf, x);
             } else {
                 buf.extend_from_slice(ops::float_to_str(x).as_bytes());
             }
@@ -285,7 +412,7 @@ pub fn push_text(buf: &mut Vec<u8>, batch: &Batch, row: usize, col: usize, scala
         } else {
             b"false"
         }),
-        Scalar::Str => buf.extend_from_slice(batch.get_str(row, col).as_bytes()),
+        Scalar::Str => buf.extend_from_slice(batch.get_str_bytes(row, col)),
         Scalar::Timestamp => {
             buf.extend_from_slice(ops::timestamp_to_str(batch.get_int(row, col)).as_bytes())
         }
@@ -316,5 +443,72 @@ pub fn value_to_json(batch: &Batch, row: usize, col: usize, scalar: Scalar) -> s
         Scalar::Str => J::String(batch.get_str(row, col).to_string()),
         Scalar::Timestamp => J::String(ops::timestamp_to_str(batch.get_int(row, col))),
         Scalar::Null => J::Null,
+    }
+}
+
+#[cfg(test)]
+mod fast_parse_tests {
+    use super::*;
+
+    #[test]
+    fn fast_paths_agree_with_the_general_parsers() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut cases: Vec<String> = [
+            "0", "-0", "0.0", "-0.0", "1", "-1", "12.5", "007", "1.", ".5", "+1", " 1", "1e5",
+            "inf", "-", "", "999999999999999", "9999999999999999", "123456789012345678",
+            "1234567890123456789", "-9223372036854775808", "0.1", "0.30000000000000004",
+            "49.99", "1.2.3", "1-2", "--1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let int = seed % 10_000_000_000_000;
+            let frac = (seed >> 40) % 1000;
+            let neg = if seed & 1 == 1 { "-" } else { "" };
+            cases.push(format!("{neg}{int}.{frac:02}"));
+            cases.push(format!("{neg}{}.{frac}", int % 100));
+            cases.push(format!("{neg}{int}"));
+        }
+        for c in &cases {
+            if let Some(v) = fast_float(c.as_bytes()) {
+                let want = ops::parse_float(c).unwrap();
+                assert_eq!(v.to_bits(), want.to_bits(), "{c}");
+            }
+            if let Some(v) = fast_int(c.as_bytes()) {
+                assert_eq!(Some(v), ops::parse_int(c), "{c}");
+            }
+        }
+        assert_eq!(fast_float(b"12.25"), Some(12.25));
+    }
+
+    #[test]
+    fn float_text_is_ryus() {
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        let mut xs: Vec<f64> = vec![
+            0.0, -0.0, 1.0, 0.1, 1e15, 1e16, 1e17, 1.5e300, -2.5e-300, 5e-324, 123456.789,
+            f64::MAX, f64::MIN_POSITIVE, 9007199254740993.0, 1e21, 1e22, 1e23,
+        ];
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            xs.push(f64::from_bits(seed));
+            xs.push((seed % 10_000_000) as f64 / 100.0);
+            xs.push((seed % 1000) as f64 * 10f64.powi((seed >> 50) as i32 % 40 - 20));
+        }
+        for x in xs {
+            if !x.is_finite() {
+                continue;
+            }
+            let mut got = Vec::new();
+            push_float_finite(&mut got, x);
+            let mut r = ryu::Buffer::new();
+            assert_eq!(std::str::from_utf8(&got).unwrap(), r.format_finite(x), "{x:e}");
+        }
+        assert_eq!(fast_int(b"-42"), Some(-42));
     }
 }

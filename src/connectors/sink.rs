@@ -8,7 +8,7 @@
 
 use super::ConnectorError;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -73,7 +73,12 @@ impl AtomicOutput {
     pub fn commit(&mut self) -> io::Result<()> {
         if let Some((first, rest)) = self.parts.split_first() {
             if !rest.is_empty() {
-                let mut out = OpenOptions::new().append(true).open(first)?;
+                // Not `append(true)`: Linux refuses `copy_file_range` (and `sendfile`) on an
+                // O_APPEND file, and `io::copy` then copies through user space (the 130 MB
+                // second half of J1's output at 10M rows). Seeking to the end instead lets the
+                // kernel copy it (0.09 s).
+                let mut out = OpenOptions::new().write(true).open(first)?;
+                out.seek(SeekFrom::End(0))?;
                 for p in rest {
                     let mut f = File::open(p)?;
                     io::copy(&mut f, &mut out)?;

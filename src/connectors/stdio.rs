@@ -45,6 +45,7 @@ impl SourceConnector for StdinSource {
                 && opt_bool(&spec.options, "header", true),
             field_of_column: (0..n).collect(),
             fields: n,
+            align: false,
         });
         Ok(out)
     }

@@ -21,7 +21,7 @@
 //! several workers the output is the same multiset of rows, in no guaranteed order.
 
 use super::RunError;
-use super::group::{GroupLayout, GroupTable, encode_key, route};
+use super::group::{GroupLayout, GroupTable, route};
 use super::physical::{PhysNode, PhysOp, PhysicalPlan};
 use super::policy::{DeadLetters, Shared, reject};
 use crate::batch::Batch;
@@ -619,41 +619,58 @@ fn group_op<'s>(
         (input, layout)
     };
     let peers = ctx.peers;
-    let routed = if peers > 1 {
+    // With several workers, each aggregates its own rows first and sends only its partial
+    // states (one row per group it saw) to the worker that owns the key: the rows themselves
+    // never cross workers. `GroupTable::merge` combines them there.
+    let partial = peers > 1;
+    let routed = if partial {
         let c2 = ctx.clone();
-        let key_cols = layout.keys.clone();
-        let entering: RowType = if computed {
-            let mut f: Vec<Field> = key_types.fields.clone();
-            for (j, a) in aggs.iter().enumerate() {
-                if let Some(e) = &a.arg {
-                    f.push(Field {
-                        name: format!("_arg{j}"),
-                        ty: e.ty,
-                    });
-                }
-            }
-            RowType::new(f)
-        } else {
-            in_row.clone()
-        };
-        stream.unary::<Cb, _, _, _>(Pipeline, "partition", move |_cap, _info| {
-            let mut key = Vec::new();
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    let mut session = output.session(&cap);
+        let layout = layout.clone();
+        let key_types = key_types.clone();
+        let name = node.name.clone();
+        let batch_rows = ctx.job.plan.batch.max(1);
+        stream.unary_frontier::<Cb, _, _, _>(Pipeline, "pre-aggregate", move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut pre = GroupTable::new(layout, key_types);
+            let pcols = pre.partial_columns();
+            move |(input, frontier), output| {
+                input.for_each(|_cap, data| {
                     for p in data.drain(..) {
-                        let mut parts: Vec<Batch> =
-                            (0..peers).map(|_| c2.pool.take(entering.len())).collect();
-                        for r in 0..p.batch.rows {
-                            key.clear();
-                            encode_key(&mut key, &p.batch, r, &key_cols);
-                            let w = route(&key, peers) as usize;
-                            parts[w].push_row_from(&p.batch, r, &entering);
+                        if !c2.shared.aborted() {
+                            c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                            if let Err(reason) = pre.update(&p.batch) {
+                                c2.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason,
+                                });
+                            }
                         }
                         c2.pool.put(p.batch);
+                    }
+                });
+                let Some(c) = cap.as_mut() else { return };
+                let f = frontier.frontier();
+                if f.is_empty() {
+                    if !c2.shared.aborted() {
+                        let mut parts: Vec<Batch> =
+                            (0..peers).map(|_| c2.pool.take(pcols)).collect();
+                        let mut key = Vec::new();
+                        for g in 0..pre.groups() {
+                            key.clear();
+                            pre.group_key(g, &mut key);
+                            let w = route(&key, peers) as usize;
+                            pre.emit_partial(g, &mut parts[w]);
+                            if parts[w].rows >= batch_rows {
+                                let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
+                                output.session(&*c).give(Packet {
+                                    route: w as u64,
+                                    batch: b,
+                                });
+                            }
+                        }
                         for (w, b) in parts.into_iter().enumerate() {
                             if b.rows > 0 {
-                                session.give(Packet {
+                                output.session(&*c).give(Packet {
                                     route: w as u64,
                                     batch: b,
                                 });
@@ -662,7 +679,12 @@ fn group_op<'s>(
                             }
                         }
                     }
-                });
+                    cap = None;
+                } else if let Some(t) = f.iter().min()
+                    && *t > *c.time()
+                {
+                    c.downgrade(t);
+                }
             }
         })
     } else {
@@ -682,8 +704,13 @@ fn group_op<'s>(
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
                         if !ctx.shared.aborted() {
-                            ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
-                            if let Err(reason) = table.update(&p.batch) {
+                            let r = if partial {
+                                table.merge(&p.batch)
+                            } else {
+                                ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                                table.update(&p.batch)
+                            };
+                            if let Err(reason) = r {
                                 ctx.shared.fail(RunError::Stage {
                                     stage: name.clone(),
                                     reason,

@@ -146,7 +146,7 @@ pub struct RunOptions {
     pub progress: bool,
     /// Rows per batch (overrides the mode's `batch`).
     pub batch: Option<usize>,
-    /// Back-pressure window in source chunks (default 4).
+    /// Back-pressure window in source chunks (default 32).
     pub window: Option<u64>,
     pub registry: Registry,
 }

@@ -148,7 +148,10 @@ impl PhysicalPlan {
             nodes,
             threads,
             batch: batch.max(1),
-            window: 4,
+            // The frontier is global, so a small window keeps the workers in near lockstep and
+            // one descheduled worker stalls the others: 4 → 32 took J2 at 10M rows from
+            // 4.9 s to 2.6 s wall on a shared 2-core machine (peak RSS 16 → 22 MB).
+            window: 32,
         })
     }
 

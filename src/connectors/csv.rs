@@ -415,7 +415,11 @@ impl CsvReader {
 enum Fast {
     /// A whole record: bytes consumed (through its `\n`), its field count and the newlines it
     /// holds.
-    Record { nin: usize, nends: usize, lines: u64 },
+    Record {
+        nin: usize,
+        nends: usize,
+        lines: u64,
+    },
     /// The input ends inside the record.
     NeedMore,
     /// Anything unusual (a blank line, `\r`, a BOM, quoting that is not RFC 4180): let csv-core
@@ -566,8 +570,7 @@ impl SourceReader for CsvReader {
         let target = out.rows + max_rows;
         let mut handled = 0;
         while !self.done && out.rows < target && handled < max_rows * 2 {
-            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 && self.end != u64::MAX
-            {
+            if self.rec == self.lo && self.nends == 0 && self.nfields == 0 && self.end != u64::MAX {
                 // At a record start: past the end of our split? A record's position is that of
                 // its first byte after any blank lines and the `\n` of a `\r\n` (csv-core ends
                 // a record at the `\r` and skips such bytes before the next one), because a

@@ -365,7 +365,9 @@ impl RowWriter for JsonlWriter {
                         }
                         Scalar::Bool => serde_json::to_writer(&mut *buf, &b.get_bool(row, col)),
                         Scalar::Str => serde_json::to_writer(&mut *buf, b.get_str(row, col)),
-                        _ => serde_json::to_writer(&mut *buf, &super::value_to_json(b, row, col, s)),
+                        _ => {
+                            serde_json::to_writer(&mut *buf, &super::value_to_json(b, row, col, s))
+                        }
                     }
                 };
                 r.map_err(io::Error::other)?;

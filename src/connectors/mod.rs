@@ -454,10 +454,33 @@ mod fast_parse_tests {
     fn fast_paths_agree_with_the_general_parsers() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut cases: Vec<String> = [
-            "0", "-0", "0.0", "-0.0", "1", "-1", "12.5", "007", "1.", ".5", "+1", " 1", "1e5",
-            "inf", "-", "", "999999999999999", "9999999999999999", "123456789012345678",
-            "1234567890123456789", "-9223372036854775808", "0.1", "0.30000000000000004",
-            "49.99", "1.2.3", "1-2", "--1",
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "-1",
+            "12.5",
+            "007",
+            "1.",
+            ".5",
+            "+1",
+            " 1",
+            "1e5",
+            "inf",
+            "-",
+            "",
+            "999999999999999",
+            "9999999999999999",
+            "123456789012345678",
+            "1234567890123456789",
+            "-9223372036854775808",
+            "0.1",
+            "0.30000000000000004",
+            "49.99",
+            "1.2.3",
+            "1-2",
+            "--1",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -489,8 +512,23 @@ mod fast_parse_tests {
     fn float_text_is_ryus() {
         let mut seed = 0x0123_4567_89ab_cdefu64;
         let mut xs: Vec<f64> = vec![
-            0.0, -0.0, 1.0, 0.1, 1e15, 1e16, 1e17, 1.5e300, -2.5e-300, 5e-324, 123456.789,
-            f64::MAX, f64::MIN_POSITIVE, 9007199254740993.0, 1e21, 1e22, 1e23,
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e15,
+            1e16,
+            1e17,
+            1.5e300,
+            -2.5e-300,
+            5e-324,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            9007199254740993.0,
+            1e21,
+            1e22,
+            1e23,
         ];
         for _ in 0..200_000 {
             seed ^= seed << 13;
@@ -507,7 +545,11 @@ mod fast_parse_tests {
             let mut got = Vec::new();
             push_float_finite(&mut got, x);
             let mut r = ryu::Buffer::new();
-            assert_eq!(std::str::from_utf8(&got).unwrap(), r.format_finite(x), "{x:e}");
+            assert_eq!(
+                std::str::from_utf8(&got).unwrap(),
+                r.format_finite(x),
+                "{x:e}"
+            );
         }
         assert_eq!(fast_int(b"-42"), Some(-42));
     }

@@ -256,7 +256,15 @@ pub fn csv_boundaries(path: &Path, targets: &[u64], delim: u8) -> std::io::Resul
         if n == 0 {
             break;
         }
-        state = scan(&buf[..n], offset, state, delim, targets, &mut next, &mut out);
+        state = scan(
+            &buf[..n],
+            offset,
+            state,
+            delim,
+            targets,
+            &mut next,
+            &mut out,
+        );
         offset += n as u64;
     }
     out.dedup();

@@ -405,7 +405,11 @@ mod tests {
             .map(|i| {
                 vec![
                     Value::Str(format!("k{}", i % 7)),
-                    if i % 5 == 0 { Value::Null } else { Value::Int(i * 3 - 100) },
+                    if i % 5 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(i * 3 - 100)
+                    },
                     Value::Float(i as f64 / 4.0),
                 ]
             })

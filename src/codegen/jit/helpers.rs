@@ -54,6 +54,30 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// Copies `bytes` in, mapping each byte, and returns a stable pointer to the copy.
+    pub fn keep_mapped(&mut self, bytes: &[u8], f: impl Fn(u8) -> u8) -> *const u8 {
+        let p = self.keep(bytes);
+        if let Some(c) = self.chunks.last_mut() {
+            let start = c.len() - bytes.len();
+            c[start..].iter_mut().for_each(|b| *b = f(*b));
+        }
+        p
+    }
+}
+
+/// The bytes of a `(ptr, len)` pair produced by JIT code.
+///
+/// # Safety
+/// As for [`s`].
+unsafe fn raw<'a>(p: *const u8, len: u64) -> &'a [u8] {
+    if len == 0 || p.is_null() {
+        return &[];
+    }
+    // SAFETY: see the function contract.
+    unsafe { std::slice::from_raw_parts(p, len as usize) }
+}
+
 /// Views a `(ptr, len)` pair produced by JIT code as a string.
 ///
 /// # Safety
@@ -129,16 +153,41 @@ pub unsafe extern "C" fn flow_len(p: *const u8, l: u64) -> i64 {
     ops::len(unsafe { s(p, l) })
 }
 
+/// `upper` / `lower`: ASCII text (the common case) is mapped byte by byte into the scratch arena
+/// — for ASCII, Unicode case mapping is exactly ASCII case mapping — without a `String` per row;
+/// other text goes through `ops`.
+///
+/// # Safety
+/// JIT-code arguments (see `s`, `ctx`, `put`).
+unsafe fn case_map(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64, upper: bool) {
+    // SAFETY: see the function contract.
+    let (c, bytes) = unsafe { (ctx(c), raw(p, l)) };
+    if bytes.is_ascii() {
+        let f = |b: u8| {
+            if upper {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            }
+        };
+        let q = c.scratch.keep_mapped(bytes, f);
+        // SAFETY: `out` is JIT code's 16-byte stack slot.
+        unsafe { put(out, q as u64, l) }
+    } else {
+        // SAFETY: as above.
+        let v = unsafe { s(p, l) };
+        keep(c, if upper { ops::upper(v) } else { ops::lower(v) }, out)
+    }
+}
+
 pub unsafe extern "C" fn flow_upper(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
-    // SAFETY: JIT-code arguments (see `s`, `ctx`).
-    let (c, v) = unsafe { (ctx(c), s(p, l)) };
-    keep(c, ops::upper(v), out)
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { case_map(c, p, l, out, true) }
 }
 
 pub unsafe extern "C" fn flow_lower(c: *mut Ctx<'static>, p: *const u8, l: u64, out: *mut u64) {
-    // SAFETY: JIT-code arguments (see `s`, `ctx`).
-    let (c, v) = unsafe { (ctx(c), s(p, l)) };
-    keep(c, ops::lower(v), out)
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { case_map(c, p, l, out, false) }
 }
 
 pub unsafe extern "C" fn flow_trim(p: *const u8, l: u64, out: *mut u64) {

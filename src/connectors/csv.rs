@@ -7,6 +7,7 @@
 //! columns the plan needs (`SourceSpec::columns`) are converted; every record's field count is
 //! checked. A header, when present, maps schema columns to fields by name.
 
+use super::input::{self, LineBase};
 use super::split::{self, Framing};
 use super::{
     ConnectorError, RowReject, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader,
@@ -155,8 +156,7 @@ struct Needed {
 pub struct CsvReader {
     input: Box<dyn Read + Send>,
     file: String,
-    path: Option<PathBuf>,
-    start: u64,
+    lines: LineBase,
     end: u64,
     core: csv_core::Reader,
     delimiter: u8,
@@ -175,7 +175,6 @@ pub struct CsvReader {
     nends: usize,
     /// Newlines before the current record, counted from `start`.
     rel_line: u64,
-    base_line: Option<u64>,
     skip_header: bool,
     /// Standard input: the header (if any) is only known when it is read.
     pub map_from_header: bool,
@@ -212,8 +211,7 @@ impl CsvReader {
         CsvReader {
             input,
             file,
-            path,
-            start: split.start,
+            lines: LineBase::new(path, split.start),
             end: split.end,
             core: ReaderBuilder::new().delimiter(delimiter).build(),
             delimiter,
@@ -229,7 +227,6 @@ impl CsvReader {
             ends: vec![0; 64],
             nends: 0,
             rel_line: 0,
-            base_line: if split.start == 0 { Some(0) } else { None },
             skip_header: split.skip_header,
             map_from_header: false,
             header_error: None,
@@ -242,37 +239,21 @@ impl CsvReader {
         }
     }
 
+    /// Keeps the current record (`buf[rec..]`) and reads more input after it.
     fn refill(&mut self) -> Result<(), ConnectorError> {
-        if self.rec > 0 {
-            self.buf.copy_within(self.rec..self.hi, 0);
-            self.buf_offset += self.rec as u64;
-            self.lo -= self.rec;
-            self.hi -= self.rec;
-            self.rec = 0;
-        }
-        if self.hi == self.buf.len() {
-            let n = self.buf.len() * 2;
-            self.buf.resize(n, 0);
-        }
-        let n = self
-            .input
-            .read(&mut self.buf[self.hi..])
-            .map_err(|e| ConnectorError::new(&self.file, format!("read error: {e}")))?;
-        if n == 0 {
-            self.eof = true;
-        }
-        self.hi += n;
+        let (shift, n) = input::refill(
+            &mut *self.input,
+            &mut self.buf,
+            self.rec,
+            &mut self.hi,
+            &self.file,
+        )?;
+        self.buf_offset += shift as u64;
+        self.lo -= shift;
+        self.rec -= shift;
+        self.eof |= n == 0;
         self.bytes += n as u64;
         Ok(())
-    }
-
-    fn line_of(&mut self, rel: u64) -> Option<u64> {
-        if self.base_line.is_none()
-            && let Some(p) = &self.path
-        {
-            self.base_line = split::count_newlines(p, self.start).ok();
-        }
-        self.base_line.map(|b| b + rel + 1)
     }
 
     fn reject(
@@ -284,7 +265,7 @@ impl CsvReader {
     ) -> RowReject {
         RowReject {
             file: self.file.clone(),
-            line: self.line_of(rel_line),
+            line: self.lines.line(rel_line),
             column,
             reason,
             raw: String::from_utf8_lossy(raw).into_owned(),

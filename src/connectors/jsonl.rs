@@ -3,6 +3,7 @@
 //! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
 //! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
 
+use super::input::{self, LineBase};
 use super::split::{self, Framing};
 use super::{
     ConnectorError, RowReject, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader,
@@ -74,8 +75,7 @@ impl SourceConnector for JsonlSource {
 pub struct JsonlReader {
     input: Box<dyn Read + Send>,
     file: String,
-    path: Option<PathBuf>,
-    start: u64,
+    lines: LineBase,
     end: u64,
     buf: Vec<u8>,
     lo: usize,
@@ -84,7 +84,6 @@ pub struct JsonlReader {
     eof: bool,
     done: bool,
     rel_line: u64,
-    base_line: Option<u64>,
     needed: Vec<(String, Type)>,
     bytes: u64,
 }
@@ -100,8 +99,7 @@ impl JsonlReader {
         JsonlReader {
             input,
             file,
-            path,
-            start: split.start,
+            lines: LineBase::new(path, split.start),
             end: split.end,
             buf: vec![0; 256 * 1024],
             lo: 0,
@@ -110,7 +108,6 @@ impl JsonlReader {
             eof: false,
             done: false,
             rel_line: 0,
-            base_line: if split.start == 0 { Some(0) } else { None },
             needed: spec
                 .columns
                 .iter()
@@ -120,36 +117,25 @@ impl JsonlReader {
         }
     }
 
+    /// Keeps the unread lines (`buf[lo..]`) and reads more input after them.
     fn refill(&mut self) -> Result<(), ConnectorError> {
-        if self.lo > 0 {
-            self.buf.copy_within(self.lo..self.hi, 0);
-            self.buf_offset += self.lo as u64;
-            self.hi -= self.lo;
-            self.lo = 0;
-        }
-        if self.hi == self.buf.len() {
-            let n = self.buf.len() * 2;
-            self.buf.resize(n, 0);
-        }
-        let n = self
-            .input
-            .read(&mut self.buf[self.hi..])
-            .map_err(|e| ConnectorError::new(&self.file, format!("read error: {e}")))?;
-        if n == 0 {
-            self.eof = true;
-        }
-        self.hi += n;
+        let (shift, n) = input::refill(
+            &mut *self.input,
+            &mut self.buf,
+            self.lo,
+            &mut self.hi,
+            &self.file,
+        )?;
+        self.buf_offset += shift as u64;
+        self.lo -= shift;
+        self.eof |= n == 0;
         self.bytes += n as u64;
         Ok(())
     }
 
     fn line(&mut self) -> Option<u64> {
-        if self.base_line.is_none()
-            && let Some(p) = &self.path
-        {
-            self.base_line = split::count_newlines(p, self.start).ok();
-        }
-        self.base_line.map(|b| b + self.rel_line + 1)
+        let rel = self.rel_line;
+        self.lines.line(rel)
     }
 
     fn parse_line(&mut self, line: &[u8], out: &mut Batch, rejects: &mut Vec<RowReject>) {

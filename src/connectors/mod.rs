@@ -9,6 +9,7 @@
 
 pub mod csv;
 pub mod dead_letter;
+pub mod input;
 pub mod jsonl;
 pub mod sink;
 pub mod split;

@@ -459,16 +459,10 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             }
             return self.err(d);
         };
-        self.builtin_call(b, name, checked, span)
+        self.builtin_call(b, checked, span)
     }
 
-    fn builtin_call(
-        &mut self,
-        b: Builtin,
-        name: &ast::Ident,
-        args: Vec<Expr>,
-        span: Span,
-    ) -> Checked {
+    fn builtin_call(&mut self, b: Builtin, args: Vec<Expr>, span: Span) -> Checked {
         let sig = b.signature();
         let count_ok = if sig.variadic {
             args.len() >= sig.params.len()
@@ -540,7 +534,6 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             Ret::Nullable(s) => Type::nullable(s),
             Ret::SameNumeric => Type::new(numeric.unwrap_or(Scalar::Int)),
         };
-        let _ = name;
         Some(Expr::new(ExprKind::Call(b, out), ty, span))
     }
 
@@ -584,7 +577,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             if !pty.nullable {
                 self.require_present(&a, &format!("parameter `{pname}` of `{}`", name.name))?;
             }
-            let Some(t) = unify(a.ty, *pty).filter(|t| t.scalar == pty.scalar) else {
+            if unify(a.ty, *pty).is_none_or(|t| t.scalar != pty.scalar) {
                 return self.err(
                     Diagnostic::error(
                         Code::TypeMismatch,
@@ -603,7 +596,6 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                     ),
                 );
             };
-            let _ = t;
             lets.push((base + i, coerce(a, *pty)));
         }
         let mut body = f.body.clone();

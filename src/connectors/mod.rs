@@ -8,6 +8,7 @@
 //! lives in [`sink`], not in the formats.
 
 pub mod csv;
+mod csv_plain;
 pub mod dead_letter;
 pub mod input;
 pub mod jsonl;

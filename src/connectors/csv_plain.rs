@@ -1,0 +1,356 @@
+//! The CSV reader's fast path: plain records split and converted in one pass.
+//!
+//! A *plain* record is strictly RFC 4180, ends with one `\n`, has no `\r`, no doubled `""`
+//! inside quotes and exactly the expected number of fields. [`parse_plain`] reads runs of such
+//! records straight into a batch: it finds field ends with a 64-byte bitmask of the bytes that
+//! matter (delimiter, `\n`, `\r`, `"`; SSE2 on x86_64) and converts each needed field as soon as
+//! its end is known (numbers parsed in place, ASCII text copied once). Unneeded fields are only
+//! stepped over.
+//!
+//! Anything else — a blank line, `\r`, a BOM, an escaped quote, a wrong field count, a value that
+//! does not convert — stops the run *before* that record ([`Stop::Unusual`]), with the batch as it
+//! was, and the caller reads that one record the general way (csv-core and the full checks), so
+//! rows, errors and their messages are exactly those of the general path.
+
+use super::{fast_float, fast_int, set_from_text};
+use crate::batch::Batch;
+use crate::types::{Scalar, Type};
+
+/// What to do with one field of a record.
+#[derive(Clone, Copy, Debug)]
+pub enum Conv {
+    Skip,
+    /// Convert into batch column `col`.
+    Col {
+        col: usize,
+        ty: Type,
+    },
+}
+
+/// The per-field plan of a reader: one [`Conv`] per field of a record.
+pub struct Plain {
+    convs: Vec<Conv>,
+    delim: u8,
+}
+
+impl Plain {
+    /// `fields`: the number of fields of every record; `needed`: (field, batch column, type).
+    /// `None` when the fast path cannot serve this layout (a delimiter that is itself special,
+    /// a field needed twice, a column outside the record).
+    pub fn new(delim: u8, fields: usize, needed: &[(usize, usize, Type)]) -> Option<Plain> {
+        if matches!(delim, b'\n' | b'\r' | b'"') || fields == 0 {
+            return None;
+        }
+        let mut convs = vec![Conv::Skip; fields];
+        for &(field, col, ty) in needed {
+            match convs.get_mut(field) {
+                Some(c @ Conv::Skip) => *c = Conv::Col { col, ty },
+                _ => return None,
+            }
+        }
+        Some(Plain { convs, delim })
+    }
+}
+
+/// Why [`parse_plain`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `max_rows` rows were added.
+    Full,
+    /// The next record starts at or after `limit` (it belongs to the next split).
+    Limit,
+    /// The input ends inside the next record: read more, or (at the end of the input) let the
+    /// general path read it.
+    NeedMore,
+    /// The next record is not plain: the general path must read it.
+    Unusual,
+}
+
+/// What one call did: bytes consumed (whole records only), rows added, newlines consumed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Run {
+    pub consumed: usize,
+    pub rows: usize,
+    pub lines: u64,
+    pub stop: Stop,
+}
+
+/// Reads plain records from the start of `input` into `out`, at most `max_rows`, not starting a
+/// record at or after `limit`.
+pub fn parse_plain(
+    input: &[u8],
+    limit: usize,
+    plain: &Plain,
+    out: &mut Batch,
+    max_rows: usize,
+) -> Run {
+    let delim = plain.delim;
+    let mut scan = Specials::new(delim);
+    let mut run = Run {
+        consumed: 0,
+        rows: 0,
+        lines: 0,
+        stop: Stop::Full,
+    };
+    while run.rows < max_rows {
+        let start = run.consumed;
+        if start >= limit {
+            run.stop = Stop::Limit;
+            return run;
+        }
+        match record(input, start, plain, &mut scan, out) {
+            Ok((end, lines)) => {
+                run.consumed = end;
+                run.rows += 1;
+                run.lines += lines;
+            }
+            Err(stop) => {
+                run.stop = stop;
+                return run;
+            }
+        }
+    }
+    run
+}
+
+/// One plain record starting at `pos`: `(position after its \n, newlines)`, or why not. On
+/// failure the batch is left as it was.
+#[inline(always)]
+fn record(
+    input: &[u8],
+    mut pos: usize,
+    plain: &Plain,
+    scan: &mut Specials,
+    out: &mut Batch,
+) -> Result<(usize, u64), Stop> {
+    let delim = plain.delim;
+    match input.get(pos) {
+        None => return Err(Stop::NeedMore),
+        Some(b'\n' | b'\r' | 0xEF) => return Err(Stop::Unusual),
+        Some(_) => {}
+    }
+    let row = out.push_row();
+    let mark = out.arena.len();
+    let fail = |out: &mut Batch, stop: Stop| {
+        out.pop_row();
+        out.arena.truncate(mark);
+        Err(stop)
+    };
+    let mut lines = 1;
+    let last = plain.convs.len() - 1;
+    for (k, conv) in plain.convs.iter().enumerate() {
+        let (s, e);
+        match input.get(pos) {
+            None => return fail(out, Stop::NeedMore),
+            Some(b'"') => {
+                s = pos + 1;
+                let Some(q) = memchr::memchr(b'"', input.get(s..).unwrap_or(&[])) else {
+                    return fail(out, Stop::NeedMore);
+                };
+                e = s + q;
+                lines += memchr::memchr_iter(b'\n', &input[s..e]).count() as u64;
+                pos = e + 1;
+                // After the closing quote: the delimiter or `\n`. A second quote (an escaped
+                // one) or anything else is for the general path.
+                match input.get(pos) {
+                    None => return fail(out, Stop::NeedMore),
+                    Some(&b) if b != delim && b != b'\n' => return fail(out, Stop::Unusual),
+                    Some(_) => {}
+                }
+            }
+            Some(_) => {
+                s = pos;
+                let Some(p) = scan.next(input, pos) else {
+                    return fail(out, Stop::NeedMore);
+                };
+                if matches!(input[p], b'"' | b'\r') {
+                    return fail(out, Stop::Unusual);
+                }
+                e = p;
+                pos = p;
+            }
+        }
+        // `input[pos]` is the delimiter or `\n`: the record must end exactly at its last field.
+        if (input[pos] == b'\n') != (k == last) {
+            return fail(out, Stop::Unusual);
+        }
+        if let Conv::Col { col, ty } = *conv
+            && !convert(out, row, col, ty, &input[s..e])
+        {
+            return fail(out, Stop::Unusual);
+        }
+        pos += 1;
+    }
+    Ok((pos, lines))
+}
+
+/// Converts one field; `false` if it does not convert (the general path reports why).
+#[inline(always)]
+fn convert(out: &mut Batch, row: usize, col: usize, ty: Type, text: &[u8]) -> bool {
+    match ty.scalar {
+        Scalar::Int => {
+            if let Some(v) = fast_int(text) {
+                out.set_int(row, col, v);
+                return true;
+            }
+        }
+        Scalar::Float => {
+            if let Some(v) = fast_float(text) {
+                out.set_float(row, col, v);
+                return true;
+            }
+        }
+        Scalar::Str if !text.is_empty() && text.is_ascii() => {
+            out.set_str_bytes(row, col, text);
+            return true;
+        }
+        _ => {}
+    }
+    set_from_text(out, row, col, text, ty).is_ok()
+}
+
+/// Finds the next delimiter, `\n`, `\r` or `"` at or after a position, 64 bytes at a time: `mask`
+/// has bit `i` set when `input[base + i]` is such a byte.
+struct Specials {
+    delim: u8,
+    base: usize,
+    mask: u64,
+    /// `base..base + valid` is covered by `mask` (less than 64 at the end of the input).
+    valid: usize,
+}
+
+impl Specials {
+    fn new(delim: u8) -> Specials {
+        Specials {
+            delim,
+            base: 0,
+            mask: 0,
+            valid: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self, input: &[u8], pos: usize) -> Option<usize> {
+        let mut at = pos;
+        loop {
+            if at >= self.base && at < self.base + self.valid {
+                let m = self.mask & (!0u64 << (at - self.base));
+                if m != 0 {
+                    return Some(self.base + m.trailing_zeros() as usize);
+                }
+                // Nothing special in the rest of this block: go on after it.
+                at = self.base + self.valid;
+            }
+            if at >= input.len() {
+                return None;
+            }
+            self.load(input, at);
+        }
+    }
+
+    #[inline(always)]
+    fn load(&mut self, input: &[u8], at: usize) {
+        self.base = at;
+        if let Some(block) = input.get(at..at + 64) {
+            self.mask = mask64(block, self.delim);
+            self.valid = 64;
+        } else {
+            let tail = &input[at..];
+            let mut m = 0u64;
+            for (i, &b) in tail.iter().enumerate() {
+                if b == self.delim || matches!(b, b'\n' | b'\r' | b'"') {
+                    m |= 1 << i;
+                }
+            }
+            self.mask = m;
+            self.valid = tail.len();
+        }
+    }
+}
+
+/// Bit `i` set when `block[i]` is the delimiter, `\n`, `\r` or `"`; `block` is 64 bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask64(block: &[u8], delim: u8) -> u64 {
+    use std::arch::x86_64::*;
+    assert!(block.len() >= 64);
+    // SAFETY: SSE2 is part of the x86_64 baseline, and the four unaligned 16-byte loads read
+    // `block[0..64]`, which the assertion above guarantees is in bounds.
+    unsafe {
+        let d = _mm_set1_epi8(delim as i8);
+        let nl = _mm_set1_epi8(b'\n' as i8);
+        let cr = _mm_set1_epi8(b'\r' as i8);
+        let q = _mm_set1_epi8(b'"' as i8);
+        let p = block.as_ptr() as *const __m128i;
+        let mut m = 0u64;
+        for i in 0..4 {
+            let v = _mm_loadu_si128(p.add(i));
+            let hit = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, nl)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, q)),
+            );
+            m |= (_mm_movemask_epi8(hit) as u32 as u64) << (16 * i);
+        }
+        m
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn mask64(block: &[u8], delim: u8) -> u64 {
+    let mut m = 0u64;
+    for (i, &b) in block[..64].iter().enumerate() {
+        if b == delim || matches!(b, b'\n' | b'\r' | b'"') {
+            m |= 1 << i;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar_next(input: &[u8], pos: usize, delim: u8) -> Option<usize> {
+        (pos..input.len()).find(|&i| input[i] == delim || matches!(input[i], b'\n' | b'\r' | b'"'))
+    }
+
+    #[test]
+    fn specials_agree_with_a_byte_scan() {
+        let mut seed = 7u64;
+        for round in 0..400 {
+            let len = round % 300;
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    // Every fourth input is sparse: runs longer than a block without a hit.
+                    let spread = if round % 4 == 0 { 400 } else { 12 };
+                    match (seed >> 33) % spread {
+                        0 => b',',
+                        1 => b'\n',
+                        2 => b'"',
+                        3 => b'\r',
+                        4 => b';',
+                        _ => b'a' + ((seed >> 40) % 26) as u8,
+                    }
+                })
+                .collect();
+            for delim in [b',', b';'] {
+                let mut s = Specials::new(delim);
+                // Positions in increasing order with jumps, as the parser asks for them.
+                let mut pos = 0;
+                while pos <= input.len() {
+                    assert_eq!(
+                        s.next(&input, pos),
+                        scalar_next(&input, pos, delim),
+                        "{pos}"
+                    );
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    pos += 1 + ((seed >> 35) % 70) as usize;
+                }
+            }
+        }
+    }
+}

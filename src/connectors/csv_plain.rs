@@ -143,12 +143,21 @@ fn record(
         match input.get(pos) {
             None => return fail(out, Stop::NeedMore),
             Some(b'"') => {
+                // The closing quote, counting the newlines before it (a delimiter or `\r`
+                // inside the quotes is text).
                 s = pos + 1;
-                let Some(q) = memchr::memchr(b'"', input.get(s..).unwrap_or(&[])) else {
-                    return fail(out, Stop::NeedMore);
+                let mut at = s;
+                e = loop {
+                    let Some(p) = scan.next(input, at) else {
+                        return fail(out, Stop::NeedMore);
+                    };
+                    match input[p] {
+                        b'"' => break p,
+                        b'\n' => lines += 1,
+                        _ => {}
+                    }
+                    at = p + 1;
                 };
-                e = s + q;
-                lines += memchr::memchr_iter(b'\n', &input[s..e]).count() as u64;
                 pos = e + 1;
                 // After the closing quote: the delimiter or `\n`. A second quote (an escaped
                 // one) or anything else is for the general path.

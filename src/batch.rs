@@ -182,6 +182,16 @@ impl Batch {
         self.set_present(row, col, (off << 32) | s.len() as u64)
     }
 
+    /// Stores the first `len` bytes of `chunk` (`len <= 16`, UTF-8 as for `set_str_bytes`) with
+    /// one fixed-size copy.
+    #[inline]
+    pub fn set_str_prefix(&mut self, row: usize, col: usize, chunk: &[u8; 16], len: usize) {
+        let off = self.arena.len();
+        self.arena.extend_from_slice(chunk);
+        self.arena.truncate(off + len.min(16));
+        self.set_present(row, col, ((off as u64) << 32) | len.min(16) as u64)
+    }
+
     pub fn get_value(&self, row: usize, col: usize, scalar: Scalar) -> Value {
         if self.is_null(row, col) {
             return Value::Null;

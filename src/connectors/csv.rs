@@ -1080,7 +1080,18 @@ mod tests {
         ]);
         let values: [&[&str]; 7] = [
             &["1", "-42", "007", "x1", "", "99999999999999999999", " 3"],
-            &["ab", "", "\"a,b\"", "\"q\"\"q\"", "é", "\"l1\nl2\"", "a\"b"],
+            &[
+                "ab",
+                "abcdefghijklmnop",
+                "",
+                "\"a,b\"",
+                "\"q\"\"q\"",
+                "é",
+                "\"l1\nl2\"",
+                "a\"b",
+                "abcdefghijklmnopqrstu",
+                "aaaaaaaaaaaaaaé",
+            ],
             &[
                 "1.5",
                 "",

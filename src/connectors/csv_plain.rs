@@ -180,7 +180,7 @@ fn record(
             return fail(out, Stop::Unusual);
         }
         if let Conv::Col { col, ty } = *conv
-            && !convert(out, row, col, ty, &input[s..e])
+            && !convert(out, row, col, ty, input, s, e)
         {
             return fail(out, Stop::Unusual);
         }
@@ -189,9 +189,18 @@ fn record(
     Ok((pos, lines))
 }
 
-/// Converts one field; `false` if it does not convert (the general path reports why).
+/// Converts field `input[s..e]`; `false` if it does not convert (the general path reports why).
 #[inline(always)]
-fn convert(out: &mut Batch, row: usize, col: usize, ty: Type, text: &[u8]) -> bool {
+fn convert(
+    out: &mut Batch,
+    row: usize,
+    col: usize,
+    ty: Type,
+    input: &[u8],
+    s: usize,
+    e: usize,
+) -> bool {
+    let text = &input[s..e];
     match ty.scalar {
         Scalar::Int => {
             if let Some(v) = fast_int(text) {
@@ -205,9 +214,23 @@ fn convert(out: &mut Batch, row: usize, col: usize, ty: Type, text: &[u8]) -> bo
                 return true;
             }
         }
-        Scalar::Str if !text.is_empty() && text.is_ascii() => {
-            out.set_str_bytes(row, col, text);
-            return true;
+        Scalar::Str if !text.is_empty() => {
+            // Short text (most of it): one 16-byte load that covers the field, checked for
+            // ASCII and stored without a `memcpy` call.
+            if let Some(chunk) = input.get(s..s + 16)
+                && text.len() <= 16
+            {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(chunk);
+                let keep = u128::MAX >> (8 * (16 - text.len()));
+                if u128::from_le_bytes(a) & keep & 0x8080_8080_8080_8080_8080_8080_8080_8080 == 0 {
+                    out.set_str_prefix(row, col, &a, text.len());
+                    return true;
+                }
+            } else if text.is_ascii() {
+                out.set_str_bytes(row, col, text);
+                return true;
+            }
         }
         _ => {}
     }

@@ -213,6 +213,25 @@ fn scan(
                 Some(k) => i + k,
             },
             Q::QuoteInQuoted => i,
+            // Before the next target no record end is wanted, so newlines need no stop: jump
+            // from quote to quote (a newline, like a delimiter, leaves field start).
+            Q::FieldStart | Q::Unquoted if offset + (i as u64) < targets[*next] => {
+                let lim = n.min((targets[*next] - offset) as usize);
+                let found = memchr::memchr(b'"', &buf[i..lim]);
+                let p = found.map_or(lim, |k| i + k);
+                if let Some(&last) = buf[i..p].iter().rev().find(|&&b| b != b'\r') {
+                    state = if last == delim || last == b'\n' {
+                        Q::FieldStart
+                    } else {
+                        Q::Unquoted
+                    };
+                }
+                if found.is_none() {
+                    i = lim;
+                    continue;
+                }
+                p
+            }
             Q::FieldStart | Q::Unquoted => {
                 let found = memchr::memchr2(b'"', b'\n', &buf[i..]);
                 let p = found.map_or(n, |k| i + k);
@@ -355,7 +374,13 @@ mod tests {
                     alphabet[(seed % alphabet.len() as u64) as usize]
                 })
                 .collect();
-            let targets: Vec<u64> = (0..len as u64).step_by(1 + round % 5).collect();
+            // Dense targets, and sparse ones (long stretches scanned without record ends).
+            let step = if round % 3 == 0 {
+                37 + round % 50
+            } else {
+                1 + round % 5
+            };
+            let targets: Vec<u64> = (0..len as u64).step_by(step).collect();
             for delim in [b',', b';'] {
                 let want = slow_boundaries(&data, &targets, delim);
                 for chunk in [1usize, 2, 3, 7, 64, 1000] {

@@ -305,6 +305,8 @@ pub struct JsonlWriter {
     /// `"name":` for each column (with `,` before all but the first), JSON-escaped.
     keys: Vec<Vec<u8>>,
     scalars: Vec<Scalar>,
+    /// The str columns, to size a row.
+    str_cols: Vec<usize>,
     /// Room for a row apart from its str values.
     fixed_room: usize,
     scratch: Vec<u8>,
@@ -345,6 +347,9 @@ impl JsonlWriter {
             buf: OutBuf::new(BUF_SIZE),
             keys,
             scalars: row.fields.iter().map(|f| f.ty.scalar).collect(),
+            str_cols: (0..row.fields.len())
+                .filter(|&c| row.fields[c].ty.scalar == Scalar::Str)
+                .collect(),
             fixed_room,
             scratch: Vec::new(),
         }
@@ -358,6 +363,7 @@ impl RowWriter for JsonlWriter {
             buf,
             keys,
             scalars,
+            str_cols,
             fixed_room,
             scratch,
         } = self;
@@ -370,8 +376,8 @@ impl RowWriter for JsonlWriter {
             // Room for the row: its str values are copied as they are (2 quotes) or go
             // through `scratch` (which asks for its own room).
             let mut need = *fixed_room;
-            for (col, &s) in scalars.iter().enumerate() {
-                if s == Scalar::Str && !null(col) {
+            for &col in str_cols.iter() {
+                if !null(col) {
                     need += (words[slots + col] & 0xffff_ffff) as usize + 2;
                 }
             }

@@ -82,6 +82,7 @@ impl Batch {
     }
 
     /// Appends a row of all-null columns and returns its index; fill it with the setters.
+    #[inline]
     pub fn push_row(&mut self) -> usize {
         let stride = self.layout.stride;
         let start = self.words.len();
@@ -110,32 +111,40 @@ impl Batch {
         }
     }
 
+    #[inline]
     fn base(&self, row: usize) -> usize {
         row * self.layout.stride
     }
 
+    #[inline]
     pub fn is_null(&self, row: usize, col: usize) -> bool {
         self.words[self.base(row) + col / 64] >> (col % 64) & 1 == 1
     }
+    #[inline]
     pub fn set_null(&mut self, row: usize, col: usize) {
         let b = self.base(row);
         self.words[b + col / 64] |= 1 << (col % 64);
     }
+    #[inline]
     fn set_present(&mut self, row: usize, col: usize, word: u64) {
         let b = self.base(row);
         self.words[b + col / 64] &= !(1 << (col % 64));
         self.words[b + self.layout.slot(col)] = word;
     }
 
+    #[inline]
     pub fn raw(&self, row: usize, col: usize) -> u64 {
         self.words[self.base(row) + self.layout.slot(col)]
     }
+    #[inline]
     pub fn get_int(&self, row: usize, col: usize) -> i64 {
         self.raw(row, col) as i64
     }
+    #[inline]
     pub fn get_float(&self, row: usize, col: usize) -> f64 {
         f64::from_bits(self.raw(row, col))
     }
+    #[inline]
     pub fn get_bool(&self, row: usize, col: usize) -> bool {
         self.raw(row, col) != 0
     }
@@ -158,15 +167,19 @@ impl Batch {
         self.arena.get(off..off + len).unwrap_or(&[])
     }
 
+    #[inline]
     pub fn set_int(&mut self, row: usize, col: usize, v: i64) {
         self.set_present(row, col, v as u64)
     }
+    #[inline]
     pub fn set_float(&mut self, row: usize, col: usize, v: f64) {
         self.set_present(row, col, v.to_bits())
     }
+    #[inline]
     pub fn set_bool(&mut self, row: usize, col: usize, v: bool) {
         self.set_present(row, col, v as u64)
     }
+    #[inline]
     pub fn set_str(&mut self, row: usize, col: usize, s: &str) {
         let off = self.arena.len() as u64;
         self.arena.extend_from_slice(s.as_bytes());

@@ -12,6 +12,7 @@ mod csv_plain;
 pub mod dead_letter;
 pub mod input;
 pub mod jsonl;
+pub mod outbuf;
 pub mod sink;
 pub mod split;
 pub mod stdio;
@@ -371,20 +372,31 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
 }
 
 /// Appends the shortest round-trip text of a finite float, byte for byte as `ryu` writes it
-/// (the form flow has always used), computed with `zmij` (faster). The two agree on every
-/// double except that `zmij` writes positive exponents as `e+NN` where `ryu` writes `eNN`, so
-/// the `+` is dropped (see the differential test below).
+/// (the form flow has always used), computed with `zmij` (faster). See [`float_text`].
 #[inline]
 pub fn push_float_finite(buf: &mut Vec<u8>, x: f64) {
-    let mut b = zmij::Buffer::new();
-    let t = b.format_finite(x).as_bytes();
-    if t.len() > 4
-        && let Some(p) = t.iter().position(|&c| c == b'+')
-    {
-        buf.extend_from_slice(&t[..p]);
-        buf.extend_from_slice(&t[p + 1..]);
-    } else {
-        buf.extend_from_slice(t);
+    let mut z = zmij::Buffer::new();
+    let mut tmp = [0u8; 32];
+    buf.extend_from_slice(float_text(&mut z, &mut tmp, x));
+}
+
+/// The shortest round-trip text of a finite float, byte for byte as `ryu` writes it. `zmij`
+/// agrees with `ryu` on every double except that it writes positive exponents as `e+NN` where
+/// `ryu` writes `eNN` (see the differential test below), so the `+` is dropped. `zmij` uses an
+/// exponent only outside `1e-5 <= |x| < 1e16`, so below `1e15` there is nothing to look for.
+#[inline]
+pub fn float_text<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) -> &'a [u8] {
+    let t = z.format_finite(x).as_bytes();
+    if x.abs() < 1e15 {
+        return t;
+    }
+    match t.iter().position(|&c| c == b'+') {
+        Some(p) if t.len() <= tmp.len() => {
+            tmp[..p].copy_from_slice(&t[..p]);
+            tmp[p..t.len() - 1].copy_from_slice(&t[p + 1..]);
+            &tmp[..t.len() - 1]
+        }
+        _ => t,
     }
 }
 
@@ -531,7 +543,23 @@ mod fast_parse_tests {
             1e21,
             1e22,
             1e23,
+            -1e16,
+            9999999999999998.0,
+            999999999999999.9,
+            1e15 - 0.125,
+            -1e15,
+            1.7976931348623157e300,
+            0.00001,
+            0.000009999999999999999,
         ];
+        for k in -30..=30 {
+            let p = 10f64.powi(k);
+            for x in [p, -p, p * 0.999_999_999_999, p * 1.000_000_000_01] {
+                xs.push(x);
+                xs.push(f64::from_bits(x.to_bits() + 1));
+                xs.push(f64::from_bits(x.to_bits() - 1));
+            }
+        }
         for _ in 0..200_000 {
             seed ^= seed << 13;
             seed ^= seed >> 7;

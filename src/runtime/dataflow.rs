@@ -13,8 +13,9 @@
 //!   hash (keyed exchange) and emits when its input frontier is empty; `limit` routes to worker 0,
 //!   after each worker has cut its own input to N rows; a stdout sink routes to worker 0. A file
 //!   sink's rows stay on their worker, which writes its own part file.
-//! - A node with several consumers feeds each of them the same batches (timely clones them for
-//!   all but one consumer); nothing is recomputed.
+//! - A node with several consumers feeds each of them the same batches: a packet holds its batch
+//!   behind an `Arc`, so timely's copy for each extra consumer copies a pointer, not the rows;
+//!   the last consumer done with a batch recycles it. Nothing is recomputed.
 //!
 //! Row order: with one worker every operator preserves input order (sources read files in sorted
 //! order; `union` interleaves its inputs by chunk; `group` emits groups in first-seen order). With
@@ -50,10 +51,21 @@ use timely::worker::Worker;
 pub type KernelFactory = Arc<dyn Fn(&RowType, &[FusedStep]) -> Arc<dyn Kernel> + Send + Sync>;
 
 /// A batch of rows on its way between operators; `route` picks the worker in a keyed exchange.
+/// The batch is shared (`Arc`) so that feeding several consumers does not copy it; it is
+/// read-only while shared (`Arc::make_mut` copies it only if a shared batch must change).
 #[derive(Clone, Debug)]
 pub struct Packet {
     pub route: u64,
-    pub batch: Batch,
+    pub batch: Arc<Batch>,
+}
+
+impl Packet {
+    pub fn new(route: u64, batch: Batch) -> Packet {
+        Packet {
+            route,
+            batch: Arc::new(batch),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -99,10 +111,7 @@ impl<'de> Deserialize<'de> for Packet {
         batch.rows = w.rows;
         batch.words = w.words;
         batch.arena = w.arena;
-        Ok(Packet {
-            route: w.route,
-            batch,
-        })
+        Ok(Packet::new(w.route, batch))
     }
 }
 
@@ -137,6 +146,13 @@ impl Pool {
         let mut p = self.0.borrow_mut();
         if p.len() < 64 {
             p.push(b);
+        }
+    }
+    /// Takes back a packet's batch if this was its last holder (other consumers of the same
+    /// packet may still be reading it; the last one recycles it).
+    fn recycle(&self, b: Arc<Batch>) {
+        if let Some(b) = Arc::into_inner(b) {
+            self.put(b);
         }
     }
 }
@@ -364,7 +380,7 @@ fn source_op<'s>(
                 }
             }
             if b.rows > 0 && !shared.aborted() {
-                output.session(&*c).give(Packet { route: 0, batch: b });
+                output.session(&*c).give(Packet::new(0, b));
             } else {
                 ctx.pool.put(b);
             }
@@ -447,7 +463,7 @@ fn kernel_op<'s>(
                 for p in data.drain(..) {
                     let shared = &ctx.shared;
                     if shared.aborted() {
-                        ctx.pool.put(p.batch);
+                        ctx.pool.recycle(p.batch);
                         continue;
                     }
                     let mut out = ctx.pool.take(out_cols);
@@ -460,7 +476,7 @@ fn kernel_op<'s>(
                             stage: name.clone(),
                             reason: format!("kernel panicked: {}", panic_message(e)),
                         });
-                        ctx.pool.put(p.batch);
+                        ctx.pool.recycle(p.batch);
                         ctx.pool.put(out);
                         continue;
                     }
@@ -511,12 +527,9 @@ fn kernel_op<'s>(
                             );
                         }
                     }
-                    ctx.pool.put(p.batch);
+                    ctx.pool.recycle(p.batch);
                     if out.rows > 0 && !shared.aborted() {
-                        session.give(Packet {
-                            route: 0,
-                            batch: out,
-                        });
+                        session.give(Packet::new(0, out));
                     } else {
                         ctx.pool.put(out);
                     }
@@ -645,7 +658,7 @@ fn group_op<'s>(
                                 });
                             }
                         }
-                        c2.pool.put(p.batch);
+                        c2.pool.recycle(p.batch);
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
@@ -662,18 +675,12 @@ fn group_op<'s>(
                             pre.emit_partial(g, &mut parts[w]);
                             if parts[w].rows >= batch_rows {
                                 let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
-                                output.session(&*c).give(Packet {
-                                    route: w as u64,
-                                    batch: b,
-                                });
+                                output.session(&*c).give(Packet::new(w as u64, b));
                             }
                         }
                         for (w, b) in parts.into_iter().enumerate() {
                             if b.rows > 0 {
-                                output.session(&*c).give(Packet {
-                                    route: w as u64,
-                                    batch: b,
-                                });
+                                output.session(&*c).give(Packet::new(w as u64, b));
                             } else {
                                 c2.pool.put(b);
                             }
@@ -717,7 +724,7 @@ fn group_op<'s>(
                                 });
                             }
                         }
-                        ctx.pool.put(p.batch);
+                        ctx.pool.recycle(p.batch);
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
@@ -729,7 +736,7 @@ fn group_op<'s>(
                             let mut b = ctx.pool.take(out_cols);
                             from = table.emit(from, batch_rows, &mut b);
                             ctx.shared.nodes[i].add(0, b.rows as u64);
-                            output.session(&*c).give(Packet { route: 0, batch: b });
+                            output.session(&*c).give(Packet::new(0, b));
                         }
                     }
                     cap = None;
@@ -743,8 +750,10 @@ fn group_op<'s>(
     )
 }
 
-fn truncate(b: &mut Batch, n: usize) {
+/// Cuts a packet's batch to `n` rows (copying it first only if other consumers share it).
+fn truncate(b: &mut Arc<Batch>, n: usize) {
     if b.rows > n {
+        let b = Arc::make_mut(b);
         b.rows = n;
         b.words.truncate(n * b.layout.stride);
     }
@@ -760,7 +769,7 @@ fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx: &Ctx) -> S
                     let mut session = output.session(&cap);
                     for mut p in data.drain(..) {
                         if left == 0 {
-                            c2.pool.put(p.batch);
+                            c2.pool.recycle(p.batch);
                             continue;
                         }
                         truncate(&mut p.batch, left.min(usize::MAX as u64) as usize);
@@ -789,7 +798,7 @@ fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx: &Ctx) -> S
                         let rows_in = p.batch.rows as u64;
                         if left == 0 || ctx.shared.aborted() {
                             ctx.shared.nodes[i].add(rows_in, 0);
-                            ctx.pool.put(p.batch);
+                            ctx.pool.recycle(p.batch);
                             continue;
                         }
                         truncate(&mut p.batch, left.min(usize::MAX as u64) as usize);
@@ -884,7 +893,7 @@ fn sink_op<'s>(input: S<'s>, i: usize, node: &PhysNode, sink: usize, ctx: &Ctx) 
                             let n = p.batch.rows as u64;
                             ctx.shared.nodes[i].add(n, n);
                         }
-                        ctx.pool.put(p.batch);
+                        ctx.pool.recycle(p.batch);
                     }
                 });
                 if frontier.frontier().is_empty()

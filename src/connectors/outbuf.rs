@@ -1,0 +1,343 @@
+//! The output buffer of the text writers (CSV, JSON lines) and the byte scans they share.
+//!
+//! `OutBuf` is a fully initialised byte buffer with a write position. A writer asks for room
+//! (`room`) before each field — that is where the buffer is flushed to the output when full —
+//! and then writes without capacity checks; short pieces (numbers, names) are copied with two
+//! overlapping fixed-size moves instead of a `memcpy` call. Bytes past the position are scratch.
+//!
+//! `any_word` scans a field a word (8 bytes) at a time, with overlapping loads for the tail, so
+//! a writer can tell whether a field needs quoting or escaping without a per-byte loop.
+
+use std::io::{self, Write};
+
+/// Bytes beyond any `room` request that are always available: `small` may write up to this
+/// many bytes past the end of what it copies.
+const SLACK: usize = 32;
+
+pub struct OutBuf {
+    /// Its length is the usable size; `buf[..pos]` is the pending output.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Bytes already written to the output by `flush_to`.
+    flushed: u64,
+}
+
+impl OutBuf {
+    pub fn new(size: usize) -> OutBuf {
+        OutBuf {
+            buf: vec![0; size.max(4 * SLACK)],
+            pos: 0,
+            flushed: 0,
+        }
+    }
+
+    /// The pending output.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
+    pub fn len(&self) -> usize {
+        self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos == 0
+    }
+
+    /// All bytes written so far: flushed or pending.
+    #[inline]
+    pub fn written(&self) -> u64 {
+        self.flushed + self.pos as u64
+    }
+
+    /// Makes sure `n` more bytes fit, writing the pending output to `out` first if they do not
+    /// (and growing the buffer if `n` alone is larger than it).
+    #[inline]
+    pub fn room(&mut self, n: usize, out: &mut dyn Write) -> io::Result<()> {
+        if self.pos + n + SLACK > self.buf.len() {
+            self.flush_to(out)?;
+            if n + SLACK > self.buf.len() {
+                self.buf.resize(n + SLACK, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pending output to `out` and empties the buffer.
+    pub fn flush_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.buf[..self.pos])?;
+        self.flushed += self.pos as u64;
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// Appends one byte (within the room asked for).
+    #[inline(always)]
+    pub fn byte(&mut self, b: u8) {
+        self.buf[self.pos] = b;
+        self.pos += 1;
+    }
+
+    /// Appends `s` (within the room asked for), with fixed-size moves when it is short.
+    #[inline(always)]
+    pub fn bytes(&mut self, s: &[u8]) {
+        let n = s.len();
+        let p = self.pos;
+        let d = &mut self.buf;
+        if n >= 8 {
+            if n <= 16 {
+                d[p..p + 8].copy_from_slice(&s[..8]);
+                d[p + n - 8..p + n].copy_from_slice(&s[n - 8..]);
+            } else if n <= 32 {
+                d[p..p + 16].copy_from_slice(&s[..16]);
+                d[p + n - 16..p + n].copy_from_slice(&s[n - 16..]);
+            } else {
+                d[p..p + n].copy_from_slice(s);
+            }
+        } else if n >= 4 {
+            d[p..p + 4].copy_from_slice(&s[..4]);
+            d[p + n - 4..p + n].copy_from_slice(&s[n - 4..]);
+        } else if n > 0 {
+            d[p] = s[0];
+            d[p + n / 2] = s[n / 2];
+            d[p + n - 1] = s[n - 1];
+        }
+        self.pos = p + n;
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// A word with byte `b` in every position.
+pub const fn splat(b: u8) -> u64 {
+    LO * b as u64
+}
+
+/// Whether some byte of `w` is zero (exact as a yes/no answer).
+#[inline]
+pub fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(LO) & !w & HI != 0
+}
+
+/// Whether some byte of `w` is below `n` (`n <= 128`; exact as a yes/no answer).
+#[inline]
+pub fn has_below(w: u64, n: u8) -> bool {
+    w.wrapping_sub(splat(n)) & !w & HI != 0
+}
+
+/// Whether `hit` is true for some word covering the bytes of `s`, for `s` of 4 bytes or more
+/// (words may overlap, so `hit` must be a per-byte "any" test). `None` for shorter `s`.
+#[inline]
+pub fn any_word(s: &[u8], hit: impl Fn(u64) -> bool) -> Option<bool> {
+    let n = s.len();
+    let word = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(a)
+    };
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if hit(word(i)) {
+                return Some(true);
+            }
+            i += 8;
+        }
+        Some(hit(word(n - 8)))
+    } else if n >= 4 {
+        let half = |i: usize| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&s[i..i + 4]);
+            u32::from_le_bytes(a) as u64
+        };
+        Some(hit(half(0) | half(n - 4) << 32))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::batch::Batch;
+    use crate::types::{Field, RowType, Scalar, Type, Value};
+    /// A `Write` whose bytes the test can read after the writer is done with it.
+    #[derive(Clone, Default)]
+    pub(crate) struct Shared(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Random rows of every scalar type (nulls, awkward strings, non-finite floats, long
+    /// strings that outgrow the buffer), in batches, for the writer tests.
+    pub(crate) fn random_batches(seed: u64, columns: usize) -> (RowType, Vec<Batch>) {
+        let mut seed = seed;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let scalars = [
+            Scalar::Int,
+            Scalar::Float,
+            Scalar::Str,
+            Scalar::Bool,
+            Scalar::Timestamp,
+            Scalar::Str,
+            Scalar::Float,
+        ];
+        let names = ["id", "x", "s", "b", "t", "q\"uo,te", "é"];
+        let fields: Vec<Field> = (0..columns)
+            .map(|i| {
+                let k = (next(100) as usize + i) % scalars.len();
+                Field {
+                    name: format!("{}{i}", names[k]),
+                    ty: Type::nullable(scalars[k]),
+                }
+            })
+            .collect();
+        let t = RowType::new(fields);
+        let pieces = [
+            "a", "B c", ",", "\"", "\r", "\n", "\\", "\u{1}", "\u{1f}", "\u{7f}", "é", "😀", ";",
+            "\t", "1", "e", "-", ".", "",
+        ];
+        let mut batches = Vec::new();
+        for _ in 0..1 + next(6) {
+            let mut rows = Vec::new();
+            for _ in 0..next(40) {
+                let row = t
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        if next(8) == 0 {
+                            return Value::Null;
+                        }
+                        match f.ty.scalar {
+                            Scalar::Int => Value::Int(match next(4) {
+                                0 => [i64::MIN, i64::MAX, 0, -1][next(4) as usize],
+                                1 => next(1 << 40) as i64 - (1 << 39),
+                                _ => next(100_000) as i64,
+                            }),
+                            Scalar::Float => Value::Float(match next(6) {
+                                0 => f64::from_bits(next(u64::MAX)),
+                                1 => [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0]
+                                    [next(5) as usize],
+                                2 => {
+                                    (next(2_000_000) as f64 - 1e6)
+                                        * 10f64.powi(next(50) as i32 - 25)
+                                }
+                                _ => (next(2_000_000) as f64 - 1e6) / 100.0,
+                            }),
+                            Scalar::Bool => Value::Bool(next(2) == 0),
+                            Scalar::Timestamp => Value::Timestamp(next(1 << 40) as i64 - (1 << 39)),
+                            _ => {
+                                let n = match next(50) {
+                                    0 => 300_000 + next(10) as usize,
+                                    1..=5 => 20 + next(60) as usize,
+                                    _ => next(14) as usize,
+                                };
+                                let mut x = String::new();
+                                while x.len() < n {
+                                    let p = if next(5) == 0 {
+                                        pieces[next(pieces.len() as u64) as usize]
+                                    } else {
+                                        "abcdefghij"
+                                    };
+                                    if x.len() + p.len() <= n && !p.is_empty() {
+                                        x.push_str(p);
+                                    } else {
+                                        x.push('z');
+                                    }
+                                }
+                                Value::Str(x)
+                            }
+                        }
+                    })
+                    .collect();
+                rows.push(row);
+            }
+            batches.push(Batch::from_values(&t, &rows));
+        }
+        (t, batches)
+    }
+
+    #[test]
+    fn bytes_and_room_keep_every_byte() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut b = OutBuf::new(0);
+        let mut sink: Vec<u8> = Vec::new();
+        let mut want: Vec<u8> = Vec::new();
+        for _ in 0..20000 {
+            let len = match next(10) {
+                0 => next(400),
+                _ => next(40),
+            };
+            let s: Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
+            b.room(len + 1, &mut sink).unwrap();
+            if len % 3 == 0 {
+                b.byte(b'|');
+                want.push(b'|');
+            }
+            b.bytes(&s);
+            want.extend_from_slice(&s);
+        }
+        b.flush_to(&mut sink).unwrap();
+        assert!(b.is_empty());
+        assert_eq!(sink, want);
+    }
+
+    #[test]
+    fn word_scans_agree_with_byte_scans() {
+        let alphabet = b"ab,\"\r\n\\\x01\x1f \x7f\xc3\xa9";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..50000 {
+            let len = round % 37;
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let k = (seed % 64) as usize;
+                    // Mostly plain letters.
+                    if k < alphabet.len() {
+                        alphabet[k]
+                    } else {
+                        b'a' + (k as u8 % 26)
+                    }
+                })
+                .collect();
+            let csv = |w: u64| {
+                has_zero(w ^ splat(b','))
+                    || has_zero(w ^ splat(b'"'))
+                    || has_zero(w ^ splat(b'\r'))
+                    || has_zero(w ^ splat(b'\n'))
+            };
+            let json = |w: u64| {
+                has_below(w, 0x20) || has_zero(w ^ splat(b'"')) || has_zero(w ^ splat(b'\\'))
+            };
+            let want_csv = s.iter().any(|b| b",\"\r\n".contains(b));
+            let want_json = s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            match any_word(&s, csv) {
+                Some(v) => assert_eq!(v, want_csv, "{s:?}"),
+                None => assert!(len < 4),
+            }
+            if let Some(v) = any_word(&s, json) {
+                assert_eq!(v, want_json, "{s:?}");
+            }
+        }
+    }
+}

@@ -989,7 +989,7 @@ impl RowWriter for CsvWriter {
                             _ => push_text(scratch, b, row, i, c.scalar),
                         }
                         // Room for this field and, again, for the rest of the record.
-                        buf.room(2 * scratch.len() + 2 + need, &mut **out)?;
+                        buf.grow(2 * scratch.len() + 2 + need);
                         quoting.field(buf, scratch);
                     }
                 }

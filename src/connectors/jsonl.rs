@@ -409,7 +409,7 @@ impl RowWriter for JsonlWriter {
                             serde_json::to_writer(&mut *scratch, b.get_str(row, col))
                                 .map_err(io::Error::other)?;
                             // Room for this value and, again, for the rest of the row.
-                            buf.room(scratch.len() + need, &mut **out)?;
+                            buf.grow(scratch.len() + need);
                             buf.bytes(scratch);
                         } else {
                             buf.byte(b'"');
@@ -421,7 +421,7 @@ impl RowWriter for JsonlWriter {
                         scratch.clear();
                         serde_json::to_writer(&mut *scratch, &super::value_to_json(b, row, col, s))
                             .map_err(io::Error::other)?;
-                        buf.room(scratch.len() + need, &mut **out)?;
+                        buf.grow(scratch.len() + need);
                         buf.bytes(scratch);
                     }
                 }

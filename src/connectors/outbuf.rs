@@ -63,6 +63,15 @@ impl OutBuf {
         Ok(())
     }
 
+    /// Makes sure `n` more bytes fit without writing anything out (inside a record: outputs
+    /// shared by several workers must only ever receive whole records).
+    #[inline]
+    pub fn grow(&mut self, n: usize) {
+        if self.pos + n + SLACK > self.buf.len() {
+            self.buf.resize(self.pos + n + SLACK, 0);
+        }
+    }
+
     /// Writes the pending output to `out` and empties the buffer.
     pub fn flush_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(&self.buf[..self.pos])?;

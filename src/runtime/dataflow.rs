@@ -12,7 +12,8 @@
 //! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key
 //!   hash (keyed exchange) and emits when its input frontier is empty; `limit` routes to worker 0,
 //!   after each worker has cut its own input to N rows; a stdout sink routes to worker 0. A file
-//!   sink's rows stay on their worker, which writes its own part file.
+//!   sink's rows stay on their worker, which appends whole buffers of whole records to the one
+//!   shared temporary file (`sink::SharedFile`; the header was written when it was prepared).
 //! - A node with several consumers feeds each of them the same batches: a packet holds its batch
 //!   behind an `Arc`, so timely's copy for each extra consumer copies a pointer, not the rows;
 //!   the last consumer done with a batch recycles it. Nothing is recomputed.
@@ -28,6 +29,7 @@ use super::policy::{DeadLetters, Shared, reject};
 use crate::batch::Batch;
 use crate::check::hir::{Agg, ErrorPolicy, Expr, ExprKind};
 use crate::codegen::{Kernel, RowError};
+use crate::connectors::sink::SharedFile;
 use crate::connectors::{Registry, RowReject, RowWriter, SinkTarget, SourceReader, dead_letter};
 use crate::plan::ir::{FusedStep, Step};
 use crate::span::Span;
@@ -123,8 +125,8 @@ pub struct Job {
     pub plan: PhysicalPlan,
     pub registry: Registry,
     pub factory: KernelFactory,
-    /// Per sink (`PhysOp::Sink::sink`): the part file of each worker, for file sinks.
-    pub sink_parts: Vec<Option<Vec<PathBuf>>>,
+    /// Per sink (`PhysOp::Sink::sink`): the output file all workers append to, for file sinks.
+    pub sink_files: Vec<Option<SharedFile>>,
     pub dead_parts: Arc<HashMap<String, Vec<PathBuf>>>,
 }
 
@@ -836,30 +838,22 @@ fn sink_op<'s>(input: S<'s>, i: usize, node: &PhysNode, sink: usize, ctx: &Ctx) 
                     (ctx.index == 0).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
                 }
                 SinkTarget::File => Some(
-                    match ctx
-                        .job
-                        .sink_parts
-                        .get(sink)
-                        .and_then(|p| p.as_ref())
-                        .and_then(|p| p.get(ctx.index))
-                    {
+                    match ctx.job.sink_files.get(sink).and_then(|f| f.as_ref()) {
                         None => Err("output was not prepared".to_string()),
-                        Some(p) => std::fs::OpenOptions::new()
-                            .write(true)
-                            .truncate(true)
-                            .open(p)
-                            .map(|f| Box::new(f) as Box<dyn std::io::Write + Send>)
-                            .map_err(|e| format!("cannot write output: {e}")),
+                        Some(f) => Ok(Box::new(f.clone()) as Box<dyn std::io::Write + Send>),
                     },
                 ),
             };
+            // A file's header was written when it was prepared; standard output is written by
+            // worker 0 alone, which writes the header.
+            let first = target == SinkTarget::Stdout && ctx.index == 0;
             match out {
                 None => {}
                 Some(Err(reason)) => ctx.shared.fail(RunError::Output {
                     path: place.clone(),
                     reason,
                 }),
-                Some(Ok(out)) => match conn.writer(spec, &node.row, out, ctx.index == 0) {
+                Some(Ok(out)) => match conn.writer(spec, &node.row, out, first) {
                     Ok(w) => writer = Some(w),
                     Err(e) => ctx.shared.fail(RunError::Output {
                         path: place.clone(),

@@ -32,8 +32,8 @@ pub use physical::{PhysNode, PhysOp, PhysicalPlan};
 pub use summary::{DeadLetterSummary, RunSummary, SinkSummary, StageSummary};
 
 use crate::check::hir::{ErrorPolicy, OnError};
-use crate::connectors::sink::AtomicOutput;
-use crate::connectors::{Registry, SinkTarget};
+use crate::connectors::sink::{AtomicOutput, SharedFile};
+use crate::connectors::{ConnectorError, Registry, SinkTarget};
 use crate::plan::ir::Plan;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -193,7 +193,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
             dead.push(path.clone());
         }
     };
-    let mut outputs: Vec<Option<AtomicOutput>> = Vec::new();
+    let mut outputs: Vec<Option<(AtomicOutput, SharedFile)>> = Vec::new();
     let mut final_paths: HashMap<PathBuf, String> = HashMap::new();
     let mut claim = |path: &str, what: String| -> Result<(), RunError> {
         let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
@@ -245,13 +245,30 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
                 if conn.target(spec) == SinkTarget::File {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;
-                    let out = AtomicOutput::prepare(std::path::Path::new(&path), threads).map_err(
-                        |e| RunError::Output {
-                            path: e.place,
-                            reason: e.reason,
-                        },
-                    )?;
-                    outputs[*sink] = Some(out);
+                    let fail = |reason: String| RunError::Output {
+                        path: path.clone(),
+                        reason,
+                    };
+                    let out =
+                        AtomicOutput::prepare(std::path::Path::new(&path), 1).map_err(|e| {
+                            RunError::Output {
+                                path: e.place,
+                                reason: e.reason,
+                            }
+                        })?;
+                    let file = out
+                        .open_part(0)
+                        .map_err(|e| fail(format!("cannot write output: {e}")))?;
+                    let file = SharedFile::new(file);
+                    // The header (if the format has one) goes first, before any worker writes;
+                    // the workers' writers then only write records.
+                    conn.writer(spec, &node.row, Box::new(file.clone()), true)
+                        .and_then(|mut w| {
+                            w.finish()
+                                .map_err(|e| ConnectorError::new(&path, e.to_string()))
+                        })
+                        .map_err(|e| fail(e.reason))?;
+                    outputs[*sink] = Some((out, file));
                 }
             }
             _ => {}
@@ -270,9 +287,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     }
 
     let job = Arc::new(dataflow::Job {
-        sink_parts: outputs
+        sink_files: outputs
             .iter()
-            .map(|o| o.as_ref().map(|o| o.parts.clone()))
+            .map(|o| o.as_ref().map(|(_, f)| f.clone()))
             .collect(),
         dead_parts: Arc::new(
             dead_outputs
@@ -346,7 +363,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
         }
     }
     if let Some(e) = shared.take_error() {
-        for o in outputs.iter_mut().flatten() {
+        for (o, _) in outputs.iter_mut().flatten() {
             o.discard();
         }
         for (_, o) in dead_outputs.iter_mut() {
@@ -359,7 +376,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
         reason: format!("cannot move the finished output into place: {e}"),
     };
     let mut failure = None;
-    for o in outputs.iter_mut().flatten() {
+    for (o, _) in outputs.iter_mut().flatten() {
         if failure.is_none()
             && let Err(e) = o.commit()
         {

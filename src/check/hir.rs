@@ -286,9 +286,16 @@ pub enum Mode {
     },
 }
 
+/// Rows per source chunk when the mode does not say. 16384 rather than 4096: per-chunk costs
+/// (dataflow progress, kernel calls) took 7–13% of the bench jobs' wall time at 4096, for
+/// 3–4 MB more peak memory (bench/RESULTS.md).
+pub const DEFAULT_BATCH: u32 = 16384;
+
 impl Default for Mode {
     fn default() -> Self {
-        Mode::Auto { batch: 4096 }
+        Mode::Auto {
+            batch: DEFAULT_BATCH,
+        }
     }
 }
 

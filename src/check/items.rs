@@ -528,7 +528,7 @@ impl<'p> Checker<'p> {
         if !ok {
             return None;
         }
-        let batch = values.get("batch").copied().unwrap_or(4096);
+        let batch = values.get("batch").copied().unwrap_or(hir::DEFAULT_BATCH);
         Some(match m.kind.name.as_str() {
             "single" => Mode::Single {
                 readers: values.get("readers").copied().unwrap_or(1),

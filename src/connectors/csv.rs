@@ -189,8 +189,10 @@ pub struct CsvReader {
     /// Field starts of a record split by [`fast_record`] (relative to `rec`).
     starts: Vec<usize>,
     special: [bool; 256],
-    /// The one-pass plan for plain records ([`csv_plain`]); rebuilt when the header changes it.
-    plain: Option<Plain>,
+    /// The one-pass plan for plain records ([`csv_plain`]): `None` until first needed (and
+    /// again when a header read at run time changes the layout), `Some(None)` when this layout
+    /// cannot take the fast path.
+    plain: Option<Option<Plain>>,
     /// The next record is read by the general path (the fast path stopped before it).
     plain_off: bool,
     /// The fast path may be used at all (tests compare it with the general path).
@@ -599,9 +601,9 @@ impl SourceReader for CsvReader {
                 && self.plain_enabled
             {
                 if self.plain.is_none() {
-                    self.plain = self.plain_plan();
+                    self.plain = Some(self.plain_plan());
                 }
-                if let Some(plain) = &self.plain {
+                if let Some(Some(plain)) = &self.plain {
                     let limit = if self.end == u64::MAX {
                         usize::MAX
                     } else {

@@ -592,14 +592,14 @@ impl SourceReader for CsvReader {
                     break;
                 }
             }
-            if self.rec == self.lo
+            // At the start of a record that the fast paths may take (the plain path below
+            // either takes a run of records or hands one record to `fast_record`/csv-core).
+            let fresh = self.rec == self.lo
                 && self.nends == 0
                 && self.nfields == 0
                 && !self.slow
-                && !self.skip_header
-                && !self.plain_off
-                && self.plain_enabled
-            {
+                && !self.skip_header;
+            if fresh && !self.plain_off && self.plain_enabled {
                 if self.plain.is_none() {
                     self.plain = Some(self.plain_plan());
                 }
@@ -638,12 +638,7 @@ impl SourceReader for CsvReader {
                     }
                 }
             }
-            if self.rec == self.lo
-                && self.nends == 0
-                && self.nfields == 0
-                && !self.slow
-                && !self.skip_header
-            {
+            if fresh {
                 match fast_record(
                     &self.buf[self.lo..self.hi],
                     &self.special,

@@ -1009,6 +1009,31 @@ mod tests {
     use crate::check::hir::{ErrorPolicy, Options};
     use crate::types::{Field, Value};
 
+    /// A source reading `columns` of `schema` from one in-memory input with a header line, and
+    /// its single split (fields in schema order).
+    fn unsplit(connector: &str, schema: RowType, columns: Vec<usize>) -> (SourceSpec, Split) {
+        let fields = schema.len();
+        let spec = SourceSpec {
+            name: "in".into(),
+            connector: connector.into(),
+            path: None,
+            options: Options::new(),
+            schema,
+            columns,
+            policy: ErrorPolicy::default(),
+        };
+        let split = Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: true,
+            field_of_column: (0..fields).collect(),
+            fields,
+            align: false,
+        };
+        (spec, split)
+    }
+
     /// The standard-input path: the header is only known at run time and maps columns by name.
     #[test]
     fn reader_maps_a_runtime_header_and_reports_lines() {
@@ -1022,24 +1047,7 @@ mod tests {
                 ty: Type::STR,
             },
         ]);
-        let spec = SourceSpec {
-            name: "in".into(),
-            connector: "stdin".into(),
-            path: None,
-            options: Options::new(),
-            schema,
-            columns: vec![1, 0],
-            policy: ErrorPolicy::default(),
-        };
-        let split = Split {
-            path: None,
-            start: 0,
-            end: u64::MAX,
-            skip_header: true,
-            field_of_column: vec![0, 1],
-            fields: 2,
-            align: false,
-        };
+        let (spec, split) = unsplit("stdin", schema, vec![1, 0]);
         let text = "b,a\r\nx,1\r\n\r\n\"y\ny\",2\r\nz,oops\r\n";
         let mut r = CsvReader::new(
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
@@ -1272,24 +1280,7 @@ mod tests {
             } else {
                 vec![5, 2, 0]
             };
-            let spec = SourceSpec {
-                name: "in".into(),
-                connector: "csv".into(),
-                path: None,
-                options: Options::new(),
-                schema: schema.clone(),
-                columns,
-                policy: ErrorPolicy::default(),
-            };
-            let split = Split {
-                path: None,
-                start: 0,
-                end: u64::MAX,
-                skip_header: true,
-                field_of_column: (0..7).collect(),
-                fields: 7,
-                align: false,
-            };
+            let (spec, split) = unsplit("csv", schema.clone(), columns);
             let max_rows = 1 + next(9);
             let s = next(1000) as u64;
             let general = read_chunked(&data, &spec, &split, false, max_rows, s);

@@ -7,6 +7,7 @@ pub mod codegen;
 pub mod connectors;
 pub mod diagnostics;
 pub mod driver;
+pub mod job;
 pub mod plan;
 pub mod runtime;
 pub mod span;

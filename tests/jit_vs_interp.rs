@@ -3,7 +3,8 @@
 //! well-typed filter/map chains over random rows. Plus edge-case unit tests per operator/builtin.
 
 use flow::batch::Batch;
-use flow::check::hir::{BinOp, ErrorPolicy, Expr, ExprKind, UnOp};
+use flow::check::hir::{BinOp, Expr, ExprKind, UnOp};
+use flow::job::ErrorPolicy;
 use flow::codegen::interp::InterpKernel;
 use flow::codegen::{Engine, Kernel, RowError, build_uncached};
 use flow::plan::ir::{FusedStep, Step};

@@ -4,7 +4,8 @@
 
 use flow::batch::Batch;
 use flow::check::Probe;
-use flow::check::hir::{ErrorPolicy, Options, StreamKind};
+use flow::check::hir::StreamKind;
+use flow::job::{ErrorPolicy, Options};
 use flow::codegen::{Engine, build_kernel};
 use flow::driver::check_sources;
 use flow::plan::{FusedStep, Step};

@@ -6,7 +6,7 @@
 //! usage: mem_probe INPUT.csv OUTPUT.csv [THREADS]
 
 use flow::batch::Batch;
-use flow::check::hir::{ErrorPolicy, Hints, Mode, Options};
+use flow::job::{ErrorPolicy, Hints, Mode, Options};
 use flow::codegen::{Kernel, RowError};
 use flow::plan::ir::{FusedStep, Node, Op, Plan, PlanStats, SinkSpec, SourceSpec};
 use flow::runtime::{RunOptions, run};

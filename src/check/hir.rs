@@ -4,11 +4,11 @@
 //! `Let`/`Local`, `let` pipelines are expanded into trees (the planner de-duplicates them again),
 //! and implicit int→float widening is explicit (`Cast`).
 
+use crate::job::{ErrorPolicy, Hints, Mode, Options};
 use crate::span::Span;
 use crate::stdlib::Builtin;
 use crate::types::{RowType, Scalar, Type, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expr {
@@ -155,43 +155,6 @@ pub struct Agg {
     pub span: Span,
 }
 
-/// What happens to a row that cannot be read or evaluated.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum OnError {
-    /// Stop the job with a diagnostic naming the place (the default).
-    Fail,
-    /// Count the row and drop it.
-    Skip,
-    /// Write the raw record, its location and the reason as a JSON line to this path.
-    DeadLetter(String),
-}
-
-/// The limit after which rejected rows fail the job even under `skip` / `dead_letter`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub enum MaxErrors {
-    Count(u64),
-    /// A fraction of the rows read, 0.0..=1.0.
-    Ratio(f64),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ErrorPolicy {
-    pub on_error: OnError,
-    pub max_errors: Option<MaxErrors>,
-}
-
-impl Default for ErrorPolicy {
-    fn default() -> Self {
-        ErrorPolicy {
-            on_error: OnError::Fail,
-            max_errors: None,
-        }
-    }
-}
-
-/// Connector options other than the path, already validated: `header`, `delimiter`, `format`…
-pub type Options = BTreeMap<String, Value>;
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     pub name: String,
@@ -204,14 +167,6 @@ pub struct Source {
     pub schema: RowType,
     pub policy: ErrorPolicy,
     pub span: Span,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Hints {
-    /// `@parallel(n)` on a stage.
-    pub parallel: Option<u32>,
-    /// `@batch(n)` on a stage.
-    pub batch: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -266,37 +221,6 @@ pub struct Sink {
     pub span: Span,
     /// `file.flow:line` of the sink statement, for `flow explain` and summaries.
     pub origin: String,
-}
-
-/// The declared run mode of a job.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Mode {
-    Single {
-        readers: u32,
-        processors: u32,
-        batch: u32,
-    },
-    Multi {
-        nodes: u32,
-        threads: u32,
-        batch: u32,
-    },
-    Auto {
-        batch: u32,
-    },
-}
-
-/// Rows per source chunk when the mode does not say. 16384 rather than 4096: per-chunk costs
-/// (dataflow progress, kernel calls) took 7–13% of the bench jobs' wall time at 4096, for
-/// 3–4 MB more peak memory (bench/RESULTS.md).
-pub const DEFAULT_BATCH: u32 = 16384;
-
-impl Default for Mode {
-    fn default() -> Self {
-        Mode::Auto {
-            batch: DEFAULT_BATCH,
-        }
-    }
 }
 
 /// One checked program: all files given together, merged.

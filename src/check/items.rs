@@ -2,9 +2,10 @@
 //! file, and the connector/mode/hint options they carry.
 
 use super::expr::{ExprCx, Names, locals_used};
-use super::hir::{self, ErrorPolicy, MaxErrors, Mode, OnError, Options};
+use super::hir;
 use super::{Input, Probe, StdModule, suggest};
 use crate::diagnostics::{Code, Diagnostic};
+use crate::job::{ErrorPolicy, MaxErrors, Mode, OnError, Options};
 use crate::span::Span;
 use crate::syntax::ast;
 use crate::types::{Field, RowType, Scalar, Type, Value};
@@ -528,7 +529,10 @@ impl<'p> Checker<'p> {
         if !ok {
             return None;
         }
-        let batch = values.get("batch").copied().unwrap_or(hir::DEFAULT_BATCH);
+        let batch = values
+            .get("batch")
+            .copied()
+            .unwrap_or(crate::job::DEFAULT_BATCH);
         Some(match m.kind.name.as_str() {
             "single" => Mode::Single {
                 readers: values.get("readers").copied().unwrap_or(1),

@@ -11,10 +11,10 @@ mod items;
 mod stream;
 
 use crate::diagnostics::{Code, Diagnostic};
+use crate::job::Options;
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use crate::types::RowType;
-use hir::Options;
 
 /// The checker's window on the file system (implemented by the driver).
 pub trait Probe {
@@ -58,7 +58,7 @@ pub fn check(files: &[Input], modules: &[StdModule], probe: &dyn Probe) -> Check
     for m in modules {
         cx.add_std_module(m);
     }
-    let mut mode: Option<(hir::Mode, Span)> = None;
+    let mut mode: Option<(crate::job::Mode, Span)> = None;
     for f in files {
         if let Some((m, span)) = cx.check_file(f) {
             match &mode {

@@ -1,10 +1,11 @@
 //! Pipelines: `let` streams and sink statements, stage by stage, with their row types.
 
 use super::expr::{ExprCx, Names, NullKey, facts};
-use super::hir::{self, Agg, AggFunc, ErrorPolicy, ExprKind, Hints, Stream, StreamKind};
+use super::hir::{self, Agg, AggFunc, ExprKind, Stream, StreamKind};
 use super::items::{Checker, FileCx, StreamDef, dup, parse_on_error, positive_int};
 use super::suggest;
 use crate::diagnostics::{Code, Diagnostic};
+use crate::job::{ErrorPolicy, Hints};
 use crate::span::Span;
 use crate::syntax::ast::{self, MapItem, StageKind};
 use crate::types::{Field, RowType, Scalar, Type};

@@ -2,7 +2,8 @@
 //! vendor, fare, pct: tip_pct(tip, fare), city: upper(city) }`), written directly as HIR. Used by
 //! the kernel benchmark and tests, which need a realistic chain without the front end.
 
-use crate::check::hir::{BinOp, ErrorPolicy, Expr, ExprKind};
+use crate::check::hir::{BinOp, Expr, ExprKind};
+use crate::job::ErrorPolicy;
 use crate::plan::ir::{FusedStep, Step};
 use crate::span::Span;
 use crate::stdlib::Builtin;

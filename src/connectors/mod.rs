@@ -8,7 +8,6 @@
 //! lives in [`sink`], not in the formats.
 
 pub mod csv;
-mod csv_plain;
 pub mod dead_letter;
 pub mod input;
 pub mod jsonl;
@@ -187,14 +186,14 @@ impl Default for Registry {
 
 // ---- option helpers -------------------------------------------------------------------------
 
-pub fn opt_bool(opts: &crate::check::hir::Options, key: &str, default: bool) -> bool {
+pub fn opt_bool(opts: &crate::job::Options, key: &str, default: bool) -> bool {
     match opts.get(key) {
         Some(Value::Bool(b)) => *b,
         _ => default,
     }
 }
 
-pub fn opt_str<'a>(opts: &'a crate::check::hir::Options, key: &str) -> Option<&'a str> {
+pub fn opt_str<'a>(opts: &'a crate::job::Options, key: &str) -> Option<&'a str> {
     match opts.get(key) {
         Some(Value::Str(s)) => Some(s),
         _ => None,
@@ -202,7 +201,7 @@ pub fn opt_str<'a>(opts: &'a crate::check::hir::Options, key: &str) -> Option<&'
 }
 
 /// The `delimiter` option: one ASCII byte (default `,`).
-pub fn opt_delimiter(opts: &crate::check::hir::Options) -> Result<u8, String> {
+pub fn opt_delimiter(opts: &crate::job::Options) -> Result<u8, String> {
     match opt_str(opts, "delimiter") {
         None => Ok(b','),
         Some("\\t") => Ok(b'\t'),

@@ -3,7 +3,7 @@
 //! timestamps are declared, not guessed).
 
 use crate::check::Probe;
-use crate::check::hir::Options;
+use crate::job::Options;
 use crate::types::{Field, RowType, Scalar, Type, Value};
 
 /// How many records schema inference samples.

@@ -9,7 +9,8 @@
 //! their locals.
 
 use super::ir::{FusedStep, Op, Step};
-use crate::check::hir::{Agg, ErrorPolicy, Expr, ExprKind, MaxErrors, OnError, Options};
+use crate::check::hir::{Agg, Expr, ExprKind};
+use crate::job::{ErrorPolicy, MaxErrors, OnError, Options};
 use crate::types::{RowType, Type};
 use std::fmt::Write;
 

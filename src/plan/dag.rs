@@ -5,7 +5,7 @@
 use super::canon;
 use super::error::PlanError;
 use super::ir::{Node, Op, Plan, PlanStats};
-use crate::check::hir::{Hints, Mode};
+use crate::job::{Hints, Mode};
 use crate::span::Span;
 use crate::types::RowType;
 use petgraph::graph::{DiGraph, NodeIndex};

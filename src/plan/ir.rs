@@ -2,7 +2,8 @@
 //! (seed 001), fused and with pushdown applied. Produced by `plan::build`, consumed by codegen
 //! and the runtime.
 
-use crate::check::hir::{Agg, ErrorPolicy, Expr, Hints, Mode, Options};
+use crate::check::hir::{Agg, Expr};
+use crate::job::{ErrorPolicy, Hints, Mode, Options};
 use crate::span::Span;
 use crate::types::RowType;
 use petgraph::graph::{DiGraph, NodeIndex};

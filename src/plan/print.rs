@@ -1,7 +1,8 @@
 //! Prints plan parameters back in flow syntax, with column names from the input row.
 
 use super::ir::{SinkSpec, SourceSpec};
-use crate::check::hir::{Agg, BinOp, ErrorPolicy, Expr, ExprKind, Hints, MaxErrors, OnError, UnOp};
+use crate::check::hir::{Agg, BinOp, Expr, ExprKind, UnOp};
+use crate::job::{ErrorPolicy, Hints, MaxErrors, OnError};
 use crate::types::{RowType, Scalar};
 
 // Binding strength, loosest first, as in the grammar.
@@ -175,7 +176,7 @@ fn call(connector: &str, path: &Option<String>, options: &[String]) -> String {
     format!("{connector}({})", args.join(", "))
 }
 
-fn options(opts: &crate::check::hir::Options) -> Vec<String> {
+fn options(opts: &crate::job::Options) -> Vec<String> {
     opts.iter().map(|(k, v)| format!("{k}: {v}")).collect()
 }
 

@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::check::hir::{
-    Agg, AggFunc, BinOp, ErrorPolicy, Expr, ExprKind, Hints, OnError, Options, Program, Sink,
-    Source, Stream, StreamKind,
+    Agg, AggFunc, BinOp, Expr, ExprKind, Program, Sink, Source, Stream, StreamKind,
 };
+use crate::job::{ErrorPolicy, Hints, OnError, Options};
 use crate::span::{FileId, Span};
 use crate::stdlib::Builtin;
 use crate::types::{Field, RowType, Type, Value};

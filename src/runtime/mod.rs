@@ -31,9 +31,9 @@ pub use dataflow::{KernelFactory, Packet};
 pub use physical::{PhysNode, PhysOp, PhysicalPlan};
 pub use summary::{DeadLetterSummary, RunSummary, SinkSummary, StageSummary};
 
-use crate::check::hir::{ErrorPolicy, OnError};
 use crate::connectors::sink::{AtomicOutput, SharedFile};
 use crate::connectors::{ConnectorError, Registry, SinkTarget};
+use crate::job::{ErrorPolicy, OnError};
 use crate::plan::ir::Plan;
 use serde::Serialize;
 use std::collections::HashMap;

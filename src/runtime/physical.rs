@@ -4,8 +4,9 @@
 //! builds its kernels from it with the kernel factory.
 
 use super::RunError;
-use crate::check::hir::{Agg, ErrorPolicy, Hints, Mode};
+use crate::check::hir::Agg;
 use crate::connectors::Split;
+use crate::job::{ErrorPolicy, Hints, Mode};
 use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
 use crate::types::RowType;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@
 //! counts the errors of all its steps together, against the policy of the step that failed.
 
 use super::RunError;
-use crate::check::hir::{ErrorPolicy, MaxErrors, OnError};
+use crate::job::{ErrorPolicy, MaxErrors, OnError};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -2,9 +2,8 @@
 
 use super::test_kernel::factory;
 use super::{RunError, RunOptions, RunSummary, run};
-use crate::check::hir::{
-    Agg, AggFunc, BinOp, ErrorPolicy, Expr, ExprKind, Hints, MaxErrors, Mode, OnError, Options,
-};
+use crate::check::hir::{Agg, AggFunc, BinOp, Expr, ExprKind};
+use crate::job::{ErrorPolicy, Hints, MaxErrors, Mode, OnError, Options};
 use crate::plan::ir::{FusedStep, Node, NodeId, Op, Plan, PlanStats, SinkSpec, SourceSpec, Step};
 use crate::span::Span;
 use crate::types::{Field, RowType, Scalar, Type, Value};

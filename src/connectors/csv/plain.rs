@@ -12,8 +12,8 @@
 //! was, and the caller reads that one record the general way (csv-core and the full checks), so
 //! rows, errors and their messages are exactly those of the general path.
 
-use super::{fast_float, fast_int, set_from_text};
 use crate::batch::Batch;
+use crate::connectors::{fast_float, fast_int, set_from_text};
 use crate::types::{Scalar, Type};
 
 /// What to do with one field of a record.

@@ -9,7 +9,7 @@ use super::{
     ConnectorError, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader, Split,
     opt_bool, opt_delimiter, opt_str,
 };
-use crate::check::hir::Options;
+use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::RowType;
 use std::io::Write;

@@ -7,7 +7,7 @@
 //! columns the plan needs (`SourceSpec::columns`) are converted; every record's field count is
 //! checked. A header, when present, maps schema columns to fields by name.
 
-use super::csv_plain::{self, Plain, Stop};
+mod plain;
 use super::input::{self, LineBase};
 use super::split::{self, Framing};
 use super::{
@@ -18,6 +18,7 @@ use crate::batch::Batch;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Scalar, Type};
 use csv_core::{ReadRecordResult, ReaderBuilder};
+use plain::{Plain, Stop};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -189,7 +190,7 @@ pub struct CsvReader {
     /// Field starts of a record split by [`fast_record`] (relative to `rec`).
     starts: Vec<usize>,
     special: [bool; 256],
-    /// The one-pass plan for plain records ([`csv_plain`]): `None` until first needed (and
+    /// The one-pass plan for plain records ([`plain`]): `None` until first needed (and
     /// again when a header read at run time changes the layout), `Some(None)` when this layout
     /// cannot take the fast path.
     plain: Option<Option<Plain>>,
@@ -610,13 +611,8 @@ impl SourceReader for CsvReader {
                         self.end.saturating_sub(self.buf_offset + self.lo as u64) as usize
                     };
                     let want = (target - out.rows).min(max_rows * 2 - handled);
-                    let run = csv_plain::parse_plain(
-                        &self.buf[self.lo..self.hi],
-                        limit,
-                        plain,
-                        out,
-                        want,
-                    );
+                    let run =
+                        plain::parse_plain(&self.buf[self.lo..self.hi], limit, plain, out, want);
                     self.lo += run.consumed;
                     self.rec = self.lo;
                     self.rel_line += run.lines;
@@ -1006,7 +1002,7 @@ impl RowWriter for CsvWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::hir::{ErrorPolicy, Options};
+    use crate::job::{ErrorPolicy, Options};
     use crate::types::{Field, Value};
 
     /// A source reading `columns` of `schema` from one in-memory input with a header line, and

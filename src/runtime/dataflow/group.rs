@@ -1,0 +1,226 @@
+//! The group operator: aggregates per worker, exchanges partial states by key hash, and emits
+//! each group once its input frontier is empty.
+
+use super::{Cb, Ctx, Packet, S, kernel_op};
+use crate::batch::Batch;
+use crate::check::hir::{Agg, Expr, ExprKind};
+use crate::job::ErrorPolicy;
+use crate::plan::ir::{FusedStep, Step};
+use crate::runtime::RunError;
+use crate::runtime::group::{GroupLayout, GroupTable, route};
+use crate::runtime::physical::PhysNode;
+use crate::span::Span;
+use crate::types::{Field, RowType, Scalar};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::Operator;
+
+pub(super) fn group_op<'s>(
+    input: S<'s>,
+    i: usize,
+    node: &PhysNode,
+    keys: &[usize],
+    aggs: &[Agg],
+    ctx: &Ctx,
+) -> S<'s> {
+    let in_row = &node.input_row;
+    let scalar_of = |c: usize| {
+        in_row
+            .fields
+            .get(c)
+            .map(|f| f.ty.scalar)
+            .unwrap_or(Scalar::Null)
+    };
+    let computed = aggs
+        .iter()
+        .any(|a| matches!(&a.arg, Some(e) if !matches!(e.kind, ExprKind::Field(_))));
+    let key_types = RowType::new(
+        keys.iter()
+            .filter_map(|&k| in_row.fields.get(k).cloned())
+            .collect(),
+    );
+    let (stream, layout) = if computed {
+        // Compute keys and aggregate arguments with one map kernel: row = keys ++ args.
+        let mut exprs: Vec<Expr> = Vec::new();
+        let mut fields: Vec<Field> = Vec::new();
+        for &k in keys {
+            let f = in_row.fields.get(k).cloned().unwrap_or(Field {
+                name: format!("_key{k}"),
+                ty: crate::types::Type::NULL,
+            });
+            exprs.push(Expr::new(ExprKind::Field(k), f.ty, Span::default()));
+            fields.push(f);
+        }
+        let mut agg_layout = Vec::new();
+        for (j, a) in aggs.iter().enumerate() {
+            match &a.arg {
+                Some(e) => {
+                    agg_layout.push((a.func, Some((exprs.len(), e.ty.scalar))));
+                    fields.push(Field {
+                        name: format!("_arg{j}"),
+                        ty: e.ty,
+                    });
+                    exprs.push(e.clone());
+                }
+                None => agg_layout.push((a.func, None)),
+            }
+        }
+        let row = RowType::new(fields);
+        let steps = vec![FusedStep {
+            step: Step::Map(exprs),
+            policy: ErrorPolicy::default(),
+            row: row.clone(),
+        }];
+        let s = kernel_op(
+            input,
+            i,
+            &format!("{} (arguments)", node.name),
+            in_row,
+            &row,
+            steps,
+            false,
+            ctx,
+        );
+        let layout = GroupLayout {
+            keys: (0..keys.len())
+                .map(|j| (j, row.fields[j].ty.scalar))
+                .collect(),
+            aggs: agg_layout,
+        };
+        (s, layout)
+    } else {
+        let layout = GroupLayout {
+            keys: keys.iter().map(|&k| (k, scalar_of(k))).collect(),
+            aggs: aggs
+                .iter()
+                .map(|a| {
+                    let arg = match &a.arg {
+                        Some(Expr {
+                            kind: ExprKind::Field(c),
+                            ..
+                        }) => Some((*c, scalar_of(*c))),
+                        _ => None,
+                    };
+                    (a.func, arg)
+                })
+                .collect(),
+        };
+        (input, layout)
+    };
+    let peers = ctx.peers;
+    // With several workers, each aggregates its own rows first and sends only its partial
+    // states (one row per group it saw) to the worker that owns the key: the rows themselves
+    // never cross workers. `GroupTable::merge` combines them there.
+    let partial = peers > 1;
+    let routed = if partial {
+        let c2 = ctx.clone();
+        let layout = layout.clone();
+        let key_types = key_types.clone();
+        let name = node.name.clone();
+        let batch_rows = ctx.job.plan.batch.max(1);
+        stream.unary_frontier::<Cb, _, _, _>(Pipeline, "pre-aggregate", move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut pre = GroupTable::new(layout, key_types);
+            let pcols = pre.partial_columns();
+            move |(input, frontier), output| {
+                input.for_each(|_cap, data| {
+                    for p in data.drain(..) {
+                        if !c2.shared.aborted() {
+                            c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                            if let Err(reason) = pre.update(&p.batch) {
+                                c2.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason,
+                                });
+                            }
+                        }
+                        c2.pool.recycle(p.batch);
+                    }
+                });
+                let Some(c) = cap.as_mut() else { return };
+                let f = frontier.frontier();
+                if f.is_empty() {
+                    if !c2.shared.aborted() {
+                        let mut parts: Vec<Batch> =
+                            (0..peers).map(|_| c2.pool.take(pcols)).collect();
+                        let mut key = Vec::new();
+                        for g in 0..pre.groups() {
+                            key.clear();
+                            pre.group_key(g, &mut key);
+                            let w = route(&key, peers) as usize;
+                            pre.emit_partial(g, &mut parts[w]);
+                            if parts[w].rows >= batch_rows {
+                                let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
+                                output.session(&*c).give(Packet::new(w as u64, b));
+                            }
+                        }
+                        for (w, b) in parts.into_iter().enumerate() {
+                            if b.rows > 0 {
+                                output.session(&*c).give(Packet::new(w as u64, b));
+                            } else {
+                                c2.pool.put(b);
+                            }
+                        }
+                    }
+                    cap = None;
+                } else if let Some(t) = f.iter().min()
+                    && *t > *c.time()
+                {
+                    c.downgrade(t);
+                }
+            }
+        })
+    } else {
+        stream
+    };
+    let ctx = ctx.clone();
+    let name = node.name.clone();
+    let out_cols = node.row.len();
+    let batch_rows = ctx.job.plan.batch;
+    routed.unary_frontier::<Cb, _, _, _>(
+        Exchange::new(|p: &Packet| p.route),
+        &node.name,
+        move |cap, _info| {
+            let mut cap = Some(cap);
+            let mut table = GroupTable::new(layout, key_types);
+            move |(input, frontier), output| {
+                input.for_each(|_cap, data| {
+                    for p in data.drain(..) {
+                        if !ctx.shared.aborted() {
+                            let r = if partial {
+                                table.merge(&p.batch)
+                            } else {
+                                ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                                table.update(&p.batch)
+                            };
+                            if let Err(reason) = r {
+                                ctx.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason,
+                                });
+                            }
+                        }
+                        ctx.pool.recycle(p.batch);
+                    }
+                });
+                let Some(c) = cap.as_mut() else { return };
+                let f = frontier.frontier();
+                if f.is_empty() {
+                    if !ctx.shared.aborted() {
+                        let mut from = 0;
+                        while from < table.groups() {
+                            let mut b = ctx.pool.take(out_cols);
+                            from = table.emit(from, batch_rows, &mut b);
+                            ctx.shared.nodes[i].add(0, b.rows as u64);
+                            output.session(&*c).give(Packet::new(0, b));
+                        }
+                    }
+                    cap = None;
+                } else if let Some(t) = f.iter().min()
+                    && *t > *c.time()
+                {
+                    c.downgrade(t);
+                }
+            }
+        },
+    )
+}

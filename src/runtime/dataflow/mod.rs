@@ -1,0 +1,257 @@
+//! One timely dataflow per job, built identically on every worker from the physical plan.
+//!
+//! Data moves as [`Packet`]s: one row batch (the shared `batch::Batch` layout) plus a routing
+//! word. Inside a process packets move as values; across processes they are serialized
+//! (`Serialize`/`Deserialize` below), so the multi-node mode can reuse this unchanged.
+//!
+//! - Sources emit one chunk (at most `batch` rows) per activation, each at its own epoch, and
+//!   hold back while more than `window` epochs are unfinished at the sinks (probe-window
+//!   back-pressure, see notes/timely.md), so memory is set by batch size × window, not input size.
+//! - Batches are recycled through a per-worker pool: consumers return the batches they are done
+//!   with and producers take from it (`Batch::reset` keeps both allocations).
+//! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key
+//!   hash (keyed exchange) and emits when its input frontier is empty; `limit` routes to worker 0,
+//!   after each worker has cut its own input to N rows; a stdout sink routes to worker 0. A file
+//!   sink's rows stay on their worker, which appends whole buffers of whole records to the one
+//!   shared temporary file (`sink::SharedFile`; the header was written when it was prepared).
+//! - A node with several consumers feeds each of them the same batches: a packet holds its batch
+//!   behind an `Arc`, so timely's copy for each extra consumer copies a pointer, not the rows;
+//!   the last consumer done with a batch recycles it. Nothing is recomputed.
+//!
+//! Row order: with one worker every operator preserves input order (sources read files in sorted
+//! order; `union` interleaves its inputs by chunk; `group` emits groups in first-seen order). With
+//! several workers the output is the same multiset of rows, in no guaranteed order.
+
+use super::RunError;
+use super::physical::{PhysOp, PhysicalPlan};
+use super::policy::{DeadLetters, Shared};
+use crate::batch::Batch;
+use crate::codegen::Kernel;
+use crate::connectors::Registry;
+use crate::connectors::sink::SharedFile;
+use crate::plan::ir::FusedStep;
+use crate::types::RowType;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::{Concatenate, Probe};
+use timely::dataflow::{ProbeHandle, Scope, Stream};
+use timely::worker::Worker;
+
+pub type KernelFactory = Arc<dyn Fn(&RowType, &[FusedStep]) -> Arc<dyn Kernel> + Send + Sync>;
+
+/// A batch of rows on its way between operators; `route` picks the worker in a keyed exchange.
+/// The batch is shared (`Arc`) so that feeding several consumers does not copy it; it is
+/// read-only while shared (`Arc::make_mut` copies it only if a shared batch must change).
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub route: u64,
+    pub batch: Arc<Batch>,
+}
+
+impl Packet {
+    pub fn new(route: u64, batch: Batch) -> Packet {
+        Packet {
+            route,
+            batch: Arc::new(batch),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WireRef<'a> {
+    route: u64,
+    columns: usize,
+    rows: usize,
+    words: &'a [u64],
+    arena: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    route: u64,
+    columns: usize,
+    rows: usize,
+    words: Vec<u64>,
+    arena: Vec<u8>,
+}
+
+impl Serialize for Packet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireRef {
+            route: self.route,
+            columns: self.batch.layout.columns,
+            rows: self.batch.rows,
+            words: &self.batch.words,
+            arena: &self.batch.arena,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Packet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Packet, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let mut batch = Batch::new(w.columns);
+        if w.words.len() != w.rows * batch.layout.stride {
+            return Err(serde::de::Error::custom(
+                "packet size does not match its layout",
+            ));
+        }
+        batch.rows = w.rows;
+        batch.words = w.words;
+        batch.arena = w.arena;
+        Ok(Packet::new(w.route, batch))
+    }
+}
+
+mod group;
+mod kernel;
+mod limit;
+mod sink;
+mod source;
+
+use group::group_op;
+use kernel::kernel_op;
+use limit::limit_op;
+use sink::sink_op;
+use source::source_op;
+
+type S<'s> = Stream<'s, u64, Vec<Packet>>;
+type Cb = CapacityContainerBuilder<Vec<Packet>>;
+
+/// Everything a worker needs, shared read-only by the workers of one process.
+pub struct Job {
+    pub plan: PhysicalPlan,
+    pub registry: Registry,
+    pub factory: KernelFactory,
+    /// Per sink (`PhysOp::Sink::sink`): the output file all workers append to, for file sinks.
+    pub sink_files: Vec<Option<SharedFile>>,
+    pub dead_parts: Arc<HashMap<String, Vec<PathBuf>>>,
+}
+
+/// Recycled batches of one worker.
+#[derive(Clone, Default)]
+struct Pool(Rc<RefCell<Vec<Batch>>>);
+
+impl Pool {
+    fn take(&self, columns: usize) -> Batch {
+        match self.0.borrow_mut().pop() {
+            Some(mut b) => {
+                b.reset(columns);
+                b
+            }
+            None => Batch::new(columns),
+        }
+    }
+    fn put(&self, b: Batch) {
+        let mut p = self.0.borrow_mut();
+        if p.len() < 64 {
+            p.push(b);
+        }
+    }
+    /// Takes back a packet's batch if this was its last holder (other consumers of the same
+    /// packet may still be reading it; the last one recycles it).
+    fn recycle(&self, b: Arc<Batch>) {
+        if let Some(b) = Arc::into_inner(b) {
+            self.put(b);
+        }
+    }
+}
+
+/// Per-worker context handed to the operator builders.
+#[derive(Clone)]
+struct Ctx {
+    shared: Arc<Shared>,
+    job: Arc<Job>,
+    pool: Pool,
+    dead: Rc<RefCell<DeadLetters>>,
+    probe: ProbeHandle<u64>,
+    index: usize,
+    peers: usize,
+}
+
+pub(super) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Builds the dataflow on this worker and runs it to completion.
+pub fn run_worker(worker: &mut Worker, job: Arc<Job>, shared: Arc<Shared>) {
+    let ctx = Ctx {
+        dead: Rc::new(RefCell::new(DeadLetters::new(
+            worker.index(),
+            job.dead_parts.clone(),
+        ))),
+        shared: shared.clone(),
+        pool: Pool::default(),
+        probe: ProbeHandle::new(),
+        index: worker.index(),
+        peers: worker.peers(),
+        job,
+    };
+    let probe = ctx.probe.clone();
+    let dead = ctx.dead.clone();
+    worker.dataflow::<u64, _, _>(|scope| build(scope, &ctx));
+    while !probe.done() {
+        worker.step_or_park(None);
+    }
+    if let Err(e) = dead.borrow_mut().flush(&shared) {
+        shared.fail(e);
+    }
+}
+
+fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
+    let plan = &ctx.job.plan;
+    let mut streams: Vec<Option<S<'s>>> = (0..plan.nodes.len()).map(|_| None).collect();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let inputs: Option<Vec<S<'s>>> = node
+            .inputs
+            .iter()
+            .map(|&p| streams.get(p).and_then(|s| s.clone()))
+            .collect();
+        let Some(inputs) = inputs else {
+            ctx.shared.fail(RunError::Plan(format!(
+                "{}: an input is not built before it",
+                node.name
+            )));
+            return;
+        };
+        let first = inputs.first().cloned();
+        streams[i] = match (&node.op, first) {
+            (PhysOp::Source { splits, .. }, _) => {
+                let mine = splits.get(ctx.index).cloned().unwrap_or_default();
+                Some(source_op(scope, i, node, mine, ctx))
+            }
+            (PhysOp::Kernel { steps }, Some(input)) => Some(kernel_op(
+                input,
+                i,
+                &node.name,
+                &node.input_row,
+                &node.row,
+                steps.clone(),
+                true,
+                ctx,
+            )),
+            (PhysOp::Group { keys, aggs }, Some(input)) => {
+                Some(group_op(input, i, node, keys, aggs, ctx))
+            }
+            (PhysOp::Union, Some(_)) => Some(scope.concatenate(inputs)),
+            (PhysOp::Limit(n), Some(input)) => Some(limit_op(input, i, node, *n, ctx)),
+            (PhysOp::Sink { sink, .. }, Some(input)) => {
+                sink_op(input, i, node, *sink, ctx).probe_with(&ctx.probe);
+                None
+            }
+            (_, None) => None,
+        };
+    }
+}

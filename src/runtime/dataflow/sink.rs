@@ -1,0 +1,102 @@
+//! The sink operator: formats rows onto the job's prepared output (a shared temporary file, or
+//! standard output on worker 0).
+
+use super::{Cb, Ctx, Packet, S};
+use crate::connectors::{RowWriter, SinkTarget};
+use crate::runtime::RunError;
+use crate::runtime::physical::{PhysNode, PhysOp};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Operator;
+
+pub(super) fn sink_op<'s>(
+    input: S<'s>,
+    i: usize,
+    node: &PhysNode,
+    sink: usize,
+    ctx: &Ctx,
+) -> S<'s> {
+    let PhysOp::Sink { spec, .. } = &node.op else {
+        return input;
+    };
+    let ctx = ctx.clone();
+    let place = spec.path.clone().unwrap_or_else(|| "<stdout>".to_string());
+    let mut writer: Option<Box<dyn RowWriter>> = None;
+    let mut target = SinkTarget::File;
+    match ctx.job.registry.sink(&spec.connector) {
+        None => ctx.shared.fail(RunError::Plan(format!(
+            "unknown sink connector `{}`",
+            spec.connector
+        ))),
+        Some(conn) => {
+            target = conn.target(spec);
+            let out: Option<Result<Box<dyn std::io::Write + Send>, String>> = match target {
+                SinkTarget::Stdout => {
+                    (ctx.index == 0).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
+                }
+                SinkTarget::File => Some(
+                    match ctx.job.sink_files.get(sink).and_then(|f| f.as_ref()) {
+                        None => Err("output was not prepared".to_string()),
+                        Some(f) => Ok(Box::new(f.clone()) as Box<dyn std::io::Write + Send>),
+                    },
+                ),
+            };
+            // A file's header was written when it was prepared; standard output is written by
+            // worker 0 alone, which writes the header.
+            let first = target == SinkTarget::Stdout && ctx.index == 0;
+            match out {
+                None => {}
+                Some(Err(reason)) => ctx.shared.fail(RunError::Output {
+                    path: place.clone(),
+                    reason,
+                }),
+                Some(Ok(out)) => match conn.writer(spec, &node.row, out, first) {
+                    Ok(w) => writer = Some(w),
+                    Err(e) => ctx.shared.fail(RunError::Output {
+                        path: place.clone(),
+                        reason: e.reason,
+                    }),
+                },
+            }
+        }
+    }
+    let dest = if target == SinkTarget::Stdout {
+        0
+    } else {
+        ctx.index as u64
+    };
+    input.unary_frontier::<Cb, _, _, _>(
+        Exchange::new(move |_p: &Packet| dest),
+        &node.name,
+        move |_cap, _info| {
+            move |(input, frontier), _output| {
+                input.for_each(|_cap, data| {
+                    for p in data.drain(..) {
+                        if !ctx.shared.aborted()
+                            && let Some(w) = writer.as_mut()
+                        {
+                            if let Err(e) = w.write_batch(&p.batch) {
+                                ctx.shared.fail(RunError::Output {
+                                    path: place.clone(),
+                                    reason: format!("write error: {e}"),
+                                });
+                            }
+                            let n = p.batch.rows as u64;
+                            ctx.shared.nodes[i].add(n, n);
+                        }
+                        ctx.pool.recycle(p.batch);
+                    }
+                });
+                if frontier.frontier().is_empty()
+                    && let Some(mut w) = writer.take()
+                    && !ctx.shared.aborted()
+                    && let Err(e) = w.finish()
+                {
+                    ctx.shared.fail(RunError::Output {
+                        path: place.clone(),
+                        reason: format!("write error: {e}"),
+                    });
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,163 @@
+//! The source operator: reads this worker's splits one chunk per activation, holding back while
+//! too many chunks are unfinished downstream (probe-window back-pressure).
+
+use super::{Ctx, Packet, S, panic_message};
+use crate::connectors::{RowReject, SourceReader, dead_letter};
+use crate::runtime::RunError;
+use crate::runtime::physical::{PhysNode, PhysOp};
+use crate::runtime::policy::reject;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use timely::dataflow::Scope;
+use timely::dataflow::operators::generic::operator::source;
+
+pub(super) fn source_op<'s>(
+    scope: Scope<'s, u64>,
+    i: usize,
+    node: &PhysNode,
+    splits: Vec<crate::connectors::Split>,
+    ctx: &Ctx,
+) -> S<'s> {
+    let PhysOp::Source { spec, .. } = &node.op else {
+        unreachable_source(ctx, node);
+        return timely::dataflow::operators::generic::operator::empty(scope);
+    };
+    let spec = spec.clone();
+    let ctx = ctx.clone();
+    let conn = ctx.job.registry.source(&spec.connector);
+    let batch_rows = node
+        .hints
+        .batch
+        .map(|b| b as usize)
+        .unwrap_or(ctx.job.plan.batch)
+        .max(1);
+    let window = ctx.job.plan.window.max(1);
+    let columns = spec.columns.len();
+    let name = node.name.clone();
+    let stop_after = ctx.job.plan.limits_covering(i);
+    source(scope, &node.name, move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = Some(cap);
+        let mut epoch = 0u64;
+        let mut next_split = 0;
+        let mut reader: Option<Box<dyn SourceReader>> = None;
+        let mut reported_bytes = 0u64;
+        let mut rejects: Vec<RowReject> = Vec::new();
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let shared = &ctx.shared;
+            if shared.aborted() {
+                cap = None;
+                return;
+            }
+            if let Some(limits) = &stop_after
+                && limits
+                    .iter()
+                    .all(|&l| shared.limit_done[l].load(Ordering::Relaxed))
+            {
+                // Every row from here on would be dropped by a satisfied `limit`.
+                cap = None;
+                return;
+            }
+            if epoch >= window && ctx.probe.less_than(&(epoch + 1 - window)) {
+                activator.activate_after(Duration::from_micros(100));
+                return;
+            }
+            let Some(conn) = conn.as_ref() else {
+                shared.fail(RunError::Plan(format!(
+                    "unknown source connector `{}`",
+                    spec.connector
+                )));
+                cap = None;
+                return;
+            };
+            let mut b = ctx.pool.take(columns);
+            let step = catch_unwind(AssertUnwindSafe(
+                || -> Result<bool, crate::connectors::ConnectorError> {
+                    if reader.is_none() {
+                        match splits.get(next_split) {
+                            None => return Ok(true),
+                            Some(sp) => {
+                                reader = Some(conn.open(&spec, sp)?);
+                                reported_bytes = 0;
+                                next_split += 1;
+                            }
+                        }
+                    }
+                    let Some(r) = reader.as_mut() else {
+                        return Ok(true);
+                    };
+                    let more = r.read(&mut b, batch_rows, &mut rejects)?;
+                    let bytes = r.bytes_read();
+                    shared.nodes[i]
+                        .bytes
+                        .fetch_add(bytes - reported_bytes, Ordering::Relaxed);
+                    reported_bytes = bytes;
+                    if !more {
+                        reader = None;
+                        return Ok(next_split >= splits.len());
+                    }
+                    Ok(false)
+                },
+            ));
+            let finished = match step {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => {
+                    shared.fail(RunError::Input {
+                        file: e.place,
+                        line: None,
+                        column: None,
+                        reason: e.reason,
+                    });
+                    true
+                }
+                Err(p) => {
+                    shared.fail(RunError::Internal(format!(
+                        "{name}: reader panicked: {}",
+                        panic_message(p)
+                    )));
+                    true
+                }
+            };
+            let read = b.rows as u64 + rejects.len() as u64;
+            shared.nodes[i].add(read, b.rows as u64);
+            if !rejects.is_empty() {
+                let mut dead = ctx.dead.borrow_mut();
+                for r in rejects.drain(..) {
+                    reject(
+                        shared,
+                        i,
+                        &name,
+                        &spec.policy,
+                        &mut dead,
+                        || RunError::Input {
+                            file: r.file.clone(),
+                            line: r.line,
+                            column: r.column.clone(),
+                            reason: r.reason.clone(),
+                        },
+                        || dead_letter::source_line(&spec.name, &r),
+                    );
+                }
+            }
+            if b.rows > 0 && !shared.aborted() {
+                output.session(&*c).give(Packet::new(0, b));
+            } else {
+                ctx.pool.put(b);
+            }
+            if finished || shared.aborted() {
+                cap = None;
+            } else {
+                epoch += 1;
+                c.downgrade(&epoch);
+                activator.activate();
+            }
+        }
+    })
+}
+
+pub(super) fn unreachable_source(ctx: &Ctx, node: &PhysNode) {
+    ctx.shared
+        .fail(RunError::Plan(format!("{} is not a source", node.name)));
+}

@@ -3,11 +3,10 @@
 use super::{PlanFlags, compile};
 use crate::codegen::{self, Engine};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::runtime::{self, KernelFactory, RunError, RunOptions, RunSummary};
+use crate::runtime::{self, RunError, RunOptions, RunSummary};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -57,8 +56,6 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         EngineArg::Interpreter => Engine::Interpreter,
     };
     let verbose = args.verbose;
-    let factory: KernelFactory =
-        Arc::new(move |row, steps| codegen::build_kernel(row, steps, engine));
     if verbose {
         for id in plan.graph.node_indices() {
             let node = &plan.graph[id];
@@ -80,7 +77,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let mut opts = RunOptions::new(factory);
+    let mut opts = RunOptions::for_engine(engine);
     opts.threads = args.threads;
     opts.batch = args.batch;
     opts.progress = !args.quiet && std::io::stderr().is_terminal();

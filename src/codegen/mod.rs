@@ -41,7 +41,7 @@ pub trait Kernel: Send + Sync {
     fn compile_micros(&self) -> Option<u64>;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Engine {
     Jit,
     Interpreter,

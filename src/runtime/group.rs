@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Where each key and aggregate argument is found in the rows given to `update`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupLayout {
     pub keys: Vec<(usize, Scalar)>,
     /// Function, argument column and scalar (`None` for `count()`).

@@ -1,12 +1,18 @@
-//! The runtime: executes a plan on Timely Dataflow (`flow run`).
+//! The runtime: executes a plan on Timely Dataflow (`flow run`), in three steps a coordinator can
+//! split across processes:
 //!
-//! `run` turns the logical plan into a [`PhysicalPlan`] (serde-serializable), plans input splits
-//! and prepares every output (temporary part files; this is where a missing input or an
-//! unwritable destination is reported, before any data moves), then runs one timely dataflow
-//! per job on `threads` workers of this process (`timely::Config::process`). The multi-node mode
-//! will build the same `Job` from the shipped physical plan and start the same `run_worker` on
-//! each process. On success outputs are committed (renamed into place); on any failure every
-//! temporary file is removed and no output appears under its final name.
+//! 1. [`prepare`] (on the coordinating process): turns the logical plan into a [`PhysicalPlan`],
+//!    plans input splits and prepares every output (temporary files; this is where a missing
+//!    input or an unwritable destination is reported, before any data moves). Its result holds a
+//!    [`JobSpec`]: plain serializable data (no closures, no open files), what a worker needs.
+//! 2. [`execute`] (on every process that runs workers): builds the process-local environment
+//!    from a `JobSpec` (connector registry, kernel factory, the outputs opened for appending)
+//!    and runs one timely dataflow on `threads` workers; returns the counters.
+//! 3. [`Prepared::commit`] renames the outputs into place and builds the summary, or
+//!    [`Prepared::abort`] removes every temporary file: no output appears under its final name
+//!    unless the whole job succeeded.
+//!
+//! [`run`] is the three in one process.
 //!
 //! Threads: `--threads N` wins; else `mode single(readers: R, processors: P)` gives `R + P`
 //! workers (each timely worker both reads its splits and runs the kernels on them, so the ratio
@@ -15,10 +21,13 @@
 //! warnings in the summary: every stage runs on every worker. `@batch(n)` on a source sets its
 //! chunk size; elsewhere it is reported as a warning.
 
+mod commit;
 pub mod dataflow;
+mod execute;
 pub mod group;
 pub mod physical;
 pub mod policy;
+mod prepare;
 pub mod progress;
 pub mod summary;
 
@@ -27,21 +36,19 @@ mod test_kernel;
 #[cfg(test)]
 mod tests;
 
+pub use commit::Outcome;
 pub use dataflow::{KernelFactory, Packet};
+pub use execute::execute;
 pub use physical::{PhysNode, PhysOp, PhysicalPlan};
+pub use prepare::{JobSpec, Prepared, prepare};
 pub use summary::{DeadLetterSummary, RunSummary, SinkSummary, StageSummary};
 
-use crate::connectors::sink::{AtomicOutput, SharedFile};
-use crate::connectors::{ConnectorError, Registry, SinkTarget};
-use crate::job::{ErrorPolicy, OnError};
+use crate::codegen::Engine;
+use crate::connectors::Registry;
 use crate::plan::ir::Plan;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 /// Why a job failed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -140,7 +147,10 @@ impl std::error::Error for RunError {}
 pub struct RunOptions {
     /// Worker threads (overrides the plan's mode).
     pub threads: Option<usize>,
-    /// Builds a kernel for a fused chain; called on every worker.
+    /// How kernels run; shipped to workers in the [`JobSpec`].
+    pub engine: Engine,
+    /// Builds a kernel for a fused chain; called on every worker of this process (by default
+    /// `codegen::build_kernel` with `engine`; tests put in their own).
     pub kernel_factory: KernelFactory,
     /// A progress bar on stderr (only when it is a terminal).
     pub progress: bool,
@@ -152,9 +162,20 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Kernels by `codegen::build_kernel` with this engine.
+    pub fn for_engine(engine: Engine) -> RunOptions {
+        let mut o = RunOptions::new(Arc::new(move |row, steps| {
+            crate::codegen::build_kernel(row, steps, engine)
+        }));
+        o.engine = engine;
+        o
+    }
+
+    /// Kernels from a factory of the caller's.
     pub fn new(kernel_factory: KernelFactory) -> RunOptions {
         RunOptions {
             threads: None,
+            engine: Engine::Jit,
             kernel_factory,
             progress: false,
             batch: None,
@@ -164,281 +185,15 @@ impl RunOptions {
     }
 }
 
-fn connector_input_error(e: crate::connectors::ConnectorError) -> RunError {
-    RunError::Input {
-        file: e.place,
-        line: None,
-        column: None,
-        reason: e.reason,
-    }
-}
-
-/// Runs a job to completion. Outputs appear under their final names only if it succeeds.
+/// Runs a job to completion in this process: prepare, execute, then commit or abort. Outputs
+/// appear under their final names only if it succeeds.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let started = Instant::now();
-    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads);
-    let batch = opts.batch.unwrap_or(batch).max(1);
-    let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
-    if let Some(w) = opts.window {
-        phys.window = w.max(1);
-    }
-    let registry = opts.registry.clone();
-
-    // Plan splits, collect dead-letter paths, prepare outputs: all before any data moves.
-    let mut dead_paths: Vec<String> = Vec::new();
-    let add_policy = |p: &ErrorPolicy, dead: &mut Vec<String>| {
-        if let OnError::DeadLetter(path) = &p.on_error
-            && !dead.contains(path)
-        {
-            dead.push(path.clone());
-        }
-    };
-    let mut outputs: Vec<Option<(AtomicOutput, SharedFile)>> = Vec::new();
-    let mut final_paths: HashMap<PathBuf, String> = HashMap::new();
-    let mut claim = |path: &str, what: String| -> Result<(), RunError> {
-        let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
-        if let Some(other) = final_paths.insert(abs, what.clone()) {
-            return Err(RunError::Output {
-                path: path.to_string(),
-                reason: format!("written by both {other} and {what}"),
-            });
-        }
-        Ok(())
-    };
-    for node in &mut phys.nodes {
-        if let Some(p) = node.hints.parallel {
-            warnings.push(format!(
-                "@parallel({p}) on {} is not honoured: every stage runs on all {threads} workers",
-                node.name
-            ));
-        }
-        if let (Some(b), false) = (node.hints.batch, matches!(node.op, PhysOp::Source { .. })) {
-            warnings.push(format!(
-                "@batch({b}) on {} is not honoured: batch sizes are set at the sources",
-                node.name
-            ));
-        }
-        match &mut node.op {
-            PhysOp::Source { spec, splits } => {
-                let conn = registry.source(&spec.connector).ok_or_else(|| {
-                    RunError::Plan(format!("unknown source connector `{}`", spec.connector))
-                })?;
-                *splits = conn.plan(spec, threads).map_err(connector_input_error)?;
-                add_policy(&spec.policy, &mut dead_paths);
-            }
-            PhysOp::Kernel { steps } => {
-                for s in steps.iter() {
-                    add_policy(&s.policy, &mut dead_paths);
-                }
-            }
-            PhysOp::Sink { spec, sink } => {
-                let conn = registry.sink(&spec.connector).ok_or_else(|| {
-                    RunError::Plan(format!("unknown sink connector `{}`", spec.connector))
-                })?;
-                conn.validate(spec).map_err(|e| RunError::Output {
-                    path: spec.path.clone().unwrap_or_else(|| e.place.clone()),
-                    reason: e.reason,
-                })?;
-                while outputs.len() <= *sink {
-                    outputs.push(None);
-                }
-                if conn.target(spec) == SinkTarget::File {
-                    let path = spec.path.clone().unwrap_or_default();
-                    claim(&path, format!("sink {}", spec.origin))?;
-                    let fail = |reason: String| RunError::Output {
-                        path: path.clone(),
-                        reason,
-                    };
-                    let out =
-                        AtomicOutput::prepare(std::path::Path::new(&path), 1).map_err(|e| {
-                            RunError::Output {
-                                path: e.place,
-                                reason: e.reason,
-                            }
-                        })?;
-                    let file = out
-                        .open_part(0)
-                        .map_err(|e| fail(format!("cannot write output: {e}")))?;
-                    let file = SharedFile::new(file);
-                    // The header (if the format has one) goes first, before any worker writes;
-                    // the workers' writers then only write records.
-                    conn.writer(spec, &node.row, Box::new(file.clone()), true)
-                        .and_then(|mut w| {
-                            w.finish()
-                                .map_err(|e| ConnectorError::new(&path, e.to_string()))
-                        })
-                        .map_err(|e| fail(e.reason))?;
-                    outputs[*sink] = Some((out, file));
-                }
-            }
-            _ => {}
+    let prepared = prepare(plan, opts)?;
+    match execute(&prepared.spec, opts) {
+        Ok(outcome) => prepared.commit(&outcome),
+        Err(e) => {
+            prepared.abort();
+            Err(e)
         }
     }
-    let mut dead_outputs: Vec<(String, AtomicOutput)> = Vec::new();
-    for path in &dead_paths {
-        claim(path, "a dead-letter output".to_string())?;
-        let out = AtomicOutput::prepare(std::path::Path::new(path), threads).map_err(|e| {
-            RunError::Output {
-                path: e.place,
-                reason: e.reason,
-            }
-        })?;
-        dead_outputs.push((path.clone(), out));
-    }
-
-    let job = Arc::new(dataflow::Job {
-        sink_files: outputs
-            .iter()
-            .map(|o| o.as_ref().map(|(_, f)| f.clone()))
-            .collect(),
-        dead_parts: Arc::new(
-            dead_outputs
-                .iter()
-                .map(|(p, o)| (p.clone(), o.parts.clone()))
-                .collect(),
-        ),
-        plan: phys,
-        registry,
-        factory: opts.kernel_factory.clone(),
-    });
-    let shared = Arc::new(policy::Shared::new(job.plan.nodes.len()));
-    let sources: Vec<usize> = job
-        .plan
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    let progress = progress::Progress::start(opts.progress, shared.clone(), sources);
-
-    let (j2, s2) = (job.clone(), shared.clone());
-    let guards = timely::execute(timely::Config::process(threads), move |worker| {
-        let index = worker.index();
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            dataflow::run_worker(worker, j2.clone(), s2.clone())
-        }));
-        if let Err(p) = res {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            s2.fail(RunError::Internal(format!(
-                "worker {index} panicked: {msg}"
-            )));
-        }
-        s2.workers_done.fetch_add(1, Ordering::SeqCst);
-    })
-    .map_err(RunError::Internal)?;
-    let joined = guards.join();
-    progress.finish();
-    for r in joined {
-        if let Err(e) = r {
-            shared.fail(RunError::Internal(format!("a worker failed: {e}")));
-        }
-    }
-
-    // End-of-job checks (ratio thresholds), then commit or discard.
-    let counters = |i: usize| {
-        let c = &shared.nodes[i];
-        (
-            c.rows_in.load(Ordering::Relaxed),
-            c.rows_out.load(Ordering::Relaxed),
-            c.errors.load(Ordering::Relaxed),
-            c.bytes.load(Ordering::Relaxed),
-        )
-    };
-    for (i, node) in job.plan.nodes.iter().enumerate() {
-        let (rows_in, _, errors, _) = counters(i);
-        let policies: Vec<&ErrorPolicy> = match &node.op {
-            PhysOp::Source { spec, .. } => vec![&spec.policy],
-            PhysOp::Kernel { steps } => steps.iter().map(|s| &s.policy).collect(),
-            _ => vec![],
-        };
-        for p in policies {
-            if let Some(e) = policy::check_ratio(p, &node.name, errors, rows_in) {
-                shared.fail(e);
-            }
-        }
-    }
-    if let Some(e) = shared.take_error() {
-        for (o, _) in outputs.iter_mut().flatten() {
-            o.discard();
-        }
-        for (_, o) in dead_outputs.iter_mut() {
-            o.discard();
-        }
-        return Err(e);
-    }
-    let commit_err = |path: &std::path::Path, e: std::io::Error| RunError::Output {
-        path: path.display().to_string(),
-        reason: format!("cannot move the finished output into place: {e}"),
-    };
-    let mut failure = None;
-    for (o, _) in outputs.iter_mut().flatten() {
-        if failure.is_none()
-            && let Err(e) = o.commit()
-        {
-            failure = Some(commit_err(&o.final_path, e));
-        }
-    }
-    for (_, o) in dead_outputs.iter_mut() {
-        if failure.is_none()
-            && let Err(e) = o.commit()
-        {
-            failure = Some(commit_err(&o.final_path, e));
-        }
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-
-    let mut summary = RunSummary {
-        threads,
-        batch,
-        elapsed_secs: 0.0,
-        warnings,
-        ..RunSummary::default()
-    };
-    for (i, node) in job.plan.nodes.iter().enumerate() {
-        let (rows_in, rows_out, errored, bytes_read) = counters(i);
-        summary.stages.push(StageSummary {
-            node: i,
-            name: node.name.clone(),
-            kind: node.kind.clone(),
-            rows_in,
-            rows_out,
-            errored,
-            bytes_read,
-        });
-        if let PhysOp::Sink { spec, .. } = &node.op {
-            summary.sinks.push(SinkSummary {
-                origin: spec.origin.clone(),
-                connector: spec.connector.clone(),
-                path: spec
-                    .path
-                    .clone()
-                    .filter(|_| registry_target(&opts.registry, spec) == Some(SinkTarget::File)),
-                rows_written: rows_out,
-            });
-        }
-    }
-    let dead_rows = shared
-        .dead_rows
-        .lock()
-        .map(|m| m.clone())
-        .unwrap_or_default();
-    for (path, _) in &dead_outputs {
-        summary.dead_letters.push(DeadLetterSummary {
-            path: path.clone(),
-            rows: dead_rows.get(path).copied().unwrap_or(0),
-        });
-    }
-    summary.elapsed_secs = started.elapsed().as_secs_f64();
-    Ok(summary)
-}
-
-fn registry_target(r: &Registry, spec: &crate::plan::ir::SinkSpec) -> Option<SinkTarget> {
-    r.sink(&spec.connector).map(|c| c.target(spec))
 }

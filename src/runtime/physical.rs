@@ -4,11 +4,14 @@
 //! builds its kernels from it with the kernel factory.
 
 use super::RunError;
-use crate::check::hir::Agg;
+use super::group::GroupLayout;
+use crate::check::hir::{Agg, Expr, ExprKind};
 use crate::connectors::Split;
 use crate::job::{ErrorPolicy, Hints, Mode};
 use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
+use crate::span::Span;
 use crate::types::RowType;
+use crate::types::{Field, Scalar, Type};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,16 +25,112 @@ pub enum PhysOp {
     Kernel {
         steps: Vec<FusedStep>,
     },
-    Group {
-        keys: Vec<usize>,
-        aggs: Vec<Agg>,
-    },
+    Group(GroupPlan),
     Union,
     Limit(u64),
     Sink {
         spec: SinkSpec,
         sink: usize,
     },
+}
+
+/// How a `group` node runs, decided here rather than on the workers: where its key and argument
+/// columns are, and — when an aggregate's argument is an expression rather than a column — the
+/// one map kernel that computes `keys ++ arguments` before aggregation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlan {
+    /// The kernel computing `keys ++ arguments` (its output row is `args_row`), if any argument
+    /// is computed.
+    pub args: Option<(Vec<FusedStep>, RowType)>,
+    /// Key and argument columns in the rows the table sees (the input, or the kernel's output).
+    pub layout: GroupLayout,
+    /// The types of the key columns, in key order.
+    pub key_types: RowType,
+}
+
+impl GroupPlan {
+    pub fn new(in_row: &RowType, keys: &[usize], aggs: &[Agg]) -> GroupPlan {
+        let scalar_of = |c: usize| {
+            in_row
+                .fields
+                .get(c)
+                .map(|f| f.ty.scalar)
+                .unwrap_or(Scalar::Null)
+        };
+        let key_types = RowType::new(
+            keys.iter()
+                .filter_map(|&k| in_row.fields.get(k).cloned())
+                .collect(),
+        );
+        let computed = aggs
+            .iter()
+            .any(|a| matches!(&a.arg, Some(e) if !matches!(e.kind, ExprKind::Field(_))));
+        if !computed {
+            let layout = GroupLayout {
+                keys: keys.iter().map(|&k| (k, scalar_of(k))).collect(),
+                aggs: aggs
+                    .iter()
+                    .map(|a| {
+                        let arg = match &a.arg {
+                            Some(Expr {
+                                kind: ExprKind::Field(c),
+                                ..
+                            }) => Some((*c, scalar_of(*c))),
+                            _ => None,
+                        };
+                        (a.func, arg)
+                    })
+                    .collect(),
+            };
+            return GroupPlan {
+                args: None,
+                layout,
+                key_types,
+            };
+        }
+        // One map kernel computes the keys and the aggregate arguments: row = keys ++ args.
+        let mut exprs: Vec<Expr> = Vec::new();
+        let mut fields: Vec<Field> = Vec::new();
+        for &k in keys {
+            let f = in_row.fields.get(k).cloned().unwrap_or(Field {
+                name: format!("_key{k}"),
+                ty: Type::NULL,
+            });
+            exprs.push(Expr::new(ExprKind::Field(k), f.ty, Span::default()));
+            fields.push(f);
+        }
+        let mut agg_layout = Vec::new();
+        for (j, a) in aggs.iter().enumerate() {
+            match &a.arg {
+                Some(e) => {
+                    agg_layout.push((a.func, Some((exprs.len(), e.ty.scalar))));
+                    fields.push(Field {
+                        name: format!("_arg{j}"),
+                        ty: e.ty,
+                    });
+                    exprs.push(e.clone());
+                }
+                None => agg_layout.push((a.func, None)),
+            }
+        }
+        let row = RowType::new(fields);
+        let layout = GroupLayout {
+            keys: (0..keys.len())
+                .map(|j| (j, row.fields[j].ty.scalar))
+                .collect(),
+            aggs: agg_layout,
+        };
+        let steps = vec![FusedStep {
+            step: Step::Map(exprs),
+            policy: ErrorPolicy::default(),
+            row: row.clone(),
+        }];
+        GroupPlan {
+            args: Some((steps, row)),
+            layout,
+            key_types,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,10 +199,7 @@ impl PhysicalPlan {
                 Op::Fused { steps } => PhysOp::Kernel {
                     steps: steps.clone(),
                 },
-                Op::Group { keys, aggs } => PhysOp::Group {
-                    keys: keys.clone(),
-                    aggs: aggs.clone(),
-                },
+                Op::Group { keys, aggs } => PhysOp::Group(GroupPlan::new(&input_row, keys, aggs)),
                 Op::Union => PhysOp::Union,
                 Op::Limit(k) => PhysOp::Limit(*k),
                 Op::Sink(spec) => {
@@ -156,7 +252,6 @@ impl PhysicalPlan {
         })
     }
 
-    /// The error policy of a node's rows, if it has one (sources).
     /// For a source, the `limit` nodes that every path from it to a sink passes through (the
     /// first one on each path); `None` if some path reaches a sink without a limit. Once all
     /// those limits have let their N rows through, the source can stop reading: any further
@@ -190,13 +285,6 @@ impl PhysicalPlan {
         }
         limits.sort();
         Some(limits)
-    }
-
-    pub fn source_policy(&self, node: usize) -> Option<&ErrorPolicy> {
-        match &self.nodes[node].op {
-            PhysOp::Source { spec, .. } => Some(&spec.policy),
-            _ => None,
-        }
     }
 }
 

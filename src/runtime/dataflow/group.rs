@@ -3,14 +3,9 @@
 
 use super::{Cb, Ctx, Packet, S, kernel_op};
 use crate::batch::Batch;
-use crate::check::hir::{Agg, Expr, ExprKind};
-use crate::job::ErrorPolicy;
-use crate::plan::ir::{FusedStep, Step};
 use crate::runtime::RunError;
-use crate::runtime::group::{GroupLayout, GroupTable, route};
-use crate::runtime::physical::PhysNode;
-use crate::span::Span;
-use crate::types::{Field, RowType, Scalar};
+use crate::runtime::group::{GroupTable, route};
+use crate::runtime::physical::{GroupPlan, PhysNode};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 
@@ -18,93 +13,23 @@ pub(super) fn group_op<'s>(
     input: S<'s>,
     i: usize,
     node: &PhysNode,
-    keys: &[usize],
-    aggs: &[Agg],
+    plan: &GroupPlan,
     ctx: &Ctx,
 ) -> S<'s> {
-    let in_row = &node.input_row;
-    let scalar_of = |c: usize| {
-        in_row
-            .fields
-            .get(c)
-            .map(|f| f.ty.scalar)
-            .unwrap_or(Scalar::Null)
-    };
-    let computed = aggs
-        .iter()
-        .any(|a| matches!(&a.arg, Some(e) if !matches!(e.kind, ExprKind::Field(_))));
-    let key_types = RowType::new(
-        keys.iter()
-            .filter_map(|&k| in_row.fields.get(k).cloned())
-            .collect(),
-    );
-    let (stream, layout) = if computed {
-        // Compute keys and aggregate arguments with one map kernel: row = keys ++ args.
-        let mut exprs: Vec<Expr> = Vec::new();
-        let mut fields: Vec<Field> = Vec::new();
-        for &k in keys {
-            let f = in_row.fields.get(k).cloned().unwrap_or(Field {
-                name: format!("_key{k}"),
-                ty: crate::types::Type::NULL,
-            });
-            exprs.push(Expr::new(ExprKind::Field(k), f.ty, Span::default()));
-            fields.push(f);
-        }
-        let mut agg_layout = Vec::new();
-        for (j, a) in aggs.iter().enumerate() {
-            match &a.arg {
-                Some(e) => {
-                    agg_layout.push((a.func, Some((exprs.len(), e.ty.scalar))));
-                    fields.push(Field {
-                        name: format!("_arg{j}"),
-                        ty: e.ty,
-                    });
-                    exprs.push(e.clone());
-                }
-                None => agg_layout.push((a.func, None)),
-            }
-        }
-        let row = RowType::new(fields);
-        let steps = vec![FusedStep {
-            step: Step::Map(exprs),
-            policy: ErrorPolicy::default(),
-            row: row.clone(),
-        }];
-        let s = kernel_op(
+    let layout = plan.layout.clone();
+    let key_types = plan.key_types.clone();
+    let stream = match &plan.args {
+        Some((steps, row)) => kernel_op(
             input,
             i,
             &format!("{} (arguments)", node.name),
-            in_row,
-            &row,
-            steps,
+            &node.input_row,
+            row,
+            steps.clone(),
             false,
             ctx,
-        );
-        let layout = GroupLayout {
-            keys: (0..keys.len())
-                .map(|j| (j, row.fields[j].ty.scalar))
-                .collect(),
-            aggs: agg_layout,
-        };
-        (s, layout)
-    } else {
-        let layout = GroupLayout {
-            keys: keys.iter().map(|&k| (k, scalar_of(k))).collect(),
-            aggs: aggs
-                .iter()
-                .map(|a| {
-                    let arg = match &a.arg {
-                        Some(Expr {
-                            kind: ExprKind::Field(c),
-                            ..
-                        }) => Some((*c, scalar_of(*c))),
-                        _ => None,
-                    };
-                    (a.func, arg)
-                })
-                .collect(),
-        };
-        (input, layout)
+        ),
+        None => input,
     };
     let peers = ctx.peers;
     // With several workers, each aggregates its own rows first and sends only its partial

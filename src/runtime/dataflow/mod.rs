@@ -242,9 +242,7 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
                 true,
                 ctx,
             )),
-            (PhysOp::Group { keys, aggs }, Some(input)) => {
-                Some(group_op(input, i, node, keys, aggs, ctx))
-            }
+            (PhysOp::Group(plan), Some(input)) => Some(group_op(input, i, node, plan, ctx)),
             (PhysOp::Union, Some(_)) => Some(scope.concatenate(inputs)),
             (PhysOp::Limit(n), Some(input)) => Some(limit_op(input, i, node, *n, ctx)),
             (PhysOp::Sink { sink, .. }, Some(input)) => {

@@ -1,0 +1,97 @@
+//! Step 2 of a run, on every process that runs workers: the process-local environment built
+//! from a [`JobSpec`], and one timely dataflow on this process's worker threads.
+
+use super::commit::{NodeCounts, Outcome};
+use super::dataflow::{self, Job};
+use super::physical::PhysOp;
+use super::{JobSpec, RunError, RunOptions, policy, progress};
+use crate::connectors::sink::SharedFile;
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Runs this process's workers of the job to completion and returns what they counted, or the
+/// first error any of them raised. Writes only to the temporary files named in `spec`.
+pub fn execute(spec: &JobSpec, opts: &RunOptions) -> Result<Outcome, RunError> {
+    let threads = spec.plan.threads.max(1);
+    let mut sink_files = Vec::with_capacity(spec.sink_files.len());
+    for path in &spec.sink_files {
+        sink_files.push(match path {
+            Some(p) => Some(SharedFile::new(
+                OpenOptions::new()
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| RunError::Output {
+                        path: p.display().to_string(),
+                        reason: format!("cannot open the temporary output: {e}"),
+                    })?,
+            )),
+            None => None,
+        });
+    }
+    let job = Arc::new(Job {
+        sink_files,
+        dead_parts: Arc::new(
+            spec.dead_parts
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        ),
+        plan: spec.plan.clone(),
+        registry: opts.registry.clone(),
+        factory: opts.kernel_factory.clone(),
+    });
+    let shared = Arc::new(policy::Shared::new(job.plan.nodes.len()));
+    let sources: Vec<usize> = job
+        .plan
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let progress = progress::Progress::start(opts.progress, shared.clone(), sources);
+
+    let (j2, s2) = (job.clone(), shared.clone());
+    let guards = timely::execute(timely::Config::process(threads), move |worker| {
+        let index = worker.index();
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dataflow::run_worker(worker, j2.clone(), s2.clone())
+        }));
+        if let Err(p) = res {
+            s2.fail(RunError::Internal(format!(
+                "worker {index} panicked: {}",
+                dataflow::panic_message(p)
+            )));
+        }
+        s2.workers_done.fetch_add(1, Ordering::SeqCst);
+    })
+    .map_err(RunError::Internal)?;
+    let joined = guards.join();
+    progress.finish();
+    for r in joined {
+        if let Err(e) = r {
+            shared.fail(RunError::Internal(format!("a worker failed: {e}")));
+        }
+    }
+    if let Some(e) = shared.take_error() {
+        return Err(e);
+    }
+    let nodes = shared
+        .nodes
+        .iter()
+        .map(|c| NodeCounts {
+            rows_in: c.rows_in.load(Ordering::Relaxed),
+            rows_out: c.rows_out.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        })
+        .collect();
+    let dead_rows = shared
+        .dead_rows
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    Ok(Outcome { nodes, dead_rows })
+}

@@ -1,0 +1,172 @@
+//! Step 1 of a run, on the coordinating process: the physical plan, input splits and every
+//! output prepared (temporary files next to the final names) before any data moves.
+
+use super::physical::{self, PhysOp, PhysicalPlan};
+use super::{RunError, RunOptions};
+use crate::codegen::Engine;
+use crate::connectors::sink::AtomicOutput;
+use crate::connectors::{ConnectorError, SinkTarget};
+use crate::job::{ErrorPolicy, OnError};
+use crate::plan::ir::Plan;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What every worker process needs to run its part of a job: plain data, serializable, with no
+/// closures, open files or locks, so a coordinator can ship it to other processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub plan: PhysicalPlan,
+    pub engine: Engine,
+    /// Per sink (`PhysOp::Sink::sink`): the temporary file that all workers append whole
+    /// records to (its header is already written), for file sinks; `None` for standard output.
+    pub sink_files: Vec<Option<PathBuf>>,
+    /// Per dead-letter path: one temporary part file per worker.
+    pub dead_parts: BTreeMap<String, Vec<PathBuf>>,
+}
+
+/// A prepared job: its [`JobSpec`] and the outputs it will commit or discard.
+pub struct Prepared {
+    pub spec: JobSpec,
+    pub(super) outputs: Vec<Option<AtomicOutput>>,
+    pub(super) dead_outputs: Vec<(String, AtomicOutput)>,
+    pub(super) warnings: Vec<String>,
+    pub(super) started: Instant,
+}
+
+fn connector_input_error(e: ConnectorError) -> RunError {
+    RunError::Input {
+        file: e.place,
+        line: None,
+        column: None,
+        reason: e.reason,
+    }
+}
+
+fn output_error(e: ConnectorError) -> RunError {
+    RunError::Output {
+        path: e.place,
+        reason: e.reason,
+    }
+}
+
+/// Plans splits, collects dead-letter paths and prepares every output: all before any data
+/// moves, so a missing input or an unwritable destination fails the job with nothing written.
+pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
+    let started = Instant::now();
+    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads);
+    let batch = opts.batch.unwrap_or(batch).max(1);
+    let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
+    if let Some(w) = opts.window {
+        phys.window = w.max(1);
+    }
+    let registry = &opts.registry;
+    let mut dead_paths: Vec<String> = Vec::new();
+    let add_policy = |p: &ErrorPolicy, dead: &mut Vec<String>| {
+        if let OnError::DeadLetter(path) = &p.on_error
+            && !dead.contains(path)
+        {
+            dead.push(path.clone());
+        }
+    };
+    let mut outputs: Vec<Option<AtomicOutput>> = Vec::new();
+    let mut final_paths: HashMap<PathBuf, String> = HashMap::new();
+    let mut claim = |path: &str, what: String| -> Result<(), RunError> {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
+        if let Some(other) = final_paths.insert(abs, what.clone()) {
+            return Err(RunError::Output {
+                path: path.to_string(),
+                reason: format!("written by both {other} and {what}"),
+            });
+        }
+        Ok(())
+    };
+    for node in &mut phys.nodes {
+        if let Some(p) = node.hints.parallel {
+            warnings.push(format!(
+                "@parallel({p}) on {} is not honoured: every stage runs on all {threads} workers",
+                node.name
+            ));
+        }
+        if let (Some(b), false) = (node.hints.batch, matches!(node.op, PhysOp::Source { .. })) {
+            warnings.push(format!(
+                "@batch({b}) on {} is not honoured: batch sizes are set at the sources",
+                node.name
+            ));
+        }
+        match &mut node.op {
+            PhysOp::Source { spec, splits } => {
+                let conn = registry.source(&spec.connector).ok_or_else(|| {
+                    RunError::Plan(format!("unknown source connector `{}`", spec.connector))
+                })?;
+                *splits = conn.plan(spec, threads).map_err(connector_input_error)?;
+                add_policy(&spec.policy, &mut dead_paths);
+            }
+            PhysOp::Kernel { steps } => {
+                for s in steps.iter() {
+                    add_policy(&s.policy, &mut dead_paths);
+                }
+            }
+            PhysOp::Sink { spec, sink } => {
+                let conn = registry.sink(&spec.connector).ok_or_else(|| {
+                    RunError::Plan(format!("unknown sink connector `{}`", spec.connector))
+                })?;
+                conn.validate(spec).map_err(|e| RunError::Output {
+                    path: spec.path.clone().unwrap_or_else(|| e.place.clone()),
+                    reason: e.reason,
+                })?;
+                while outputs.len() <= *sink {
+                    outputs.push(None);
+                }
+                if conn.target(spec) == SinkTarget::File {
+                    let path = spec.path.clone().unwrap_or_default();
+                    claim(&path, format!("sink {}", spec.origin))?;
+                    let fail = |reason: String| RunError::Output {
+                        path: path.clone(),
+                        reason,
+                    };
+                    let out = AtomicOutput::prepare(Path::new(&path), 1).map_err(output_error)?;
+                    let file = out
+                        .open_part(0)
+                        .map_err(|e| fail(format!("cannot write output: {e}")))?;
+                    // The header (if the format has one) goes first, before any worker writes;
+                    // the workers' writers then only append records.
+                    conn.writer(spec, &node.row, Box::new(file), true)
+                        .and_then(|mut w| {
+                            w.finish()
+                                .map_err(|e| ConnectorError::new(&path, e.to_string()))
+                        })
+                        .map_err(|e| fail(e.reason))?;
+                    outputs[*sink] = Some(out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut dead_outputs: Vec<(String, AtomicOutput)> = Vec::new();
+    for path in &dead_paths {
+        claim(path, "a dead-letter output".to_string())?;
+        let out = AtomicOutput::prepare(Path::new(path), threads).map_err(output_error)?;
+        dead_outputs.push((path.clone(), out));
+    }
+    let spec = JobSpec {
+        sink_files: outputs
+            .iter()
+            .map(|o| o.as_ref().and_then(|o| o.parts.first().cloned()))
+            .collect(),
+        dead_parts: dead_outputs
+            .iter()
+            .map(|(p, o)| (p.clone(), o.parts.clone()))
+            .collect(),
+        plan: phys,
+        engine: opts.engine,
+    };
+    Ok(Prepared {
+        spec,
+        outputs,
+        dead_outputs,
+        warnings,
+        started,
+    })
+}

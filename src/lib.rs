@@ -1,6 +1,7 @@
 //! flow: a typed pipeline language and its compiler. See ARCHITECTURE.md for the code map.
 
 pub mod batch;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod codegen;

@@ -1,8 +1,8 @@
 //! From flow source text to plans: de-duplication across pipelines and files, fusion, pushdown.
 
 use flow::check::Probe;
-use flow::job::Options;
 use flow::driver::check_sources;
+use flow::job::Options;
 use flow::plan::{self, Op, Plan, PlanError, PlanOptions, explain};
 use flow::types::RowType;
 
@@ -12,20 +12,22 @@ impl Probe for NoFiles {
     fn exists(&self, _: &str) -> bool {
         true
     }
-    fn csv_header(&self, _: &str, _: u8) -> Result<Vec<String>, String> {
-        Ok([
-            "id",
-            "vendor",
-            "pickup_ts",
-            "distance",
-            "fare",
-            "tip",
-            "city",
-            "note",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect())
+    fn header(&self, _: &str, _: &str, _: &Options) -> Result<Option<Vec<String>>, String> {
+        Ok(Some(
+            [
+                "id",
+                "vendor",
+                "pickup_ts",
+                "distance",
+                "fare",
+                "tip",
+                "city",
+                "note",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ))
     }
     fn infer(&self, _: &str, _: &str, _: &Options) -> Result<RowType, String> {
         Err("no files in tests".into())

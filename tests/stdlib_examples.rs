@@ -5,9 +5,9 @@
 use flow::batch::Batch;
 use flow::check::Probe;
 use flow::check::hir::StreamKind;
-use flow::job::{ErrorPolicy, Options};
 use flow::codegen::{Engine, build_kernel};
 use flow::driver::check_sources;
+use flow::job::{ErrorPolicy, Options};
 use flow::plan::{FusedStep, Step};
 use flow::types::{Field, RowType, Type, Value};
 
@@ -17,8 +17,8 @@ impl Probe for OneFile {
     fn exists(&self, _: &str) -> bool {
         true
     }
-    fn csv_header(&self, _: &str, _: u8) -> Result<Vec<String>, String> {
-        Ok(vec!["x".into()])
+    fn header(&self, _: &str, _: &str, _: &Options) -> Result<Option<Vec<String>>, String> {
+        Ok(Some(vec!["x".into()]))
     }
     fn infer(&self, _: &str, _: &str, _: &Options) -> Result<RowType, String> {
         Ok(RowType::new(vec![Field {

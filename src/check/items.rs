@@ -4,6 +4,7 @@
 use super::expr::{ExprCx, Names, locals_used};
 use super::hir;
 use super::{Input, Probe, StdModule, suggest};
+use crate::catalog::{Catalog, ConnectorInfo};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, MaxErrors, Mode, OnError, Options};
 use crate::span::Span;
@@ -49,6 +50,7 @@ pub enum StreamDef {
 
 pub struct Checker<'p> {
     pub probe: &'p dyn Probe,
+    pub catalog: &'p Catalog,
     pub diags: Vec<Diagnostic>,
     pub sources: Vec<hir::Source>,
     pub sinks: Vec<hir::Sink>,
@@ -69,9 +71,10 @@ pub(super) struct FileCx<'t> {
 }
 
 impl<'p> Checker<'p> {
-    pub fn new(probe: &'p dyn Probe) -> Self {
+    pub fn new(probe: &'p dyn Probe, catalog: &'p Catalog) -> Self {
         Checker {
             probe,
+            catalog,
             diags: vec![],
             sources: vec![],
             sinks: vec![],
@@ -616,16 +619,13 @@ impl<'p> Checker<'p> {
         s: &ast::SourceDecl,
         schema_span: Span,
     ) {
-        if conn.name != "csv" || !matches!(conn.options.get("header"), Some(Value::Bool(true))) {
-            return;
-        }
         let Some(path) = &conn.path else { return };
         if !self.probe.exists(path) {
             return;
         }
-        let delim = delimiter_of(&conn.options);
-        match self.probe.csv_header(path, delim) {
-            Ok(header) => {
+        match self.probe.header(&conn.name, path, &conn.options) {
+            Ok(None) => {}
+            Ok(Some(header)) => {
                 for f in &row.fields {
                     if !header.iter().any(|h| *h == f.name) {
                         let mut d = Diagnostic::error(
@@ -664,8 +664,8 @@ impl<'p> Checker<'p> {
                 Diagnostic::error(
                     Code::SchemaInference,
                     format!(
-                        "source `{}` reads standard input, so its schema must be declared",
-                        s.name.name
+                        "source `{}` reads {}, so its schema must be declared",
+                        s.name.name, conn.reads
                     ),
                 )
                 .label(s.name.span, "no schema")
@@ -705,13 +705,15 @@ impl<'p> Checker<'p> {
         is_source: bool,
         fcx: &FileCx,
     ) -> Option<Connector> {
-        let known: &[&str] = if is_source {
-            &["csv", "jsonl", "stdin"]
+        let catalog = self.catalog;
+        let list = if is_source {
+            &catalog.sources
         } else {
-            &["csv", "jsonl", "stdout"]
+            &catalog.sinks
         };
+        let known: Vec<&str> = list.iter().map(|c| c.name).collect();
         let name = c.name.name.as_str();
-        if !known.contains(&name) {
+        let Some(info) = list.iter().find(|c| c.name == name) else {
             let kind = if is_source { "source" } else { "sink" };
             let mut d = Diagnostic::error(
                 Code::UnknownConnector,
@@ -724,18 +726,15 @@ impl<'p> Checker<'p> {
             self.diags
                 .push(d.note(format!("{kind} connectors: {}", known.join(", "))));
             return None;
-        }
-        let file_based = name == "csv" || name == "jsonl";
-        let mut allowed: Vec<&str> = match name {
-            "csv" => vec!["header", "delimiter"],
-            "stdin" | "stdout" => vec!["format", "header", "delimiter"],
-            _ => vec![],
         };
+        let file_based = info.takes_path;
+        let mut allowed: Vec<&str> = info.options.iter().map(|o| o.name).collect();
         if is_source {
             allowed.extend(["on_error", "max_errors"]);
         }
         let mut conn = Connector {
             name: name.to_string(),
+            reads: info.reads,
             path: None,
             path_span: c.span,
             options: Options::new(),
@@ -810,7 +809,7 @@ impl<'p> Checker<'p> {
                         ok = false;
                         continue;
                     }
-                    if !self.option(&key.name, &a.value, &mut conn, fcx) {
+                    if !self.option(info, &key.name, &a.value, &mut conn, fcx) {
                         ok = false;
                     }
                 }
@@ -829,18 +828,12 @@ impl<'p> Checker<'p> {
         if !ok {
             return None;
         }
-        if name == "csv" || name == "stdin" || name == "stdout" {
-            conn.options
-                .entry("header".into())
-                .or_insert(Value::Bool(true));
-            conn.options
-                .entry("delimiter".into())
-                .or_insert(Value::Str(",".into()));
-        }
-        if name == "stdin" || name == "stdout" {
-            conn.options
-                .entry("format".into())
-                .or_insert(Value::Str("csv".into()));
+        for o in &info.options {
+            if let Some(d) = &o.default {
+                conn.options
+                    .entry(o.name.to_string())
+                    .or_insert_with(|| d.clone());
+            }
         }
         if is_source {
             if let Some(path) = &conn.path {
@@ -861,43 +854,19 @@ impl<'p> Checker<'p> {
     }
 
     /// Validates one named option; returns false (after reporting) if invalid.
-    fn option(&mut self, key: &str, value: &ast::Expr, conn: &mut Connector, fcx: &FileCx) -> bool {
+    fn option(
+        &mut self,
+        info: &ConnectorInfo,
+        key: &str,
+        value: &ast::Expr,
+        conn: &mut Connector,
+        fcx: &FileCx,
+    ) -> bool {
         let bad = |what: &str| {
             Diagnostic::error(Code::InvalidOption, format!("invalid value for `{key}`"))
                 .label(value.span, what.to_string())
         };
         match key {
-            "header" => match value.kind {
-                ast::ExprKind::Bool(b) => {
-                    conn.options.insert(key.into(), Value::Bool(b));
-                    true
-                }
-                _ => {
-                    self.diags.push(bad("expected `true` or `false`"));
-                    false
-                }
-            },
-            "delimiter" => match &value.kind {
-                ast::ExprKind::Str(s) if s.len() == 1 => {
-                    conn.options.insert(key.into(), Value::Str(s.clone()));
-                    true
-                }
-                _ => {
-                    self.diags
-                        .push(bad("expected a one-byte string such as \",\" or \"\\t\""));
-                    false
-                }
-            },
-            "format" => match &value.kind {
-                ast::ExprKind::Str(s) if s == "csv" || s == "jsonl" => {
-                    conn.options.insert(key.into(), Value::Str(s.clone()));
-                    true
-                }
-                _ => {
-                    self.diags.push(bad("expected \"csv\" or \"jsonl\""));
-                    false
-                }
-            },
             "on_error" => match parse_on_error(value, &fcx.base_dir) {
                 Ok(p) => {
                     conn.policy.on_error = p;
@@ -926,7 +895,28 @@ impl<'p> Checker<'p> {
                     false
                 }
             },
-            _ => false,
+            _ => {
+                let Some(spec) = info.option(key) else {
+                    return false;
+                };
+                let v = match &value.kind {
+                    ast::ExprKind::Bool(b) => Value::Bool(*b),
+                    ast::ExprKind::Str(s) => Value::Str(s.clone()),
+                    ast::ExprKind::Int(i) => Value::Int(*i),
+                    ast::ExprKind::Float(x) => Value::Float(*x),
+                    _ => Value::Null,
+                };
+                match spec.kind.accept(&v) {
+                    Ok(()) => {
+                        conn.options.insert(key.into(), v);
+                        true
+                    }
+                    Err(what) => {
+                        self.diags.push(bad(&what));
+                        false
+                    }
+                }
+            }
         }
     }
 }
@@ -934,6 +924,8 @@ impl<'p> Checker<'p> {
 /// A validated connector call.
 pub(super) struct Connector {
     pub name: String,
+    /// What a source without a path reads ("standard input"), from its catalog entry.
+    pub reads: &'static str,
     pub path: Option<String>,
     pub path_span: Span,
     pub options: Options,
@@ -970,13 +962,6 @@ pub(super) fn positive_int(e: &ast::Expr) -> Option<u32> {
     match e.kind {
         ast::ExprKind::Int(i) if i >= 1 && i <= u32::MAX as i64 => Some(i as u32),
         _ => None,
-    }
-}
-
-pub(super) fn delimiter_of(o: &Options) -> u8 {
-    match o.get("delimiter") {
-        Some(Value::Str(s)) => s.as_bytes().first().copied().unwrap_or(b','),
-        _ => b',',
     }
 }
 

@@ -10,19 +10,27 @@ mod expr;
 mod items;
 mod stream;
 
+use crate::catalog::Catalog;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::Options;
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use crate::types::RowType;
 
-/// The checker's window on the file system (implemented by the driver).
+/// The checker's window on the file system (implemented by the driver, which asks the
+/// connector named for the format-specific parts).
 pub trait Probe {
     /// Whether the path (or, for a glob, at least one match) exists.
     fn exists(&self, path: &str) -> bool;
-    /// The column names of a CSV file's header line.
-    fn csv_header(&self, path: &str, delimiter: u8) -> Result<Vec<String>, String>;
-    /// Infers a schema from the file's header and a sample of its records.
+    /// The column names the input declares itself (a CSV header line), if the connector reads
+    /// such a thing with these options.
+    fn header(
+        &self,
+        connector: &str,
+        path: &str,
+        options: &Options,
+    ) -> Result<Option<Vec<String>>, String>;
+    /// Infers a schema from the input (its header and a sample of its records).
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String>;
 }
 
@@ -53,8 +61,15 @@ pub struct Checked {
     pub types: Vec<String>,
 }
 
-pub fn check(files: &[Input], modules: &[StdModule], probe: &dyn Probe) -> Checked {
-    let mut cx = items::Checker::new(probe);
+/// Checks the files together. Connector calls are validated against `catalog` (what the
+/// registered connectors say about themselves); files are probed through `probe`.
+pub fn check(
+    files: &[Input],
+    modules: &[StdModule],
+    probe: &dyn Probe,
+    catalog: &Catalog,
+) -> Checked {
+    let mut cx = items::Checker::new(probe, catalog);
     for m in modules {
         cx.add_std_module(m);
     }

@@ -4,7 +4,7 @@
 mod run;
 
 use crate::diagnostics::{self, Code};
-use crate::driver::{self, Compilation};
+use crate::driver::{self, Compilation, Session};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -129,43 +129,69 @@ pub(crate) fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
-/// Writes a line to stdout. A closed pipe (`flow explain x.flow | head`) is not an error worth
-/// a panic: the output is simply no longer wanted.
-fn out(text: &str) {
+/// Writes a line to stdout. A closed pipe (`flow explain x.flow | head`) means the output is
+/// no longer wanted: not an error. Any other failure (a full disk, `>/dev/full`) is: the caller
+/// exits non-zero rather than report success with the output lost.
+fn out(text: &str) -> Result<(), ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+    match writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            err(&format!("flow: cannot write standard output: {e}"));
+            Err(ExitCode::from(1))
+        }
+    }
 }
 
-/// Prints diagnostics (text on stderr, or JSON on stdout); returns whether there were errors.
-fn report(c: &Compilation, format: Format, color: ColorChoice) -> bool {
+/// Writes to stderr, never panicking: when stderr itself cannot be written (`2>/dev/full`, a
+/// closed pipe) there is nowhere left to report to, and the exit code still tells.
+pub(crate) fn err(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = e.write_all(b"\n");
+    }
+    let _ = e.flush();
+}
+
+/// Prints diagnostics (text on stderr, or JSON on stdout); returns whether there were errors,
+/// or the exit code if the JSON could not be written.
+fn report(c: &Compilation, format: Format, color: ColorChoice) -> Result<bool, ExitCode> {
     match format {
         Format::Json => {
             let json = diagnostics::to_json(&c.sources, &c.diagnostics);
-            out(&serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into()));
+            out(&serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into()))?;
         }
         Format::Text => {
             let text = diagnostics::render(&c.sources, &c.diagnostics, use_color(color));
-            let _ = std::io::stderr().write_all(text.as_bytes());
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(text.as_bytes());
         }
     }
-    c.has_errors()
+    Ok(c.has_errors())
 }
 
 fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice) -> ExitCode {
     let c = driver::check_paths(files);
-    let failed = report(&c, format, color);
+    let failed = match report(&c, format, color) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
     if types && format == Format::Text {
         for line in &c.types {
-            out(line);
+            if let Err(code) = out(line) {
+                return code;
+            }
         }
     }
     if failed {
         if format == Format::Text {
             let errors = c.diagnostics.iter().filter(|d| d.is_error()).count();
-            eprintln!(
+            err(&format!(
                 "flow check: {errors} error{} found",
                 if errors == 1 { "" } else { "s" }
-            );
+            ));
         }
         ExitCode::from(1)
     } else {
@@ -173,58 +199,64 @@ fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice)
     }
 }
 
-/// Checks and plans the files with the given switches; prints diagnostics on failure.
-fn compile(
-    files: &[PathBuf],
-    flags: PlanFlags,
-) -> Result<(Compilation, crate::plan::Plan), ExitCode> {
-    let mut c = driver::check_paths(files);
-    let failed = report(&c, Format::Text, ColorChoice::Auto);
-    let Some(program) = c.program.take() else {
-        debug_assert!(failed);
-        return Err(ExitCode::from(1));
-    };
-    match driver::plan_program(&program, flags.options()) {
-        Ok(plan) => {
-            c.program = Some(program);
-            Ok((c, plan))
-        }
-        Err(diags) => {
-            let text = diagnostics::render(&c.sources, &diags, use_color(ColorChoice::Auto));
-            let _ = std::io::stderr().write_all(text.as_bytes());
-            Err(ExitCode::from(1))
-        }
+/// A session holding the files, with the given planner switches; its compilation's diagnostics
+/// are printed. `Err` when there are errors (the exit code to return).
+fn session(files: &[PathBuf], flags: PlanFlags) -> Result<Session, ExitCode> {
+    let mut s = Session::default();
+    let unreadable = s.load_paths(files);
+    s.set_plan_options(flags.options());
+    let c = s.compile();
+    let mut shown = c.clone();
+    if !unreadable.is_empty() {
+        let mut all = unreadable;
+        all.extend(shown.diagnostics);
+        shown.diagnostics = all;
     }
+    let failed = report(&shown, Format::Text, ColorChoice::Auto)?;
+    if failed || shown.plan.is_none() {
+        return Err(ExitCode::from(1));
+    }
+    Ok(s)
 }
 
 fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -> ExitCode {
-    let (_, plan) = match compile(files, flags) {
-        Ok(x) => x,
+    let mut s = match session(files, flags) {
+        Ok(s) => s,
         Err(code) => return code,
     };
-    if dot {
-        out(crate::plan::explain::dot(&plan).trim_end());
+    let Ok(plan) = s.plan() else {
+        return ExitCode::from(1);
+    };
+    let text = if dot {
+        crate::plan::explain::dot(plan)
     } else if format == Format::Json {
-        out(&serde_json::to_string_pretty(&crate::plan::explain::json(&plan)).unwrap_or_default());
+        serde_json::to_string_pretty(&crate::plan::explain::json(plan)).unwrap_or_default()
     } else {
-        out(crate::plan::explain::text(&plan).trim_end());
+        crate::plan::explain::text(plan)
+    };
+    match out(text.trim_end()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
-    ExitCode::SUCCESS
 }
 
 fn cmd_explain_error(code: &str) -> ExitCode {
     match Code::from_str(code) {
         Some(c) => {
-            out(&format!(
+            match out(&format!(
                 "{}: {}\n\n{}",
                 c.as_str(),
                 c.title(),
                 c.explanation()
-            ));
-            ExitCode::SUCCESS
+            )) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            }
         }
         None => {
-            eprintln!("flow explain-error: unknown error code `{code}` (codes look like E0022)");
+            err(&format!(
+                "flow explain-error: unknown error code `{code}` (codes look like E0022)"
+            ));
             ExitCode::from(2)
         }
     }

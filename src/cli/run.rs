@@ -1,9 +1,9 @@
-//! `flow run`: check, plan, build kernels and execute the job.
+//! `flow run`: one call into the session (check, plan, kernels, run), then the summary.
 
-use super::{PlanFlags, compile};
+use super::{PlanFlags, err, session};
 use crate::codegen::{self, Engine};
-use crate::diagnostics::{Code, Diagnostic};
-use crate::runtime::{self, RunError, RunOptions, RunSummary};
+use crate::driver::RunFailure;
+use crate::runtime::{RunOptions, RunSummary};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,33 +47,32 @@ enum SummaryFormat {
 }
 
 pub fn cmd_run(args: RunArgs) -> ExitCode {
-    let (compilation, plan) = match compile(&args.files, args.plan) {
-        Ok(x) => x,
+    let mut session = match session(&args.files, args.plan) {
+        Ok(s) => s,
         Err(code) => return code,
     };
     let engine = match args.engine {
         EngineArg::Jit => Engine::Jit,
         EngineArg::Interpreter => Engine::Interpreter,
     };
-    let verbose = args.verbose;
-    if verbose {
+    if args.verbose
+        && let Ok(plan) = session.plan()
+    {
         for id in plan.graph.node_indices() {
-            let node = &plan.graph[id];
-            if let crate::plan::Op::Fused { steps } = &node.op {
-                let inputs = plan.inputs(id);
-                if let Some(input) = inputs.first() {
-                    let k = codegen::build_kernel(&plan.graph[*input].row, steps, engine);
-                    let micros = k
-                        .compile_micros()
-                        .map(|m| format!("{:.2} ms", m as f64 / 1000.0))
-                        .unwrap_or_else(|| "-".into());
-                    eprintln!(
-                        "kernel n{}: {} ({} steps), compiled in {micros}",
-                        id.index(),
-                        k.describe(),
-                        steps.len()
-                    );
-                }
+            if let crate::plan::Op::Fused { steps } = &plan.graph[id].op
+                && let Some(input) = plan.inputs(id).first()
+            {
+                let k = codegen::build_kernel(&plan.graph[*input].row, steps, engine);
+                let micros = k
+                    .compile_micros()
+                    .map(|m| format!("{:.2} ms", m as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into());
+                err(&format!(
+                    "kernel n{}: {} ({} steps), compiled in {micros}",
+                    id.index(),
+                    k.describe(),
+                    steps.len()
+                ));
             }
         }
     }
@@ -81,41 +80,33 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
     opts.threads = args.threads;
     opts.batch = args.batch;
     opts.progress = !args.quiet && std::io::stderr().is_terminal();
-    match runtime::run(&plan, &opts) {
+    match session.run(&opts) {
         Ok(summary) => {
             if args.summary == Some(SummaryFormat::Json) {
-                eprintln!(
-                    "{}",
-                    serde_json::to_string_pretty(&summary).unwrap_or_default()
-                );
+                err(&serde_json::to_string_pretty(&summary).unwrap_or_default());
             } else if !args.quiet {
-                eprint!("{}", render_summary(&summary));
+                err(&render_summary(&summary));
             }
             ExitCode::SUCCESS
         }
-        Err(RunError::RowEval {
-            at: Some(span),
-            code,
-            row,
-            stage,
+        Err(RunFailure::Diagnostics(_)) => ExitCode::from(1), // already reported by `session`
+        Err(RunFailure::Job {
+            diagnostic: Some(d),
+            ..
         }) => {
-            let d = Diagnostic::error(Code::RowEvalFailed, format!("{} while evaluating a row", code.message()))
-                .label(span, format!("this {} failed", if stage.ends_with("(filter)") { "filter" } else { "map" }))
-                .note(format!("the row: {row}"))
-                .help("guard the expression, or set a policy on the stage: `@on_error(skip)` or `@on_error(dead_letter(\"bad.jsonl\"))`");
             let text = crate::diagnostics::render(
-                &compilation.sources,
+                &session.compile().sources,
                 &[d],
                 super::use_color(super::ColorChoice::Auto),
             );
-            eprint!("{text}");
-            eprintln!("error: the job failed; no file output was written under its final name");
+            err(&text);
+            err("error: the job failed; no file output was written under its final name");
             ExitCode::from(1)
         }
-        Err(e) => {
-            eprintln!("error: the job failed: {e}");
-            eprintln!(
-                "no file output was written under its final name (rows already sent to stdout stay sent)"
+        Err(RunFailure::Job { error, .. }) => {
+            err(&format!("error: the job failed: {error}"));
+            err(
+                "no file output was written under its final name (rows already sent to stdout stay sent)",
             );
             ExitCode::from(1)
         }

@@ -17,6 +17,8 @@ pub mod split;
 pub mod stdio;
 
 use crate::batch::Batch;
+use crate::catalog::{Catalog, ConnectorInfo};
+use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::stdlib::ops;
 use crate::types::{RowType, Scalar, Type, Value};
@@ -94,6 +96,21 @@ pub trait SourceReader {
 
 pub trait SourceConnector: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The connector's description of itself: what the checker validates a call against.
+    fn info(&self) -> ConnectorInfo;
+    /// Infers a schema from `file` (the first file of the source's path or glob) and the
+    /// validated options, for a source declared without one. Runs at check time.
+    fn infer(&self, _file: &str, _options: &Options) -> Result<RowType, String> {
+        Err(format!(
+            "`{}` cannot infer a schema; declare one",
+            self.name()
+        ))
+    }
+    /// The column names `file` declares itself (a header line), if the connector reads such a
+    /// thing: the checker verifies a declared schema against them.
+    fn header(&self, _file: &str, _options: &Options) -> Result<Option<Vec<String>>, String> {
+        Ok(None)
+    }
     /// Runs on the coordinating thread: checks that the inputs exist and assigns splits to
     /// `workers` workers (`result[w]` = splits of worker `w`, read in order).
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError>;
@@ -123,6 +140,8 @@ pub enum SinkTarget {
 
 pub trait SinkConnector: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The connector's description of itself: what the checker validates a call against.
+    fn info(&self) -> ConnectorInfo;
     fn target(&self, spec: &SinkSpec) -> SinkTarget;
     /// Checks the options before any data moves.
     fn validate(&self, spec: &SinkSpec) -> Result<(), ConnectorError>;
@@ -175,6 +194,13 @@ impl Registry {
     }
     pub fn sink(&self, name: &str) -> Option<Arc<dyn SinkConnector>> {
         self.sinks.get(name).cloned()
+    }
+    /// Every connector's description, for the checker.
+    pub fn catalog(&self) -> Catalog {
+        Catalog {
+            sources: self.sources.values().map(|c| c.info()).collect(),
+            sinks: self.sinks.values().map(|c| c.info()).collect(),
+        }
     }
 }
 

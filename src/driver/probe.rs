@@ -1,11 +1,29 @@
-//! The file-system probe the checker uses: existence checks, CSV headers and schema inference
-//! (which each connector implements: `connectors::csv::infer`, `connectors::jsonl::infer`).
+//! The file-system probe the checker uses: existence checks here; headers and schema inference
+//! asked of the connector (each implements its own, e.g. `connectors::csv::infer`).
 
 use crate::check::Probe;
+use crate::connectors::{Registry, SourceConnector};
 use crate::job::Options;
 use crate::types::RowType;
+use std::sync::Arc;
 
-pub struct FsProbe;
+/// Probes real files; the format-specific parts (header, inference) are asked of the connector
+/// registered under the source's name.
+pub struct FsProbe {
+    pub registry: Registry,
+}
+
+impl FsProbe {
+    pub fn new(registry: Registry) -> FsProbe {
+        FsProbe { registry }
+    }
+
+    fn connector(&self, name: &str) -> Result<Arc<dyn SourceConnector>, String> {
+        self.registry
+            .source(name)
+            .ok_or_else(|| format!("no source connector `{name}` is registered"))
+    }
+}
 
 fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
@@ -33,23 +51,18 @@ impl Probe for FsProbe {
         first_file(path).is_some()
     }
 
-    fn csv_header(&self, path: &str, delimiter: u8) -> Result<Vec<String>, String> {
+    fn header(
+        &self,
+        connector: &str,
+        path: &str,
+        options: &Options,
+    ) -> Result<Option<Vec<String>>, String> {
         let file = first_file(path).ok_or_else(|| "no such file".to_string())?;
-        let mut r = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .from_path(&file)
-            .map_err(|e| e.to_string())?;
-        let h = r.headers().map_err(|e| e.to_string())?;
-        Ok(h.iter().map(|s| s.trim().to_string()).collect())
+        self.connector(connector)?.header(&file, options)
     }
 
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String> {
         let file = first_file(path).ok_or_else(|| "no such file".to_string())?;
-        match connector {
-            "csv" => crate::connectors::csv::infer::infer(&file, options),
-            "jsonl" => crate::connectors::jsonl::infer::infer(&file, options),
-            other => Err(format!("cannot infer a schema for `{other}`")),
-        }
+        self.connector(connector)?.infer(&file, options)
     }
 }

@@ -7,6 +7,7 @@
 //! columns the plan needs (`SourceSpec::columns`) are converted; every record's field count is
 //! checked. A header, when present, maps schema columns to fields by name.
 
+pub mod describe;
 pub mod infer;
 mod plain;
 use super::input::{self, LineBase};
@@ -27,6 +28,22 @@ use std::path::{Path, PathBuf};
 pub struct CsvSource;
 
 impl SourceConnector for CsvSource {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::source()
+    }
+
+    fn infer(&self, file: &str, options: &crate::job::Options) -> Result<RowType, String> {
+        infer::infer(file, options)
+    }
+
+    fn header(
+        &self,
+        file: &str,
+        options: &crate::job::Options,
+    ) -> Result<Option<Vec<String>>, String> {
+        describe::header(file, options)
+    }
+
     fn name(&self) -> &'static str {
         "csv"
     }
@@ -726,6 +743,10 @@ use super::outbuf::{self, OutBuf};
 pub struct CsvSink;
 
 impl SinkConnector for CsvSink {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::sink()
+    }
+
     fn name(&self) -> &'static str {
         "csv"
     }

@@ -3,6 +3,7 @@
 //! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
 //! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
 
+pub mod describe;
 pub mod infer;
 use super::input::{self, LineBase};
 use super::outbuf::{self, OutBuf};
@@ -22,6 +23,14 @@ use std::path::PathBuf;
 pub struct JsonlSource;
 
 impl SourceConnector for JsonlSource {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::source()
+    }
+
+    fn infer(&self, file: &str, options: &crate::job::Options) -> Result<RowType, String> {
+        infer::infer(file, options)
+    }
+
     fn name(&self) -> &'static str {
         "jsonl"
     }
@@ -272,6 +281,10 @@ impl SourceReader for JsonlReader {
 pub struct JsonlSink;
 
 impl SinkConnector for JsonlSink {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::sink()
+    }
+
     fn name(&self) -> &'static str {
         "jsonl"
     }

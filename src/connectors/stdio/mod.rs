@@ -3,6 +3,8 @@
 //! Standard output is written by worker 0 only (every row is routed there); it is a stream, so
 //! it is not atomic: a failing job may have printed some rows already.
 
+mod describe;
+
 use super::csv::{CsvReader, CsvWriter};
 use super::jsonl::{JsonlReader, JsonlWriter};
 use super::{
@@ -28,6 +30,10 @@ fn format(opts: &Options, place: &str) -> Result<&'static str, ConnectorError> {
 pub struct StdinSource;
 
 impl SourceConnector for StdinSource {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::source()
+    }
+
     fn name(&self) -> &'static str {
         "stdin"
     }
@@ -76,6 +82,10 @@ impl SourceConnector for StdinSource {
 pub struct StdoutSink;
 
 impl SinkConnector for StdoutSink {
+    fn info(&self) -> crate::catalog::ConnectorInfo {
+        describe::sink()
+    }
+
     fn name(&self) -> &'static str {
         "stdout"
     }

@@ -155,6 +155,28 @@ pub fn no_stale_snapshots(suite: &'static str, names: Vec<String>) -> Trial {
     })
 }
 
+/// The data-driven suite `suite`: one test per `*.flow` under `dir`, named after the file, whose
+/// `output` is compared with `tests/snapshots/<suite>/<case>.snap`; plus the stale-snapshot test.
+pub fn suite(
+    suite: &'static str,
+    dir: &str,
+    output: fn(&Case) -> Result<String, Failed>,
+) -> Vec<Trial> {
+    let cases = cases(dir);
+    let names = cases.iter().map(|c| c.name.clone()).collect();
+    let mut trials: Vec<Trial> = cases
+        .into_iter()
+        .map(|case| {
+            Trial::test(case.name.clone(), move || {
+                let out = output(&case)?;
+                check(suite, &case.name, &[(&case.path, &case.text)], &out)
+            })
+        })
+        .collect();
+    trials.push(no_stale_snapshots(suite, names));
+    trials
+}
+
 /// Runs the trials with the command-line arguments (`cargo test --test SUITE FILTER`).
 pub fn run(trials: Vec<Trial>) -> ! {
     libtest_mimic::run(&Arguments::from_args(), trials).exit()

@@ -1,118 +1,125 @@
-//! Golden tests for diagnostics: every `tests/diagnostics/*.flow` is checked and its rendered
-//! diagnostics compared with `tests/snapshots/diagnostics/<name>.snap` (insta). The first line
-//! `# expect: E0011[, E0022…]` names codes that must be among the reported ones; a
-//! `# with: other.flow` line names a companion file checked together with it.
+//! Golden tests for diagnostics, one test per script: every `tests/diagnostics/*.flow` is checked
+//! and its rendered diagnostics compared with `tests/snapshots/diagnostics/<name>.snap` (which
+//! begins with the script's source; see `tests/common`). The first line `# expect: E0011[, E0022…]`
+//! names codes that must be among the reported ones; a `# with: other.flow` line names a
+//! companion file checked together with it. Run one case: `cargo test --test diagnostics 022`.
 
+mod common;
+
+use common::{Case, header_values};
 use flow::diagnostics::{self, Code};
 use flow::driver;
+use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn scripts() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("tests/diagnostics")
-        .expect("tests/diagnostics exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
-        .collect();
-    v.sort();
-    v
-}
+const DIR: &str = "tests/diagnostics";
 
-fn header_values(text: &str, key: &str) -> Vec<String> {
-    text.lines()
-        .take_while(|l| l.starts_with('#'))
-        .filter_map(|l| {
-            l.trim_start_matches('#')
-                .trim()
-                .strip_prefix(key)
-                .map(|r| r.trim().to_string())
-        })
-        .flat_map(|v| {
-            v.split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-#[test]
-fn diagnostics_match_their_snapshots_and_expected_codes() {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("snapshots/diagnostics");
-    settings.set_prepend_module_to_snapshot(false);
-    let _guard = settings.bind_to_scope();
-    let mut missing = Vec::new();
-    let mut covered = BTreeSet::new();
-    let all = scripts();
-    assert!(
-        all.len() >= 40,
-        "expected at least 40 diagnostic scripts, found {}",
-        all.len()
-    );
-    for path in all {
-        let text = std::fs::read_to_string(&path).expect("readable script");
-        let mut files = vec![path.clone()];
-        for other in header_values(&text, "with:") {
-            files.push(path.parent().unwrap_or(Path::new(".")).join(other));
-        }
-        let c = driver::check_paths(&files);
-        let reported: BTreeSet<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
-        covered.extend(reported.iter().map(|s| s.to_string()));
-        for code in header_values(&text, "expect:") {
-            if !reported.contains(code.as_str()) {
-                missing.push(format!(
-                    "{}: expected {code}, got {reported:?}",
-                    path.display()
-                ));
-            }
-        }
-        assert!(
-            c.has_errors() || reported.iter().any(|c| c.starts_with('W')),
-            "{} reports nothing",
-            path.display()
-        );
-        let rendered = diagnostics::render(&c.sources, &c.diagnostics, false);
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        insta::assert_snapshot!(name, rendered);
+/// The script and its `# with:` companions, as `(path, text)`.
+fn files(case: &Case) -> Result<Vec<(String, String)>, Failed> {
+    let mut files = vec![(case.path.clone(), case.text.clone())];
+    for other in header_values(&case.text, "with:") {
+        let p = Path::new(DIR).join(other);
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        files.push((p.to_string_lossy().into_owned(), text));
     }
-    assert!(
-        missing.is_empty(),
-        "scripts missing their expected codes:\n{}",
-        missing.join("\n")
-    );
+    Ok(files)
+}
+
+fn check_case(case: &Case) -> Result<(), Failed> {
+    let files = files(case)?;
+    let c = driver::check_paths(&files.iter().map(|(p, _)| p).collect::<Vec<_>>());
+    let reported: BTreeSet<&str> = c.diagnostics.iter().map(|d| d.code.as_str()).collect();
+    if !(c.has_errors() || reported.iter().any(|c| c.starts_with('W'))) {
+        return Err("reports nothing".into());
+    }
+    let rendered = diagnostics::render(&c.sources, &c.diagnostics, false);
+    let sources: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let snapshot = common::check("diagnostics", &case.name, &sources, &rendered);
+    let missing: Vec<String> = header_values(&case.text, "expect:")
+        .into_iter()
+        .filter(|code| !reported.contains(code.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        let snapshot = snapshot.err().and_then(|e| e.message().map(str::to_string));
+        return Err(format!(
+            "expected {missing:?} among the reported codes {reported:?}\n{}",
+            snapshot.unwrap_or_default()
+        )
+        .into());
+    }
+    snapshot
+}
+
+/// Every error code is reported by at least one script.
+fn every_code_is_covered(cases: &[Case]) -> Result<(), Failed> {
+    if cases.len() < 40 {
+        return Err(format!("expected at least 40 scripts, found {}", cases.len()).into());
+    }
+    let mut covered = BTreeSet::new();
+    for case in cases {
+        let files = files(case)?;
+        let c = driver::check_paths(&files.iter().map(|(p, _)| p).collect::<Vec<_>>());
+        covered.extend(c.diagnostics.iter().map(|d| d.code.as_str().to_string()));
+    }
     let uncovered: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
         // E0070 is a run-time error (tested in tests/e2e.rs), E0900 an internal error.
         .filter(|c| !covered.contains(*c) && !matches!(*c, "E0070" | "E0900"))
         .collect();
-    assert!(
-        uncovered.is_empty(),
-        "error codes no golden script covers: {uncovered:?}"
-    );
+    if uncovered.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("error codes no golden script covers: {uncovered:?}").into())
+    }
 }
 
-#[test]
-fn json_diagnostics_have_the_documented_fields() {
+fn json_diagnostics_have_the_documented_fields() -> Result<(), Failed> {
     let c = driver::check_text(
         "tests/inline.flow",
         "source s = csv(\"nope.csv\")\ns | filter x | sink stdout()\n",
     );
     let json = diagnostics::to_json(&c.sources, &c.diagnostics);
-    let arr = json.as_array().expect("an array");
-    assert!(!arr.is_empty());
+    let arr = json.as_array().ok_or("not an array")?;
+    if arr.is_empty() {
+        return Err("no diagnostics".into());
+    }
     for d in arr {
         for key in [
             "code", "severity", "message", "file", "line", "column", "labels",
         ] {
-            assert!(d.get(key).is_some(), "missing {key} in {d}");
+            if d.get(key).is_none() {
+                return Err(format!("missing {key} in {d}").into());
+            }
         }
     }
-    assert_eq!(arr[0]["code"], "E0033");
-    assert_eq!(arr[0]["line"], 1);
-    assert_eq!(arr[0]["column"], 16);
+    let first = (&arr[0]["code"], &arr[0]["line"], &arr[0]["column"]);
+    if first != (&"E0033".into(), &1.into(), &16.into()) {
+        return Err(format!("first diagnostic is {first:?}, expected E0033 at 1:16").into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let cases = std::sync::Arc::new(common::cases(DIR));
+    let mut trials: Vec<Trial> = (0..cases.len())
+        .map(|i| {
+            let cases = cases.clone();
+            Trial::test(cases[i].name.clone(), move || check_case(&cases[i]))
+        })
+        .collect();
+    let names = cases.iter().map(|c| c.name.clone()).collect();
+    trials.push(common::no_stale_snapshots("diagnostics", names));
+    trials.push(Trial::test("every_code_is_covered", move || {
+        every_code_is_covered(&cases)
+    }));
+    trials.push(Trial::test(
+        "json_diagnostics_have_the_documented_fields",
+        json_diagnostics_have_the_documented_fields,
+    ));
+    common::run(trials)
 }

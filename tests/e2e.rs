@@ -1,11 +1,19 @@
-//! End-to-end runs of every example, like a user: the `flow` binary on a copy of `examples/`.
+//! End-to-end runs of every example, like a user: the `flow` binary on a copy of `examples/` in a
+//! temp dir (so `examples/out/` is never written). Each example gives five tests:
 //!
-//! - With one worker the outputs (files under `out/` and standard output) must equal the
-//!   checked-in snapshots `tests/snapshots/e2e/<example>.snap` exactly, order included.
-//! - The unoptimized plan (`--no-dedup --no-fuse --no-pushdown`), the interpreter instead of the
-//!   JIT, and 2 and 4 workers must give the same rows as a multiset. Floats are compared to 9
-//!   significant digits there, since sums over several workers add in another order.
+//! - `EXAMPLE::one_worker`: with one worker the outputs (files under `out/` and standard output)
+//!   must equal `tests/snapshots/e2e/<example>.snap` exactly, order included. These snapshots are
+//!   the expected outputs of the examples.
+//! - `EXAMPLE::unoptimized` (`--no-dedup --no-fuse --no-pushdown`), `EXAMPLE::interpreter_2_workers`,
+//!   `EXAMPLE::2_workers`, `EXAMPLE::4_workers_unfused`: must give the same rows as one worker, as
+//!   a multiset. Floats are compared to 9 significant digits there, since sums over several
+//!   workers add in another order.
+//!
+//! Run one example: `cargo test --test e2e trips`.
 
+mod common;
+
+use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,9 +51,11 @@ fn examples() -> Vec<String> {
     v
 }
 
+type Outputs = BTreeMap<String, Vec<String>>;
+
 /// Runs one example in a fresh copy; returns output name → lines (stdout as "<stdout>").
-fn run(example: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn run(example: &str, args: &[&str]) -> Result<Outputs, Failed> {
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
     copy_dir(Path::new("examples"), dir.path());
     let script: PathBuf = dir.path().join(format!("{example}.flow"));
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
@@ -54,12 +64,14 @@ fn run(example: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
         .args(args)
         .arg(&script)
         .output()
-        .expect("flow runs");
-    assert!(
-        out.status.success(),
-        "flow run {example} {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| format!("cannot start flow: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "flow run {example} {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
     let mut result = BTreeMap::new();
     result.insert(
         "<stdout>".to_string(),
@@ -70,7 +82,8 @@ fn run(example: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
     );
     if let Ok(entries) = std::fs::read_dir(dir.path().join("out")) {
         for e in entries.flatten() {
-            let text = std::fs::read_to_string(e.path()).expect("output is UTF-8");
+            let text = std::fs::read_to_string(e.path())
+                .map_err(|err| format!("{}: {err}", e.path().display()))?;
             // Dead-letter records name the file they came from: make it independent of the temp dir.
             let text = text.replace(&dir.path().to_string_lossy().into_owned(), "<dir>");
             result.insert(
@@ -79,10 +92,10 @@ fn run(example: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
             );
         }
     }
-    result
+    Ok(result)
 }
 
-fn render(r: &BTreeMap<String, Vec<String>>) -> String {
+fn render(r: &Outputs) -> String {
     let mut s = String::new();
     for (name, lines) in r {
         s.push_str(&format!("== {name} ({} lines)\n", lines.len()));
@@ -116,7 +129,7 @@ fn strip_stage(line: &str) -> String {
 
 /// Multiset form: lines sorted, numbers rounded to 9 significant digits, rejected records
 /// as a set.
-fn multiset(r: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+fn multiset(r: &Outputs) -> Outputs {
     r.iter()
         .map(|(k, lines)| {
             let rejects = lines.iter().any(|l| l.contains("\"reason\":"));
@@ -147,35 +160,45 @@ fn multiset(r: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> 
         .collect()
 }
 
-#[test]
-fn examples_match_snapshots_with_one_worker() {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("snapshots/e2e");
-    settings.set_prepend_module_to_snapshot(false);
-    let _guard = settings.bind_to_scope();
-    let all = examples();
-    assert!(all.len() >= 5);
-    for ex in all {
-        let r = run(&ex, &["--threads", "1"]);
-        assert!(r.len() > 1, "{ex} wrote no files");
-        insta::assert_snapshot!(ex.clone(), render(&r));
+/// With one worker the outputs equal the snapshot, which begins with the example's source.
+fn one_worker(example: &str) -> Result<(), Failed> {
+    let r = run(example, &["--threads", "1"])?;
+    if r.len() <= 1 {
+        return Err(format!("{example} wrote no files").into());
     }
+    let path = format!("examples/{example}.flow");
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    common::check("e2e", example, &[(&path, &source)], &render(&r))
 }
 
-#[test]
-fn optimizations_engines_and_worker_counts_agree() {
-    for ex in examples() {
-        let base = multiset(&run(&ex, &["--threads", "1"]));
-        for args in [
-            &["--threads", "1", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
-            &["--threads", "2", "--engine", "interpreter"][..],
-            &["--threads", "2"][..],
-            &["--threads", "4", "--no-fuse"][..],
-        ] {
-            let other = multiset(&run(&ex, args));
-            assert_eq!(base, other, "{ex}: output differs with {args:?}");
-        }
+/// The other plan switches, engines and worker counts, each a test of every example.
+const VARIANTS: &[(&str, &[&str])] = &[
+    (
+        "unoptimized",
+        &["--threads", "1", "--no-dedup", "--no-fuse", "--no-pushdown"],
+    ),
+    (
+        "interpreter_2_workers",
+        &["--threads", "2", "--engine", "interpreter"],
+    ),
+    ("2_workers", &["--threads", "2"]),
+    ("4_workers_unfused", &["--threads", "4", "--no-fuse"]),
+];
+
+/// The rows with `args` equal those with one worker, as a multiset.
+fn same_rows_as_one_worker(example: &str, args: &[&str]) -> Result<(), Failed> {
+    let base = render(&multiset(&run(example, &["--threads", "1"])?));
+    let other = render(&multiset(&run(example, args)?));
+    if base == other {
+        return Ok(());
     }
+    Err(format!(
+        "{example}: output differs with {args:?}:\n{}",
+        similar::TextDiff::from_lines(&base, &other)
+            .unified_diff()
+            .header("one worker", &format!("{args:?}"))
+    )
+    .into())
 }
 
 /// Runs `flow run` on a script written into a temp dir with `in.csv`; returns (exit, stderr, dir).
@@ -195,7 +218,6 @@ fn run_script(script: &str, csv: &str) -> (i32, String, tempfile::TempDir) {
     )
 }
 
-#[test]
 fn a_failing_row_points_at_the_stage_in_the_script_and_writes_nothing() {
     let script = "schema R { id: int, price: float }\nsource r: R = csv(\"in.csv\")\nr | map { id, q: 10 / (id - 1) } | sink csv(\"out/x.csv\")\n";
     let (code, stderr, dir) = run_script(script, "id,price\n2,1.0\n1,2.5\n3,4.0\n");
@@ -210,7 +232,6 @@ fn a_failing_row_points_at_the_stage_in_the_script_and_writes_nothing() {
     assert!(!dir.path().join("out/x.csv").exists());
 }
 
-#[test]
 fn a_malformed_row_names_file_line_and_column() {
     let script = "schema R { id: int, price: float }\nsource r: R = csv(\"in.csv\")\nr | filter price > 1.0 | sink csv(\"out/x.csv\")\n";
     let (code, stderr, dir) = run_script(script, "id,price\n1,2.5\n2,zz\n");
@@ -229,4 +250,42 @@ fn a_malformed_row_names_file_line_and_column() {
         "id,price\n1,2.5\n"
     );
     assert!(stderr.contains("errored"), "{stderr}");
+}
+
+fn main() {
+    let examples = examples();
+    let mut trials = Vec::new();
+    if examples.len() < 5 {
+        trials.push(Trial::test("examples_are_present", move || {
+            Err("expected at least 5 examples".into())
+        }));
+    }
+    for ex in &examples {
+        let e = ex.clone();
+        trials.push(Trial::test(format!("{ex}::one_worker"), move || {
+            one_worker(&e)
+        }));
+        for (name, args) in VARIANTS {
+            let e = ex.clone();
+            trials.push(Trial::test(format!("{ex}::{name}"), move || {
+                same_rows_as_one_worker(&e, args)
+            }));
+        }
+    }
+    trials.push(common::no_stale_snapshots("e2e", examples));
+    trials.push(Trial::test(
+        "a_failing_row_points_at_the_stage_in_the_script_and_writes_nothing",
+        || {
+            a_failing_row_points_at_the_stage_in_the_script_and_writes_nothing();
+            Ok(())
+        },
+    ));
+    trials.push(Trial::test(
+        "a_malformed_row_names_file_line_and_column",
+        || {
+            a_malformed_row_names_file_line_and_column();
+            Ok(())
+        },
+    ));
+    common::run(trials)
 }

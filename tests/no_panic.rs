@@ -7,9 +7,12 @@
 //! bytes (invalid UTF-8 included, converted lossily). A panic fails the test, and proptest
 //! shrinks it to a small reproducing mutation.
 //!
-//! This is the stable, in-CI counterpart of the cargo-fuzz target in `fuzz/`.
+//! This is the stable, in-CI counterpart of the cargo-fuzz target in `fuzz/`. Each corpus file
+//! and each degenerate input is its own test (`corpus::examples/trips.flow`, `degenerate::7`).
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 use std::path::{Path, PathBuf};
 
 /// `(file name, text)` of every corpus script, sorted by path so runs are reproducible.
@@ -21,6 +24,8 @@ fn corpus() -> Vec<(String, String)> {
         "stdlib",
         "tests/diagnostics",
         "tests/diagnostics/multi",
+        "tests/syntax",
+        "tests/types",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
@@ -258,32 +263,14 @@ fn apply(text: &str, m: &Mutation) -> String {
     }
 }
 
-#[test]
-fn corpus_is_present() {
-    let files = corpus();
-    assert!(
-        files.len() >= 10,
-        "expected the example and diagnostics scripts, found {} files",
-        files.len()
-    );
-}
-
-#[test]
-fn unmodified_corpus_does_not_panic() {
-    for (name, text) in corpus() {
-        let _ = flow::driver::check_text(&name, &text);
-    }
-}
-
-#[test]
-fn degenerate_inputs_do_not_panic() {
+fn degenerate_inputs() -> Vec<String> {
     let long_pipe = "x | ".repeat(10_000);
     let deep_parens = format!("{}{}", "(".repeat(200), ")".repeat(200));
     let deep_if = "fn f(x: int) -> int = ".to_string()
         + &"if x > 0 { ".repeat(100)
         + "1"
         + &" } else { 0 }".repeat(100);
-    let inputs: Vec<String> = vec![
+    vec![
         String::new(),
         " ".into(),
         "\n\n\n".into(),
@@ -316,35 +303,71 @@ fn degenerate_inputs_do_not_panic() {
         deep_if,
         "fn a(x: int) -> int = b(x) fn b(x: int) -> int = a(x)".into(),
         "fn a(x: int) -> int = a(a(a(a(x))))".into(),
-    ];
-    for text in inputs {
-        let _ = flow::driver::check_text("degenerate.flow", &text);
-    }
+    ]
 }
 
-proptest! {
-    // ~3000 mutated scripts; each is small, so this stays well under 20 s in a debug build.
-    #![proptest_config(ProptestConfig {
+/// ~3000 mutated scripts; proptest catches a panic and shrinks it to a small mutation.
+fn mutated_scripts_do_not_panic() -> Result<(), Failed> {
+    let files = corpus_cached();
+    if files.is_empty() {
+        return Err("no corpus".into());
+    }
+    let mut runner = TestRunner::new(Config {
         cases: 3000,
         failure_persistence: None,
         max_shrink_iters: 2000,
-        .. ProptestConfig::default()
-    })]
+        ..Config::default()
+    });
+    let strategy = (
+        any::<prop::sample::Index>(),
+        prop::collection::vec(mutation(), 1..6),
+    );
+    runner
+        .run(&strategy, |(file, mutations)| {
+            let (name, text) = &files[file.index(files.len())];
+            let mut mutated = text.clone();
+            for m in &mutations {
+                mutated = apply(&mutated, m);
+            }
+            let _ = flow::driver::check_text(name, &mutated);
+            Ok(())
+        })
+        .map_err(|e| Failed::from(e.to_string()))
+}
 
-    #[test]
-    fn mutated_scripts_do_not_panic(
-        file in any::<prop::sample::Index>(),
-        mutations in prop::collection::vec(mutation(), 1..6),
-    ) {
-        let files = corpus_cached();
-        prop_assume!(!files.is_empty());
-        let (name, text) = &files[file.index(files.len())];
-        let mut mutated = text.clone();
-        for m in &mutations {
-            mutated = apply(&mutated, m);
+fn main() {
+    let mut trials = Vec::new();
+    let files = corpus_cached();
+    trials.push(Trial::test("corpus_is_present", move || {
+        if files.len() >= 10 {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected the example and diagnostics scripts, found {} files",
+                files.len()
+            )
+            .into())
         }
-        let _ = flow::driver::check_text(name, &mutated);
+    }));
+    let root = format!("{}/", env!("CARGO_MANIFEST_DIR"));
+    for (name, text) in files {
+        let short = name.strip_prefix(&root).unwrap_or(name);
+        trials.push(Trial::test(format!("corpus::{short}"), move || {
+            let _ = flow::driver::check_text(name, text);
+            Ok(())
+        }));
     }
+    for (i, text) in degenerate_inputs().into_iter().enumerate() {
+        trials.push(Trial::test(format!("degenerate::{i}"), move || {
+            let _ = flow::driver::check_text("degenerate.flow", &text);
+            Ok(())
+        }));
+    }
+    trials.push(Trial::test(
+        "mutated_scripts_do_not_panic",
+        mutated_scripts_do_not_panic,
+    ));
+    libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }
 
 /// The corpus, read once per test binary (not once per case).

@@ -1,5 +1,7 @@
 //! From flow source text to plans: de-duplication across pipelines and files, fusion, pushdown.
 
+mod common;
+
 use flow::check::Probe;
 use flow::driver::check_sources;
 use flow::job::Options;
@@ -79,7 +81,7 @@ const RAW: PlanOptions = PlanOptions {
 
 #[test]
 fn design_example_shares_long() {
-    let text = format!(
+    let source = format!(
         "{TRIPS}
 fn tip_pct(tip: float?, fare: float) -> float =
   if fare > 0.0 {{ (tip ?? 0.0) / fare * 100.0 }} else {{ 0.0 }}
@@ -93,7 +95,7 @@ long | filter pct > 20.0 | sink jsonl(\"out/generous.jsonl\") @parallel(2)
 long | group vendor {{ trips: count(), revenue: sum(fare) }} | sink csv(\"out/by_vendor.csv\")
 "
     );
-    let files = [("trips.flow", text.as_str())];
+    let files = [("trips.flow", source.as_str())];
     let raw = ok(&files, RAW);
     assert_eq!(count(&raw, "map"), 1);
     assert_eq!(count(&raw, "source"), 1);
@@ -121,7 +123,9 @@ long | group vendor {{ trips: count(), revenue: sum(fare) }} | sink csv(\"out/by
         names,
         vec!["id", "vendor", "distance", "fare", "tip", "city"]
     );
-    insta::assert_snapshot!(text);
+    if let Err(e) = common::check("plan_source", "design_example_shares_long", &files, &text) {
+        panic!("{}", e.message().unwrap_or_default());
+    }
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! Every documented example runs as a test: the `## example: EXPR` lines of `stdlib/*.flow`
 //! (evaluated in their module's scope) and the `example` of every builtin's signature. Each
 //! example is a bool expression that must be true, under both the interpreter and the JIT.
+//! Each example is its own test: `std.text::slug#1` (the first example of `text.slug`),
+//! `builtin::upper`; run some with `cargo test --test stdlib_examples std.text`.
+
+use libtest_mimic::{Arguments, Failed, Trial};
 
 use flow::batch::Batch;
 use flow::check::Probe;
@@ -66,61 +70,104 @@ fn eval_example(prelude: &str, example: &str, engine: Engine) -> Result<Value, S
         .unwrap_or(Value::Null))
 }
 
-fn assert_true(prelude: &str, example: &str, what: &str) -> usize {
+fn assert_true(prelude: &str, example: &str) -> Result<(), Failed> {
     for engine in [Engine::Interpreter, Engine::Jit] {
         match eval_example(prelude, example, engine) {
             Ok(Value::Bool(true)) => {}
-            other => panic!("{what}: example `{example}` gave {other:?} with {engine:?}"),
-        }
-    }
-    1
-}
-
-#[test]
-fn stdlib_module_examples_hold() {
-    let mut n = 0;
-    for (path, text) in flow::stdlib::modules::MODULES {
-        let mut documented = 0;
-        for line in text.lines() {
-            if let Some(ex) = line.trim().strip_prefix("## example:") {
-                n += assert_true(text, ex.trim(), path);
-                documented += 1;
-            }
-        }
-        assert!(documented > 0, "{path} has no examples");
-        // Every fn of the module is documented with at least one example.
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, l) in lines.iter().enumerate() {
-            if l.starts_with("fn ") {
-                let above: Vec<&&str> = lines[..i]
-                    .iter()
-                    .rev()
-                    .take_while(|p| p.starts_with("##"))
-                    .collect();
-                assert!(
-                    above.iter().any(|p| p.contains("## example:")),
-                    "{path}: `{l}` has no example"
-                );
+            other => {
+                return Err(format!("example `{example}` gave {other:?} with {engine:?}").into());
             }
         }
     }
-    assert!(n >= 10, "only {n} stdlib examples");
+    Ok(())
 }
 
-#[test]
-fn builtin_examples_hold() {
-    for b in flow::stdlib::ALL {
-        let sig = b.signature();
-        assert!(!sig.doc.is_empty(), "{} has no doc", b.name());
-        assert_true("", sig.example, b.name());
+/// The `## example:` lines of a module, each with the name of the `fn` it documents.
+fn module_examples(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(ex) = l.trim().strip_prefix("## example:") {
+            let documented = lines[i..]
+                .iter()
+                .find_map(|l| l.strip_prefix("fn "))
+                .and_then(|rest| rest.split('(').next())
+                .unwrap_or("?")
+                .trim();
+            out.push((documented.to_string(), ex.trim().to_string()));
+        }
     }
+    out
 }
 
-#[test]
-fn a_false_example_is_detected() {
-    assert!(matches!(
+/// Every fn of the module is documented with at least one example.
+fn every_fn_has_an_example(path: &str, text: &str) -> Result<(), Failed> {
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("fn ") {
+            let above: Vec<&&str> = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|p| p.starts_with("##"))
+                .collect();
+            if !above.iter().any(|p| p.contains("## example:")) {
+                return Err(format!("{path}: `{l}` has no example").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn a_false_example_is_detected() -> Result<(), Failed> {
+    if !matches!(
         eval_example("", "upper(\"a\") == \"b\"", Engine::Jit),
         Ok(Value::Bool(false))
+    ) {
+        return Err("a false example is not false".into());
+    }
+    if eval_example("", "1 / 0 == 1", Engine::Interpreter).is_ok() {
+        return Err("a failing example does not fail".into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut trials = Vec::new();
+    let mut n = 0;
+    for (path, text) in flow::stdlib::modules::MODULES {
+        let examples = module_examples(text);
+        n += examples.len();
+        let mut seen: Vec<String> = Vec::new();
+        for (documented, example) in examples {
+            seen.push(documented.clone());
+            let k = seen.iter().filter(|s| **s == documented).count();
+            trials.push(Trial::test(
+                format!("{path}::{documented}#{k}"),
+                move || assert_true(text, &example),
+            ));
+        }
+        trials.push(Trial::test(
+            format!("{path}::every_fn_has_an_example"),
+            move || every_fn_has_an_example(path, text),
+        ));
+    }
+    if n < 10 {
+        trials.push(Trial::test("stdlib_has_examples", move || {
+            Err(format!("only {n} stdlib examples").into())
+        }));
+    }
+    for b in flow::stdlib::ALL {
+        trials.push(Trial::test(format!("builtin::{}", b.name()), move || {
+            let sig = b.signature();
+            if sig.doc.is_empty() {
+                return Err(format!("{} has no doc", b.name()).into());
+            }
+            assert_true("", sig.example)
+        }));
+    }
+    trials.push(Trial::test(
+        "a_false_example_is_detected",
+        a_false_example_is_detected,
     ));
-    assert!(eval_example("", "1 / 0 == 1", Engine::Interpreter).is_err());
+    libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }

@@ -2,6 +2,7 @@
 //! `Item::Error` for statements it could not parse) and a list of diagnostics.
 
 pub mod ast;
+pub mod dump;
 pub mod lexer;
 
 #[allow(clippy::all, unused_parens, unused_imports, dead_code)]

@@ -1,0 +1,183 @@
+//! Shared by the data-driven suites (each a `harness = false` test run by `libtest-mimic`, so
+//! every case is its own named test): finding the cases, and `check`, which compares a case's
+//! output with its snapshot.
+//!
+//! A snapshot is `tests/snapshots/<suite>/<case>.snap`: the case's source text (each file under a
+//! `----- SOURCE <path>` line), then `----- OUTPUT` and the output. With `UPDATE_SNAPSHOTS=1` in
+//! the environment a missing or different snapshot is written; without it, it fails the case
+//! with a line diff.
+
+#![allow(dead_code)] // each suite uses a part
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+
+/// One input file of a data-driven suite.
+pub struct Case {
+    /// The file name without `.flow`: the test's name.
+    pub name: String,
+    /// The path from the crate root, e.g. `tests/syntax/001_source.flow`.
+    pub path: String,
+    pub text: String,
+}
+
+/// The `*.flow` files directly under `dir` (relative to the crate root), sorted by name.
+pub fn cases(dir: &str) -> Vec<Case> {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+            .collect(),
+        Err(e) => panic!("cannot read {dir}: {e}"),
+    };
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| Case {
+            name: p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            path: p.to_string_lossy().into_owned(),
+            text: std::fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display())),
+        })
+        .collect()
+}
+
+/// The values of `# key: a, b` lines in the comment block at the top of a script.
+pub fn header_values(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .strip_prefix(key)
+                .map(|r| r.trim().to_string())
+        })
+        .flat_map(|v| {
+            v.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The snapshot file of a case.
+pub fn snapshot_path(suite: &str, case: &str) -> PathBuf {
+    Path::new("tests/snapshots")
+        .join(suite)
+        .join(format!("{case}.snap"))
+}
+
+fn with_newline(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+/// The text of a snapshot: every source `(path, text)`, then the output.
+pub fn snapshot_text(sources: &[(&str, &str)], output: &str) -> String {
+    let mut s = String::new();
+    for (path, text) in sources {
+        s.push_str(&format!("----- SOURCE {path}\n"));
+        s.push_str(&with_newline(text));
+    }
+    s.push_str("----- OUTPUT\n");
+    s.push_str(&with_newline(output));
+    s
+}
+
+/// Compares `output` of the case `suite/case` with its snapshot (see the module doc).
+pub fn check(
+    suite: &str,
+    case: &str,
+    sources: &[(&str, &str)],
+    output: &str,
+) -> Result<(), Failed> {
+    let path = snapshot_path(suite, case);
+    let actual = snapshot_text(sources, output);
+    let expected = std::fs::read_to_string(&path).ok();
+    if expected.as_deref() == Some(actual.as_str()) {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v != "0" && !v.is_empty()) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, &actual).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("updated {}", path.display());
+        return Ok(());
+    }
+    Err(match expected {
+        None => format!(
+            "no snapshot {} (run with UPDATE_SNAPSHOTS=1 to write it); the output is:\n{actual}",
+            path.display()
+        ),
+        Some(expected) => format!(
+            "{} differs (run with UPDATE_SNAPSHOTS=1 to accept):\n{}",
+            path.display(),
+            similar::TextDiff::from_lines(&expected, &actual)
+                .unified_diff()
+                .context_radius(3)
+                .header("snapshot", "actual")
+        ),
+    }
+    .into())
+}
+
+/// A case that checks that every snapshot of `suite` belongs to one of `names` (a renamed or
+/// removed case must not leave its old snapshot behind).
+pub fn no_stale_snapshots(suite: &'static str, names: Vec<String>) -> Trial {
+    Trial::test("snapshots_all_have_a_case", move || {
+        let dir = Path::new("tests/snapshots").join(suite);
+        let mut stale = Vec::new();
+        for e in std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .flatten()
+        {
+            let p = e.path();
+            let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+            if p.extension().is_some_and(|x| x == "snap") && !names.iter().any(|n| *n == stem) {
+                stale.push(p.display().to_string());
+            }
+        }
+        if stale.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("snapshots without a case: {stale:?}").into())
+        }
+    })
+}
+
+/// The data-driven suite `suite`: one test per `*.flow` under `dir`, named after the file, whose
+/// `output` is compared with `tests/snapshots/<suite>/<case>.snap`; plus the stale-snapshot test.
+pub fn suite(
+    suite: &'static str,
+    dir: &str,
+    output: fn(&Case) -> Result<String, Failed>,
+) -> Vec<Trial> {
+    let cases = cases(dir);
+    let names = cases.iter().map(|c| c.name.clone()).collect();
+    let mut trials: Vec<Trial> = cases
+        .into_iter()
+        .map(|case| {
+            Trial::test(case.name.clone(), move || {
+                let out = output(&case)?;
+                check(suite, &case.name, &[(&case.path, &case.text)], &out)
+            })
+        })
+        .collect();
+    trials.push(no_stale_snapshots(suite, names));
+    trials
+}
+
+/// Runs the trials with the command-line arguments (`cargo test --test SUITE FILTER`).
+pub fn run(trials: Vec<Trial>) -> ! {
+    libtest_mimic::run(&Arguments::from_args(), trials).exit()
+}

@@ -15,6 +15,7 @@ pub mod outbuf;
 pub mod sink;
 pub mod split;
 pub mod stdio;
+pub mod tsv;
 
 use crate::batch::Batch;
 use crate::catalog::{Catalog, ConnectorInfo};
@@ -171,15 +172,17 @@ impl Registry {
         }
     }
 
-    /// `csv`, `jsonl`, `stdin` sources; `csv`, `jsonl`, `stdout` sinks.
+    /// `csv`, `jsonl`, `stdin`, `tsv` sources; `csv`, `jsonl`, `stdout`, `tsv` sinks.
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
         r.add_source(Arc::new(csv::CsvSource));
         r.add_source(Arc::new(jsonl::JsonlSource));
         r.add_source(Arc::new(stdio::StdinSource));
+        r.add_source(Arc::new(tsv::TsvSource));
         r.add_sink(Arc::new(csv::CsvSink));
         r.add_sink(Arc::new(jsonl::JsonlSink));
         r.add_sink(Arc::new(stdio::StdoutSink));
+        r.add_sink(Arc::new(tsv::TsvSink));
         r
     }
 

@@ -229,22 +229,6 @@ impl Batch {
         }
     }
 
-    /// Copies row `row` of `src` (same column count) to the end of this batch.
-    pub fn push_row_from(&mut self, src: &Batch, row: usize, types: &RowType) {
-        let dst = self.push_row();
-        for (col, f) in types.fields.iter().enumerate() {
-            if src.is_null(row, col) {
-                continue;
-            }
-            if f.ty.scalar == Scalar::Str {
-                let s = src.get_str_bytes(row, col);
-                self.set_str_bytes(dst, col, s);
-            } else {
-                self.set_present(dst, col, src.raw(row, col));
-            }
-        }
-    }
-
     /// The rows as values (tests, the interpreter, small outputs).
     pub fn to_values(&self, types: &RowType) -> Vec<Vec<Value>> {
         (0..self.rows)
@@ -302,8 +286,5 @@ mod tests {
         ];
         let b = Batch::from_values(&t, &rows);
         assert_eq!(b.to_values(&t), rows);
-        let mut c = Batch::new(3);
-        c.push_row_from(&b, 1, &t);
-        assert_eq!(c.to_values(&t), vec![rows[1].clone()]);
     }
 }

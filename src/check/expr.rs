@@ -1,7 +1,7 @@
 //! Type checking of expressions: AST expression → typed `hir::Expr`.
 
+use super::cx::{Checker, FnScope};
 use super::hir::{BinOp, Expr, ExprKind, UnOp};
-use super::items::{Checker, FnScope};
 use super::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;

@@ -1,10 +1,14 @@
 //! Declarations: modes, `use`, schemas, sources, functions, lets and pipeline statements of a
 //! file, and the connector/mode/hint options they carry.
 
+use super::cx::{
+    Checker, FileCx, FnEntry, FnHir, FnScope, FnState, StreamDef, dup, join_path, parse_on_error,
+    positive_int,
+};
 use super::expr::{ExprCx, Names, locals_used};
 use super::hir;
-use super::{Input, Probe, StdModule, suggest};
-use crate::catalog::{Catalog, ConnectorInfo};
+use super::{Input, StdModule, suggest};
+use crate::catalog::ConnectorInfo;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, MaxErrors, Mode, OnError, Options};
 use crate::span::Span;
@@ -12,78 +16,7 @@ use crate::syntax::ast;
 use crate::types::{Field, RowType, Scalar, Type, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// The functions callable from some code: its own file's/module's `fn`s, and `use`d modules.
-#[derive(Clone, Debug, Default)]
-pub struct FnScope {
-    pub fns: HashMap<String, usize>,
-    pub modules: HashMap<String, HashMap<String, usize>>,
-}
-
-/// A checked function, ready to inline: parameters are locals `0..params.len()`.
-#[derive(Clone, Debug)]
-pub struct FnHir {
-    pub params: Vec<(String, Type)>,
-    pub body: hir::Expr,
-    pub locals: usize,
-    pub span: Span,
-}
-
-enum FnState {
-    Unchecked,
-    InProgress,
-    Done(Option<FnHir>),
-}
-
-struct FnEntry {
-    decl: ast::FnDecl,
-    scope: FnScope,
-    state: FnState,
-    qualified: String,
-}
-
-/// A stream name of a file: a source or a `let`.
-#[derive(Clone)]
-pub enum StreamDef {
-    Source(usize),
-    Let(Option<hir::Stream>),
-}
-
-pub struct Checker<'p> {
-    pub probe: &'p dyn Probe,
-    pub catalog: &'p Catalog,
-    pub diags: Vec<Diagnostic>,
-    pub sources: Vec<hir::Source>,
-    pub sinks: Vec<hir::Sink>,
-    pub types: Vec<String>,
-    fns: Vec<FnEntry>,
-    std_modules: HashMap<String, HashMap<String, usize>>,
-}
-
-pub(super) struct FileCx<'t> {
-    pub name: String,
-    pub text: &'t str,
-    pub base_dir: String,
-    pub schemas: HashMap<String, (RowType, Span)>,
-    pub streams: HashMap<String, (StreamDef, Span)>,
-    pub used: HashSet<String>,
-    pub scope: FnScope,
-    pub modules_used: HashSet<String>,
-}
-
 impl<'p> Checker<'p> {
-    pub fn new(probe: &'p dyn Probe, catalog: &'p Catalog) -> Self {
-        Checker {
-            probe,
-            catalog,
-            diags: vec![],
-            sources: vec![],
-            sinks: vec![],
-            types: vec![],
-            fns: vec![],
-            std_modules: HashMap::new(),
-        }
-    }
-
     /// Registers a stdlib module's functions (checked lazily, when first called).
     pub fn add_std_module(&mut self, m: &StdModule) {
         let short = m.path.rsplit('.').next().unwrap_or(&m.path).to_string();
@@ -627,7 +560,7 @@ impl<'p> Checker<'p> {
             Ok(None) => {}
             Ok(Some(header)) => {
                 for f in &row.fields {
-                    if !header.iter().any(|h| *h == f.name) {
+                    if !header.contains(&f.name) {
                         let mut d = Diagnostic::error(
                             Code::SchemaHeaderMismatch,
                             format!(
@@ -835,20 +768,22 @@ impl<'p> Checker<'p> {
                     .or_insert_with(|| d.clone());
             }
         }
-        if is_source {
-            if let Some(path) = &conn.path {
-                if !self.probe.exists(path) {
-                    self.diags.push(
-                        Diagnostic::error(
-                            Code::InputNotFound,
-                            format!("input file `{path}` does not exist"),
-                        )
-                        .label(conn.path_span, "no such file")
-                        .note("paths are relative to the directory of the .flow file"),
-                    );
-                    return None;
-                }
-            }
+        if is_source
+            && let Some(path) = &conn.path
+            && !self.probe.exists(path)
+        {
+            let why = self.probe.why_missing(path);
+            let label = if why == "does not exist" {
+                "no such file"
+            } else {
+                "not a readable file"
+            };
+            self.diags.push(
+                Diagnostic::error(Code::InputNotFound, format!("input file `{path}` {why}"))
+                    .label(conn.path_span, label)
+                    .note("paths are relative to the directory of the .flow file"),
+            );
+            return None;
         }
         Some(conn)
     }
@@ -930,76 +865,6 @@ pub(super) struct Connector {
     pub path_span: Span,
     pub options: Options,
     pub policy: ErrorPolicy,
-}
-
-pub(super) fn parse_on_error(value: &ast::Expr, base_dir: &str) -> Result<OnError, String> {
-    match &value.kind {
-        ast::ExprKind::Name(n) if n.name == "fail" => Ok(OnError::Fail),
-        ast::ExprKind::Name(n) if n.name == "skip" => Ok(OnError::Skip),
-        ast::ExprKind::Call {
-            module: None,
-            name,
-            args,
-        } if name.name == "dead_letter" => match args.as_slice() {
-            [
-                ast::Arg {
-                    name: None,
-                    value:
-                        ast::Expr {
-                            kind: ast::ExprKind::Str(p),
-                            ..
-                        },
-                    ..
-                },
-            ] => Ok(OnError::DeadLetter(join_path(base_dir, p))),
-            _ => Err("dead_letter takes one path string".into()),
-        },
-        _ => Err("expected fail, skip or dead_letter(\"path\")".into()),
-    }
-}
-
-pub(super) fn positive_int(e: &ast::Expr) -> Option<u32> {
-    match e.kind {
-        ast::ExprKind::Int(i) if i >= 1 && i <= u32::MAX as i64 => Some(i as u32),
-        _ => None,
-    }
-}
-
-/// Resolves a path from a script against the script's directory.
-pub(super) fn join_path(base: &str, p: &str) -> String {
-    use std::path::{Component, Path, PathBuf};
-    let joined = if base.is_empty() || Path::new(p).is_absolute() {
-        PathBuf::from(p)
-    } else {
-        Path::new(base).join(p)
-    };
-    // Lexical clean-up (`a/./b/../c` → `a/c`), so equal destinations compare equal and messages
-    // show plain paths; a leading `..` is kept.
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        ".".into()
-    } else {
-        out.to_string_lossy().into_owned()
-    }
-}
-
-pub(super) fn dup(name: &ast::Ident, what: &str) -> Diagnostic {
-    Diagnostic::error(
-        Code::DuplicateName,
-        format!("{what} `{}` is defined twice", name.name),
-    )
-    .label(name.span, "defined again here")
 }
 
 fn item_span(item: &ast::Item) -> Span {

@@ -6,6 +6,7 @@
 
 pub mod hir;
 
+mod cx;
 mod expr;
 mod items;
 mod stream;
@@ -20,8 +21,12 @@ use crate::types::RowType;
 /// The checker's window on the file system (implemented by the driver, which asks the
 /// connector named for the format-specific parts).
 pub trait Probe {
-    /// Whether the path (or, for a glob, at least one match) exists.
+    /// Whether the path (or, for a glob, at least one match) is a readable regular file.
     fn exists(&self, path: &str) -> bool;
+    /// Why `exists` said no, completing "input file `PATH` …".
+    fn why_missing(&self, _path: &str) -> String {
+        "does not exist".into()
+    }
     /// The column names the input declares itself (a CSV header line), if the connector reads
     /// such a thing with these options.
     fn header(
@@ -69,7 +74,7 @@ pub fn check(
     probe: &dyn Probe,
     catalog: &Catalog,
 ) -> Checked {
-    let mut cx = items::Checker::new(probe, catalog);
+    let mut cx = cx::Checker::new(probe, catalog);
     for m in modules {
         cx.add_std_module(m);
     }

@@ -1,8 +1,8 @@
 //! Pipelines: `let` streams and sink statements, stage by stage, with their row types.
 
+use super::cx::{Checker, FileCx, StreamDef, dup, parse_on_error, positive_int};
 use super::expr::{ExprCx, Names, NullKey, facts};
 use super::hir::{self, Agg, AggFunc, ExprKind, Stream, StreamKind};
-use super::items::{Checker, FileCx, StreamDef, dup, parse_on_error, positive_int};
 use super::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, Hints};

@@ -241,7 +241,7 @@ fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -
 }
 
 fn cmd_explain_error(code: &str) -> ExitCode {
-    match Code::from_str(code) {
+    match Code::parse(code) {
         Some(c) => {
             match out(&format!(
                 "{}: {}\n\n{}",

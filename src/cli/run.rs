@@ -96,7 +96,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         }) => {
             let text = crate::diagnostics::render(
                 &session.compile().sources,
-                &[d],
+                &[*d],
                 super::use_color(super::ColorChoice::Auto),
             );
             err(&text);

@@ -18,7 +18,7 @@ macro_rules! codes {
             pub fn explanation(self) -> &'static str {
                 match self { $(Code::$variant => $explanation),* }
             }
-            pub fn from_str(s: &str) -> Option<Code> {
+            pub fn parse(s: &str) -> Option<Code> {
                 Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(s))
             }
         }
@@ -131,7 +131,7 @@ mod tests {
             );
             assert!(s[1..].chars().all(|ch| ch.is_ascii_digit()), "bad code {s}");
             assert!(!c.title().is_empty() && !c.explanation().is_empty());
-            assert_eq!(Code::from_str(s), Some(*c));
+            assert_eq!(Code::parse(s), Some(*c));
         }
     }
 }

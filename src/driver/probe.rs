@@ -51,6 +51,17 @@ impl Probe for FsProbe {
         first_file(path).is_some()
     }
 
+    fn why_missing(&self, path: &str) -> String {
+        if is_glob(path) {
+            return "matches no file".into();
+        }
+        match std::fs::metadata(path) {
+            Err(_) => "does not exist".into(),
+            Ok(m) if m.is_dir() => "is a directory, not a file".into(),
+            Ok(_) => "is not a regular file (a FIFO, socket or device); flow reads regular files, or standard input with `stdin()`".into(),
+        }
+    }
+
     fn header(
         &self,
         connector: &str,

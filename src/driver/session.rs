@@ -36,8 +36,8 @@ pub enum RunFailure {
     /// a diagnostic pointing into the script, when it has a place there (a row that failed to
     /// evaluate).
     Job {
-        error: RunError,
-        diagnostic: Option<Diagnostic>,
+        error: Box<RunError>,
+        diagnostic: Option<Box<Diagnostic>>,
     },
 }
 
@@ -290,8 +290,8 @@ impl Session {
     pub fn run(&mut self, opts: &RunOptions) -> Result<RunSummary, RunFailure> {
         let plan = self.plan().map_err(RunFailure::Diagnostics)?;
         runtime::run(plan, opts).map_err(|error| RunFailure::Job {
-            diagnostic: run_error_diagnostic(&error),
-            error,
+            diagnostic: run_error_diagnostic(&error).map(Box::new),
+            error: Box::new(error),
         })
     }
 }

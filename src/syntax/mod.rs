@@ -73,20 +73,6 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
     (module, diags)
 }
 
-/// Parses a single expression (used by the REPL and tests).
-pub fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
-    let tokens = lex_and_check(text, file, &mut diags);
-    let end = tokens.last().map(|t| t.2).unwrap_or(0);
-    match grammar::flow::ExprParser::new().parse(file, tokens.into_iter().map(Ok::<Spanned, ()>)) {
-        Ok(e) => (Some(e), diags),
-        Err(e) => {
-            diags.push(syntax_error(e, file, end, true, &[]));
-            (None, diags)
-        }
-    }
-}
-
 fn lex_and_check(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
     lexer::lex(text, file, diags)
 }

@@ -81,7 +81,16 @@ pub fn plan_program(program: &Program, opts: PlanOptions) -> Result<Plan, Vec<Di
                             "give each sink its own path; to write the same rows twice, use two different files"
                         })
                 }
-                PlanError::Internal(msg) => Diagnostic::error(Code::Internal, format!("internal planner error: {msg}")),
+                PlanError::Internal(msg) => {
+                    // A bug, not the script's fault; it still points at the job it happened in
+                    // (the first sink), so every diagnostic has a place.
+                    let d = Diagnostic::error(Code::Internal, format!("internal planner error: {msg}"))
+                        .note("this is a bug in flow; please report it with the script");
+                    match program.sinks.first() {
+                        Some(s) => d.label(s.span, "while planning the job this sink belongs to"),
+                        None => d,
+                    }
+                }
             })
             .collect()
     })

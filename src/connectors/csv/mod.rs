@@ -7,6 +7,7 @@
 //! columns the plan needs (`SourceSpec::columns`) are converted; every record's field count is
 //! checked. A header, when present, maps schema columns to fields by name.
 
+pub mod infer;
 mod plain;
 use super::input::{self, LineBase};
 use super::split::{self, Framing};

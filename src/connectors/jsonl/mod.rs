@@ -3,6 +3,7 @@
 //! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
 //! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
 
+pub mod infer;
 use super::input::{self, LineBase};
 use super::outbuf::{self, OutBuf};
 use super::split::{self, Framing};

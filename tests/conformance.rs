@@ -123,3 +123,69 @@ fn cr_only_line_ends_lose_no_rows_at_any_worker_count() {
         });
     }
 }
+
+/// A CSV of `rows` rows `id,v,pad` (ids in order), large enough for several splits.
+fn numbered_csv(rows: usize) -> Vec<u8> {
+    let mut text = String::from("id,v,pad\n");
+    for i in 0..rows {
+        text.push_str(&format!("{i},{},padding-padding-{i}\n", i % 13));
+    }
+    text.into_bytes()
+}
+
+/// Issue 16 item 2: `limit N` returns the first N rows in input order at any worker count,
+/// after a filter, directly on the source, and over several input files.
+#[test]
+fn limit_returns_the_first_rows_in_input_order() {
+    let data = numbered_csv(300_000);
+    assert!(data.len() > 4 << 20);
+    let script = "schema R { id: int, v: int, pad: str }\nsource r: R = csv(\"in.csv\")\n\
+                  source many: R = csv(\"parts/*.csv\")\n\
+                  r | filter id % 50000 == 0 | limit 3 | sink csv(\"out/a.csv\")\n\
+                  r | filter id % 50000 == 0 | map { id } | limit 0 | sink csv(\"out/zero.csv\")\n\
+                  r | map { id, w: v * 2 } | limit 1000 | sink csv(\"out/b.csv\")\n\
+                  r | filter id > 299990 | limit 100 | sink jsonl(\"out/c.jsonl\")\n\
+                  many | filter v == 3 | limit 4 | sink csv(\"out/d.csv\")\n\
+                  let m5 = many | filter v == 5 | map { id, s: 2 }\n\
+                  r | filter v == 5 | map { id, s: 1 } | union m5 | limit 3 | sink csv(\"out/e.csv\")\n";
+    let dir = job(script, &[("in.csv", &data)]);
+    std::fs::create_dir_all(dir.path().join("parts")).expect("parts dir");
+    for k in 0..3 {
+        std::fs::write(
+            dir.path().join(format!("parts/p{k}.csv")),
+            numbered_csv(120_000 - k * 10_000),
+        )
+        .expect("write part");
+    }
+    let a = vec![
+        "id,v,pad",
+        "0,0,padding-padding-0",
+        "50000,2,padding-padding-50000",
+    ];
+    let mut a: Vec<String> = a.into_iter().map(str::to_string).collect();
+    a.push("100000,4,padding-padding-100000".into());
+    let mut b = vec!["id,w".to_string()];
+    b.extend((0..1000).map(|i| format!("{i},{}", (i % 13) * 2)));
+    let c: Vec<String> = (299_991..300_000)
+        .map(|i| {
+            format!(
+                "{{\"id\":{i},\"v\":{},\"pad\":\"padding-padding-{i}\"}}",
+                i % 13
+            )
+        })
+        .collect();
+    let mut d = vec!["id,v,pad".to_string()];
+    d.extend([3, 16, 29, 42].map(|i| format!("{i},3,padding-padding-{i}")));
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(lines(dir.path(), "out/a.csv"), a, "{args:?}");
+        assert_eq!(lines(dir.path(), "out/zero.csv"), vec!["id"], "{args:?}");
+        assert_eq!(lines(dir.path(), "out/b.csv"), b, "{args:?}");
+        assert_eq!(lines(dir.path(), "out/c.jsonl"), c, "{args:?}");
+        assert_eq!(lines(dir.path(), "out/d.csv"), d, "{args:?}");
+        assert_eq!(
+            lines(dir.path(), "out/e.csv"),
+            vec!["id,s", "5,1", "18,1", "31,1"],
+            "{args:?}"
+        );
+    });
+}

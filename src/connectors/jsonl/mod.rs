@@ -442,6 +442,118 @@ impl RowWriter for JsonlWriter {
 mod tests {
     use super::*;
 
+    /// Reads JSON lines text whole with one reader over `schema` (all columns).
+    pub(crate) fn read_text(
+        text: &[u8],
+        schema: &RowType,
+    ) -> (Vec<Vec<crate::types::Value>>, Vec<RowReject>) {
+        let spec = SourceSpec {
+            name: "in".into(),
+            connector: "jsonl".into(),
+            path: None,
+            options: crate::job::Options::new(),
+            schema: schema.clone(),
+            columns: (0..schema.len()).collect(),
+            policy: crate::job::ErrorPolicy::default(),
+        };
+        let split = Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: false,
+            field_of_column: (0..schema.len()).collect(),
+            fields: schema.len(),
+            align: false,
+        };
+        let mut r = JsonlReader::new(
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            "in.jsonl".into(),
+            None,
+            &spec,
+            &split,
+        );
+        let mut out = Batch::new(schema.len());
+        let mut rejects = Vec::new();
+        while r.read(&mut out, 1000, &mut rejects).unwrap() {}
+        (out.to_values(schema), rejects)
+    }
+
+    /// Every float the reader takes is the correctly rounded value of its text, as
+    /// `str::parse::<f64>` gives it: shortest representations of random doubles (subnormals
+    /// included), long mantissas, halfway cases and the values of issue 16.
+    #[test]
+    fn floats_are_correctly_rounded() {
+        let schema = RowType::new(vec![crate::types::Field {
+            name: "x".into(),
+            ty: Type::FLOAT,
+        }]);
+        let mut texts: Vec<String> = [
+            "108104.81020651032",
+            "9007199254740993.0",
+            "9007199254740993",
+            "2.4703282292062328e-324",
+            "2.4703282292062327e-324",
+            "4.9e-324",
+            "1.7976931348623157e308",
+            "2.2250738585072011e-308",
+            "0.1",
+            "-0.0",
+            "123456789012345678901234567890",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x = 0x243f_6a88_85a3_08d3u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let f = f64::from_bits(next());
+            if f.is_finite() {
+                texts.push(format!("{f:e}"));
+                texts.push(format!("{f}"));
+            }
+        }
+        for _ in 0..20_000 {
+            // 17 to 40 significant digits with an exponent.
+            let digits = 17 + next() % 24;
+            let mut t = (1 + next() % 9).to_string();
+            for _ in 1..digits {
+                t.push(char::from(b'0' + (next() % 10) as u8));
+            }
+            t.insert(1, '.');
+            t.push_str(&format!("e{}", (next() % 600) as i64 - 300));
+            texts.push(t);
+        }
+        let mut text = String::new();
+        for t in &texts {
+            text.push_str(&format!("{{\"x\":{t}}}\n"));
+        }
+        let (rows, rejects) = read_text(text.as_bytes(), &schema);
+        assert!(rejects.is_empty(), "{:?}", &rejects[..rejects.len().min(3)]);
+        assert_eq!(rows.len(), texts.len());
+        let wrong: Vec<String> = rows
+            .iter()
+            .zip(&texts)
+            .filter_map(|(row, t)| {
+                let want: f64 = t.parse().unwrap();
+                match row[0] {
+                    crate::types::Value::Float(got) if got.to_bits() == want.to_bits() => None,
+                    ref got => Some(format!("{t}: read {got:?}, want {want:?}")),
+                }
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} wrong: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+    }
+
     /// `JsonlWriter` writes exactly what `serde_json` writes for each row's `row_to_json`
     /// object: escapes, non-ASCII, floats (`zmij` through `serde_json`), non-finite floats and
     /// nulls, timestamps, across many batches with strings that outgrow the buffer.

@@ -189,3 +189,26 @@ fn limit_returns_the_first_rows_in_input_order() {
         );
     });
 }
+
+/// Issue 16 items 6 and 10: `parse_timestamp` of an impossible date is null, and
+/// `i64::MIN % -1` is 0, with the JIT and the interpreter alike.
+#[test]
+fn impossible_dates_are_null_and_min_rem_minus_one_is_zero() {
+    let csv = "id,d,a,b\n1,2023-02-30,-9223372036854775808,-1\n2,2024-04-31,7,-1\n\
+               3,2024-02-29,-9223372036854775807,-1\n4,2024-06-31,9,4\n5,2023-03-02,-9,4\n";
+    let script = "schema R { id: int, d: str, a: int, b: int }\nsource r: R = csv(\"in.csv\")\n\
+                  r | map { id, t: parse_timestamp(d), ok: parse_timestamp(d) != null, m: a % b } \
+                  | sink csv(\"out/x.csv\")\n";
+    let dir = job(script, &[("in.csv", csv.as_bytes())]);
+    let want = vec![
+        "1,,false,0",
+        "2,,false,0",
+        "3,2024-02-29T00:00:00Z,true,0",
+        "4,,false,1",
+        "5,2023-03-02T00:00:00Z,true,-1",
+        "id,t,ok,m",
+    ];
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(sorted_lines(dir.path(), "out/x.csv"), want, "{args:?}");
+    });
+}

@@ -212,3 +212,107 @@ fn impossible_dates_are_null_and_min_rem_minus_one_is_zero() {
         assert_eq!(sorted_lines(dir.path(), "out/x.csv"), want, "{args:?}");
     });
 }
+
+/// Runs `flow run -q job.flow` once (default workers) and returns its result.
+fn run_once(dir: &Path, stdin: Option<&[u8]>) -> Out {
+    flow(dir, &["-q"], stdin)
+}
+
+/// Issue 16 item 5: a header naming a column twice is a check-time error naming both
+/// positions (declared schema or inferred), and a run-time error for a header read from
+/// standard input; never two fields mapped to one column.
+#[test]
+fn duplicate_header_names_are_rejected_with_their_positions() {
+    let csv = b"a,b,a\n1,2,3\n";
+    for script in [
+        "schema R { a: int, b: int }\nsource r: R = csv(\"in.csv\")\nr | sink csv(\"out/x.csv\")\n",
+        "source r = csv(\"in.csv\")\nr | sink csv(\"out/x.csv\")\n",
+    ] {
+        let dir = job(script, &[("in.csv", csv)]);
+        let out = run_once(dir.path(), None);
+        assert_ne!(out.code, 0, "{script}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("column `a` twice (fields 1 and 3)"),
+            "{script}: {}",
+            out.stderr
+        );
+        assert!(!dir.path().join("out/x.csv").exists());
+    }
+    let script = "schema R { a: int, b: int }\nsource r: R = stdin(format: \"csv\")\n\
+                  r | sink csv(\"out/x.csv\")\n";
+    let dir = job(script, &[]);
+    let out = run_once(dir.path(), Some(csv));
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("column `a` twice (fields 1 and 3)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 16 item 8: a bad row among the sampled ones (too many fields, invalid UTF-8) is a row
+/// error under the source's policy, as the reader takes it, not part of the inferred schema.
+#[test]
+fn inference_takes_bad_sampled_rows_as_row_errors() {
+    let mut data = b"id,v,w\n".to_vec();
+    for i in 0..3000 {
+        match i {
+            5 => data.extend_from_slice(b"5,1,2,3,4,5,6,7,8,9,10,11\n"),
+            9 => data.extend_from_slice(b"9,\xff\xfe,x\n"),
+            _ => data.extend_from_slice(format!("{i},{},w{i}\n", i % 3).as_bytes()),
+        }
+    }
+    let script = "source r = csv(\"in.csv\", on_error: skip)\n\
+                  r | group v { n: count() } | sink csv(\"out/g.csv\")\n";
+    let dir = job(script, &[("in.csv", &data)]);
+    let good = |v: i64| {
+        (0..3000)
+            .filter(|&i| i != 5 && i != 9 && i % 3 == v)
+            .count()
+    };
+    let want = vec![
+        format!("0,{}", good(0)),
+        format!("1,{}", good(1)),
+        format!("2,{}", good(2)),
+        "v,n".to_string(),
+    ];
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(sorted_lines(dir.path(), "out/g.csv"), want, "{args:?}");
+    });
+    let out = flow(dir.path(), &["--summary", "json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("errored"), "{}", out.stderr);
+}
+
+/// Issue 16 item 10: an empty (0-byte) CSV file with a header expected is a clear check-time
+/// error; without a header it reads zero rows.
+#[test]
+fn an_empty_csv_file_is_reported_as_empty() {
+    let script =
+        "schema R { id: int }\nsource r: R = csv(\"in.csv\")\nr | sink csv(\"out/x.csv\")\n";
+    let dir = job(script, &[("in.csv", b"")]);
+    let out = run_once(dir.path(), None);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("the file is empty"), "{}", out.stderr);
+    let script = "schema R { id: int }\nsource r: R = csv(\"in.csv\", header: false)\n\
+                  r | sink csv(\"out/x.csv\")\n";
+    let dir = job(script, &[("in.csv", b"")]);
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(lines(dir.path(), "out/x.csv"), vec!["id"], "{args:?}");
+    });
+}
+
+/// Issue 16 item 10: inference keeps digit strings with leading zeros (zip codes) as text.
+#[test]
+fn inference_keeps_leading_zero_digit_strings_as_text() {
+    let csv = b"zip,n\n08123,1\n10115,2\n00501,3\n";
+    let script = "source r = csv(\"in.csv\")\nr | sink csv(\"out/x.csv\")\n";
+    let dir = job(script, &[("in.csv", csv)]);
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(
+            lines(dir.path(), "out/x.csv"),
+            vec!["zip,n", "08123,1", "10115,2", "00501,3"],
+            "{args:?}"
+        );
+    });
+}

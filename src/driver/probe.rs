@@ -37,11 +37,15 @@ impl Probe for FsProbe {
         let file = first_file(path).ok_or_else(|| "no such file".to_string())?;
         let mut r = csv::ReaderBuilder::new()
             .delimiter(delimiter)
-            .has_headers(true)
+            .has_headers(false)
+            .flexible(true)
             .from_path(&file)
             .map_err(|e| e.to_string())?;
-        let h = r.headers().map_err(|e| e.to_string())?;
-        Ok(h.iter().map(|s| s.trim().to_string()).collect())
+        let mut rec = csv::ByteRecord::new();
+        if !r.read_byte_record(&mut rec).map_err(|e| e.to_string())? {
+            return Err(crate::connectors::csv::EMPTY.into());
+        }
+        crate::connectors::csv::header_names(&rec)
     }
 
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String> {

@@ -106,6 +106,31 @@ impl SourceConnector for CsvSource {
     }
 }
 
+/// What a CSV file without even a header line is told.
+pub const EMPTY: &str = "the file is empty (no header line)";
+
+/// The column names of a header record (trimmed; invalid UTF-8 replaced). A name given twice is
+/// an error naming both positions: two fields must never map to one column.
+pub fn header_names(rec: &csv::ByteRecord) -> Result<Vec<String>, String> {
+    let names: Vec<String> = rec
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).trim().to_string())
+        .collect();
+    if names.iter().all(|n| n.is_empty()) {
+        return Err("the header line is blank".into());
+    }
+    for (j, n) in names.iter().enumerate() {
+        if let Some(i) = names[..j].iter().position(|m| m == n) {
+            return Err(format!(
+                "the header names column `{n}` twice (fields {} and {}); rename one of them",
+                i + 1,
+                j + 1
+            ));
+        }
+    }
+    Ok(names)
+}
+
 /// Reads the header line of `path` and maps each schema column to its field position.
 fn header_map(
     path: &Path,
@@ -126,10 +151,7 @@ fn header_map(
         Ok(false) => return Ok(((0..schema.len()).collect(), schema.len())),
         Err(e) => return Err(ConnectorError::new(format!("{name}:1"), e.to_string())),
     }
-    let names: Vec<String> = rec
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).trim().to_string())
-        .collect();
+    let names = header_names(&rec).map_err(|e| ConnectorError::new(format!("{name}:1"), e))?;
     let mut map = Vec::with_capacity(schema.len());
     for field in &schema.fields {
         match names.iter().position(|n| *n == field.name) {
@@ -380,14 +402,19 @@ impl CsvReader {
     }
 
     fn map_header(&mut self) {
-        let names: Vec<String> = (0..self.nends)
-            .map(|i| {
-                let s = if i == 0 { 0 } else { self.ends[i - 1] };
-                String::from_utf8_lossy(&self.fields[s..self.ends[i]])
-                    .trim()
-                    .to_string()
-            })
-            .collect();
+        let mut rec = csv::ByteRecord::new();
+        for i in 0..self.nends {
+            let s = if i == 0 { 0 } else { self.ends[i - 1] };
+            rec.push_field(&self.fields[s..self.ends[i]]);
+        }
+        let names = match header_names(&rec) {
+            Ok(names) => names,
+            Err(e) => {
+                self.header_error = Some(ConnectorError::new(format!("{}:1", self.file), e));
+                self.done = true;
+                return;
+            }
+        };
         self.expected_fields = names.len();
         self.plain = None;
         for n in &mut self.needed {

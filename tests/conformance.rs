@@ -316,3 +316,88 @@ fn inference_keeps_leading_zero_digit_strings_as_text() {
         );
     });
 }
+
+/// Issue 16 item 7: whatever JSON lines inference infers, the reader reads (a key mixing
+/// numbers and text, or holding objects, is `str`: the JSON text), with or without pushdown,
+/// and a UTF-8 BOM at the start of the file is skipped.
+#[test]
+fn jsonl_reader_reads_what_inference_infers() {
+    let rows = 150_000;
+    let mut data = b"\xEF\xBB\xBF".to_vec();
+    for i in 0..rows {
+        let v = if i % 2 == 0 {
+            format!("{i}")
+        } else {
+            format!("\"x{i}\"")
+        };
+        let line = format!(
+            "{{\"id\":{i},\"v\":{v},\"meta\":{{\"a\":{i},\"b\":[1,true]}},\"f\":{}.5,\"k\":{}}}\n",
+            i % 10,
+            if i % 3 == 0 { "true" } else { "7" }
+        );
+        data.extend_from_slice(line.as_bytes());
+    }
+    assert!(data.len() > 4 << 20);
+    let script = "source e = jsonl(\"in.jsonl\")\n\
+                  e | map { id, v, meta, k } | sink jsonl(\"out/all.jsonl\")\n\
+                  e | filter id < 3 | map { id, f } | sink csv(\"out/f.csv\")\n";
+    let dir = job(script, &[("in.jsonl", &data)]);
+    let mut want: Vec<String> = (0..rows)
+        .map(|i| {
+            let v = if i % 2 == 0 {
+                format!("\"{i}\"")
+            } else {
+                format!("\"x{i}\"")
+            };
+            let k = if i % 3 == 0 { "true" } else { "7" };
+            format!(
+                "{{\"id\":{i},\"v\":{v},\"meta\":\"{{\\\"a\\\":{i},\\\"b\\\":[1,true]}}\",\"k\":\"{k}\"}}"
+            )
+        })
+        .collect();
+    want.sort();
+    under_every_run(dir.path(), None, |args, _| {
+        assert_eq!(sorted_lines(dir.path(), "out/all.jsonl"), want, "{args:?}");
+        assert_eq!(
+            sorted_lines(dir.path(), "out/f.csv"),
+            vec!["0,0.5", "1,1.5", "2,2.5", "id,f"],
+            "{args:?}"
+        );
+    });
+}
+
+/// Issue 16 item 10: a float too large for a float (`1e400`) is a row error ("out of range")
+/// in CSV and JSON lines alike, and flow reads its own JSON lines output back unchanged.
+#[test]
+fn float_out_of_range_is_a_row_error_and_jsonl_output_reads_back() {
+    let csv = "id,x\n1,1e400\n2,1.7976931348623157e308\n3,5e-324\n4,-0.0\n5,-1e400\n\
+               6,108104.81020651032\n7,2.2250738585072014e-308\n";
+    let script = "schema R { id: int, x: float }\nsource r: R = csv(\"in.csv\", on_error: skip)\n\
+                  r | sink jsonl(\"out/a.jsonl\")\n";
+    let dir = job(script, &[("in.csv", csv.as_bytes())]);
+    let out = flow(dir.path(), &["--threads", "1"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let first = std::fs::read_to_string(dir.path().join("out/a.jsonl")).expect("output");
+    assert_eq!(first.lines().count(), 5, "{first}");
+    assert!(!first.contains("null"), "{first}");
+    let strict = "schema R { id: int, x: float }\nsource r: R = csv(\"in.csv\")\n\
+                  r | sink jsonl(\"out/a.jsonl\")\n";
+    std::fs::write(dir.path().join("job.flow"), strict).expect("script");
+    let out = flow(dir.path(), &["-q"], None);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("out of range"), "{}", out.stderr);
+    // JSON lines: the same value is a row error there too.
+    let j = job(
+        "schema R { id: int, x: float }\nsource r: R = jsonl(\"in.jsonl\")\nr | sink jsonl(\"out/b.jsonl\")\n",
+        &[("in.jsonl", b"{\"id\":1,\"x\":1e400}\n")],
+    );
+    let out = run_once(j.path(), None);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("out of range"), "{}", out.stderr);
+    // Read flow's own output back: the same rows, byte for byte.
+    std::fs::write(j.path().join("in.jsonl"), &first).expect("write back");
+    under_every_run(j.path(), None, |args, _| {
+        let again = std::fs::read_to_string(j.path().join("out/b.jsonl")).expect("output");
+        assert_eq!(again, first, "{args:?}");
+    });
+}

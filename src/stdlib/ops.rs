@@ -135,8 +135,18 @@ pub fn parse_int(s: &str) -> Option<i64> {
 pub fn parse_float(s: &str) -> Option<f64> {
     let t = s.trim();
     // Rust also accepts "inf"/"nan"/"infinity"; data files rarely mean those, but we accept them
-    // as the float formatter writes them back.
-    t.parse().ok()
+    // as the float formatter writes them back. A number too large for a float (`1e400`) does
+    // not parse: it is not infinity.
+    let v: f64 = t.parse().ok()?;
+    if v.is_infinite() && !t.bytes().any(|b| b.eq_ignore_ascii_case(&b'i')) {
+        return None;
+    }
+    Some(v)
+}
+
+/// Whether `s` is a number too large for a float (`1e400`), for error messages.
+pub fn float_out_of_range(s: &str) -> bool {
+    s.trim().parse::<f64>().is_ok_and(f64::is_infinite) && parse_float(s).is_none()
 }
 
 pub const MICROS_PER_SEC: i64 = 1_000_000;

@@ -1,6 +1,8 @@
-//! JSON lines: one JSON object per line (`serde_json`). Fields are matched by name; keys the
-//! schema does not know are ignored; a missing key or `null` is null for a nullable column and
-//! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
+//! JSON lines: one JSON object per line (`serde_json`, floats correctly rounded; a UTF-8 BOM at
+//! the start is skipped). Fields are matched by name; keys the schema does not know are ignored;
+//! a missing key or `null` is null for a nullable column and an error otherwise; a number, bool,
+//! object or array read into a `str` column is its JSON text (what inference infers for keys
+//! whose values mix kinds or nest). Output: one object per row, keys in row order; non-finite floats and
 //! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
 
 pub mod infer;
@@ -18,6 +20,9 @@ use crate::types::{RowType, Scalar, Type};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+
+/// The UTF-8 byte order mark, skipped at the start of an input.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub struct JsonlSource;
 
@@ -88,6 +93,8 @@ pub struct JsonlReader {
     rel_line: u64,
     needed: Vec<(String, Type)>,
     bytes: u64,
+    /// The next line is the first of the input: a UTF-8 byte order mark before it is skipped.
+    first: bool,
 }
 
 impl JsonlReader {
@@ -116,6 +123,7 @@ impl JsonlReader {
                 .map(|&c| (spec.schema.fields[c].name.clone(), spec.schema.fields[c].ty))
                 .collect(),
             bytes: 0,
+            first: split.start == 0,
         }
     }
 
@@ -142,6 +150,9 @@ impl JsonlReader {
 
     fn parse_line(&mut self, line: &[u8], out: &mut Batch, rejects: &mut Vec<RowReject>) {
         let mut body = line;
+        if std::mem::take(&mut self.first) {
+            body = body.strip_prefix(BOM).unwrap_or(body);
+        }
         while let [rest @ .., b'\n' | b'\r'] = body {
             body = rest;
         }
@@ -210,6 +221,9 @@ fn set_from_json(
                 }
                 (Scalar::Bool, J::Bool(b)) => out.set_bool(row, col, *b),
                 (Scalar::Str, J::String(s)) => out.set_str(row, col, s),
+                // Inference types a key `str` when its values mix kinds or nest: a number,
+                // bool, object or array read into a `str` column is its JSON text.
+                (Scalar::Str, v) => out.set_str(row, col, &v.to_string()),
                 (Scalar::Timestamp, J::String(s)) => match ops::parse_timestamp(s) {
                     Some(t) => out.set_int(row, col, t),
                     None => return Err(format!("cannot parse {s:?} as timestamp")),

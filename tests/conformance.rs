@@ -401,3 +401,73 @@ fn float_out_of_range_is_a_row_error_and_jsonl_output_reads_back() {
         assert_eq!(again, first, "{args:?}");
     });
 }
+
+/// The source stages' `errored` counts of a `--summary json` run's stderr.
+fn source_errors(stderr: &str) -> u64 {
+    let json = &stderr[stderr.find('{').unwrap_or(0)..];
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    v["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|s| s["kind"] == "source")
+        .map(|s| s["errored"].as_u64().expect("errored"))
+        .sum()
+}
+
+/// Issue 16 item 9: a source read by several pipelines is read once whatever the flags: with
+/// `--no-dedup`, standard input feeding two pipelines gives both sinks every row, and a bad row
+/// is counted once, as with dedup.
+#[test]
+fn a_shared_source_is_read_once_whatever_the_flags() {
+    let mut data = String::from("id\n");
+    for i in 0..200_000 {
+        if i % 1000 == 7 {
+            data.push_str("bad\n");
+        } else {
+            data.push_str(&format!("{i}\n"));
+        }
+    }
+    let good = (0..200_000).filter(|i| i % 1000 != 7).count();
+    for format in ["csv", "jsonl"] {
+        let (input, script) = if format == "csv" {
+            (
+                data.clone(),
+                "schema R { id: int }\nsource r: R = stdin(format: \"csv\", on_error: skip)\n",
+            )
+        } else {
+            let j: String = data
+                .lines()
+                .skip(1)
+                .map(|l| format!("{{\"id\":{l}}}\n"))
+                .collect();
+            (
+                j,
+                "schema R { id: int }\nsource r: R = stdin(format: \"jsonl\", on_error: skip)\n",
+            )
+        };
+        let script = format!(
+            "{script}r | filter id >= 0 | sink csv(\"out/a.csv\")\n\
+             r | map {{ id, j: id * 2 }} | sink csv(\"out/b.csv\")\n"
+        );
+        let dir = job(&script, &[]);
+        for args in RUNS {
+            let mut a = vec!["--summary", "json"];
+            a.extend_from_slice(args);
+            let out = flow(dir.path(), &a, Some(input.as_bytes()));
+            assert_eq!(out.code, 0, "{format} {args:?}: {}", out.stderr);
+            assert_eq!(
+                lines(dir.path(), "out/a.csv").len(),
+                good + 1,
+                "{format} {args:?}"
+            );
+            assert_eq!(
+                lines(dir.path(), "out/b.csv").len(),
+                good + 1,
+                "{format} {args:?}"
+            );
+            assert_eq!(source_errors(&out.stderr), 200, "{format} {args:?}");
+        }
+    }
+}

@@ -168,7 +168,17 @@ fn optimizations_engines_and_worker_counts_agree() {
         let base = multiset(&run(&ex, &["--threads", "1"]));
         for args in [
             &["--threads", "1", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
+            &["--threads", "2", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
             &["--threads", "2", "--engine", "interpreter"][..],
+            &[
+                "--threads",
+                "2",
+                "--engine",
+                "interpreter",
+                "--no-dedup",
+                "--no-fuse",
+                "--no-pushdown",
+            ][..],
             &["--threads", "2"][..],
             &["--threads", "4", "--no-fuse"][..],
         ] {
@@ -229,4 +239,58 @@ fn a_malformed_row_names_file_line_and_column() {
         "id,price\n1,2.5\n"
     );
     assert!(stderr.contains("errored"), "{stderr}");
+}
+
+/// Runs one example with `--summary json`; returns each stage kind's total `errored` count
+/// and the sinks' rows written (the summary's JSON is on stderr).
+fn counts(example: &str, args: &[&str]) -> (BTreeMap<String, u64>, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(Path::new("examples"), dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .arg("run")
+        .args(["--summary", "json"])
+        .args(args)
+        .arg(dir.path().join(format!("{example}.flow")))
+        .output()
+        .expect("flow runs");
+    assert!(out.status.success(), "{example} {args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&stderr[stderr.find('{').unwrap_or(0)..]).expect("summary JSON");
+    let mut errors = BTreeMap::new();
+    for s in v["stages"].as_array().into_iter().flatten() {
+        let kind = s["kind"].as_str().unwrap_or_default().to_string();
+        *errors.entry(kind).or_default() += s["errored"].as_u64().unwrap_or_default();
+    }
+    // Fused and unfused kernels count the same row errors under different stage kinds.
+    let kernel: u64 = ["fused", "filter", "map"]
+        .iter()
+        .filter_map(|k| errors.remove(*k))
+        .sum();
+    errors.insert("kernels".into(), kernel);
+    let rows = v["sinks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["rows_written"].as_u64().unwrap_or_default())
+        .sum();
+    (errors, rows)
+}
+
+/// Error counts and rows written are the same whatever the optimisation flags, engine and
+/// worker count.
+#[test]
+fn error_counts_agree_across_flags_engines_and_workers() {
+    for ex in examples() {
+        let base = counts(&ex, &["--threads", "1"]);
+        for args in [
+            &["--threads", "1", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
+            &["--threads", "2", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
+            &["--threads", "2", "--engine", "interpreter"][..],
+            &["--threads", "4", "--no-pushdown"][..],
+            &["--threads", "4", "--no-dedup"][..],
+        ] {
+            assert_eq!(base, counts(&ex, args), "{ex}: counts differ with {args:?}");
+        }
+    }
 }

@@ -1102,12 +1102,9 @@ mod tests {
         assert_eq!(rejects[0].raw, "z,oops");
     }
 
-    /// Pieces read by separate readers (aligned lazily) give exactly the rows of one reader, in
-    /// order, for files with quoted newlines, CRLF line ends and blank lines.
-    #[test]
-    fn pieces_together_read_every_record_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let schema = RowType::new(vec![
+    /// The row type `id: int, note: str`.
+    fn id_note() -> RowType {
+        RowType::new(vec![
             Field {
                 name: "id".into(),
                 ty: Type::INT,
@@ -1116,7 +1113,28 @@ mod tests {
                 name: "note".into(),
                 ty: Type::STR,
             },
-        ]);
+        ])
+    }
+
+    /// A CSV source reading every column of `schema` from the file `p`.
+    fn file_spec(p: &Path, schema: &RowType) -> SourceSpec {
+        SourceSpec {
+            name: "t".into(),
+            connector: "csv".into(),
+            path: Some(p.display().to_string()),
+            options: Options::new(),
+            schema: schema.clone(),
+            columns: (0..schema.len()).collect(),
+            policy: ErrorPolicy::default(),
+        }
+    }
+
+    /// Pieces read by separate readers (aligned lazily) give exactly the rows of one reader, in
+    /// order, for files with quoted newlines, CRLF line ends and blank lines.
+    #[test]
+    fn pieces_together_read_every_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = id_note();
         for (k, eol) in ["\n", "\r\n", "\n\n"].iter().enumerate() {
             let p = dir.path().join(format!("t{k}.csv"));
             let mut text = format!("id,note{eol}");
@@ -1128,15 +1146,7 @@ mod tests {
                 }
             }
             std::fs::write(&p, &text).unwrap();
-            let spec = SourceSpec {
-                name: "t".into(),
-                connector: "csv".into(),
-                path: Some(p.display().to_string()),
-                options: Options::new(),
-                schema: schema.clone(),
-                columns: vec![0, 1],
-                policy: ErrorPolicy::default(),
-            };
+            let spec = file_spec(&p, &schema);
             let read_all = |workers: usize| {
                 let plan = CsvSource.plan(&spec, workers).unwrap();
                 let mut rows = Vec::new();
@@ -1225,29 +1235,12 @@ mod tests {
     #[test]
     fn split_union_equals_whole_read_for_every_line_end() {
         let dir = tempfile::tempdir().unwrap();
-        let schema = RowType::new(vec![
-            Field {
-                name: "id".into(),
-                ty: Type::INT,
-            },
-            Field {
-                name: "note".into(),
-                ty: Type::STR,
-            },
-        ]);
+        let schema = id_note();
         for round in 0..400u64 {
             let data = random_csv(0x9e37_79b9_7f4a_7c15 ^ (round * 0x1000_0001));
             let p = dir.path().join(format!("r{round}.csv"));
             std::fs::write(&p, &data).unwrap();
-            let spec = SourceSpec {
-                name: "t".into(),
-                connector: "csv".into(),
-                path: Some(p.display().to_string()),
-                options: Options::new(),
-                schema: schema.clone(),
-                columns: vec![0, 1],
-                policy: ErrorPolicy::default(),
-            };
+            let spec = file_spec(&p, &schema);
             let whole = CsvSource.plan(&spec, 1).unwrap().remove(0).remove(0);
             let read = |sp: &Split| {
                 let mut r = CsvSource.open(&spec, sp).unwrap();

@@ -181,6 +181,22 @@ const VARIANTS: &[(&str, &[&str])] = &[
         "interpreter_2_workers",
         &["--threads", "2", "--engine", "interpreter"],
     ),
+    (
+        "2_workers_unoptimized",
+        &["--threads", "2", "--no-dedup", "--no-fuse", "--no-pushdown"],
+    ),
+    (
+        "interpreter_unoptimized",
+        &[
+            "--threads",
+            "2",
+            "--engine",
+            "interpreter",
+            "--no-dedup",
+            "--no-fuse",
+            "--no-pushdown",
+        ],
+    ),
     ("2_workers", &["--threads", "2"]),
     ("4_workers_unfused", &["--threads", "4", "--no-fuse"]),
 ];
@@ -252,6 +268,62 @@ fn a_malformed_row_names_file_line_and_column() {
     assert!(stderr.contains("errored"), "{stderr}");
 }
 
+/// Runs one example with `--summary json`; returns each stage kind's total `errored` count
+/// and the sinks' rows written (the summary's JSON is on stderr).
+fn counts(example: &str, args: &[&str]) -> (BTreeMap<String, u64>, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(Path::new("examples"), dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .arg("run")
+        .args(["--summary", "json"])
+        .args(args)
+        .arg(dir.path().join(format!("{example}.flow")))
+        .output()
+        .expect("flow runs");
+    assert!(out.status.success(), "{example} {args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&stderr[stderr.find('{').unwrap_or(0)..]).expect("summary JSON");
+    let mut errors = BTreeMap::new();
+    for s in v["stages"].as_array().into_iter().flatten() {
+        let kind = s["kind"].as_str().unwrap_or_default().to_string();
+        *errors.entry(kind).or_default() += s["errored"].as_u64().unwrap_or_default();
+    }
+    // Fused and unfused kernels count the same row errors under different stage kinds.
+    let kernel: u64 = ["fused", "filter", "map"]
+        .iter()
+        .filter_map(|k| errors.remove(*k))
+        .sum();
+    errors.insert("kernels".into(), kernel);
+    let rows = v["sinks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["rows_written"].as_u64().unwrap_or_default())
+        .sum();
+    (errors, rows)
+}
+
+/// Error counts and rows written with `args` are those of one worker.
+fn same_counts_as_one_worker(example: &str) -> Result<(), Failed> {
+    let base = counts(example, &["--threads", "1"]);
+    for args in [
+        &["--threads", "1", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
+        &["--threads", "2", "--no-dedup", "--no-fuse", "--no-pushdown"][..],
+        &["--threads", "2", "--engine", "interpreter"][..],
+        &["--threads", "4", "--no-pushdown"][..],
+        &["--threads", "4", "--no-dedup"][..],
+    ] {
+        let other = counts(example, args);
+        if base != other {
+            return Err(
+                format!("{example}: counts differ with {args:?}: {base:?} vs {other:?}").into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let examples = examples();
     let mut trials = Vec::new();
@@ -265,6 +337,11 @@ fn main() {
         trials.push(Trial::test(format!("{ex}::one_worker"), move || {
             one_worker(&e)
         }));
+        let e = ex.clone();
+        trials.push(Trial::test(
+            format!("{ex}::error_counts_agree"),
+            move || same_counts_as_one_worker(&e),
+        ));
         for (name, args) in VARIANTS {
             let e = ex.clone();
             trials.push(Trial::test(format!("{ex}::{name}"), move || {

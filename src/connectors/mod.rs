@@ -295,6 +295,9 @@ pub fn set_from_text(
         },
         Scalar::Float => match ops::parse_float(s) {
             Some(v) => out.set_float(row, col, v),
+            None if ops::float_out_of_range(s) => {
+                return Err(format!("{s:?} is out of range for a float"));
+            }
             None => return Err(format!("cannot parse {s:?} as float")),
         },
         Scalar::Bool => {

@@ -6,13 +6,15 @@
 //!
 //! - JSON lines: a newline inside a JSON string is always escaped (`\n`), so every newline byte
 //!   ends a record; a boundary is the position just after the first newline at or after the
-//!   target offset. Provably safe.
+//!   target offset. Provably safe. (A JSON lines record ends only at `\n`; a `\r` before it is
+//!   whitespace to the parser.)
 //! - CSV: a quoted field may contain newlines, so a newline byte is not necessarily a record end,
 //!   and the quote state at an arbitrary offset cannot be known without reading what precedes it.
 //!   A piece's start is therefore only a target (`Split::align`): its reader scans the file from
 //!   the beginning with a small quote-state automaton that mirrors csv-core's tokenizer states
 //!   (field start / unquoted / quoted / quote-in-quoted), accelerated with `memchr`, and starts
-//!   after the first newline past the target that is outside a quoted field; the previous piece
+//!   after the first line end (`\n`, `\r\n` or a lone `\r`, all of which csv-core accepts)
+//!   past the target that is outside a quoted field; the previous piece
 //!   ends at `target + 1`. The scan runs on the worker that owns the piece, while the workers of
 //!   earlier pieces already read (no serial pass before the job starts), and later pieces are
 //!   made a little smaller to make up for it. A file whose quoting is broken cannot move a
@@ -184,19 +186,20 @@ fn step(state: Q, b: u8, delim: u8) -> (Q, bool) {
         Q::FieldStart if b == b'"' => Q::Quoted,
         Q::QuoteInQuoted if b == b'"' => Q::Quoted,
         _ if b == delim => Q::FieldStart,
-        _ if b == b'\n' => return (Q::FieldStart, true),
-        Q::FieldStart if b == b'\r' => Q::FieldStart,
-        Q::QuoteInQuoted if b == b'\r' => Q::QuoteInQuoted,
+        // csv-core ends a record at `\r` or `\n` outside quotes (a `\r\n` is one end, blank
+        // lines are skipped): a boundary after either byte is before the next record's start.
+        _ if b == b'\n' || b == b'\r' => return (Q::FieldStart, true),
         _ => Q::Unquoted,
     };
     (next, false)
 }
 
 /// Runs the automaton over `buf` (at file offset `offset`) from `state`, pushing each record
-/// end (the offset after its newline) that passes the next target. Exactly the byte-by-byte
-/// automaton, accelerated with `memchr`: inside a quoted field only `"` matters; outside, only
-/// `"` and newlines do, and the state reached over the bytes skipped between them follows from
-/// the last of them that is not `\r` (a delimiter gives field start, anything else unquoted).
+/// end (the offset after its `\r` or `\n`) that passes the next target. Exactly the
+/// byte-by-byte automaton, accelerated with `memchr`: inside a quoted field only `"` matters;
+/// outside, only `"` and line ends do, and the state reached over the bytes skipped between them
+/// follows from the last of them (a delimiter or line end gives field start, anything else
+/// unquoted).
 fn scan(
     buf: &[u8],
     offset: u64,
@@ -221,8 +224,8 @@ fn scan(
                 let lim = n.min((targets[*next] - offset) as usize);
                 let found = memchr::memchr(b'"', &buf[i..lim]);
                 let p = found.map_or(lim, |k| i + k);
-                if let Some(&last) = buf[i..p].iter().rev().find(|&&b| b != b'\r') {
-                    state = if last == delim || last == b'\n' {
+                if let Some(&last) = buf[i..p].last() {
+                    state = if last == delim || last == b'\n' || last == b'\r' {
                         Q::FieldStart
                     } else {
                         Q::Unquoted
@@ -235,9 +238,9 @@ fn scan(
                 p
             }
             Q::FieldStart | Q::Unquoted => {
-                let found = memchr::memchr2(b'"', b'\n', &buf[i..]);
+                let found = memchr::memchr3(b'"', b'\n', b'\r', &buf[i..]);
                 let p = found.map_or(n, |k| i + k);
-                if let Some(&last) = buf[i..p].iter().rev().find(|&&b| b != b'\r') {
+                if let Some(&last) = buf[i..p].last() {
                     state = if last == delim {
                         Q::FieldStart
                     } else {

@@ -108,9 +108,12 @@ impl Interner {
     }
 
     /// Adds `node` (whose inputs must already be in the dag) and returns its index, or the index
-    /// of the identical node already present. Sinks are never merged.
+    /// of the identical node already present. Sinks are never merged. Sources are merged even
+    /// without dedup: a source read by several consumers must be read once (standard input can
+    /// only be read once, and a bad row must count once), so the flag never changes results.
     pub fn add(&mut self, node: DNode) -> usize {
-        if !self.dedup || matches!(node.op, Op::Sink(_)) {
+        let merge = self.dedup || matches!(node.op, Op::Source(_));
+        if !merge || matches!(node.op, Op::Sink(_)) {
             self.dag.nodes.push(node);
             return self.dag.nodes.len() - 1;
         }

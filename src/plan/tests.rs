@@ -308,10 +308,11 @@ fn seed_two_apps_share_m() {
     assert_eq!(plan.outputs(u).len(), 2);
     assert_eq!(plan.graph[u].used_by, vec!["a.flow:5", "a.flow:6"]);
 
-    // Without de-duplication each app has its own M.
+    // Without de-duplication each app has its own M; the sources are still read once.
     let plain = super::build(&p, NOTHING).unwrap();
     assert_eq!(count_kind(&plain, "union"), 2);
-    assert_eq!(plain.graph.node_count(), 10);
+    assert_eq!(count_kind(&plain, "source"), 2);
+    assert_eq!(plain.graph.node_count(), 8);
 }
 
 /// Seed 001, four applications: sharing at several depths.

@@ -45,8 +45,10 @@ pub struct Shared {
     pub workers_done: AtomicUsize,
     /// Rows written to each dead-letter path.
     pub dead_rows: Mutex<HashMap<String, u64>>,
-    /// Per node: a `limit` that has let all its rows through.
-    pub limit_done: Vec<AtomicBool>,
+    /// Per `limit` node: the smallest split key (`Order::split_key`) from which it has seen N
+    /// rows; rows of that split after them, and of every later split, cannot be among its first
+    /// N (`u64::MAX`: none yet).
+    pub limit_upto: Vec<AtomicU64>,
 }
 
 impl Shared {
@@ -57,7 +59,7 @@ impl Shared {
             nodes: (0..nodes).map(|_| Counters::default()).collect(),
             workers_done: AtomicUsize::new(0),
             dead_rows: Mutex::new(HashMap::new()),
-            limit_done: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
+            limit_upto: (0..nodes).map(|_| AtomicU64::new(u64::MAX)).collect(),
         }
     }
 

@@ -25,7 +25,8 @@ pub fn int_rem(a: i64, b: i64) -> RowResult<i64> {
     if b == 0 {
         return Err(RowErrorCode::DivisionByZero);
     }
-    a.checked_rem(b).ok_or(RowErrorCode::Overflow)
+    // `x % -1` is 0 for every x, i64::MIN included (only the quotient overflows there).
+    Ok(a.wrapping_rem(b))
 }
 pub fn int_neg(a: i64) -> RowResult<i64> {
     a.checked_neg().ok_or(RowErrorCode::Overflow)
@@ -134,8 +135,18 @@ pub fn parse_int(s: &str) -> Option<i64> {
 pub fn parse_float(s: &str) -> Option<f64> {
     let t = s.trim();
     // Rust also accepts "inf"/"nan"/"infinity"; data files rarely mean those, but we accept them
-    // as the float formatter writes them back.
-    t.parse().ok()
+    // as the float formatter writes them back. A number too large for a float (`1e400`) does
+    // not parse: it is not infinity.
+    let v: f64 = t.parse().ok()?;
+    if v.is_infinite() && !t.bytes().any(|b| b.eq_ignore_ascii_case(&b'i')) {
+        return None;
+    }
+    Some(v)
+}
+
+/// Whether `s` is a number too large for a float (`1e400`), for error messages.
+pub fn float_out_of_range(s: &str) -> bool {
+    s.trim().parse::<f64>().is_ok_and(f64::is_infinite) && parse_float(s).is_none()
 }
 
 pub const MICROS_PER_SEC: i64 = 1_000_000;
@@ -146,6 +157,16 @@ pub fn from_unix(secs: i64) -> RowResult<i64> {
 }
 pub fn unix(micros: i64) -> i64 {
     micros.div_euclid(MICROS_PER_SEC)
+}
+
+/// The number of days of month `m` (1–12) of year `y` (proleptic Gregorian).
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -189,8 +210,8 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         return None;
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > 31 {
-        return None;
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None; // an impossible date (2023-02-30) is not rolled over into the next month
     }
     let mut micros = days_from_civil(y, mo, d) * 86_400 * MICROS_PER_SEC;
     let rest = &s[10..];
@@ -211,7 +232,8 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     let mut frac = 0;
     if b.get(pos) == Some(&b':') {
         sec = num(pos + 1..pos + 3)?;
-        if sec > 60 {
+        // `:60` only as a leap second (23:59:60, read as the next day's 00:00:00).
+        if sec > 60 || sec == 60 && (h, mi) != (23, 59) {
             return None;
         }
         pos += 3;
@@ -238,6 +260,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         {
             let th = num(pos + 1..pos + 3)?;
             let tm = num(pos + 4..pos + 6)?;
+            if th > 23 || tm > 59 {
+                return None;
+            }
             let offset = (th * 60 + tm) * 60 * MICROS_PER_SEC;
             Some(if tz.starts_with('+') {
                 micros - offset
@@ -285,6 +310,61 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2024-13-01"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    /// Issue 16 item 6: a date parses exactly when it exists (no rolling 2023-02-30 over into
+    /// March): checked against the calendar round trip for every day number 1–31 of every
+    /// month of 1896–2104 (leap years, century rules).
+    #[test]
+    fn impossible_dates_are_null() {
+        for y in 1896..=2104 {
+            for m in 1..=12 {
+                for d in 1..=31 {
+                    let exists = civil_from_days(days_from_civil(y, m, d)) == (y, m, d);
+                    let s = format!("{y:04}-{m:02}-{d:02}");
+                    assert_eq!(parse_timestamp(&s).is_some(), exists, "{s}");
+                    let t = format!("{s}T12:30:00Z");
+                    assert_eq!(parse_timestamp(&t).is_some(), exists, "{t}");
+                }
+            }
+        }
+        for s in [
+            "2023-02-30",
+            "2024-04-31",
+            "2024-06-31",
+            "2023-02-29",
+            "1900-02-29",
+        ] {
+            assert_eq!(parse_timestamp(s), None, "{s}");
+        }
+        assert!(parse_timestamp("2024-02-29").is_some());
+        assert!(parse_timestamp("2000-02-29").is_some());
+        // Impossible times and offsets are null too; 23:59:60 is a leap second.
+        for s in [
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T10:60:00Z",
+            "2024-01-01T10:00:60Z",
+        ] {
+            assert_eq!(parse_timestamp(s), None, "{s}");
+        }
+        assert_eq!(parse_timestamp("2024-01-01T10:00:00+24:00"), None);
+        assert_eq!(parse_timestamp("2024-01-01T10:00:00+01:60"), None);
+        assert_eq!(
+            parse_timestamp("2016-12-31T23:59:60Z"),
+            parse_timestamp("2017-01-01T00:00:00Z")
+        );
+    }
+
+    /// Issue 16 item 10: `x % -1` is 0 for every x, `i64::MIN` included; only `/` overflows.
+    #[test]
+    fn remainder_by_minus_one_is_zero() {
+        for a in [i64::MIN, i64::MIN + 1, -7, 0, 7, i64::MAX] {
+            assert_eq!(int_rem(a, -1), Ok(0), "{a}");
+        }
+        assert_eq!(int_rem(i64::MIN, 3), Ok(i64::MIN % 3));
+        assert_eq!(int_rem(-7, 3), Ok(-1));
+        assert_eq!(int_rem(1, 0), Err(RowErrorCode::DivisionByZero));
+        assert_eq!(int_div(i64::MIN, -1), Err(RowErrorCode::Overflow));
     }
 
     #[test]

@@ -1032,15 +1032,19 @@ impl Gen<'_, '_> {
                 BinOp::Div | BinOp::Rem if s == Scalar::Int => {
                     let z = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
                     self.fail_if(z, RowErrorCode::DivisionByZero)?;
-                    // i64::MIN / -1 overflows (and traps in `idiv`).
-                    let m = self.b.ins().icmp_imm_s(IntCC::Equal, a, i64::MIN);
                     let n1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
-                    let of = self.b.ins().band(m, n1);
-                    self.fail_if(of, RowErrorCode::Overflow)?;
                     if op == BinOp::Div {
+                        // i64::MIN / -1 overflows (and traps in `idiv`).
+                        let m = self.b.ins().icmp_imm_s(IntCC::Equal, a, i64::MIN);
+                        let of = self.b.ins().band(m, n1);
+                        self.fail_if(of, RowErrorCode::Overflow)?;
                         self.b.ins().sdiv(a, b)
                     } else {
-                        self.b.ins().srem(a, b)
+                        // `x % -1` is 0 for every x; `srem` traps on i64::MIN % -1, so divide
+                        // by 1 instead (same result, see `ops::int_rem`).
+                        let one = self.b.ins().iconst(types::I64, 1);
+                        let d = self.b.ins().select(n1, one, b);
+                        self.b.ins().srem(a, d)
                     }
                 }
                 _ => {

@@ -52,9 +52,13 @@ pub fn header(file: &str, options: &Options) -> Result<Option<Vec<String>>, Stri
     let delimiter = opt_delimiter(options)?;
     let mut r = csv::ReaderBuilder::new()
         .delimiter(delimiter)
-        .has_headers(true)
+        .has_headers(false)
+        .flexible(true)
         .from_path(file)
         .map_err(|e| e.to_string())?;
-    let h = r.headers().map_err(|e| e.to_string())?;
-    Ok(Some(h.iter().map(|s| s.trim().to_string()).collect()))
+    let mut rec = csv::ByteRecord::new();
+    if !r.read_byte_record(&mut rec).map_err(|e| e.to_string())? {
+        return Err(super::EMPTY.into());
+    }
+    super::header_names(&rec).map(Some)
 }

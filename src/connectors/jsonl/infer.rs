@@ -9,14 +9,21 @@ use crate::types::{Field, RowType, Scalar, Type};
 pub fn infer(path: &str, _options: &Options) -> Result<RowType, String> {
     use std::io::BufRead;
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut first = true;
     let mut fields: Vec<(String, Option<Scalar>, bool, usize)> = Vec::new(); // name, scalar, nullable, seen
     let mut objects = 0;
-    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+    for (n, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
         let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
+        let mut line = line.as_slice();
+        if std::mem::take(&mut first) {
+            line = line.strip_prefix(super::BOM).unwrap_or(line);
+        }
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&line)
+        // A line that is not UTF-8 or not a JSON object is a row error at run time (the
+        // source's error policy), not part of the schema.
+        let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(line)
         else {
             if objects == 0 && n > 20 {
                 break;

@@ -1,6 +1,8 @@
-//! JSON lines: one JSON object per line (`serde_json`). Fields are matched by name; keys the
-//! schema does not know are ignored; a missing key or `null` is null for a nullable column and
-//! an error otherwise. Output: one object per row, keys in row order; non-finite floats and
+//! JSON lines: one JSON object per line (`serde_json`, floats correctly rounded; a UTF-8 BOM at
+//! the start is skipped). Fields are matched by name; keys the schema does not know are ignored;
+//! a missing key or `null` is null for a nullable column and an error otherwise; a number, bool,
+//! object or array read into a `str` column is its JSON text (what inference infers for keys
+//! whose values mix kinds or nest). Output: one object per row, keys in row order; non-finite floats and
 //! nulls are written as `null`, timestamps as strings (`timestamp_to_str`).
 
 pub mod describe;
@@ -19,6 +21,9 @@ use crate::types::{RowType, Scalar, Type};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+
+/// The UTF-8 byte order mark, skipped at the start of an input.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub struct JsonlSource;
 
@@ -97,6 +102,8 @@ pub struct JsonlReader {
     rel_line: u64,
     needed: Vec<(String, Type)>,
     bytes: u64,
+    /// The next line is the first of the input: a UTF-8 byte order mark before it is skipped.
+    first: bool,
 }
 
 impl JsonlReader {
@@ -125,6 +132,7 @@ impl JsonlReader {
                 .map(|&c| (spec.schema.fields[c].name.clone(), spec.schema.fields[c].ty))
                 .collect(),
             bytes: 0,
+            first: split.start == 0,
         }
     }
 
@@ -151,6 +159,9 @@ impl JsonlReader {
 
     fn parse_line(&mut self, line: &[u8], out: &mut Batch, rejects: &mut Vec<RowReject>) {
         let mut body = line;
+        if std::mem::take(&mut self.first) {
+            body = body.strip_prefix(BOM).unwrap_or(body);
+        }
         while let [rest @ .., b'\n' | b'\r'] = body {
             body = rest;
         }
@@ -219,6 +230,9 @@ fn set_from_json(
                 }
                 (Scalar::Bool, J::Bool(b)) => out.set_bool(row, col, *b),
                 (Scalar::Str, J::String(s)) => out.set_str(row, col, s),
+                // Inference types a key `str` when its values mix kinds or nest: a number,
+                // bool, object or array read into a `str` column is its JSON text.
+                (Scalar::Str, v) => out.set_str(row, col, &v.to_string()),
                 (Scalar::Timestamp, J::String(s)) => match ops::parse_timestamp(s) {
                     Some(t) => out.set_int(row, col, t),
                     None => return Err(format!("cannot parse {s:?} as timestamp")),
@@ -454,6 +468,118 @@ impl RowWriter for JsonlWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads JSON lines text whole with one reader over `schema` (all columns).
+    pub(crate) fn read_text(
+        text: &[u8],
+        schema: &RowType,
+    ) -> (Vec<Vec<crate::types::Value>>, Vec<RowReject>) {
+        let spec = SourceSpec {
+            name: "in".into(),
+            connector: "jsonl".into(),
+            path: None,
+            options: crate::job::Options::new(),
+            schema: schema.clone(),
+            columns: (0..schema.len()).collect(),
+            policy: crate::job::ErrorPolicy::default(),
+        };
+        let split = Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: false,
+            field_of_column: (0..schema.len()).collect(),
+            fields: schema.len(),
+            align: false,
+        };
+        let mut r = JsonlReader::new(
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            "in.jsonl".into(),
+            None,
+            &spec,
+            &split,
+        );
+        let mut out = Batch::new(schema.len());
+        let mut rejects = Vec::new();
+        while r.read(&mut out, 1000, &mut rejects).unwrap() {}
+        (out.to_values(schema), rejects)
+    }
+
+    /// Every float the reader takes is the correctly rounded value of its text, as
+    /// `str::parse::<f64>` gives it: shortest representations of random doubles (subnormals
+    /// included), long mantissas, halfway cases and the values of issue 16.
+    #[test]
+    fn floats_are_correctly_rounded() {
+        let schema = RowType::new(vec![crate::types::Field {
+            name: "x".into(),
+            ty: Type::FLOAT,
+        }]);
+        let mut texts: Vec<String> = [
+            "108104.81020651032",
+            "9007199254740993.0",
+            "9007199254740993",
+            "2.4703282292062328e-324",
+            "2.4703282292062327e-324",
+            "4.9e-324",
+            "1.7976931348623157e308",
+            "2.2250738585072011e-308",
+            "0.1",
+            "-0.0",
+            "123456789012345678901234567890",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x = 0x243f_6a88_85a3_08d3u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let f = f64::from_bits(next());
+            if f.is_finite() {
+                texts.push(format!("{f:e}"));
+                texts.push(format!("{f}"));
+            }
+        }
+        for _ in 0..20_000 {
+            // 17 to 40 significant digits with an exponent.
+            let digits = 17 + next() % 24;
+            let mut t = (1 + next() % 9).to_string();
+            for _ in 1..digits {
+                t.push(char::from(b'0' + (next() % 10) as u8));
+            }
+            t.insert(1, '.');
+            t.push_str(&format!("e{}", (next() % 600) as i64 - 300));
+            texts.push(t);
+        }
+        let mut text = String::new();
+        for t in &texts {
+            text.push_str(&format!("{{\"x\":{t}}}\n"));
+        }
+        let (rows, rejects) = read_text(text.as_bytes(), &schema);
+        assert!(rejects.is_empty(), "{:?}", &rejects[..rejects.len().min(3)]);
+        assert_eq!(rows.len(), texts.len());
+        let wrong: Vec<String> = rows
+            .iter()
+            .zip(&texts)
+            .filter_map(|(row, t)| {
+                let want: f64 = t.parse().unwrap();
+                match row[0] {
+                    crate::types::Value::Float(got) if got.to_bits() == want.to_bits() => None,
+                    ref got => Some(format!("{t}: read {got:?}, want {want:?}")),
+                }
+            })
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} wrong: {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+    }
 
     /// `JsonlWriter` writes exactly what `serde_json` writes for each row's `row_to_json`
     /// object: escapes, non-ASCII, floats (`zmij` through `serde_json`), non-finite floats and

@@ -144,7 +144,9 @@ pub(super) fn kernel_op<'s>(
                     }
                     ctx.pool.recycle(p.batch);
                     if out.rows > 0 && !shared.aborted() {
-                        session.give(Packet::new(0, out));
+                        let mut q = Packet::new(0, out);
+                        q.order = p.order;
+                        session.give(q);
                     } else {
                         ctx.pool.put(out);
                     }

@@ -10,8 +10,9 @@
 //! - Batches are recycled through a per-worker pool: consumers return the batches they are done
 //!   with and producers take from it (`Batch::reset` keeps both allocations).
 //! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key
-//!   hash (keyed exchange) and emits when its input frontier is empty; `limit` routes to worker 0,
-//!   after each worker has cut its own input to N rows; a stdout sink routes to worker 0. A file
+//!   hash (keyed exchange) and emits when its input frontier is empty; `limit` keeps at most N
+//!   rows per split on each worker, routes them to worker 0, which emits the first N in input
+//!   order ([`Order`]) when its input is complete; a stdout sink routes to worker 0. A file
 //!   sink's rows stay on their worker, which appends whole buffers of whole records to the one
 //!   shared temporary file (`sink::SharedFile`; the header was written when it was prepared).
 //! - A node with several consumers feeds each of them the same batches: a packet holds its batch
@@ -20,7 +21,8 @@
 //!
 //! Row order: with one worker every operator preserves input order (sources read files in sorted
 //! order; `union` interleaves its inputs by chunk; `group` emits groups in first-seen order). With
-//! several workers the output is the same multiset of rows, in no guaranteed order.
+//! several workers the output is the same multiset of rows, in no guaranteed order, except that
+//! `limit` returns the first N rows in input order at any worker count.
 
 use super::RunError;
 use super::physical::{PhysOp, PhysicalPlan};
@@ -44,12 +46,38 @@ use timely::worker::Worker;
 
 pub type KernelFactory = Arc<dyn Fn(&RowType, &[FusedStep]) -> Arc<dyn Kernel> + Send + Sync>;
 
+/// Where a packet's rows are in the input: the source's rank ([`source_ranks`]), the split's position among all
+/// splits of that source (files in sorted order, each file's pieces in byte order) and the
+/// chunk's position in the split. Row-wise operators keep it; `limit` orders by it to return
+/// the first rows in input order at any worker count. Rows that are not in input order (a
+/// `group`'s output) carry [`Order::NONE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Order {
+    pub source: u32,
+    pub split: u32,
+    pub chunk: u64,
+}
+
+impl Order {
+    pub const NONE: Order = Order {
+        source: u32::MAX,
+        split: u32::MAX,
+        chunk: u64::MAX,
+    };
+
+    /// The split's key in a `limit`'s progress word (`Shared::limit_upto`): source, split.
+    pub fn split_key(self) -> u64 {
+        (u64::from(self.source) << 32) | u64::from(self.split)
+    }
+}
+
 /// A batch of rows on its way between operators; `route` picks the worker in a keyed exchange.
 /// The batch is shared (`Arc`) so that feeding several consumers does not copy it; it is
 /// read-only while shared (`Arc::make_mut` copies it only if a shared batch must change).
 #[derive(Clone, Debug)]
 pub struct Packet {
     pub route: u64,
+    pub order: Order,
     pub batch: Arc<Batch>,
 }
 
@@ -57,6 +85,7 @@ impl Packet {
     pub fn new(route: u64, batch: Batch) -> Packet {
         Packet {
             route,
+            order: Order::NONE,
             batch: Arc::new(batch),
         }
     }
@@ -65,6 +94,7 @@ impl Packet {
 #[derive(Serialize)]
 struct WireRef<'a> {
     route: u64,
+    order: Order,
     columns: usize,
     rows: usize,
     words: &'a [u64],
@@ -74,6 +104,7 @@ struct WireRef<'a> {
 #[derive(Deserialize)]
 struct Wire {
     route: u64,
+    order: Order,
     columns: usize,
     rows: usize,
     words: Vec<u64>,
@@ -84,6 +115,7 @@ impl Serialize for Packet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         WireRef {
             route: self.route,
+            order: self.order,
             columns: self.batch.layout.columns,
             rows: self.batch.rows,
             words: &self.batch.words,
@@ -105,7 +137,9 @@ impl<'de> Deserialize<'de> for Packet {
         batch.rows = w.rows;
         batch.words = w.words;
         batch.arena = w.arena;
-        Ok(Packet::new(w.route, batch))
+        let mut p = Packet::new(w.route, batch);
+        p.order = w.order;
+        Ok(p)
     }
 }
 
@@ -173,6 +207,37 @@ struct Ctx {
     probe: ProbeHandle<u64>,
     index: usize,
     peers: usize,
+    /// Per node: a source's rank in input order ([`Order::source`], see [`source_ranks`]).
+    ranks: Arc<Vec<u32>>,
+}
+
+/// The input order of the sources: a depth-first walk over each node's inputs in order, from
+/// the `union`s first, outermost (last) first, so that `a | union b | limit N` takes `a`'s rows
+/// before `b`'s; then from the other nodes. A source reached through several unions in
+/// different orders gets the rank of its first visit.
+fn source_ranks(plan: &PhysicalPlan) -> Vec<u32> {
+    let n = plan.nodes.len();
+    let mut rank = vec![u32::MAX - 1; n];
+    let mut seen = vec![false; n];
+    let mut next = 0u32;
+    let unions = (0..n)
+        .rev()
+        .filter(|&i| matches!(plan.nodes[i].op, PhysOp::Union));
+    let roots: Vec<usize> = unions.chain((0..n).rev()).collect();
+    for root in roots {
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if matches!(plan.nodes[i].op, PhysOp::Source { .. }) {
+                rank[i] = next;
+                next += 1;
+            }
+            stack.extend(plan.nodes[i].inputs.iter().rev());
+        }
+    }
+    rank
 }
 
 pub(super) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -197,6 +262,7 @@ pub fn run_worker(worker: &mut Worker, job: Arc<Job>, shared: Arc<Shared>) {
         probe: ProbeHandle::new(),
         index: worker.index(),
         peers: worker.peers(),
+        ranks: Arc::new(source_ranks(&job.plan)),
         job,
     };
     let probe = ctx.probe.clone();

@@ -1,7 +1,7 @@
 //! The source operator: reads this worker's splits one chunk per activation, holding back while
 //! too many chunks are unfinished downstream (probe-window back-pressure).
 
-use super::{Ctx, Packet, S, panic_message};
+use super::{Ctx, Order, Packet, S, panic_message};
 use crate::connectors::{RowReject, SourceReader, dead_letter};
 use crate::runtime::RunError;
 use crate::runtime::physical::{PhysNode, PhysOp};
@@ -36,12 +36,23 @@ pub(super) fn source_op<'s>(
     let columns = spec.columns.len();
     let name = node.name.clone();
     let stop_after = ctx.job.plan.limits_covering(i);
+    // Splits are dealt in order, piece `k` to worker `k % workers` (`split::assign`): this
+    // worker's `k`-th split is piece `k * peers + index` of the source.
+    let (index, peers) = (ctx.index, ctx.peers);
+    let rank = ctx.ranks.get(i).copied().unwrap_or(u32::MAX - 1);
+    let order_of = move |k: usize, chunk: u64| Order {
+        source: rank,
+        split: u32::try_from(k * peers + index).unwrap_or(u32::MAX - 1),
+        chunk,
+    };
     source(scope, &node.name, move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = Some(cap);
         let mut epoch = 0u64;
         let mut next_split = 0;
         let mut reader: Option<Box<dyn SourceReader>> = None;
+        // The position of the next chunk in the split being read.
+        let mut chunk = 0u64;
         let mut reported_bytes = 0u64;
         let mut rejects: Vec<RowReject> = Vec::new();
         move |output| {
@@ -51,14 +62,22 @@ pub(super) fn source_op<'s>(
                 cap = None;
                 return;
             }
-            if let Some(limits) = &stop_after
-                && limits
+            if let Some(limits) = &stop_after {
+                // The split being read (or the next one): when every `limit` downstream has its
+                // N rows from it or an earlier split, no row from here on can be among them.
+                let k = if reader.is_some() {
+                    next_split - 1
+                } else {
+                    next_split
+                };
+                let key = order_of(k, 0).split_key();
+                if limits
                     .iter()
-                    .all(|&l| shared.limit_done[l].load(Ordering::Relaxed))
-            {
-                // Every row from here on would be dropped by a satisfied `limit`.
-                cap = None;
-                return;
+                    .all(|&l| key >= shared.limit_upto[l].load(Ordering::Relaxed))
+                {
+                    cap = None;
+                    return;
+                }
             }
             if epoch >= window && ctx.probe.less_than(&(epoch + 1 - window)) {
                 activator.activate_after(Duration::from_micros(100));
@@ -73,6 +92,12 @@ pub(super) fn source_op<'s>(
                 return;
             };
             let mut b = ctx.pool.take(columns);
+            // The chunk read below belongs to the split open now or opened by this step.
+            let split_at = if reader.is_some() {
+                next_split - 1
+            } else {
+                next_split
+            };
             let step = catch_unwind(AssertUnwindSafe(
                 || -> Result<bool, crate::connectors::ConnectorError> {
                     if reader.is_none() {
@@ -81,6 +106,7 @@ pub(super) fn source_op<'s>(
                             Some(sp) => {
                                 reader = Some(conn.open(&spec, sp)?);
                                 reported_bytes = 0;
+                                chunk = 0;
                                 next_split += 1;
                             }
                         }
@@ -142,7 +168,10 @@ pub(super) fn source_op<'s>(
                 }
             }
             if b.rows > 0 && !shared.aborted() {
-                output.session(&*c).give(Packet::new(0, b));
+                let mut p = Packet::new(0, b);
+                p.order = order_of(split_at, chunk);
+                chunk += 1;
+                output.session(&*c).give(p);
             } else {
                 ctx.pool.put(b);
             }

@@ -2,6 +2,7 @@
 //! modules, probes input files for the checker, and runs the stages in order. The CLI, the REPL
 //! and the language server all go through here.
 
+mod paths;
 mod probe;
 
 pub use probe::FsProbe;
@@ -109,6 +110,7 @@ pub fn check_sources(files: Vec<(String, String)>, probe: &dyn check::Probe) -> 
     let syntax_errors = diagnostics.iter().any(|d| d.is_error());
     diagnostics.extend(checked.diagnostics);
     let mut program = if syntax_errors { None } else { checked.program };
+    paths::reject_overlaps(&mut program, &mut diagnostics);
     let mut plan = None;
     if let Some(p) = &program {
         match plan_program(p, PlanOptions::default()) {

@@ -1,0 +1,277 @@
+//! Issue 17 (run side): no output path destroys data, signals and aborts leave nothing behind,
+//! thread counts are validated. Every case runs the real binary on files in a temp dir.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const CSV: &str = "id,v\n1,10\n2,20\n3,30\n";
+const SCHEMA: &str = "schema R { id: int, v: int }\n";
+
+fn flow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("flow runs")
+}
+
+/// Writes `in.csv` and `job.flow` (the schema, then `body`) into a new temp dir and runs it.
+fn run_job(body: &str) -> (i32, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.csv"), CSV).expect("write csv");
+    let (code, stderr) = rerun(dir.path(), body);
+    (code, stderr, dir)
+}
+
+fn rerun(dir: &Path, body: &str) -> (i32, String) {
+    std::fs::write(dir.join("job.flow"), format!("{SCHEMA}{body}")).expect("write script");
+    let out = flow(dir, &["run", "job.flow"]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn hidden_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".flow-tmp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn assert_input_intact(dir: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(dir.join("in.csv")).unwrap_or_default(),
+        CSV
+    );
+}
+
+#[test]
+fn output_overlap_sink_is_its_own_input() {
+    let (code, stderr, dir) =
+        run_job("source r: R = csv(\"in.csv\")\nr | filter v > 10 | sink csv(\"in.csv\")\n");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("[E0061]"), "{stderr}");
+    assert!(stderr.contains("would overwrite the input"), "{stderr}");
+    // Both places are shown: the sink (line 3) and the source (line 2).
+    assert!(
+        stderr.contains("job.flow:3:") || stderr.contains("job.flow:2:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("which this source reads"), "{stderr}");
+    assert_input_intact(dir.path());
+}
+
+#[test]
+fn output_overlap_through_dotdot_and_symlinked_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("alias")).unwrap();
+    for sink in ["sub/../in.csv", "./alias/in.csv"] {
+        let (code, stderr) = rerun(
+            dir.path(),
+            &format!("source r: R = csv(\"in.csv\")\nr | sink csv(\"{sink}\")\n"),
+        );
+        assert_eq!(code, 1, "{sink}: {stderr}");
+        assert!(stderr.contains("[E0061]"), "{sink}: {stderr}");
+        assert_input_intact(dir.path());
+    }
+}
+
+#[test]
+fn output_overlap_hard_link_and_glob() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/a.csv"), CSV).unwrap();
+    std::fs::hard_link(dir.path().join("data/a.csv"), dir.path().join("link.csv")).unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"data/*.csv\")\nr | sink csv(\"link.csv\")\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("[E0061]") && stderr.contains("data/a.csv"),
+        "{stderr}"
+    );
+    // An output that does not exist yet but that the input pattern would match next time.
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"data/*.csv\")\nr | sink csv(\"data/summary.csv\")\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the pattern `data/*.csv`"), "{stderr}");
+    assert!(!dir.path().join("data/summary.csv").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/a.csv")).unwrap(),
+        CSV
+    );
+}
+
+#[test]
+fn output_overlap_dead_letter_is_its_own_input() {
+    let (code, stderr, dir) = run_job(
+        "source r: R = csv(\"in.csv\", on_error: dead_letter(\"in.csv\"))\nr | sink csv(\"out.csv\")\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("[E0061]") && stderr.contains("dead-letter file"),
+        "{stderr}"
+    );
+    assert_input_intact(dir.path());
+    assert!(!dir.path().join("out.csv").exists());
+    // A stage's dead-letter file too.
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | map { id, q: 10 / (v - 20) } @on_error(dead_letter(\"./in.csv\")) | sink csv(\"out.csv\")\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("[E0061]"), "{stderr}");
+    assert_input_intact(dir.path());
+}
+
+#[test]
+fn output_overlap_two_outputs_one_file() {
+    let (code, stderr, dir) = run_job(
+        "source r: R = csv(\"in.csv\", on_error: dead_letter(\"bad.jsonl\"))\nr | sink csv(\"./x/../bad.jsonl\")\n",
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("[E0060]") && stderr.contains("same file"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("bad.jsonl").exists());
+}
+
+#[test]
+fn output_keeps_permission_bits() {
+    let (code, stderr, dir) = run_job("source r: R = csv(\"in.csv\")\nr | sink csv(\"out.csv\")\n");
+    assert_eq!(code, 0, "{stderr}");
+    let out = dir.path().join("out.csv");
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&out, "old").unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | sink csv(\"out.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let m = std::fs::metadata(&out).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o600);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), CSV);
+    // Also a read-only one (the job may replace it: the directory is writable).
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | filter v > 10 | sink csv(\"out.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let m = std::fs::metadata(&out).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o440);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "id,v\n2,20\n3,30\n");
+    assert!(hidden_files(dir.path()).is_empty());
+}
+
+#[test]
+fn output_symlink_to_a_file_keeps_the_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::fs::write(dir.path().join("real/target.csv"), "old\n").unwrap();
+    std::os::unix::fs::symlink("real/target.csv", dir.path().join("out.csv")).unwrap();
+    // And a dangling one: the target is created.
+    std::os::unix::fs::symlink("real/new.csv", dir.path().join("dangling.csv")).unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | sink csv(\"out.csv\")\nr | filter v > 20 | sink csv(\"dangling.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    for (link, target, want) in [
+        ("out.csv", "real/target.csv", CSV),
+        ("dangling.csv", "real/new.csv", "id,v\n3,30\n"),
+    ] {
+        let l = dir.path().join(link);
+        assert!(
+            std::fs::symlink_metadata(&l)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_link(&l).unwrap(), Path::new(target));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(target)).unwrap(),
+            want
+        );
+    }
+    assert!(hidden_files(dir.path()).is_empty());
+    assert!(hidden_files(&dir.path().join("real")).is_empty());
+}
+
+#[test]
+fn output_to_dev_null_writes_in_place() {
+    // Tests run as root here: a rename over /dev/null would replace the real device.
+    let before = std::fs::metadata("/dev/null").unwrap();
+    assert!(before.file_type().is_char_device());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("null.csv")).unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | sink csv(\"/dev/null\")\nr | filter v > 10 | sink csv(\"null.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // A dead-letter file there too, with several workers (the other workers' parts are copied
+    // in at commit).
+    std::fs::write(dir.path().join("bad.csv"), "id,v\n1,x\n2,y\n").unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"bad.csv\", on_error: dead_letter(\"/dev/null\"))\nr | sink csv(\"out.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let after = std::fs::metadata("/dev/null").unwrap();
+    assert!(after.file_type().is_char_device(), "/dev/null was replaced");
+    assert_eq!(before.rdev(), after.rdev());
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(before.ino(), after.ino());
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("null.csv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(hidden_files(Path::new("/dev")).is_empty());
+    assert!(hidden_files(dir.path()).is_empty());
+}
+
+#[test]
+fn output_to_a_fifo_is_streamed_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    let ok = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(ok.success());
+    // A reader for the FIFO (opening it for writing waits for one).
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap_or_default())
+    };
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | sink csv(\"pipe.csv\")\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(reader.join().unwrap(), CSV);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(hidden_files(dir.path()).is_empty());
+}

@@ -275,3 +275,31 @@ fn output_to_a_fifo_is_streamed_not_replaced() {
     );
     assert!(hidden_files(dir.path()).is_empty());
 }
+
+#[test]
+fn threads_100000_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        format!("{SCHEMA}source r: R = csv(\"in.csv\")\nr | sink csv(\"out.csv\")\n"),
+    )
+    .unwrap();
+    let t = std::time::Instant::now();
+    let out = flow(dir.path(), &["run", "--threads", "100000", "job.flow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("between 1 and 256"), "{stderr}");
+    assert!(t.elapsed().as_secs() < 10);
+    assert!(!dir.path().join("out.csv").exists());
+    // The same from a mode.
+    std::fs::write(
+        dir.path().join("job.flow"),
+        format!("mode multi(nodes: 1, threads: 100000)\n{SCHEMA}source r: R = csv(\"in.csv\")\nr | sink csv(\"out.csv\")\n"),
+    )
+    .unwrap();
+    let out = flow(dir.path(), &["run", "job.flow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mode multi(threads)"), "{stderr}");
+}

@@ -176,7 +176,7 @@ fn connector_input_error(e: crate::connectors::ConnectorError) -> RunError {
 /// Runs a job to completion. Outputs appear under their final names only if it succeeds.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads);
+    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads)?;
     let batch = opts.batch.unwrap_or(batch).max(1);
     let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
     if let Some(w) = opts.window {

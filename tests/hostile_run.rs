@@ -303,3 +303,122 @@ fn threads_100000_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("mode multi(threads)"), "{stderr}");
 }
+
+/// Starts `flow run` on a job that reads standard input (kept open, so the job runs until it is
+/// stopped) and writes `out.csv` and a dead-letter file in `dir`; returns once its temporary
+/// part files exist.
+fn start_stdin_job(dir: &Path) -> std::process::Child {
+    use std::io::Write;
+    std::fs::write(
+        dir.join("job.flow"),
+        format!(
+            "{SCHEMA}source r: R = stdin(format: \"csv\", header: true, on_error: dead_letter(\"bad.jsonl\"))\nr | sink csv(\"out.csv\")\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "--threads", "2", "job.flow"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("flow starts");
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = stdin.write_all(b"id,v\n1,2\n2,x\n3,4\n");
+        let _ = stdin.flush();
+    }
+    let t = std::time::Instant::now();
+    while hidden_files(dir).len() < 3 {
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "the job did not start: {:?}",
+            hidden_files(dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// Waits (bounded) for the child to exit; returns its exit code and standard error.
+fn wait_bounded(mut child: std::process::Child) -> (Option<i32>, String) {
+    use std::io::Read;
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed().as_secs() > 20 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("flow did not stop within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (status.code(), err)
+}
+
+fn signal_case(sig: &str, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_stdin_job(dir.path());
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (got, stderr) = wait_bounded(child);
+    assert_eq!(got, Some(code), "{stderr}");
+    let line = format!("flow: interrupted by SIG{sig}: stopped; 3 temporary files removed");
+    assert!(stderr.contains(&line), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        hidden_files(dir.path()).is_empty(),
+        "{:?}",
+        hidden_files(dir.path())
+    );
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(!dir.path().join("bad.jsonl").exists());
+}
+
+#[test]
+fn signal_sigint_removes_temporaries_and_exits_130() {
+    signal_case("INT", 130);
+}
+
+#[test]
+fn signal_sigterm_removes_temporaries_and_exits_143() {
+    signal_case("TERM", 143);
+}
+
+#[test]
+fn signal_sighup_removes_temporaries_and_exits_129() {
+    signal_case("HUP", 129);
+}
+
+#[test]
+fn signal_kill_9_leftovers_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = start_stdin_job(dir.path());
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let stale = hidden_files(dir.path());
+    assert_eq!(stale.len(), 3, "{stale:?}");
+    // A live process's parts are never touched: one of a running `sleep`.
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let alive = format!(".other.csv.flow-tmp-{}-0.part0", sleeper.id());
+    std::fs::write(dir.path().join(&alive), "x").unwrap();
+    // The next job writing into that directory (any output there) removes the dead one's parts.
+    std::fs::write(dir.path().join("in.csv"), CSV).unwrap();
+    let (code, stderr) = rerun(
+        dir.path(),
+        "source r: R = csv(\"in.csv\")\nr | sink csv(\"other.csv\")\n",
+    );
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(hidden_files(dir.path()), vec![alive]);
+}

@@ -80,6 +80,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    let _ = runtime::signals::install(); // without it, a job still runs (as before)
     let mut opts = RunOptions::new(factory);
     opts.threads = args.threads;
     opts.batch = args.batch;

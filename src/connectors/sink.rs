@@ -67,21 +67,17 @@ fn live() -> MutexGuard<'static, BTreeSet<PathBuf>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Removes every temporary file of this process (the signal handler calls this before it
-/// exits) and returns how many there were. Later commits of those outputs fail.
+/// Removes every temporary file of this process and returns how many there were. For the
+/// signal handler, just before the process exits: the registry stays locked afterwards, so
+/// that no other thread creates or moves a part any more (they block until the exit).
 pub fn remove_live_temporaries() -> usize {
-    let mut l = live();
+    let l = live();
     let n = l.len();
     for p in l.iter() {
         let _ = fs::remove_file(p);
     }
-    l.clear();
+    std::mem::forget(l);
     n
-}
-
-/// The number of temporary files this process holds now (for tests).
-pub fn live_temporaries() -> usize {
-    live().len()
 }
 
 const TMP_MARK: &str = ".flow-tmp-";
@@ -244,12 +240,11 @@ impl AtomicOutput {
     }
 
     fn create_part(&mut self, p: PathBuf) -> io::Result<()> {
-        // Registered first: a signal may arrive between the create and the push.
-        live().insert(p.clone());
-        if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&p) {
-            live().remove(&p);
-            return Err(e);
-        }
+        // Created and registered under the lock: the signal handler removes either both or
+        // neither.
+        let mut l = live();
+        OpenOptions::new().write(true).create_new(true).open(&p)?;
+        l.insert(p.clone());
         self.parts.push(p);
         Ok(())
     }
@@ -284,9 +279,6 @@ impl AtomicOutput {
             // Held while the parts are moved: the signal handler removes either all of them
             // or none (a committed output is complete).
             let mut l = live();
-            if self.temporaries().iter().any(|p| !l.contains(p)) {
-                return Err(io::Error::other("its temporary files were removed"));
-            }
             if !rest.is_empty() || self.direct.is_some() {
                 // Not `append(true)`: Linux refuses `copy_file_range` (and `sendfile`) on an
                 // O_APPEND file, and `io::copy` then copies through user space (the 130 MB
@@ -344,6 +336,42 @@ impl Drop for AtomicOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parts are in the registry from `prepare` until `commit` or `discard`.
+    #[test]
+    fn parts_are_registered_while_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = AtomicOutput::prepare(&dir.path().join("a.csv"), 2).unwrap();
+        let mut b = AtomicOutput::prepare(&dir.path().join("b.csv"), 1).unwrap();
+        let parts: Vec<PathBuf> = a.parts.iter().chain(&b.parts).cloned().collect();
+        assert!(parts.iter().all(|p| live().contains(p) && p.exists()));
+        a.commit().unwrap();
+        b.discard();
+        assert!(parts.iter().all(|p| !live().contains(p) && !p.exists()));
+        assert!(dir.path().join("a.csv").exists() && !dir.path().join("b.csv").exists());
+    }
+
+    /// Parts of dead processes are stale; those of live ones and other files are not.
+    #[test]
+    fn stale_parts_are_those_of_dead_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid above the kernel's maximum (4194304) is never alive.
+        let names = [
+            ".x.csv.flow-tmp-4999999-3.part0",
+            ".x.csv.flow-tmp-4999999-3.part12",
+            &format!(".x.csv.flow-tmp-{}-0.part0", std::process::id()),
+            ".x.csv.flow-tmp-4999999-3.partial",
+            "x.csv.flow-tmp-4999999-3.part0",
+            ".x.csv",
+        ];
+        for n in &names {
+            std::fs::write(dir.path().join(n), "").unwrap();
+        }
+        assert_eq!(remove_stale(dir.path()), 2);
+        for n in &names[2..] {
+            assert!(dir.path().join(n).exists(), "{n}");
+        }
+    }
 
     /// Workers appending whole buffers to one shared file never interleave inside a buffer.
     #[test]

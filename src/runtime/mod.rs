@@ -20,6 +20,7 @@ pub mod group;
 pub mod physical;
 pub mod policy;
 pub mod progress;
+pub mod signals;
 pub mod summary;
 
 #[cfg(test)]

@@ -422,3 +422,40 @@ fn signal_kill_9_leftovers_are_removed_by_the_next_run() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(hidden_files(dir.path()), vec![alive]);
 }
+
+/// Issue 16 item 4: a NaN in `min`/`max` propagates whatever the row order, at 1, 2 and 4
+/// workers, over an input large enough to span several splits (the NaN first, in the middle,
+/// last; the other group has none).
+#[test]
+fn nan_in_min_max_propagates_in_any_order_at_1_2_4_workers() {
+    let n = 150_000;
+    for at in [0, n / 2, n - 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("k,x\n");
+        for i in 0..n {
+            let x = if i == at { -1.0 } else { 4.0 + (i % 97) as f64 };
+            csv.push_str(&format!("{},{x}\n", if i % 2 == at % 2 { "b" } else { "a" }));
+        }
+        std::fs::write(dir.path().join("in.csv"), &csv).unwrap();
+        std::fs::write(
+            dir.path().join("job.flow"),
+            "schema R { k: str, x: float }\nsource r: R = csv(\"in.csv\")\nr | map { k, r: sqrt(x) } | group k { lo: min(r), hi: max(r), n: count() } | sink csv(\"out.csv\")\n",
+        )
+        .unwrap();
+        for threads in ["1", "2", "4"] {
+            let out = flow(dir.path(), &["run", "-q", "--threads", threads, "job.flow"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+            let mut lines: Vec<&str> = text.lines().skip(1).collect();
+            lines.sort();
+            assert_eq!(
+                lines,
+                vec![
+                    format!("a,2.0,10.0,{}", n / 2),
+                    format!("b,NaN,NaN,{}", n / 2)
+                ],
+                "NaN at row {at}, {threads} threads"
+            );
+        }
+    }
+}

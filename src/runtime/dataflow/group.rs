@@ -270,4 +270,4 @@ pub(super) fn group_op<'s>(
 }
 
 /// A pre-aggregation table sends its partial states on once it holds this many bytes.
-const PRE_FLUSH_BYTES: usize = 16 << 20;
+const PRE_FLUSH_BYTES: usize = 4 << 20;

@@ -76,6 +76,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    let _ = crate::runtime::signals::install(); // without it, a job still runs (as before)
     let mut opts = RunOptions::for_engine(engine);
     opts.threads = args.threads;
     opts.batch = args.batch;

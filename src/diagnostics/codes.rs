@@ -112,6 +112,8 @@ codes! {
         "The compiler found a broken invariant in its own data: this is a bug in flow, not in your script. Please report it with the script that triggers it.";
     UnusedStream = "W0001", "unused source or let",
         "A source or let is never used by a pipeline that reaches a sink, so it is not read at all.";
+    OutputOverwritesInput = "E0061", "an output would overwrite an input",
+        "A sink or dead-letter file of the job is one of its own inputs (the same path, a path through `..` or a symlink, a hard link, or a file matched by a source's glob pattern). Writing it would destroy the input before it is read. Write the output to another file; to replace the input, rename the output after the job.";
 }
 
 #[cfg(test)]

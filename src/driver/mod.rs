@@ -3,6 +3,7 @@
 //! (asking the connectors), and runs the stages in order. The CLI, the REPL and the language
 //! server all go through a `Session`.
 
+mod paths;
 mod probe;
 mod session;
 

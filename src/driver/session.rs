@@ -228,6 +228,7 @@ impl Session {
         let syntax_errors = diagnostics.iter().any(|d| d.is_error());
         diagnostics.extend(checked.diagnostics);
         let mut program = if syntax_errors { None } else { checked.program };
+        super::paths::reject_overlaps(&mut program, &mut diagnostics);
         let mut plan = None;
         if let Some(p) = &program {
             match plan_program(p, self.plan_options) {

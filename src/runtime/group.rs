@@ -2,20 +2,34 @@
 //!
 //! Semantics (see `hir::AggFunc`): `count()` counts rows; `sum` adds non-null values (0 when
 //! none; int overflow is a job error); `min`/`max` keep the smallest/largest non-null value
-//! (floats by `float_min`/`float_max`, strings bytewise), null if there was none; `avg` is the
-//! float mean of non-null values, null if there was none. Keys compare by value: nulls form one
-//! group, floats compare by value with `-0.0 == 0.0` and all NaNs equal.
+//! (strings bytewise), null if there was none; for floats NaN propagates, as in the builtins
+//! (`float_min`/`float_max`): one NaN makes the group's min and max NaN, whatever the row order
+//! and however the rows were split between workers; `avg` is the float mean of non-null
+//! values, null if there was none. Keys compare by value: nulls form one group, floats compare
+//! by value with `-0.0 == 0.0` and all NaNs equal (a float key is written as its canonical
+//! value: `0.0` for a group of `-0.0` and `0.0`).
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic); rows are routed between workers by a hash of the encoded key that is
 //! the same in every process (`KeyHasher` is a fixed function).
+//!
+//! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
+//! - keys are stored once, in their canonical encoding, back to back in one byte vector (with
+//!   an end offset per group only when a key has a string column; fixed-width keys are found
+//!   by position); they are decoded when the groups are written out;
+//! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
+//!   number), no per-key allocation;
+//! - aggregate states are packed into a fixed number of 8-byte words per group (one per
+//!   aggregate, two for `avg`, plus a word of "has a value" bits for min/max); only `min`/`max`
+//!   of strings keep a heap copy of the current best string;
+//! - [`GroupTable::bytes`] is what the table holds; it refuses to grow past its
+//!   [`GroupTable::set_limit`] (an error naming the limit, before the allocation).
 
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
 use crate::stdlib::ops;
-use crate::types::{RowType, Scalar, Value};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::types::{RowType, Scalar};
+use std::hash::Hasher;
 
 /// Where each key and aggregate argument is found in the rows given to `update`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -25,23 +39,46 @@ pub struct GroupLayout {
     pub aggs: Vec<(AggFunc, Option<(usize, Scalar)>)>,
 }
 
-#[derive(Clone, Debug)]
-enum State {
-    Count(i64),
-    SumInt(i64),
-    SumFloat(f64),
-    Best(Option<Value>),
-    Avg(f64, u64),
+/// How one aggregate's state is stored in a group's words.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slot {
+    Count,
+    SumInt,
+    SumFloat,
+    /// Float sum, then count.
+    Avg,
+    /// min/max of an int, timestamp or bool (as i64), of a float (bits), or of a string
+    /// (index into `GroupTable::strs`); `bit` is its "has a value" bit in the flag words.
+    Best {
+        max: bool,
+        scalar: Scalar,
+        bit: usize,
+    },
 }
 
 pub struct GroupTable {
     layout: GroupLayout,
-    index: HashMap<Vec<u8>, usize, BuildHasherDefault<KeyHasher>>,
-    /// One row per group: its key values (columns = keys).
-    keys: Batch,
     key_types: RowType,
-    states: Vec<State>,
+    /// Per aggregate: its slot and first word.
+    slots: Vec<(Slot, usize)>,
+    /// Words per group: the aggregates', then the flag words.
+    words: usize,
+    flag_words: usize,
+    /// Encoded keys, back to back.
+    key_bytes: Vec<u8>,
+    /// `Some(width)` when every key has the same encoded width (no str column).
+    key_width: Option<usize>,
+    /// End offset of each group's key in `key_bytes` (variable-width keys only).
+    key_ends: Vec<u64>,
+    /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
+    index: Vec<u64>,
+    groups: usize,
+    states: Vec<u64>,
+    /// Current best strings of min/max over strings.
+    strs: Vec<Box<[u8]>>,
+    strs_bytes: usize,
     scratch: Vec<u8>,
+    limit: usize,
 }
 
 /// Appends the canonical encoding of the key of `b[row]` to `out`.
@@ -122,88 +159,344 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// The encoded width of a key column, if fixed.
+fn fixed_width(s: Scalar) -> Option<usize> {
+    match s {
+        Scalar::Str => None,
+        _ => Some(9),
+    }
+}
+
+/// The next key column in `bytes[*at..]` (as `encode_key` wrote it) written to `out[row, col]`.
+fn decode_into(bytes: &[u8], at: &mut usize, s: Scalar, out: &mut Batch, row: usize, col: usize) {
+    let tag = bytes.get(*at).copied().unwrap_or(0);
+    *at += 1;
+    if tag == 0 {
+        out.set_null(row, col);
+        return;
+    }
+    let word = |at: usize, n: usize| -> u64 {
+        let mut a = [0u8; 8];
+        if let Some(b) = bytes.get(at..at + n) {
+            a[..n].copy_from_slice(b);
+        }
+        u64::from_le_bytes(a)
+    };
+    match s {
+        Scalar::Str => {
+            let len = word(*at, 4) as usize;
+            *at += 4;
+            let v = bytes.get(*at..*at + len).unwrap_or(&[]);
+            out.set_str_bytes(row, col, v);
+            *at += len;
+        }
+        Scalar::Float => {
+            out.set_float(row, col, f64::from_bits(word(*at, 8)));
+            *at += 8;
+        }
+        Scalar::Bool => {
+            out.set_bool(row, col, word(*at, 8) != 0);
+            *at += 8;
+        }
+        Scalar::Null => {
+            out.set_null(row, col);
+            *at += 8;
+        }
+        Scalar::Int | Scalar::Timestamp => {
+            out.set_int(row, col, word(*at, 8) as i64);
+            *at += 8;
+        }
+    }
+}
+
+/// Bytes a vector would take after its next doubling (0 if it has room for `more` items).
+fn growth<T>(v: &Vec<T>, more: usize) -> usize {
+    if v.len() + more <= v.capacity() {
+        0
+    } else {
+        v.capacity().max(v.len() + more).max(4) * std::mem::size_of::<T>()
+    }
+}
+
 impl GroupTable {
     pub fn new(layout: GroupLayout, key_types: RowType) -> GroupTable {
+        let mut slots = Vec::new();
+        let mut words = 0;
+        let mut best = 0;
+        for &(f, arg) in &layout.aggs {
+            let scalar = arg.map(|(_, s)| s).unwrap_or(Scalar::Null);
+            let slot = match f {
+                AggFunc::Count => Slot::Count,
+                AggFunc::Sum if scalar == Scalar::Float => Slot::SumFloat,
+                AggFunc::Sum => Slot::SumInt,
+                AggFunc::Avg => Slot::Avg,
+                AggFunc::Min | AggFunc::Max => {
+                    best += 1;
+                    Slot::Best {
+                        max: f == AggFunc::Max,
+                        scalar,
+                        bit: best - 1,
+                    }
+                }
+            };
+            slots.push((slot, words));
+            words += if slot == Slot::Avg { 2 } else { 1 };
+        }
+        let flag_words = best.div_ceil(64);
+        let key_width = layout
+            .keys
+            .iter()
+            .map(|&(_, s)| fixed_width(s))
+            .sum::<Option<usize>>();
         GroupTable {
-            keys: Batch::new(layout.keys.len()),
             layout,
-            index: HashMap::default(),
             key_types,
+            slots,
+            words: words + flag_words,
+            flag_words,
+            key_bytes: Vec::new(),
+            key_width,
+            key_ends: Vec::new(),
+            index: Vec::new(),
+            groups: 0,
             states: Vec::new(),
+            strs: Vec::new(),
+            strs_bytes: 0,
             scratch: Vec::new(),
+            limit: usize::MAX,
         }
     }
 
     pub fn groups(&self) -> usize {
-        self.keys.rows
+        self.groups
     }
 
-    fn init(&self) -> impl Iterator<Item = State> + '_ {
-        self.layout.aggs.iter().map(|(f, arg)| match (f, arg) {
-            (AggFunc::Count, _) => State::Count(0),
-            (AggFunc::Sum, Some((_, Scalar::Float))) => State::SumFloat(0.0),
-            (AggFunc::Sum, _) => State::SumInt(0),
-            (AggFunc::Min | AggFunc::Max, _) => State::Best(None),
-            (AggFunc::Avg, _) => State::Avg(0.0, 0),
-        })
+    /// The bytes this table holds (its allocations).
+    pub fn bytes(&self) -> usize {
+        self.key_bytes.capacity()
+            + self.key_ends.capacity() * 8
+            + self.index.capacity() * 8
+            + self.states.capacity() * 8
+            + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
+            + self.strs_bytes
     }
 
-    /// Adds the rows of `b`. Errors: int sum overflow (a job error), naming the aggregate.
+    /// The most bytes the table may hold: growing past it is an error (before allocating).
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+    }
+
+    /// Forgets every group and frees the allocations.
+    pub fn release(&mut self) {
+        let limit = self.limit;
+        *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
+        self.limit = limit;
+    }
+
+    /// Forgets every group, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.key_bytes.clear();
+        self.key_ends.clear();
+        self.index.iter_mut().for_each(|s| *s = 0);
+        self.groups = 0;
+        self.states.clear();
+        self.strs.clear();
+        self.strs_bytes = 0;
+    }
+
+    fn key(&self, g: usize) -> &[u8] {
+        let (start, end) = match self.key_width {
+            Some(w) => (g * w, (g + 1) * w),
+            None => (
+                if g == 0 {
+                    0
+                } else {
+                    self.key_ends[g - 1] as usize
+                },
+                self.key_ends[g] as usize,
+            ),
+        };
+        &self.key_bytes[start..end]
+    }
+
+    fn over_limit(&self, extra: usize) -> Result<(), String> {
+        let need = self.bytes() + extra;
+        if need > self.limit {
+            return Err(crate::runtime::policy::over_budget(need, self.limit));
+        }
+        Ok(())
+    }
+
+    /// The group of the key in `self.scratch`, created if new.
+    fn find_or_insert(&mut self) -> Result<usize, String> {
+        let mut h = KeyHasher::default();
+        h.write(&self.scratch);
+        // The low bits (the routing between workers uses the high ones).
+        let h32 = h.finish() as u32;
+        if (self.groups + 1) * 8 > self.index.len() * 7 {
+            self.grow_index()?;
+        }
+        let mask = self.index.len() - 1;
+        let mut i = h32 as usize & mask;
+        loop {
+            let s = self.index[i];
+            if s == 0 {
+                break;
+            }
+            if (s >> 32) as u32 == h32 {
+                let g = (s & 0xffff_ffff) as usize - 1;
+                if self.key(g) == self.scratch.as_slice() {
+                    return Ok(g);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        // A new group.
+        if self.groups >= u32::MAX as usize - 1 {
+            return Err("more than 4 billion groups".into());
+        }
+        let extra = growth(&self.key_bytes, self.scratch.len())
+            + growth(&self.states, self.words) * 8
+            + if self.key_width.is_none() {
+                growth(&self.key_ends, 1) * 8
+            } else {
+                0
+            };
+        if extra > 0 {
+            self.over_limit(extra)?;
+        }
+        let g = self.groups;
+        self.key_bytes.extend_from_slice(&self.scratch);
+        if self.key_width.is_none() {
+            self.key_ends.push(self.key_bytes.len() as u64);
+        }
+        let start = self.states.len();
+        self.states.resize(start + self.words, 0);
+        for &(slot, w) in &self.slots {
+            if let Slot::Best {
+                scalar: Scalar::Str,
+                ..
+            } = slot
+            {
+                self.states[start + w] = u64::MAX;
+            }
+        }
+        self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);
+        self.groups += 1;
+        Ok(g)
+    }
+
+    fn grow_index(&mut self) -> Result<(), String> {
+        let n = (self.index.len() * 2).max(16);
+        self.over_limit(n * 8)?;
+        let mut index = vec![0u64; n];
+        let mask = n - 1;
+        for &s in &self.index {
+            if s != 0 {
+                let mut i = (s >> 32) as usize & mask;
+                while index[i] != 0 {
+                    i = (i + 1) & mask;
+                }
+                index[i] = s;
+            }
+        }
+        self.index = index;
+        Ok(())
+    }
+
+    /// Folds value `v` (not null) into aggregate `a` of group `g` (`count` adds `n`).
+    fn fold(&mut self, g: usize, a: usize, v: In) -> Result<(), String> {
+        let (slot, w) = self.slots[a];
+        let base = g * self.words;
+        let at = base + w;
+        match (slot, v) {
+            (Slot::Count, In::Int(n)) => self.states[at] = (self.states[at] as i64 + n) as u64,
+            (Slot::SumInt, In::Int(x)) => {
+                self.states[at] = (self.states[at] as i64)
+                    .checked_add(x)
+                    .ok_or_else(|| format!("integer overflow in sum (aggregate {})", a + 1))?
+                    as u64
+            }
+            (Slot::SumFloat, In::Float(x)) => {
+                self.states[at] = (f64::from_bits(self.states[at]) + x).to_bits()
+            }
+            (Slot::Avg, In::Avg(x, n)) => {
+                self.states[at] = (f64::from_bits(self.states[at]) + x).to_bits();
+                self.states[at + 1] += n;
+            }
+            (Slot::Best { max, bit, .. }, v) => {
+                let fw = base + self.words - self.flag_words + bit / 64;
+                let seen = self.states[fw] >> (bit % 64) & 1 == 1;
+                self.states[fw] |= 1 << (bit % 64);
+                match v {
+                    In::Str(s) => {
+                        let cur = self.states[at];
+                        if cur == u64::MAX {
+                            self.strs_bytes += s.len();
+                            self.strs.push(s.into());
+                            self.states[at] = (self.strs.len() - 1) as u64;
+                        } else {
+                            let c = &mut self.strs[cur as usize];
+                            let ord = s.cmp(c);
+                            if (max && ord.is_gt()) || (!max && ord.is_lt()) {
+                                self.strs_bytes = self.strs_bytes + s.len() - c.len();
+                                *c = s.into();
+                            }
+                        }
+                    }
+                    In::Float(x) => {
+                        let cur = f64::from_bits(self.states[at]);
+                        let new = match (seen, max) {
+                            (false, _) => x,
+                            (true, false) => ops::float_min(cur, x),
+                            (true, true) => ops::float_max(cur, x),
+                        };
+                        self.states[at] = new.to_bits();
+                    }
+                    In::Int(x) => {
+                        let cur = self.states[at] as i64;
+                        let new = match (seen, max) {
+                            (false, _) => x,
+                            (true, false) => cur.min(x),
+                            (true, true) => cur.max(x),
+                        };
+                        self.states[at] = new as u64;
+                    }
+                    In::Avg(..) => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of `b`. Errors: int sum overflow (a job error, naming the aggregate), or
+    /// the table's memory limit.
     pub fn update(&mut self, b: &Batch) -> Result<(), String> {
-        let n = self.layout.aggs.len();
         for row in 0..b.rows {
             self.scratch.clear();
             encode_key(&mut self.scratch, b, row, &self.layout.keys);
-            let g = match self.index.get(&self.scratch) {
-                Some(&g) => g,
-                None => {
-                    let g = self.keys.push_row();
-                    for (i, &(c, s)) in self.layout.keys.iter().enumerate() {
-                        let v = b.get_value(row, c, s);
-                        self.keys.set_value(g, i, &v);
-                    }
-                    self.index.insert(self.scratch.clone(), g);
-                    let init: Vec<State> = self.init().collect();
-                    self.states.extend(init);
-                    g
-                }
-            };
-            for (a, (func, arg)) in self.layout.aggs.iter().enumerate() {
-                let st = &mut self.states[g * n + a];
-                if let State::Count(c) = st {
-                    *c += 1;
+            let g = self.find_or_insert()?;
+            for a in 0..self.slots.len() {
+                let (slot, _) = self.slots[a];
+                if slot == Slot::Count {
+                    self.fold(g, a, In::Int(1))?;
                     continue;
                 }
-                let Some((col, scalar)) = *arg else { continue };
+                let Some((col, scalar)) = self.layout.aggs[a].1 else {
+                    continue;
+                };
                 if b.is_null(row, col) {
                     continue;
                 }
-                match st {
-                    State::SumInt(s) => {
-                        *s = s.checked_add(b.get_int(row, col)).ok_or_else(|| {
-                            format!("integer overflow in sum (aggregate {})", a + 1)
-                        })?;
-                    }
-                    State::SumFloat(s) => *s += b.get_float(row, col),
-                    State::Avg(s, k) => {
-                        *s += match scalar {
-                            Scalar::Float => b.get_float(row, col),
-                            _ => b.get_int(row, col) as f64,
-                        };
-                        *k += 1;
-                    }
-                    State::Best(best) => {
-                        let v = b.get_value(row, col, scalar);
-                        let replace = match best {
-                            None => true,
-                            Some(cur) => better(*func, &v, cur),
-                        };
-                        if replace {
-                            *best = Some(v);
-                        }
-                    }
-                    State::Count(_) => {}
-                }
+                let v = match (slot, scalar) {
+                    (Slot::Avg, Scalar::Float) => In::Avg(b.get_float(row, col), 1),
+                    (Slot::Avg, _) => In::Avg(b.get_int(row, col) as f64, 1),
+                    (_, Scalar::Float) => In::Float(b.get_float(row, col)),
+                    (_, Scalar::Str) => In::Str(b.get_str_bytes(row, col)),
+                    _ => In::Int(b.get_int(row, col)),
+                };
+                self.fold(g, a, v)?;
             }
         }
         Ok(())
@@ -215,54 +508,80 @@ impl GroupTable {
     pub fn partial_columns(&self) -> usize {
         self.layout.keys.len()
             + self
-                .layout
-                .aggs
+                .slots
                 .iter()
-                .map(|(f, _)| if *f == AggFunc::Avg { 2 } else { 1 })
+                .map(|(s, _)| if *s == Slot::Avg { 2 } else { 1 })
                 .sum::<usize>()
     }
 
     /// The encoded key of group `g` (for routing partial states; any worker gives the same
     /// bytes for the same key).
     pub fn group_key(&self, g: usize, out: &mut Vec<u8>) {
-        let cols: Vec<(usize, Scalar)> = self
-            .layout
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, &(_, s))| (i, s))
-            .collect();
-        encode_key(out, &self.keys, g, &cols);
+        out.extend_from_slice(self.key(g));
+    }
+
+    /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
+    fn write_key(&self, g: usize, out: &mut Batch, r: usize) {
+        let bytes = self.key(g);
+        let mut at = 0;
+        for (i, f) in self.key_types.fields.iter().enumerate() {
+            decode_into(bytes, &mut at, f.ty.scalar, out, r, i);
+        }
+    }
+
+    /// Writes aggregate `a` of group `g` to `out[r, c]` (min/max: null if none; the final
+    /// value, or for a partial row the state).
+    fn write_state(&self, g: usize, a: usize, out: &mut Batch, r: usize, c: usize, partial: bool) {
+        let (slot, w) = self.slots[a];
+        let base = g * self.words;
+        let x = self.states[base + w];
+        match slot {
+            Slot::Count | Slot::SumInt => out.set_int(r, c, x as i64),
+            Slot::SumFloat => out.set_float(r, c, f64::from_bits(x)),
+            Slot::Avg => {
+                let n = self.states[base + w + 1];
+                if partial {
+                    out.set_float(r, c, f64::from_bits(x));
+                    out.set_int(r, c + 1, n as i64);
+                } else if n == 0 {
+                    out.set_null(r, c);
+                } else {
+                    out.set_float(r, c, f64::from_bits(x) / n as f64);
+                }
+            }
+            Slot::Best { scalar, bit, .. } => {
+                let fw = base + self.words - self.flag_words + bit / 64;
+                if self.states[fw] >> (bit % 64) & 1 == 0 {
+                    out.set_null(r, c);
+                    return;
+                }
+                match scalar {
+                    Scalar::Str => {
+                        let s = self.strs.get(x as usize).map(|s| &s[..]).unwrap_or(&[]);
+                        out.set_str_bytes(r, c, s);
+                    }
+                    Scalar::Float => out.set_float(r, c, f64::from_bits(x)),
+                    Scalar::Bool => out.set_bool(r, c, x != 0),
+                    Scalar::Null => out.set_null(r, c),
+                    Scalar::Int | Scalar::Timestamp => out.set_int(r, c, x as i64),
+                }
+            }
+        }
     }
 
     /// Appends group `g`'s key and aggregate states to `out` as one partial-state row.
     pub fn emit_partial(&self, g: usize, out: &mut Batch) {
-        let n = self.layout.aggs.len();
-        let k = self.layout.keys.len();
         let r = out.push_row();
-        for (i, f) in self.key_types.fields.iter().enumerate() {
-            let v = self.keys.get_value(g, i, f.ty.scalar);
-            out.set_value(r, i, &v);
-        }
-        let mut c = k;
-        for a in 0..n {
-            match &self.states[g * n + a] {
-                State::Count(x) | State::SumInt(x) => out.set_int(r, c, *x),
-                State::SumFloat(x) => out.set_float(r, c, *x),
-                State::Best(b) => out.set_value(r, c, b.as_ref().unwrap_or(&Value::Null)),
-                State::Avg(sum, cnt) => {
-                    out.set_float(r, c, *sum);
-                    c += 1;
-                    out.set_int(r, c, *cnt as i64);
-                }
-            }
-            c += 1;
+        self.write_key(g, out, r);
+        let mut c = self.layout.keys.len();
+        for a in 0..self.slots.len() {
+            self.write_state(g, a, out, r, c, true);
+            c += if self.slots[a].0 == Slot::Avg { 2 } else { 1 };
         }
     }
 
     /// Merges partial-state rows (from `emit_partial` of other tables with the same layout).
     pub fn merge(&mut self, b: &Batch) -> Result<(), String> {
-        let n = self.layout.aggs.len();
         let k = self.layout.keys.len();
         let key_cols: Vec<(usize, Scalar)> = self
             .layout
@@ -274,116 +593,63 @@ impl GroupTable {
         for row in 0..b.rows {
             self.scratch.clear();
             encode_key(&mut self.scratch, b, row, &key_cols);
-            let g = match self.index.get(&self.scratch) {
-                Some(&g) => g,
-                None => {
-                    let g = self.keys.push_row();
-                    for (i, &(c, s)) in key_cols.iter().enumerate() {
-                        let v = b.get_value(row, c, s);
-                        self.keys.set_value(g, i, &v);
-                    }
-                    self.index.insert(self.scratch.clone(), g);
-                    let init: Vec<State> = self.init().collect();
-                    self.states.extend(init);
-                    g
-                }
-            };
+            let g = self.find_or_insert()?;
             let mut c = k;
-            for (a, (func, arg)) in self.layout.aggs.iter().enumerate() {
-                let st = &mut self.states[g * n + a];
-                match st {
-                    State::Count(x) => *x += b.get_int(row, c),
-                    State::SumInt(x) => {
-                        *x = x.checked_add(b.get_int(row, c)).ok_or_else(|| {
-                            format!("integer overflow in sum (aggregate {})", a + 1)
-                        })?;
-                    }
-                    State::SumFloat(x) => *x += b.get_float(row, c),
-                    State::Avg(sum, cnt) => {
-                        *sum += b.get_float(row, c);
-                        c += 1;
-                        *cnt += b.get_int(row, c) as u64;
-                    }
-                    State::Best(best) => {
-                        if !b.is_null(row, c) {
-                            let scalar = arg.map(|(_, s)| s).unwrap_or(Scalar::Null);
-                            let v = b.get_value(row, c, scalar);
-                            let replace = match best {
-                                None => true,
-                                Some(cur) => better(*func, &v, cur),
-                            };
-                            if replace {
-                                *best = Some(v);
-                            }
-                        }
-                    }
+            for a in 0..self.slots.len() {
+                let (slot, _) = self.slots[a];
+                let v = match slot {
+                    Slot::Count | Slot::SumInt => Some(In::Int(b.get_int(row, c))),
+                    Slot::SumFloat => Some(In::Float(b.get_float(row, c))),
+                    Slot::Avg => Some(In::Avg(b.get_float(row, c), b.get_int(row, c + 1) as u64)),
+                    Slot::Best { scalar, .. } if !b.is_null(row, c) => Some(match scalar {
+                        Scalar::Float => In::Float(b.get_float(row, c)),
+                        Scalar::Str => In::Str(b.get_str_bytes(row, c)),
+                        _ => In::Int(b.get_int(row, c)),
+                    }),
+                    Slot::Best { .. } => None,
+                };
+                if let Some(v) = v {
+                    self.fold(g, a, v)?;
                 }
-                c += 1;
+                c += if slot == Slot::Avg { 2 } else { 1 };
             }
         }
         Ok(())
     }
 
-    /// Writes groups `from..` into `out` (layout: keys then aggregates), at most `max` rows;
-    /// returns the next group index.
-    pub fn emit(&self, from: usize, max: usize, out: &mut Batch) -> usize {
-        let n = self.layout.aggs.len();
+    /// Writes groups `from..` into `out` (layout: keys then aggregates), at most `max` rows and
+    /// about `max_bytes` bytes (at least one row); returns the next group index.
+    pub fn emit(&self, from: usize, max: usize, max_bytes: usize, out: &mut Batch) -> usize {
         let k = self.layout.keys.len();
-        let end = (from + max).min(self.keys.rows);
+        let end = from.saturating_add(max).min(self.groups);
         for g in from..end {
-            let r = out.push_row();
-            for (i, f) in self.key_types.fields.iter().enumerate() {
-                let v = self.keys.get_value(g, i, f.ty.scalar);
-                out.set_value(r, i, &v);
+            if g > from && out.bytes() >= max_bytes {
+                return g;
             }
-            for a in 0..n {
-                let v = match &self.states[g * n + a] {
-                    State::Count(c) => Value::Int(*c),
-                    State::SumInt(s) => Value::Int(*s),
-                    State::SumFloat(s) => Value::Float(*s),
-                    State::Best(b) => b.clone().unwrap_or(Value::Null),
-                    State::Avg(s, c) => {
-                        if *c == 0 {
-                            Value::Null
-                        } else {
-                            Value::Float(*s / *c as f64)
-                        }
-                    }
-                };
-                out.set_value(r, k + a, &v);
+            let r = out.push_row();
+            self.write_key(g, out, r);
+            for a in 0..self.slots.len() {
+                self.write_state(g, a, out, r, k + a, false);
             }
         }
         end
     }
 }
 
-/// Whether `v` should replace `cur` for `min` / `max`.
-fn better(func: AggFunc, v: &Value, cur: &Value) -> bool {
-    use std::cmp::Ordering::*;
-    let ord = match (v, cur) {
-        (Value::Int(a), Value::Int(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
-        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
-        (Value::Str(a), Value::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
-        (Value::Float(a), Value::Float(b)) => {
-            let pick = if func == AggFunc::Min {
-                ops::float_min(*a, *b)
-            } else {
-                ops::float_max(*a, *b)
-            };
-            return pick.to_bits() == a.to_bits() && a.to_bits() != b.to_bits();
-        }
-        _ => Equal,
-    };
-    match func {
-        AggFunc::Min => ord == Less,
-        _ => ord == Greater,
-    }
+/// A value folded into an aggregate state.
+#[derive(Clone, Copy)]
+enum In<'a> {
+    Int(i64),
+    Float(f64),
+    Str(&'a [u8]),
+    /// A float sum and a count (one row: the value and 1).
+    Avg(f64, u64),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Field, Type};
+    use crate::types::{Field, Type, Value};
 
     #[test]
     fn partial_states_merge_to_the_same_result() {
@@ -439,8 +705,8 @@ mod tests {
             fin.merge(&b).unwrap();
         }
         let (mut x, mut y) = (Batch::new(7), Batch::new(7));
-        whole.emit(0, 100, &mut x);
-        fin.emit(0, 100, &mut y);
+        whole.emit(0, 100, usize::MAX, &mut x);
+        fin.emit(0, 100, usize::MAX, &mut y);
         assert_eq!(x.words, y.words);
         assert_eq!(x.arena, y.arena);
     }
@@ -475,7 +741,7 @@ mod tests {
         let mut g = GroupTable::new(layout, RowType::new(vec![t.fields[0].clone()]));
         g.update(&b).unwrap();
         let mut out = Batch::new(5);
-        assert_eq!(g.emit(0, 10, &mut out), 2);
+        assert_eq!(g.emit(0, 10, usize::MAX, &mut out), 2);
         let ot = RowType::new(vec![
             t.fields[0].clone(),
             Field {
@@ -522,5 +788,184 @@ mod tests {
             ],
         );
         assert!(g.update(&over).is_err());
+    }
+
+    fn float_rows(xs: &[f64]) -> (RowType, Vec<Vec<Value>>) {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::STR,
+            },
+            Field {
+                name: "x".into(),
+                ty: Type::FLOAT,
+            },
+        ]);
+        let rows = xs
+            .iter()
+            .map(|&x| vec![Value::Str("b".into()), Value::Float(x)])
+            .collect();
+        (t, rows)
+    }
+
+    /// min, max, sum, avg of `xs` in one group, through `workers` pre-aggregation tables (rows
+    /// dealt round-robin) merged into a final one, or directly with one worker.
+    fn float_aggs(xs: &[f64], workers: usize) -> Vec<f64> {
+        let (t, rows) = float_rows(xs);
+        let x = Some((1, Scalar::Float));
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str)],
+            aggs: vec![
+                (AggFunc::Min, x),
+                (AggFunc::Max, x),
+                (AggFunc::Sum, x),
+                (AggFunc::Avg, x),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        if workers == 1 {
+            fin.update(&Batch::from_values(&t, &rows)).unwrap();
+        } else {
+            for w in 0..workers {
+                let mine: Vec<Vec<Value>> = rows.iter().skip(w).step_by(workers).cloned().collect();
+                let mut pre = GroupTable::new(layout.clone(), kt.clone());
+                // One row per batch: the state is folded row by row.
+                for r in &mine {
+                    pre.update(&Batch::from_values(&t, std::slice::from_ref(r)))
+                        .unwrap();
+                }
+                let mut b = Batch::new(pre.partial_columns());
+                for g in 0..pre.groups() {
+                    pre.emit_partial(g, &mut b);
+                }
+                fin.merge(&b).unwrap();
+            }
+        }
+        let mut out = Batch::new(5);
+        fin.emit(0, 10, usize::MAX, &mut out);
+        (1..5).map(|c| out.get_float(0, c)).collect()
+    }
+
+    /// Issue 16 item 4: one NaN makes min and max NaN whatever the row order, at 1, 2 and 4
+    /// workers (`sqrt(-1.0)` is a negative NaN; both signs are tested).
+    #[test]
+    fn nan_propagates_in_min_max_in_any_order_and_worker_count() {
+        let neg_nan = (-1.0f64).sqrt();
+        for nan in [neg_nan, f64::NAN] {
+            let orders = [
+                vec![2.0, nan],
+                vec![nan, 2.0],
+                vec![4.0, nan, -3.0, 7.5],
+                vec![nan, 4.0, -3.0, 7.5],
+                vec![4.0, -3.0, 7.5, nan],
+            ];
+            for xs in &orders {
+                for workers in [1, 2, 4] {
+                    let r = float_aggs(xs, workers);
+                    assert!(
+                        r.iter().all(|v| v.is_nan()),
+                        "{xs:?} at {workers} workers: min/max/sum/avg = {r:?}"
+                    );
+                }
+            }
+        }
+        // Without a NaN: the ordinary values, the same at every worker count.
+        for workers in [1, 2, 4] {
+            assert_eq!(
+                float_aggs(&[4.0, -3.0, 7.5, 0.5], workers),
+                vec![-3.0, 7.5, 9.0, 2.25]
+            );
+        }
+    }
+
+    /// A table refuses to grow past its limit, with the budget in the message.
+    #[test]
+    fn a_table_stops_at_its_memory_limit() {
+        let t = RowType::new(vec![Field {
+            name: "k".into(),
+            ty: Type::INT,
+        }]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.set_limit(1 << 20);
+        let rows: Vec<Vec<Value>> = (0..200_000).map(|i| vec![Value::Int(i)]).collect();
+        let e = g.update(&Batch::from_values(&t, &rows)).unwrap_err();
+        assert!(e.contains("memory budget of 1 MB"), "{e}");
+        assert!(g.bytes() <= 1 << 20, "{}", g.bytes());
+    }
+
+    /// Keys of every type (nulls, -0.0, NaN, long strings) come back out as they went in, and
+    /// the table holds each key's bytes once (no per-key allocation).
+    #[test]
+    fn keys_round_trip_and_are_stored_once() {
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "f".into(),
+                ty: Type::nullable(Scalar::Float),
+            },
+            Field {
+                name: "b".into(),
+                ty: Type::BOOL,
+            },
+        ]);
+        let long = "é".repeat(5000);
+        let rows = vec![
+            vec![
+                Value::Str(long.clone()),
+                Value::Float(-0.0),
+                Value::Bool(true),
+            ],
+            vec![Value::Null, Value::Null, Value::Bool(false)],
+            vec![
+                Value::Str(long.clone()),
+                Value::Float(0.0),
+                Value::Bool(true),
+            ],
+            vec![
+                Value::Str("".into()),
+                Value::Float(f64::NAN),
+                Value::Bool(false),
+            ],
+            vec![
+                Value::Str("".into()),
+                Value::Float(-f64::NAN),
+                Value::Bool(false),
+            ],
+        ];
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str), (1, Scalar::Float), (2, Scalar::Bool)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.update(&Batch::from_values(&t, &rows)).unwrap();
+        assert_eq!(g.groups(), 3);
+        let mut out = Batch::new(4);
+        g.emit(0, 10, usize::MAX, &mut out);
+        let mut ot = t.clone();
+        ot.fields.push(Field {
+            name: "n".into(),
+            ty: Type::INT,
+        });
+        let got = out.to_values(&ot);
+        assert_eq!(
+            got[0][..3],
+            [Value::Str(long), Value::Float(0.0), Value::Bool(true)]
+        );
+        assert_eq!(got[0][3], Value::Int(2));
+        assert_eq!(
+            got[1],
+            vec![Value::Null, Value::Null, Value::Bool(false), Value::Int(1)]
+        );
+        assert!(matches!(got[2][1], Value::Float(x) if x.is_nan()));
+        assert_eq!(got[2][3], Value::Int(2));
+        assert!(g.bytes() < 2 * 10_000 + 4096, "{}", g.bytes());
     }
 }

@@ -29,6 +29,7 @@ pub mod physical;
 pub mod policy;
 mod prepare;
 pub mod progress;
+pub mod signals;
 pub mod summary;
 
 #[cfg(test)]

@@ -288,14 +288,25 @@ impl PhysicalPlan {
     }
 }
 
+/// The most worker threads a process runs. Each worker costs a stack and per-worker channels
+/// and buffers in every operator (timely allocates channels for every pair of workers, so the
+/// cost grows with the square of the count: `--threads 100000` tried to allocate 2.3 GB), and
+/// more workers than cores only add scheduling overhead. 256 is far above the core count of
+/// any machine this runs on and still cheap to set up.
+pub const MAX_THREADS: usize = 256;
+
 /// Threads and batch size from the declared mode and the `--threads` override, with warnings
-/// for what cannot be honoured.
+/// for what cannot be honoured. A thread count of 0 (from `--threads`) or above
+/// [`MAX_THREADS`] (from `--threads` or the mode) is an error naming where it came from.
 ///
 /// `single(readers: R, processors: P)` runs `R + P` timely workers: every worker reads its own
 /// splits and processes them (timely workers are not specialised), so the ratio only sets the
 /// total. `multi(nodes: N, threads: T)` is run single-node with `T` threads here (multi-node is
 /// the coordinator's job). `auto` uses the available cores.
-pub fn resolve_threads(mode: &Mode, threads: Option<usize>) -> (usize, usize, Vec<String>) {
+pub fn resolve_threads(
+    mode: &Mode,
+    threads: Option<usize>,
+) -> Result<(usize, usize, Vec<String>), RunError> {
     let mut warnings = Vec::new();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -305,7 +316,7 @@ pub fn resolve_threads(mode: &Mode, threads: Option<usize>) -> (usize, usize, Ve
             readers,
             processors,
             batch,
-        } => ((*readers + *processors).max(1) as usize, *batch),
+        } => (readers.saturating_add(*processors).max(1) as usize, *batch),
         Mode::Multi {
             nodes,
             threads,
@@ -318,6 +329,59 @@ pub fn resolve_threads(mode: &Mode, threads: Option<usize>) -> (usize, usize, Ve
         }
         Mode::Auto { batch } => (cores, *batch),
     };
-    let n = threads.unwrap_or(declared).max(1);
-    (n, (batch as usize).max(1), warnings)
+    let from = if threads.is_some() {
+        "--threads".to_string()
+    } else {
+        match mode {
+            Mode::Single { .. } => "mode single(readers + processors)".to_string(),
+            Mode::Multi { .. } => "mode multi(threads)".to_string(),
+            Mode::Auto { .. } => "mode auto (the available cores)".to_string(),
+        }
+    };
+    let n = threads.unwrap_or(declared);
+    if n == 0 || n > MAX_THREADS {
+        return Err(RunError::Plan(format!(
+            "{from} asks for {n} worker threads; it must be between 1 and {MAX_THREADS} \
+             (this machine has {cores} cores)"
+        )));
+    }
+    Ok((n, (batch as usize).max(1), warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_are_validated() {
+        let auto = Mode::Auto { batch: 100 };
+        assert_eq!(resolve_threads(&auto, Some(3)).unwrap().0, 3);
+        assert_eq!(
+            resolve_threads(&auto, Some(MAX_THREADS)).unwrap().0,
+            MAX_THREADS
+        );
+        for bad in [0, MAX_THREADS + 1, 100_000, usize::MAX] {
+            let e = resolve_threads(&auto, Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("--threads") && e.contains("between 1 and 256"),
+                "{e}"
+            );
+        }
+        let huge = Mode::Multi {
+            nodes: 1,
+            threads: 100_000,
+            batch: 100,
+        };
+        let e = resolve_threads(&huge, None).unwrap_err().to_string();
+        assert!(
+            e.contains("mode multi(threads)") && e.contains("100000"),
+            "{e}"
+        );
+        let single = Mode::Single {
+            readers: 60_000,
+            processors: 60_000,
+            batch: 100,
+        };
+        assert!(resolve_threads(&single, None).is_err());
+    }
 }

@@ -49,6 +49,10 @@ pub struct Shared {
     /// rows; rows of that split after them, and of every later split, cannot be among its first
     /// N (`u64::MAX`: none yet).
     pub limit_upto: Vec<AtomicU64>,
+    /// Bytes held by the group tables of all workers of the process.
+    pub group_bytes: AtomicUsize,
+    /// The most bytes the group tables may hold together ([`memory_budget`]).
+    pub memory_budget: usize,
 }
 
 impl Shared {
@@ -60,7 +64,27 @@ impl Shared {
             workers_done: AtomicUsize::new(0),
             dead_rows: Mutex::new(HashMap::new()),
             limit_upto: (0..nodes).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            group_bytes: AtomicUsize::new(0),
+            memory_budget: memory_budget(),
         }
+    }
+
+    /// Records that a group table now holds `now` bytes (it held `*held`); an error naming the
+    /// stage and the budget if the tables of the process together exceed the budget.
+    pub fn account_group(&self, held: &mut usize, now: usize, stage: &str) -> Result<(), RunError> {
+        let total = if now >= *held {
+            self.group_bytes.fetch_add(now - *held, Ordering::Relaxed) + (now - *held)
+        } else {
+            self.group_bytes.fetch_sub(*held - now, Ordering::Relaxed) - (*held - now)
+        };
+        *held = now;
+        if total > self.memory_budget {
+            return Err(RunError::Stage {
+                stage: stage.to_string(),
+                reason: over_budget(total, self.memory_budget),
+            });
+        }
+        Ok(())
     }
 
     /// Records the job's error (the first one wins) and stops the job.
@@ -85,6 +109,55 @@ impl Shared {
             Err(p) => p.into_inner().take(),
         }
     }
+}
+
+/// The environment variable that sets the memory budget of `group` state.
+pub const MEMORY_BUDGET_VAR: &str = "FLOW_MEMORY_BUDGET";
+
+/// The memory budget of the group tables of one process (all workers together), in bytes:
+/// `FLOW_MEMORY_BUDGET` (a number of bytes with an optional `K`, `M`, `G` suffix, powers of
+/// 1024), else 3/4 of the machine's memory (`/proc/meminfo`), else 4 GiB. A job whose groups
+/// need more fails with an error naming the stage and the budget (there is no spilling to disk
+/// yet), before the allocation that would pass it.
+pub fn memory_budget() -> usize {
+    if let Some(b) = std::env::var(MEMORY_BUDGET_VAR)
+        .ok()
+        .and_then(|v| parse_bytes(&v))
+    {
+        return b;
+    }
+    let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+    });
+    match total_kb {
+        Some(kb) => kb.saturating_mul(1024) / 4 * 3,
+        None => 4 << 30,
+    }
+}
+
+/// `123`, `64K`, `512M`, `2G` (also with a trailing `B`, any case) as bytes.
+pub fn parse_bytes(s: &str) -> Option<usize> {
+    let s = s.trim().to_ascii_uppercase();
+    let s = s.strip_suffix('B').unwrap_or(&s);
+    let (num, shift) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 10),
+        'M' => (&s[..s.len() - 1], 20),
+        'G' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    num.trim().parse::<usize>().ok()?.checked_mul(1 << shift)
+}
+
+/// The message of a group state over its budget.
+pub fn over_budget(bytes: usize, budget: usize) -> String {
+    format!(
+        "the group state needs {} MB, over the memory budget of {} MB (set {MEMORY_BUDGET_VAR}, \
+         e.g. {MEMORY_BUDGET_VAR}=8G, to allow more; groups are not spilled to disk)",
+        bytes.div_ceil(1 << 20),
+        budget >> 20
+    )
 }
 
 /// One worker's dead-letter writers, by path.
@@ -198,4 +271,19 @@ pub fn check_ratio(policy: &ErrorPolicy, place: &str, errors: u64, seen: u64) ->
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_sizes_parse() {
+        use super::parse_bytes;
+        assert_eq!(parse_bytes("123"), Some(123));
+        assert_eq!(parse_bytes("64k"), Some(64 << 10));
+        assert_eq!(parse_bytes("512MB"), Some(512 << 20));
+        assert_eq!(parse_bytes(" 2G "), Some(2 << 30));
+        assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_bytes(""), None);
+        assert_eq!(parse_bytes("99999999999999999999G"), None);
+    }
 }

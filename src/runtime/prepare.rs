@@ -55,7 +55,7 @@ fn output_error(e: ConnectorError) -> RunError {
 /// moves, so a missing input or an unwritable destination fails the job with nothing written.
 pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let started = Instant::now();
-    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads);
+    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads)?;
     let batch = opts.batch.unwrap_or(batch).max(1);
     let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
     if let Some(w) = opts.window {

@@ -1,16 +1,30 @@
 //! The source operator: reads this worker's splits one chunk per activation, holding back while
 //! too many chunks are unfinished downstream (probe-window back-pressure).
+//!
+//! A chunk ends at the batch size in rows or at [`BATCH_BYTES`] (row words plus string bytes),
+//! whichever comes first: the reader is asked for as many rows as the bytes per row seen so far
+//! say will fit (64 rows first). So 200 KB rows make chunks of ~40 rows, not 16,384 (3.2 GB).
+//! The bytes of unfinished chunks are bounded as well: a source holds back while its chunks
+//! still in flight downstream hold more than [`IN_FLIGHT_BYTES`].
 
 use super::{Ctx, Order, Packet, S, panic_message};
+use crate::batch::BATCH_BYTES;
 use crate::connectors::{RowReject, SourceReader, dead_letter};
 use crate::runtime::RunError;
 use crate::runtime::physical::{PhysNode, PhysOp};
 use crate::runtime::policy::reject;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use timely::dataflow::Scope;
 use timely::dataflow::operators::generic::operator::source;
+
+/// The most bytes of one source's chunks (per worker) that may be unfinished downstream.
+pub const IN_FLIGHT_BYTES: usize = 4 * BATCH_BYTES;
+
+/// Rows asked for first, before the reader has shown how large its rows are.
+const FIRST_STEP_ROWS: usize = 64;
 
 pub(super) fn source_op<'s>(
     scope: Scope<'s, u64>,
@@ -55,6 +69,10 @@ pub(super) fn source_op<'s>(
         let mut chunk = 0u64;
         let mut reported_bytes = 0u64;
         let mut rejects: Vec<RowReject> = Vec::new();
+        // Bytes per row of the chunks read so far (0: none yet).
+        let mut row_bytes = 0usize;
+        // (epoch, bytes) of the chunks given and perhaps not finished downstream.
+        let mut in_flight: VecDeque<(u64, usize)> = VecDeque::new();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
@@ -79,7 +97,16 @@ pub(super) fn source_op<'s>(
                     return;
                 }
             }
-            if epoch >= window && ctx.probe.less_than(&(epoch + 1 - window)) {
+            while in_flight
+                .front()
+                .is_some_and(|&(e, _)| !ctx.probe.less_than(&(e + 1)))
+            {
+                in_flight.pop_front();
+            }
+            let held: usize = in_flight.iter().map(|&(_, b)| b).sum();
+            if (epoch >= window && ctx.probe.less_than(&(epoch + 1 - window)))
+                || held > IN_FLIGHT_BYTES
+            {
                 activator.activate_after(Duration::from_micros(100));
                 return;
             }
@@ -114,7 +141,25 @@ pub(super) fn source_op<'s>(
                     let Some(r) = reader.as_mut() else {
                         return Ok(true);
                     };
-                    let more = r.read(&mut b, batch_rows, &mut rejects)?;
+                    let more = loop {
+                        let want = batch_rows - b.rows;
+                        let step = match row_bytes {
+                            0 => want.min(FIRST_STEP_ROWS),
+                            n => want.min((BATCH_BYTES.saturating_sub(b.bytes()) / n).max(1)),
+                        };
+                        let before = b.rows;
+                        let more = r.read(&mut b, step, &mut rejects)?;
+                        if b.rows > 0 {
+                            row_bytes = b.bytes().div_ceil(b.rows).max(1);
+                        }
+                        if !more
+                            || b.rows >= batch_rows
+                            || b.bytes() >= BATCH_BYTES
+                            || b.rows == before
+                        {
+                            break more;
+                        }
+                    };
                     let bytes = r.bytes_read();
                     shared.nodes[i]
                         .bytes
@@ -168,6 +213,7 @@ pub(super) fn source_op<'s>(
                 }
             }
             if b.rows > 0 && !shared.aborted() {
+                in_flight.push_back((epoch, b.bytes()));
                 let mut p = Packet::new(0, b);
                 p.order = order_of(split_at, chunk);
                 chunk += 1;

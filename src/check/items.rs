@@ -66,6 +66,8 @@ pub(super) struct FileCx<'t> {
     pub used: HashSet<String>,
     pub scope: FnScope,
     pub modules_used: HashSet<String>,
+    /// Byte offsets of the line starts of `text`, computed on first use (see `stream::line_of`).
+    pub line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl<'p> Checker<'p> {
@@ -195,6 +197,7 @@ impl<'p> Checker<'p> {
             scope,
             nonnull: HashSet::new(),
             next_local: n,
+            inlined: 0,
         };
         let body = cx.check(&decl.body)?;
         let unified = super::expr::unify(body.ty, ret)
@@ -271,6 +274,7 @@ impl<'p> Checker<'p> {
             used: HashSet::new(),
             scope: FnScope::default(),
             modules_used: HashSet::new(),
+            line_starts: Default::default(),
         };
         let items = &input.module.items;
         let mut mode: Option<(Mode, Span)> = None;

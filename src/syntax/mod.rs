@@ -2,6 +2,7 @@
 //! `Item::Error` for statements it could not parse) and a list of diagnostics.
 
 pub mod ast;
+pub mod depth;
 pub mod lexer;
 
 #[allow(clippy::all, unused_parens, unused_imports, dead_code)]
@@ -34,7 +35,16 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
         let end = stmt.last().map(|t| t.2).unwrap_or(0);
         let next_start = if i + 1 < n { None } else { Some(text.len()) };
         match parser.parse(file, stmt.iter().cloned().map(Ok::<Spanned, ()>)) {
-            Ok(item) => module.items.push(item),
+            Ok(mut item) => match depth::limit(&mut item) {
+                Ok(()) => module.items.push(item),
+                Err(d) => {
+                    diags.push(d);
+                    module.items.push(Item::Error(ast::ErrorItem {
+                        span: Span::new(file, start, end),
+                        declares: declares(&stmt, file),
+                    }));
+                }
+            },
             Err(e) => {
                 if !lex_errors
                     .iter()
@@ -42,34 +52,37 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
                 {
                     diags.push(syntax_error(e, file, end, next_start.is_some(), &stmt));
                 }
-                let declares = match (stmt.first().map(|t| &t.1), stmt.get(1)) {
-                    (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) => {
-                        let kind = match kw {
-                            Tok::Source | Tok::Let => Some(ast::DeclKind::Stream),
-                            Tok::Fn => Some(ast::DeclKind::Function),
-                            Tok::Schema => Some(ast::DeclKind::Schema),
-                            _ => None,
-                        };
-                        kind.map(|k| {
-                            (
-                                k,
-                                ast::Ident {
-                                    name: name.clone(),
-                                    span: Span::new(file, *l, *r),
-                                },
-                            )
-                        })
-                    }
-                    _ => None,
-                };
                 module.items.push(Item::Error(ast::ErrorItem {
                     span: Span::new(file, start, end),
-                    declares,
+                    declares: declares(&stmt, file),
                 }));
             }
         }
     }
     (module, diags)
+}
+
+/// The name a statement that could not be used evidently declares (`source x …`, `let x …`,
+/// `fn x …`, `schema x …`), so that its uses are not reported as unknown.
+fn declares(stmt: &[Spanned], file: FileId) -> Option<(ast::DeclKind, ast::Ident)> {
+    let (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) =
+        (stmt.first().map(|t| &t.1), stmt.get(1))
+    else {
+        return None;
+    };
+    let kind = match kw {
+        Tok::Source | Tok::Let => ast::DeclKind::Stream,
+        Tok::Fn => ast::DeclKind::Function,
+        Tok::Schema => ast::DeclKind::Schema,
+        _ => return None,
+    };
+    Some((
+        kind,
+        ast::Ident {
+            name: name.clone(),
+            span: Span::new(file, *l, *r),
+        },
+    ))
 }
 
 /// Parses a single expression (used by the REPL and tests).

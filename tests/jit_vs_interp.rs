@@ -4,9 +4,9 @@
 
 use flow::batch::Batch;
 use flow::check::hir::{BinOp, Expr, ExprKind, UnOp};
-use flow::job::ErrorPolicy;
 use flow::codegen::interp::InterpKernel;
 use flow::codegen::{Engine, Kernel, RowError, build_uncached};
+use flow::job::ErrorPolicy;
 use flow::plan::ir::{FusedStep, Step};
 use flow::span::Span;
 use flow::stdlib::{Builtin, RowErrorCode};

@@ -1,8 +1,8 @@
 //! From flow source text to plans: de-duplication across pipelines and files, fusion, pushdown.
 
 use flow::check::Probe;
-use flow::job::Options;
 use flow::driver::check_sources;
+use flow::job::Options;
 use flow::plan::{self, Op, Plan, PlanError, PlanOptions, explain};
 use flow::types::RowType;
 

@@ -5,9 +5,9 @@
 use flow::batch::Batch;
 use flow::check::Probe;
 use flow::check::hir::StreamKind;
-use flow::job::{ErrorPolicy, Options};
 use flow::codegen::{Engine, build_kernel};
 use flow::driver::check_sources;
+use flow::job::{ErrorPolicy, Options};
 use flow::plan::{FusedStep, Step};
 use flow::types::{Field, RowType, Type, Value};
 

@@ -6,8 +6,8 @@
 //! usage: mem_probe INPUT.csv OUTPUT.csv [THREADS]
 
 use flow::batch::Batch;
-use flow::job::{ErrorPolicy, Hints, Mode, Options};
 use flow::codegen::{Kernel, RowError};
+use flow::job::{ErrorPolicy, Hints, Mode, Options};
 use flow::plan::ir::{FusedStep, Node, Op, Plan, PlanStats, SinkSpec, SourceSpec};
 use flow::runtime::{RunOptions, run};
 use flow::span::Span;

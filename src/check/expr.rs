@@ -30,7 +30,9 @@ pub enum Names<'r> {
 pub struct ExprCx<'c, 'p, 'r> {
     pub ck: &'c mut Checker<'p>,
     pub names: Names<'r>,
-    pub scope: FnScope,
+    /// Borrowed for stage expressions: cloning a file's fn scope per expression made checking
+    /// quadratic in the size of the file.
+    pub scope: std::borrow::Cow<'r, FnScope>,
     pub nonnull: HashSet<NullKey>,
     pub next_local: usize,
     /// Nodes of `fn` bodies inlined into this expression so far (capped: `MAX_INLINED`).
@@ -57,7 +59,10 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
     pub fn check_root(&mut self, e: &ast::Expr) -> Checked {
         let checked = self.check(e)?;
         if let Some(at) = checked.deeper_than(MAX_HIR_DEPTH) {
-            return self.err(depth::too_deep(at, "with the `fn`s it calls inlined, this is"));
+            return self.err(depth::too_deep(
+                at,
+                "with the `fn`s it calls inlined, this is",
+            ));
         }
         Some(checked)
     }
@@ -591,10 +596,10 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
         }
         let (size, deep) = f.body.measure();
         if deep + args.len() > MAX_HIR_DEPTH {
-            return self.err(
-                depth::too_deep(span, "this call's expansion is")
-                    .label(f.span, format!("the body of `{}` is {deep} levels deep", name.name)),
-            );
+            return self.err(depth::too_deep(span, "this call's expansion is").label(
+                f.span,
+                format!("the body of `{}` is {deep} levels deep", name.name),
+            ));
         }
         self.inlined += size + args.len();
         if self.inlined > MAX_INLINED {

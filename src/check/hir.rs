@@ -115,9 +115,7 @@ impl Expr {
             ExprKind::Unary(_, a) | ExprKind::Cast(a, _) | ExprKind::IsNull(a) => {
                 ([Some(a), None, None], &[])
             }
-            ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => {
-                ([Some(a), Some(b), None], &[])
-            }
+            ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => ([Some(a), Some(b), None], &[]),
             ExprKind::If(c, t, f) => ([Some(c), Some(t), Some(f)], &[]),
             ExprKind::Call(_, args) => ([None, None, None], args),
         };

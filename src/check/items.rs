@@ -35,7 +35,8 @@ enum FnState {
 
 struct FnEntry {
     decl: ast::FnDecl,
-    scope: FnScope,
+    /// Shared by all fns of a file (a copy per fn made checking quadratic in the number of fns).
+    scope: std::rc::Rc<FnScope>,
     state: FnState,
     qualified: String,
 }
@@ -118,8 +119,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
+        let shared = std::rc::Rc::new(scope.clone());
         for id in ids {
-            self.fns[id].scope = scope.clone();
+            self.fns[id].scope = shared.clone();
         }
         self.std_modules.insert(short, scope.fns);
     }
@@ -138,7 +140,7 @@ impl<'p> Checker<'p> {
         let id = self.fns.len();
         self.fns.push(FnEntry {
             decl: f.clone(),
-            scope: FnScope::default(),
+            scope: Default::default(),
             state: FnState::Unchecked,
             qualified,
         });
@@ -165,13 +167,13 @@ impl<'p> Checker<'p> {
         }
         self.fns[id].state = FnState::InProgress;
         let decl = self.fns[id].decl.clone();
-        let scope = self.fns[id].scope.clone();
-        let result = self.check_fn(&decl, scope);
+        let scope = std::rc::Rc::clone(&self.fns[id].scope);
+        let result = self.check_fn(&decl, &scope);
         self.fns[id].state = FnState::Done(result.clone());
         result
     }
 
-    fn check_fn(&mut self, decl: &ast::FnDecl, scope: FnScope) -> Option<FnHir> {
+    fn check_fn(&mut self, decl: &ast::FnDecl, scope: &FnScope) -> Option<FnHir> {
         let mut params = Vec::new();
         let mut seen = HashSet::new();
         let mut ok = true;
@@ -194,7 +196,7 @@ impl<'p> Checker<'p> {
         let mut cx = ExprCx {
             ck: self,
             names: Names::Params(params.clone()),
-            scope,
+            scope: std::borrow::Cow::Borrowed(scope),
             nonnull: HashSet::new(),
             next_local: n,
             inlined: 0,
@@ -324,7 +326,7 @@ impl<'p> Checker<'p> {
                             };
                             self.fns.push(FnEntry {
                                 decl,
-                                scope: FnScope::default(),
+                                scope: Default::default(),
                                 state: FnState::Done(None),
                                 qualified: name.name.clone(),
                             });
@@ -350,8 +352,9 @@ impl<'p> Checker<'p> {
                 _ => {}
             }
         }
+        let shared = std::rc::Rc::new(fcx.scope.clone());
         for id in &fn_ids {
-            self.fns[*id].scope = fcx.scope.clone();
+            self.fns[*id].scope = shared.clone();
         }
         for id in fn_ids {
             if matches!(self.fns[id].state, FnState::Done(None)) {

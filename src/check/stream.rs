@@ -333,11 +333,11 @@ impl<'p> Checker<'p> {
         })
     }
 
-    fn expr_cx<'c, 'r>(&'c mut self, row: &'r RowType, fcx: &FileCx) -> ExprCx<'c, 'p, 'r> {
+    fn expr_cx<'c, 'r>(&'c mut self, row: &'r RowType, fcx: &'r FileCx) -> ExprCx<'c, 'p, 'r> {
         ExprCx {
             ck: self,
             names: Names::Row(row),
-            scope: fcx.scope.clone(),
+            scope: std::borrow::Cow::Borrowed(&fcx.scope),
             nonnull: HashSet::new(),
             next_local: 0,
             inlined: 0,

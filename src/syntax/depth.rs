@@ -41,20 +41,15 @@ pub fn too_deep(at: Span, what: &str) -> Diagnostic {
 /// On `Err` the caller replaces the item with `Item::Error` (dropping an AST is iterative: see
 /// `ast::Expr`'s `Drop`).
 pub fn limit(item: &mut Item) -> Result<(), Diagnostic> {
-    let mut roots = roots(item);
-    let mut deepest: Option<Span> = None;
-    for e in roots.iter_mut() {
-        rebalance(e);
-        if deepest.is_none() {
-            deepest = too_deep_part(e);
-        }
-    }
-    match deepest {
+    roots(item).into_iter().try_for_each(limit_expr)
+}
+
+/// [`limit`] for one expression.
+pub fn limit_expr(e: &mut Expr) -> Result<(), Diagnostic> {
+    rebalance(e);
+    match too_deep_part(e) {
         None => Ok(()),
-        Some(at) => {
-            drop(roots);
-            Err(too_deep(at, "this is"))
-        }
+        Some(at) => Err(too_deep(at, "this is")),
     }
 }
 
@@ -200,5 +195,65 @@ fn balanced(op: BinaryOp, mut ops: Vec<Expr>) -> Expr {
     Expr {
         kind: ExprKind::Binary(op, Box::new(a), Box::new(b)),
         span,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::FileId;
+
+    fn leaves(e: &Expr, out: &mut Vec<String>) {
+        match &e.kind {
+            ExprKind::Name(id) => out.push(id.name.clone()),
+            _ => children(e).for_each(|c| leaves(c, out)),
+        }
+    }
+
+    #[test]
+    fn rebalanced_or_chain_keeps_operand_order_and_is_shallow() {
+        let text: Vec<String> = (0..1000).map(|i| format!("a{i}")).collect();
+        let (e, diags) = crate::syntax::parse_expr(&text.join(" || "), FileId::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        let e = e.expect("parsed");
+        let mut names = Vec::new();
+        leaves(&e, &mut names);
+        assert_eq!(names, text);
+        let mut stack = vec![(&e, 0usize)];
+        let mut deepest = 0;
+        while let Some((e, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            stack.extend(children(e).map(|c| (c, d + 1)));
+        }
+        assert!(deepest <= 11, "depth {deepest}");
+    }
+
+    #[test]
+    fn short_or_chain_keeps_its_parsed_shape() {
+        let (e, _) = crate::syntax::parse_expr("a || b || c", FileId::default());
+        let Some(Expr {
+            kind: ExprKind::Binary(BinaryOp::Or, l, _),
+            ..
+        }) = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert!(matches!(l.kind, ExprKind::Binary(BinaryOp::Or, _, _)));
+    }
+
+    #[test]
+    fn dropping_a_million_deep_ast_does_not_overflow_the_stack() {
+        let mut e = Expr {
+            kind: ExprKind::Int(1),
+            span: Span::default(),
+        };
+        for _ in 0..1_000_000 {
+            e = Expr {
+                kind: ExprKind::Unary(ast::UnaryOp::Neg, Box::new(e)),
+                span: Span::default(),
+            };
+        }
+        assert!(too_deep_part(&e).is_some());
+        drop(e);
     }
 }

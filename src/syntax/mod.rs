@@ -91,7 +91,13 @@ pub fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Diagnosti
     let tokens = lex_and_check(text, file, &mut diags);
     let end = tokens.last().map(|t| t.2).unwrap_or(0);
     match grammar::flow::ExprParser::new().parse(file, tokens.into_iter().map(Ok::<Spanned, ()>)) {
-        Ok(e) => (Some(e), diags),
+        Ok(mut e) => match depth::limit_expr(&mut e) {
+            Ok(()) => (Some(e), diags),
+            Err(d) => {
+                diags.push(d);
+                (None, diags)
+            }
+        },
         Err(e) => {
             diags.push(syntax_error(e, file, end, true, &[]));
             (None, diags)

@@ -36,7 +36,8 @@ pub(super) enum FnState {
 
 pub(super) struct FnEntry {
     pub decl: ast::FnDecl,
-    pub scope: FnScope,
+    /// Shared by all fns of a file (a copy per fn made checking quadratic in the number of fns).
+    pub scope: std::rc::Rc<FnScope>,
     pub state: FnState,
     pub qualified: String,
 }
@@ -68,6 +69,8 @@ pub(super) struct FileCx<'t> {
     pub used: HashSet<String>,
     pub scope: FnScope,
     pub modules_used: HashSet<String>,
+    /// Byte offsets of the line starts of `text`, computed on first use (see `stream::line_of`).
+    pub line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl<'p> Checker<'p> {

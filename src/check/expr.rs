@@ -7,6 +7,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
 use crate::stdlib::{Builtin, Param, Ret};
 use crate::syntax::ast::{self, BinaryOp, UnaryOp};
+use crate::syntax::depth;
 use crate::types::{RowType, Scalar, Type, Value};
 use std::collections::HashSet;
 
@@ -29,10 +30,21 @@ pub enum Names<'r> {
 pub struct ExprCx<'c, 'p, 'r> {
     pub ck: &'c mut Checker<'p>,
     pub names: Names<'r>,
-    pub scope: FnScope,
+    /// Borrowed for stage expressions: cloning a file's fn scope per expression made checking
+    /// quadratic in the size of the file.
+    pub scope: std::borrow::Cow<'r, FnScope>,
     pub nonnull: HashSet<NullKey>,
     pub next_local: usize,
+    /// Nodes of `fn` bodies inlined into this expression so far (capped: `MAX_INLINED`).
+    pub inlined: usize,
 }
+
+/// The deepest typed expression: the language's limit plus a margin for the conversions the
+/// checker inserts (`Cast`, the null test of a widened `int?`). Applied after `fn`s are inlined.
+pub const MAX_HIR_DEPTH: usize = depth::MAX_DEPTH + 64;
+
+/// The most nodes the `fn` calls of one expression may expand to (their bodies are inlined).
+pub const MAX_INLINED: usize = 100_000;
 
 /// `None` = an error was reported; callers propagate it without reporting more.
 pub type Checked = Option<Expr>;
@@ -41,6 +53,18 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
     fn err(&mut self, d: Diagnostic) -> Checked {
         self.ck.diags.push(d);
         None
+    }
+
+    /// Checks a whole expression (a stage's): also its depth once `fn`s are inlined.
+    pub fn check_root(&mut self, e: &ast::Expr) -> Checked {
+        let checked = self.check(e)?;
+        if let Some(at) = checked.deeper_than(MAX_HIR_DEPTH) {
+            return self.err(depth::too_deep(
+                at,
+                "with the `fn`s it calls inlined, this is",
+            ));
+        }
+        Some(checked)
     }
 
     pub fn check(&mut self, e: &ast::Expr) -> Checked {
@@ -568,6 +592,28 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 )
                 .label(span, "wrong number of arguments")
                 .label(f.span, "defined here"),
+            );
+        }
+        let (size, deep) = f.body.measure();
+        if deep + args.len() > MAX_HIR_DEPTH {
+            return self.err(depth::too_deep(span, "this call's expansion is").label(
+                f.span,
+                format!("the body of `{}` is {deep} levels deep", name.name),
+            ));
+        }
+        self.inlined += size + args.len();
+        if self.inlined > MAX_INLINED {
+            return self.err(
+                Diagnostic::error(
+                    Code::InliningTooLarge,
+                    format!("`fn` calls expand to more than {MAX_INLINED} nodes here"),
+                )
+                .label(
+                    span,
+                    format!("this call inlines the {size} nodes of `{}`", name.name),
+                )
+                .label(f.span, "defined here")
+                .help("call a function once and reuse its result (an earlier `map` stage), or simplify the functions"),
             );
         }
         let base = self.next_local;

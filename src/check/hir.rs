@@ -106,6 +106,45 @@ impl Expr {
     pub fn new(kind: ExprKind, ty: Type, span: Span) -> Expr {
         Expr { kind, ty, span }
     }
+
+    /// The children of this node.
+    pub fn children(&self) -> impl Iterator<Item = &Expr> {
+        let (fixed, args): ([Option<&Expr>; 3], &[Expr]) = match &self.kind {
+            ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Local(_) => ([None, None, None], &[]),
+            ExprKind::Let { value, body, .. } => ([Some(value), Some(body), None], &[]),
+            ExprKind::Unary(_, a) | ExprKind::Cast(a, _) | ExprKind::IsNull(a) => {
+                ([Some(a), None, None], &[])
+            }
+            ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => ([Some(a), Some(b), None], &[]),
+            ExprKind::If(c, t, f) => ([Some(c), Some(t), Some(f)], &[]),
+            ExprKind::Call(_, args) => ([None, None, None], args),
+        };
+        fixed.into_iter().flatten().chain(args.iter())
+    }
+
+    /// Node count and depth (levels of nesting: a leaf is 0 deep), computed iteratively.
+    pub fn measure(&self) -> (usize, usize) {
+        let (mut size, mut deepest) = (0, 0);
+        let mut stack = vec![(self, 0usize)];
+        while let Some((e, d)) = stack.pop() {
+            size += 1;
+            deepest = deepest.max(d);
+            stack.extend(e.children().map(|c| (c, d + 1)));
+        }
+        (size, deepest)
+    }
+
+    /// The span of the first node found deeper than `max`, if any (iterative).
+    pub fn deeper_than(&self, max: usize) -> Option<Span> {
+        let mut stack = vec![(self, 0usize)];
+        while let Some((e, d)) = stack.pop() {
+            if d > max {
+                return Some(e.span);
+            }
+            stack.extend(e.children().map(|c| (c, d + 1)));
+        }
+        None
+    }
 }
 
 /// Aggregate functions of `group`.

@@ -52,8 +52,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
+        let shared = std::rc::Rc::new(scope.clone());
         for id in ids {
-            self.fns[id].scope = scope.clone();
+            self.fns[id].scope = shared.clone();
         }
         self.std_modules.insert(short, scope.fns);
     }
@@ -72,7 +73,7 @@ impl<'p> Checker<'p> {
         let id = self.fns.len();
         self.fns.push(FnEntry {
             decl: f.clone(),
-            scope: FnScope::default(),
+            scope: Default::default(),
             state: FnState::Unchecked,
             qualified,
         });
@@ -99,13 +100,13 @@ impl<'p> Checker<'p> {
         }
         self.fns[id].state = FnState::InProgress;
         let decl = self.fns[id].decl.clone();
-        let scope = self.fns[id].scope.clone();
-        let result = self.check_fn(&decl, scope);
+        let scope = std::rc::Rc::clone(&self.fns[id].scope);
+        let result = self.check_fn(&decl, &scope);
         self.fns[id].state = FnState::Done(result.clone());
         result
     }
 
-    fn check_fn(&mut self, decl: &ast::FnDecl, scope: FnScope) -> Option<FnHir> {
+    fn check_fn(&mut self, decl: &ast::FnDecl, scope: &FnScope) -> Option<FnHir> {
         let mut params = Vec::new();
         let mut seen = HashSet::new();
         let mut ok = true;
@@ -128,9 +129,10 @@ impl<'p> Checker<'p> {
         let mut cx = ExprCx {
             ck: self,
             names: Names::Params(params.clone()),
-            scope,
+            scope: std::borrow::Cow::Borrowed(scope),
             nonnull: HashSet::new(),
             next_local: n,
+            inlined: 0,
         };
         let body = cx.check(&decl.body)?;
         let unified = super::expr::unify(body.ty, ret)
@@ -207,6 +209,7 @@ impl<'p> Checker<'p> {
             used: HashSet::new(),
             scope: FnScope::default(),
             modules_used: HashSet::new(),
+            line_starts: Default::default(),
         };
         let items = &input.module.items;
         let mut mode: Option<(Mode, Span)> = None;
@@ -256,7 +259,7 @@ impl<'p> Checker<'p> {
                             };
                             self.fns.push(FnEntry {
                                 decl,
-                                scope: FnScope::default(),
+                                scope: Default::default(),
                                 state: FnState::Done(None),
                                 qualified: name.name.clone(),
                             });
@@ -282,8 +285,9 @@ impl<'p> Checker<'p> {
                 _ => {}
             }
         }
+        let shared = std::rc::Rc::new(fcx.scope.clone());
         for id in &fn_ids {
-            self.fns[*id].scope = fcx.scope.clone();
+            self.fns[*id].scope = shared.clone();
         }
         for id in fn_ids {
             if matches!(self.fns[id].state, FnState::Done(None)) {

@@ -8,6 +8,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, Hints};
 use crate::span::Span;
 use crate::syntax::ast::{self, MapItem, StageKind};
+use crate::syntax::depth;
 use crate::types::{Field, RowType, Scalar, Type};
 use std::collections::HashSet;
 
@@ -185,13 +186,27 @@ impl<'p> Checker<'p> {
         fcx: &mut FileCx,
     ) -> Option<Stream> {
         let input = input?;
+        if stages_deep(&input) >= depth::MAX_STAGES {
+            self.diags.push(
+                Diagnostic::error(Code::NestedTooDeeply, "stream nested too deeply")
+                    .label(
+                        stage.span,
+                        format!(
+                            "this stage is more than {} stages from its source",
+                            depth::MAX_STAGES
+                        ),
+                    )
+                    .help("write the rows to a file and read them in a second job"),
+            );
+            return None;
+        }
         let allow_policy = matches!(stage.kind, StageKind::Filter(_) | StageKind::Map(_));
         let (hints, policy) = self.hints(&stage.hints, allow_policy, &fcx.base_dir)?;
         let span = stage.span;
         let (kind, row) = match &stage.kind {
             StageKind::Filter(e) => {
                 let mut cx = self.expr_cx(&input.row, fcx);
-                let pred = cx.check(e)?;
+                let pred = cx.check_root(e)?;
                 if pred.ty.scalar == Scalar::Bool && pred.ty.nullable {
                     self.diags.push(
                         Diagnostic::error(Code::NullableValue, "the filter condition may be null")
@@ -318,13 +333,14 @@ impl<'p> Checker<'p> {
         })
     }
 
-    fn expr_cx<'c, 'r>(&'c mut self, row: &'r RowType, fcx: &FileCx) -> ExprCx<'c, 'p, 'r> {
+    fn expr_cx<'c, 'r>(&'c mut self, row: &'r RowType, fcx: &'r FileCx) -> ExprCx<'c, 'p, 'r> {
         ExprCx {
             ck: self,
             names: Names::Row(row),
-            scope: fcx.scope.clone(),
+            scope: std::borrow::Cow::Borrowed(&fcx.scope),
             nonnull: HashSet::new(),
             next_local: 0,
+            inlined: 0,
         }
     }
 
@@ -354,8 +370,8 @@ impl<'p> Checker<'p> {
                 }
                 MapItem::Field(id) | MapItem::Named(id, _) => {
                     let value = match item {
-                        MapItem::Named(_, e) => self.expr_cx(row, fcx).check(e),
-                        _ => self.expr_cx(row, fcx).check(&ast::Expr {
+                        MapItem::Named(_, e) => self.expr_cx(row, fcx).check_root(e),
+                        _ => self.expr_cx(row, fcx).check_root(&ast::Expr {
                             kind: ast::ExprKind::Name(id.clone()),
                             span: id.span,
                         }),
@@ -562,7 +578,7 @@ impl<'p> Checker<'p> {
             return None;
         }
         let arg = match args.first() {
-            Some(a) => Some(self.expr_cx(row, fcx).check(&a.value)?),
+            Some(a) => Some(self.expr_cx(row, fcx).check_root(&a.value)?),
             None => None,
         };
         let ty = match (&arg, func) {
@@ -701,6 +717,24 @@ impl<'p> Checker<'p> {
     }
 }
 
+/// The most stages on a path from a source to `s` (iterative).
+fn stages_deep(s: &Stream) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(s, 0usize)];
+    while let Some((s, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match &s.kind {
+            StreamKind::Source(_) => {}
+            StreamKind::Filter { input, .. }
+            | StreamKind::Map { input, .. }
+            | StreamKind::Group { input, .. }
+            | StreamKind::Limit { input, .. } => stack.push((input, d + 1)),
+            StreamKind::Union { inputs } => stack.extend(inputs.iter().map(|i| (i, d + 1))),
+        }
+    }
+    deepest
+}
+
 fn same_columns(a: &RowType, b: &RowType) -> bool {
     a.len() == b.len()
         && a.fields
@@ -709,9 +743,13 @@ fn same_columns(a: &RowType, b: &RowType) -> bool {
             .all(|(x, y)| x.name == y.name && x.ty.scalar == y.ty.scalar)
 }
 
+/// 1-based line of `span`'s start: a binary search in the file's line starts (computed once per
+/// file), so that many sinks in one file cost O(n log n), not O(n²).
 fn line_of(fcx: &FileCx, span: Span) -> usize {
-    fcx.text
-        .get(..span.start as usize)
-        .map(|t| t.matches('\n').count() + 1)
-        .unwrap_or(1)
+    let starts = fcx.line_starts.get_or_init(|| {
+        std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', fcx.text.as_bytes()).map(|i| i + 1))
+            .collect()
+    });
+    starts.partition_point(|&s| s <= span.start as usize).max(1)
 }

@@ -55,7 +55,40 @@ pub fn build_kernel(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc
 }
 
 /// Builds a kernel without consulting the cache (tests, benchmarks of compile time).
+///
+/// Folding and JIT compilation recurse over the expressions (up to
+/// `check::expr::MAX_HIR_DEPTH` deep); they run on a thread of their own with a stack sized for
+/// that, since the caller is usually a timely worker (2 MB of stack).
 pub fn build_uncached(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc<dyn Kernel> {
+    on_compile_stack(|| build_here(input, steps, engine))
+}
+
+/// The stack of the compile thread: the JIT needs ~1 KB per level of expression depth.
+const COMPILE_STACK: usize = 64 << 20;
+
+/// Runs `f` on a thread with a [`COMPILE_STACK`]-byte stack (or here, if no thread can be
+/// started).
+fn on_compile_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    let mut job = Some(f);
+    let spawned = std::thread::scope(|s| {
+        let job = &mut job;
+        std::thread::Builder::new()
+            .name("flow-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(s, move || job.take().map(|f| f()))
+            .map(|h| h.join())
+    });
+    match spawned {
+        Ok(Ok(Some(out))) => out,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Ok(None)) | Err(_) => match job.take() {
+            Some(f) => f(),
+            None => unreachable!("the compile thread took the job and returned nothing"),
+        },
+    }
+}
+
+fn build_here(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc<dyn Kernel> {
     let folded = fold::fold_steps(steps);
     let interp = |reason: String| -> Arc<dyn Kernel> {
         Arc::new(interp::InterpKernel {

@@ -114,6 +114,12 @@ codes! {
         "A source or let is never used by a pipeline that reaches a sink, so it is not read at all.";
     OutputOverwritesInput = "E0061", "an output would overwrite an input",
         "A sink or dead-letter file of the job is one of its own inputs (the same path, a path through `..` or a symlink, a hard link, or a file matched by a source's glob pattern). Writing it would destroy the input before it is read. Write the output to another file; to replace the input, rename the output after the job.";
+    NestedTooDeeply = "E0007", "expression nested too deeply",
+        "An expression nests more than 1,000 levels deep (unary operators, binary operators, `if`s, call arguments; parentheses do not count), counting the bodies of the `fn`s it calls; or a stream has more than 1,000 stages from its source, counting the stages of the `let`s it uses. Long `&&` / `||` chains are exempt: any number of terms is accepted.\n\nSplit the expression: compute parts in earlier `map` stages, or in `fn`s of their own.";
+    InliningTooLarge = "E0028", "calls expand to too large an expression",
+        "`fn` calls are inlined: each call is replaced by the function's body. A function whose body calls other functions several times (`fn g2(x: int) -> int = g1(x) + g1(x)`, then `g3` calling `g2` twice, …) doubles in size at every level, and the expression they expand to grew past the limit (100,000 nodes per expression).\n\nBind a repeated call's result once instead of calling it twice (compute it in an earlier `map` stage), or simplify the functions.";
+    TooManyErrors = "E0008", "too many errors",
+        "Reporting stopped after the first errors (100 by default); the count of the ones not shown is given. Fix the first ones (later errors are often consequences of earlier ones) and check again.";
 }
 
 #[cfg(test)]

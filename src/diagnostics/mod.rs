@@ -82,8 +82,48 @@ pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start, s.end)));
 }
 
-/// Renders diagnostics as ariadne reports. `color: false` for files and snapshots.
+/// How many diagnostics `render` and `to_json` show by default.
+pub const DEFAULT_MAX_ERRORS: usize = 100;
+
+/// The diagnostics shown under a cap of `max` and the summary of the rest: "… and N more errors".
+fn capped(diags: &[Diagnostic], max: usize) -> (&[Diagnostic], Option<String>) {
+    if diags.len() <= max {
+        return (diags, None);
+    }
+    let (shown, rest) = diags.split_at(max);
+    let errors = rest.iter().filter(|d| d.is_error()).count();
+    let warnings = rest.len() - errors;
+    let count = |n: usize, what: &str| format!("{n} more {what}{}", if n == 1 { "" } else { "s" });
+    let summary = match (errors, warnings) {
+        (e, 0) => format!("… and {}", count(e, "error")),
+        (0, w) => format!("… and {}", count(w, "warning")),
+        (e, w) => format!("… and {} and {}", count(e, "error"), count(w, "warning")),
+    };
+    (shown, Some(summary))
+}
+
+/// Renders diagnostics as ariadne reports, at most [`DEFAULT_MAX_ERRORS`] of them.
+/// `color: false` for files and snapshots.
 pub fn render(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    render_capped(sources, diags, color, DEFAULT_MAX_ERRORS)
+}
+
+/// Renders the first `max_errors` diagnostics, then one line `… and N more errors` (E0008).
+pub fn render_capped(
+    sources: &SourceMap,
+    diags: &[Diagnostic],
+    color: bool,
+    max_errors: usize,
+) -> String {
+    let (diags, rest) = capped(diags, max_errors);
+    let mut text = render_all(sources, diags, color);
+    if let Some(rest) = rest {
+        text.push_str(&format!("[{}] {rest}\n", Code::TooManyErrors.as_str()));
+    }
+    text
+}
+
+fn render_all(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
     let mut out = Vec::new();
     let cache = ariadne::sources(
         sources
@@ -156,9 +196,20 @@ fn severity_word(d: &Diagnostic) -> &'static str {
     }
 }
 
-/// The JSON form: one object per diagnostic with code, severity, message, file, line, column
-/// (1-based), end_line, end_column, labels, help and notes.
+/// The JSON form of at most [`DEFAULT_MAX_ERRORS`] diagnostics: see [`to_json_capped`].
 pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
+    to_json_capped(sources, diags, DEFAULT_MAX_ERRORS)
+}
+
+/// The JSON form: one object per diagnostic with code, severity, message, file, line, column
+/// (1-based), end_line, end_column, labels, help and notes; the first `max_errors` of them, then
+/// (if some were left out) one object of code E0008 whose message is `… and N more errors`.
+pub fn to_json_capped(
+    sources: &SourceMap,
+    diags: &[Diagnostic],
+    max_errors: usize,
+) -> serde_json::Value {
+    let (diags, rest) = capped(diags, max_errors);
     let pos = |s: Span| {
         let (line, column) = sources.line_col(s.file, s.start);
         let (end_line, end_column) = sources.line_col(s.file, s.end);
@@ -204,5 +255,15 @@ pub fn to_json(sources: &SourceMap, diags: &[Diagnostic]) -> serde_json::Value {
             })
         })
         .collect();
+    let mut items = items;
+    if let Some(rest) = rest {
+        items.push(serde_json::json!({
+            "code": Code::TooManyErrors.as_str(),
+            "severity": Severity::Error,
+            "message": rest,
+            "file": null, "line": null, "column": null, "end_line": null, "end_column": null,
+            "labels": [], "help": [], "notes": [],
+        }));
+    }
     serde_json::Value::Array(items)
 }

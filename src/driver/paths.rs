@@ -17,6 +17,7 @@ use crate::check::hir::{Program, StreamKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, OnError};
 use crate::span::Span;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -52,6 +53,16 @@ impl Place {
         match (self.id, other.id) {
             (Some(a), Some(b)) => a == b,
             _ => self.resolved == other.resolved,
+        }
+    }
+
+    /// Equal for two places exactly when `same_file` says so (two existing files by inode; a
+    /// missing file's resolved path can only equal another missing one's), so outputs can be
+    /// grouped by hashing instead of compared in pairs.
+    fn identity(&self) -> (Option<(u64, u64)>, Option<&Path>) {
+        match self.id {
+            Some(id) => (Some(id), None),
+            None => (None, Some(&self.resolved)),
         }
     }
 }
@@ -135,9 +146,10 @@ pub fn reject_overlaps(program: &mut Option<Program>, diagnostics: &mut Vec<Diag
 pub fn check_output_paths(program: &Program) -> Vec<Diagnostic> {
     let mut outputs: Vec<Place> = Vec::new();
     let mut used_sources: Vec<bool> = vec![false; program.sources.len()];
-    let dead = |policy: &ErrorPolicy, span: Span, outputs: &mut Vec<Place>| {
+    let mut dead_seen: HashSet<String> = HashSet::new();
+    let mut dead = |policy: &ErrorPolicy, span: Span, outputs: &mut Vec<Place>| {
         if let OnError::DeadLetter(p) = &policy.on_error
-            && !outputs.iter().any(|o| o.path == *p && o.what != "sink")
+            && dead_seen.insert(p.clone())
         {
             outputs.push(Place::new(p, span, "dead-letter file".into()));
         }
@@ -213,24 +225,34 @@ pub fn check_output_paths(program: &Program) -> Vec<Diagnostic> {
             );
         }
     }
-    for (i, a) in outputs.iter().enumerate() {
-        for b in &outputs[i + 1..] {
-            // Identical sink paths are reported by the planner (`DuplicateSink`); devices and
-            // FIFOs (`/dev/null`) are written in place and may be shared.
-            let planner_reports = a.path == b.path && a.what == "sink" && b.what == "sink";
-            if !planner_reports && !a.special && a.same_file(b) {
-                diags.push(
-                    Diagnostic::error(
-                        Code::DuplicateSink,
-                        format!(
-                            "the {} `{}` and the {} `{}` are the same file",
-                            a.what, a.path, b.what, b.path
-                        ),
-                    )
-                    .label(b.span, format!("this {} writes `{}`…", b.what, b.path))
-                    .label(a.span, format!("…which is where this {} writes", a.what))
-                    .help("give each output its own file"),
-                );
+    // Outputs grouped by the file they name (hashing, not pairs: a job may have thousands).
+    let mut groups: HashMap<_, Vec<usize>> = HashMap::new();
+    for (i, o) in outputs.iter().enumerate() {
+        groups.entry(o.identity()).or_default().push(i);
+    }
+    let mut shared: Vec<&Vec<usize>> = groups.values().filter(|g| g.len() > 1).collect();
+    shared.sort();
+    for group in shared {
+        for (k, &i) in group.iter().enumerate() {
+            let a = &outputs[i];
+            for b in group[k + 1..].iter().map(|&j| &outputs[j]) {
+                // Identical sink paths are reported by the planner (`DuplicateSink`); devices and
+                // FIFOs (`/dev/null`) are written in place and may be shared.
+                let planner_reports = a.path == b.path && a.what == "sink" && b.what == "sink";
+                if !planner_reports && !a.special && a.same_file(b) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateSink,
+                            format!(
+                                "the {} `{}` and the {} `{}` are the same file",
+                                a.what, a.path, b.what, b.path
+                            ),
+                        )
+                        .label(b.span, format!("this {} writes `{}`…", b.what, b.path))
+                        .label(a.span, format!("…which is where this {} writes", a.what))
+                        .help("give each output its own file"),
+                    );
+                }
             }
         }
     }

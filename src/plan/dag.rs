@@ -9,7 +9,7 @@ use crate::job::{Hints, Mode};
 use crate::span::Span;
 use crate::types::RowType;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug)]
 pub struct DNode {
@@ -44,17 +44,21 @@ impl Dag {
     pub fn into_plan(self, mode: Mode, stats: PlanStats) -> Result<Plan, PlanError> {
         let n = self.nodes.len();
         // used_by: the origins of the sinks downstream of each node, in sink (program) order.
+        // Linear in the size of the result: `seen` holds the index of the sink that last visited
+        // a node (no per-sink clearing), and `listed` which origins a node already lists (no
+        // scan of its list per sink: a source read by 10k sinks made that quadratic).
         let mut used_by: Vec<Vec<String>> = vec![Vec::new(); n];
+        let mut seen: Vec<usize> = vec![usize::MAX; n];
+        let mut listed: HashSet<(usize, &str)> = HashSet::new();
         for (i, node) in self.nodes.iter().enumerate() {
             let Op::Sink(spec) = &node.op else { continue };
-            let mut seen = vec![false; n];
             let mut stack = vec![i];
             while let Some(k) = stack.pop() {
-                if seen[k] {
+                if seen[k] == i {
                     continue;
                 }
-                seen[k] = true;
-                if !used_by[k].contains(&spec.origin) {
+                seen[k] = i;
+                if listed.insert((k, spec.origin.as_str())) {
                     used_by[k].push(spec.origin.clone());
                 }
                 for &p in &self.nodes[k].inputs {

@@ -192,6 +192,38 @@ pub struct Expr {
     pub span: Span,
 }
 
+/// Dropping is iterative, so that a tree of any depth (a script of a million `-`, a statement
+/// the parser gives up on half-way) is freed without overflowing the stack.
+impl Drop for Expr {
+    fn drop(&mut self) {
+        fn take(kind: &mut ExprKind, out: &mut Vec<Expr>) {
+            let hole = || Expr {
+                kind: ExprKind::Error,
+                span: Span::default(),
+            };
+            match kind {
+                ExprKind::Unary(_, a) => out.push(std::mem::replace(&mut **a, hole())),
+                ExprKind::Binary(_, a, b) => {
+                    out.push(std::mem::replace(&mut **a, hole()));
+                    out.push(std::mem::replace(&mut **b, hole()));
+                }
+                ExprKind::If(c, t, f) => {
+                    out.push(std::mem::replace(&mut **c, hole()));
+                    out.push(std::mem::replace(&mut **t, hole()));
+                    out.push(std::mem::replace(&mut **f, hole()));
+                }
+                ExprKind::Call { args, .. } => out.extend(args.drain(..).map(|a| a.value)),
+                _ => {}
+            }
+        }
+        let mut stack = Vec::new();
+        take(&mut self.kind, &mut stack);
+        while let Some(mut e) = stack.pop() {
+            take(&mut e.kind, &mut stack);
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Int(i64),

@@ -237,6 +237,8 @@ fn unescape(raw: &str, start: usize, file: FileId, diags: &mut Vec<Diagnostic>) 
 pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
     let mut out = Vec::new();
     let mut lexer = Tok::lexer(text);
+    // The diagnostic of the current run of bad characters, where the run ends, its length.
+    let mut run: Option<(usize, usize, usize)> = None;
     while let Some(res) = lexer.next() {
         let range = lexer.span();
         let span = Span::new(file, range.start, range.end);
@@ -280,6 +282,27 @@ pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned
             Ok(t) => Token::Kw(t),
             Err(()) => {
                 let bad = lexer.slice();
+                // A UTF-8 byte order mark at the start of a script is not part of it.
+                if range.start == 0 && bad == "\u{feff}" {
+                    continue;
+                }
+                // A run of bad characters (a binary file, a paste of NULs) is one diagnostic.
+                if let Some((at, end, count)) = run.as_mut()
+                    && *end == range.start
+                    && let Some(d) = diags.get_mut(*at)
+                    && let Some(l) = d.labels.first_mut()
+                {
+                    *end = range.end;
+                    *count += 1;
+                    l.span.end = range.end as u32;
+                    l.message = format!("{count} characters that are not part of the language");
+                    if *count == 2 {
+                        d.message = d.message.replacen("character", "characters", 1) + " …";
+                        d.help.clear();
+                    }
+                    continue;
+                }
+                run = Some((diags.len(), range.end, 1));
                 let shown: String = bad
                     .chars()
                     .next()

@@ -2,6 +2,7 @@
 //! `Item::Error` for statements it could not parse) and a list of diagnostics.
 
 pub mod ast;
+pub mod depth;
 pub mod dump;
 pub mod lexer;
 
@@ -35,7 +36,16 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
         let end = stmt.last().map(|t| t.2).unwrap_or(0);
         let next_start = if i + 1 < n { None } else { Some(text.len()) };
         match parser.parse(file, stmt.iter().cloned().map(Ok::<Spanned, ()>)) {
-            Ok(item) => module.items.push(item),
+            Ok(mut item) => match depth::limit(&mut item) {
+                Ok(()) => module.items.push(item),
+                Err(d) => {
+                    diags.push(d);
+                    module.items.push(Item::Error(ast::ErrorItem {
+                        span: Span::new(file, start, end),
+                        declares: declares(&stmt, file),
+                    }));
+                }
+            },
             Err(e) => {
                 if !lex_errors
                     .iter()
@@ -43,34 +53,58 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
                 {
                     diags.push(syntax_error(e, file, end, next_start.is_some(), &stmt));
                 }
-                let declares = match (stmt.first().map(|t| &t.1), stmt.get(1)) {
-                    (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) => {
-                        let kind = match kw {
-                            Tok::Source | Tok::Let => Some(ast::DeclKind::Stream),
-                            Tok::Fn => Some(ast::DeclKind::Function),
-                            Tok::Schema => Some(ast::DeclKind::Schema),
-                            _ => None,
-                        };
-                        kind.map(|k| {
-                            (
-                                k,
-                                ast::Ident {
-                                    name: name.clone(),
-                                    span: Span::new(file, *l, *r),
-                                },
-                            )
-                        })
-                    }
-                    _ => None,
-                };
                 module.items.push(Item::Error(ast::ErrorItem {
                     span: Span::new(file, start, end),
-                    declares,
+                    declares: declares(&stmt, file),
                 }));
             }
         }
     }
     (module, diags)
+}
+
+/// The name a statement that could not be used evidently declares (`source x …`, `let x …`,
+/// `fn x …`, `schema x …`), so that its uses are not reported as unknown.
+fn declares(stmt: &[Spanned], file: FileId) -> Option<(ast::DeclKind, ast::Ident)> {
+    let (Some(Token::Kw(kw)), Some((l, Token::Ident(name), r))) =
+        (stmt.first().map(|t| &t.1), stmt.get(1))
+    else {
+        return None;
+    };
+    let kind = match kw {
+        Tok::Source | Tok::Let => ast::DeclKind::Stream,
+        Tok::Fn => ast::DeclKind::Function,
+        Tok::Schema => ast::DeclKind::Schema,
+        _ => return None,
+    };
+    Some((
+        kind,
+        ast::Ident {
+            name: name.clone(),
+            span: Span::new(file, *l, *r),
+        },
+    ))
+}
+
+/// Parses a single expression, with the depth limit applied (the syntax module's own tests).
+#[cfg(test)]
+pub(crate) fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let tokens = lex_and_check(text, file, &mut diags);
+    let end = tokens.last().map(|t| t.2).unwrap_or(0);
+    match grammar::flow::ExprParser::new().parse(file, tokens.into_iter().map(Ok::<Spanned, ()>)) {
+        Ok(mut e) => match depth::limit_expr(&mut e) {
+            Ok(()) => (Some(e), diags),
+            Err(d) => {
+                diags.push(d);
+                (None, diags)
+            }
+        },
+        Err(e) => {
+            diags.push(syntax_error(e, file, end, true, &[]));
+            (None, diags)
+        }
+    }
 }
 
 fn lex_and_check(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {

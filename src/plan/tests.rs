@@ -173,6 +173,8 @@ fn sink(input: Stream, connector: &str, path: Option<&str>, origin: &str) -> Sin
 }
 
 /// Gives every span in `s` a distinct position in file `file`, as a second file would.
+// `next` is passed on to `respan_expr` below, not called once (a false positive).
+#[allow(clippy::redundant_closure_call)]
 fn respan(s: &mut Stream, file: u32, counter: &mut u32) {
     let mut next = || {
         *counter += 7;

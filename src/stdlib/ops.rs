@@ -75,7 +75,8 @@ pub fn float_max(a: f64, b: f64) -> f64 {
 /// Truncation toward zero; NaN, infinities and values outside i64 are conversion errors.
 pub fn float_to_int(x: f64) -> RowResult<i64> {
     // 2^63 is exactly representable; every float in [-2^63, 2^63) truncates into i64.
-    if x.is_nan() || x >= 9_223_372_036_854_775_808.0 || x < -9_223_372_036_854_775_808.0 {
+    // NaN is in no range, so it is an error too.
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x) {
         Err(RowErrorCode::Conversion)
     } else {
         Ok(x.trunc() as i64)

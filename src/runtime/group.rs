@@ -328,6 +328,7 @@ impl GroupTable {
     }
 
     /// The group of the key in `self.scratch`, created if new.
+    #[inline]
     fn find_or_insert(&mut self) -> Result<usize, String> {
         let mut h = KeyHasher::default();
         h.write(&self.scratch);
@@ -405,6 +406,7 @@ impl GroupTable {
     }
 
     /// Folds value `v` (not null) into aggregate `a` of group `g` (`count` adds `n`).
+    #[inline]
     fn fold(&mut self, g: usize, a: usize, v: In) -> Result<(), String> {
         let (slot, w) = self.slots[a];
         let base = g * self.words;

@@ -469,3 +469,69 @@ fn a_shared_source_is_read_once_whatever_the_flags() {
         }
     }
 }
+
+/// Issue 16, a sibling of item 9 found on review: a value that does not convert, in a column
+/// the job never reads, must not change the error counts between runs with and without
+/// projection pushdown (with pushdown the column is not even read; without it, it is stored as
+/// null instead of rejecting the row). A bad value in a column the job does read is a row error
+/// under every flag.
+#[test]
+fn a_bad_value_in_an_unread_column_counts_the_same_under_every_flag() {
+    let mut csv = String::from("id,unused,used\n");
+    let mut jsonl = String::new();
+    let mut bad_used = 0;
+    for i in 0..120_000 {
+        let unused = if i % 97 == 3 {
+            "oops".to_string()
+        } else {
+            i.to_string()
+        };
+        let used = if i % 1009 == 5 {
+            bad_used += 1;
+            "x".to_string()
+        } else {
+            (i % 7).to_string()
+        };
+        csv.push_str(&format!("{i},{unused},{used}\n"));
+        let unused_json = if i % 97 == 3 {
+            "\"oops\"".to_string()
+        } else {
+            i.to_string()
+        };
+        let used_json = if i % 1009 == 5 {
+            "\"x\"".to_string()
+        } else {
+            (i % 7).to_string()
+        };
+        jsonl.push_str(&format!(
+            "{{\"id\":{i},\"unused\":{unused_json},\"used\":{used_json}}}\n"
+        ));
+    }
+    for (file, data, conn) in [("in.csv", &csv, "csv"), ("in.jsonl", &jsonl, "jsonl")] {
+        let script = format!(
+            "schema R {{ id: int, unused: int, used: int }}\n\
+             source r: R = {conn}(\"{file}\", on_error: skip)\n\
+             r | filter used > 2 | map {{ id, used }} | sink csv(\"out/a.csv\")\n"
+        );
+        let dir = job(&script, &[(file, data.as_bytes())]);
+        let mut first: Option<(usize, u64)> = None;
+        for args in RUNS {
+            let mut a = vec!["--summary", "json"];
+            a.extend_from_slice(args);
+            let out = flow(dir.path(), &a, None);
+            assert_eq!(out.code, 0, "{conn} {args:?}: {}", out.stderr);
+            let got = (
+                lines(dir.path(), "out/a.csv").len(),
+                source_errors(&out.stderr),
+            );
+            assert_eq!(
+                got.1, bad_used,
+                "{conn} {args:?}: only the read column's bad values"
+            );
+            match first {
+                None => first = Some(got),
+                Some(f) => assert_eq!(got, f, "{conn} {args:?}"),
+            }
+        }
+    }
+}

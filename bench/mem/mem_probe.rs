@@ -84,6 +84,7 @@ fn main() {
             options: Options::new(),
             schema,
             columns: vec![0, 1, 2],
+            unread: Vec::new(),
             policy: ErrorPolicy::default(),
         }),
         src_row,

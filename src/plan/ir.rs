@@ -22,6 +22,11 @@ pub struct SourceSpec {
     pub schema: RowType,
     /// Indices into `schema` of the columns produced, in order: the node's `row`.
     pub columns: Vec<usize>,
+    /// Indices into `schema` of produced columns that the job never reads (only without
+    /// projection pushdown): a value there that does not convert is stored as null instead of
+    /// rejecting the row, so that error counts do not depend on the optimizer's switches.
+    #[serde(default)]
+    pub unread: Vec<usize>,
     pub policy: ErrorPolicy,
 }
 

@@ -125,6 +125,7 @@ impl Lowerer<'_> {
                         options: src.options.clone(),
                         schema: src.schema.clone(),
                         columns,
+                        unread: Vec::new(),
                         policy: src.policy.clone(),
                     }),
                     Vec::new(),

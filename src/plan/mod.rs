@@ -35,6 +35,8 @@ pub fn build(program: &hir::Program, opts: PlanOptions) -> Result<Plan, Vec<Plan
         // Moving filters can make two pipelines identical: merge them again.
         dag = dag::rebuild(dag, opts.dedup).map_err(|e| vec![e])?;
         pushdown::project(&mut dag).map_err(|e| vec![e])?;
+    } else {
+        pushdown::mark_unread(&mut dag).map_err(|e| vec![e])?;
     }
     if opts.fuse {
         dag = fuse::fuse(dag).map_err(|e| vec![e])?;

@@ -173,9 +173,9 @@ fn internal(msg: impl Into<String>) -> PlanError {
     PlanError::Internal(msg.into())
 }
 
-pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
+/// Backward: which output columns of each node are read by its consumers.
+fn needed_columns(dag: &Dag) -> Result<Vec<BTreeSet<usize>>, PlanError> {
     let n = dag.nodes.len();
-    // Backward: which output columns of each node are read by its consumers.
     let mut needed: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
     for i in (0..n).rev() {
         let node = &dag.nodes[i];
@@ -193,6 +193,29 @@ pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
             needed[p].extend(cols);
         }
     }
+    Ok(needed)
+}
+
+/// Without projection (`--no-pushdown`) every source still converts all its columns, but a
+/// value that does not convert in a column the job never reads must not reject the row: with
+/// projection that column is not even read, and the flags must never change the error counts.
+/// Marks those columns `SourceSpec::unread`.
+pub fn mark_unread(dag: &mut Dag) -> Result<(), PlanError> {
+    let needed = needed_columns(dag)?;
+    for (i, node) in dag.nodes.iter_mut().enumerate() {
+        if let Op::Source(spec) = &mut node.op {
+            spec.unread = (0..spec.columns.len())
+                .filter(|c| !needed[i].contains(c))
+                .map(|c| spec.columns[c])
+                .collect();
+        }
+    }
+    Ok(())
+}
+
+pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
+    let n = dag.nodes.len();
+    let needed = needed_columns(dag)?;
     // Forward: `kept[i]` = the original columns of node i still present, in order, for nodes
     // whose row is a projection (sources and the filters/limits on top of them); `None` = all.
     let mut kept: Vec<Option<Vec<usize>>> = vec![None; n];

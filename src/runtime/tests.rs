@@ -83,6 +83,7 @@ impl Builder {
                 options: Options::new(),
                 schema: s,
                 columns,
+                unread: Vec::new(),
                 policy,
             }),
             row,

@@ -193,6 +193,9 @@ struct Needed {
     field: usize,
     ty: Type,
     name: String,
+    /// A value that does not convert rejects the row (`false`: a column the job never reads,
+    /// `SourceSpec::unread`: it becomes null).
+    strict: bool,
 }
 
 pub struct CsvReader {
@@ -256,6 +259,7 @@ impl CsvReader {
                 field: split.field_of_column.get(c).copied().unwrap_or(c),
                 ty: spec.schema.fields[c].ty,
                 name: spec.schema.fields[c].name.clone(),
+                strict: !spec.unread.contains(&c),
             })
             .collect();
         CsvReader {
@@ -406,6 +410,10 @@ impl CsvReader {
                 &self.fields[s..self.ends[n.field]]
             };
             if let Err(reason) = set_from_text(out, row, col, text, n.ty) {
+                if !n.strict {
+                    out.set_null(row, col);
+                    continue;
+                }
                 failed = Some((Some((n.field + 1, n.name.clone())), reason));
                 break;
             }
@@ -1065,6 +1073,7 @@ mod tests {
             options: Options::new(),
             schema,
             columns,
+            unread: Vec::new(),
             policy: ErrorPolicy::default(),
         };
         let split = Split {
@@ -1146,6 +1155,7 @@ mod tests {
             options: Options::new(),
             schema: schema.clone(),
             columns: (0..schema.len()).collect(),
+            unread: Vec::new(),
             policy: ErrorPolicy::default(),
         }
     }

@@ -100,7 +100,9 @@ pub struct JsonlReader {
     eof: bool,
     done: bool,
     rel_line: u64,
-    needed: Vec<(String, Type)>,
+    /// Name, type, and whether a value that does not convert rejects the row (`false`: a
+    /// column the job never reads, `SourceSpec::unread`: it becomes null).
+    needed: Vec<(String, Type, bool)>,
     bytes: u64,
     /// The next line is the first of the input: a UTF-8 byte order mark before it is skipped.
     first: bool,
@@ -129,7 +131,10 @@ impl JsonlReader {
             needed: spec
                 .columns
                 .iter()
-                .map(|&c| (spec.schema.fields[c].name.clone(), spec.schema.fields[c].ty))
+                .map(|&c| {
+                    let f = &spec.schema.fields[c];
+                    (f.name.clone(), f.ty, !spec.unread.contains(&c))
+                })
                 .collect(),
             bytes: 0,
             first: split.start == 0,
@@ -192,8 +197,12 @@ impl JsonlReader {
             }
         };
         let row = out.push_row();
-        for (col, (name, ty)) in self.needed.iter().enumerate() {
+        for (col, (name, ty, strict)) in self.needed.iter().enumerate() {
             if let Err(reason) = set_from_json(out, row, col, obj.get(name), *ty) {
+                if !strict {
+                    out.set_null(row, col);
+                    continue;
+                }
                 out.pop_row();
                 let column = Some((col + 1, name.clone()));
                 fail(self, column, reason);
@@ -481,6 +490,7 @@ mod tests {
             options: crate::job::Options::new(),
             schema: schema.clone(),
             columns: (0..schema.len()).collect(),
+            unread: Vec::new(),
             policy: crate::job::ErrorPolicy::default(),
         };
         let split = Split {

@@ -519,7 +519,25 @@ impl<'a> Compiler<'a> {
             .filter(|c| needed.contains(&c.node))
             .map(|c| format!("{} AS ({})", c.name, c.sql))
             .collect();
-        let cols = self.cols(&n.row).join(", ");
+        // JSON has no NaN or infinity: flow's JSON lines writer writes them as null.
+        let cols: Vec<String> = n
+            .row
+            .fields
+            .iter()
+            .map(|f| {
+                let c = self.d.ident(&f.name);
+                if format == Format::JsonLines && f.ty.scalar == Scalar::Float {
+                    format!(
+                        "CASE WHEN {} OR {} THEN NULL ELSE {c} END AS {c}",
+                        self.d.is_nan(&c),
+                        self.d.is_inf(&c)
+                    )
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let cols = cols.join(", ");
         let query = format!(
             "WITH {} SELECT {cols} FROM {}",
             ctes.join(", "),

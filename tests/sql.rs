@@ -19,11 +19,13 @@ fn compile(files: &[&str], d: &dyn Dialect) -> Result<String, Vec<String>> {
     let plan = s
         .plan()
         .unwrap_or_else(|d| panic!("{files:?} do not check: {d:?}"));
-    sql::compile(plan, d).map(|st| sql::script(&st)).map_err(|errs| {
-        errs.iter()
-            .map(|e| format!("{}: {}", e.code.as_str(), e.message))
-            .collect()
-    })
+    sql::compile(plan, d)
+        .map(|st| sql::script(&st))
+        .map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("{}: {}", e.code.as_str(), e.message))
+                .collect()
+        })
 }
 
 fn snapshot(case: &str, file: &str) {
@@ -205,7 +207,12 @@ fn rows(text: &str, json: bool) -> Vec<String> {
 }
 
 /// Runs `script` (relative to `dir`, copied) with extra args; exit success and the outputs.
-fn run(dir: &Path, script: &str, args: &[&str], path: &str) -> (bool, String, BTreeMap<String, Vec<String>>) {
+fn run(
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    path: &str,
+) -> (bool, String, BTreeMap<String, Vec<String>>) {
     let work = tempfile::tempdir().expect("tempdir");
     copy_dir(dir, work.path());
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
@@ -240,7 +247,10 @@ fn differential(dir: &str, script: &str) {
     let (ok_d, err_d, duck) = run(Path::new(dir), script, &["-q", "--target", "duckdb"], &path);
     assert!(ok_n, "native run of {script} failed: {err_n}");
     assert!(ok_d, "DuckDB run of {script} failed: {err_d}");
-    assert_eq!(native.keys().collect::<Vec<_>>(), duck.keys().collect::<Vec<_>>());
+    assert_eq!(
+        native.keys().collect::<Vec<_>>(),
+        duck.keys().collect::<Vec<_>>()
+    );
     for (k, rows) in &native {
         assert_eq!(rows, &duck[k], "{script}: output {k} differs");
     }
@@ -291,7 +301,10 @@ fn upper_of_non_ascii_stops_the_duckdb_job_instead_of_differing() {
         &path,
     );
     assert!(!ok);
-    assert!(err.contains("upper of non-ASCII text is not translated"), "{err}");
+    assert!(
+        err.contains("upper of non-ASCII text is not translated"),
+        "{err}"
+    );
 }
 
 #[test]

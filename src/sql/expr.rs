@@ -308,7 +308,7 @@ impl<'a> ExprCx<'a> {
                     )
                 };
                 let Some(cast) = d.try_cast(&t, ty) else {
-                    return self.refuse(e, format!("{}", b.name()));
+                    return self.refuse(e, b.name().to_string());
                 };
                 let checked = if ty == Scalar::Float {
                     // A number too large for a float is null in flow, not infinity.

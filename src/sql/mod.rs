@@ -164,6 +164,24 @@ impl<'a> Compiler<'a> {
         });
     }
 
+    /// The file format of a source or sink; an error at `span` when it has none in SQL.
+    fn format(
+        &mut self,
+        connector: &str,
+        options: &Options,
+        span: Span,
+        label: &str,
+    ) -> Option<Format> {
+        match format_of(connector, options) {
+            Ok(f) => Some(f),
+            Err(what) => {
+                let msg = format!("{what} has no {} SQL form", self.d.name());
+                self.refuse(Code::NotTranslatable, span, msg, label);
+                None
+            }
+        }
+    }
+
     fn policy(&mut self, p: &ErrorPolicy, span: Span, what: &str) {
         let name = match &p.on_error {
             OnError::Fail => return,
@@ -266,30 +284,24 @@ impl<'a> Compiler<'a> {
         match &n.op {
             Op::Source(spec) => {
                 self.policy(&spec.policy, n.span, "source");
-                let format = match format_of(&spec.connector, &spec.options) {
-                    Ok(Format::JsonLines) => {
-                        // DuckDB's JSON reader converts where flow's rejects (1.5 into an int
-                        // column); not translated until that is guarded.
-                        return self.refuse(
-                            Code::NotTranslatable,
-                            n.span,
-                            format!(
-                                "JSON lines sources are not translated to {} SQL yet",
-                                self.d.name()
-                            ),
-                            "this source",
-                        );
-                    }
-                    Ok(f) => f,
-                    Err(what) => {
-                        return self.refuse(
-                            Code::NotTranslatable,
-                            n.span,
-                            format!("{what} has no {} SQL form", self.d.name()),
-                            "this source",
-                        );
-                    }
-                };
+                let format =
+                    match self.format(&spec.connector, &spec.options, n.span, "this source") {
+                        Some(Format::JsonLines) => {
+                            // DuckDB's JSON reader converts where flow's rejects (1.5 into an int
+                            // column); not translated until that is guarded.
+                            return self.refuse(
+                                Code::NotTranslatable,
+                                n.span,
+                                format!(
+                                    "JSON lines sources are not translated to {} SQL yet",
+                                    self.d.name()
+                                ),
+                                "this source",
+                            );
+                        }
+                        Some(f) => f,
+                        None => return,
+                    };
                 let Some(path) = &spec.path else {
                     return self.refuse(
                         Code::NotTranslatable,
@@ -494,16 +506,8 @@ impl<'a> Compiler<'a> {
         let Some(&input) = plan.inputs(id).first() else {
             return;
         };
-        let format = match format_of(&spec.connector, &spec.options) {
-            Ok(f) => f,
-            Err(what) => {
-                return self.refuse(
-                    Code::NotTranslatable,
-                    n.span,
-                    format!("{what} has no {} SQL form", self.d.name()),
-                    "this sink",
-                );
-            }
+        let Some(format) = self.format(&spec.connector, &spec.options, n.span, "this sink") else {
+            return;
         };
         // The CTEs this sink needs, in dependency order.
         let mut needed = BTreeSet::new();

@@ -12,6 +12,7 @@ pub mod job;
 pub mod plan;
 pub mod runtime;
 pub mod span;
+pub mod sql;
 pub mod stdlib;
 pub mod syntax;
 pub mod types;

@@ -1,6 +1,7 @@
 //! The command line: `flow check | explain | run | explain-error …`. Exit codes: 0 success,
 //! 1 errors in the scripts or a failed job, 2 usage errors.
 
+mod compile;
 mod run;
 
 use crate::diagnostics::{self, Code};
@@ -88,6 +89,8 @@ enum Command {
         #[command(flatten)]
         plan: PlanFlags,
     },
+    /// Print the job as SQL for an engine: `--target sql:duckdb|sql:postgres`.
+    Compile(compile::CompileArgs),
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
 }
@@ -115,6 +118,7 @@ pub fn main() -> ExitCode {
             format,
             plan,
         } => cmd_explain(&files, dot, format, plan),
+        Command::Compile(args) => compile::cmd_compile(args),
         Command::ExplainError { code } => cmd_explain_error(&code),
     }
 }

@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// No progress bar, no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Run the job on another engine instead: `duckdb` (the DuckDB CLI on PATH).
+    #[arg(long, value_parser = ["duckdb"])]
+    target: Option<String>,
     #[command(flatten)]
     plan: PlanFlags,
 }
@@ -51,6 +54,9 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if args.target.is_some() {
+        return run_on_duckdb(&mut session, args.quiet);
+    }
     let engine = match args.engine {
         EngineArg::Jit => Engine::Jit,
         EngineArg::Interpreter => Engine::Interpreter,
@@ -154,4 +160,42 @@ pub fn render_summary(s: &RunSummary) -> String {
         out.push_str(&format!("  warning: {w}\n"));
     }
     out
+}
+
+/// `flow run --target duckdb`: the job's SQL run by the DuckDB CLI; rows per sink reported.
+fn run_on_duckdb(session: &mut crate::driver::Session, quiet: bool) -> ExitCode {
+    let compiled = match session.plan() {
+        Ok(plan) => crate::sql::compile(plan, &crate::sql::DuckDb),
+        Err(_) => return ExitCode::from(1),
+    };
+    let statements = match compiled {
+        Ok(s) => s,
+        Err(errors) => {
+            super::compile::report_sql_errors(session, &errors);
+            return ExitCode::from(1);
+        }
+    };
+    let start = std::time::Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    match crate::sql::duckdb::run(&statements, &mut stdout) {
+        Ok(sinks) => {
+            if !quiet {
+                let mut text = format!("done in {:.2}s on DuckDB\n", start.elapsed().as_secs_f64());
+                for s in sinks {
+                    let dest = s.path.unwrap_or_else(|| "stdout".into());
+                    text.push_str(&format!(
+                        "  wrote {} rows to {dest} ({})\n",
+                        s.rows, s.origin
+                    ));
+                }
+                err(&text);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err(&format!("error: {e}"));
+            err("no file output was written under its final name");
+            ExitCode::from(1)
+        }
+    }
 }

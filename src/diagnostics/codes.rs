@@ -120,6 +120,10 @@ codes! {
         "`fn` calls are inlined: each call is replaced by the function's body. A function whose body calls other functions several times (`fn g2(x: int) -> int = g1(x) + g1(x)`, then `g3` calling `g2` twice, …) doubles in size at every level, and the expression they expand to grew past the limit (100,000 nodes per expression).\n\nBind a repeated call's result once instead of calling it twice (compute it in an earlier `map` stage), or simplify the functions.";
     TooManyErrors = "E0008", "too many errors",
         "Reporting stopped after the first errors (100 by default); the count of the ones not shown is given. Fix the first ones (later errors are often consequences of earlier ones) and check again.";
+    NotTranslatable = "E0080", "not translatable to SQL",
+        "`flow compile --target sql:…` and `flow run --target duckdb` translate a job into the SQL of an engine only where the SQL has flow's semantics (docs/SQL.md lists what translates). This expression, builtin, type, connector or stage has no faithful form in that dialect yet, so no SQL is produced rather than SQL that computes something else.\n\nRun the job natively (`flow run` without `--target`), or rewrite that part.";
+    PolicyNotTranslatable = "E0081", "error policy not expressible in SQL",
+        "A source or stage has `on_error: skip` or `dead_letter(…)`: rows that fail are dropped or written aside while the job goes on. A SQL statement fails as a whole, so the policy cannot be kept in SQL. Run the job natively, or use the default policy (`fail`) when targeting an engine.";
 }
 
 #[cfg(test)]

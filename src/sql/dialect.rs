@@ -1,0 +1,372 @@
+//! What differs between SQL engines, in one trait with generic defaults; each dialect overrides
+//! only what it does differently (the design of PRQL's `sql/dialect.rs`, our own code).
+//!
+//! Every method that takes SQL text takes already-translated operands: the caller quotes
+//! identifiers and escapes literals, so no method here sees user text unescaped.
+
+use crate::types::Scalar;
+
+/// A file format of a source or sink, as the engines name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv { header: bool, delimiter: u8 },
+    JsonLines,
+}
+
+pub trait Dialect {
+    /// `duckdb`, `postgres`, `spark`.
+    fn name(&self) -> &'static str;
+
+    /// A quoted identifier: always quoted, so keywords and odd names are safe.
+    fn ident(&self, name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+
+    /// A string literal (standard SQL: `'` doubled, everything else verbatim).
+    fn string(&self, s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+
+    /// The engine's type for a flow scalar (`None`: no faithful type).
+    fn type_name(&self, s: Scalar) -> Option<&'static str> {
+        match s {
+            Scalar::Int => Some("BIGINT"),
+            Scalar::Float => Some("DOUBLE"),
+            Scalar::Bool => Some("BOOLEAN"),
+            Scalar::Str => Some("VARCHAR"),
+            Scalar::Timestamp | Scalar::Null => None,
+        }
+    }
+
+    fn int_lit(&self, i: i64) -> String {
+        format!(
+            "CAST({i} AS {})",
+            self.type_name(Scalar::Int).unwrap_or("BIGINT")
+        )
+    }
+
+    fn float_lit(&self, x: f64) -> String {
+        let text = if x.is_nan() {
+            "NaN".to_string()
+        } else if x.is_infinite() {
+            if x > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+        } else {
+            format!("{x:?}")
+        };
+        // From a string: parsed by the engine as a correctly rounded double, never a DECIMAL.
+        format!(
+            "CAST({} AS {})",
+            self.string(&text),
+            self.type_name(Scalar::Float).unwrap_or("DOUBLE")
+        )
+    }
+
+    /// An expression of type `ty` that stops the job with `msg` when evaluated (and only then).
+    fn raise(&self, msg: &str, ty: Scalar) -> String;
+
+    /// Statements run before the job's own (settings, helper functions).
+    fn prelude(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Integer division truncating toward zero; by zero and `MIN / -1` must stop the job.
+    fn int_div(&self, a: &str, b: &str) -> String;
+    /// Integer remainder (sign of the dividend); by zero must stop the job.
+    fn int_rem(&self, a: &str, b: &str) -> String;
+    /// Float division; by zero (either sign) must stop the job.
+    fn float_div(&self, a: &str, b: &str) -> Option<String>;
+    /// Float remainder (C `fmod`); by zero must stop the job. `None`: not expressible.
+    fn float_rem(&self, a: &str, b: &str) -> Option<String>;
+
+    fn is_nan(&self, x: &str) -> String {
+        format!("isnan({x})")
+    }
+    fn is_inf(&self, x: &str) -> String {
+        format!("isinf({x})")
+    }
+    /// Whether the sign bit of a float is set (to tell -0.0 from 0.0).
+    fn signbit(&self, x: &str) -> String {
+        format!("signbit({x})")
+    }
+    /// Length in characters (Unicode scalar values).
+    fn char_len(&self, s: &str) -> String {
+        format!("length({s})")
+    }
+    /// Length in bytes of the UTF-8 text.
+    fn byte_len(&self, s: &str) -> String {
+        format!("strlen({s})")
+    }
+    /// Round half away from zero.
+    fn round(&self, x: &str) -> String {
+        format!("round({x})")
+    }
+    fn contains(&self, s: &str, t: &str) -> String {
+        format!("contains({s}, {t})")
+    }
+    fn starts_with(&self, s: &str, t: &str) -> String {
+        format!("starts_with({s}, {t})")
+    }
+    fn ends_with(&self, s: &str, t: &str) -> String {
+        format!("ends_with({s}, {t})")
+    }
+    /// Characters `start..start+count` (1-based start, as SQL `substr`).
+    fn substr(&self, s: &str, start1: &str, count: &str) -> String {
+        format!("substr({s}, {start1}, {count})")
+    }
+    /// `s` without leading and trailing characters of `chars`.
+    fn trim_chars(&self, s: &str, chars: &str) -> String {
+        format!("trim({s}, {chars})")
+    }
+    /// The one-character string of code point `n`.
+    fn chr(&self, n: u32) -> String {
+        format!("chr({n})")
+    }
+    /// Whether the whole of `s` matches the regular expression `pattern` (a quoted literal).
+    fn full_match(&self, s: &str, pattern: &str) -> String {
+        format!("regexp_full_match({s}, {pattern})")
+    }
+    /// Whether some part of `s` matches `pattern`.
+    fn partial_match(&self, s: &str, pattern: &str) -> String {
+        format!("regexp_matches({s}, {pattern})")
+    }
+    /// `s` as `ty`, or NULL when it is not valid text for `ty` (never an error).
+    fn try_cast(&self, s: &str, ty: Scalar) -> Option<String> {
+        Some(format!("TRY_CAST({s} AS {})", self.type_name(ty)?))
+    }
+    /// The collation clause that makes string comparison bytewise (flow's order).
+    fn bytewise(&self) -> &'static str {
+        ""
+    }
+    /// Whether `LIMIT` without `ORDER BY` keeps the first rows in input order (with the
+    /// `prelude` applied) — flow's `limit` semantics.
+    fn limit_in_input_order(&self) -> bool {
+        false
+    }
+
+    /// A relation reading a file source with these columns (all of the file's columns in
+    /// order, with their engine types). `None`: the dialect reads inputs through a load
+    /// statement into a table instead (see `load`).
+    fn read_file(
+        &self,
+        _path: &str,
+        _format: Format,
+        _columns: &[(String, String)],
+    ) -> Option<String> {
+        None
+    }
+    /// The statements that load a file into the table `table` (when `read_file` is `None`).
+    fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String>;
+
+    /// The statement writing `query`'s rows to `path` (`None`: standard output) in `format`.
+    fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String>;
+}
+
+fn csv_delimiter(d: u8) -> String {
+    (d as char).to_string()
+}
+
+/// DuckDB: guards where it returns NULL or NaN but flow fails (`//` and `/` by zero), errors
+/// through its `error()` function, files through `read_csv` / `COPY … TO`.
+pub struct DuckDb;
+
+impl Dialect for DuckDb {
+    fn name(&self) -> &'static str {
+        "duckdb"
+    }
+    fn raise(&self, msg: &str, ty: Scalar) -> String {
+        let t = self.type_name(ty).unwrap_or("VARCHAR");
+        format!(
+            "CAST(error({}) AS {t})",
+            self.string(&format!("flow: {msg}"))
+        )
+    }
+    fn prelude(&self) -> Vec<String> {
+        // The default, said explicitly: `limit` relies on it.
+        vec!["SET preserve_insertion_order = true".into()]
+    }
+    fn int_div(&self, a: &str, b: &str) -> String {
+        // `//` returns NULL for a zero divisor; MIN // -1 raises by itself.
+        format!(
+            "CASE WHEN {b} = 0 THEN {} ELSE {a} // {b} END",
+            self.raise("division by zero", Scalar::Int)
+        )
+    }
+    fn int_rem(&self, a: &str, b: &str) -> String {
+        format!(
+            "CASE WHEN {b} = 0 THEN {} ELSE {a} % {b} END",
+            self.raise("division by zero", Scalar::Int)
+        )
+    }
+    fn float_div(&self, a: &str, b: &str) -> Option<String> {
+        Some(format!(
+            "CASE WHEN {b} = 0 THEN {} ELSE {a} / {b} END",
+            self.raise("division by zero", Scalar::Float)
+        ))
+    }
+    fn float_rem(&self, a: &str, b: &str) -> Option<String> {
+        Some(format!(
+            "CASE WHEN {b} = 0 THEN {} ELSE fmod({a}, {b}) END",
+            self.raise("division by zero", Scalar::Float)
+        ))
+    }
+    fn limit_in_input_order(&self) -> bool {
+        true
+    }
+    fn read_file(
+        &self,
+        path: &str,
+        format: Format,
+        columns: &[(String, String)],
+    ) -> Option<String> {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|(n, t)| format!("{}: {}", self.string(n), self.string(t)))
+            .collect();
+        let cols = format!("{{{}}}", cols.join(", "));
+        Some(match format {
+            Format::Csv { header, delimiter } => format!(
+                "read_csv({}, header = {header}, delim = {}, quote = '\"', escape = '\"', auto_detect = false, columns = {cols})",
+                self.string(path),
+                self.string(&csv_delimiter(delimiter))
+            ),
+            Format::JsonLines => format!(
+                "read_json({}, format = 'newline_delimited', columns = {cols})",
+                self.string(path)
+            ),
+        })
+    }
+    fn load(&self, _table: &str, _format: Format, _columns: &[(String, String)]) -> Vec<String> {
+        Vec::new()
+    }
+    fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String> {
+        let target = self.string(path.unwrap_or("/dev/stdout"));
+        let opts = match format {
+            Format::Csv { header, delimiter } => format!(
+                "FORMAT csv, HEADER {header}, DELIMITER {}",
+                self.string(&csv_delimiter(delimiter))
+            ),
+            Format::JsonLines => "FORMAT json".to_string(),
+        };
+        Ok(format!("COPY ({query}) TO {target} ({opts})"))
+    }
+}
+
+/// PostgreSQL: division by zero and bigint overflow raise by themselves; errors through a
+/// temporary PL/pgSQL function; inputs loaded with `COPY … FROM STDIN` into temporary tables,
+/// outputs with `COPY (…) TO STDOUT`. Needs PostgreSQL 16 or later (`pg_input_is_valid`).
+pub struct Postgres;
+
+impl Dialect for Postgres {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    fn type_name(&self, s: Scalar) -> Option<&'static str> {
+        match s {
+            Scalar::Int => Some("bigint"),
+            Scalar::Float => Some("double precision"),
+            Scalar::Bool => Some("boolean"),
+            Scalar::Str => Some("text"),
+            Scalar::Timestamp | Scalar::Null => None,
+        }
+    }
+    fn raise(&self, msg: &str, ty: Scalar) -> String {
+        let t = self.type_name(ty).unwrap_or("text");
+        format!(
+            "pg_temp.flow_error({}, NULL::{t})",
+            self.string(&format!("flow: {msg}"))
+        )
+    }
+    fn prelude(&self) -> Vec<String> {
+        vec![
+            "CREATE FUNCTION pg_temp.flow_error(msg text, t anyelement) RETURNS anyelement \
+             LANGUAGE plpgsql VOLATILE AS $$ BEGIN RAISE EXCEPTION '%', msg; END $$"
+                .into(),
+        ]
+    }
+    fn int_div(&self, a: &str, b: &str) -> String {
+        // bigint `/` truncates, raises on zero and on MIN / -1.
+        format!("{a} / {b}")
+    }
+    fn int_rem(&self, a: &str, b: &str) -> String {
+        format!("{a} % {b}")
+    }
+    fn float_div(&self, a: &str, b: &str) -> Option<String> {
+        Some(format!("{a} / {b}"))
+    }
+    fn float_rem(&self, _a: &str, _b: &str) -> Option<String> {
+        None // no exact fmod for double precision
+    }
+    fn is_nan(&self, x: &str) -> String {
+        format!("({x} = 'NaN'::double precision)")
+    }
+    fn is_inf(&self, x: &str) -> String {
+        format!("({x} IN ('Infinity'::double precision, '-Infinity'::double precision))")
+    }
+    fn signbit(&self, x: &str) -> String {
+        format!("(CAST({x} AS text) LIKE '-%')")
+    }
+    fn char_len(&self, s: &str) -> String {
+        format!("char_length({s})")
+    }
+    fn byte_len(&self, s: &str) -> String {
+        format!("octet_length({s})")
+    }
+    fn round(&self, x: &str) -> String {
+        // round(double precision) rounds halves to even; numeric rounds them away from zero.
+        format!("CAST(round(CAST({x} AS numeric)) AS double precision)")
+    }
+    fn contains(&self, s: &str, t: &str) -> String {
+        format!("(strpos({s}, {t}) > 0)")
+    }
+    fn ends_with(&self, s: &str, t: &str) -> String {
+        format!("(right({s}, char_length({t})) = {t})")
+    }
+    fn trim_chars(&self, s: &str, chars: &str) -> String {
+        format!("btrim({s}, {chars})")
+    }
+    fn full_match(&self, s: &str, pattern: &str) -> String {
+        format!("({s} ~ ('^(?:' || {pattern} || ')$'))")
+    }
+    fn partial_match(&self, s: &str, pattern: &str) -> String {
+        format!("({s} ~ {pattern})")
+    }
+    fn try_cast(&self, s: &str, ty: Scalar) -> Option<String> {
+        let t = self.type_name(ty)?;
+        Some(format!(
+            "CASE WHEN pg_input_is_valid({s}, '{t}') THEN CAST({s} AS {t}) END"
+        ))
+    }
+    fn bytewise(&self) -> &'static str {
+        " COLLATE \"C\""
+    }
+    fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String> {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|(n, t)| format!("{} {t}", self.ident(n)))
+            .collect();
+        let opts = match format {
+            Format::Csv { header, delimiter } => format!(
+                "FORMAT csv, HEADER {header}, DELIMITER {}",
+                self.string(&csv_delimiter(delimiter))
+            ),
+            Format::JsonLines => return Vec::new(), // refused before (see `source_relation`)
+        };
+        vec![
+            format!("CREATE TEMPORARY TABLE {table} ({})", cols.join(", ")),
+            format!("COPY {table} FROM STDIN ({opts})"),
+        ]
+    }
+    fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String> {
+        let _ = path; // the client writes what COPY sends to the sink's file
+        match format {
+            Format::Csv { header, delimiter } => Ok(format!(
+                "COPY ({query}) TO STDOUT (FORMAT csv, HEADER {header}, DELIMITER {})",
+                self.string(&csv_delimiter(delimiter))
+            )),
+            Format::JsonLines => Err(
+                "JSON lines output through PostgreSQL's COPY (text format escapes backslashes) is not translated yet"
+                    .into(),
+            ),
+        }
+    }
+}

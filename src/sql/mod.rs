@@ -1,0 +1,563 @@
+//! The SQL backend (seed 003): the de-duplicated plan (`plan::Plan`) as SQL for an engine,
+//! with flow's semantics or a compile-time error saying why not. A backend beside the kernels;
+//! it reads only the plan.
+//!
+//! Every plan node becomes a common table expression (so a node shared by several sinks is
+//! written once per statement, under one name); each sink is one statement. `dialect` holds
+//! what differs between engines, `expr` the expression translation, `duckdb` runs a job on
+//! the DuckDB CLI.
+
+pub mod dialect;
+pub mod duckdb;
+mod expr;
+
+pub use dialect::{Dialect, DuckDb, Format, Postgres};
+
+use crate::connectors::{opt_bool, opt_delimiter, opt_str};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::job::{ErrorPolicy, OnError, Options};
+use crate::plan::{NodeId, Op, Plan, Step};
+use crate::span::Span;
+use crate::types::{RowType, Scalar};
+use expr::ExprCx;
+use std::collections::BTreeSet;
+
+/// Why (part of) a plan has no faithful SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqlError {
+    pub code: Code,
+    pub message: String,
+    pub span: Span,
+    pub label: String,
+}
+
+impl SqlError {
+    pub fn diagnostic(&self) -> Diagnostic {
+        Diagnostic::error(self.code, self.message.clone())
+            .label(self.span, self.label.clone())
+            .help("run this job natively (`flow run` without `--target`), or change the script")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StatementKind {
+    /// Settings and helpers of the dialect.
+    Setup,
+    /// Loads the file(s) `path` into a table (dialects without a file-reading function);
+    /// the client sends the file's bytes (PostgreSQL: `COPY … FROM STDIN`).
+    Load { source: String, path: String },
+    /// Writes one sink: `query` is its SELECT, `sql` the whole statement.
+    Sink {
+        origin: String,
+        path: Option<String>,
+        format: Format,
+        query: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub kind: StatementKind,
+    pub sql: String,
+}
+
+/// The statements of the job in `dialect`, in order: setup, loads, one per sink.
+pub fn compile(plan: &Plan, dialect: &dyn Dialect) -> Result<Vec<Statement>, Vec<SqlError>> {
+    let mut cx = Compiler {
+        plan,
+        d: dialect,
+        errors: Vec::new(),
+        ctes: Vec::new(),
+        statements: Vec::new(),
+    };
+    let order = match petgraph::algo::toposort(&plan.graph, None) {
+        Ok(o) => o,
+        Err(c) => {
+            return Err(vec![SqlError {
+                code: Code::Internal,
+                message: "the plan has a cycle".into(),
+                span: plan.graph[c.node_id()].span,
+                label: "here".into(),
+            }]);
+        }
+    };
+    for p in dialect.prelude() {
+        cx.statements.push(Statement {
+            kind: StatementKind::Setup,
+            sql: p,
+        });
+    }
+    let mut sinks = Vec::new();
+    for &id in &order {
+        if matches!(plan.graph[id].op, Op::Sink(_)) {
+            sinks.push(id);
+        } else {
+            cx.node(id);
+        }
+    }
+    for id in sinks {
+        cx.sink(id);
+    }
+    if cx.errors.is_empty() {
+        Ok(cx.statements)
+    } else {
+        Err(cx.errors)
+    }
+}
+
+/// The statements as one script, each ending in `;`.
+pub fn script(statements: &[Statement]) -> String {
+    let mut s = String::new();
+    for st in statements {
+        s.push_str(&st.sql);
+        s.push_str(";\n");
+    }
+    s
+}
+
+struct Cte {
+    node: NodeId,
+    name: String,
+    sql: String,
+}
+
+struct Compiler<'a> {
+    plan: &'a Plan,
+    d: &'a dyn Dialect,
+    errors: Vec<SqlError>,
+    /// In dependency order; the last CTE of a node is its result.
+    ctes: Vec<Cte>,
+    statements: Vec<Statement>,
+}
+
+/// The file format of a connector with these options (`None`: not a file format we translate).
+fn format_of(connector: &str, options: &Options) -> Result<Format, String> {
+    let csv = || -> Result<Format, String> {
+        Ok(Format::Csv {
+            header: opt_bool(options, "header", true),
+            delimiter: opt_delimiter(options)?,
+        })
+    };
+    match connector {
+        "csv" => csv(),
+        "tsv" => Ok(Format::Csv {
+            header: opt_bool(options, "header", true),
+            delimiter: b'\t',
+        }),
+        "jsonl" => Ok(Format::JsonLines),
+        "stdout" => match opt_str(options, "format") {
+            None | Some("csv") => csv(),
+            Some("jsonl") => Ok(Format::JsonLines),
+            Some(f) => Err(format!("standard output in format {f:?}")),
+        },
+        c => Err(format!("the {c} connector")),
+    }
+}
+
+impl<'a> Compiler<'a> {
+    fn refuse(&mut self, code: Code, span: Span, message: String, label: &str) {
+        self.errors.push(SqlError {
+            code,
+            message,
+            span,
+            label: label.into(),
+        });
+    }
+
+    /// The file format of a source or sink; an error at `span` when it has none in SQL.
+    fn format(
+        &mut self,
+        connector: &str,
+        options: &Options,
+        span: Span,
+        label: &str,
+    ) -> Option<Format> {
+        match format_of(connector, options) {
+            Ok(f) => Some(f),
+            Err(what) => {
+                let msg = format!("{what} has no {} SQL form", self.d.name());
+                self.refuse(Code::NotTranslatable, span, msg, label);
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, p: &ErrorPolicy, span: Span, what: &str) {
+        let name = match &p.on_error {
+            OnError::Fail => return,
+            OnError::Skip => "skip".to_string(),
+            OnError::DeadLetter(path) => format!("dead_letter({path:?})"),
+        };
+        self.refuse(
+            Code::PolicyNotTranslatable,
+            span,
+            format!(
+                "the error policy `{name}` of this {what} cannot be expressed in {} SQL: a statement fails as a whole",
+                self.d.name()
+            ),
+            "the policy is set here",
+        );
+    }
+
+    fn name(&self, id: NodeId, step: Option<usize>) -> String {
+        let n = &self.plan.graph[id];
+        let base = n
+            .labels
+            .first()
+            .cloned()
+            .unwrap_or_else(|| n.op.kind().to_string());
+        let s = match step {
+            Some(k) => format!("{base}_{}_{k}", id.index()),
+            None => format!("{base}_{}", id.index()),
+        };
+        self.d.ident(&s)
+    }
+
+    fn cols(&self, row: &RowType) -> Vec<String> {
+        row.fields.iter().map(|f| self.d.ident(&f.name)).collect()
+    }
+
+    fn row_types(&mut self, id: NodeId) {
+        let n = &self.plan.graph[id];
+        if let Some(f) = n
+            .row
+            .fields
+            .iter()
+            .find(|f| self.d.type_name(f.ty.scalar).is_none())
+        {
+            let msg = format!(
+                "column `{}` has type {}, which is not translated to {} SQL yet",
+                f.name,
+                f.ty.scalar.name(),
+                self.d.name()
+            );
+            self.refuse(Code::NotTranslatable, n.span, msg, "this stage produces it");
+        }
+    }
+
+    /// The result relation of a node (its last CTE).
+    fn relation(&self, id: NodeId) -> String {
+        self.ctes
+            .iter()
+            .rev()
+            .find(|c| c.node == id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "\"missing\"".into())
+    }
+
+    fn push(&mut self, node: NodeId, name: String, sql: String) {
+        self.ctes.push(Cte { node, name, sql });
+    }
+
+    /// `SELECT e1 AS c1, … FROM input`.
+    fn select(
+        &mut self,
+        input: &RowType,
+        exprs: &[(&str, &crate::check::hir::Expr)],
+        from: &str,
+    ) -> String {
+        let cols = self.cols(input);
+        let mut cx = ExprCx::new(self.d, &cols, &mut self.errors);
+        let items: Vec<String> = exprs
+            .iter()
+            .map(|(n, e)| format!("{} AS {}", cx.expr(e), self.d.ident(n)))
+            .collect();
+        format!("SELECT {} FROM {from}", items.join(", "))
+    }
+
+    fn filter(&mut self, input: &RowType, pred: &crate::check::hir::Expr, from: &str) -> String {
+        let cols = self.cols(input);
+        let mut cx = ExprCx::new(self.d, &cols, &mut self.errors);
+        format!("SELECT * FROM {from} WHERE {}", cx.expr(pred))
+    }
+
+    fn node(&mut self, id: NodeId) {
+        let plan = self.plan;
+        let n = &plan.graph[id];
+        self.row_types(id);
+        let inputs = plan.inputs(id);
+        let input_row = inputs.first().map(|&i| plan.graph[i].row.clone());
+        let from = inputs
+            .first()
+            .map(|&i| self.relation(i))
+            .unwrap_or_default();
+        match &n.op {
+            Op::Source(spec) => {
+                self.policy(&spec.policy, n.span, "source");
+                let format =
+                    match self.format(&spec.connector, &spec.options, n.span, "this source") {
+                        Some(Format::JsonLines) => {
+                            // DuckDB's JSON reader converts where flow's rejects (1.5 into an int
+                            // column); not translated until that is guarded.
+                            return self.refuse(
+                                Code::NotTranslatable,
+                                n.span,
+                                format!(
+                                    "JSON lines sources are not translated to {} SQL yet",
+                                    self.d.name()
+                                ),
+                                "this source",
+                            );
+                        }
+                        Some(f) => f,
+                        None => return,
+                    };
+                let Some(path) = &spec.path else {
+                    return self.refuse(
+                        Code::NotTranslatable,
+                        n.span,
+                        "a source without a file (standard input) is not translated".into(),
+                        "this source",
+                    );
+                };
+                // All the file's columns, positionally; unused ones as text (never converted).
+                let columns: Vec<(String, String)> = spec
+                    .schema
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let used = spec.columns.contains(&i);
+                        let t = if used {
+                            self.d.type_name(f.ty.scalar)
+                        } else {
+                            None
+                        };
+                        let t = t.or(self.d.type_name(Scalar::Str)).unwrap_or("VARCHAR");
+                        (f.name.clone(), t.to_string())
+                    })
+                    .collect();
+                let relation = match self.d.read_file(path, format, &columns) {
+                    Some(r) => r,
+                    None => {
+                        let table = self.d.ident(&format!("flow_src_{}", spec.name));
+                        for sql in self.d.load(&table, format, &columns) {
+                            self.statements.push(Statement {
+                                kind: StatementKind::Load {
+                                    source: spec.name.clone(),
+                                    path: path.clone(),
+                                },
+                                sql,
+                            });
+                        }
+                        table
+                    }
+                };
+                // An empty cell is "" in a non-nullable text column and an error in other
+                // non-nullable columns; the engines read it as NULL.
+                let items: Vec<String> = spec
+                    .columns
+                    .iter()
+                    .filter_map(|&i| spec.schema.fields.get(i))
+                    .map(|f| {
+                        let c = self.d.ident(&f.name);
+                        let v = if f.ty.nullable {
+                            c.clone()
+                        } else if f.ty.scalar == Scalar::Str {
+                            format!("COALESCE({c}, '')")
+                        } else {
+                            format!(
+                                "CASE WHEN {c} IS NULL THEN {} ELSE {c} END",
+                                self.d.raise(
+                                    &format!(
+                                        "empty value in column {} of source {}",
+                                        f.name, spec.name
+                                    ),
+                                    f.ty.scalar
+                                )
+                            )
+                        };
+                        format!("{v} AS {c}")
+                    })
+                    .collect();
+                let sql = format!("SELECT {} FROM {relation}", items.join(", "));
+                let name = self.name(id, None);
+                self.push(id, name, sql);
+            }
+            Op::Filter { pred, policy } => {
+                self.policy(policy, n.span, "filter");
+                let row = input_row.unwrap_or_default();
+                let sql = self.filter(&row, pred, &from);
+                let name = self.name(id, None);
+                self.push(id, name, sql);
+            }
+            Op::Map { fields, policy } => {
+                self.policy(policy, n.span, "map");
+                let row = input_row.unwrap_or_default();
+                let exprs: Vec<(&str, &crate::check::hir::Expr)> =
+                    fields.iter().map(|(n, e)| (n.as_str(), e)).collect();
+                let sql = self.select(&row, &exprs, &from);
+                let name = self.name(id, None);
+                self.push(id, name, sql);
+            }
+            Op::Fused { steps } => {
+                let mut row = input_row.unwrap_or_default();
+                let mut from = from;
+                for (k, st) in steps.iter().enumerate() {
+                    self.policy(&st.policy, n.span, "stage");
+                    let sql = match &st.step {
+                        Step::Filter(p) => self.filter(&row, p, &from),
+                        Step::Map(es) => {
+                            let exprs: Vec<(&str, &crate::check::hir::Expr)> = st
+                                .row
+                                .fields
+                                .iter()
+                                .map(|f| f.name.as_str())
+                                .zip(es.iter())
+                                .collect();
+                            self.select(&row, &exprs, &from)
+                        }
+                    };
+                    let name = self.name(id, Some(k));
+                    self.push(id, name.clone(), sql);
+                    from = name;
+                    row = st.row.clone();
+                }
+            }
+            Op::Group { keys, aggs } => {
+                let row = input_row.unwrap_or_default();
+                if keys.is_empty() {
+                    return self.refuse(
+                        Code::NotTranslatable,
+                        n.span,
+                        "a group without keys is not translated (SQL gives one row for no input)"
+                            .into(),
+                        "this group",
+                    );
+                }
+                let cols = self.cols(&row);
+                let key_sql: Vec<String> = keys
+                    .iter()
+                    .map(|&k| cols.get(k).cloned().unwrap_or_else(|| "NULL".into()))
+                    .collect();
+                let out = self.cols(&n.row);
+                let mut cx = ExprCx::new(self.d, &cols, &mut self.errors);
+                let mut items: Vec<String> = key_sql
+                    .iter()
+                    .zip(&out)
+                    .map(|(k, o)| format!("{k} AS {o}"))
+                    .collect();
+                for (a, o) in aggs.iter().zip(out.iter().skip(keys.len())) {
+                    items.push(format!("{} AS {o}", cx.agg(a)));
+                }
+                let sql = format!(
+                    "SELECT {} FROM {from} GROUP BY {}",
+                    items.join(", "),
+                    key_sql.join(", ")
+                );
+                let name = self.name(id, None);
+                self.push(id, name, sql);
+            }
+            Op::Union => {
+                let parts: Vec<String> = inputs
+                    .iter()
+                    .map(|&i| format!("SELECT * FROM {}", self.relation(i)))
+                    .collect();
+                let name = self.name(id, None);
+                self.push(id, name, parts.join(" UNION ALL "));
+            }
+            Op::Limit(k) => {
+                if !self.d.limit_in_input_order() {
+                    return self.refuse(
+                        Code::NotTranslatable,
+                        n.span,
+                        format!(
+                            "`limit` keeps the first rows in input order; {} SQL has no input order",
+                            self.d.name()
+                        ),
+                        "this limit",
+                    );
+                }
+                if self.after_group(id) {
+                    return self.refuse(
+                        Code::NotTranslatable,
+                        n.span,
+                        "`limit` after a `group` takes rows in the group table's order, which SQL does not reproduce".into(),
+                        "this limit",
+                    );
+                }
+                let name = self.name(id, None);
+                self.push(id, name, format!("SELECT * FROM {from} LIMIT {k}"));
+            }
+            Op::Sink(_) => {}
+        }
+    }
+
+    /// Whether a `group` is upstream of `id`.
+    fn after_group(&self, id: NodeId) -> bool {
+        let mut stack = self.plan.inputs(id);
+        let mut seen = BTreeSet::new();
+        while let Some(i) = stack.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            if matches!(self.plan.graph[i].op, Op::Group { .. }) {
+                return true;
+            }
+            stack.extend(self.plan.inputs(i));
+        }
+        false
+    }
+
+    fn sink(&mut self, id: NodeId) {
+        let plan = self.plan;
+        let n = &plan.graph[id];
+        let Op::Sink(spec) = &n.op else { return };
+        let Some(&input) = plan.inputs(id).first() else {
+            return;
+        };
+        let Some(format) = self.format(&spec.connector, &spec.options, n.span, "this sink") else {
+            return;
+        };
+        // The CTEs this sink needs, in dependency order.
+        let mut needed = BTreeSet::new();
+        let mut stack = vec![input];
+        while let Some(i) = stack.pop() {
+            if needed.insert(i) {
+                stack.extend(plan.inputs(i));
+            }
+        }
+        let ctes: Vec<String> = self
+            .ctes
+            .iter()
+            .filter(|c| needed.contains(&c.node))
+            .map(|c| format!("{} AS ({})", c.name, c.sql))
+            .collect();
+        // JSON has no NaN or infinity: flow's JSON lines writer writes them as null.
+        let cols: Vec<String> = n
+            .row
+            .fields
+            .iter()
+            .map(|f| {
+                let c = self.d.ident(&f.name);
+                if format == Format::JsonLines && f.ty.scalar == Scalar::Float {
+                    format!(
+                        "CASE WHEN {} OR {} THEN NULL ELSE {c} END AS {c}",
+                        self.d.is_nan(&c),
+                        self.d.is_inf(&c)
+                    )
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let cols = cols.join(", ");
+        let query = format!(
+            "WITH {} SELECT {cols} FROM {}",
+            ctes.join(", "),
+            self.relation(input)
+        );
+        match self.d.write(&query, spec.path.as_deref(), format) {
+            Ok(sql) => self.statements.push(Statement {
+                kind: StatementKind::Sink {
+                    origin: spec.origin.clone(),
+                    path: spec.path.clone(),
+                    format,
+                    query,
+                },
+                sql,
+            }),
+            Err(why) => self.refuse(Code::NotTranslatable, n.span, why, "this sink"),
+        }
+    }
+}

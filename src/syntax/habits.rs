@@ -669,7 +669,16 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                         continue;
                     }
                     "as" if ends_operand(prev.as_ref()) => {
-                        if let Some(ty) = p.word(next.as_ref()).map(str::to_string)
+                        // In a map entry without a name, `… as word` is an alias.
+                        let unnamed_item = match opens.last() {
+                            Some(&(Open::Items, open)) => {
+                                let start = item_start(&out, open);
+                                out.get(start + 1).and_then(kw) != Some(&Tok::Colon)
+                            }
+                            _ => false,
+                        };
+                        if !unnamed_item
+                            && let Some(ty) = p.word(next.as_ref()).map(str::to_string)
                             && let Some(f) = cast_fn(&ty)
                             && !matches!(toks.get(i + 2).and_then(kw), Some(Tok::Colon))
                         {

@@ -2,7 +2,7 @@
 //! and its rendered diagnostics compared with `tests/snapshots/diagnostics/<name>.snap` (which
 //! begins with the script's source; see `tests/common`). The first line `# expect: E0011[, E0022…]`
 //! names codes that must be among the reported ones; a `# with: other.flow` line names a
-//! companion file checked together with it. Run one case: `cargo test --test diagnostics 022`.
+//! companion file checked together with it; `# count: N` requires exactly N errors. Run one case: `cargo test --test diagnostics 022`.
 
 mod common;
 
@@ -43,6 +43,14 @@ fn check_case(case: &Case) -> Result<(), Failed> {
         .into_iter()
         .filter(|code| !reported.contains(code.as_str()))
         .collect();
+    // `# count: N`: exactly N errors, no more (no cascades), no less (every mistake found).
+    if let Some(n) = header_values(&case.text, "count:").first() {
+        let want: usize = n.parse().map_err(|_| format!("bad `# count:` value {n}"))?;
+        let got = c.diagnostics.iter().filter(|d| d.is_error()).count();
+        if got != want {
+            return Err(format!("expected exactly {want} errors, got {got}:\n{rendered}").into());
+        }
+    }
     if !missing.is_empty() {
         let snapshot = snapshot.err().and_then(|e| e.message().map(str::to_string));
         return Err(format!(

@@ -113,6 +113,51 @@ fn json_diagnostics_have_the_documented_fields() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The table of every code in docs/ERRORS.md, generated from the registry.
+fn errors_table() -> String {
+    let mut codes: Vec<Code> = Code::ALL.to_vec();
+    codes.sort_by_key(|c| c.as_str());
+    let mut t = String::from(
+        "# Error codes\n\nEvery diagnostic code with its one-line title; `flow explain-error CODE` prints the long\nexplanation (for the habits E0100 and up: the habit, the flow form, an example and its fix).\nGenerated from `src/diagnostics/codes.rs` by `tests/diagnostics.rs` (`errors_table_is_up_to_date`;\n`UPDATE_SNAPSHOTS=1 cargo test --release --test diagnostics` rewrites it).\n\n| code | title |\n|---|---|\n",
+    );
+    for c in codes {
+        t.push_str(&format!(
+            "| {} | {} |\n",
+            c.as_str(),
+            c.title().replace('|', "\\|")
+        ));
+    }
+    t
+}
+
+fn errors_table_is_up_to_date() -> Result<(), Failed> {
+    let path = "docs/ERRORS.md";
+    let want = errors_table();
+    if std::fs::read_to_string(path).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v != "0" && !v.is_empty()) {
+        return std::fs::write(path, want).map_err(|e| format!("{path}: {e}").into());
+    }
+    Err(format!("{path} is out of date (run with UPDATE_SNAPSHOTS=1 to rewrite it)").into())
+}
+
+/// `flow check --max-errors N` shows N diagnostics and counts the rest.
+fn max_errors_flag_caps_the_report() -> Result<(), Failed> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["check", "--max-errors", "2", "--color", "never"])
+        .arg(Path::new(DIR).join("161_count_over_statements.flow"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let shown = text.matches("] Error:").count();
+    if out.status.code() != Some(1) || shown != 2 || !text.contains("[E0008] … and 6 more errors")
+    {
+        return Err(format!("exit {:?}, {shown} shown:\n{text}", out.status.code()).into());
+    }
+    Ok(())
+}
+
 fn main() {
     let cases = std::sync::Arc::new(common::cases(DIR));
     let mut trials: Vec<Trial> = (0..cases.len())
@@ -129,6 +174,14 @@ fn main() {
     trials.push(Trial::test(
         "json_diagnostics_have_the_documented_fields",
         json_diagnostics_have_the_documented_fields,
+    ));
+    trials.push(Trial::test(
+        "errors_table_is_up_to_date",
+        errors_table_is_up_to_date,
+    ));
+    trials.push(Trial::test(
+        "max_errors_flag_caps_the_report",
+        max_errors_flag_caps_the_report,
     ));
     common::run(trials)
 }

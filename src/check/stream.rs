@@ -115,9 +115,7 @@ impl<'p> Checker<'p> {
         let mut current = self.stream_ref(&p.head, fcx);
         let mut failed = false;
         for stage in &p.stages {
-            let Some(input) = current.take() else {
-                return None;
-            };
+            let input = current.take()?;
             // The row type after this stage even if the stage has a mistake: a filter, limit
             // or sink keeps its input's columns, so later stages can still be checked (their
             // own mistakes are independent ones). After a bad map or group the columns are not

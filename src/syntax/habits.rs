@@ -416,16 +416,24 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
             }
         }
         match &t.1 {
-            Token::Kw(Tok::Pipe) if opens.is_empty() => {
-                // A trailing `|`, or two in a row.
-                if i + 1 == toks.len() || next.as_ref().and_then(kw) == Some(&Tok::Pipe) {
-                    let d = p
-                        .habit(Code::HabitTrailingPipe, "a `|` with no stage after it", at, "nothing follows this `|`")
-                        .help("remove it, or add the stage it was meant for: `| sink csv(\"out.csv\")`");
-                    p.report(d);
-                    i += 1;
-                    continue;
-                }
+            // A trailing `|`, or two in a row.
+            Token::Kw(Tok::Pipe)
+                if opens.is_empty()
+                    && (i + 1 == toks.len() || next.as_ref().and_then(kw) == Some(&Tok::Pipe)) =>
+            {
+                let d = p
+                    .habit(
+                        Code::HabitTrailingPipe,
+                        "a `|` with no stage after it",
+                        at,
+                        "nothing follows this `|`",
+                    )
+                    .help(
+                        "remove it, or add the stage it was meant for: `| sink csv(\"out.csv\")`",
+                    );
+                p.report(d);
+                i += 1;
+                continue;
             }
             Token::Kw(Tok::Assign) if Some(i) != decl_eq => {
                 let prev2 = out

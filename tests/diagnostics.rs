@@ -2,7 +2,7 @@
 //! and its rendered diagnostics compared with `tests/snapshots/diagnostics/<name>.snap` (which
 //! begins with the script's source; see `tests/common`). The first line `# expect: E0011[, E0022…]`
 //! names codes that must be among the reported ones; a `# with: other.flow` line names a
-//! companion file checked together with it. Run one case: `cargo test --test diagnostics 022`.
+//! companion file checked together with it; `# count: N` requires exactly N errors. Run one case: `cargo test --test diagnostics 022`.
 
 mod common;
 
@@ -43,6 +43,14 @@ fn check_case(case: &Case) -> Result<(), Failed> {
         .into_iter()
         .filter(|code| !reported.contains(code.as_str()))
         .collect();
+    // `# count: N`: exactly N errors, no more (no cascades), no less (every mistake found).
+    if let Some(n) = header_values(&case.text, "count:").first() {
+        let want: usize = n.parse().map_err(|_| format!("bad `# count:` value {n}"))?;
+        let got = c.diagnostics.iter().filter(|d| d.is_error()).count();
+        if got != want {
+            return Err(format!("expected exactly {want} errors, got {got}:\n{rendered}").into());
+        }
+    }
     if !missing.is_empty() {
         let snapshot = snapshot.err().and_then(|e| e.message().map(str::to_string));
         return Err(format!(
@@ -108,6 +116,51 @@ fn json_diagnostics_have_the_documented_fields() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The table of every code in docs/ERRORS.md, generated from the registry.
+fn errors_table() -> String {
+    let mut codes: Vec<Code> = Code::ALL.to_vec();
+    codes.sort_by_key(|c| c.as_str());
+    let mut t = String::from(
+        "# Error codes\n\nEvery diagnostic code with its one-line title; `flow explain-error CODE` prints the long\nexplanation (for the habits E0100 and up: the habit, the flow form, an example and its fix).\nGenerated from `src/diagnostics/codes.rs` by `tests/diagnostics.rs` (`errors_table_is_up_to_date`;\n`UPDATE_SNAPSHOTS=1 cargo test --release --test diagnostics` rewrites it).\n\n| code | title |\n|---|---|\n",
+    );
+    for c in codes {
+        t.push_str(&format!(
+            "| {} | {} |\n",
+            c.as_str(),
+            c.title().replace('|', "\\|")
+        ));
+    }
+    t
+}
+
+fn errors_table_is_up_to_date() -> Result<(), Failed> {
+    let path = "docs/ERRORS.md";
+    let want = errors_table();
+    if std::fs::read_to_string(path).ok().as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v != "0" && !v.is_empty()) {
+        return std::fs::write(path, want).map_err(|e| format!("{path}: {e}").into());
+    }
+    Err(format!("{path} is out of date (run with UPDATE_SNAPSHOTS=1 to rewrite it)").into())
+}
+
+/// `flow check --max-errors N` shows N diagnostics and counts the rest.
+fn max_errors_flag_caps_the_report() -> Result<(), Failed> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["check", "--max-errors", "2", "--color", "never"])
+        .arg(Path::new(DIR).join("161_count_over_statements.flow"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let shown = text.matches("] Error:").count();
+    if out.status.code() != Some(1) || shown != 2 || !text.contains("[E0008] … and 6 more errors")
+    {
+        return Err(format!("exit {:?}, {shown} shown:\n{text}", out.status.code()).into());
+    }
+    Ok(())
+}
+
 fn main() {
     let cases = std::sync::Arc::new(common::cases(DIR));
     let mut trials: Vec<Trial> = (0..cases.len())
@@ -124,6 +177,14 @@ fn main() {
     trials.push(Trial::test(
         "json_diagnostics_have_the_documented_fields",
         json_diagnostics_have_the_documented_fields,
+    ));
+    trials.push(Trial::test(
+        "errors_table_is_up_to_date",
+        errors_table_is_up_to_date,
+    ));
+    trials.push(Trial::test(
+        "max_errors_flag_caps_the_report",
+        max_errors_flag_caps_the_report,
     ));
     common::run(trials)
 }

@@ -220,6 +220,18 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
         match op {
             BinaryOp::And | BinaryOp::Or => {
                 let l = self.check(a)?;
+                if op == BinaryOp::Or && l.ty.scalar == Scalar::Str {
+                    return self.err(
+                        Diagnostic::error(
+                            Code::HabitSqlConcat,
+                            "`||` is boolean or; it does not join text",
+                        )
+                        .label(span, "`||` between text")
+                        .label(l.span, format!("this is {}", l.ty))
+                        .help("join text with `concat(a, b)`")
+                        .note("in SQL `a || b` concatenates; in flow it is `or`"),
+                    );
+                }
                 self.bool_operand(&l, op)?;
                 // `x != null && <x used>`: x is non-null on the right of &&; `x == null || …` likewise.
                 let saved = self.nonnull.clone();
@@ -278,6 +290,20 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 })
             }
             _ => {
+                if matches!(
+                    op,
+                    BinaryOp::Eq
+                        | BinaryOp::Ne
+                        | BinaryOp::Lt
+                        | BinaryOp::Le
+                        | BinaryOp::Gt
+                        | BinaryOp::Ge
+                ) && let Some(d) = self
+                    .len_of_nullable(a, b)
+                    .or_else(|| self.len_of_nullable(b, a))
+                {
+                    return self.err(d);
+                }
                 let l = self.check(a)?;
                 let r = self.check(b)?;
                 let sym = ast_symbol(op);
@@ -300,17 +326,56 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 let common = unify(l.ty, r.ty).filter(|t| !arith || t.scalar.is_numeric());
                 let ordered = matches!(hop, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge);
                 let Some(common) = common.filter(|t| !ordered || t.scalar != Scalar::Bool) else {
-                    let mut d = Diagnostic::error(
-                        Code::OperatorTypes,
-                        format!("`{sym}` cannot be applied to {} and {}", l.ty, r.ty),
-                    )
-                    .label(span, format!("{} {sym} {}", l.ty, r.ty))
-                    .label(l.span, format!("this is {}", l.ty))
-                    .label(r.span, format!("this is {}", r.ty));
+                    let text = |t: Type| t.scalar == Scalar::Str;
+                    let number = |t: Type| t.scalar.is_numeric();
+                    let code = if op == BinaryOp::Add && (text(l.ty) || text(r.ty)) {
+                        Code::HabitStrPlus
+                    } else if !arith
+                        && ((text(l.ty) && number(r.ty)) || (number(l.ty) && text(r.ty)))
+                    {
+                        Code::HabitStrIntCompare
+                    } else {
+                        Code::OperatorTypes
+                    };
+                    let message = match code {
+                        Code::HabitStrPlus => format!(
+                            "`+` adds numbers; it does not join text ({} + {})",
+                            l.ty, r.ty
+                        ),
+                        Code::HabitStrIntCompare => format!(
+                            "`{sym}` cannot compare text with a number ({} {sym} {})",
+                            l.ty, r.ty
+                        ),
+                        _ => format!("`{sym}` cannot be applied to {} and {}", l.ty, r.ty),
+                    };
+                    let mut d = Diagnostic::error(code, message)
+                        .label(span, format!("{} {sym} {}", l.ty, r.ty))
+                        .label(l.span, format!("this is {}", l.ty))
+                        .label(r.span, format!("this is {}", r.ty));
                     if op == BinaryOp::Add
                         && (l.ty.scalar == Scalar::Str || r.ty.scalar == Scalar::Str)
                     {
-                        d = d.help("to join text use `concat(a, b)`, with `to_str(x)` for numbers");
+                        d = d.help(if text(l.ty) && text(r.ty) {
+                            "`+` adds numbers; join text with `concat(a, b)`"
+                        } else {
+                            "`+` adds numbers; join text with `concat(a, b)`, converting the number with `to_str(n)`"
+                        });
+                    } else if code == Code::HabitStrIntCompare {
+                        let (s_side, n_side) = if text(l.ty) { (a, b) } else { (b, a) };
+                        let num = if let ast::ExprKind::Int(i) = n_side.kind {
+                            format!("\"{i}\"")
+                        } else {
+                            "to_str(n)".into()
+                        };
+                        let parse = if l.ty.scalar == Scalar::Float || r.ty.scalar == Scalar::Float
+                        {
+                            "parse_float"
+                        } else {
+                            "parse_int"
+                        };
+                        let _ = s_side;
+                        d = d.help(format!("compare text with text (`… {sym} {num}`), or parse the text: `{parse}(s) ?? 0 {sym} …`"));
+                        d = d.note("flow never converts between text and numbers implicitly, unlike SQL or JavaScript");
                     } else if arith {
                         d = d.help("arithmetic needs int or float on both sides");
                     } else {
@@ -328,6 +393,44 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 ))
             }
         }
+    }
+
+    /// `len(x) == 0` where `x` is `str?`: a test for missing text written the Python way.
+    fn len_of_nullable(&mut self, call: &ast::Expr, other: &ast::Expr) -> Option<Diagnostic> {
+        let ast::ExprKind::Call {
+            module: None,
+            name,
+            args,
+        } = &call.kind
+        else {
+            return None;
+        };
+        if name.name != "len" || args.len() != 1 || !matches!(other.kind, ast::ExprKind::Int(_)) {
+            return None;
+        }
+        if self.scope.fns.contains_key("len") {
+            return None;
+        }
+        let arg = &args[0].value;
+        // Only a column or parameter: looking it up has no effect but a diagnostic, which is
+        // dropped here (the normal path reports it).
+        if !matches!(arg.kind, ast::ExprKind::Name(_)) {
+            return None;
+        }
+        let before = self.ck.diags.len();
+        let e = self.check(arg);
+        self.ck.diags.truncate(before);
+        let e = e?;
+        (e.ty.scalar == Scalar::Str && e.ty.nullable).then(|| {
+            Diagnostic::error(
+                Code::HabitLenNullable,
+                "`len` of a `str?` value: an empty-or-missing test needs the null case too",
+            )
+            .label(arg.span, "this is str?, which may be null")
+            .label(call.span, "`len` needs text that is there")
+            .help("for missing text write `x == null`; for missing or empty `(x ?? \"\") == \"\"`")
+            .note("in flow a null is not an empty string (unlike SQL's NULL-tolerant functions or Python's falsy \"\")")
+        })
     }
 
     fn bool_operand(&mut self, e: &Expr, op: BinaryOp) -> Option<()> {
@@ -441,6 +544,29 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                         return self.err(d);
                     }
                 },
+                None if Builtin::from_name(&name.name).is_some()
+                    && !self.scope.fns.contains_key(&m.name) =>
+                {
+                    let call = if args.is_empty() {
+                        format!("{}({})", name.name, m.name)
+                    } else {
+                        format!("{}({}, …)", name.name, m.name)
+                    };
+                    return self.err(
+                        Diagnostic::error(
+                            Code::HabitMethodCall,
+                            format!("flow has no methods: write `{call}`"),
+                        )
+                        .label(span, "a method call")
+                        .help(format!(
+                            "functions take the value as their first argument: `{call}`"
+                        ))
+                        .note(format!(
+                            "`{}.{}(…)` would call a function of a module named `{}`",
+                            m.name, name.name, m.name
+                        )),
+                    );
+                }
                 None => {
                     return self.err(
                         Diagnostic::error(

@@ -113,16 +113,37 @@ impl<'p> Checker<'p> {
     /// Checks a pipeline without sinks; `None` if it has errors (already reported).
     fn pipeline(&mut self, p: &ast::Pipeline, fcx: &mut FileCx) -> Option<Stream> {
         let mut current = self.stream_ref(&p.head, fcx);
+        let mut failed = false;
         for stage in &p.stages {
-            let input = current.take();
-            current = self.stage(input, stage, fcx);
+            let input = current.take()?;
+            // The row type after this stage even if the stage has a mistake: a filter, limit
+            // or sink keeps its input's columns, so later stages can still be checked (their
+            // own mistakes are independent ones). After a bad map or group the columns are not
+            // known, and checking stops there so nothing cascades.
+            let keeps_row = match &stage.kind {
+                StageKind::Filter(_) | StageKind::Limit(_) | StageKind::Sink(_) => true,
+                StageKind::Union(names) => names.iter().all(|n| {
+                    matches!(
+                        fcx.streams.get(&n.name),
+                        Some((StreamDef::Source(_), _)) | Some((StreamDef::Let(Some(_)), _))
+                    )
+                }),
+                _ => false,
+            };
+            let fallback = keeps_row.then(|| Stream {
+                kind: input.kind.clone(),
+                row: input.row.clone(),
+                hints: Hints::default(),
+                label: None,
+                span: stage.span,
+            });
+            current = self.stage(Some(input), stage, fcx);
             if current.is_none() {
-                // Keep checking the remaining stages' own syntax-level problems is not possible
-                // without a row type; stop here to avoid cascades.
-                return None;
+                failed = true;
+                current = fallback;
             }
         }
-        current
+        if failed { None } else { current }
     }
 
     /// The stream a name denotes (a source or a let), for a pipeline head or a union input.
@@ -317,9 +338,10 @@ impl<'p> Checker<'p> {
             },
             StageKind::Sink(_) => {
                 self.diags.push(
-                    Diagnostic::error(Code::UnexpectedToken, "a sink must be the last stage of a pipeline")
-                        .label(span, "a sink ends the pipeline")
-                        .help("to write the same rows to several places, name the stream with `let` and write one pipeline per sink"),
+                    Diagnostic::error(Code::HabitSinkMiddle, "a sink must be the last stage of a pipeline")
+                        .label(span, "a sink ends the pipeline; nothing flows out of it")
+                        .help("name the stream with `let`, then write one pipeline per sink: `let t = trips | …` then `t | sink csv(\"a.csv\")` and `t | filter … | sink csv(\"b.csv\")`")
+                        .note("the stages after this sink are still checked"),
                 );
                 return None;
             }

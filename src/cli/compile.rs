@@ -39,7 +39,11 @@ pub fn cmd_compile(args: CompileArgs) -> ExitCode {
         super::err(&format!("flow compile: unknown target {:?}", args.target));
         return ExitCode::from(2);
     };
-    let mut s = match session(&args.files, args.plan) {
+    let mut s = match session(
+        &args.files,
+        args.plan,
+        crate::diagnostics::DEFAULT_MAX_ERRORS,
+    ) {
         Ok(s) => s,
         Err(code) => return code,
     };

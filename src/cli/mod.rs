@@ -73,6 +73,9 @@ enum Command {
         types: bool,
         #[arg(long, value_enum, default_value = "auto")]
         color: ColorChoice,
+        /// Show at most N diagnostics, then how many more there are.
+        #[arg(long, value_name = "N", default_value_t = diagnostics::DEFAULT_MAX_ERRORS)]
+        max_errors: usize,
     },
     /// Run the job: all given files together, as one de-duplicated plan.
     Run(run::RunArgs),
@@ -110,7 +113,8 @@ pub fn main() -> ExitCode {
             format,
             types,
             color,
-        } => cmd_check(&files, format, types, color),
+            max_errors,
+        } => cmd_check(&files, format, types, color, max_errors),
         Command::Run(args) => run::cmd_run(args),
         Command::Explain {
             files,
@@ -161,14 +165,24 @@ pub(crate) fn err(text: &str) {
 
 /// Prints diagnostics (text on stderr, or JSON on stdout); returns whether there were errors,
 /// or the exit code if the JSON could not be written.
-fn report(c: &Compilation, format: Format, color: ColorChoice) -> Result<bool, ExitCode> {
+fn report(
+    c: &Compilation,
+    format: Format,
+    color: ColorChoice,
+    max_errors: usize,
+) -> Result<bool, ExitCode> {
     match format {
         Format::Json => {
-            let json = diagnostics::to_json(&c.sources, &c.diagnostics);
+            let json = diagnostics::to_json_capped(&c.sources, &c.diagnostics, max_errors);
             out(&serde_json::to_string_pretty(&json).unwrap_or_else(|_| "[]".into()))?;
         }
         Format::Text => {
-            let text = diagnostics::render(&c.sources, &c.diagnostics, use_color(color));
+            let text = diagnostics::render_capped(
+                &c.sources,
+                &c.diagnostics,
+                use_color(color),
+                max_errors,
+            );
             let mut e = std::io::stderr().lock();
             let _ = e.write_all(text.as_bytes());
         }
@@ -176,9 +190,15 @@ fn report(c: &Compilation, format: Format, color: ColorChoice) -> Result<bool, E
     Ok(c.has_errors())
 }
 
-fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice) -> ExitCode {
+fn cmd_check(
+    files: &[PathBuf],
+    format: Format,
+    types: bool,
+    color: ColorChoice,
+    max_errors: usize,
+) -> ExitCode {
     let c = driver::check_paths(files);
-    let failed = match report(&c, format, color) {
+    let failed = match report(&c, format, color, max_errors) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -205,7 +225,7 @@ fn cmd_check(files: &[PathBuf], format: Format, types: bool, color: ColorChoice)
 
 /// A session holding the files, with the given planner switches; its compilation's diagnostics
 /// are printed. `Err` when there are errors (the exit code to return).
-fn session(files: &[PathBuf], flags: PlanFlags) -> Result<Session, ExitCode> {
+fn session(files: &[PathBuf], flags: PlanFlags, max_errors: usize) -> Result<Session, ExitCode> {
     let mut s = Session::default();
     let unreadable = s.load_paths(files);
     s.set_plan_options(flags.options());
@@ -216,7 +236,7 @@ fn session(files: &[PathBuf], flags: PlanFlags) -> Result<Session, ExitCode> {
         all.extend(shown.diagnostics);
         shown.diagnostics = all;
     }
-    let failed = report(&shown, Format::Text, ColorChoice::Auto)?;
+    let failed = report(&shown, Format::Text, ColorChoice::Auto, max_errors)?;
     if failed || shown.plan.is_none() {
         return Err(ExitCode::from(1));
     }
@@ -224,7 +244,7 @@ fn session(files: &[PathBuf], flags: PlanFlags) -> Result<Session, ExitCode> {
 }
 
 fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -> ExitCode {
-    let mut s = match session(files, flags) {
+    let mut s = match session(files, flags, diagnostics::DEFAULT_MAX_ERRORS) {
         Ok(s) => s,
         Err(code) => return code,
     };

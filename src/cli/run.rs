@@ -12,6 +12,9 @@ use std::process::ExitCode;
 pub struct RunArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Show at most N diagnostics, then how many more there are.
+    #[arg(long, value_name = "N", default_value_t = crate::diagnostics::DEFAULT_MAX_ERRORS)]
+    max_errors: usize,
     /// Worker threads (overrides the script's mode).
     #[arg(long)]
     threads: Option<usize>,
@@ -50,7 +53,7 @@ enum SummaryFormat {
 }
 
 pub fn cmd_run(args: RunArgs) -> ExitCode {
-    let mut session = match session(&args.files, args.plan) {
+    let mut session = match session(&args.files, args.plan, args.max_errors) {
         Ok(s) => s,
         Err(code) => return code,
     };

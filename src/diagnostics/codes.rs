@@ -124,6 +124,108 @@ codes! {
         "`flow compile --target sql:…` and `flow run --target duckdb` translate a job into the SQL of an engine only where the SQL has flow's semantics (docs/SQL.md lists what translates). This expression, builtin, type, connector or stage has no faithful form in that dialect yet, so no SQL is produced rather than SQL that computes something else.\n\nRun the job natively (`flow run` without `--target`), or rewrite that part.";
     PolicyNotTranslatable = "E0081", "error policy not expressible in SQL",
         "A source or stage has `on_error: skip` or `dead_letter(…)`: rows that fail are dropped or written aside while the job goes on. A SQL statement fails as a whole, so the policy cannot be kept in SQL. Run the job natively, or use the default policy (`fail`) when targeting an engine.";
+    HabitAnd = "E0100", "and instead of &&",
+        "The habit: `and` (SQL, Python). The flow form: `a && b`.\n\nExample:\n    filter distance > 10.0 and fare > 0.0\nFix:\n    filter distance > 10.0 && fare > 0.0";
+    HabitOr = "E0101", "or instead of ||",
+        "The habit: `or` (SQL, Python). The flow form: `a || b`.\n\nExample:\n    filter city == \"A\" or city == \"B\"\nFix:\n    filter city == \"A\" || city == \"B\"";
+    HabitNot = "E0102", "not instead of !",
+        "The habit: `not` (SQL, Python). The flow form: `!a`.\n\nExample:\n    filter not is_null(tip)\nFix:\n    filter !is_null(tip)";
+    HabitSingleEquals = "E0103", "= used as a comparison",
+        "The habit: `=` for equality (SQL). The flow form: `a == b`.\n\nExample:\n    filter vendor = \"acme\"\nFix:\n    filter vendor == \"acme\"";
+    HabitNotEqual = "E0104", "<> instead of !=",
+        "The habit: `<>` for not-equal (SQL). The flow form: `a != b`.\n\nExample:\n    filter city <> \"x\"\nFix:\n    filter city != \"x\"";
+    HabitSingleQuote = "E0105", "single-quoted string",
+        "The habit: a 'text' literal (SQL, Python). The flow form: \"text\" (double quotes).\n\nExample:\n    filter city == 'Boston'\nFix:\n    filter city == \"Boston\"";
+    HabitCountStar = "E0106", "count(*) instead of count()",
+        "The habit: `count(*)` (SQL). The flow form: `count()`.\n\nExample:\n    group vendor { n: count(*) }\nFix:\n    group vendor { n: count() }";
+    HabitWhere = "E0107", "where instead of filter",
+        "The habit: a `where` clause (SQL). The flow form: the `filter` stage.\n\nExample:\n    trips | where distance > 10.0\nFix:\n    trips | filter distance > 10.0";
+    HabitSelect = "E0108", "select instead of map",
+        "The habit: a `select` list (SQL). The flow form: the `map { … }` stage.\n\nExample:\n    trips | select id, fare\nFix:\n    trips | map { id, fare }";
+    HabitOrderBy = "E0109", "order by / sort: flow has no sorting stage",
+        "The habit: `order by` / `sort` (SQL, dataframes). The flow form: no stage: the stage is dropped; sort the output elsewhere.\n\nExample:\n    trips | order by fare | sink csv(\"o.csv\")\nFix:\n    trips | sink csv(\"o.csv\")";
+    HabitGroupBy = "E0110", "group by instead of group",
+        "The habit: `group by k` / `groupby` (SQL, pandas). The flow form: `group k { … }`.\n\nExample:\n    trips | group by vendor { n: count() }\nFix:\n    trips | group vendor { n: count() }";
+    HabitHaving = "E0111", "having instead of filter",
+        "The habit: a `having` clause (SQL). The flow form: a `filter` stage after `group`.\n\nExample:\n    | group vendor { n: count() } having n > 5\nFix:\n    | group vendor { n: count() } | filter n > 5";
+    HabitSqlQuery = "E0112", "a SQL query as a statement",
+        "The habit: a whole `SELECT … FROM …` query (SQL). The flow form: a pipeline that starts from its source.\n\nExample:\n    select * from trips where fare > 0\nFix:\n    trips | filter fare > 0.0 | sink stdout()";
+    HabitStageFirst = "E0113", "a pipeline starts with a stage",
+        "The habit: a stage before the source (`limit 10 trips`, `filter … trips`). The flow form: `source | stage | …`.\n\nExample:\n    limit 10 trips | sink stdout()\nFix:\n    trips | limit 10 | sink stdout()";
+    HabitFrom = "E0114", "from before the source",
+        "The habit: `from trips` (PRQL, SQL). The flow form: the bare source name.\n\nExample:\n    from trips | limit 10 | sink stdout()\nFix:\n    trips | limit 10 | sink stdout()";
+    HabitJoin = "E0115", "join: flow has no join stage yet",
+        "The habit: `join … on` (SQL, dataframes). The flow form: none yet: join the files before the job; `union` appends streams of the same columns.\n\nExample:\n    trips | join vendors on vendor_id\nFix:\n    (not available)";
+    HabitAsCast = "E0116", "x as T instead of to_T(x)",
+        "The habit: a cast written `x as int` (SQL, Rust). The flow form: `to_int(x)`, `to_float(x)`, `to_str(x)`.\n\nExample:\n    map { d: distance as int }\nFix:\n    map { d: to_int(distance) }";
+    HabitCastCall = "E0117", "CAST(x AS T) instead of to_T(x)",
+        "The habit: `CAST(x AS T)` (SQL). The flow form: `to_int(x)`, `to_float(x)`, `to_str(x)`.\n\nExample:\n    map { d: CAST(distance AS int) }\nFix:\n    map { d: to_int(distance) }";
+    HabitAsAlias = "E0118", "expr as name instead of name: expr",
+        "The habit: a column alias `expr AS name` (SQL). The flow form: `name: expr` in `map`.\n\nExample:\n    map { fare * 2.0 as double }\nFix:\n    map { double: fare * 2.0 }";
+    HabitIsNull = "E0119", "x is null instead of x == null",
+        "The habit: `x IS NULL` / `x IS NOT NULL` (SQL). The flow form: `x == null` / `x != null`.\n\nExample:\n    filter tip is not null\nFix:\n    filter tip != null";
+    HabitNullSpelling = "E0120", "None / NULL / nil instead of null",
+        "The habit: `None` (Python), `NULL` (SQL), `nil` (Ruby, Lua, Go). The flow form: `null`.\n\nExample:\n    filter tip != None\nFix:\n    filter tip != null";
+    HabitBoolCase = "E0121", "True / False instead of true / false",
+        "The habit: `True`/`False` (Python), `TRUE`/`FALSE` (SQL). The flow form: `true` / `false`.\n\nExample:\n    csv(\"t.csv\", header: True)\nFix:\n    csv(\"t.csv\", header: true)";
+    HabitElif = "E0122", "elif instead of else if",
+        "The habit: `elif` (Python), `elsif` (Ruby, Perl), `elseif` (PHP, Lua). The flow form: `else if`.\n\nExample:\n    if a { 1 } elif b { 2 } else { 3 }\nFix:\n    if a { 1 } else if b { 2 } else { 3 }";
+    HabitThen = "E0123", "if … then instead of braces",
+        "The habit: `if c then a else b` (SQL CASE, Haskell, Lua). The flow form: `if c { a } else { b }`.\n\nExample:\n    if age >= 65 then \"senior\" else \"adult\"\nFix:\n    if age >= 65 { \"senior\" } else { \"adult\" }";
+    HabitCase = "E0124", "CASE WHEN instead of if",
+        "The habit: `CASE WHEN c THEN a ELSE b END` (SQL). The flow form: `if c { a } else { b }`.\n\nExample:\n    CASE WHEN fare > 50 THEN \"high\" ELSE \"low\" END\nFix:\n    if fare > 50.0 { \"high\" } else { \"low\" }";
+    HabitPythonTernary = "E0125", "a if c else b",
+        "The habit: Python's conditional expression `a if c else b`. The flow form: `if c { a } else { b }`.\n\nExample:\n    map { x: fare if fare > 0.0 else 0.0 }\nFix:\n    map { x: if fare > 0.0 { fare } else { 0.0 } }";
+    HabitTernary = "E0126", "c ? a : b",
+        "The habit: the C / JavaScript conditional `c ? a : b`. The flow form: `if c { a } else { b }`.\n\nExample:\n    map { x: fare > 0.0 ? fare : 0.0 }\nFix:\n    map { x: if fare > 0.0 { fare } else { 0.0 } }";
+    HabitStrPlus = "E0127", "+ on strings",
+        "The habit: joining text with `+` (Python, JavaScript, Java). The flow form: `concat(a, b)`, with `to_str(n)` for numbers.\n\nExample:\n    map { label: city + \"-\" + vendor }\nFix:\n    map { label: concat(concat(city, \"-\"), vendor) }";
+    HabitLenNullable = "E0128", "len(x) == 0 on nullable text",
+        "The habit: testing `len(s) == 0` (or `s == \"\"`) for missing text (Python, SQL). The flow form: `x == null` for missing, `(x ?? \"\") == \"\"` for missing or empty.\n\nExample:\n    filter len(nickname) == 0\nFix:\n    filter (nickname ?? \"\") == \"\"";
+    HabitStrIntCompare = "E0129", "== between str and int",
+        "The habit: comparing text with a number, which SQL and JavaScript convert implicitly. The flow form: convert one side: `parse_int(s) == 5` (an int?), or compare with text `s == \"5\"`.\n\nExample:\n    filter zip == 10001   # zip is str\nFix:\n    filter zip == \"10001\"";
+    HabitMissingPipe = "E0130", "missing | between stages",
+        "The habit: stages written one after the other, as clauses of a SQL query or lines of a dataframe chain. The flow form: `a | filter … | map { … }`.\n\nExample:\n    trips | filter fare > 0.0 map { id }\nFix:\n    trips | filter fare > 0.0 | map { id }";
+    HabitTrailingPipe = "E0131", "a | with no stage after it",
+        "The habit: a trailing `|` (or `| |`), as in a shell pipe being edited. The flow form: remove the `|`.\n\nExample:\n    trips | limit 5 | sink stdout() |\nFix:\n    trips | limit 5 | sink stdout()";
+    HabitSinkMiddle = "E0132", "a sink in the middle of a pipeline",
+        "The habit: writing and continuing, like `tee` or a dataframe's `to_csv` in a chain. The flow form: name the stream with `let`, then one pipeline per sink.\n\nExample:\n    trips | sink csv(\"a.csv\") | filter fare > 0.0 | sink csv(\"b.csv\")\nFix:\n    let t = trips\n    t | sink csv(\"a.csv\")\n    t | filter fare > 0.0 | sink csv(\"b.csv\")";
+    HabitSemicolon = "E0133", "; at the end of a statement",
+        "The habit: ending statements with `;` (SQL, C, JavaScript). The flow form: nothing: a statement ends where the next begins.\n\nExample:\n    trips | sink stdout();\nFix:\n    trips | sink stdout()";
+    HabitSlashComment = "E0134", "// comment",
+        "The habit: `//` comments (C, JavaScript, Rust). The flow form: `# comment`.\n\nExample:\n    // long trips\nFix:\n    # long trips";
+    HabitDashComment = "E0135", "-- comment",
+        "The habit: `--` comments (SQL, Lua, Haskell). The flow form: `# comment`.\n\nExample:\n    -- long trips\nFix:\n    # long trips";
+    HabitFnBraces = "E0136", "fn body in braces without =",
+        "The habit: a function body in braces (Rust, JavaScript, C). The flow form: `fn f(x: int) -> T = expression`.\n\nExample:\n    fn senior(age: int) -> bool { age >= 65 }\nFix:\n    fn senior(age: int) -> bool = age >= 65";
+    HabitFnColonReturn = "E0137", "fn return type after :",
+        "The habit: a return type after `:` (TypeScript, Python annotations, Kotlin). The flow form: `-> T`.\n\nExample:\n    fn half(x: float): float = x / 2.0\nFix:\n    fn half(x: float) -> float = x / 2.0";
+    HabitFnNoReturnType = "E0138", "fn without a return type",
+        "The habit: leaving the return type to inference (Python, JavaScript, Kotlin). The flow form: `fn f(x: int) -> int = …`.\n\nExample:\n    fn half(x: float) = x / 2.0\nFix:\n    fn half(x: float) -> float = x / 2.0";
+    HabitDef = "E0139", "def instead of fn",
+        "The habit: `def f(x):` (Python, Ruby, Scala). The flow form: `fn f(x: int) -> int = …`.\n\nExample:\n    def half(x): return x / 2\nFix:\n    fn half(x: float) -> float = x / 2.0";
+    HabitOptionAssign = "E0140", "option=value instead of option: value",
+        "The habit: keyword arguments `name=value` (Python). The flow form: `name: value`.\n\nExample:\n    csv(\"t.csv\", header=true)\nFix:\n    csv(\"t.csv\", header: true)";
+    HabitMapAssign = "E0141", "name = expr in map instead of name: expr",
+        "The habit: assignments in a projection (`df.assign(total=…)`, `SET x = …`). The flow form: `name: expr`.\n\nExample:\n    map { total = fare + tip }\nFix:\n    map { total: fare + tip }";
+    HabitAmp = "E0142", "& instead of &&",
+        "The habit: a single `&` for and (pandas, C bit operations). The flow form: `a && b`.\n\nExample:\n    filter (fare > 0.0) & (tip > 0.0)\nFix:\n    filter fare > 0.0 && tip > 0.0";
+    HabitTripleEquals = "E0143", "=== / !== instead of == / !=",
+        "The habit: JavaScript's strict comparisons. The flow form: `==` / `!=` (flow never converts types when comparing).\n\nExample:\n    filter city === \"x\"\nFix:\n    filter city == \"x\"";
+    HabitPower = "E0144", "** power operator",
+        "The habit: `**` for powers (Python, JavaScript). The flow form: `x * x`, `sqrt(x)`.\n\nExample:\n    map { sq: d ** 2 }\nFix:\n    map { sq: d * d }";
+    HabitSqlOperator = "E0145", "SQL operators in, like, between",
+        "The habit: `x IN (…)`, `x LIKE '…'`, `x BETWEEN a AND b` (SQL). The flow form: `x == a || x == b`; `contains`/`starts_with`/`ends_with`; `x >= a && x <= b`.\n\nExample:\n    filter city in (\"A\", \"B\")\nFix:\n    filter city == \"A\" || city == \"B\"";
+    HabitUpperCaseCall = "E0146", "upper-case function names",
+        "The habit: `SUM(x)`, `UPPER(s)` (SQL is case-insensitive). The flow form: the lower-case name: `sum(x)`, `upper(s)`.\n\nExample:\n    group vendor { s: SUM(fare) }\nFix:\n    group vendor { s: sum(fare) }";
+    HabitDistinct = "E0147", "distinct: flow has no distinct stage",
+        "The habit: `DISTINCT` / `drop_duplicates` (SQL, pandas). The flow form: `group a, b { n: count() }` (the stage is dropped).\n\nExample:\n    trips | distinct | sink stdout()\nFix:\n    trips | group vendor, city { n: count() } | sink stdout()";
+    HabitFloorDiv = "E0148", "// floor division",
+        "The habit: `a // b` (Python). The flow form: `/` between ints (it drops the fraction), `floor(a / b)` for floats.\n\nExample:\n    map { h: minutes // 60 }\nFix:\n    map { h: minutes / 60 }";
+    HabitMethodCall = "E0149", "method calls x.f()",
+        "The habit: calling a function as a method `s.upper()` (Python, JavaScript). The flow form: `upper(s)`: functions take the value as their first argument.\n\nExample:\n    map { c: city.upper() }\nFix:\n    map { c: upper(city) }";
+    HabitSqlConcat = "E0150", "|| on strings",
+        "The habit: `a || b` to join text (SQL). The flow form: `concat(a, b)`; `||` is boolean or.\n\nExample:\n    map { k: city || vendor }\nFix:\n    map { k: concat(city, vendor) }";
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub enum Tok {
     /// A complete string literal, quotes included; unescaped by `lex`.
     #[regex(r#""([^"\\\n]|\\[^\n])*""#, |lex| lex.slice().to_string())]
     Str(String),
+    /// A single-quoted string (a habit: reported, then read as a string).
+    #[regex(r#"'([^'\\\n]|\\[^\n])*'"#, |lex| lex.slice().to_string())]
+    SqStr(String),
     /// A string literal missing its closing quote on its line.
     #[regex(r#""([^"\\\n]|\\[^\n])*"#, |lex| lex.slice().to_string(), priority = 1)]
     UnterminatedStr(String),
@@ -116,6 +119,23 @@ pub enum Tok {
     OrOr,
     #[token("!")]
     Bang,
+    // Habits, reported by `lex` and replaced by the flow form (or dropped).
+    #[token(";")]
+    Semi,
+    #[token("//")]
+    SlashSlash,
+    #[token("--")]
+    DashDash,
+    #[token("&")]
+    Amp,
+    #[token("<>")]
+    LtGt,
+    #[token("===")]
+    EqEqEq,
+    #[token("!==")]
+    NotEqEq,
+    #[token("**")]
+    StarStar,
 }
 
 /// A token after post-processing: literals converted to values.
@@ -187,9 +207,20 @@ pub fn tok_text(t: &Tok) -> &'static str {
         Tok::AndAnd => "&&",
         Tok::OrOr => "||",
         Tok::Bang => "!",
-        Tok::Ident(_) | Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::UnterminatedStr(_) => {
-            "literal"
-        }
+        Tok::Semi => ";",
+        Tok::SlashSlash => "//",
+        Tok::DashDash => "--",
+        Tok::Amp => "&",
+        Tok::LtGt => "<>",
+        Tok::EqEqEq => "===",
+        Tok::NotEqEq => "!==",
+        Tok::StarStar => "**",
+        Tok::Ident(_)
+        | Tok::Int(_)
+        | Tok::Float(_)
+        | Tok::Str(_)
+        | Tok::SqStr(_)
+        | Tok::UnterminatedStr(_) => "literal",
     }
 }
 
@@ -235,7 +266,37 @@ fn unescape(raw: &str, start: usize, file: FileId, diags: &mut Vec<Diagnostic>) 
 /// Lexes a whole file. Never fails: problems become diagnostics, and the offending text is
 /// skipped (or, for an unterminated string, kept as a string token) so parsing can go on.
 pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
-    let mut out = Vec::new();
+    let mut fixed = Vec::new();
+    let out = lex_with_habits(text, file, diags, &mut fixed);
+    diags.append(&mut fixed);
+    out
+}
+
+/// Is the text after a `//` (to the end of its line) the right operand of a floor division
+/// (`x // 2`, `a // b }`) rather than a comment (`// keep long trips`)?
+fn is_division_operand(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    let word = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    word > 0
+        && rest[word..]
+            .trim()
+            .chars()
+            .next()
+            .is_none_or(|c| ")},|+-*/%<>=!&".contains(c))
+}
+
+/// Like [`lex`], with the habits it recovers from (`'text'`, `;`, `//` comments, …) reported
+/// into `fixed` rather than `diags`: a statement with only such diagnostics is still parsed and
+/// its other syntax errors reported.
+pub fn lex_with_habits(
+    text: &str,
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+    fixed: &mut Vec<Diagnostic>,
+) -> Vec<Spanned> {
+    let mut out: Vec<Spanned> = Vec::new();
     let mut lexer = Tok::lexer(text);
     // The diagnostic of the current run of bad characters, where the run ends, its length.
     let mut run: Option<(usize, usize, usize)> = None;
@@ -279,6 +340,123 @@ pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned
                 );
                 Token::Str(unescape(&s[1..], range.start + 1, file, diags))
             }
+            Ok(Tok::SqStr(s)) => {
+                let inner = &s[1..s.len() - 1];
+                fixed.push(
+                    Diagnostic::error(Code::HabitSingleQuote, "strings are written in double quotes")
+                        .label(span, "single quotes")
+                        .help(format!("write \"{}\"", inner.replace('"', "\\\"")))
+                        .note("in SQL 'x' is text and \"x\" a column; in flow \"x\" is text and a column is its bare name (or `x` in back-quotes)"),
+                );
+                Token::Str(unescape(inner, range.start + 1, file, diags))
+            }
+            Ok(Tok::Semi) => {
+                fixed.push(
+                    Diagnostic::error(Code::HabitSemicolon, "flow statements end without `;`")
+                        .label(span, "remove this `;`")
+                        .help("a statement ends where the next one starts; a new line is enough"),
+                );
+                continue;
+            }
+            Ok(Tok::SlashSlash) => {
+                let line_end = text[range.end..]
+                    .find('\n')
+                    .map_or(text.len(), |i| range.end + i);
+                let rest = &text[range.end..line_end];
+                let after_operand = out.last().is_some_and(|t| {
+                    matches!(
+                        t.1,
+                        Token::Ident(_) | Token::Int(_) | Token::Float(_) | Token::Kw(Tok::RParen)
+                    )
+                });
+                if after_operand && is_division_operand(rest) {
+                    fixed.push(
+                        Diagnostic::error(Code::HabitFloorDiv, "flow has no `//` operator")
+                            .label(span, "floor division")
+                            .help("between ints `/` already drops the fraction; for floats write `floor(a / b)`"),
+                    );
+                    Token::Kw(Tok::Slash)
+                } else {
+                    fixed.push(
+                        Diagnostic::error(
+                            Code::HabitSlashComment,
+                            "comments start with `#`, not `//`",
+                        )
+                        .label(span, "write `#` here")
+                        .help("e.g. `# keep long trips`"),
+                    );
+                    lexer.bump(rest.len());
+                    continue;
+                }
+            }
+            Ok(Tok::DashDash) => {
+                let rest = &text[range.end..];
+                if rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']) {
+                    let line_end = rest.find('\n').unwrap_or(rest.len());
+                    fixed.push(
+                        Diagnostic::error(
+                            Code::HabitDashComment,
+                            "comments start with `#`, not `--`",
+                        )
+                        .label(span, "write `#` here")
+                        .help("e.g. `# keep long trips`"),
+                    );
+                    lexer.bump(line_end);
+                    continue;
+                }
+                // `--x` is two minus signs.
+                out.push((range.start, Token::Kw(Tok::Minus), range.start + 1));
+                Token::Kw(Tok::Minus)
+            }
+            Ok(Tok::Amp | Tok::LtGt | Tok::EqEqEq | Tok::NotEqEq | Tok::StarStar) => {
+                let bad = lexer.slice();
+                let (tok, msg, help) = match bad {
+                    "&" => (
+                        Tok::AndAnd,
+                        "boolean and is written `&&`",
+                        "e.g. `filter fare > 0.0 && tip > 0.0`",
+                    ),
+                    "<>" => (
+                        Tok::NotEq,
+                        "flow writes `!=`, not `<>`",
+                        "e.g. `filter city != \"Boston\"`",
+                    ),
+                    "===" => (
+                        Tok::EqEq,
+                        "flow writes `==`, not `===`",
+                        "flow never converts types in a comparison, so one `==` is strict",
+                    ),
+                    "!==" => (
+                        Tok::NotEq,
+                        "flow writes `!=`, not `!==`",
+                        "flow never converts types in a comparison, so one `!=` is strict",
+                    ),
+                    _ => (
+                        Tok::Star,
+                        "flow has no `**` power operator",
+                        "for a square write `x * x`; for a square root `sqrt(x)`",
+                    ),
+                };
+                let code = match bad {
+                    "&" => Code::HabitAmp,
+                    "<>" => Code::HabitNotEqual,
+                    "===" | "!==" => Code::HabitTripleEquals,
+                    _ => Code::HabitPower,
+                };
+                fixed.push(
+                    Diagnostic::error(code, msg)
+                        .label(span, format!("write `{}` here", tok_text(&tok)))
+                        .help(help),
+                );
+                if bad == "**" {
+                    // Poisoned: the rewrite would change the meaning; report it as a lexical
+                    // error of the statement.
+                    if let Some(d) = fixed.pop() {
+                        diags.push(d);
+                    }
+                }
+                Token::Kw(tok)
+            }
             Ok(t) => Token::Kw(t),
             Err(()) => {
                 let bad = lexer.slice();
@@ -318,9 +496,7 @@ pub fn lex(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned
                     "≤" => d = d.help("write `<=`"),
                     "≠" => d = d.help("write `!=`"),
                     "“" | "”" => d = d.help("strings use plain double quotes: \"text\""),
-                    "&" => d = d.help("use `&&` for boolean and"),
                     "'" => d = d.help("strings use double quotes: \"text\""),
-                    ";" => d = d.help("statements need no `;`"),
                     _ => {}
                 }
                 diags.push(d);

@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod depth;
 pub mod dump;
+pub mod habits;
 pub mod lexer;
 
 #[allow(clippy::all, unused_parens, unused_imports, dead_code)]
@@ -20,21 +21,45 @@ use lexer::{Spanned, Tok, Token};
 /// Parses one file.
 pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let tokens = lex_and_check(text, file, &mut diags);
+    // Habits the lexer and the habit pass recover from: reported, but the statement is parsed.
+    let mut fixed = Vec::new();
+    let tokens = lexer::lex_with_habits(text, file, &mut diags, &mut fixed);
+    let statements = split_statements(text, &tokens);
+    let statements: Vec<habits::Rewritten> = statements
+        .into_iter()
+        .map(|stmt| {
+            let mut found = Vec::new();
+            let r = habits::rewrite(text, file, stmt, &mut found);
+            if r.poisoned {
+                diags.append(&mut found);
+            } else {
+                fixed.append(&mut found);
+            }
+            r
+        })
+        .collect();
     // Statements with a lexical error get no syntax error too: it would only echo the first.
     let lex_errors: Vec<u32> = diags
         .iter()
         .filter_map(|d| d.primary_span())
         .map(|s| s.start)
         .collect();
-    let statements = split_statements(text, &tokens);
+    diags.append(&mut fixed);
     let parser = grammar::flow::ItemParser::new();
     let mut module = Module::default();
     let n = statements.len();
-    for (i, stmt) in statements.into_iter().enumerate() {
+    for (i, r) in statements.into_iter().enumerate() {
+        let stmt = r.tokens;
         let start = stmt.first().map(|t| t.0).unwrap_or(0);
         let end = stmt.last().map(|t| t.2).unwrap_or(0);
         let next_start = if i + 1 < n { None } else { Some(text.len()) };
+        if r.poisoned {
+            module.items.push(Item::Error(ast::ErrorItem {
+                span: Span::new(file, start, end),
+                declares: declares(&stmt, file),
+            }));
+            continue;
+        }
         match parser.parse(file, stmt.iter().cloned().map(Ok::<Spanned, ()>)) {
             Ok(mut item) => match depth::limit(&mut item) {
                 Ok(()) => module.items.push(item),
@@ -107,6 +132,7 @@ pub(crate) fn parse_expr(text: &str, file: FileId) -> (Option<ast::Expr>, Vec<Di
     }
 }
 
+#[cfg(test)]
 fn lex_and_check(text: &str, file: FileId, diags: &mut Vec<Diagnostic>) -> Vec<Spanned> {
     lexer::lex(text, file, diags)
 }
@@ -137,8 +163,21 @@ fn split_statements(text: &str, tokens: &[Spanned]) -> Vec<Vec<Spanned>> {
             Token::Kw(Tok::Mode | Tok::Use | Tok::Schema | Tok::Source | Tok::Fn | Tok::Let) => {
                 true
             }
+            // A stage keyword at the very start of a line starts a (mistaken) statement:
+            // `limit 10 trips`; indented, it is a stage missing its `|`.
+            Token::Kw(
+                Tok::Filter | Tok::Map | Tok::Group | Tok::Union | Tok::Limit | Tok::Sink,
+            ) => current
+                .last()
+                .is_some_and(|prev| ends_statement(&prev.1) && text[..tok.0].ends_with('\n')),
+            // Habit words (`and`, `where`, …) at a line's start continue the statement; they
+            // are reported by the habit pass.
+            Token::Ident(w) if habits::continues_statement(w) => current.is_empty(),
             Token::Ident(_) => match current.last() {
-                Some(prev) => ends_statement(&prev.1) && text[prev.2..tok.0].contains('\n'),
+                Some(prev) => {
+                    (ends_statement(&prev.1) || prev.1 == Token::Kw(Tok::Pipe))
+                        && text[prev.2..tok.0].contains('\n')
+                }
                 None => true,
             },
             _ => false,

@@ -389,7 +389,12 @@ fn coordinate(
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send((i, Event::Lost(e.to_string())));
+                        let why = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            "closed".to_string()
+                        } else {
+                            format!("failed ({e})")
+                        };
+                        let _ = tx.send((i, Event::Lost(why)));
                         break;
                     }
                 }
@@ -446,7 +451,7 @@ fn coordinate(
                     return Err(worker_error(
                         i,
                         Some(pid),
-                        format!("lost its connection ({why}): {status}"),
+                        format!("its control connection {why}: {status}"),
                     ));
                 }
             }

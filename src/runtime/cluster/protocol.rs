@@ -332,3 +332,69 @@ pub fn mesh(
     }
     Ok(sockets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_that_never_comes_fails_the_mesh_at_the_deadline() {
+        let me = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Process 1's address is a port nobody will connect from.
+        let addresses = vec![me.local_addr().unwrap().to_string(), "127.0.0.1:9".into()];
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(300);
+        let e = mesh(0, &addresses, &me, "t", deadline, &mut |_| {}).unwrap_err();
+        let took = start.elapsed();
+        assert!(
+            e.to_string().contains("process(es) 1 never connected"),
+            "{e}"
+        );
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+    }
+
+    #[test]
+    fn a_mesh_connection_without_the_token_is_refused() {
+        let l0 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addresses = vec![
+            l0.local_addr().unwrap().to_string(),
+            l1.local_addr().unwrap().to_string(),
+        ];
+        let a2 = addresses.clone();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // A stray peer with the wrong token, then the real process 1.
+        let stray = std::thread::spawn(move || {
+            let _ = mesh(1, &a2, &l1, "wrong", deadline, &mut |_| {});
+        });
+        let mut refused = Vec::new();
+        let a3 = addresses.clone();
+        let l1b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let real = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            mesh(1, &a3, &l1b, "right", deadline, &mut |_| {}).map(|s| s.len())
+        });
+        let sockets = mesh(0, &addresses, &l0, "right", deadline, &mut |m| {
+            refused.push(m)
+        });
+        let sockets = sockets.unwrap();
+        assert!(sockets[0].is_none() && sockets[1].is_some());
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].contains("not a peer of this job"), "{refused:?}");
+        assert_eq!(real.join().unwrap().unwrap(), 2);
+        let _ = stray.join();
+    }
+
+    #[test]
+    fn macs_depend_on_token_label_and_nonce() {
+        let m = mac("tok", COORD, b"n1");
+        assert!(verify("tok", COORD, b"n1", &m));
+        assert!(!verify("tok2", COORD, b"n1", &m));
+        assert!(!verify("tok", WORKER, b"n1", &m));
+        assert!(!verify("tok", COORD, b"n2", &m));
+        assert_eq!(new_token().unwrap().len(), 64);
+    }
+}

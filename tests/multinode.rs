@@ -472,3 +472,43 @@ fn a_wrong_token_is_refused_and_logged() {
         "{err}"
     );
 }
+
+#[test]
+fn a_retry_succeeds_after_a_worker_is_killed() {
+    let dir = big_job(300_000);
+    let r = start_slow(dir.path(), 2, &["--retries", "1"]);
+    std::thread::sleep(Duration::from_millis(600));
+    let victim = r.pids[1];
+    Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    let (code, err, _) = finish(r, Instant::now());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("attempt 1 failed: worker process 1 on 127.0.0.1")
+            && err.contains("retrying from scratch (1 of 1)"),
+        "{err}"
+    );
+    for line in err.lines() {
+        if let Some(rest) = line.strip_prefix("flow: worker process ") {
+            let pid: u32 = rest
+                .split(": pid ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(!alive(pid), "second-attempt worker {pid} is still running");
+        }
+    }
+    let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+}
+
+/// Rows of `big_job(rows)` with `v <= 10` (dropped by the filter of slow.flow).
+fn count_small(rows: usize) -> usize {
+    (0..rows).filter(|i| i * 7 % 1000 <= 10).count()
+}

@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// Seconds without a heartbeat after which a worker process is taken as hung (multi-node).
     #[arg(long, default_value_t = 10.0)]
     heartbeat_timeout: f64,
+    /// Re-run the job from scratch up to N times when a worker process is lost or hangs
+    /// (multi-node; a job error such as a bad row under `on_error: fail` is not retried).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
     /// Seconds that starting and connecting the worker processes may take (multi-node).
     #[arg(long, default_value_t = 10.0)]
     connect_timeout: f64,
@@ -111,7 +115,23 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         .heartbeat_interval
         .min(cluster.heartbeat_timeout / 4);
     cluster.verbose = args.verbose;
-    match session.run_in_layout(&opts, args.nodes, &cluster) {
+    let mut attempt = 0;
+    let result = loop {
+        let r = session.run_in_layout(&opts, args.nodes, &cluster);
+        match &r {
+            Err(RunFailure::Job { error, .. })
+                if attempt < args.retries && error.is_worker_loss() =>
+            {
+                attempt += 1;
+                err(&format!(
+                    "flow: attempt {attempt} failed: {error}; retrying from scratch ({attempt} of {})",
+                    args.retries
+                ));
+            }
+            _ => break r,
+        }
+    };
+    match result {
         Ok(summary) => {
             if args.summary == Some(SummaryFormat::Json) {
                 err(&serde_json::to_string_pretty(&summary).unwrap_or_default());

@@ -170,6 +170,18 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl RunError {
+    /// A worker process was lost, hung, never came, or stopped on a peer's loss: a failure of
+    /// the machinery rather than of the job's data, which a re-run may not meet again.
+    pub fn is_worker_loss(&self) -> bool {
+        match self {
+            RunError::Worker { cause: None, .. } => true,
+            RunError::Worker { cause: Some(c), .. } => matches!(**c, RunError::Internal(_)),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RunOptions {
     /// Worker threads (overrides the plan's mode).

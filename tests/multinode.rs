@@ -448,7 +448,7 @@ fn a_wrong_token_is_refused_and_logged() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let wrong = protocol::connect_worker(addr, "a-wrong-token", deadline);
-    let e = wrong.err().expect("a wrong token is refused").to_string();
+    let e = wrong.expect_err("a wrong token is refused").to_string();
     assert!(
         e.contains("refused") && e.contains("wrong job token"),
         "{e}"

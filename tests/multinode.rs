@@ -362,20 +362,31 @@ fn no_outputs(dir: &Path) {
     assert!(left.is_empty(), "files left in out/: {left:?}");
 }
 
+/// Starts a slow job on `nodes` processes, sends `signal` to worker process 1 after 600 ms and
+/// waits for the coordinator: (the worker's pid, exit code, stderr, time from the signal).
+fn signal_worker(
+    dir: &Path,
+    nodes: usize,
+    extra: &[&str],
+    signal: &str,
+) -> (u32, Option<i32>, String, Duration) {
+    let r = start_slow(dir, nodes, extra);
+    std::thread::sleep(Duration::from_millis(600));
+    let victim = r.pids[1];
+    let sent = Instant::now();
+    Command::new("kill")
+        .args([signal, &victim.to_string()])
+        .status()
+        .unwrap();
+    let (code, err, took) = finish(r, sent);
+    eprintln!("kill {signal} to the coordinator's exit: {took:?}");
+    (victim, code, err, took)
+}
+
 #[test]
 fn a_killed_worker_fails_the_job_within_two_seconds() {
     let dir = big_job(300_000);
-    let r = start_slow(dir.path(), 3, &[]);
-    std::thread::sleep(Duration::from_millis(600));
-    assert!(r.child.id() > 0);
-    let victim = r.pids[1];
-    let killed = Instant::now();
-    Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    let (code, err, took) = finish(r, killed);
-    eprintln!("kill -9 to a failed job: {took:?}");
+    let (victim, code, err, took) = signal_worker(dir.path(), 3, &[], "-9");
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})"))
@@ -390,16 +401,8 @@ fn a_killed_worker_fails_the_job_within_two_seconds() {
 #[test]
 fn a_stopped_worker_is_found_by_its_missed_heartbeats() {
     let dir = big_job(300_000);
-    let r = start_slow(dir.path(), 2, &["--heartbeat-timeout", "1.5"]);
-    std::thread::sleep(Duration::from_millis(600));
-    let victim = r.pids[1];
-    let stopped = Instant::now();
-    Command::new("kill")
-        .args(["-STOP", &victim.to_string()])
-        .status()
-        .unwrap();
-    let (code, err, took) = finish(r, stopped);
-    eprintln!("SIGSTOP to a failed job: {took:?}");
+    let (victim, code, err, took) =
+        signal_worker(dir.path(), 2, &["--heartbeat-timeout", "1.5"], "-STOP");
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})"))
@@ -476,14 +479,7 @@ fn a_wrong_token_is_refused_and_logged() {
 #[test]
 fn a_retry_succeeds_after_a_worker_is_killed() {
     let dir = big_job(300_000);
-    let r = start_slow(dir.path(), 2, &["--retries", "1"]);
-    std::thread::sleep(Duration::from_millis(600));
-    let victim = r.pids[1];
-    Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    let (code, err, _) = finish(r, Instant::now());
+    let (_, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "1"], "-9");
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("attempt 1 failed: worker process 1 on 127.0.0.1")

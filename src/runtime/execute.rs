@@ -3,7 +3,6 @@
 
 use super::commit::{NodeCounts, Outcome};
 use super::dataflow::{self, Job};
-use super::physical::PhysOp;
 use super::{JobSpec, RunError, RunOptions, policy, progress};
 use crate::connectors::sink::SharedFile;
 use std::collections::HashMap;
@@ -60,14 +59,7 @@ pub fn execute_on(
         registry: opts.registry.clone(),
         factory: opts.kernel_factory.clone(),
     });
-    let sources: Vec<usize> = job
-        .plan
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
-        .map(|(i, _)| i)
-        .collect();
+    let sources = job.plan.sources();
     let progress = progress::Progress::start(opts.progress, shared.clone(), sources);
 
     let (j2, s2) = (job.clone(), shared.clone());

@@ -16,8 +16,9 @@
 //!
 //! Threads: `--threads N` wins; else `mode single(readers: R, processors: P)` gives `R + P`
 //! workers (each timely worker both reads its splits and runs the kernels on them, so the ratio
-//! only sets the total), `mode multi(threads: T)` gives `T` (with a warning: multi-node runs
-//! single-node here), and `mode auto` the available cores. `@parallel(n)` hints are reported as
+//! only sets the total), `mode multi(threads: T)` gives `T` per process (`flow run` starts the
+//! processes through [`cluster`]; [`run`] alone runs one, with a warning), and `mode auto` the
+//! available cores. `@parallel(n)` hints are reported as
 //! warnings in the summary: every stage runs on every worker. `@batch(n)` on a source sets its
 //! chunk size; elsewhere it is reported as a warning.
 

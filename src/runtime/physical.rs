@@ -252,6 +252,16 @@ impl PhysicalPlan {
         })
     }
 
+    /// The indices of the source nodes.
+    pub fn sources(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// For a source, the `limit` nodes that every path from it to a sink passes through (the
     /// first one on each path); `None` if some path reaches a sink without a limit. Once all
     /// those limits have let their N rows through, the source can stop reading: any further

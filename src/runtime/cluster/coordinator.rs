@@ -6,7 +6,6 @@
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
 use crate::plan::ir::Plan;
 use crate::runtime::commit::{NodeCounts, Outcome};
-use crate::runtime::physical::PhysOp;
 use crate::runtime::{JobSpec, ProcessSummary, RunError, RunOptions, RunSummary, prepare};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -248,10 +247,8 @@ fn release(procs: &mut Procs) {
 fn source_totals(spec: &JobSpec, o: &Outcome) -> (u64, u64) {
     let mut rows = 0;
     let mut bytes = 0;
-    for (i, n) in spec.plan.nodes.iter().enumerate() {
-        if matches!(n.op, PhysOp::Source { .. })
-            && let Some(c) = o.nodes.get(i)
-        {
+    for i in spec.plan.sources() {
+        if let Some(c) = o.nodes.get(i) {
             rows += c.rows_in;
             bytes += c.bytes;
         }

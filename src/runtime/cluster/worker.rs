@@ -10,7 +10,7 @@
 
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
 use crate::runtime::policy::Shared;
-use crate::runtime::{RunError, RunOptions, dataflow, execute_on, physical::PhysOp};
+use crate::runtime::{RunError, RunOptions, dataflow, execute_on};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,15 +219,7 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
             });
     }
     let shared = Arc::new(Shared::new(job.spec.plan.nodes.len()));
-    let sources: Vec<usize> = job
-        .spec
-        .plan
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
-        .map(|(i, _)| i)
-        .collect();
+    let sources = job.spec.plan.sources();
     let beating = Arc::new(AtomicBool::new(true));
     let heart = {
         let (shared, beating, writer) = (shared.clone(), beating.clone(), writer.clone());

@@ -96,6 +96,51 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
+    /// Run one worker process of multi-node jobs (`flow run` starts these itself).
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Address to listen on for the coordinator, e.g. `0.0.0.0:7000` (port 0: any free port).
+    #[arg(long)]
+    listen: String,
+    /// Serve one job, then exit (otherwise: serve jobs one after another until stopped).
+    #[arg(long)]
+    once: bool,
+    /// Print `flow worker listening on ADDR` on standard output once listening.
+    #[arg(long)]
+    announce: bool,
+    /// Read the job token from the first line of standard input (otherwise from the
+    /// FLOW_JOB_TOKEN environment variable), and exit when standard input closes.
+    #[arg(long)]
+    token_stdin: bool,
+}
+
+fn cmd_worker(args: WorkerArgs) -> ExitCode {
+    use crate::runtime::cluster::{protocol::TOKEN_VAR, worker};
+    let token = if args.token_stdin {
+        worker::token_from_stdin()
+    } else {
+        std::env::var(TOKEN_VAR)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("set the job token in {TOKEN_VAR} (or pass --token-stdin)"))
+    };
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => {
+            err(&format!("flow worker: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    ExitCode::from(worker::serve(worker::WorkerOptions {
+        listen: args.listen,
+        once: args.once,
+        announce: args.announce,
+        token,
+        exit_with_stdin: args.token_stdin,
+    }))
 }
 
 pub fn main() -> ExitCode {
@@ -124,6 +169,7 @@ pub fn main() -> ExitCode {
         } => cmd_explain(&files, dot, format, plan),
         Command::Compile(args) => compile::cmd_compile(args),
         Command::ExplainError { code } => cmd_explain_error(&code),
+        Command::Worker(args) => cmd_worker(args),
     }
 }
 

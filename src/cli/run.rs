@@ -21,6 +21,20 @@ pub struct RunArgs {
     /// Rows per batch (overrides the script's mode).
     #[arg(long)]
     batch: Option<usize>,
+    /// Worker processes to start on this machine (overrides `mode multi(nodes: N)`; 1 runs in
+    /// this process).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Seconds without a heartbeat after which a worker process is taken as hung (multi-node).
+    #[arg(long, default_value_t = 10.0)]
+    heartbeat_timeout: f64,
+    /// Re-run the job from scratch up to N times when a worker process is lost or hangs
+    /// (multi-node; a job error such as a bad row under `on_error: fail` is not retried).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Seconds that starting and connecting the worker processes may take (multi-node).
+    #[arg(long, default_value_t = 10.0)]
+    connect_timeout: f64,
     /// How row kernels are executed.
     #[arg(long, value_enum, default_value = "jit")]
     engine: EngineArg,
@@ -90,7 +104,43 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
     opts.threads = args.threads;
     opts.batch = args.batch;
     opts.progress = !args.quiet && std::io::stderr().is_terminal();
-    match session.run(&opts) {
+    let mut cluster = crate::runtime::cluster::ClusterOptions::new(1);
+    match (
+        seconds(args.heartbeat_timeout),
+        seconds(args.connect_timeout),
+    ) {
+        (Some(h), Some(c)) => {
+            cluster.heartbeat_timeout = h;
+            cluster.connect_timeout = c;
+        }
+        _ => {
+            err(
+                "flow run: --heartbeat-timeout and --connect-timeout take a number of seconds above 0",
+            );
+            return ExitCode::from(2);
+        }
+    }
+    cluster.heartbeat_interval = cluster
+        .heartbeat_interval
+        .min(cluster.heartbeat_timeout / 4);
+    cluster.verbose = args.verbose;
+    let mut attempt = 0;
+    let result = loop {
+        let r = session.run_in_layout(&opts, args.nodes, &cluster);
+        match &r {
+            Err(RunFailure::Job { error, .. })
+                if attempt < args.retries && error.is_worker_loss() =>
+            {
+                attempt += 1;
+                err(&format!(
+                    "flow: attempt {attempt} failed: {error}; retrying from scratch ({attempt} of {})",
+                    args.retries
+                ));
+            }
+            _ => break r,
+        }
+    };
+    match result {
         Ok(summary) => {
             if args.summary == Some(SummaryFormat::Json) {
                 err(&serde_json::to_string_pretty(&summary).unwrap_or_default());
@@ -123,9 +173,28 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
     }
 }
 
+fn seconds(s: f64) -> Option<std::time::Duration> {
+    (s.is_finite() && s > 0.0 && s < 1e6).then(|| std::time::Duration::from_secs_f64(s))
+}
+
 /// The human summary: rows in / out / errored per stage, rows per sink.
 pub fn render_summary(s: &RunSummary) -> String {
     let mut out = String::new();
+    if !s.layout.is_empty() {
+        out.push_str(&format!("layout: {}\n", s.layout));
+    }
+    for p in &s.processes {
+        out.push_str(&format!(
+            "  worker process {} on {} (pid {}, {} thread{}): read {} rows, {} bytes\n",
+            p.index,
+            p.host,
+            p.pid,
+            p.threads,
+            if p.threads == 1 { "" } else { "s" },
+            p.rows_read,
+            p.bytes_read
+        ));
+    }
     out.push_str(&format!(
         "done in {:.2}s on {} thread{} (batch {})\n",
         s.elapsed_secs,

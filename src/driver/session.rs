@@ -13,7 +13,9 @@ use crate::catalog::Catalog;
 use crate::check::{self, Input, StdModule};
 use crate::connectors::Registry;
 use crate::diagnostics::{Code, Diagnostic};
+use crate::job::Mode;
 use crate::plan::{Plan, PlanOptions};
+use crate::runtime::cluster::ClusterOptions;
 use crate::runtime::{self, RunError, RunOptions, RunSummary};
 use crate::span::{FileId, SourceMap};
 use crate::syntax::{self, ast};
@@ -297,9 +299,75 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Checks, plans and runs the job in the layout its mode declares: `mode multi(nodes: N)`
+    /// with N ≥ 2 (or `nodes` from `flow run --nodes`) starts N local worker processes under a
+    /// coordinator in this process ([`runtime::cluster`]); anything else runs here, as
+    /// [`Session::run`]. The summary says which layout ran and why.
+    pub fn run_in_layout(
+        &mut self,
+        opts: &RunOptions,
+        nodes: Option<usize>,
+        cluster: &ClusterOptions,
+    ) -> Result<RunSummary, RunFailure> {
+        let plan = self.plan().map_err(RunFailure::Diagnostics)?;
+        let failed = |error: RunError| RunFailure::Job {
+            diagnostic: run_error_diagnostic(&error).map(Box::new),
+            error: Box::new(error),
+        };
+        let (declared, why) = match (&plan.mode, nodes) {
+            (_, Some(n)) => (n, format!("--nodes {n}")),
+            (Mode::Multi { nodes, .. }, None) => {
+                (*nodes as usize, format!("mode multi(nodes: {nodes})"))
+            }
+            (Mode::Auto { .. }, None) => (
+                1,
+                "mode auto: one machine and no hosts given, so one process".to_string(),
+            ),
+            (Mode::Single { .. }, None) => (1, "mode single".to_string()),
+        };
+        if declared >= 2 {
+            let mut c = cluster.clone();
+            c.nodes = declared;
+            let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
+            s.layout = format!(
+                "multi-node: {declared} worker processes × {} thread{} on this machine ({why})",
+                s.threads,
+                if s.threads == 1 { "" } else { "s" }
+            );
+            return Ok(s);
+        }
+        let mut s = runtime::run(plan, opts).map_err(failed)?;
+        let threads = match (&plan.mode, opts.threads) {
+            (_, Some(_)) => "--threads".to_string(),
+            (Mode::Auto { .. }, None) => "the available cores".to_string(),
+            (Mode::Single { .. }, None) => "readers + processors".to_string(),
+            (Mode::Multi { .. }, None) => "mode multi(threads)".to_string(),
+        };
+        s.layout = format!(
+            "single-node: {} thread{} ({why}; threads: {threads})",
+            s.threads,
+            if s.threads == 1 { "" } else { "s" }
+        );
+        Ok(s)
+    }
+}
+
 /// A job failure that has a place in the script (a row that failed to evaluate under
 /// `on_error: fail`), as a diagnostic pointing there.
 pub fn run_error_diagnostic(e: &RunError) -> Option<Diagnostic> {
+    if let RunError::Worker {
+        cause: Some(cause),
+        index,
+        host,
+        pid,
+        ..
+    } = e
+    {
+        let pid = pid.map(|p| format!(", pid {p}")).unwrap_or_default();
+        return run_error_diagnostic(cause)
+            .map(|d| d.note(format!("in worker process {index} on {host}{pid}")));
+    }
     let RunError::RowEval {
         at: Some(span),
         code,

@@ -16,11 +16,13 @@
 //!
 //! Threads: `--threads N` wins; else `mode single(readers: R, processors: P)` gives `R + P`
 //! workers (each timely worker both reads its splits and runs the kernels on them, so the ratio
-//! only sets the total), `mode multi(threads: T)` gives `T` (with a warning: multi-node runs
-//! single-node here), and `mode auto` the available cores. `@parallel(n)` hints are reported as
+//! only sets the total), `mode multi(threads: T)` gives `T` per process (`flow run` starts the
+//! processes through [`cluster`]; [`run`] alone runs one, with a warning), and `mode auto` the
+//! available cores. `@parallel(n)` hints are reported as
 //! warnings in the summary: every stage runs on every worker. `@batch(n)` on a source sets its
 //! chunk size; elsewhere it is reported as a warning.
 
+pub mod cluster;
 mod commit;
 pub mod dataflow;
 mod execute;
@@ -39,20 +41,20 @@ mod tests;
 
 pub use commit::Outcome;
 pub use dataflow::{KernelFactory, Packet};
-pub use execute::execute;
+pub use execute::{Comms, execute, execute_on};
 pub use physical::{PhysNode, PhysOp, PhysicalPlan};
 pub use prepare::{JobSpec, Prepared, prepare};
-pub use summary::{DeadLetterSummary, RunSummary, SinkSummary, StageSummary};
+pub use summary::{DeadLetterSummary, ProcessSummary, RunSummary, SinkSummary, StageSummary};
 
 use crate::codegen::Engine;
 use crate::connectors::Registry;
 use crate::plan::ir::Plan;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
 /// Why a job failed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunError {
     /// An input could not be read, or a row was rejected under `on_error: fail`.
     Input {
@@ -88,6 +90,15 @@ pub enum RunError {
     Plan(String),
     /// A bug: a panic caught in a worker.
     Internal(String),
+    /// A worker process of a multi-node job failed (`cause`: the job error it reported) or
+    /// was lost (`reason`: its connection dropped, it missed its heartbeats, it never came).
+    Worker {
+        index: usize,
+        host: String,
+        pid: Option<u32>,
+        reason: String,
+        cause: Option<Box<RunError>>,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -138,11 +149,39 @@ impl fmt::Display for RunError {
             }
             RunError::Plan(m) => write!(f, "cannot run this plan: {m}"),
             RunError::Internal(m) => write!(f, "internal error: {m}"),
+            RunError::Worker {
+                index,
+                host,
+                pid,
+                reason,
+                cause,
+            } => {
+                write!(f, "worker process {index} on {host}")?;
+                if let Some(p) = pid {
+                    write!(f, " (pid {p})")?;
+                }
+                match cause {
+                    Some(c) => write!(f, ": {c}"),
+                    None => write!(f, ": {reason}"),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for RunError {}
+
+impl RunError {
+    /// A worker process was lost, hung, never came, or stopped on a peer's loss: a failure of
+    /// the machinery rather than of the job's data, which a re-run may not meet again.
+    pub fn is_worker_loss(&self) -> bool {
+        match self {
+            RunError::Worker { cause: None, .. } => true,
+            RunError::Worker { cause: Some(c), .. } => matches!(**c, RunError::Internal(_)),
+            _ => false,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct RunOptions {
@@ -160,6 +199,8 @@ pub struct RunOptions {
     /// Back-pressure window in source chunks (default 32).
     pub window: Option<u64>,
     pub registry: Registry,
+    /// Processes the job is planned for (1: this one; a coordinator sets its worker count).
+    pub processes: usize,
 }
 
 impl RunOptions {
@@ -182,6 +223,7 @@ impl RunOptions {
             batch: None,
             window: None,
             registry: Registry::builtin(),
+            processes: 1,
         }
     }
 }

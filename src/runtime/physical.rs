@@ -252,6 +252,16 @@ impl PhysicalPlan {
         })
     }
 
+    /// The indices of the source nodes.
+    pub fn sources(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, PhysOp::Source { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// For a source, the `limit` nodes that every path from it to a sink passes through (the
     /// first one on each path); `None` if some path reaches a sink without a limit. Once all
     /// those limits have let their N rows through, the source can stop reading: any further
@@ -301,11 +311,13 @@ pub const MAX_THREADS: usize = 256;
 ///
 /// `single(readers: R, processors: P)` runs `R + P` timely workers: every worker reads its own
 /// splits and processes them (timely workers are not specialised), so the ratio only sets the
-/// total. `multi(nodes: N, threads: T)` is run single-node with `T` threads here (multi-node is
-/// the coordinator's job). `auto` uses the available cores.
+/// total. `multi(nodes: N, threads: T)` gives `T` threads per process (`processes` is how many
+/// the job is planned for; a warning when a multi-node mode runs in one process, e.g. through
+/// `runtime::run`). `auto` uses the available cores.
 pub fn resolve_threads(
     mode: &Mode,
     threads: Option<usize>,
+    processes: usize,
 ) -> Result<(usize, usize, Vec<String>), RunError> {
     let mut warnings = Vec::new();
     let cores = std::thread::available_parallelism()
@@ -322,9 +334,12 @@ pub fn resolve_threads(
             threads,
             batch,
         } => {
-            warnings.push(format!(
-                "mode multi(nodes: {nodes}) runs on one node here, with {threads} threads"
-            ));
+            if *nodes > 1 && processes <= 1 {
+                warnings.push(format!(
+                    "mode multi(nodes: {nodes}) runs on one node here, with {threads} threads \
+                     (`flow run` starts {nodes} worker processes)"
+                ));
+            }
             ((*threads).max(1) as usize, *batch)
         }
         Mode::Auto { batch } => (cores, *batch),
@@ -355,13 +370,15 @@ mod tests {
     #[test]
     fn thread_counts_are_validated() {
         let auto = Mode::Auto { batch: 100 };
-        assert_eq!(resolve_threads(&auto, Some(3)).unwrap().0, 3);
+        assert_eq!(resolve_threads(&auto, Some(3), 1).unwrap().0, 3);
         assert_eq!(
-            resolve_threads(&auto, Some(MAX_THREADS)).unwrap().0,
+            resolve_threads(&auto, Some(MAX_THREADS), 1).unwrap().0,
             MAX_THREADS
         );
         for bad in [0, MAX_THREADS + 1, 100_000, usize::MAX] {
-            let e = resolve_threads(&auto, Some(bad)).unwrap_err().to_string();
+            let e = resolve_threads(&auto, Some(bad), 1)
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.contains("--threads") && e.contains("between 1 and 256"),
                 "{e}"
@@ -372,7 +389,7 @@ mod tests {
             threads: 100_000,
             batch: 100,
         };
-        let e = resolve_threads(&huge, None).unwrap_err().to_string();
+        let e = resolve_threads(&huge, None, 1).unwrap_err().to_string();
         assert!(
             e.contains("mode multi(threads)") && e.contains("100000"),
             "{e}"
@@ -382,6 +399,6 @@ mod tests {
             processors: 60_000,
             batch: 100,
         };
-        assert!(resolve_threads(&single, None).is_err());
+        assert!(resolve_threads(&single, None, 1).is_err());
     }
 }

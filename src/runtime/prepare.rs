@@ -24,6 +24,14 @@ pub struct JobSpec {
     pub sink_files: Vec<Option<PathBuf>>,
     /// Per dead-letter path: one temporary part file per worker.
     pub dead_parts: BTreeMap<String, Vec<PathBuf>>,
+    /// Processes the job runs on (each with `plan.threads` workers; splits and dead-letter parts
+    /// are planned for all `processes × threads` workers, indexed by timely's global index).
+    #[serde(default = "one")]
+    pub processes: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A prepared job: its [`JobSpec`] and the outputs it will commit or discard.
@@ -55,12 +63,15 @@ fn output_error(e: ConnectorError) -> RunError {
 /// moves, so a missing input or an unwritable destination fails the job with nothing written.
 pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let started = Instant::now();
-    let (threads, batch, mut warnings) = physical::resolve_threads(&plan.mode, opts.threads)?;
+    let (threads, batch, mut warnings) =
+        physical::resolve_threads(&plan.mode, opts.threads, opts.processes)?;
     let batch = opts.batch.unwrap_or(batch).max(1);
     let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
     if let Some(w) = opts.window {
         phys.window = w.max(1);
     }
+    let processes = opts.processes.max(1);
+    let workers = threads.saturating_mul(processes);
     let registry = &opts.registry;
     let mut dead_paths: Vec<String> = Vec::new();
     let add_policy = |p: &ErrorPolicy, dead: &mut Vec<String>| {
@@ -100,7 +111,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                 let conn = registry.source(&spec.connector).ok_or_else(|| {
                     RunError::Plan(format!("unknown source connector `{}`", spec.connector))
                 })?;
-                *splits = conn.plan(spec, threads).map_err(connector_input_error)?;
+                *splits = conn.plan(spec, workers).map_err(connector_input_error)?;
                 add_policy(&spec.policy, &mut dead_paths);
             }
             PhysOp::Kernel { steps } => {
@@ -147,7 +158,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let mut dead_outputs: Vec<(String, AtomicOutput)> = Vec::new();
     for path in &dead_paths {
         claim(path, "a dead-letter output".to_string())?;
-        let out = AtomicOutput::prepare(Path::new(path), threads).map_err(output_error)?;
+        let out = AtomicOutput::prepare(Path::new(path), workers).map_err(output_error)?;
         dead_outputs.push((path.clone(), out));
     }
     let spec = JobSpec {
@@ -161,6 +172,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
             .collect(),
         plan: phys,
         engine: opts.engine,
+        processes,
     };
     Ok(Prepared {
         spec,

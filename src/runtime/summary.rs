@@ -31,8 +31,25 @@ pub struct DeadLetterSummary {
     pub rows: u64,
 }
 
+/// One worker process of a multi-node run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessSummary {
+    pub index: usize,
+    pub host: String,
+    pub pid: u32,
+    pub threads: usize,
+    /// Rows and bytes its sources read.
+    pub rows_read: u64,
+    pub bytes_read: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RunSummary {
+    /// The layout that ran and why (`single-node, 2 threads: mode auto, one machine…`).
+    pub layout: String,
+    /// Worker processes (empty for a single-node run).
+    pub processes: Vec<ProcessSummary>,
+    /// Worker threads per process.
     pub threads: usize,
     pub batch: usize,
     pub elapsed_secs: f64,

@@ -1,0 +1,279 @@
+//! `flow worker`: one worker process (seed 000's task manager). It listens for its coordinator,
+//! checks the job token by challenge-response (a peer without it is refused and logged, and the
+//! worker keeps waiting), receives its part of the job, opens the timely mesh with its peers,
+//! runs its timely workers with a heartbeat every `heartbeat_ms` on the control connection, and
+//! reports its outcome (ready) or its failure. It then waits to be released; a spawned worker
+//! (`--once`) exits, a daemon waits for the next job.
+//!
+//! A panic (timely panics when a peer process dies: "MergeQueue poisoned") is caught and
+//! reported as this worker's failure; the panic hook of a worker process prints nothing.
+
+use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
+use crate::runtime::policy::Shared;
+use crate::runtime::{RunError, RunOptions, dataflow, execute_on};
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use timely::communication::allocator::ProcessBuilder;
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::{AllocatorBuilder, Hooks};
+
+/// How a worker process was started.
+pub struct WorkerOptions {
+    pub listen: String,
+    /// Serve one job, then exit (a worker spawned by `flow run`).
+    pub once: bool,
+    /// Print `flow worker listening on ADDR` on standard output once listening (how a spawned
+    /// worker tells its parent the port it got).
+    pub announce: bool,
+    pub token: String,
+    /// Exit when standard input closes (the parent that spawned it is gone).
+    pub exit_with_stdin: bool,
+}
+
+fn log(msg: &str) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "flow worker (pid {}): {msg}",
+        std::process::id()
+    );
+}
+
+/// Reads the job token from the first line of standard input.
+pub fn token_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the job token from standard input: {e}"))?;
+    let t = line.trim().to_string();
+    if t.is_empty() {
+        return Err("no job token on standard input".into());
+    }
+    Ok(t)
+}
+
+/// Runs the worker until it is released (`once`) or forever (a daemon). Returns the exit code.
+pub fn serve(opts: WorkerOptions) -> u8 {
+    std::panic::set_hook(Box::new(|_| {}));
+    let listener = match TcpListener::bind(&opts.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            log(&format!("cannot listen on {}: {e}", opts.listen));
+            return 2;
+        }
+    };
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            log(&format!("cannot read the listening address: {e}"));
+            return 2;
+        }
+    };
+    if opts.announce {
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "flow worker listening on {local}")
+            .and_then(|_| out.flush())
+            .is_err()
+        {
+            return 2;
+        }
+    }
+    if opts.exit_with_stdin {
+        // The parent holds our standard input open: when it is gone, so is the job.
+        let _ = std::thread::Builder::new()
+            .name("flow-parent-watch".into())
+            .spawn(|| {
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut sink);
+                std::process::exit(3);
+            });
+    }
+    loop {
+        let (mut conn, peer) = match listener.accept() {
+            Ok(x) => x,
+            Err(e) => {
+                log(&format!("accept failed: {e}"));
+                continue;
+            }
+        };
+        if let Err(reason) = protocol::accept_coordinator(&mut conn, &opts.token) {
+            log(&format!("refused a connection from {peer}: {reason}"));
+            continue;
+        }
+        let ok = serve_job(conn, local.ip(), &opts.token);
+        if opts.once {
+            return if ok { 0 } else { 1 };
+        }
+    }
+}
+
+/// Serves one job on an authenticated control connection; whether it succeeded.
+fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
+    let mut reader = match conn.try_clone() {
+        Ok(r) => r,
+        Err(e) => {
+            log(&format!("cannot use the control connection: {e}"));
+            return false;
+        }
+    };
+    let writer = Arc::new(Mutex::new(conn));
+    let send = |msg: &ToCoordinator| -> bool {
+        match writer.lock() {
+            Ok(mut w) => protocol::write_frame(&mut *w, msg).is_ok(),
+            Err(_) => false,
+        }
+    };
+    let job: Assignment = match protocol::read_frame(&mut reader) {
+        Ok(ToWorker::Job(a)) => *a,
+        Ok(_) => {
+            log("the coordinator sent something other than a job");
+            return false;
+        }
+        Err(e) => {
+            log(&format!("no job from the coordinator: {e}"));
+            return false;
+        }
+    };
+    let fail = |error: RunError| {
+        send(&ToCoordinator::Failed { error });
+        false
+    };
+    let mesh = match TcpListener::bind((ip, 0)).and_then(|l| l.local_addr().map(|a| (l, a))) {
+        Ok(x) => x,
+        Err(e) => {
+            return fail(RunError::Internal(format!(
+                "cannot open a mesh listener: {e}"
+            )));
+        }
+    };
+    if !send(&ToCoordinator::MeshAddress {
+        address: mesh.1.to_string(),
+    }) {
+        return false;
+    }
+    let addresses = match protocol::read_frame(&mut reader) {
+        Ok(ToWorker::Peers { addresses }) => addresses,
+        Ok(_) | Err(_) => {
+            log("the coordinator did not send the peer addresses");
+            return false;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_millis(job.connect_timeout_ms);
+    let sockets = match protocol::mesh(
+        job.process,
+        &addresses,
+        &mesh.0,
+        token,
+        deadline,
+        &mut |m| log(&m),
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(RunError::Internal(format!("the timely mesh: {e}"))),
+    };
+    drop(mesh);
+    let threads = job.spec.plan.threads.max(1);
+    let hooks = Hooks::default();
+    let process_allocators =
+        ProcessBuilder::new_typed_vector(threads, hooks.refill.clone(), hooks.spill.clone());
+    let comms = match initialize_networking_from_sockets(
+        process_allocators,
+        sockets,
+        job.process,
+        threads,
+        hooks,
+    ) {
+        Ok((builders, guard)) => (
+            builders
+                .into_iter()
+                .map(AllocatorBuilder::Tcp)
+                .collect::<Vec<_>>(),
+            Box::new(guard) as Box<dyn std::any::Any + Send>,
+        ),
+        Err(e) => {
+            return fail(RunError::Internal(format!(
+                "cannot start the mesh network threads: {e}"
+            )));
+        }
+    };
+
+    // Released or gone: the reader thread waits for `Release`; a closed connection before it
+    // means the coordinator ended the job (or died): stop at once.
+    let released = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    {
+        let (released, done) = (released.clone(), done.clone());
+        let _ = std::thread::Builder::new()
+            .name("flow-control".into())
+            .spawn(move || {
+                let msg: std::io::Result<ToWorker> = protocol::read_frame(&mut reader);
+                if matches!(msg, Ok(ToWorker::Release)) {
+                    released.store(true, Ordering::SeqCst);
+                } else if !done.load(Ordering::SeqCst) {
+                    log("the coordinator ended the job");
+                    std::process::exit(1);
+                }
+                released.store(true, Ordering::SeqCst);
+            });
+    }
+    let shared = Arc::new(Shared::new(job.spec.plan.nodes.len()));
+    let sources = job.spec.plan.sources();
+    let beating = Arc::new(AtomicBool::new(true));
+    let heart = {
+        let (shared, beating, writer) = (shared.clone(), beating.clone(), writer.clone());
+        let every = Duration::from_millis(job.heartbeat_ms.max(10));
+        std::thread::Builder::new()
+            .name("flow-heartbeat".into())
+            .spawn(move || {
+                while beating.load(Ordering::SeqCst) {
+                    let (mut rows, mut bytes) = (0, 0);
+                    for &s in &sources {
+                        if let Some(c) = shared.nodes.get(s) {
+                            rows += c.rows_in.load(Ordering::Relaxed);
+                            bytes += c.bytes.load(Ordering::Relaxed);
+                        }
+                    }
+                    let beat = ToCoordinator::Heartbeat {
+                        rows_read: rows,
+                        bytes_read: bytes,
+                    };
+                    let sent = match writer.lock() {
+                        Ok(mut w) => protocol::write_frame(&mut *w, &beat).is_ok(),
+                        Err(_) => false,
+                    };
+                    if !sent {
+                        break;
+                    }
+                    std::thread::sleep(every);
+                }
+            })
+            .ok()
+    };
+    let opts = RunOptions::for_engine(job.spec.engine);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        execute_on(&job.spec, &opts, Some(comms), shared.clone())
+    }))
+    .unwrap_or_else(|p| {
+        Err(RunError::Internal(format!(
+            "the worker stopped: {}",
+            dataflow::panic_message(p)
+        )))
+    });
+    done.store(true, Ordering::SeqCst);
+    beating.store(false, Ordering::SeqCst);
+    if let Some(h) = heart {
+        let _ = h.join();
+    }
+    let ok = match result {
+        Ok(outcome) => send(&ToCoordinator::Ready { outcome }),
+        Err(error) => fail(error),
+    };
+    // Phase two is the coordinator's (it renames the outputs): wait to be released.
+    let until = Instant::now() + Duration::from_secs(60);
+    while !released.load(Ordering::SeqCst) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ok
+}

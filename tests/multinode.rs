@@ -1,0 +1,510 @@
+//! Multi-node mode end to end: the real `flow` binary starts real worker processes that talk
+//! over real sockets on 127.0.0.1. Every example gives the same rows (as a multiset) on 2 and 3
+//! worker processes as in one process; a killed or stopped worker fails the job fast, naming the
+//! worker, with no output file and no process left; a wrong token is refused; a row error in a
+//! worker fails the job with the row.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FLOW: &str = env!("CARGO_BIN_EXE_flow");
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A fresh copy of `examples/` (scripts and data) to run in.
+fn examples_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir("examples").unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if e.file_type().unwrap().is_dir() {
+            if name == "data" {
+                copy_dir(&e.path(), &dir.path().join("data"));
+            }
+        } else {
+            std::fs::copy(e.path(), dir.path().join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// Every file under `dir` (relative path → bytes).
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &e.path(), out);
+            } else {
+                let rel = e.path().strip_prefix(base).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Rounds every decimal number in a line to 9 significant digits (sums of floats differ in the
+/// last bits with the order rows were added in).
+fn normalize(line: &str) -> String {
+    let mut out = String::new();
+    let mut num = String::new();
+    let flush = |num: &mut String, out: &mut String| {
+        if num.contains('.')
+            && let Ok(x) = num.parse::<f64>()
+        {
+            out.push_str(&format!("{x:.9e}"));
+        } else {
+            out.push_str(num);
+        }
+        num.clear();
+    };
+    for c in line.chars() {
+        if c.is_ascii_digit()
+            || c == '.'
+            || (c == '-' && num.is_empty())
+            || c == 'e' && !num.is_empty()
+        {
+            num.push(c);
+        } else {
+            flush(&mut num, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut num, &mut out);
+    out
+}
+
+fn multiset(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(bytes)
+        .lines()
+        .map(normalize)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Runs `script` in `dir` with `args`; returns (exit code, stdout, stderr).
+fn run(dir: &Path, script: &str, args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+    let out = Command::new(FLOW)
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The outputs (files created by the run, and stdout) of `script` with `args`, as multisets.
+fn outputs(script: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let dir = examples_copy();
+    let before = files(dir.path());
+    let (code, stdout, stderr) = run(dir.path(), script, args);
+    assert_eq!(code, Some(0), "{script} {args:?}: {stderr}");
+    let mut out = BTreeMap::new();
+    for (p, bytes) in files(dir.path()) {
+        if !before.contains_key(&p) {
+            out.insert(p.display().to_string(), multiset(&bytes));
+        }
+    }
+    out.insert("<stdout>".into(), multiset(&stdout));
+    out
+}
+
+fn same_as_single_node(script: &str, nodes: &str) {
+    let single = outputs(script, &["--threads", "1", "-q"]);
+    let multi = outputs(script, &["--nodes", nodes, "--threads", "1", "-q"]);
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        multi.keys().collect::<Vec<_>>(),
+        "{script}: the same outputs"
+    );
+    for (k, v) in &single {
+        assert_eq!(Some(v), multi.get(k), "{script} on {nodes} processes: {k}");
+    }
+}
+
+macro_rules! example_cases {
+    ($($name:ident: $script:literal, $nodes:literal;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                same_as_single_node($script, $nodes);
+            }
+        )*
+    };
+}
+
+example_cases! {
+    enrich_on_2_processes: "enrich.flow", "2";
+    enrich_on_3_processes: "enrich.flow", "3";
+    fanout_on_2_processes: "fanout.flow", "2";
+    fanout_on_3_processes: "fanout.flow", "3";
+    logs_on_2_processes: "logs.flow", "2";
+    logs_on_3_processes: "logs.flow", "3";
+    sales_on_2_processes: "sales.flow", "2";
+    sales_on_3_processes: "sales.flow", "3";
+    stdlib_on_2_processes: "stdlib.flow", "2";
+    stdlib_on_3_processes: "stdlib.flow", "3";
+    trips_on_2_processes: "trips.flow", "2";
+    trips_on_3_processes: "trips.flow", "3";
+}
+
+#[test]
+fn every_example_is_covered() {
+    let mut scripts: Vec<String> = std::fs::read_dir("examples")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".flow"))
+        .collect();
+    scripts.sort();
+    assert_eq!(
+        scripts,
+        [
+            "enrich.flow",
+            "fanout.flow",
+            "logs.flow",
+            "sales.flow",
+            "stdlib.flow",
+            "trips.flow"
+        ],
+        "a new example needs its multi-node cases above"
+    );
+}
+
+/// A directory with a generated input of `rows` rows and the scripts of the fault tests.
+fn big_job(rows: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,k,v\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{i},{},{}\n", i % 97, i * 7 % 1000));
+    }
+    std::fs::write(dir.path().join("big.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("slow.flow"),
+        "schema R { id: int, k: int, v: int }\n\
+         source r: R = csv(\"big.csv\", header: true)\n\
+         r | filter v > 10 | map { id, k, w: v * 2 } | sink csv(\"out/slow.csv\", header: true)\n\
+         r | group k { n: count(), s: sum(v) } | sink csv(\"out/groups.csv\", header: true)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.flow"),
+        "schema R { id: int, k: int, v: int }\n\
+         source r: R = csv(\"big.csv\", header: true)\n\
+         r | map { id, q: 1000 / (v - 500) } | sink csv(\"out/bad.csv\", header: true)\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_large_input_is_read_by_every_process_and_grouped_across_them() {
+    let dir = big_job(300_000);
+    let (code, _, single_err) = run(dir.path(), "slow.flow", &["--threads", "1", "-q"]);
+    assert_eq!(code, Some(0), "{single_err}");
+    let single = multiset(&std::fs::read(dir.path().join("out/groups.csv")).unwrap());
+    let single_rows = multiset(&std::fs::read(dir.path().join("out/slow.csv")).unwrap());
+    let (code, _, err) = run(
+        dir.path(),
+        "slow.flow",
+        &["--nodes", "3", "--threads", "1", "--summary", "json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    let procs = summary["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 3, "{err}");
+    let total: u64 = procs.iter().map(|p| p["rows_read"].as_u64().unwrap()).sum();
+    assert_eq!(total, 300_000);
+    for p in procs {
+        assert!(
+            p["rows_read"].as_u64().unwrap() > 0,
+            "every process reads: {err}"
+        );
+    }
+    assert!(
+        summary["layout"]
+            .as_str()
+            .unwrap()
+            .starts_with("multi-node: 3 worker processes")
+    );
+    assert_eq!(
+        multiset(&std::fs::read(dir.path().join("out/groups.csv")).unwrap()),
+        single
+    );
+    assert_eq!(
+        multiset(&std::fs::read(dir.path().join("out/slow.csv")).unwrap()),
+        single_rows
+    );
+}
+
+/// A slow multi-node run (batch 1) with `--verbose`, its stderr read line by line: returns the
+/// child, the worker pids (by index) and a receiver of the remaining stderr.
+struct Running {
+    child: std::process::Child,
+    pids: Vec<u32>,
+    rest: std::sync::mpsc::Receiver<String>,
+}
+
+fn start_slow(dir: &Path, nodes: usize, extra: &[&str]) -> Running {
+    let n = nodes.to_string();
+    let mut child = Command::new(FLOW)
+        .current_dir(dir)
+        .args([
+            "run",
+            "--nodes",
+            &n,
+            "--threads",
+            "1",
+            "--batch",
+            "1",
+            "--verbose",
+        ])
+        .args(extra)
+        .arg("slow.flow")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut pids = vec![0u32; nodes];
+    let mut seen = 0;
+    let until = Instant::now() + Duration::from_secs(20);
+    while seen < nodes {
+        let line = rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .expect("the coordinator reports its workers");
+        if let Some(rest) = line.strip_prefix("flow: worker process ") {
+            let (i, rest) = rest.split_once(": pid ").unwrap();
+            let pid = rest.split_whitespace().next().unwrap();
+            pids[i.parse::<usize>().unwrap()] = pid.parse().unwrap();
+            seen += 1;
+        }
+    }
+    Running {
+        child,
+        pids,
+        rest: rx,
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A process that exited and was reaped has no /proc entry; a zombie is not running.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Waits for the coordinator to exit; returns its exit code, stderr and the time it took.
+fn finish(mut r: Running, from: Instant) -> (Option<i32>, String, Duration) {
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = r.child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > until {
+            let _ = r.child.kill();
+            panic!("the coordinator did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = from.elapsed();
+    let mut err = String::new();
+    while let Ok(l) = r.rest.recv_timeout(Duration::from_millis(500)) {
+        err.push_str(&l);
+        err.push('\n');
+    }
+    for pid in &r.pids {
+        assert!(!alive(*pid), "worker pid {pid} is still running");
+    }
+    (status.code(), err, took)
+}
+
+fn no_outputs(dir: &Path) {
+    let left: Vec<_> = files(&dir.join("out")).into_keys().collect();
+    assert!(left.is_empty(), "files left in out/: {left:?}");
+}
+
+/// Starts a slow job on `nodes` processes, sends `signal` to worker process 1 after 600 ms and
+/// waits for the coordinator: (the worker's pid, exit code, stderr, time from the signal).
+fn signal_worker(
+    dir: &Path,
+    nodes: usize,
+    extra: &[&str],
+    signal: &str,
+) -> (u32, Option<i32>, String, Duration) {
+    let r = start_slow(dir, nodes, extra);
+    std::thread::sleep(Duration::from_millis(600));
+    let victim = r.pids[1];
+    let sent = Instant::now();
+    Command::new("kill")
+        .args([signal, &victim.to_string()])
+        .status()
+        .unwrap();
+    let (code, err, took) = finish(r, sent);
+    eprintln!("kill {signal} to the coordinator's exit: {took:?}");
+    (victim, code, err, took)
+}
+
+#[test]
+fn a_killed_worker_fails_the_job_within_two_seconds() {
+    let dir = big_job(300_000);
+    let (victim, code, err, took) = signal_worker(dir.path(), 3, &[], "-9");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})"))
+            && err.contains("killed by signal 9"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(!err.contains("panicked"), "{err}");
+    no_outputs(dir.path());
+}
+
+#[test]
+fn a_stopped_worker_is_found_by_its_missed_heartbeats() {
+    let dir = big_job(300_000);
+    let (victim, code, err, took) =
+        signal_worker(dir.path(), 2, &["--heartbeat-timeout", "1.5"], "-STOP");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})"))
+            && err.contains("no heartbeat"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(1200) && took < Duration::from_secs(4),
+        "took {took:?}"
+    );
+    no_outputs(dir.path());
+}
+
+#[test]
+fn a_row_error_in_a_worker_fails_the_job_with_the_row() {
+    let dir = big_job(200_000);
+    let (code, _, err) = run(dir.path(), "bad.flow", &["--nodes", "2", "--threads", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("division by zero"), "{err}");
+    assert!(err.contains("the row: {\"id\":"), "{err}");
+    assert!(err.contains("in worker process "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    no_outputs(dir.path());
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_logged() {
+    use flow::runtime::cluster::protocol;
+    let mut worker = Command::new(FLOW)
+        .args(["worker", "--listen", "127.0.0.1:0", "--once", "--announce"])
+        .env(protocol::TOKEN_VAR, "the-right-token")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(worker.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("flow worker listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let wrong = protocol::connect_worker(addr, "a-wrong-token", deadline);
+    let e = wrong.expect_err("a wrong token is refused").to_string();
+    assert!(
+        e.contains("refused") && e.contains("wrong job token"),
+        "{e}"
+    );
+    // The worker keeps waiting for its coordinator: the right token gets in.
+    let right = protocol::connect_worker(addr, "the-right-token", deadline);
+    let (conn, pid) = right.expect("the right token is accepted");
+    assert_eq!(pid, worker.id());
+    drop(conn);
+    let status = worker.wait().unwrap();
+    assert!(!status.success());
+    let mut err = String::new();
+    worker
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("refused a connection from 127.0.0.1:") && err.contains("wrong job token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_retry_succeeds_after_a_worker_is_killed() {
+    let dir = big_job(300_000);
+    let (_, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "1"], "-9");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("attempt 1 failed: worker process 1 on 127.0.0.1")
+            && err.contains("retrying from scratch (1 of 1)"),
+        "{err}"
+    );
+    for line in err.lines() {
+        if let Some(rest) = line.strip_prefix("flow: worker process ") {
+            let pid: u32 = rest
+                .split(": pid ")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(!alive(pid), "second-attempt worker {pid} is still running");
+        }
+    }
+    let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+}
+
+/// Rows of `big_job(rows)` with `v <= 10` (dropped by the filter of slow.flow).
+fn count_small(rows: usize) -> usize {
+    (0..rows).filter(|i| i * 7 % 1000 <= 10).count()
+}

@@ -701,9 +701,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
     }
 
     fn user_call(&mut self, id: usize, name: &ast::Ident, args: Vec<Expr>, span: Span) -> Checked {
-        let Some(f) = self.ck.fn_hir(id, name.span) else {
-            return None;
-        };
+        let f = self.ck.fn_hir(id, name.span)?;
         if args.len() != f.params.len() {
             return self.err(
                 Diagnostic::error(

@@ -96,7 +96,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     for node in &mut phys.nodes {
         if let Some(p) = node.hints.parallel {
             warnings.push(format!(
-                "@parallel({p}) on {} is not honoured: every stage runs on all {threads} workers",
+                "@parallel({p}) on {} is not honoured: every stage runs on all {workers} workers",
                 node.name
             ));
         }

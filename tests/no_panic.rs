@@ -335,6 +335,122 @@ fn mutated_scripts_do_not_panic() -> Result<(), Failed> {
         .map_err(|e| Failed::from(e.to_string()))
 }
 
+/// The soak (issue 17; not in CI: `cargo test --release --test no_panic -- --ignored soak`,
+/// `FLOW_SOAK_CASES` mutated scripts, 100,000 by default). Every mutated script is checked; one
+/// that checks cleanly is also run, in process, on a temporary copy of the examples (its outputs
+/// must stay inside that copy, or it is not run). A panic anywhere — including one caught inside
+/// a worker and reported as an internal error — fails the soak; the counts are printed.
+fn soak_check_and_run() -> Result<(), Failed> {
+    let cases: u64 = std::env::var("FLOW_SOAK_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let work = tmp.path().join("examples");
+    copy_dir(&root.join("examples"), &work).map_err(|e| e.to_string())?;
+    let work = work.canonicalize().map_err(|e| e.to_string())?;
+    let files: Vec<(String, String)> = corpus_cached()
+        .iter()
+        .filter(|(name, _)| name.contains("/examples/"))
+        .cloned()
+        .collect();
+    let mut runner = TestRunner::new(Config {
+        cases: cases as u32,
+        failure_persistence: None,
+        max_shrink_iters: 500,
+        ..Config::default()
+    });
+    let strategy = (
+        any::<prop::sample::Index>(),
+        prop::collection::vec(mutation(), 1..4),
+    );
+    let stats = std::cell::RefCell::new([0u64; 4]); // checked, clean, run, run failed cleanly
+    let result = runner.run(&strategy, |(file, mutations)| {
+        let (name, text) = &files[file.index(files.len())];
+        let mut mutated = text.clone();
+        for m in &mutations {
+            mutated = apply(&mutated, m);
+        }
+        let script = work.join(Path::new(name).file_name().unwrap_or_default());
+        let mut session = flow::driver::Session::default();
+        session.set_file(&script.to_string_lossy(), &mutated);
+        let clean = session.plan().is_ok();
+        let mut st = stats.borrow_mut();
+        st[0] += 1;
+        if !clean {
+            return Ok(());
+        }
+        st[1] += 1;
+        // Every output path (sinks and dead letters, wherever they are in the program).
+        let inside = session.compile().program.as_ref().is_some_and(|p| {
+            let mut paths: Vec<String> = p.sinks.iter().filter_map(|s| s.path.clone()).collect();
+            if let Ok(v) = serde_json::to_value(p) {
+                dead_letter_paths(&v, &mut paths);
+            }
+            paths.iter().all(|path| Path::new(path).starts_with(&work))
+        });
+        if !inside {
+            return Ok(());
+        }
+        let mut opts = flow::runtime::RunOptions::for_engine(flow::codegen::Engine::Jit);
+        opts.threads = Some(1);
+        st[2] += 1;
+        match session.run(&opts) {
+            Ok(_) => Ok(()),
+            Err(flow::driver::RunFailure::Job { error, .. })
+                if matches!(*error, flow::runtime::RunError::Internal(_)) =>
+            {
+                Err(proptest::test_runner::TestCaseError::fail(format!(
+                    "internal error (a caught panic) running a mutated {name}: {error}"
+                )))
+            }
+            Err(_) => {
+                st[3] += 1;
+                Ok(())
+            }
+        }
+    });
+    let st = stats.borrow();
+    println!(
+        "soak: {} mutated scripts checked, {} checked cleanly, {} run ({} of them failed cleanly), 0 crashes",
+        st[0], st[1], st[2], st[3]
+    );
+    result.map_err(|e| Failed::from(e.to_string()))
+}
+
+/// The `DeadLetter` paths anywhere in a serialized program.
+fn dead_letter_paths(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("DeadLetter", serde_json::Value::String(p)) => out.push(p.clone()),
+                    _ => dead_letter_paths(x, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| dead_letter_paths(x, out)),
+        _ => {}
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            if e.file_name() != "out" {
+                copy_dir(&e.path(), &target)?;
+            }
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let mut trials = Vec::new();
     let files = corpus_cached();
@@ -367,6 +483,7 @@ fn main() {
         "mutated_scripts_do_not_panic",
         mutated_scripts_do_not_panic,
     ));
+    trials.push(Trial::test("soak_check_and_run", soak_check_and_run).with_ignored_flag(true));
     libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }
 

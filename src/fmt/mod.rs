@@ -451,9 +451,10 @@ impl<'s> Formatter<'s> {
     }
 
     /// `e`, in parentheses if it binds less tightly than `min`.
+    /// An `if` as an operand is always parenthesised, for the reader.
     fn operand(&mut self, e: &Expr, min: u8) -> Doc {
         let d = self.expr(e);
-        if prec(e) < min {
+        if prec(e) < min || matches!(e.kind, ExprKind::If(..)) {
             concat([text("("), d, text(")")])
         } else {
             d
@@ -535,7 +536,7 @@ impl<'s> Formatter<'s> {
         while let ExprKind::If(c, t, f) = &cur.kind {
             parts.push(text(if first { "if " } else { " else if " }));
             first = false;
-            parts.push(self.expr(c));
+            parts.push(self.operand(c, 0));
             parts.push(text(" {"));
             let t = self.expr(t);
             parts.push(nest(2, concat([Doc::Line, t])));

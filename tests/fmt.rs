@@ -147,7 +147,12 @@ fn cli_check_then_in_place() -> Result<(), Failed> {
     let pretty = dir.path().join("pretty.flow");
     std::fs::write(&ugly, UGLY)?;
     std::fs::write(&pretty, PRETTY)?;
-    let out = flow_bin().arg("fmt").arg("--check").arg(&ugly).arg(&pretty).output()?;
+    let out = flow_bin()
+        .arg("fmt")
+        .arg("--check")
+        .arg(&ugly)
+        .arg(&pretty)
+        .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     if out.status.code() != Some(1) || stdout.trim() != ugly.display().to_string() {
         return Err(format!("--check: status {:?}, stdout {stdout:?}", out.status).into());
@@ -177,7 +182,9 @@ fn cli_syntax_error_is_not_formatted() -> Result<(), Failed> {
     std::fs::write(&bad, text)?;
     let out = flow_bin().arg("fmt").arg(&bad).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() != Some(1) || !stderr.contains("E0004") || !stderr.contains("not formatted")
+    if out.status.code() != Some(1)
+        || !stderr.contains("E0004")
+        || !stderr.contains("not formatted")
     {
         return Err(format!("status {:?}, stderr {stderr}", out.status).into());
     }
@@ -210,7 +217,10 @@ fn main() {
         trials.push(Trial::test(name, move || roundtrip(&f)));
     }
     trials.push(Trial::test("cli::stdin_to_stdout", cli_stdin_to_stdout));
-    trials.push(Trial::test("cli::check_then_in_place", cli_check_then_in_place));
+    trials.push(Trial::test(
+        "cli::check_then_in_place",
+        cli_check_then_in_place,
+    ));
     trials.push(Trial::test(
         "cli::syntax_error_is_not_formatted",
         cli_syntax_error_is_not_formatted,

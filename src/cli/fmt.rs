@@ -77,7 +77,10 @@ pub fn cmd_fmt(args: FmtArgs) -> ExitCode {
             }
             Ok(out) => {
                 let mut stdout = std::io::stdout().lock();
-                match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
+                match stdout
+                    .write_all(out.as_bytes())
+                    .and_then(|_| stdout.flush())
+                {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                     Err(e) => {

@@ -88,10 +88,9 @@ fn fits(width: isize, first: &Doc, rest: &[(usize, Mode, &Doc)]) -> bool {
                     return false;
                 }
             }
-            Doc::IfBreak(broken, flat) => stack.push((
-                mode,
-                if mode == Mode::Break { broken } else { flat },
-            )),
+            Doc::IfBreak(broken, flat) => {
+                stack.push((mode, if mode == Mode::Break { broken } else { flat }))
+            }
             Doc::Nest(_, d) => stack.push((mode, d)),
             // Inside a flat group everything is flat; a group in the rest keeps its mode.
             Doc::Group(d) => stack.push((mode, d)),
@@ -133,14 +132,14 @@ pub fn render(doc: &Doc, width: usize) -> String {
                 }
             }
             Doc::BreakParent => {}
-            Doc::IfBreak(broken, flat) => {
-                stack.push((indent, mode, if mode == Mode::Break { broken } else { flat }))
-            }
+            Doc::IfBreak(broken, flat) => stack.push((
+                indent,
+                mode,
+                if mode == Mode::Break { broken } else { flat },
+            )),
             Doc::Nest(n, d) => stack.push((indent + n, mode, d)),
             Doc::Group(d) => {
-                let mode = if mode == Mode::Flat
-                    || fits(width as isize - col as isize, d, &stack)
-                {
+                let mode = if mode == Mode::Flat || fits(width as isize - col as isize, d, &stack) {
                     Mode::Flat
                 } else {
                     Mode::Break
@@ -180,12 +179,21 @@ mod tests {
 
     #[test]
     fn a_group_that_does_not_fit_breaks_every_line() {
-        assert_eq!(render(&list(&["aaaa", "bbbb"]), 10), "{\n  aaaa,\n  bbbb\n}");
+        assert_eq!(
+            render(&list(&["aaaa", "bbbb"]), 10),
+            "{\n  aaaa,\n  bbbb\n}"
+        );
     }
 
     #[test]
     fn a_hard_line_breaks_the_groups_around_it() {
-        let d = group(concat([text("a"), Doc::Line, text("b"), Doc::HardLine, text("c")]));
+        let d = group(concat([
+            text("a"),
+            Doc::Line,
+            text("b"),
+            Doc::HardLine,
+            text("c"),
+        ]));
         assert_eq!(render(&d, 80), "a\nb\nc");
     }
 
@@ -207,7 +215,10 @@ mod tests {
 
     #[test]
     fn no_trailing_spaces_on_blank_lines() {
-        let d = nest(4, concat([text("a"), Doc::HardLine, Doc::HardLine, text("b")]));
+        let d = nest(
+            4,
+            concat([text("a"), Doc::HardLine, Doc::HardLine, text("b")]),
+        );
         assert_eq!(render(&d, 80), "a\n\n    b");
     }
 }

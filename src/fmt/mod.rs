@@ -299,10 +299,7 @@ impl<'s> Formatter<'s> {
     }
 
     fn ty(&self, t: &TypeExpr) -> Doc {
-        concat([
-            self.ident(&t.name),
-            text(if t.nullable { "?" } else { "" }),
-        ])
+        concat([self.ident(&t.name), text(if t.nullable { "?" } else { "" })])
     }
 
     /// `{ a, b }`, or one element per line (with a trailing comma) when it does not fit.
@@ -485,12 +482,12 @@ impl<'s> Formatter<'s> {
                     UnaryOp::Not => "!",
                 };
                 // `--x` would read as a comment habit; `-(-x)` is the same tree.
-                let min = if *op == UnaryOp::Neg && matches!(a.kind, ExprKind::Unary(UnaryOp::Neg, _))
-                {
-                    8
-                } else {
-                    7
-                };
+                let min =
+                    if *op == UnaryOp::Neg && matches!(a.kind, ExprKind::Unary(UnaryOp::Neg, _)) {
+                        8
+                    } else {
+                        7
+                    };
                 concat([text(sign), self.operand(a, min)])
             }
             ExprKind::Binary(op, ..) => self.binary(e, *op),

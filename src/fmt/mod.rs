@@ -505,6 +505,24 @@ impl<'s> Formatter<'s> {
             4 => (5, 4),
             _ => (p, p + 1),
         };
+        // A long `&&`/`||` chain the parser rebalanced prints as the flat chain it was.
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            let mut leaves = Vec::new();
+            chain_leaves(e, op, &mut leaves);
+            if leaves.len() > crate::syntax::depth::REBALANCE_OVER
+                && balanced_shape(e, op, leaves.len())
+            {
+                let mut rest = Vec::new();
+                let mut leaves = leaves.into_iter();
+                let first = leaves.next().map(|l| self.operand(l, p + 1));
+                for l in leaves {
+                    rest.push(Doc::Line);
+                    rest.push(text(format!("{} ", op_text(op))));
+                    rest.push(self.operand(l, p + 1));
+                }
+                return group(concat([first.unwrap_or(text("")), nest(2, concat(rest))]));
+            }
+        }
         // Collect the chain: its leftmost operand, then (operator, right operand) pairs.
         let mut rights = Vec::new();
         let mut cur = e;
@@ -547,6 +565,33 @@ impl<'s> Formatter<'s> {
         parts.push(Doc::Line);
         parts.push(text("}"));
         group(concat(parts))
+    }
+}
+
+/// The operands of the `op` chain `e`, through both sides, left to right (iterative: chains
+/// may be long).
+fn chain_leaves<'e>(e: &'e Expr, op: BinaryOp, out: &mut Vec<&'e Expr>) {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Binary(o, a, b) if *o == op => {
+                stack.push(b);
+                stack.push(a);
+            }
+            _ => out.push(e),
+        }
+    }
+}
+
+/// Is `e` exactly the balanced tree of `n` operands that `syntax::depth` builds from a long
+/// chain (the left half at least as large as the right)?
+fn balanced_shape(e: &Expr, op: BinaryOp, n: usize) -> bool {
+    match &e.kind {
+        ExprKind::Binary(o, a, b) if *o == op => {
+            let left = n.div_ceil(2);
+            n > 1 && balanced_shape(a, op, left) && balanced_shape(b, op, n - left)
+        }
+        _ => n == 1,
     }
 }
 

@@ -83,6 +83,17 @@ struct Elem<'e, 's> {
     doc: Box<dyn FnOnce(&mut Formatter<'s>) -> Doc + 'e>,
 }
 
+/// `name: type`, a schema field or a fn parameter.
+fn typed<'e, 's>(name: &'e Ident, ty: &'e TypeExpr) -> Elem<'e, 's> {
+    Elem {
+        start: start(name.span),
+        end: end(ty.span),
+        doc: Box::new(move |me: &mut Formatter<'s>| {
+            concat([me.ident(name), text(": "), me.ty(ty)])
+        }),
+    }
+}
+
 /// Binding strength: higher binds tighter.
 fn prec(e: &Expr) -> u8 {
     match &e.kind {
@@ -234,17 +245,7 @@ impl<'s> Formatter<'s> {
                 concat(parts)
             }
             Item::Schema(s) => {
-                let fields = s
-                    .fields
-                    .iter()
-                    .map(|f| Elem {
-                        start: start(f.name.span),
-                        end: end(f.ty.span),
-                        doc: Box::new(|me: &mut Formatter| {
-                            concat([me.ident(&f.name), text(": "), me.ty(&f.ty)])
-                        }),
-                    })
-                    .collect();
+                let fields = s.fields.iter().map(|f| typed(&f.name, &f.ty)).collect();
                 concat([
                     text("schema "),
                     self.ident(&s.name),
@@ -263,17 +264,7 @@ impl<'s> Formatter<'s> {
                 concat(parts)
             }
             Item::Fn(f) => {
-                let params = f
-                    .params
-                    .iter()
-                    .map(|p| Elem {
-                        start: start(p.name.span),
-                        end: end(p.ty.span),
-                        doc: Box::new(|me: &mut Formatter| {
-                            concat([me.ident(&p.name), text(": "), me.ty(&p.ty)])
-                        }),
-                    })
-                    .collect();
+                let params = f.params.iter().map(|p| typed(&p.name, &p.ty)).collect();
                 let params = self.parens(params);
                 let body = self.expr(&f.body);
                 concat([
@@ -304,29 +295,31 @@ impl<'s> Formatter<'s> {
 
     /// `{ a, b }`, or one element per line (with a trailing comma) when it does not fit.
     fn braced(&mut self, elems: Vec<Elem<'_, 's>>) -> Doc {
-        if elems.is_empty() {
-            return text("{}");
-        }
-        let inner = self.elems(elems);
-        group(concat([
-            text("{"),
-            nest(2, concat([Doc::Line, inner])),
-            Doc::Line,
-            text("}"),
-        ]))
+        self.delimited(elems, "{", "}", || Doc::Line)
     }
 
     /// `(a, b)`, or one element per line (with a trailing comma) when it does not fit.
     fn parens(&mut self, elems: Vec<Elem<'_, 's>>) -> Doc {
+        self.delimited(elems, "(", ")", || Doc::SoftLine)
+    }
+
+    /// The elements between `open` and `close`, with `edge` inside each delimiter.
+    fn delimited(
+        &mut self,
+        elems: Vec<Elem<'_, 's>>,
+        open: &str,
+        close: &str,
+        edge: fn() -> Doc,
+    ) -> Doc {
         if elems.is_empty() {
-            return text("()");
+            return text(format!("{open}{close}"));
         }
         let inner = self.elems(elems);
         group(concat([
-            text("("),
-            nest(2, concat([Doc::SoftLine, inner])),
-            Doc::SoftLine,
-            text(")"),
+            text(open),
+            nest(2, concat([edge(), inner])),
+            edge(),
+            text(close),
         ]))
     }
 

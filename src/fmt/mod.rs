@@ -179,6 +179,23 @@ impl<'s> Formatter<'s> {
         concat([])
     }
 
+    /// Where the next code after `pos` starts (past spaces, commas and comments).
+    fn next_code(&self, mut pos: usize) -> usize {
+        let bytes = self.src.as_bytes();
+        while pos < bytes.len() {
+            match bytes[pos] {
+                b' ' | b'\t' | b'\r' | b'\n' | b',' => pos += 1,
+                b'#' => {
+                    pos = self.src[pos..]
+                        .find('\n')
+                        .map_or(self.src.len(), |i| pos + i)
+                }
+                _ => break,
+            }
+        }
+        pos
+    }
+
     fn ident(&self, i: &Ident) -> Doc {
         // As written: a back-quoted name keeps its quotes.
         text(self.slice(i.span).unwrap_or(&i.name))
@@ -314,10 +331,22 @@ impl<'s> Formatter<'s> {
         if elems.is_empty() {
             return text(format!("{open}{close}"));
         }
-        let inner = self.elems(elems);
+        let last = elems.last().map_or(0, |e| e.end);
+        let mut inner = vec![edge(), self.elems(elems)];
+        // Comments on their own lines after the last element stay inside the delimiters.
+        let close_at = self.next_code(last);
+        if self.src[close_at..].starts_with(close) {
+            for i in 0..self.comments.len() {
+                if !self.used[i] && self.comments[i].0 < close_at {
+                    self.used[i] = true;
+                    inner.push(Doc::HardLine);
+                    inner.push(self.comment(i));
+                }
+            }
+        }
         group(concat([
             text(open),
-            nest(2, concat([edge(), inner])),
+            nest(2, concat(inner)),
             edge(),
             text(close),
         ]))

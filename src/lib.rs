@@ -8,6 +8,7 @@ pub mod codegen;
 pub mod connectors;
 pub mod diagnostics;
 pub mod driver;
+pub mod fmt;
 pub mod job;
 pub mod plan;
 pub mod runtime;

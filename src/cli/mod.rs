@@ -1,7 +1,8 @@
-//! The command line: `flow check | explain | run | explain-error …`. Exit codes: 0 success,
+//! The command line: `flow check | explain | run | compile | fmt | explain-error …`. Exit codes: 0 success,
 //! 1 errors in the scripts or a failed job, 2 usage errors.
 
 mod compile;
+mod fmt;
 mod run;
 
 use crate::diagnostics::{self, Code};
@@ -94,6 +95,8 @@ enum Command {
     },
     /// Print the job as SQL for an engine: `--target sql:duckdb|sql:postgres`.
     Compile(compile::CompileArgs),
+    /// Format scripts in the canonical layout (in place; stdin to stdout without files).
+    Fmt(fmt::FmtArgs),
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
     /// Run one worker process of multi-node jobs (`flow run` starts these itself).
@@ -168,6 +171,7 @@ pub fn main() -> ExitCode {
             plan,
         } => cmd_explain(&files, dot, format, plan),
         Command::Compile(args) => compile::cmd_compile(args),
+        Command::Fmt(args) => fmt::cmd_fmt(args),
         Command::ExplainError { code } => cmd_explain_error(&code),
         Command::Worker(args) => cmd_worker(args),
     }

@@ -28,7 +28,7 @@ pub const MAX_STAGES: usize = 1000;
 
 /// `&&`/`||` chains longer than this are rebalanced (shorter ones keep the parsed shape, so that
 /// `explain` prints them as written).
-const REBALANCE_OVER: usize = 16;
+pub(crate) const REBALANCE_OVER: usize = 16;
 
 /// The diagnostic for an expression deeper than [`MAX_DEPTH`], `at` being its too-deep part.
 pub fn too_deep(at: Span, what: &str) -> Diagnostic {

@@ -8,8 +8,11 @@ use std::fmt;
 
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(skip r"[ \t\r\n\f]+")]
-#[logos(skip(r"#[^\n]*", allow_greedy = true))]
 pub enum Tok {
+    /// A `#` comment to the end of its line: kept as trivia beside the tokens (see
+    /// [`lex_with_comments`]), never given to the parser.
+    #[regex(r"#[^\n]*", allow_greedy = true)]
+    Comment,
     #[token("mode")]
     Mode,
     #[token("use")]
@@ -215,6 +218,7 @@ pub fn tok_text(t: &Tok) -> &'static str {
         Tok::EqEqEq => "===",
         Tok::NotEqEq => "!==",
         Tok::StarStar => "**",
+        Tok::Comment => "#",
         Tok::Ident(_)
         | Tok::Int(_)
         | Tok::Float(_)
@@ -296,6 +300,18 @@ pub fn lex_with_habits(
     diags: &mut Vec<Diagnostic>,
     fixed: &mut Vec<Diagnostic>,
 ) -> Vec<Spanned> {
+    lex_with_comments(text, file, diags, fixed, &mut Vec::new())
+}
+
+/// Like [`lex_with_habits`], also returning the byte range of every `#` comment (to the end of
+/// its line, without the line break) in `comments`, in order: the trivia `flow fmt` keeps.
+pub fn lex_with_comments(
+    text: &str,
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+    fixed: &mut Vec<Diagnostic>,
+    comments: &mut Vec<(usize, usize)>,
+) -> Vec<Spanned> {
     let mut out: Vec<Spanned> = Vec::new();
     let mut lexer = Tok::lexer(text);
     // The diagnostic of the current run of bad characters, where the run ends, its length.
@@ -349,6 +365,10 @@ pub fn lex_with_habits(
                         .note("in SQL 'x' is text and \"x\" a column; in flow \"x\" is text and a column is its bare name (or `x` in back-quotes)"),
                 );
                 Token::Str(unescape(inner, range.start + 1, file, diags))
+            }
+            Ok(Tok::Comment) => {
+                comments.push((range.start, range.end));
+                continue;
             }
             Ok(Tok::Semi) => {
                 fixed.push(

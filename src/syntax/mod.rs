@@ -20,10 +20,21 @@ use lexer::{Spanned, Tok, Token};
 
 /// Parses one file.
 pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
+    let (module, diags, _) = parse_with_comments(text, file);
+    (module, diags)
+}
+
+/// Like [`parse`], also returning the byte range of every `#` comment, in order (the trivia
+/// `flow fmt` re-inserts).
+pub fn parse_with_comments(
+    text: &str,
+    file: FileId,
+) -> (Module, Vec<Diagnostic>, Vec<(usize, usize)>) {
     let mut diags = Vec::new();
     // Habits the lexer and the habit pass recover from: reported, but the statement is parsed.
     let mut fixed = Vec::new();
-    let tokens = lexer::lex_with_habits(text, file, &mut diags, &mut fixed);
+    let mut comments = Vec::new();
+    let tokens = lexer::lex_with_comments(text, file, &mut diags, &mut fixed, &mut comments);
     let statements = split_statements(text, &tokens);
     let statements: Vec<habits::Rewritten> = statements
         .into_iter()
@@ -85,7 +96,7 @@ pub fn parse(text: &str, file: FileId) -> (Module, Vec<Diagnostic>) {
             }
         }
     }
-    (module, diags)
+    (module, diags, comments)
 }
 
 /// The name a statement that could not be used evidently declares (`source x …`, `let x …`,

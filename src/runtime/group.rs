@@ -78,6 +78,8 @@ pub struct GroupTable {
     strs: Vec<Box<[u8]>>,
     strs_bytes: usize,
     scratch: Vec<u8>,
+    /// The group of each row of the batch being added (reused between batches).
+    gids: Vec<u32>,
     limit: usize,
 }
 
@@ -263,6 +265,7 @@ impl GroupTable {
             strs: Vec::new(),
             strs_bytes: 0,
             scratch: Vec::new(),
+            gids: Vec::new(),
             limit: usize::MAX,
         }
     }
@@ -334,7 +337,7 @@ impl GroupTable {
         h.write(&self.scratch);
         // The low bits (the routing between workers uses the high ones).
         let h32 = h.finish() as u32;
-        if (self.groups + 1) * 8 > self.index.len() * 7 {
+        if (self.groups + 1) * 4 > self.index.len() * 3 {
             self.grow_index()?;
         }
         let mask = self.index.len() - 1;
@@ -474,31 +477,128 @@ impl GroupTable {
 
     /// Adds the rows of `b`. Errors: int sum overflow (a job error, naming the aggregate), or
     /// the table's memory limit.
+    ///
+    /// Two passes: first the group of every row (a row whose key columns hold the same values
+    /// as the previous row's reuses its group without encoding or probing), then one tight
+    /// loop per aggregate over the whole batch.
     pub fn update(&mut self, b: &Batch) -> Result<(), String> {
+        let mut gids = std::mem::take(&mut self.gids);
+        gids.clear();
+        let r = self
+            .group_ids(b, &mut gids)
+            .and_then(|()| self.fold_batch(b, &gids));
+        self.gids = gids;
+        r
+    }
+
+    /// Whether row `row`'s key columns hold the same values as row `row - 1`'s (a sufficient
+    /// condition for the same group: equal bits encode equally).
+    #[inline]
+    fn same_key_as_previous(&self, b: &Batch, row: usize) -> bool {
+        let stride = b.layout.stride;
+        let (cur, prev) = (row * stride, (row - 1) * stride);
+        self.layout.keys.iter().all(|&(c, s)| {
+            let nw = c / 64;
+            let bit = 1u64 << (c % 64);
+            let (nc, np) = (b.words[cur + nw] & bit, b.words[prev + nw] & bit);
+            if nc != np {
+                return false;
+            }
+            if nc != 0 {
+                return true;
+            }
+            let slot = b.layout.slot(c);
+            let (x, y) = (b.words[cur + slot], b.words[prev + slot]);
+            x == y || (s == Scalar::Str && b.get_str_bytes(row, c) == b.get_str_bytes(row - 1, c))
+        })
+    }
+
+    /// The group of every row of `b` (created if new), in `gids`.
+    fn group_ids(&mut self, b: &Batch, gids: &mut Vec<u32>) -> Result<(), String> {
+        gids.reserve(b.rows);
         for row in 0..b.rows {
+            if row > 0 && self.same_key_as_previous(b, row) {
+                let g = gids[row - 1];
+                gids.push(g);
+                continue;
+            }
             self.scratch.clear();
             encode_key(&mut self.scratch, b, row, &self.layout.keys);
             let g = self.find_or_insert()?;
-            for a in 0..self.slots.len() {
-                let (slot, _) = self.slots[a];
-                if slot == Slot::Count {
-                    self.fold(g, a, In::Int(1))?;
-                    continue;
+            gids.push(g as u32);
+        }
+        Ok(())
+    }
+
+    /// Folds the aggregate arguments of every row of `b` into group `gids[row]`, one loop per
+    /// aggregate.
+    fn fold_batch(&mut self, b: &Batch, gids: &[u32]) -> Result<(), String> {
+        let stride = b.layout.stride;
+        let words = self.words;
+        for a in 0..self.slots.len() {
+            let (slot, w) = self.slots[a];
+            let arg = self.layout.aggs[a].1;
+            if slot == Slot::Count {
+                let st = &mut self.states;
+                for &g in gids {
+                    st[g as usize * words + w] += 1;
                 }
-                let Some((col, scalar)) = self.layout.aggs[a].1 else {
-                    continue;
-                };
-                if b.is_null(row, col) {
-                    continue;
+                continue;
+            }
+            let Some((col, scalar)) = arg else {
+                continue;
+            };
+            let (nw, bit, off) = (col / 64, 1u64 << (col % 64), b.layout.slot(col));
+            let rows = b.words.chunks_exact(stride).zip(gids);
+            let st = &mut self.states;
+            match (slot, scalar) {
+                (Slot::SumInt, _) => {
+                    for (r, &g) in rows {
+                        if r[nw] & bit == 0 {
+                            let at = g as usize * words + w;
+                            st[at] =
+                                (st[at] as i64).checked_add(r[off] as i64).ok_or_else(|| {
+                                    format!("integer overflow in sum (aggregate {})", a + 1)
+                                })? as u64;
+                        }
+                    }
                 }
-                let v = match (slot, scalar) {
-                    (Slot::Avg, Scalar::Float) => In::Avg(b.get_float(row, col), 1),
-                    (Slot::Avg, _) => In::Avg(b.get_int(row, col) as f64, 1),
-                    (_, Scalar::Float) => In::Float(b.get_float(row, col)),
-                    (_, Scalar::Str) => In::Str(b.get_str_bytes(row, col)),
-                    _ => In::Int(b.get_int(row, col)),
-                };
-                self.fold(g, a, v)?;
+                (Slot::SumFloat, _) => {
+                    for (r, &g) in rows {
+                        if r[nw] & bit == 0 {
+                            let at = g as usize * words + w;
+                            st[at] = (f64::from_bits(st[at]) + f64::from_bits(r[off])).to_bits();
+                        }
+                    }
+                }
+                (Slot::Avg, _) => {
+                    let float = scalar == Scalar::Float;
+                    for (r, &g) in rows {
+                        if r[nw] & bit == 0 {
+                            let x = if float {
+                                f64::from_bits(r[off])
+                            } else {
+                                r[off] as i64 as f64
+                            };
+                            let at = g as usize * words + w;
+                            st[at] = (f64::from_bits(st[at]) + x).to_bits();
+                            st[at + 1] += 1;
+                        }
+                    }
+                }
+                _ => {
+                    for (row, &g) in gids.iter().enumerate() {
+                        if b.is_null(row, col) {
+                            continue;
+                        }
+                        let v = match scalar {
+                            Scalar::Float => In::Float(b.get_float(row, col)),
+                            Scalar::Str => In::Str(b.get_str_bytes(row, col)),
+                            _ => In::Int(b.get_int(row, col)),
+                        };
+                        self.fold(g as usize, a, v)?;
+                    }
+                }
             }
         }
         Ok(())

@@ -11,7 +11,7 @@
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic); rows are routed between workers by a hash of the encoded key that is
-//! the same in every process (`KeyHasher` is a fixed function).
+//! the same in every process (`hash_key` is a fixed function).
 //!
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
 //! - keys are stored once, in their canonical encoding, back to back in one byte vector (with
@@ -29,7 +29,6 @@ use crate::batch::Batch;
 use crate::check::hir::AggFunc;
 use crate::stdlib::ops;
 use crate::types::{RowType, Scalar};
-use std::hash::Hasher;
 
 /// Where each key and aggregate argument is found in the rows given to `update`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -114,50 +113,82 @@ pub fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scal
 }
 
 pub fn route(key: &[u8], peers: usize) -> u64 {
-    let mut h = KeyHasher::default();
-    h.write(key);
-    // The high bits are the best mixed.
-    (h.finish() >> 32) % peers.max(1) as u64
+    // The high bits (the table's index uses the low ones).
+    (hash_key(key) >> 32) % peers.max(1) as u64
 }
 
-/// A fast, fixed (so the same in every process) hash of encoded keys: 8 bytes at a time,
-/// multiply-rotate (FxHash-like) with a final avalanche. Not DoS-resistant; keys come from the
-/// job's own data.
-#[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 
-const K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl KeyHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-    }
+/// The 64-bit product of `a` and `b` folded (high ^ low): one multiply mixes 16 bytes.
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let r = (a as u128).wrapping_mul(b as u128);
+    (r as u64) ^ ((r >> 64) as u64)
 }
 
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut c = bytes.chunks_exact(8);
-        for w in &mut c {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(w);
-            self.add(u64::from_le_bytes(a));
+#[inline(always)]
+fn read8(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[inline(always)]
+fn read4(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[i..i + 4]);
+    u32::from_le_bytes(a) as u64
+}
+
+/// A fast, fixed (so the same in every process) hash of an encoded key, in the style of
+/// wyhash: 16 bytes per folded multiply, short keys read as two overlapping words. Not
+/// DoS-resistant; keys come from the job's own data.
+#[inline(always)]
+pub fn hash_key(b: &[u8]) -> u64 {
+    let n = b.len();
+    let (x, y) = if n <= 16 {
+        if n >= 8 {
+            (read8(b, 0), read8(b, n - 8))
+        } else if n >= 4 {
+            (read4(b, 0), read4(b, n - 4))
+        } else if n > 0 {
+            (
+                ((b[0] as u64) << 16) | ((b[n / 2] as u64) << 8) | b[n - 1] as u64,
+                0,
+            )
+        } else {
+            (0, 0)
         }
-        let r = c.remainder();
-        if !r.is_empty() {
-            let mut a = [0u8; 8];
-            a[..r.len()].copy_from_slice(r);
-            self.add(u64::from_le_bytes(a) ^ ((r.len() as u64) << 59));
+    } else {
+        let mut h = P0;
+        let mut i = 0;
+        while i + 16 < n {
+            h = mix(read8(b, i) ^ P1, read8(b, i + 8) ^ h);
+            i += 16;
         }
+        (read8(b, n - 16) ^ h, read8(b, n - 8))
+    };
+    mix(P1 ^ n as u64, mix(x ^ P1, y ^ P0 ^ P2))
+}
+
+/// `a == b`, inline for short keys (no call to `memcmp`).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
     }
-    #[inline]
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x
+    if n >= 8 && n <= 16 {
+        read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
+    } else if n > 16 && n <= 32 {
+        read8(a, 0) == read8(b, 0)
+            && read8(a, 8) == read8(b, 8)
+            && read8(a, n - 16) == read8(b, n - 16)
+            && read8(a, n - 8) == read8(b, n - 8)
+    } else {
+        a == b
     }
 }
 
@@ -333,10 +364,8 @@ impl GroupTable {
     /// The group of the key in `self.scratch`, created if new.
     #[inline]
     fn find_or_insert(&mut self) -> Result<usize, String> {
-        let mut h = KeyHasher::default();
-        h.write(&self.scratch);
         // The low bits (the routing between workers uses the high ones).
-        let h32 = h.finish() as u32;
+        let h32 = hash_key(&self.scratch) as u32;
         if (self.groups + 1) * 4 > self.index.len() * 3 {
             self.grow_index()?;
         }
@@ -349,7 +378,7 @@ impl GroupTable {
             }
             if (s >> 32) as u32 == h32 {
                 let g = (s & 0xffff_ffff) as usize - 1;
-                if self.key(g) == self.scratch.as_slice() {
+                if same_bytes(self.key(g), &self.scratch) {
                     return Ok(g);
                 }
             }

@@ -110,7 +110,7 @@ def table(args):
     out("")
     mismatch = False
     for size in sizes:
-        jobs = sorted({k[1] for k in runs if k[0] == size})
+        jobs = sorted({k[1] for k in runs if k[0] == size}, key=lambda j: (j[0], len(j), j))  # q2 before q10
         tools = [t for t in TOOL_ORDER if any((size, j, t) in runs for j in jobs)]
         out(f"### {size} rows")
         out("")

@@ -144,7 +144,8 @@ if [[ "${#h2o_jobs[@]}" -gt 0 ]]; then
       f="$DATA/$(h2o_file "$size" "$na")"
       if [[ ! -s "$f" ]]; then
         say "generating $f (K=100, $na% NA)"
-        cargo build --release --example gen_h2o
+        [[ -x "$ROOT/target/release/examples/gen_h2o" && -z "${h2o_built:-}" ]] || cargo build --release --example gen_h2o
+        h2o_built=1
         "$ROOT/target/release/examples/gen_h2o" --rows "$size" --k 100 --na "$na" --out "$f"
       fi
     done

@@ -9,6 +9,10 @@
 //! by value with `-0.0 == 0.0` and all NaNs equal (a float key is written as its canonical
 //! value: `0.0` for a group of `-0.0` and `0.0`).
 //!
+//! Speed: `update` first finds the group of every row of the batch (a row whose key columns
+//! equal the previous row's reuses its group; keys hash with a wyhash-style `hash_key`, short
+//! keys compare inline), then folds each aggregate in one loop over the batch.
+//!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic); rows are routed between workers by a hash of the encoded key that is
 //! the same in every process (`hash_key` is a fixed function).
@@ -22,6 +26,8 @@
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
 //!   aggregate, two for `avg`, plus a word of "has a value" bits for min/max); only `min`/`max`
 //!   of strings keep a heap copy of the current best string;
+//! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
+//!   position);
 //! - [`GroupTable::bytes`] is what the table holds; it refuses to grow past its
 //!   [`GroupTable::set_limit`] (an error naming the limit, before the allocation).
 

@@ -18,7 +18,7 @@ use std::io::Write;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -27,7 +27,7 @@ impl Rng {
     }
     /// Uniform in 1..=n (n > 0).
     pub fn pick(&mut self, n: u64) -> u64 {
-        1 + (((self.next() >> 32) * n) >> 32)
+        1 + (((self.next_u64() >> 32) * n) >> 32)
     }
 }
 
@@ -71,9 +71,9 @@ pub fn generate(
                 2 | 5 => rng.pick(nk),
                 6 => rng.pick(5),
                 7 => rng.pick(15),
-                _ => rng.next() % 100_000_001,
+                _ => rng.next_u64() % 100_000_001,
             };
-            if na > 0 && (rng.next() >> 32) < na_below {
+            if na > 0 && (rng.next_u64() >> 32) < na_below {
                 continue;
             }
             match col {

@@ -190,9 +190,9 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    if n >= 8 && n <= 16 {
+    if (8..=16).contains(&n) {
         read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
-    } else if n > 16 && n <= 32 {
+    } else if (17..=32).contains(&n) {
         read8(a, 0) == read8(b, 0)
             && read8(a, 8) == read8(b, 8)
             && read8(a, n - 16) == read8(b, n - 16)

@@ -31,19 +31,17 @@ impl Rng {
     }
 }
 
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
 fn push_u64(buf: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut tmp = [b'0'; 20];
-    let mut i = tmp.len();
-    loop {
+    let digits = v.checked_ilog10().unwrap_or(0) as usize + 1;
+    let end = buf.len() + digits.max(width);
+    buf.resize(end, b'0');
+    let mut i = end;
+    while v > 0 {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
-        }
     }
-    let start = i.min(tmp.len() - width.min(20));
-    buf.extend_from_slice(&tmp[start..]);
 }
 
 /// Writes the table: `rows` rows, `k` groups, `na` percent empty cells, from `seed`.

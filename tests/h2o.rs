@@ -133,10 +133,11 @@ fn tmp_dir(name: &str) -> PathBuf {
     d
 }
 
-/// Runs bench/h2o/`q`.flow on a generated table of `rows` rows (K=10) with `na`% empty cells and
-/// compares with the reference.
-fn check(q: &str, na: u64, keys: &[&str], aggs: &[Agg], range: bool) {
-    let dir = tmp_dir(&format!("{q}-{na}"));
+/// Runs bench/h2o/`q`.flow on a generated table of 20,000 rows (K=10) with `na`% empty cells,
+/// with `threads` worker threads (0: the job's own mode; more: pre-aggregation per worker and
+/// merged partial states), and compares with the reference.
+fn check(q: &str, na: u64, threads: usize, keys: &[&str], aggs: &[Agg], range: bool) {
+    let dir = tmp_dir(&format!("{q}-{na}-{threads}"));
     let mut csv = Vec::new();
     gen_h2o::generate(&mut csv, 20_000, 10, na, 7 + na).unwrap();
     let csv = String::from_utf8(csv).unwrap();
@@ -152,11 +153,12 @@ fn check(q: &str, na: u64, keys: &[&str], aggs: &[Agg], range: bool) {
         .replace("../data/h2o.csv", "h2o.csv")
         .replace(&out_path, "out.csv");
     std::fs::write(dir.join("job.flow"), job).unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_flow"))
-        .args(["run", "-q"])
-        .arg(dir.join("job.flow"))
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flow"));
+    cmd.args(["run", "-q"]);
+    if threads > 0 {
+        cmd.args(["--threads", &threads.to_string(), "--batch", "1000"]);
+    }
+    let run = cmd.arg(dir.join("job.flow")).output().unwrap();
     assert!(
         run.status.success(),
         "flow run {q}: {}",
@@ -185,14 +187,18 @@ fn check(q: &str, na: u64, keys: &[&str], aggs: &[Agg], range: bool) {
 }
 
 macro_rules! question {
-    ($name:ident, $name_na:ident, $q:literal, [$($k:literal),*], [$($a:expr),*], $range:expr) => {
+    ($name:ident, $name_na:ident, $name_par:ident, $q:literal, [$($k:literal),*], [$($a:expr),*], $range:expr) => {
         #[test]
         fn $name() {
-            check($q, 0, &[$($k),*], &[$($a),*], $range);
+            check($q, 0, 0, &[$($k),*], &[$($a),*], $range);
         }
         #[test]
         fn $name_na() {
-            check($q, 5, &[$($k),*], &[$($a),*], $range);
+            check($q, 5, 0, &[$($k),*], &[$($a),*], $range);
+        }
+        #[test]
+        fn $name_par() {
+            check($q, 5, 4, &[$($k),*], &[$($a),*], $range);
         }
     };
 }
@@ -201,6 +207,7 @@ use Agg::*;
 question!(
     q1_sum_v1_by_id1,
     q1_with_5pct_nulls,
+    q1_with_nulls_on_4_threads,
     "q1",
     ["id1"],
     [Sum("v1")],
@@ -209,6 +216,7 @@ question!(
 question!(
     q2_sum_v1_by_id1_id2,
     q2_with_5pct_nulls,
+    q2_with_nulls_on_4_threads,
     "q2",
     ["id1", "id2"],
     [Sum("v1")],
@@ -217,6 +225,7 @@ question!(
 question!(
     q3_sum_v1_mean_v3_by_id3,
     q3_with_5pct_nulls,
+    q3_with_nulls_on_4_threads,
     "q3",
     ["id3"],
     [Sum("v1"), Avg("v3")],
@@ -225,6 +234,7 @@ question!(
 question!(
     q4_mean_v1_v2_v3_by_id4,
     q4_with_5pct_nulls,
+    q4_with_nulls_on_4_threads,
     "q4",
     ["id4"],
     [Avg("v1"), Avg("v2"), Avg("v3")],
@@ -233,6 +243,7 @@ question!(
 question!(
     q5_sum_v1_v2_v3_by_id6,
     q5_with_5pct_nulls,
+    q5_with_nulls_on_4_threads,
     "q5",
     ["id6"],
     [Sum("v1"), Sum("v2"), Sum("v3")],
@@ -241,6 +252,7 @@ question!(
 question!(
     q7_max_v1_minus_min_v2_by_id3,
     q7_with_5pct_nulls,
+    q7_with_nulls_on_4_threads,
     "q7",
     ["id3"],
     [Max("v1"), Min("v2")],
@@ -249,6 +261,7 @@ question!(
 question!(
     q10_sum_v3_count_by_all_ids,
     q10_with_5pct_nulls,
+    q10_with_nulls_on_4_threads,
     "q10",
     ["id1", "id2", "id3", "id4", "id5", "id6"],
     [Sum("v3"), Count],

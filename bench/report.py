@@ -4,6 +4,10 @@
   report.py count PATH
       Prints the number of data rows in an output: CSV = lines minus the header row, JSON lines =
       lines. PATH may be a directory of part files (each CSV part has its own header).
+  report.py count --sums PATH
+      The rows, then the sum of every value column (the columns not named id*; empty = 0) to 8
+      significant digits, e.g. `100 Σ1.2345678e+06`: for the H2O questions, where tools must
+      agree on the values too, not only on the group count.
   report.py table --meas M.csv --counts C.csv [--meta meta.txt] [--append RESULTS.md]
       Prints the results table (markdown) and appends it, dated, to RESULTS.md.
       Exit status 1 if the tools disagree on the row count of an output.
@@ -45,6 +49,22 @@ def count_rows(path):
     if path.endswith(".csv") and n > 0:
         n -= 1  # header row
     return n
+
+
+def value_sum(path):
+    """The sum of the value columns (not named id*) of a CSV output or a directory of parts."""
+    if os.path.isdir(path):
+        return sum(value_sum(os.path.join(path, p)) for p in sorted(os.listdir(path)) if not p.startswith("."))
+    total = 0.0
+    with open(path, newline="") as f:
+        r = csv.reader(f)
+        header = next(r, [])
+        vals = [i for i, name in enumerate(header) if not name.startswith("id")]
+        for row in r:
+            for i in vals:
+                if i < len(row) and row[i] != "":
+                    total += float(row[i])
+    return total
 
 
 def read_csv(path):
@@ -90,7 +110,7 @@ def table(args):
     out("")
     mismatch = False
     for size in sizes:
-        jobs = sorted({k[1] for k in runs if k[0] == size})
+        jobs = sorted({k[1] for k in runs if k[0] == size}, key=lambda j: (j[0], len(j), j))  # q2 before q10
         tools = [t for t in TOOL_ORDER if any((size, j, t) in runs for j in jobs)]
         out(f"### {size} rows")
         out("")
@@ -182,6 +202,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("count")
+    c.add_argument("--sums", action="store_true", help="also the sum of the value columns")
     c.add_argument("path")
     t = sub.add_parser("table")
     t.add_argument("--meas", required=True)
@@ -193,7 +214,10 @@ def main():
         if not os.path.exists(args.path):
             print(f"report.py: {args.path} does not exist", file=sys.stderr)
             return 1
-        print(count_rows(args.path))
+        if args.sums:
+            print(f"{count_rows(args.path)} Σ{value_sum(args.path):.8g}")
+        else:
+            print(count_rows(args.path))
         return 0
     return table(args)
 

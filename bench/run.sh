@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark flow against DuckDB, Polars and DataFusion on the trips jobs J1-J3.
-# Usage: bench/run.sh [--rows 1m|10m|both] [--repeat N] [--jobs j1,j2,j3] [--tools flow,duckdb,polars,datafusion]
+# Benchmark flow against DuckDB, Polars and DataFusion on the trips jobs J1-J3 and the H2O group-by questions.
+# Usage: bench/run.sh [--suite trips|h2o|all] [--rows 1m|10m|both] [--na 0|5|both] [--repeat N] [--jobs j1,q3,...] [--tools flow,duckdb,polars,datafusion]
 # See bench/README.md.
 set -euo pipefail
 
@@ -9,7 +9,9 @@ cd "$ROOT"
 
 ROWS="1m"
 REPEAT=5
-JOBS="j1,j2,j3"
+SUITE="trips"
+NA="0"
+JOBS=""
 TOOLS="flow,duckdb,polars,datafusion"
 TIMEOUT="${BENCH_TIMEOUT:-1200}"   # seconds per single run
 
@@ -22,6 +24,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --rows) ROWS="${2:?--rows needs a value}"; shift 2 ;;
     --repeat) REPEAT="${2:?--repeat needs a value}"; shift 2 ;;
+    --suite) SUITE="${2:?--suite needs a value}"; shift 2 ;;
+    --na) NA="${2:?--na needs a value}"; shift 2 ;;
     --jobs) JOBS="${2:?--jobs needs a value}"; shift 2 ;;
     --tools) TOOLS="${2:?--tools needs a value}"; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -38,10 +42,25 @@ esac
 if ! [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]]; then
   echo "run.sh: --repeat must be a positive integer" >&2; exit 2
 fi
+TRIPS_JOBS="j1,j2,j3"
+H2O_JOBS="q1,q2,q3,q4,q5,q7,q10"
+case "$SUITE" in
+  trips) DEFAULT_JOBS="$TRIPS_JOBS" ;;
+  h2o) DEFAULT_JOBS="$H2O_JOBS" ;;
+  all) DEFAULT_JOBS="$TRIPS_JOBS,$H2O_JOBS" ;;
+  *) echo "run.sh: --suite must be trips, h2o or all" >&2; exit 2 ;;
+esac
+JOBS="${JOBS:-$DEFAULT_JOBS}"
+case "$NA" in
+  0) NAS=(0) ;;
+  5) NAS=(5) ;;
+  both) NAS=(0 5) ;;
+  *) echo "run.sh: --na must be 0, 5 or both" >&2; exit 2 ;;
+esac
 IFS=',' read -r -a JOB_LIST <<< "$JOBS"
 IFS=',' read -r -a TOOL_LIST <<< "$TOOLS"
 for j in "${JOB_LIST[@]}"; do
-  case "$j" in j1|j2|j3) ;; *) echo "run.sh: unknown job: $j" >&2; exit 2 ;; esac
+  case "$j" in j1|j2|j3|q1|q2|q3|q4|q5|q7|q10) ;; *) echo "run.sh: unknown job: $j" >&2; exit 2 ;; esac
 done
 want_peers=0
 want_flow=0
@@ -56,7 +75,7 @@ done
 say() { printf '\n== %s\n' "$*"; }
 
 DATA="$ROOT/bench/data"
-VENV="$ROOT/bench/.venv"
+VENV="${BENCH_VENV:-$ROOT/bench/.venv}"   # BENCH_VENV: use another venv
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 RUNDIR="$DATA/results/$STAMP"
 mkdir -p "$RUNDIR" "$DATA/out"
@@ -111,6 +130,27 @@ elif [[ "$want_flow" -eq 1 ]]; then
 fi
 
 # --- data -----------------------------------------------------------------------------------
+trips_jobs=()
+h2o_jobs=()
+for j in "${JOB_LIST[@]}"; do
+  case "$j" in j*) trips_jobs+=("$j") ;; q*) h2o_jobs+=("$j") ;; esac
+done
+h2o_file() {   # size na -> file name in bench/data
+  if [[ "$2" == 0 ]]; then echo "h2o_$1.csv"; else echo "h2o_$1_na$2.csv"; fi
+}
+if [[ "${#h2o_jobs[@]}" -gt 0 ]]; then
+  for size in "${SIZES[@]}"; do
+    for na in "${NAS[@]}"; do
+      f="$DATA/$(h2o_file "$size" "$na")"
+      if [[ ! -s "$f" ]]; then
+        say "generating $f (K=100, $na% NA)"
+        [[ -x "$ROOT/target/release/examples/gen_h2o" && -z "${h2o_built:-}" ]] || cargo build --release --example gen_h2o
+        h2o_built=1
+        "$ROOT/target/release/examples/gen_h2o" --rows "$size" --k 100 --na "$na" --out "$f"
+      fi
+    done
+  done
+fi
 gen_bin=""
 build_generator() {
   [[ -n "$gen_bin" ]] && return 0
@@ -126,7 +166,7 @@ build_generator() {
   fi
 }
 for size in "${SIZES[@]}"; do
-  if [[ ! -s "$DATA/trips_$size.csv" ]]; then
+  if [[ "${#trips_jobs[@]}" -gt 0 && ! -s "$DATA/trips_$size.csv" ]]; then
     build_generator
     say "generating $DATA/trips_$size.csv"
     "$gen_bin" --rows "$size" --out "$DATA/trips_$size.csv"
@@ -161,13 +201,14 @@ outputs_of() {
     j1) echo "j1.csv" ;;
     j2) echo "j2.csv" ;;
     j3) echo "j3_long.csv j3_generous.jsonl j3_by_vendor.csv" ;;
+    q*) echo "$1.csv" ;;
   esac
 }
 
 export POLARS_MAX_THREADS=2
 any_flow_failed=0
 
-run_one() {   # size job tool rep
+run_one() {   # series job tool rep (series: a trips size, or h2o-SIZE[-naP])
   local size="$1" job="$2" tool="$3" rep="$4"
   local out="$DATA/out/$tool"
   local log="$RUNDIR/${size}_${job}_${tool}_${rep}.log"
@@ -176,9 +217,14 @@ run_one() {   # size job tool rep
   mkdir -p "$out"
   local -a cmd
   if [[ "$tool" == flow ]]; then
-    cmd=("$FLOW" run "$ROOT/bench/jobs/$job.flow")
+    case "$job" in
+      q*) cmd=("$FLOW" run "$ROOT/bench/h2o/$job.flow") ;;
+      *) cmd=("$FLOW" run "$ROOT/bench/jobs/$job.flow") ;;
+    esac
   else
-    cmd=("$VENV/bin/python" "$ROOT/bench/peers/${tool}_job.py" "$job" "$DATA/trips.csv" "$out")
+    local input="$DATA/trips.csv"
+    [[ "$job" == q* ]] && input="$DATA/h2o.csv"
+    cmd=("$VENV/bin/python" "$ROOT/bench/peers/${tool}_job.py" "$job" "$input" "$out")
   fi
   local status=ok
   rm -f "$tf"
@@ -193,7 +239,11 @@ run_one() {   # size job tool rep
   if [[ "$status" == ok ]]; then
     for o in $(outputs_of "$job"); do
       local n
-      n="$(python3 "$ROOT/bench/report.py" count "$out/$o")" || n=missing
+      if [[ "$job" == q* ]]; then   # H2O: rows and the sum of the value columns
+        n="$(python3 "$ROOT/bench/report.py" count --sums "$out/$o")" || n=missing
+      else
+        n="$(python3 "$ROOT/bench/report.py" count "$out/$o")" || n=missing
+      fi
       echo "$size,$job,$tool,$rep,$o,$n" >> "$COUNTS"
     done
   else
@@ -211,17 +261,31 @@ for t in "${TOOL_LIST[@]}"; do
   RUN_TOOLS+=("$t")
 done
 
-for size in "${SIZES[@]}"; do
-  say "series $size: bench/data/trips.csv -> trips_$size.csv; jobs ${JOBS}; tools ${RUN_TOOLS[*]:-none}; $REPEAT rounds"
-  ln -sfn "trips_$size.csv" "$DATA/trips.csv"
-  cat "$DATA/trips_$size.csv" > /dev/null   # warm the page cache so no tool pays the first read
+series() {   # label link target jobs...
+  local label="$1" link="$2" target="$3"
+  shift 3
+  say "series $label: bench/data/$link -> $target; jobs $*; tools ${RUN_TOOLS[*]:-none}; $REPEAT rounds"
+  ln -sfn "$target" "$DATA/$link"
+  cat "$DATA/$target" > /dev/null   # warm the page cache so no tool pays the first read
   for rep in $(seq 1 "$REPEAT"); do
-    for job in "${JOB_LIST[@]}"; do
+    for job in "$@"; do
       for tool in "${RUN_TOOLS[@]}"; do   # alternate tools: A B C A B C ... so drift cancels
-        run_one "$size" "$job" "$tool" "$rep"
+        run_one "$label" "$job" "$tool" "$rep"
       done
     done
   done
+}
+for size in "${SIZES[@]}"; do
+  if [[ "${#trips_jobs[@]}" -gt 0 ]]; then
+    series "$size" trips.csv "trips_$size.csv" "${trips_jobs[@]}"
+  fi
+  if [[ "${#h2o_jobs[@]}" -gt 0 ]]; then
+    for na in "${NAS[@]}"; do
+      label="h2o-$size"
+      [[ "$na" != 0 ]] && label="$label-na$na"
+      series "$label" h2o.csv "$(h2o_file "$size" "$na")" "${h2o_jobs[@]}"
+    done
+  fi
 done
 rm -f "$RUNDIR/time.tmp"
 echo "load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RUNDIR/meta.txt"

@@ -5,6 +5,7 @@ import sys
 import pyarrow as pa
 from datafusion import SessionConfig, SessionContext, col, lit
 from datafusion import functions as F
+from h2o_sql import QUERIES, TYPES
 
 job, inp, out = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(out, exist_ok=True)
@@ -13,7 +14,12 @@ ctx = SessionContext(SessionConfig().with_target_partitions(2))
 schema = pa.schema([("id", pa.int64()), ("vendor", pa.string()), ("pickup_ts", pa.int64()),
                     ("distance", pa.float64()), ("fare", pa.float64()), ("tip", pa.float64()),
                     ("city", pa.string()), ("note", pa.string())])
-ctx.register_csv("trips", inp, schema=schema, has_header=True)
+if job in QUERIES:
+    arrow_types = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+    ctx.register_csv("x", inp, schema=pa.schema([(c, arrow_types[t]) for c, t in TYPES]),
+                     has_header=True)
+else:
+    ctx.register_csv("trips", inp, schema=schema, has_header=True)
 J1 = ("SELECT id, vendor, fare, coalesce(tip, 0.0) / fare * 100.0 AS tip_pct, upper(city) AS city "
       "FROM trips WHERE distance > 10.0 AND fare > 0.0")
 
@@ -29,5 +35,7 @@ elif job == "j3":
     long.filter(col("tip_pct") > lit(20.0)).write_json(f"{out}/j3_generous.jsonl")
     long.aggregate([col("vendor")], [F.count(lit(1)).alias("n")]).write_csv(
         f"{out}/j3_by_vendor.csv", with_header=True)
+elif job in QUERIES:
+    ctx.sql(QUERIES[job]).write_csv(f"{out}/{job}.csv", with_header=True)
 else:
     sys.exit(f"unknown job {job}")

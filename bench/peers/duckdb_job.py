@@ -4,6 +4,8 @@ import sys
 
 import duckdb
 
+from h2o_sql import QUERIES, TYPES
+
 job, inp, out = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(out, exist_ok=True)
 con = duckdb.connect()
@@ -31,5 +33,10 @@ elif job == "j3":
     copy_csv("SELECT * FROM long", f"{out}/j3_long.csv")
     con.execute(f"COPY (SELECT * FROM long WHERE tip_pct > 20.0) TO '{out}/j3_generous.jsonl' (FORMAT JSON)")
     copy_csv("SELECT vendor, count(*) AS n FROM long GROUP BY vendor", f"{out}/j3_by_vendor.csv")
+elif job in QUERIES:
+    sql_types = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE"}
+    cols = ", ".join(f"'{c}': '{sql_types[t]}'" for c, t in TYPES)
+    con.execute(f"CREATE VIEW x AS SELECT * FROM read_csv('{inp}', header = true, columns = {{{cols}}})")
+    copy_csv(QUERIES[job], f"{out}/{job}.csv")
 else:
     sys.exit(f"unknown job {job}")

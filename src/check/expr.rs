@@ -306,7 +306,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 }
                 let l = self.check(a)?;
                 let r = self.check(b)?;
-                let sym = ast_symbol(op);
+                let sym = op.symbol();
                 self.require_present(&l, &format!("`{sym}`"))?;
                 self.require_present(&r, &format!("`{sym}`"))?;
                 let (hop, arith) = match op {
@@ -434,7 +434,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
     }
 
     fn bool_operand(&mut self, e: &Expr, op: BinaryOp) -> Option<()> {
-        let sym = ast_symbol(op);
+        let sym = op.symbol();
         self.require_present(e, &format!("`{sym}`"))?;
         if e.ty.scalar != Scalar::Bool {
             self.err(
@@ -784,25 +784,6 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             );
         }
         Some(body)
-    }
-}
-
-fn ast_symbol(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Rem => "%",
-        BinaryOp::Eq => "==",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::And => "&&",
-        BinaryOp::Or => "||",
-        BinaryOp::Coalesce => "??",
     }
 }
 

@@ -115,26 +115,6 @@ fn op_prec(op: BinaryOp) -> u8 {
     }
 }
 
-fn op_text(op: BinaryOp) -> &'static str {
-    use BinaryOp::*;
-    match op {
-        Add => "+",
-        Sub => "-",
-        Mul => "*",
-        Div => "/",
-        Rem => "%",
-        Eq => "==",
-        Ne => "!=",
-        Lt => "<",
-        Le => "<=",
-        Gt => ">",
-        Ge => ">=",
-        And => "&&",
-        Or => "||",
-        Coalesce => "??",
-    }
-}
-
 fn newlines(s: &str) -> usize {
     s.bytes().filter(|&b| b == b'\n').count()
 }
@@ -539,7 +519,7 @@ impl<'s> Formatter<'s> {
                 let first = leaves.next().map(|l| self.operand(l, p + 1));
                 for l in leaves {
                     rest.push(Doc::Line);
-                    rest.push(text(format!("{} ", op_text(op))));
+                    rest.push(text(format!("{} ", op.symbol())));
                     rest.push(self.operand(l, p + 1));
                 }
                 return group(concat([first.unwrap_or(text("")), nest(2, concat(rest))]));
@@ -559,7 +539,7 @@ impl<'s> Formatter<'s> {
         let mut rest = Vec::new();
         for (o, r) in rights.into_iter().rev() {
             rest.push(Doc::Line);
-            rest.push(text(format!("{} ", op_text(o))));
+            rest.push(text(format!("{} ", o.symbol())));
             rest.push(self.operand(r, right_min));
         }
         group(concat([first, nest(2, concat(rest))]))

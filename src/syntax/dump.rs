@@ -153,25 +153,6 @@ fn args(a: &[Arg]) -> String {
     a.iter().map(arg).collect::<Vec<_>>().join(", ")
 }
 
-fn binary_op(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Rem => "%",
-        BinaryOp::Eq => "==",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::And => "&&",
-        BinaryOp::Or => "||",
-        BinaryOp::Coalesce => "??",
-    }
-}
-
 /// One expression on one line, every operator application in parentheses.
 pub fn expr(e: &Expr) -> String {
     match &e.kind {
@@ -195,7 +176,7 @@ pub fn expr(e: &Expr) -> String {
             };
             format!("({op}{})", expr(x))
         }
-        ExprKind::Binary(op, a, b) => format!("({} {} {})", expr(a), binary_op(*op), expr(b)),
+        ExprKind::Binary(op, a, b) => format!("({} {} {})", expr(a), op.symbol(), expr(b)),
         ExprKind::If(c, t, f) => {
             format!("(if {} {{ {} }} else {{ {} }})", expr(c), expr(t), expr(f))
         }

@@ -9,21 +9,18 @@ use super::csv::{CsvSink, CsvSource};
 use super::{
     ConnectorError, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader, Split,
 };
-use crate::catalog::{ConnectorInfo, OptionKind, OptionSpec};
+use crate::catalog::{ConnectorInfo, OptionSpec};
 use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Value};
 use std::io::Write;
 
+/// CSV's `header` option (the delimiter is fixed).
 fn options() -> Vec<OptionSpec> {
-    vec![
-        OptionSpec::new(
-            "header",
-            OptionKind::Bool,
-            "the first line names the columns (default true)",
-        )
-        .default(Value::Bool(true)),
-    ]
+    super::csv::describe::options()
+        .into_iter()
+        .filter(|o| o.name == "header")
+        .collect()
 }
 
 /// The options with the delimiter fixed to a tab, for the CSV implementation underneath.

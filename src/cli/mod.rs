@@ -277,17 +277,11 @@ fn cmd_check(
 /// are printed. `Err` when there are errors (the exit code to return).
 fn session(files: &[PathBuf], flags: PlanFlags, max_errors: usize) -> Result<Session, ExitCode> {
     let mut s = Session::default();
-    let unreadable = s.load_paths(files);
+    s.load_paths(files);
     s.set_plan_options(flags.options());
     let c = s.compile();
-    let mut shown = c.clone();
-    if !unreadable.is_empty() {
-        let mut all = unreadable;
-        all.extend(shown.diagnostics);
-        shown.diagnostics = all;
-    }
-    let failed = report(&shown, Format::Text, ColorChoice::Auto, max_errors)?;
-    if failed || shown.plan.is_none() {
+    let failed = report(c, Format::Text, ColorChoice::Auto, max_errors)?;
+    if failed || c.plan.is_none() {
         return Err(ExitCode::from(1));
     }
     Ok(s)

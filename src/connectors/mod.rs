@@ -96,9 +96,12 @@ pub trait SourceReader {
 }
 
 pub trait SourceConnector: Send + Sync {
-    fn name(&self) -> &'static str;
     /// The connector's description of itself: what the checker validates a call against.
     fn info(&self) -> ConnectorInfo;
+    /// The name it is registered and called by (its description's).
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
     /// Infers a schema from `file` (the first file of the source's path or glob) and the
     /// validated options, for a source declared without one. Runs at check time.
     fn infer(&self, _file: &str, _options: &Options) -> Result<RowType, String> {
@@ -140,9 +143,12 @@ pub enum SinkTarget {
 }
 
 pub trait SinkConnector: Send + Sync {
-    fn name(&self) -> &'static str;
     /// The connector's description of itself: what the checker validates a call against.
     fn info(&self) -> ConnectorInfo;
+    /// The name it is registered and called by (its description's).
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
     fn target(&self, spec: &SinkSpec) -> SinkTarget;
     /// Checks the options before any data moves.
     fn validate(&self, spec: &SinkSpec) -> Result<(), ConnectorError>;

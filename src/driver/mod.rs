@@ -46,16 +46,8 @@ pub fn check_text(name: &str, text: &str) -> Compilation {
 /// Reads and checks the given script files together (one job).
 pub fn check_paths(paths: &[impl AsRef<Path>]) -> Compilation {
     let mut s = Session::default();
-    let unreadable = s.load_paths(paths);
-    let mut c = s.compile().clone();
-    if !unreadable.is_empty() {
-        c.program = None;
-        c.plan = None;
-        let mut all = unreadable;
-        all.extend(c.diagnostics);
-        c.diagnostics = all;
-    }
-    c
+    s.load_paths(paths);
+    s.compile().clone()
 }
 
 /// Checks scripts `(name, text)` with the given file probe.

@@ -51,6 +51,9 @@ pub struct Session {
     /// Parsed stdlib modules by path (`std.text`), parsed once.
     std_modules: BTreeMap<String, (FileId, ast::Module, Vec<Diagnostic>)>,
     plan_options: PlanOptions,
+    /// Script files `load_paths` could not read: reported by every compilation, which then has
+    /// no program.
+    unreadable: Vec<Diagnostic>,
     /// The last compilation, valid until a file or an option changes.
     compiled: Option<Compilation>,
 }
@@ -71,6 +74,7 @@ impl Session {
             files: Vec::new(),
             std_modules: BTreeMap::new(),
             plan_options: PlanOptions::default(),
+            unreadable: Vec::new(),
             compiled: None,
         }
     }
@@ -122,7 +126,8 @@ impl Session {
         }
     }
 
-    /// Reads script files into the session; an unreadable or non-UTF-8 file is a diagnostic.
+    /// Reads script files into the session; an unreadable or non-UTF-8 file is a diagnostic,
+    /// returned and also reported by every later compilation (which then has no program).
     pub fn load_paths(&mut self, paths: &[impl AsRef<Path>]) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         for p in paths {
@@ -140,6 +145,10 @@ impl Session {
                     format!("cannot read {}: {e}", p.display()),
                 )),
             }
+        }
+        if !problems.is_empty() {
+            self.unreadable.extend(problems.iter().cloned());
+            self.compiled = None;
         }
         problems
     }
@@ -242,6 +251,13 @@ impl Session {
             }
         }
         crate::diagnostics::sort(&mut diagnostics);
+        if !self.unreadable.is_empty() {
+            program = None;
+            plan = None;
+            let mut all = self.unreadable.clone();
+            all.extend(diagnostics);
+            diagnostics = all;
+        }
         Compilation {
             sources: self.sources.clone(),
             diagnostics,

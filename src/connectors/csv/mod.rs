@@ -44,10 +44,6 @@ impl SourceConnector for CsvSource {
         describe::header(file, options)
     }
 
-    fn name(&self) -> &'static str {
-        "csv"
-    }
-
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
         let pattern = spec
             .path
@@ -782,9 +778,6 @@ impl SinkConnector for CsvSink {
         describe::sink()
     }
 
-    fn name(&self) -> &'static str {
-        "csv"
-    }
     fn target(&self, _spec: &SinkSpec) -> SinkTarget {
         SinkTarget::File
     }

@@ -36,10 +36,6 @@ impl SourceConnector for JsonlSource {
         infer::infer(file, options)
     }
 
-    fn name(&self) -> &'static str {
-        "jsonl"
-    }
-
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
         let pattern = spec
             .path
@@ -308,9 +304,6 @@ impl SinkConnector for JsonlSink {
         describe::sink()
     }
 
-    fn name(&self) -> &'static str {
-        "jsonl"
-    }
     fn target(&self, _spec: &SinkSpec) -> SinkTarget {
         SinkTarget::File
     }

@@ -34,10 +34,6 @@ impl SourceConnector for StdinSource {
         describe::source()
     }
 
-    fn name(&self) -> &'static str {
-        "stdin"
-    }
-
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
         format(&spec.options, "<stdin>")?;
         opt_delimiter(&spec.options).map_err(|e| ConnectorError::new("<stdin>", e))?;
@@ -86,9 +82,6 @@ impl SinkConnector for StdoutSink {
         describe::sink()
     }
 
-    fn name(&self) -> &'static str {
-        "stdout"
-    }
     fn target(&self, _spec: &SinkSpec) -> SinkTarget {
         SinkTarget::Stdout
     }

@@ -30,13 +30,23 @@ fn tabbed(options: &Options) -> Options {
     o
 }
 
+fn tabbed_source(spec: &SourceSpec) -> SourceSpec {
+    SourceSpec {
+        options: tabbed(&spec.options),
+        ..spec.clone()
+    }
+}
+
+fn tabbed_sink(spec: &SinkSpec) -> SinkSpec {
+    SinkSpec {
+        options: tabbed(&spec.options),
+        ..spec.clone()
+    }
+}
+
 pub struct TsvSource;
 
 impl SourceConnector for TsvSource {
-    fn name(&self) -> &'static str {
-        "tsv"
-    }
-
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "tsv",
@@ -56,9 +66,7 @@ impl SourceConnector for TsvSource {
     }
 
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
-        let mut spec = spec.clone();
-        spec.options = tabbed(&spec.options);
-        CsvSource.plan(&spec, workers)
+        CsvSource.plan(&tabbed_source(spec), workers)
     }
 
     fn open(
@@ -66,19 +74,13 @@ impl SourceConnector for TsvSource {
         spec: &SourceSpec,
         split: &Split,
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-        let mut spec = spec.clone();
-        spec.options = tabbed(&spec.options);
-        CsvSource.open(&spec, split)
+        CsvSource.open(&tabbed_source(spec), split)
     }
 }
 
 pub struct TsvSink;
 
 impl SinkConnector for TsvSink {
-    fn name(&self) -> &'static str {
-        "tsv"
-    }
-
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "tsv",
@@ -94,9 +96,7 @@ impl SinkConnector for TsvSink {
     }
 
     fn validate(&self, spec: &SinkSpec) -> Result<(), ConnectorError> {
-        let mut spec = spec.clone();
-        spec.options = tabbed(&spec.options);
-        CsvSink.validate(&spec)
+        CsvSink.validate(&tabbed_sink(spec))
     }
 
     fn writer(
@@ -106,8 +106,6 @@ impl SinkConnector for TsvSink {
         out: Box<dyn Write + Send>,
         first: bool,
     ) -> Result<Box<dyn RowWriter>, ConnectorError> {
-        let mut spec = spec.clone();
-        spec.options = tabbed(&spec.options);
-        CsvSink.writer(&spec, row, out, first)
+        CsvSink.writer(&tabbed_sink(spec), row, out, first)
     }
 }

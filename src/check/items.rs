@@ -5,7 +5,7 @@ use super::cx::{
     Checker, FileCx, FnEntry, FnHir, FnScope, FnState, StreamDef, dup, join_path, parse_on_error,
     positive_int,
 };
-use super::expr::{ExprCx, Names, locals_used};
+use super::expr::{ExprCx, Names};
 use super::hir;
 use super::{Input, StdModule, suggest};
 use crate::catalog::ConnectorInfo;
@@ -156,7 +156,7 @@ impl<'p> Checker<'p> {
             return None;
         }
         let body = super::expr::coerce(body, ret);
-        let locals = locals_used(&body).max(n);
+        let (body, locals) = super::share::share(body, n);
         Some(FnHir {
             params: params.into_iter().map(|(n, _, t)| (n, t)).collect(),
             body,

@@ -9,6 +9,7 @@ pub mod hir;
 mod cx;
 mod expr;
 mod items;
+mod share;
 mod stream;
 
 use crate::catalog::Catalog;

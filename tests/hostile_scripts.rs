@@ -1,7 +1,7 @@
 //! Hostile scripts through the real `flow` binary (issue 17, items 2, 3, 4 and 7): deep nesting
 //! at the depth limit (must check, run with the JIT and the interpreter, and explain) and one
-//! level past it (must be E0007, never a crash); exploding `fn` inlining (E0028, quickly);
-//! bounded diagnostics (merged runs of bad characters, the cap of 100); a BOM.
+//! level past it (must be E0007, never a crash); doubling `fn` calls (shared; E0028 quickly where
+//! they cannot be); bounded diagnostics (merged runs of bad characters, the cap of 100); a BOM.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -262,11 +262,35 @@ fn inlining_doubling_fns_under_cap_run() {
     assert_eq!(out, "y\n4096\n12288\n");
 }
 
+/// Like `doubling`, but the two calls differ (`x` and `x + 1`), so they cannot be shared.
+fn doubling_unshared(n: usize) -> String {
+    doubling(n)
+        .lines()
+        .map(|l| {
+            if l.starts_with("fn g") && !l.starts_with("fn g1(") {
+                format!("{}(x + 1)\n", l.trim_end_matches("(x)"))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 #[test]
-fn inlining_doubling_fns_past_cap_are_e0028_quickly() {
+fn inlining_doubling_fns_are_shared_and_run() {
+    // Identical calls are bound once (check::share): g40 checks and runs; 2^40 · a.
+    let dir = setup(&doubling(40));
+    let o = flow(dir.path(), &["run", "-q", "s.flow"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.csv")).expect("output");
+    assert_eq!(out, format!("y\n{}\n{}\n", 1i64 << 40, 3i64 << 40));
+}
+
+#[test]
+fn inlining_unshareable_doubling_fns_past_cap_are_e0028_quickly() {
     for n in [15, 20, 40] {
         let start = Instant::now();
-        let err = rejected(&doubling(n), "E0028");
+        let err = rejected(&doubling_unshared(n), "E0028");
         assert!(err.contains("expand to more than"), "{err}");
         assert!(
             start.elapsed() < Duration::from_secs(20),

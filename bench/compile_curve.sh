@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # Compile time of doubling `fn`s: g1(x) = x + x, g_k(x) = g_{k-1}(x) + g_{k-1}(x), a map calling
-# g_N, for N = 5 … 40. Each call is inlined, so g_N expands to ~2^N nodes; past the inlining cap
-# (check::expr::MAX_INLINED) the check reports E0028 instead of expanding further.
+# g_N. Unshared, g_N would expand to ~2^N nodes; check::share binds the repeated call once, so
+# each level adds a constant number of nodes. The chain is limited by the depth of the inlined
+# expression (E0007 past ~N = 530); calls that cannot be shared still meet the inlining cap
+# (check::expr::MAX_INLINED, E0028).
 #
-#     bench/compile_curve.sh [path/to/flow]      # default: target/release/flow
+#     bench/compile_curve.sh [path/to/flow] [N …]     # default: target/release/flow, N = 5 … 500
 #
-# Prints one line per N: bytes of script, `flow check` and `flow run` wall time, exit codes.
+# Prints one line per N: bytes of script; `flow check` wall and user CPU seconds and peak RSS;
+# `flow run` (check + plan + JIT + 3 rows) wall and user seconds, peak RSS and exit code. For
+# N >= 62, 2^N · a overflows: `run` exits 1 with the E0070 row error (after compiling).
 # Not a test (timings); run by hand. Uses a temporary directory, removed at the end.
 set -euo pipefail
 FLOW=${1:-$(dirname "$0")/../target/release/flow}
 FLOW=$(realpath "$FLOW")
+shift || true
+sizes=${*:-5 10 12 14 15 16 20 25 30 40 60 100 150 200 300 400 500}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir"
 printf 'a\n1\n2\n3\n' > in.csv
-printf '%4s %7s %9s %5s %9s %5s\n' N bytes check_s rc run_s rc
-for n in 5 10 12 14 15 16 17 20 25 30 40; do
+printf '%4s %7s | %7s %7s %8s %3s | %7s %7s %8s %3s\n' N bytes check_s user_s peak_kb rc run_s user_s peak_kb rc
+measure() { # prints "wall user peak_kb rc" of running the arguments
+  set +e
+  /usr/bin/time -f '%e %U %M' -o t.txt timeout 300 "$@" >/dev/null 2>&1
+  local rc=$?
+  set -e
+  echo "$(tail -1 t.txt) $rc"
+}
+for n in $sizes; do
   {
     echo 'source t = csv("in.csv", header: true)'
     echo 'fn g1(x: int) -> int = x + x'
     for k in $(seq 2 "$n"); do echo "fn g$k(x: int) -> int = g$((k-1))(x) + g$((k-1))(x)"; done
     echo "t | map { y: g$n(a) } | sink csv(\"out.csv\")"
   } > g.flow
-  t0=$(date +%s.%N); set +e; timeout 300 "$FLOW" check g.flow >/dev/null 2>&1; c=$?; set -e
-  t1=$(date +%s.%N); set +e; timeout 300 "$FLOW" run -q g.flow >/dev/null 2>&1; r=$?; set -e
-  t2=$(date +%s.%N)
-  printf '%4s %7s %9.3f %5s %9.3f %5s\n' "$n" "$(wc -c < g.flow)" \
-    "$(echo "$t1 - $t0" | bc)" "$c" "$(echo "$t2 - $t1" | bc)" "$r"
+  read -r cw cu cm cr < <(measure "$FLOW" check g.flow)
+  read -r rw ru rm rr < <(measure "$FLOW" run -q g.flow)
+  printf '%4s %7s | %7s %7s %8s %3s | %7s %7s %8s %3s\n' "$n" "$(wc -c < g.flow)" \
+    "$cw" "$cu" "$cm" "$cr" "$rw" "$ru" "$rm" "$rr"
 done

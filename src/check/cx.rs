@@ -26,12 +26,16 @@ pub struct FnHir {
     pub body: hir::Expr,
     pub locals: usize,
     pub span: Span,
+    /// `body.measure()`: its node count and depth, for the inlining limits.
+    pub size: usize,
+    pub depth: usize,
 }
 
 pub(super) enum FnState {
     Unchecked,
     InProgress,
-    Done(Option<FnHir>),
+    /// Shared, not copied, by every call (a body is as large as all it inlines).
+    Done(Option<std::rc::Rc<FnHir>>),
 }
 
 pub(super) struct FnEntry {

@@ -718,7 +718,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 .label(f.span, "defined here"),
             );
         }
-        let (size, deep) = f.body.measure();
+        let (size, deep) = (f.size, f.depth);
         if deep + args.len() > MAX_HIR_DEPTH {
             return self.err(depth::too_deep(span, "this call's expansion is").label(
                 f.span,

@@ -82,7 +82,7 @@ impl<'p> Checker<'p> {
     }
 
     /// The checked form of function `id`, checking it on first use.
-    pub fn fn_hir(&mut self, id: usize, call_span: Span) -> Option<FnHir> {
+    pub fn fn_hir(&mut self, id: usize, call_span: Span) -> Option<std::rc::Rc<FnHir>> {
         match &self.fns[id].state {
             FnState::Done(f) => return f.clone(),
             FnState::InProgress => {
@@ -101,7 +101,7 @@ impl<'p> Checker<'p> {
         self.fns[id].state = FnState::InProgress;
         let decl = self.fns[id].decl.clone();
         let scope = std::rc::Rc::clone(&self.fns[id].scope);
-        let result = self.check_fn(&decl, &scope);
+        let result = self.check_fn(&decl, &scope).map(std::rc::Rc::new);
         self.fns[id].state = FnState::Done(result.clone());
         result
     }
@@ -157,11 +157,14 @@ impl<'p> Checker<'p> {
         }
         let body = super::expr::coerce(body, ret);
         let (body, locals) = super::share::share(body, n);
+        let (size, depth) = body.measure();
         Some(FnHir {
             params: params.into_iter().map(|(n, _, t)| (n, t)).collect(),
             body,
             locals,
             span: decl.name.span,
+            size,
+            depth,
         })
     }
 

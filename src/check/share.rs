@@ -20,9 +20,10 @@ use crate::stdlib::Builtin;
 use crate::types::{Scalar, Type, Value};
 use std::collections::HashMap;
 
-/// At most this many subexpressions are shared per body (each share re-indexes the body).
-const MAX_SHARES: usize = 64;
-/// At most this many repeated subexpressions are examined per share.
+/// At most this many rounds of sharing per body (each re-indexes the body; a round makes every
+/// share whose region is apart from the others').
+const MAX_ROUNDS: usize = 64;
+/// At most this many repeated subexpressions are examined per round.
 const MAX_TRIES: usize = 64;
 
 /// Shares the repeated subexpressions of a body whose parameters are locals `0..params`, then
@@ -31,12 +32,15 @@ const MAX_TRIES: usize = 64;
 /// body and the number of locals it uses.
 pub fn share(mut body: Expr, params: usize) -> (Expr, usize) {
     let mut next_local = super::expr::locals_used(&body).max(params);
-    for _ in 0..MAX_SHARES {
+    for _ in 0..MAX_ROUNDS {
         let ix = Index::build(&body);
-        let Some((lca, occurrences)) = ix.find() else {
+        let (shares, more) = ix.find();
+        for (lca, occurrences) in &shares {
+            body = ix.rewrite(body, *lca, occurrences, &mut next_local);
+        }
+        if shares.is_empty() || !more {
             break;
-        };
-        body = ix.rewrite(body, lca, &occurrences, &mut next_local);
+        }
     }
     let mut map = HashMap::new();
     renumber(&mut body, &mut map, params);
@@ -103,8 +107,12 @@ impl Index {
         }
     }
 
-    /// The next subexpression to share: where to bind it and its occurrences (first one first).
-    fn find(&self) -> Option<(usize, Vec<usize>)> {
+    /// The subexpressions to share, each as where to bind it and its occurrences (first one
+    /// first), their regions (the subtrees of the binding places) apart; and whether some other
+    /// one could be shared once these are (its region overlaps theirs).
+    fn find(&self) -> (Vec<(usize, Vec<usize>)>, bool) {
+        let mut shares: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut more = false;
         let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if n.size >= 2 {
@@ -114,12 +122,33 @@ impl Index {
         let mut repeated: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() >= 2).collect();
         // Largest first (a repeated node's parts repeat too); ties by position, for determinism.
         repeated.sort_by_key(|g| (std::cmp::Reverse(self.nodes[g[0]].size), g[0]));
+        // The subtrees this round's shares replace by their local.
+        let mut removed: Vec<(usize, usize)> = Vec::new();
         for group in repeated.into_iter().take(MAX_TRIES) {
+            let live = group
+                .iter()
+                .filter(|&&o| !removed.iter().any(|&(s, e)| s <= o && o < e))
+                .count();
+            if live < group.len() {
+                // Partly inside what this round replaces: look again next round if it repeats.
+                more |= live >= 2;
+                continue;
+            }
             let mut pending = vec![group];
             while let Some(g) = pending.pop() {
                 let lca = self.lca(&g);
                 if self.can_share(lca, g[0]) {
-                    return Some((lca, g));
+                    let end = lca + self.nodes[lca].size;
+                    if shares
+                        .iter()
+                        .all(|(l, _)| end <= *l || *l + self.nodes[*l].size <= lca)
+                    {
+                        removed.extend(g[1..].iter().map(|&o| (o, o + self.nodes[o].size)));
+                        shares.push((lca, g));
+                    } else {
+                        more = true;
+                    }
+                    continue;
                 }
                 // Try the occurrences under each child of `lca` on their own.
                 let mut by_child: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -138,7 +167,7 @@ impl Index {
                 );
             }
         }
-        None
+        (shares, more)
     }
 
     fn lca(&self, group: &[usize]) -> usize {

@@ -86,8 +86,101 @@ fn nvim_shows_diagnostics_and_hover_from_flow_lsp() {
     assert!(hover.iter().any(|h| h.as_str().unwrap().contains("fare: float")), "{r}");
 }
 
+fn vscode_dir() -> PathBuf {
+    Path::new(REPO).join("editors/vscode")
+}
+
 fn node_bin(tool: &str) -> PathBuf {
-    let p = Path::new(REPO).join("editors/vscode/node_modules/.bin").join(tool);
+    let p = vscode_dir().join("node_modules/.bin").join(tool);
     assert!(p.exists(), "{} is missing: run .ci/setup/50-editors.sh", p.display());
     p
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn vscode_grammar_passes_tmgrammar_test_on_the_samples() {
+    let out = run(
+        Command::new(node_bin("vscode-tmgrammar-test"))
+            .current_dir(vscode_dir())
+            .args(["-g", "syntaxes/flow.tmLanguage.json", "test/*.flow"]),
+        Duration::from_secs(120),
+    );
+    assert_ok("vscode-tmgrammar-test", &out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tokens.flow run successfuly"), "{text}");
+}
+
+#[test]
+fn vscode_extension_type_checks_with_tsc() {
+    let out = run(
+        Command::new(node_bin("tsc"))
+            .current_dir(vscode_dir())
+            .args(["-p", ".", "--noEmit"]),
+        Duration::from_secs(180),
+    );
+    assert_ok("tsc", &out);
+}
+
+/// The keywords of the lexer: every `#[token("word")]` that is a word.
+fn lexer_keywords() -> Vec<String> {
+    let lexer = std::fs::read_to_string(Path::new(REPO).join("src/syntax/lexer.rs")).unwrap();
+    let words: Vec<String> = lexer
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("#[token(\"")?.split('"').next())
+        .filter(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+        .map(String::from)
+        .collect();
+    assert!(words.len() >= 15, "keywords not found in the lexer: {words:?}");
+    words
+}
+
+fn words(text: &str) -> std::collections::HashSet<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect()
+}
+
+#[test]
+fn every_keyword_is_highlighted_sampled_and_completed() {
+    let grammar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vscode_dir().join("syntaxes/flow.tmLanguage.json")).unwrap(),
+    )
+    .unwrap();
+    let mut regexes = String::new();
+    let mut stack = vec![&grammar];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(o) => {
+                if let Some(serde_json::Value::String(m)) = o.get("match") {
+                    regexes.push_str(&m.replace("\\b", " "));
+                    regexes.push(' ');
+                }
+                stack.extend(o.values());
+            }
+            serde_json::Value::Array(a) => stack.extend(a),
+            _ => {}
+        }
+    }
+    let sample = std::fs::read_to_string(vscode_dir().join("test/tokens.flow")).unwrap();
+    let sample: String = sample.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let vim = std::fs::read_to_string(Path::new(REPO).join("editors/vim/syntax/flow.vim")).unwrap();
+    let vim_keywords: String = vim
+        .lines()
+        .filter(|l| l.starts_with("syn keyword"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for k in lexer_keywords() {
+        assert!(words(&regexes).contains(k.as_str()), "the TextMate grammar misses `{k}`");
+        assert!(words(&sample).contains(k.as_str()), "test/tokens.flow has no `{k}`");
+        assert!(words(&vim_keywords).contains(k.as_str()), "the vim syntax misses `{k}`");
+        assert!(flow::lsp::KEYWORDS.contains(&k.as_str()), "flow lsp does not complete `{k}`");
+    }
 }

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use text::{LineIndex, path_to_uri, uri_to_path};
 
+pub use analysis::KEYWORDS;
+
 /// How long typing must pause before the files are checked and diagnostics published.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 

@@ -50,8 +50,15 @@ fn nvim_shows_diagnostics_and_hover_from_flow_lsp() {
     .unwrap();
     let script = std::fs::read_to_string(Path::new(REPO).join("examples/trips.flow")).unwrap();
     // One misspelt field, in a stage after a correct use of `fare`.
-    let broken = script.replacen("| filter", "| filter fare > 0.0 | filter distanse > 0.0 | filter", 1);
-    assert_ne!(broken, script, "examples/trips.flow has no `| filter` any more");
+    let broken = script.replacen(
+        "| filter",
+        "| filter fare > 0.0 | filter distanse > 0.0 | filter",
+        1,
+    );
+    assert_ne!(
+        broken, script,
+        "examples/trips.flow has no `| filter` any more"
+    );
     let file = dir.path().join("trips.flow");
     std::fs::write(&file, &broken).unwrap();
     let out_file = dir.path().join("result.json");
@@ -79,11 +86,21 @@ fn nvim_shows_diagnostics_and_hover_from_flow_lsp() {
     assert_eq!(r["filetype"], "flow", "{r}");
     assert_eq!(r["filter_syntax"], "flowStage", "{r}");
     let diags = r["diagnostics"].as_array().unwrap();
-    let d = diags.iter().find(|d| d["code"] == "E0011").unwrap_or_else(|| panic!("{r}"));
-    let line = broken[..broken.find("distanse").unwrap()].matches('\n').count();
+    let d = diags
+        .iter()
+        .find(|d| d["code"] == "E0011")
+        .unwrap_or_else(|| panic!("{r}"));
+    let line = broken[..broken.find("distanse").unwrap()]
+        .matches('\n')
+        .count();
     assert_eq!(d["lnum"], line, "{r}");
     let hover = r["hover"].as_array().unwrap();
-    assert!(hover.iter().any(|h| h.as_str().unwrap().contains("fare: float")), "{r}");
+    assert!(
+        hover
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("fare: float")),
+        "{r}"
+    );
 }
 
 fn vscode_dir() -> PathBuf {
@@ -92,7 +109,11 @@ fn vscode_dir() -> PathBuf {
 
 fn node_bin(tool: &str) -> PathBuf {
     let p = vscode_dir().join("node_modules/.bin").join(tool);
-    assert!(p.exists(), "{} is missing: run .ci/setup/50-editors.sh", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run .ci/setup/50-editors.sh",
+        p.display()
+    );
     p
 }
 
@@ -139,7 +160,10 @@ fn lexer_keywords() -> Vec<String> {
         .filter(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
         .map(String::from)
         .collect();
-    assert!(words.len() >= 15, "keywords not found in the lexer: {words:?}");
+    assert!(
+        words.len() >= 15,
+        "keywords not found in the lexer: {words:?}"
+    );
     words
 }
 
@@ -170,7 +194,11 @@ fn every_keyword_is_highlighted_sampled_and_completed() {
         }
     }
     let sample = std::fs::read_to_string(vscode_dir().join("test/tokens.flow")).unwrap();
-    let sample: String = sample.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let sample: String = sample
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let vim = std::fs::read_to_string(Path::new(REPO).join("editors/vim/syntax/flow.vim")).unwrap();
     let vim_keywords: String = vim
         .lines()
@@ -178,9 +206,21 @@ fn every_keyword_is_highlighted_sampled_and_completed() {
         .collect::<Vec<_>>()
         .join(" ");
     for k in lexer_keywords() {
-        assert!(words(&regexes).contains(k.as_str()), "the TextMate grammar misses `{k}`");
-        assert!(words(&sample).contains(k.as_str()), "test/tokens.flow has no `{k}`");
-        assert!(words(&vim_keywords).contains(k.as_str()), "the vim syntax misses `{k}`");
-        assert!(flow::lsp::KEYWORDS.contains(&k.as_str()), "flow lsp does not complete `{k}`");
+        assert!(
+            words(&regexes).contains(k.as_str()),
+            "the TextMate grammar misses `{k}`"
+        );
+        assert!(
+            words(&sample).contains(k.as_str()),
+            "test/tokens.flow has no `{k}`"
+        );
+        assert!(
+            words(&vim_keywords).contains(k.as_str()),
+            "the vim syntax misses `{k}`"
+        );
+        assert!(
+            flow::lsp::KEYWORDS.contains(&k.as_str()),
+            "flow lsp does not complete `{k}`"
+        );
     }
 }

@@ -667,6 +667,23 @@ fn a_panic_in_a_request_is_answered_as_an_error() {
 }
 
 #[test]
+fn a_changed_data_file_is_probed_again() {
+    let mut c = Client::start_with(&[("t.csv", "x\n1\n")]);
+    let text = "source t = csv(\"t.csv\", header: true)\nt | map { x } | sink stdout()\n";
+    let uri = c.open("job.flow", text);
+    assert_eq!(c.diagnostics(&uri), Vec::<Value>::new());
+    std::fs::write(c.dir.path().join("t.csv"), "y\n1\n").unwrap();
+    let csv = c.uri("t.csv");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": csv, "type": 2}]}),
+    );
+    let d = c.diagnostics(&uri);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0]["code"], "E0011", "x is gone from the header: {d:?}");
+}
+
+#[test]
 fn shutdown_then_exit_ends_the_process_with_success() {
     let mut c = Client::start();
     let _ = c.open("job.flow", SCRIPT);

@@ -66,10 +66,11 @@ impl<'a> Doc<'a> {
 
     /// `module.name` around the identifier token `i`: the module's name.
     fn module_before(&self, i: usize) -> Option<&str> {
-        if i >= 2 && self.is_kw(i - 1, Tok::Dot) {
-            if let (_, Token::Ident(m), _) = &self.tokens[i - 2] {
-                return Some(m);
-            }
+        if i >= 2
+            && self.is_kw(i - 1, Tok::Dot)
+            && let (_, Token::Ident(m), _) = &self.tokens[i - 2]
+        {
+            return Some(m);
         }
         None
     }

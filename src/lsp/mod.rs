@@ -201,6 +201,37 @@ impl Server {
                     }
                 }
             }
+            DidSaveTextDocument::METHOD => {
+                // Data files may have changed with it: probe them again.
+                self.reset_session();
+                self.dirty = Some(Instant::now());
+            }
+            DidChangeWatchedFiles::METHOD => {
+                let Ok(p) = serde_json::from_value::<lt::DidChangeWatchedFilesParams>(n.params)
+                else {
+                    return;
+                };
+                for change in p.changes {
+                    let Some(path) = uri_to_path(&change.uri) else {
+                        continue;
+                    };
+                    let is_script = path.extension().is_some_and(|e| e == "flow");
+                    if !is_script || self.open.contains(&path) {
+                        continue;
+                    }
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) if change.typ != lt::FileChangeType::DELETED => {
+                            self.files.insert(path, text);
+                        }
+                        _ => {
+                            self.files.remove(&path);
+                        }
+                    }
+                }
+                // A data file (or a script) changed: check everything again, probing anew.
+                self.reset_session();
+                self.dirty = Some(Instant::now());
+            }
             _ => {}
         }
     }
@@ -245,8 +276,11 @@ impl Server {
             now.insert(path.clone());
             publish_one(conn, path, diags.clone());
         }
-        for path in self.published.difference(&now) {
-            publish_one(conn, path, vec![]);
+        // Clear what was reported before, and say "no problems" for every open file.
+        for path in self.published.union(&self.open) {
+            if !now.contains(path) {
+                publish_one(conn, path, vec![]);
+            }
         }
         self.published = now;
     }
@@ -340,9 +374,8 @@ impl Server {
                     })
                 })?;
                 let edits = edits.map_err(|e| (ErrorCode::RequestFailed, e))?;
-                let mut changes = std::collections::HashMap::new();
-                changes.insert(uri, edits);
-                json(serde_json::to_value(lt::WorkspaceEdit::new(changes)))
+                let edits = json(serde_json::to_value(edits))?;
+                Ok(serde_json::json!({ "changes": { uri.as_str(): edits } }))
             }
             DocumentSymbolRequest::METHOD => {
                 let p: lt::DocumentSymbolParams =

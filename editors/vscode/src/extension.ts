@@ -20,6 +20,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: "file", language: "flow" }],
     initializationOptions: { workspace: config.get<boolean>("server.workspace", true) },
+    synchronize: {
+      // Scripts of the workspace and the data files whose schemas are inferred.
+      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{flow,csv,tsv,jsonl}"),
+    },
   };
   client = new LanguageClient("flow", "flow language server", serverOptions, clientOptions);
   context.subscriptions.push({ dispose: () => void client?.stop() });

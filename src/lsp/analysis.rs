@@ -312,17 +312,9 @@ pub fn completion(
 ) -> Vec<Completion> {
     let offset = offset.min(doc.text.len());
     let before = &doc.text[..offset];
-    let word_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let head = before[..word_start].trim_end_matches([' ', '\t']);
+    let head = before[..word_start(before)].trim_end_matches([' ', '\t']);
     if let Some(m_end) = head.strip_suffix('.') {
-        let m_start = m_end
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let module = &m_end[m_start..];
+        let module = &m_end[word_start(m_end)..];
         return module_fns(module)
             .into_iter()
             .map(|(name, sig, d)| Completion {
@@ -391,6 +383,17 @@ pub fn completion(
     let mut seen = std::collections::HashSet::new();
     out.retain(|c| seen.insert((c.label.clone(), c.kind as u8)));
     out
+}
+
+/// Where the identifier that `s` ends with starts.
+fn word_start(s: &str) -> usize {
+    let word: usize = s
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .map(char::len_utf8)
+        .sum();
+    s.len() - word
 }
 
 /// The row type the stage at `offset` reads: the input of the stage the checker saw there, or
@@ -542,4 +545,76 @@ pub fn inlay_hints(doc: &Doc, start: usize, end: usize) -> Vec<(usize, String)> 
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::Session;
+
+    /// Every feature at many offsets of every prefix of the examples and stdlib modules (and
+    /// of a copy with multi-byte characters put in): no panic, whatever is half-typed.
+    #[test]
+    fn features_never_panic_on_prefixes_of_real_scripts() {
+        let mut scripts: Vec<(String, String)> = Vec::new();
+        for dir in ["examples", "stdlib"] {
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "flow"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let text = std::fs::read_to_string(&p).unwrap();
+                let name = p.to_string_lossy().into_owned();
+                scripts.push((
+                    name.clone(),
+                    text.replace(" {", " é{").replace(", ", ",😀 "),
+                ));
+                scripts.push((name, text));
+            }
+        }
+        let mut checked = 0;
+        for (name, text) in &scripts {
+            let cuts: Vec<usize> = (0..=text.len())
+                .step_by(61)
+                .chain([text.len()])
+                .filter(|c| text.is_char_boundary(*c))
+                .collect();
+            for cut in cuts {
+                let prefix = &text[..cut];
+                let mut s = Session::default();
+                s.set_file(name, prefix);
+                let comp = s.compile().clone();
+                let file = FileId(0);
+                let doc = Doc::new(prefix, file, &comp);
+                let mut recheck = |t: &str| {
+                    let mut s = Session::default();
+                    s.set_file(name, t);
+                    Some((FileId(0), s.compile().clone()))
+                };
+                for off in (0..=prefix.len())
+                    .step_by(17)
+                    .filter(|o| prefix.is_char_boundary(*o))
+                {
+                    let _ = hover(&doc, off);
+                    let _ = definition(&doc, off);
+                    let _ = references(&doc, off, true);
+                    let _ = rename(&doc, off, "renamed");
+                    checked += 1;
+                }
+                let _ = completion(&doc, prefix.len(), &mut recheck);
+                let _ = symbols(&doc);
+                let _ = inlay_hints(&doc, 0, prefix.len());
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    #[test]
+    fn word_start_handles_multibyte_characters() {
+        assert_eq!(word_start("é abc"), 3);
+        assert_eq!(word_start("😀x_1"), 4);
+        assert_eq!(word_start("é"), 2);
+    }
 }

@@ -351,6 +351,16 @@ fn hover_shows_types_and_builtin_docs() {
     let b = c.at("textDocument/hover", &uri, pos(SCRIPT, "round", 0, 1));
     let b = hover_text(&b);
     assert!(b.contains("round(") && b.contains("example:"), "{b}");
+    let out = c.at("textDocument/hover", &uri, pos(SCRIPT, "total:", 0, 1));
+    assert!(
+        hover_text(&out).contains("field total: float"),
+        "a map's output: {out}"
+    );
+    let s = c.at("textDocument/hover", &uri, pos(SCRIPT, "trips |", 0, 1));
+    assert!(
+        hover_text(&s).contains("source trips: { id: int, city: str, fare: float }"),
+        "{s}"
+    );
     let e = c.at("textDocument/hover", &uri, pos(SCRIPT, "> 10.0", 0, 0));
     assert!(hover_text(&e).contains(": bool"), "{e}");
 }

@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod driver;
 pub mod fmt;
 pub mod job;
+pub mod lsp;
 pub mod plan;
 pub mod runtime;
 pub mod span;

@@ -8,7 +8,7 @@
 //!   one with syntax errors must be refused. Examples and stdlib modules must already be
 //!   formatted.
 //!
-//! Plus `cli::*`: `flow fmt` on stdin, in place, `--check`, and a file with errors.
+//! Plus `readme::snippet_N`: every ```` ```flow ```` block of README.md is formatted; and `cli::*`: `flow fmt` on stdin, in place, `--check`, and a file with errors.
 
 mod common;
 
@@ -194,6 +194,21 @@ fn cli_syntax_error_is_not_formatted() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The ```` ```flow ```` blocks of README.md.
+fn readme_snippets() -> Vec<String> {
+    let readme = std::fs::read_to_string("README.md").unwrap_or_default();
+    let mut out = Vec::new();
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```flow\n") {
+        let body = &rest[start + "```flow\n".len()..];
+        let Some(end) = body.find("```") else { break };
+        out.push(body[..end].to_string());
+        rest = &body[end..];
+    }
+    assert!(!out.is_empty(), "README.md has no flow snippet");
+    out
+}
+
 fn main() {
     let mut trials: Vec<Trial> = common::suite("fmt", "tests/fmt", layout)
         .into_iter()
@@ -215,6 +230,23 @@ fn main() {
     for f in files {
         let name = format!("roundtrip::{}", f.display());
         trials.push(Trial::test(name, move || roundtrip(&f)));
+    }
+    for (i, snippet) in readme_snippets().into_iter().enumerate() {
+        trials.push(Trial::test(
+            format!("readme::snippet_{}", i + 1),
+            move || {
+                let want = format(&snippet, FileId(0))
+                    .map_err(|e| format!("README.md snippet {}: not formatted: {e:?}", i + 1))?;
+                if want != snippet {
+                    return Err(format!(
+                        "README.md snippet {} is not formatted (`flow fmt` gives):\n{want}",
+                        i + 1
+                    )
+                    .into());
+                }
+                Ok(())
+            },
+        ));
     }
     trials.push(Trial::test("cli::stdin_to_stdout", cli_stdin_to_stdout));
     trials.push(Trial::test(

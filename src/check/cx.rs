@@ -60,6 +60,7 @@ pub struct Checker<'p> {
     pub sources: Vec<hir::Source>,
     pub sinks: Vec<hir::Sink>,
     pub types: Vec<String>,
+    pub index: super::index::Index,
     pub(super) fns: Vec<FnEntry>,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
@@ -86,6 +87,7 @@ impl<'p> Checker<'p> {
             sources: vec![],
             sinks: vec![],
             types: vec![],
+            index: Default::default(),
             fns: vec![],
             std_modules: HashMap::new(),
         }

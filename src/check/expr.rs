@@ -68,6 +68,15 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
     }
 
     pub fn check(&mut self, e: &ast::Expr) -> Checked {
+        let checked = self.check_kind(e);
+        if let Some(c) = &checked {
+            let field = matches!(c.kind, ExprKind::Field(_));
+            self.ck.index.expr(e.span, c.ty, field);
+        }
+        checked
+    }
+
+    fn check_kind(&mut self, e: &ast::Expr) -> Checked {
         let span = e.span;
         match &e.kind {
             ast::ExprKind::Int(i) => {

@@ -307,6 +307,9 @@ impl<'p> Checker<'p> {
                     params.join(", "),
                     f.body.ty
                 ));
+                let name = &self.fns[id].decl.name.name;
+                let what = format!("fn {name}({}) -> {}", params.join(", "), f.body.ty);
+                self.index.decl(span, what);
             }
         }
         // Pass 2: sources, lets and pipelines, in order.
@@ -538,6 +541,8 @@ impl<'p> Checker<'p> {
         };
         self.types
             .push(format!("{}: source {}: {}", fcx.name, s.name.name, schema));
+        self.index
+            .decl(s.name.span, format!("source {}: {schema}", s.name.name));
         let idx = self.sources.len();
         self.sources.push(hir::Source {
             name: s.name.name.clone(),

@@ -5,6 +5,7 @@
 //! every diagnostic has a code from `diagnostics::Code` and a primary span.
 
 pub mod hir;
+pub mod index;
 
 mod cx;
 mod expr;
@@ -65,6 +66,8 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     /// Human-readable types of every source, let, fn and sink (for `flow check --types`).
     pub types: Vec<String>,
+    /// Spans with their types, for editors (filled also when there are errors).
+    pub index: index::Index,
 }
 
 /// Checks the files together. Connector calls are validated against `catalog` (what the
@@ -111,6 +114,7 @@ pub fn check(
         program: if has_errors { None } else { Some(program) },
         diagnostics,
         types: cx.types,
+        index: cx.index,
     }
 }
 

@@ -51,6 +51,8 @@ impl<'p> Checker<'p> {
         if let Some(s) = &stream {
             self.types
                 .push(format!("{}: let {}: {}", fcx.name, l.name.name, s.row));
+            self.index
+                .decl(l.name.span, format!("let {}: {}", l.name.name, s.row));
         }
         fcx.streams
             .insert(l.name.name.clone(), (StreamDef::Let(stream), l.name.span));
@@ -113,9 +115,13 @@ impl<'p> Checker<'p> {
     /// Checks a pipeline without sinks; `None` if it has errors (already reported).
     fn pipeline(&mut self, p: &ast::Pipeline, fcx: &mut FileCx) -> Option<Stream> {
         let mut current = self.stream_ref(&p.head, fcx);
+        if let Some(s) = &current {
+            self.index.stream(p.head.span, &s.row);
+        }
         let mut failed = false;
         for stage in &p.stages {
             let input = current.take()?;
+            let input_row = input.row.clone();
             // The row type after this stage even if the stage has a mistake: a filter, limit
             // or sink keeps its input's columns, so later stages can still be checked (their
             // own mistakes are independent ones). After a bad map or group the columns are not
@@ -138,6 +144,8 @@ impl<'p> Checker<'p> {
                 span: stage.span,
             });
             current = self.stage(Some(input), stage, fcx);
+            let output = current.as_ref().map(|s| &s.row);
+            self.index.stage(stage.span, &input_row, output);
             if current.is_none() {
                 failed = true;
                 current = fallback;

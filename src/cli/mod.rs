@@ -3,6 +3,7 @@
 
 mod compile;
 mod fmt;
+mod lsp;
 mod run;
 
 use crate::diagnostics::{self, Code};
@@ -97,6 +98,8 @@ enum Command {
     Compile(compile::CompileArgs),
     /// Format scripts in the canonical layout (in place; stdin to stdout without files).
     Fmt(fmt::FmtArgs),
+    /// Serve the language server protocol on standard input/output (for editors).
+    Lsp,
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
     /// Run one worker process of multi-node jobs (`flow run` starts these itself).
@@ -172,6 +175,7 @@ pub fn main() -> ExitCode {
         } => cmd_explain(&files, dot, format, plan),
         Command::Compile(args) => compile::cmd_compile(args),
         Command::Fmt(args) => fmt::cmd_fmt(args),
+        Command::Lsp => lsp::cmd_lsp(),
         Command::ExplainError { code } => cmd_explain_error(&code),
         Command::Worker(args) => cmd_worker(args),
     }

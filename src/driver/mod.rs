@@ -25,6 +25,8 @@ pub struct Compilation {
     pub program: Option<Program>,
     /// `flow check --types` lines.
     pub types: Vec<String>,
+    /// Spans with their types (also for scripts with errors), for editors.
+    pub index: crate::check::index::Index,
     /// The optimized plan of the program (default planner options), when there were no errors.
     pub plan: Option<Plan>,
 }

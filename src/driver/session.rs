@@ -263,6 +263,7 @@ impl Session {
             diagnostics,
             program,
             types: checked.types,
+            index: checked.index,
             plan,
         }
     }

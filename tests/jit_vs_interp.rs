@@ -486,11 +486,7 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
         return Err(format!("JIT fell back: {}", jit.describe()));
     }
     let interp = build_uncached(input, steps, Engine::Interpreter);
-    let unfolded = InterpKernel {
-        input: input.clone(),
-        steps: steps.to_vec(),
-        reason: "unfolded".into(),
-    };
+    let unfolded = InterpKernel::new(input.clone(), steps.to_vec(), "unfolded".into());
     let out_row = steps.last().map_or(input, |s| &s.row);
     let batch = Batch::from_values(input, rows);
     let twice = |k: &dyn Kernel| {

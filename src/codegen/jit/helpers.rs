@@ -378,7 +378,11 @@ pub unsafe extern "C" fn flow_regex_extract(
                 put(out, t.as_ptr() as u64, t.len() as u64);
                 0
             }
-            Ok(None) => 1,
+            // An empty pair: the output writer may copy a null string's bytes.
+            Ok(None) => {
+                put(out, 0, 0);
+                1
+            }
             Err(code) => 1 + code as u32,
         }
     }

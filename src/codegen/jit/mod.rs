@@ -1414,7 +1414,7 @@ impl Gen<'_, '_> {
                 let code = self.b.ins().iadd_imm_s(r, -1);
                 self.fail_if_code(bad, code)?;
                 let is_null = self.b.ins().icmp_imm_s(IntCC::Equal, r, 1);
-                // The slot is stale when null; a null string is never read.
+                // The helper writes an empty pair for null.
                 Jv {
                     null: Some(is_null),
                     a: self.slot_load(i64t, 0)?,

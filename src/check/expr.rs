@@ -712,7 +712,7 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                     )
                     .label(a.span, "not a literal")
                     .note(format!(
-                        "it is checked and compiled once, before any row is read; to choose between {what}s, use `if … then {}(…) else {}(…)`",
+                        "it is checked and compiled once, before any row is read; to choose between {what}s, use `if c {{ {}(…) }} else {{ {}(…) }}`",
                         b.name(),
                         b.name()
                     )),

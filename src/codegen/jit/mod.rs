@@ -461,6 +461,7 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
 /// Regular expressions and time zones compiled once per kernel; boxed, so the addresses the code
 /// embeds stay valid while the kernel lives.
 #[derive(Default)]
+#[allow(clippy::vec_box)] // the boxes keep each address fixed while the vectors grow
 struct Compiled {
     regexes: Vec<Box<regex::Regex>>,
     zones: Vec<Box<jiff::tz::TimeZone>>,

@@ -179,18 +179,18 @@ pub struct InterpKernel {
     pub steps: Vec<FusedStep>,
     /// Why the JIT was not used ("requested" when the interpreter was asked for).
     pub reason: String,
-    /// The chain's literal patterns and zones, compiled once.
-    lits: Compiled,
+    /// The chain's literal patterns and zones, compiled once, on the first run (a JIT kernel's
+    /// fallback that never runs compiles nothing).
+    lits: std::sync::OnceLock<Compiled>,
 }
 
 impl InterpKernel {
     pub fn new(input: RowType, steps: Vec<FusedStep>, reason: String) -> InterpKernel {
-        let lits = compile_literals(&steps);
         InterpKernel {
             input,
             steps,
             reason,
-            lits,
+            lits: std::sync::OnceLock::new(),
         }
     }
 }
@@ -219,8 +219,9 @@ pub fn compile_literals(steps: &[FusedStep]) -> Compiled {
 
 impl Kernel for InterpKernel {
     fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
+        let lits = self.lits.get_or_init(|| compile_literals(&self.steps));
         for r in 0..input.rows {
-            match run_row(input, r, &self.input, &self.steps, &self.lits) {
+            match run_row(input, r, &self.input, &self.steps, lits) {
                 Outcome::Kept(vals) => {
                     let dst = out.push_row();
                     for (c, v) in vals.iter().enumerate() {

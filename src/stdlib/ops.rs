@@ -276,12 +276,16 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 }
 
 /// `parse_timestamp(s, format)`: `s` (surrounding white space allowed) read with a strftime
-/// format. With an offset (`%z`) or Unix seconds (`%s`) the instant is exact; otherwise the civil
-/// time is read as UTC (midnight when the format has no time). Sub-microsecond digits are dropped.
+/// format. With an offset (`%z`), a zone name (`%Q`) or Unix seconds (`%s`) the instant is exact;
+/// otherwise the civil time is read as UTC (midnight when the format has no time).
+/// Sub-microsecond digits are dropped.
 pub fn parse_timestamp_format(s: &str, format: &str) -> Option<i64> {
     let tm = jiff::fmt::strtime::parse(format, s.trim()).ok()?;
     let ts = if tm.offset().is_some() || tm.timestamp().is_some() {
         tm.to_timestamp().ok()?
+    } else if tm.iana_time_zone().is_some() {
+        // `%Q`: a zone name in the text (looked up in the bundled database).
+        tm.to_zoned_datetime().ok()?.timestamp()
     } else {
         jiff::tz::Offset::UTC
             .to_timestamp(tm.to_datetime().ok()?)
@@ -614,6 +618,9 @@ mod tests {
         let z = parse_timestamp_format("2024-05-17 13:45 +02:00", "%Y-%m-%d %H:%M %:z").unwrap();
         assert_eq!(timestamp_to_str(z), "2024-05-17T11:45:00Z");
         assert_eq!(parse_timestamp_format("2024-02-30", "%Y-%m-%d"), None);
+        let q =
+            parse_timestamp_format("2024-05-17 13:45 Europe/Oslo", "%Y-%m-%d %H:%M %Q").unwrap();
+        assert_eq!(timestamp_to_str(q), "2024-05-17T11:45:00Z");
         assert_eq!(
             format_timestamp(t, "%Y%m%d %A").as_deref(),
             Ok("20240517 Friday")

@@ -99,6 +99,12 @@ fn rand_str(r: &mut Rng) -> String {
         "bc",
         "ﬃ",
         "İ",
+        "id=42;",
+        "a1b22c",
+        "2024-05-17 13:45:00",
+        "17/05/2024 13:45",
+        "<$1>",
+        "x${2}y",
     ])
     .to_string()
 }
@@ -109,9 +115,48 @@ fn rand_value(r: &mut Rng, s: Scalar) -> Value {
         Scalar::Float => Value::Float(rand_float(r)),
         Scalar::Bool => Value::Bool(r.chance(50)),
         Scalar::Str => Value::Str(rand_str(r)),
+        Scalar::Timestamp if r.chance(50) => {
+            // Around 1900–2100, at any microsecond.
+            Value::Timestamp((r.next() % 6_311_000_000_000_000) as i64 - 2_208_988_800_000_000)
+        }
         Scalar::Timestamp => Value::Timestamp(rand_int(r)),
         Scalar::Null => Value::Null,
     }
+}
+
+/// Literal arguments of the regex and time builtins (valid ones: the checker rejects others).
+const PATTERNS: &[&str] = &[
+    "[0-9]+",
+    "^a",
+    "(a)(b)?",
+    "é",
+    "(?i)ABC",
+    "x*",
+    "^$",
+    "(\\d+)-(\\d+)",
+    "(?P<w>[a-z]+)=(\\d+)",
+];
+const FORMATS: &[&str] = &[
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%A %j %B",
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%s",
+];
+const UNITS: &[&str] = &[
+    "second", "minute", "hour", "day", "week", "month", "quarter", "year",
+];
+const ZONES: &[&str] = &[
+    "Europe/Oslo",
+    "America/New_York",
+    "Asia/Kolkata",
+    "UTC",
+    "Australia/Lord_Howe",
+];
+
+fn lit_str(s: &str) -> Expr {
+    e(ExprKind::Lit(Value::Str(s.into())), Type::STR)
 }
 
 fn e(kind: ExprKind, ty: Type) -> Expr {
@@ -175,7 +220,7 @@ impl Gen<'_> {
         }
         let call = |b: Builtin, args: Vec<Expr>| e(ExprKind::Call(b, args), ty);
         match ty.scalar {
-            Scalar::Int => match self.r.below(9) {
+            Scalar::Int => match self.r.below(11) {
                 0..=2 => {
                     let op =
                         self.r
@@ -196,6 +241,22 @@ impl Gen<'_> {
                     call(Builtin::ToInt, vec![self.expr(s, d)])
                 }
                 7 => call(Builtin::Unix, vec![self.expr(Type::TIMESTAMP, d)]),
+                8 => {
+                    let b = self.r.pick(&[
+                        Builtin::Year,
+                        Builtin::Month,
+                        Builtin::Day,
+                        Builtin::Hour,
+                        Builtin::Minute,
+                        Builtin::Second,
+                        Builtin::DayOfWeek,
+                    ]);
+                    call(b, vec![self.expr(Type::TIMESTAMP, d)])
+                }
+                9 => {
+                    let (a, b) = (self.expr(Type::TIMESTAMP, d), self.expr(Type::TIMESTAMP, d));
+                    call(Builtin::DiffSeconds, vec![a, b])
+                }
                 _ => self.leaf(ty),
             },
             Scalar::Float => match self.r.below(9) {
@@ -232,7 +293,7 @@ impl Gen<'_> {
                 }
                 _ => self.leaf(ty),
             },
-            Scalar::Bool => match self.r.below(8) {
+            Scalar::Bool => match self.r.below(9) {
                 0..=2 => {
                     let s = Type::new(self.r.pick(SCALARS));
                     let op = self.r.pick(&[
@@ -269,9 +330,13 @@ impl Gen<'_> {
                             .pick(&[Builtin::Contains, Builtin::StartsWith, Builtin::EndsWith]);
                     call(b, vec![self.expr(Type::STR, d), self.expr(Type::STR, d)])
                 }
+                7 => {
+                    let p = lit_str(self.r.pick(PATTERNS));
+                    call(Builtin::Matches, vec![self.expr(Type::STR, d), p])
+                }
                 _ => self.leaf(ty),
             },
-            Scalar::Str => match self.r.below(8) {
+            Scalar::Str => match self.r.below(10) {
                 0 => {
                     let b = self
                         .r
@@ -293,10 +358,35 @@ impl Gen<'_> {
                     let s = Type::new(self.r.pick(SCALARS));
                     call(Builtin::ToStr, vec![self.expr(s, d)])
                 }
+                6 => {
+                    let p = lit_str(self.r.pick(PATTERNS));
+                    let (a, w) = (self.expr(ty, d), self.expr(ty, d));
+                    call(Builtin::ReplaceAll, vec![a, p, w])
+                }
+                7 => {
+                    let mut args = vec![self.expr(Type::TIMESTAMP, d)];
+                    if self.r.chance(70) {
+                        args.push(lit_str(self.r.pick(FORMATS)));
+                    }
+                    call(Builtin::FormatTimestamp, args)
+                }
                 _ => self.leaf(ty),
             },
-            Scalar::Timestamp => match self.r.below(3) {
+            Scalar::Timestamp => match self.r.below(6) {
                 0 => call(Builtin::FromUnix, vec![self.expr(Type::INT, d)]),
+                1 => {
+                    let u = lit_str(self.r.pick(UNITS));
+                    call(Builtin::DateTrunc, vec![u, self.expr(ty, d)])
+                }
+                2 => {
+                    let b = self.r.pick(&[Builtin::AddSeconds, Builtin::AddDays]);
+                    call(b, vec![self.expr(ty, d), self.small_int(d)])
+                }
+                3 => {
+                    let b = self.r.pick(&[Builtin::UtcToLocal, Builtin::LocalToUtc]);
+                    let z = lit_str(self.r.pick(ZONES));
+                    call(b, vec![self.expr(ty, d), z])
+                }
                 _ => self.leaf(ty),
             },
             Scalar::Null => self.leaf(ty),
@@ -332,7 +422,16 @@ impl Gen<'_> {
                     Scalar::Float => Builtin::ParseFloat,
                     _ => Builtin::ParseTimestamp,
                 };
-                e(ExprKind::Call(b, vec![self.expr(Type::STR, d)]), ty)
+                let mut args = vec![self.expr(Type::STR, d)];
+                if b == Builtin::ParseTimestamp && self.r.chance(50) {
+                    args.push(lit_str(self.r.pick(FORMATS)));
+                }
+                e(ExprKind::Call(b, args), ty)
+            }
+            3 if s == Scalar::Str && depth > 0 => {
+                let p = lit_str(self.r.pick(PATTERNS));
+                let (a, g) = (self.expr(Type::STR, d), self.small_int(d));
+                e(ExprKind::Call(Builtin::Extract, vec![a, p, g]), ty)
             }
             _ => {
                 let c = self.expr(Type::BOOL, d);
@@ -486,11 +585,7 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
         return Err(format!("JIT fell back: {}", jit.describe()));
     }
     let interp = build_uncached(input, steps, Engine::Interpreter);
-    let unfolded = InterpKernel {
-        input: input.clone(),
-        steps: steps.to_vec(),
-        reason: "unfolded".into(),
-    };
+    let unfolded = InterpKernel::new(input.clone(), steps.to_vec(), "unfolded".into());
     let out_row = steps.last().map_or(input, |s| &s.row);
     let batch = Batch::from_values(input, rows);
     let twice = |k: &dyn Kernel| {
@@ -1161,4 +1256,114 @@ fn any_nonzero_bool_word_is_true() {
             "{engine:?}"
         );
     }
+}
+
+/// A run-time timestamp `secs` seconds after the epoch.
+fn rts(secs: i64) -> Expr {
+    call(Builtin::FromUnix, vec![rt(secs)], Type::TIMESTAMP)
+}
+
+#[test]
+fn regex_builtins() {
+    let s = |x: &str| Ok(Value::Str(x.into()));
+    let m = |p: &str| eval1(call(Builtin::Matches, vec![fld(2), st(p)], Type::BOOL));
+    assert_eq!(m("^h.llo$"), Ok(Value::Bool(true)));
+    assert_eq!(m("(?i)HÉL"), Ok(Value::Bool(true)));
+    assert_eq!(m("^x"), Ok(Value::Bool(false)));
+    let x = |p: &str, g: Expr| {
+        eval1(call(
+            Builtin::Extract,
+            vec![fld(2), st(p), g],
+            Type::nullable(Scalar::Str),
+        ))
+    };
+    assert_eq!(x("h(é)(l+)", rt(2)), s("ll"));
+    assert_eq!(x("h(é)(l+)", rt(0)), s("héll"));
+    assert_eq!(x("h(x)?é", rt(1)), Ok(Value::Null));
+    assert_eq!(x("z(.)", rt(1)), Ok(Value::Null));
+    assert_eq!(x("h(é)", rt(2)), Err(InvalidArgument));
+    assert_eq!(x("h(é)", rt(-1)), Err(InvalidArgument));
+    let r = |p: &str, w: &str| {
+        eval1(call(
+            Builtin::ReplaceAll,
+            vec![fld(2), st(p), st(w)],
+            Type::STR,
+        ))
+    };
+    assert_eq!(r("l", "L"), s("héLLo"));
+    assert_eq!(r("(h)(é)", "$2$1"), s("éhllo"));
+    assert_eq!(r("q", "-"), s("héllo"));
+    assert_eq!(r("", "."), s(".h.é.l.l.o."));
+}
+
+#[test]
+fn time_builtins() {
+    let ts = |t: i64| Ok(Value::Timestamp(t * 1_000_000));
+    let t = 1_715_953_530; // 2024-05-17T13:45:30Z, a Friday
+    let part = |b| eval1(call(b, vec![rts(t)], Type::INT));
+    assert_eq!(part(Builtin::Year), Ok(Value::Int(2024)));
+    assert_eq!(part(Builtin::Month), Ok(Value::Int(5)));
+    assert_eq!(part(Builtin::Day), Ok(Value::Int(17)));
+    assert_eq!(part(Builtin::Hour), Ok(Value::Int(13)));
+    assert_eq!(part(Builtin::Minute), Ok(Value::Int(45)));
+    assert_eq!(part(Builtin::Second), Ok(Value::Int(30)));
+    assert_eq!(part(Builtin::DayOfWeek), Ok(Value::Int(5)));
+    let tr = |u: &str| {
+        eval1(call(
+            Builtin::DateTrunc,
+            vec![st(u), rts(t)],
+            Type::TIMESTAMP,
+        ))
+    };
+    assert_eq!(tr("week"), ts(1_715_558_400)); // Monday 2024-05-13
+    assert_eq!(tr("month"), ts(1_714_521_600));
+    let fmt = |f: &str, x: Expr| eval1(call(Builtin::FormatTimestamp, vec![x, st(f)], Type::STR));
+    assert_eq!(
+        fmt("%Y/%m/%d %H:%M %A", rts(t)),
+        Ok(Value::Str("2024/05/17 13:45 Friday".into()))
+    );
+    // Outside jiff's years -9999–9999.
+    assert_eq!(fmt("%Y", rts(400_000_000_000)), Err(Conversion));
+    let parse = |text: &str, f: &str| {
+        eval1(call(
+            Builtin::ParseTimestamp,
+            vec![
+                call(Builtin::Concat, vec![st(text), st("")], Type::STR),
+                st(f),
+            ],
+            Type::nullable(Scalar::Timestamp),
+        ))
+    };
+    assert_eq!(parse("17/05/2024 13:45:30", "%d/%m/%Y %H:%M:%S"), ts(t));
+    assert_eq!(
+        parse("31/02/2024 13:45:30", "%d/%m/%Y %H:%M:%S"),
+        Ok(Value::Null)
+    );
+    let add = |b, n| eval1(call(b, vec![rts(t), rt(n)], Type::TIMESTAMP));
+    assert_eq!(add(Builtin::AddSeconds, -30), ts(t - 30));
+    assert_eq!(add(Builtin::AddDays, 2), ts(t + 172_800));
+    assert_eq!(add(Builtin::AddDays, i64::MAX / 1000), Err(Overflow));
+    assert_eq!(
+        eval1(call(
+            Builtin::DiffSeconds,
+            vec![rts(t), rts(t + 90)],
+            Type::INT
+        )),
+        Ok(Value::Int(-90))
+    );
+    let zone = |b, z: &str, x: Expr| eval1(call(b, vec![x, st(z)], Type::TIMESTAMP));
+    // Oslo is UTC+2 in May; New York UTC-4.
+    assert_eq!(
+        zone(Builtin::UtcToLocal, "Europe/Oslo", rts(t)),
+        ts(t + 7200)
+    );
+    assert_eq!(
+        zone(Builtin::LocalToUtc, "America/New_York", rts(t)),
+        ts(t + 4 * 3600)
+    );
+    // 2024-03-31 02:30 does not exist in Oslo (clocks go 02:00 → 03:00): read with +01:00.
+    assert_eq!(
+        zone(Builtin::LocalToUtc, "Europe/Oslo", rts(1_711_852_200)),
+        ts(1_711_852_200 - 3600)
+    );
 }

@@ -5,7 +5,7 @@ use super::hir::{BinOp, Expr, ExprKind, UnOp};
 use super::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
-use crate::stdlib::{Builtin, Param, Ret};
+use crate::stdlib::{Builtin, Literal, Param, Ret, literal};
 use crate::syntax::ast::{self, BinaryOp, UnaryOp};
 use crate::syntax::depth;
 use crate::types::{RowType, Scalar, Type, Value};
@@ -623,10 +623,11 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
 
     fn builtin_call(&mut self, b: Builtin, args: Vec<Expr>, span: Span) -> Checked {
         let sig = b.signature();
+        let least = sig.params.len() - sig.optional;
         let count_ok = if sig.variadic {
             args.len() >= sig.params.len()
         } else {
-            args.len() == sig.params.len()
+            (least..=sig.params.len()).contains(&args.len())
         };
         if !count_ok {
             return self.err(
@@ -636,7 +637,11 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                         "`{}` takes {}{} argument{}, but {} were given",
                         b.name(),
                         if sig.variadic { "at least " } else { "" },
-                        sig.params.len(),
+                        if sig.optional > 0 {
+                            format!("{least} or {}", sig.params.len())
+                        } else {
+                            sig.params.len().to_string()
+                        },
                         if sig.params.len() == 1 { "" } else { "s" },
                         args.len()
                     ),
@@ -688,12 +693,79 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
                 }
             }
         }
+        self.check_literals(b, &out)?;
         let ty = match sig.ret {
             Ret::Is(s) => Type::new(s),
             Ret::Nullable(s) => Type::nullable(s),
             Ret::SameNumeric => Type::new(numeric.unwrap_or(Scalar::Int)),
         };
         Some(Expr::new(ExprKind::Call(b, out), ty, span))
+    }
+
+    /// The literal parameters of a builtin (patterns, formats, units, zones): each must be a
+    /// string literal and valid; an error points into the string at the offending part.
+    fn check_literals(&mut self, b: Builtin, args: &[Expr]) -> Option<()> {
+        for (i, kind) in b.literals() {
+            let Some(a) = args.get(*i) else { continue };
+            let what = match kind {
+                Literal::Regex => "regular expression",
+                Literal::TimeFormat => "time format",
+                Literal::TruncUnit => "unit",
+                Literal::TimeZone => "time zone",
+            };
+            let ExprKind::Lit(Value::Str(text)) = &a.kind else {
+                self.err(
+                    Diagnostic::error(
+                        Code::LiteralArgumentRequired,
+                        format!("the {what} of `{}` must be a string literal", b.name()),
+                    )
+                    .label(a.span, "not a literal")
+                    .note(format!(
+                        "it is checked and compiled once, before any row is read; to choose between {what}s, use `if c {{ {}(…) }} else {{ {}(…) }}`",
+                        b.name(),
+                        b.name()
+                    )),
+                );
+                return None;
+            };
+            let code = match kind {
+                Literal::Regex => Code::InvalidRegex,
+                Literal::TimeFormat => Code::InvalidTimeFormat,
+                Literal::TruncUnit => Code::UnknownTruncUnit,
+                Literal::TimeZone => Code::UnknownTimeZone,
+            };
+            match literal::validate(*kind, text) {
+                Ok(()) => {}
+                Err(bad) => {
+                    let at = span_in_literal(a.span, text, bad.range.clone());
+                    let mut d = Diagnostic::error(code, format!("invalid {what}: {}", bad.message))
+                        .label(at, "here");
+                    if let Some(h) = bad.help {
+                        d = d.help(h);
+                    }
+                    self.err(d);
+                    return None;
+                }
+            }
+            // A literal group of `extract` must exist in the pattern.
+            if b == Builtin::Extract
+                && let (Ok(re), Some(g)) = (literal::regex(text), args.get(2))
+                && let ExprKind::Lit(Value::Int(n)) = g.kind
+                && (n < 0 || n as u64 >= literal::group_count(&re) as u64)
+            {
+                let groups = literal::group_count(&re) - 1;
+                self.err(
+                    Diagnostic::error(
+                        Code::NoSuchGroup,
+                        format!("the pattern has no group {n}"),
+                    )
+                    .label(g.span, format!("the pattern has {groups} group{}", if groups == 1 { "" } else { "s" }))
+                    .help("group 0 is the whole match; groups are numbered by their `(` from the left"),
+                );
+                return None;
+            }
+        }
+        Some(())
     }
 
     fn arg_mismatch(&mut self, func: &str, ordinal: usize, expected: &str, a: &Expr) -> Checked {
@@ -974,4 +1046,30 @@ pub fn locals_used(e: &Expr) -> usize {
         ExprKind::If(c, a, b) => locals_used(c).max(locals_used(a)).max(locals_used(b)),
         ExprKind::Call(_, args) => args.iter().map(locals_used).max().unwrap_or(0),
     }
+}
+
+/// The source span of bytes `range` of a string literal's value, for a literal spanning `lit`
+/// (quotes included). Escapes (`\n`, `\"`, …) take two bytes in the source; if the literal's
+/// length does not match that reading, the whole literal is pointed at.
+fn span_in_literal(lit: Span, text: &str, range: std::ops::Range<usize>) -> Span {
+    let escaped = |c: char| matches!(c, '\n' | '\t' | '\r' | '"' | '\\' | '\0');
+    let source_len = |upto: usize| -> usize {
+        text[..upto]
+            .chars()
+            .map(|c| c.len_utf8() + escaped(c) as usize)
+            .sum()
+    };
+    let (start, end) = (range.start.min(text.len()), range.end.min(text.len()));
+    let lit_len = (lit.end - lit.start) as usize;
+    if !text.is_char_boundary(start)
+        || !text.is_char_boundary(end)
+        || lit_len != source_len(text.len()) + 2
+    {
+        return lit;
+    }
+    // At least one character: an error at the end of the pattern points at the closing quote.
+    let s = source_len(start);
+    let e = source_len(end).max(s + 1);
+    let base = lit.start as usize + 1;
+    Span::new(lit.file, base + s, base + e)
 }

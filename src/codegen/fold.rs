@@ -8,6 +8,7 @@
 use super::interp::{self, Row};
 use crate::check::hir::{BinOp, Expr, ExprKind};
 use crate::plan::ir::{FusedStep, Step};
+use crate::stdlib::literal::Compiled;
 use crate::types::Value;
 
 pub fn fold_steps(steps: &[FusedStep]) -> Vec<FusedStep> {
@@ -97,7 +98,7 @@ pub fn fold(e: &Expr) -> Expr {
         }
     };
     if all_literal_operands(&folded)
-        && let Ok(v) = interp::eval(&folded, &Row::Empty, &mut Vec::new())
+        && let Ok(v) = interp::eval(&folded, &Row::Empty, &mut Vec::new(), &Compiled::default())
     {
         return with_kind(e, ExprKind::Lit(v));
     }

@@ -6,6 +6,7 @@ use super::{Kernel, RowError};
 use crate::batch::Batch;
 use crate::check::hir::{BinOp, Expr, ExprKind};
 use crate::plan::ir::{FusedStep, Step};
+use crate::stdlib::literal::Compiled;
 use crate::stdlib::ops::RowResult;
 use crate::types::{RowType, Scalar, Value};
 
@@ -39,7 +40,7 @@ pub type Locals = Vec<(usize, Value)>;
 
 /// Evaluates `e` over `row`. `locals` holds the bindings of the enclosing `Let`s. `Let`
 /// evaluates its value eagerly (an error in it is a row error even if the body never uses it).
-pub fn eval(e: &Expr, row: &Row, locals: &mut Locals) -> RowResult<Value> {
+pub fn eval(e: &Expr, row: &Row, locals: &mut Locals, lits: &Compiled) -> RowResult<Value> {
     Ok(match &e.kind {
         ExprKind::Lit(v) => v.clone(),
         ExprKind::Field(c) => row.field(*c),
@@ -49,55 +50,55 @@ pub fn eval(e: &Expr, row: &Row, locals: &mut Locals) -> RowResult<Value> {
             .find(|(id, _)| id == l)
             .map_or(Value::Null, |(_, v)| v.clone()),
         ExprKind::Let { local, value, body } => {
-            let v = eval(value, row, locals)?;
+            let v = eval(value, row, locals, lits)?;
             locals.push((*local, v));
-            let r = eval(body, row, locals);
+            let r = eval(body, row, locals, lits);
             locals.pop();
             r?
         }
-        ExprKind::Unary(op, a) => sem::unary(*op, eval(a, row, locals)?)?,
+        ExprKind::Unary(op, a) => sem::unary(*op, eval(a, row, locals, lits)?)?,
         ExprKind::Binary(BinOp::And, a, b) => {
-            if truthy(&eval(a, row, locals)?) {
-                Value::Bool(truthy(&eval(b, row, locals)?))
+            if truthy(&eval(a, row, locals, lits)?) {
+                Value::Bool(truthy(&eval(b, row, locals, lits)?))
             } else {
                 Value::Bool(false)
             }
         }
         ExprKind::Binary(BinOp::Or, a, b) => {
-            if truthy(&eval(a, row, locals)?) {
+            if truthy(&eval(a, row, locals, lits)?) {
                 Value::Bool(true)
             } else {
-                Value::Bool(truthy(&eval(b, row, locals)?))
+                Value::Bool(truthy(&eval(b, row, locals, lits)?))
             }
         }
         ExprKind::Binary(op, a, b) => {
-            let x = eval(a, row, locals)?;
-            let y = eval(b, row, locals)?;
+            let x = eval(a, row, locals, lits)?;
+            let y = eval(b, row, locals, lits)?;
             sem::binary(*op, x, y)?
         }
-        ExprKind::Cast(a, Scalar::Float) => match eval(a, row, locals)? {
+        ExprKind::Cast(a, Scalar::Float) => match eval(a, row, locals, lits)? {
             Value::Int(i) => Value::Float(i as f64),
             v => v,
         },
-        ExprKind::Cast(a, _) => eval(a, row, locals)?,
-        ExprKind::IsNull(a) => Value::Bool(matches!(eval(a, row, locals)?, Value::Null)),
-        ExprKind::Coalesce(a, b) => match eval(a, row, locals)? {
-            Value::Null => eval(b, row, locals)?,
+        ExprKind::Cast(a, _) => eval(a, row, locals, lits)?,
+        ExprKind::IsNull(a) => Value::Bool(matches!(eval(a, row, locals, lits)?, Value::Null)),
+        ExprKind::Coalesce(a, b) => match eval(a, row, locals, lits)? {
+            Value::Null => eval(b, row, locals, lits)?,
             v => v,
         },
         ExprKind::If(c, t, f) => {
-            if truthy(&eval(c, row, locals)?) {
-                eval(t, row, locals)?
+            if truthy(&eval(c, row, locals, lits)?) {
+                eval(t, row, locals, lits)?
             } else {
-                eval(f, row, locals)?
+                eval(f, row, locals, lits)?
             }
         }
         ExprKind::Call(b, args) => {
             let mut vals = Vec::with_capacity(args.len());
             for a in args {
-                vals.push(eval(a, row, locals)?);
+                vals.push(eval(a, row, locals, lits)?);
             }
-            sem::call(*b, &vals)?
+            sem::call(*b, &vals, lits)?
         }
     })
 }
@@ -118,7 +119,13 @@ pub enum Outcome {
 }
 
 /// Runs the chain over row `row` of `input`.
-pub fn run_row(input: &Batch, row: usize, types: &RowType, steps: &[FusedStep]) -> Outcome {
+pub fn run_row(
+    input: &Batch,
+    row: usize,
+    types: &RowType,
+    steps: &[FusedStep],
+    lits: &Compiled,
+) -> Outcome {
     let mut locals = Vec::new();
     let mut current: Option<Vec<Value>> = None;
     for (i, step) in steps.iter().enumerate() {
@@ -135,7 +142,7 @@ pub fn run_row(input: &Batch, row: usize, types: &RowType, steps: &[FusedStep]) 
             code,
         };
         match &step.step {
-            Step::Filter(pred) => match eval(pred, &view, &mut locals) {
+            Step::Filter(pred) => match eval(pred, &view, &mut locals, lits) {
                 Ok(v) if truthy(&v) => {}
                 Ok(_) => return Outcome::Dropped,
                 Err(code) => return fail(code),
@@ -143,7 +150,7 @@ pub fn run_row(input: &Batch, row: usize, types: &RowType, steps: &[FusedStep]) 
             Step::Map(exprs) => {
                 let mut vals = Vec::with_capacity(exprs.len());
                 for e in exprs {
-                    match eval(e, &view, &mut locals) {
+                    match eval(e, &view, &mut locals, lits) {
                         Ok(v) => vals.push(v),
                         Err(code) => return fail(code),
                     }
@@ -172,12 +179,49 @@ pub struct InterpKernel {
     pub steps: Vec<FusedStep>,
     /// Why the JIT was not used ("requested" when the interpreter was asked for).
     pub reason: String,
+    /// The chain's literal patterns and zones, compiled once, on the first run (a JIT kernel's
+    /// fallback that never runs compiles nothing).
+    lits: std::sync::OnceLock<Compiled>,
+}
+
+impl InterpKernel {
+    pub fn new(input: RowType, steps: Vec<FusedStep>, reason: String) -> InterpKernel {
+        InterpKernel {
+            input,
+            steps,
+            reason,
+            lits: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// Compiles the literal arguments (regular expressions, time zones) of a chain's calls.
+pub fn compile_literals(steps: &[FusedStep]) -> Compiled {
+    fn walk(e: &Expr, lits: &mut Compiled) {
+        if let ExprKind::Call(b, args) = &e.kind {
+            for (i, kind) in b.literals() {
+                if let Some(ExprKind::Lit(Value::Str(text))) = args.get(*i).map(|a| &a.kind) {
+                    lits.add(*kind, text);
+                }
+            }
+        }
+        e.children().for_each(|c| walk(c, lits));
+    }
+    let mut lits = Compiled::default();
+    for s in steps {
+        match &s.step {
+            Step::Filter(p) => walk(p, &mut lits),
+            Step::Map(es) => es.iter().for_each(|e| walk(e, &mut lits)),
+        }
+    }
+    lits
 }
 
 impl Kernel for InterpKernel {
     fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
+        let lits = self.lits.get_or_init(|| compile_literals(&self.steps));
         for r in 0..input.rows {
-            match run_row(input, r, &self.input, &self.steps) {
+            match run_row(input, r, &self.input, &self.steps, lits) {
                 Outcome::Kept(vals) => {
                     let dst = out.push_row();
                     for (c, v) in vals.iter().enumerate() {

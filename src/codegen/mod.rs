@@ -91,11 +91,11 @@ fn on_compile_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 fn build_here(input: &RowType, steps: &[FusedStep], engine: Engine) -> Arc<dyn Kernel> {
     let folded = fold::fold_steps(steps);
     let interp = |reason: String| -> Arc<dyn Kernel> {
-        Arc::new(interp::InterpKernel {
-            input: input.clone(),
-            steps: folded.clone(),
+        Arc::new(interp::InterpKernel::new(
+            input.clone(),
+            folded.clone(),
             reason,
-        })
+        ))
     };
     match engine {
         Engine::Interpreter => interp("requested".into()),

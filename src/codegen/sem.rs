@@ -4,8 +4,11 @@
 
 use crate::check::hir::{BinOp, UnOp};
 use crate::stdlib::Builtin;
-use crate::stdlib::ops::{self, RowResult};
+use crate::stdlib::RowErrorCode;
+use crate::stdlib::literal::{self, Compiled};
+use crate::stdlib::ops::{self, RowResult, TsPart};
 use crate::types::Value;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// `to_str` of an int.
@@ -112,9 +115,30 @@ fn float_arg(v: &Value) -> f64 {
     }
 }
 
-/// A builtin call over evaluated arguments. `IsNull` accepts null; for every other builtin a
+/// `IsNull` accepts null; for every other builtin a
 /// null argument gives null (the checker never produces one).
-pub fn call(b: Builtin, args: &[Value]) -> RowResult<Value> {
+/// A regular expression literal: from the kernel's table, or compiled here (constant folding).
+fn regex<'a>(lits: &'a Compiled, pattern: &str) -> RowResult<Cow<'a, regex::Regex>> {
+    match lits.regex(pattern) {
+        Some(r) => Ok(Cow::Borrowed(r)),
+        None => literal::regex(pattern)
+            .map(Cow::Owned)
+            .map_err(|_| RowErrorCode::InvalidArgument),
+    }
+}
+
+/// A time zone literal, likewise.
+fn zone<'a>(lits: &'a Compiled, name: &str) -> RowResult<Cow<'a, jiff::tz::TimeZone>> {
+    match lits.zone(name) {
+        Some(z) => Ok(Cow::Borrowed(z)),
+        None => literal::zone(name)
+            .map(Cow::Owned)
+            .map_err(|_| RowErrorCode::InvalidArgument),
+    }
+}
+
+/// A builtin call over evaluated arguments, with the kernel's compiled literals.
+pub fn call(b: Builtin, args: &[Value], lits: &Compiled) -> RowResult<Value> {
     if b == Builtin::IsNull {
         return Ok(Value::Bool(matches!(args.first(), Some(Value::Null))));
     }
@@ -174,11 +198,68 @@ pub fn call(b: Builtin, args: &[Value]) -> RowResult<Value> {
         }),
         Builtin::ParseInt => ops::parse_int(str_arg(a0)).map_or(Value::Null, Value::Int),
         Builtin::ParseFloat => ops::parse_float(str_arg(a0)).map_or(Value::Null, Value::Float),
+        Builtin::ParseTimestamp if args.len() > 1 => {
+            ops::parse_timestamp_format(str_arg(a0), str_arg(a1))
+                .map_or(Value::Null, Value::Timestamp)
+        }
         Builtin::ParseTimestamp => {
             ops::parse_timestamp(str_arg(a0)).map_or(Value::Null, Value::Timestamp)
         }
         Builtin::FromUnix => Value::Timestamp(ops::from_unix(int_arg(a0))?),
         Builtin::Unix => Value::Int(ops::unix(int_arg(a0))),
         Builtin::IsNull => Value::Bool(false),
+        Builtin::Matches => {
+            Value::Bool(ops::regex_matches(&*regex(lits, str_arg(a1))?, str_arg(a0)))
+        }
+        Builtin::Extract => {
+            match ops::regex_extract(&*regex(lits, str_arg(a1))?, str_arg(a0), int_arg(a2))? {
+                Some(t) => s(t.to_string()),
+                None => Value::Null,
+            }
+        }
+        Builtin::ReplaceAll => {
+            s(
+                ops::regex_replace_all(&*regex(lits, str_arg(a1))?, str_arg(a0), str_arg(a2))
+                    .into_owned(),
+            )
+        }
+        Builtin::FormatTimestamp if args.len() > 1 => {
+            s(ops::format_timestamp(int_arg(a0), str_arg(a1))?)
+        }
+        Builtin::FormatTimestamp => s(ops::timestamp_to_str(int_arg(a0))),
+        Builtin::DateTrunc => {
+            let unit =
+                literal::trunc_unit(str_arg(a0)).map_err(|_| RowErrorCode::InvalidArgument)?;
+            Value::Timestamp(ops::date_trunc(unit, int_arg(a1)))
+        }
+        Builtin::Year
+        | Builtin::Month
+        | Builtin::Day
+        | Builtin::Hour
+        | Builtin::Minute
+        | Builtin::Second
+        | Builtin::DayOfWeek => Value::Int(ops::ts_part(int_arg(a0), ts_part_of(b))),
+        Builtin::AddSeconds => Value::Timestamp(ops::add_seconds(int_arg(a0), int_arg(a1))?),
+        Builtin::AddDays => Value::Timestamp(ops::add_days(int_arg(a0), int_arg(a1))?),
+        Builtin::DiffSeconds => Value::Int(ops::diff_seconds(int_arg(a0), int_arg(a1))?),
+        Builtin::UtcToLocal => {
+            Value::Timestamp(ops::utc_to_local(int_arg(a0), &*zone(lits, str_arg(a1))?)?)
+        }
+        Builtin::LocalToUtc => {
+            Value::Timestamp(ops::local_to_utc(int_arg(a0), &*zone(lits, str_arg(a1))?)?)
+        }
     })
+}
+
+/// The calendar field a field builtin reads (`Year` for any other builtin).
+pub fn ts_part_of(b: Builtin) -> TsPart {
+    match b {
+        Builtin::Month => TsPart::Month,
+        Builtin::Day => TsPart::Day,
+        Builtin::Hour => TsPart::Hour,
+        Builtin::Minute => TsPart::Minute,
+        Builtin::Second => TsPart::Second,
+        Builtin::DayOfWeek => TsPart::DayOfWeek,
+        _ => TsPart::Year,
+    }
 }

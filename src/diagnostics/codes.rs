@@ -226,6 +226,18 @@ codes! {
         "The habit: calling a function as a method `s.upper()` (Python, JavaScript). The flow form: `upper(s)`: functions take the value as their first argument.\n\nExample:\n    map { c: city.upper() }\nFix:\n    map { c: upper(city) }";
     HabitSqlConcat = "E0150", "|| on strings",
         "The habit: `a || b` to join text (SQL). The flow form: `concat(a, b)`; `||` is boolean or.\n\nExample:\n    map { k: city || vendor }\nFix:\n    map { k: concat(city, vendor) }";
+    LiteralArgumentRequired = "E0260", "argument must be a string literal",
+        "The regular expression of `matches`/`extract`/`replace_all`, the format of `parse_timestamp`/`format_timestamp`, the unit of `date_trunc` and the time zone of `utc_to_local`/`local_to_utc` must be written as a string literal in the call: it is checked when the script is checked and compiled once, not per row. A field, a `fn` parameter or a computed string is not accepted.\n\nExample:\n    fn is_code(s: str, p: str) -> bool = matches(s, p)\nFix:\n    fn is_code(s: str) -> bool = matches(s, \"^[A-Z]{3}$\")";
+    InvalidRegex = "E0261", "invalid regular expression",
+        "A pattern literal is not a valid regular expression in the syntax of the Rust `regex` crate (the message says what is wrong and points at it). That syntax has no look-around (`(?=…)`) and no back-references (`\\1`); a literal `(`, `[`, `{`, `.`, `*`, `+`, `?`, `|`, `^`, `$` is escaped with a backslash, written `\\\\` inside a flow string.\n\nExample:\n    filter matches(code, \"ab(c\")\nFix:\n    filter matches(code, \"ab\\\\(c\")";
+    InvalidTimeFormat = "E0262", "invalid time format",
+        "A format literal of `parse_timestamp` or `format_timestamp` has a `%` directive that is not a strftime directive, or (for reading) gives no date. The directives: `%Y` year, `%m` month, `%d` day, `%H` hour, `%M` minute, `%S` second, `%f` fraction, `%z` offset (`+0200`, `%:z` for `+02:00`), `%A`/`%a` weekday, `%B`/`%b` month name, `%j` day of the year, `%s` Unix seconds, `%%` a percent sign.\n\nExample:\n    map { t: format_timestamp(at, \"%Y-%m-%d %H:%i\") }   # `%i` is MySQL's minutes\nFix:\n    map { t: format_timestamp(at, \"%Y-%m-%d %H:%M\") }";
+    UnknownTruncUnit = "E0263", "unknown date_trunc unit",
+        "The first argument of `date_trunc` names the unit a timestamp is rounded down to: `second`, `minute`, `hour`, `day`, `week` (weeks start on Monday), `month`, `quarter` or `year`.\n\nExample:\n    map { d: date_trunc(\"days\", at) }\nFix:\n    map { d: date_trunc(\"day\", at) }";
+    UnknownTimeZone = "E0264", "unknown time zone",
+        "A time zone literal is not a name of the IANA tz database built into flow (the host's zone files are not read, so a job gives the same rows on every machine). Zones are named by region and city: `Europe/Oslo`, `America/New_York`, `Asia/Kolkata`, or `UTC`.\n\nExample:\n    map { local: utc_to_local(at, \"CET+1\") }\nFix:\n    map { local: utc_to_local(at, \"Europe/Paris\") }";
+    NoSuchGroup = "E0265", "no such capture group",
+        "The group number given to `extract` is a literal that the pattern does not have. Group 0 is the whole match; groups 1, 2, … are the parenthesised parts, numbered by their opening `(` from the left (`(?:…)` does not count).\n\nExample:\n    map { n: extract(s, \"id=[0-9]+\", 1) }\nFix:\n    map { n: extract(s, \"id=([0-9]+)\", 1) }";
 }
 
 #[cfg(test)]

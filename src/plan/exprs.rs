@@ -95,6 +95,14 @@ pub fn infallible(e: &Expr) -> bool {
             ExprKind::Call(b, args) => match b {
                 Builtin::Abs => args.first().is_none_or(|a| a.ty.scalar != Scalar::Float),
                 Builtin::Substr | Builtin::ToInt | Builtin::FromUnix => true,
+                // Row errors: a group out of range, a time outside jiff's years, overflow.
+                Builtin::Extract
+                | Builtin::FormatTimestamp
+                | Builtin::AddSeconds
+                | Builtin::AddDays
+                | Builtin::DiffSeconds
+                | Builtin::UtcToLocal
+                | Builtin::LocalToUtc => true,
                 _ => false,
             },
             _ => false,

@@ -329,6 +329,29 @@ impl<'a> ExprCx<'a> {
                 e,
                 format!("{} (timestamps are not translated yet)", b.name()),
             ),
+            // Engines' regular expressions (RE2, POSIX) differ from Rust's `regex` (Unicode
+            // classes, replacement syntax), and timestamps are not translated yet.
+            Builtin::Matches | Builtin::Extract | Builtin::ReplaceAll => self.refuse(
+                e,
+                format!("{} (the engine's regular expressions differ)", b.name()),
+            ),
+            Builtin::FormatTimestamp
+            | Builtin::DateTrunc
+            | Builtin::Year
+            | Builtin::Month
+            | Builtin::Day
+            | Builtin::Hour
+            | Builtin::Minute
+            | Builtin::Second
+            | Builtin::DayOfWeek
+            | Builtin::AddSeconds
+            | Builtin::AddDays
+            | Builtin::DiffSeconds
+            | Builtin::UtcToLocal
+            | Builtin::LocalToUtc => self.refuse(
+                e,
+                format!("{} (timestamps are not translated yet)", b.name()),
+            ),
             Builtin::IsNull => format!("{} IS NULL", arg(0)),
         }
     }

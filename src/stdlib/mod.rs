@@ -4,6 +4,7 @@
 //! Each builtin has one signature (used by the checker) and one semantics, written here in Rust and
 //! shared by the reference interpreter and the JIT's runtime helpers, so they cannot disagree.
 
+pub mod literal;
 pub mod modules;
 pub mod ops;
 
@@ -42,6 +43,25 @@ pub enum Builtin {
     Unix,
     // nulls
     IsNull,
+    // regular expressions
+    Matches,
+    Extract,
+    ReplaceAll,
+    // dates and times
+    FormatTimestamp,
+    DateTrunc,
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    DayOfWeek,
+    AddSeconds,
+    AddDays,
+    DiffSeconds,
+    UtcToLocal,
+    LocalToUtc,
 }
 
 /// A parameter's accepted type.
@@ -72,6 +92,8 @@ pub struct Signature {
     pub params: &'static [Param],
     /// The last parameter may repeat (concat).
     pub variadic: bool,
+    /// How many trailing parameters may be left out (`parse_timestamp(s)` or `(s, format)`).
+    pub optional: usize,
     pub ret: Ret,
     pub doc: &'static str,
     pub example: &'static str,
@@ -107,6 +129,23 @@ pub const ALL: &[Builtin] = &[
     Builtin::FromUnix,
     Builtin::Unix,
     Builtin::IsNull,
+    Builtin::Matches,
+    Builtin::Extract,
+    Builtin::ReplaceAll,
+    Builtin::FormatTimestamp,
+    Builtin::DateTrunc,
+    Builtin::Year,
+    Builtin::Month,
+    Builtin::Day,
+    Builtin::Hour,
+    Builtin::Minute,
+    Builtin::Second,
+    Builtin::DayOfWeek,
+    Builtin::AddSeconds,
+    Builtin::AddDays,
+    Builtin::DiffSeconds,
+    Builtin::UtcToLocal,
+    Builtin::LocalToUtc,
 ];
 
 impl Builtin {
@@ -142,6 +181,23 @@ impl Builtin {
             Builtin::FromUnix => "from_unix",
             Builtin::Unix => "unix",
             Builtin::IsNull => "is_null",
+            Builtin::Matches => "matches",
+            Builtin::Extract => "extract",
+            Builtin::ReplaceAll => "replace_all",
+            Builtin::FormatTimestamp => "format_timestamp",
+            Builtin::DateTrunc => "date_trunc",
+            Builtin::Year => "year",
+            Builtin::Month => "month",
+            Builtin::Day => "day",
+            Builtin::Hour => "hour",
+            Builtin::Minute => "minute",
+            Builtin::Second => "second",
+            Builtin::DayOfWeek => "day_of_week",
+            Builtin::AddSeconds => "add_seconds",
+            Builtin::AddDays => "add_days",
+            Builtin::DiffSeconds => "diff_seconds",
+            Builtin::UtcToLocal => "utc_to_local",
+            Builtin::LocalToUtc => "local_to_utc",
         }
     }
 
@@ -149,6 +205,7 @@ impl Builtin {
         let s = |params, ret, doc, example| Signature {
             params,
             variadic: false,
+            optional: 0,
             ret,
             doc,
             example,
@@ -211,6 +268,7 @@ impl Builtin {
             Builtin::Concat => Signature {
                 params: &[Is(Str)],
                 variadic: true,
+                optional: 0,
                 ret: Ret::Is(Str),
                 doc: "The strings joined, in order (one or more arguments).",
                 example: "concat(\"a\", \"b\", \"c\") == \"abc\"",
@@ -287,12 +345,15 @@ impl Builtin {
                 "The string as float, or null if it is not one (surrounding white space allowed).",
                 "parse_float(\"2.5\") ?? 0.0 == 2.5",
             ),
-            Builtin::ParseTimestamp => s(
-                &[Is(Str)],
-                Ret::Nullable(Timestamp),
-                "An RFC 3339 / ISO 8601 date-time (`2024-05-01T12:00:00Z`, or a date `2024-05-01`) as timestamp, or null.",
-                "unix(parse_timestamp(\"1970-01-02\") ?? from_unix(0)) == 86400",
-            ),
+            Builtin::ParseTimestamp => Signature {
+                optional: 1,
+                ..s(
+                    &[Is(Str), Is(Str)],
+                    Ret::Nullable(Timestamp),
+                    "`parse_timestamp(s)`: an RFC 3339 / ISO 8601 date-time (`2024-05-01T12:00:00Z`, or a date `2024-05-01`) as timestamp, or null. `parse_timestamp(s, format)`: text in a strftime `format` literal (`%Y-%m-%d %H:%M:%S`; without an offset `%z` the time is UTC), or null.",
+                    "parse_timestamp(\"01/05/2024 13:30\", \"%d/%m/%Y %H:%M\") ?? from_unix(0) == parse_timestamp(\"2024-05-01T13:30:00Z\") ?? from_unix(1)",
+                )
+            },
             Builtin::FromUnix => s(
                 &[Is(Int)],
                 Ret::Is(Timestamp),
@@ -311,6 +372,133 @@ impl Builtin {
                 "Whether the value is null.",
                 "is_null(parse_int(\"x\"))",
             ),
+            Builtin::Matches => s(
+                &[Is(Str), Is(Str)],
+                Ret::Is(Bool),
+                "`matches(s, pattern)`: whether the regular expression `pattern` (a literal, compiled when the script is checked; Rust `regex` syntax) matches somewhere in `s`. Anchor it with `^…$` to match the whole string.",
+                "matches(\"order-1234\", \"^order-[0-9]+$\")",
+            ),
+            Builtin::Extract => s(
+                &[Is(Str), Is(Str), Is(Int)],
+                Ret::Nullable(Str),
+                "`extract(s, pattern, group)`: the text of capture group `group` (0 = the whole match) of the first match of the regular expression literal `pattern`, or null when it does not match or the group took no part. A group the pattern does not have is a check error for a literal, a row error otherwise.",
+                "extract(\"id=42;\", \"id=([0-9]+)\", 1) ?? \"\" == \"42\"",
+            ),
+            Builtin::ReplaceAll => s(
+                &[Is(Str), Is(Str), Is(Str)],
+                Ret::Is(Str),
+                "`replace_all(s, pattern, with)`: every match of the regular expression literal `pattern` replaced by `with`, in which `$1` or `${name}` stand for a capture group (`$$` for a dollar sign).",
+                "replace_all(\"a1b22c\", \"[0-9]+\", \"#\") == \"a#b#c\"",
+            ),
+            Builtin::FormatTimestamp => Signature {
+                optional: 1,
+                ..s(
+                    &[Is(Timestamp), Is(Str)],
+                    Ret::Is(Str),
+                    "`format_timestamp(t)`: RFC 3339 text in UTC (as `to_str`). `format_timestamp(t, format)`: text in a strftime `format` literal (`%Y-%m-%d`, `%H:%M:%S`, `%A`, `%j`…), in UTC (see `utc_to_local`). A timestamp outside years -9999–9999 is a conversion row error with a format.",
+                    "format_timestamp(from_unix(86400), \"%Y/%m/%d\") == \"1970/01/02\"",
+                )
+            },
+            Builtin::DateTrunc => s(
+                &[Is(Str), Is(Timestamp)],
+                Ret::Is(Timestamp),
+                "`date_trunc(unit, t)`: `t` rounded down to the start of its `unit` (a literal: `second`, `minute`, `hour`, `day`, `week` — weeks start on Monday —, `month`, `quarter` or `year`), in UTC.",
+                "date_trunc(\"hour\", from_unix(5000)) == from_unix(3600)",
+            ),
+            Builtin::Year => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The year of a timestamp, in UTC.",
+                "year(from_unix(0)) == 1970",
+            ),
+            Builtin::Month => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The month (1–12) of a timestamp, in UTC.",
+                "month(from_unix(0)) == 1",
+            ),
+            Builtin::Day => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The day of the month (1–31) of a timestamp, in UTC.",
+                "day(from_unix(86400)) == 2",
+            ),
+            Builtin::Hour => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The hour (0–23) of a timestamp, in UTC.",
+                "hour(from_unix(7200)) == 2",
+            ),
+            Builtin::Minute => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The minute (0–59) of a timestamp.",
+                "minute(from_unix(150)) == 2",
+            ),
+            Builtin::Second => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The second (0–59) of a timestamp (the fraction dropped).",
+                "second(from_unix(150)) == 30",
+            ),
+            Builtin::DayOfWeek => s(
+                &[Is(Timestamp)],
+                Ret::Is(Int),
+                "The ISO day of the week of a timestamp, in UTC: 1 = Monday … 7 = Sunday.",
+                "day_of_week(from_unix(0)) == 4",
+            ),
+            Builtin::AddSeconds => s(
+                &[Is(Timestamp), Is(Int)],
+                Ret::Is(Timestamp),
+                "`add_seconds(t, n)`: `n` seconds later (earlier for a negative `n`); out of range is an overflow row error.",
+                "add_seconds(from_unix(10), -4) == from_unix(6)",
+            ),
+            Builtin::AddDays => s(
+                &[Is(Timestamp), Is(Int)],
+                Ret::Is(Timestamp),
+                "`add_days(t, n)`: `n` days of 86,400 seconds later; out of range is an overflow row error.",
+                "add_days(from_unix(0), 2) == from_unix(172800)",
+            ),
+            Builtin::DiffSeconds => s(
+                &[Is(Timestamp), Is(Timestamp)],
+                Ret::Is(Int),
+                "`diff_seconds(a, b)`: the seconds from `b` to `a` (`a - b`), truncated toward zero, so `diff_seconds(b, a) == -diff_seconds(a, b)`.",
+                "diff_seconds(from_unix(100), from_unix(40)) == 60",
+            ),
+            Builtin::UtcToLocal => s(
+                &[Is(Timestamp), Is(Str)],
+                Ret::Is(Timestamp),
+                "`utc_to_local(t, zone)`: the wall-clock time of the instant `t` in the time zone `zone` (an IANA name literal such as `Europe/Oslo`, from the tz database built into flow), as a timestamp whose UTC fields read as that local time: `hour(utc_to_local(t, \"Asia/Tokyo\"))` is the hour in Tokyo. Outside years -9999–9999 a conversion row error.",
+                "hour(utc_to_local(from_unix(0), \"Asia/Tokyo\")) == 9",
+            ),
+            Builtin::LocalToUtc => s(
+                &[Is(Timestamp), Is(Str)],
+                Ret::Is(Timestamp),
+                "`local_to_utc(t, zone)`: the inverse of `utc_to_local`: reads `t`'s UTC fields as a wall-clock time in `zone` and gives that instant. A wall-clock time that occurs twice (clocks turned back) is the earlier; one skipped (clocks turned forward) is read with the offset before the change.",
+                "local_to_utc(from_unix(32400), \"Asia/Tokyo\") == from_unix(0)",
+            ),
+        }
+    }
+}
+
+/// A parameter that must be a literal, validated when the script is checked (see `literal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Literal {
+    Regex,
+    TimeFormat,
+    TruncUnit,
+    TimeZone,
+}
+
+impl Builtin {
+    /// The parameters (by index) that must be string literals, and what they hold.
+    pub fn literals(self) -> &'static [(usize, Literal)] {
+        match self {
+            Builtin::Matches | Builtin::Extract | Builtin::ReplaceAll => &[(1, Literal::Regex)],
+            Builtin::ParseTimestamp | Builtin::FormatTimestamp => &[(1, Literal::TimeFormat)],
+            Builtin::DateTrunc => &[(0, Literal::TruncUnit)],
+            Builtin::UtcToLocal | Builtin::LocalToUtc => &[(1, Literal::TimeZone)],
+            _ => &[],
         }
     }
 }

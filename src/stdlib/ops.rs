@@ -275,6 +275,220 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     }
 }
 
+/// `parse_timestamp(s, format)`: `s` (surrounding white space allowed) read with a strftime
+/// format. With an offset (`%z`), a zone name (`%Q`) or Unix seconds (`%s`) the instant is exact;
+/// otherwise the civil time is read as UTC (midnight when the format has no time).
+/// Sub-microsecond digits are dropped.
+pub fn parse_timestamp_format(s: &str, format: &str) -> Option<i64> {
+    let tm = jiff::fmt::strtime::parse(format, s.trim()).ok()?;
+    let ts = if tm.offset().is_some() || tm.timestamp().is_some() {
+        tm.to_timestamp().ok()?
+    } else if tm.iana_time_zone().is_some() {
+        // `%Q`: a zone name in the text (looked up in the bundled database).
+        tm.to_zoned_datetime().ok()?.timestamp()
+    } else {
+        jiff::tz::Offset::UTC
+            .to_timestamp(tm.to_datetime().ok()?)
+            .ok()?
+    };
+    Some(ts.as_microsecond())
+}
+
+/// A timestamp as a jiff instant: only years -9999–9999 exist there (conversion row error).
+fn instant(micros: i64) -> RowResult<jiff::Timestamp> {
+    jiff::Timestamp::from_microsecond(micros).map_err(|_| RowErrorCode::Conversion)
+}
+
+/// `format_timestamp(t, format)`: strftime text in UTC.
+pub fn format_timestamp(micros: i64, format: &str) -> RowResult<String> {
+    jiff::fmt::strtime::format(format, instant(micros)?).map_err(|_| RowErrorCode::InvalidArgument)
+}
+
+/// The wall-clock time of instant `micros` in `zone`, as a timestamp whose UTC fields read as it.
+pub fn utc_to_local(micros: i64, zone: &jiff::tz::TimeZone) -> RowResult<i64> {
+    let offset = zone.to_offset(instant(micros)?).seconds() as i64;
+    micros
+        .checked_add(offset * MICROS_PER_SEC)
+        .ok_or(RowErrorCode::Overflow)
+}
+
+/// The instant at which the wall clock of `zone` shows `micros`' UTC fields (folds: the earlier
+/// instant; gaps: read with the offset before the gap — jiff's "compatible" choice).
+pub fn local_to_utc(micros: i64, zone: &jiff::tz::TimeZone) -> RowResult<i64> {
+    let civil = jiff::tz::Offset::UTC.to_datetime(instant(micros)?);
+    let ts = zone
+        .to_ambiguous_timestamp(civil)
+        .compatible()
+        .map_err(|_| RowErrorCode::Conversion)?;
+    Ok(ts.as_microsecond())
+}
+
+/// A calendar field of a timestamp (in UTC); the discriminant is part of the kernel ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TsPart {
+    Year = 0,
+    Month = 1,
+    Day = 2,
+    Hour = 3,
+    Minute = 4,
+    Second = 5,
+    /// ISO: 1 = Monday … 7 = Sunday.
+    DayOfWeek = 6,
+}
+
+impl TsPart {
+    pub const ALL: [TsPart; 7] = [
+        TsPart::Year,
+        TsPart::Month,
+        TsPart::Day,
+        TsPart::Hour,
+        TsPart::Minute,
+        TsPart::Second,
+        TsPart::DayOfWeek,
+    ];
+    pub fn from_code(c: u64) -> TsPart {
+        TsPart::ALL.get(c as usize).copied().unwrap_or(TsPart::Year)
+    }
+}
+
+pub fn ts_part(micros: i64, part: TsPart) -> i64 {
+    let secs = micros.div_euclid(MICROS_PER_SEC);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    match part {
+        TsPart::Year | TsPart::Month | TsPart::Day => {
+            let (y, m, d) = civil_from_days(days);
+            match part {
+                TsPart::Year => y,
+                TsPart::Month => m,
+                _ => d,
+            }
+        }
+        TsPart::Hour => tod / 3600,
+        TsPart::Minute => tod / 60 % 60,
+        TsPart::Second => tod % 60,
+        // 1970-01-01 was a Thursday (4).
+        TsPart::DayOfWeek => (days + 3).rem_euclid(7) + 1,
+    }
+}
+
+/// A `date_trunc` unit; the discriminant is part of the kernel ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TruncUnit {
+    Second = 0,
+    Minute = 1,
+    Hour = 2,
+    Day = 3,
+    Week = 4,
+    Month = 5,
+    Quarter = 6,
+    Year = 7,
+}
+
+impl TruncUnit {
+    pub const ALL: [TruncUnit; 8] = [
+        TruncUnit::Second,
+        TruncUnit::Minute,
+        TruncUnit::Hour,
+        TruncUnit::Day,
+        TruncUnit::Week,
+        TruncUnit::Month,
+        TruncUnit::Quarter,
+        TruncUnit::Year,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            TruncUnit::Second => "second",
+            TruncUnit::Minute => "minute",
+            TruncUnit::Hour => "hour",
+            TruncUnit::Day => "day",
+            TruncUnit::Week => "week",
+            TruncUnit::Month => "month",
+            TruncUnit::Quarter => "quarter",
+            TruncUnit::Year => "year",
+        }
+    }
+    pub fn from_code(c: u64) -> TruncUnit {
+        TruncUnit::ALL
+            .get(c as usize)
+            .copied()
+            .unwrap_or(TruncUnit::Second)
+    }
+}
+
+/// `t` rounded down to the start of its `unit` (weeks start on Monday), in UTC. Never overflows:
+/// the result is not after `t` and not before the start of `t`'s year.
+pub fn date_trunc(unit: TruncUnit, micros: i64) -> i64 {
+    let step = |n: i64| micros.div_euclid(n) * n;
+    const DAY: i64 = 86_400 * MICROS_PER_SEC;
+    match unit {
+        TruncUnit::Second => step(MICROS_PER_SEC),
+        TruncUnit::Minute => step(60 * MICROS_PER_SEC),
+        TruncUnit::Hour => step(3600 * MICROS_PER_SEC),
+        TruncUnit::Day => step(DAY),
+        TruncUnit::Week => {
+            let days = micros.div_euclid(DAY);
+            (days - (days + 3).rem_euclid(7)) * DAY
+        }
+        TruncUnit::Month | TruncUnit::Quarter | TruncUnit::Year => {
+            let (y, m, _) = civil_from_days(micros.div_euclid(DAY));
+            let m = match unit {
+                TruncUnit::Month => m,
+                TruncUnit::Quarter => (m - 1) / 3 * 3 + 1,
+                _ => 1,
+            };
+            days_from_civil(y, m, 1) * DAY
+        }
+    }
+}
+
+pub fn add_seconds(micros: i64, n: i64) -> RowResult<i64> {
+    n.checked_mul(MICROS_PER_SEC)
+        .and_then(|d| micros.checked_add(d))
+        .ok_or(RowErrorCode::Overflow)
+}
+
+pub fn add_days(micros: i64, n: i64) -> RowResult<i64> {
+    n.checked_mul(86_400 * MICROS_PER_SEC)
+        .and_then(|d| micros.checked_add(d))
+        .ok_or(RowErrorCode::Overflow)
+}
+
+/// `a - b` in whole seconds, truncated toward zero (overflow when the span exceeds i64 µs).
+pub fn diff_seconds(a: i64, b: i64) -> RowResult<i64> {
+    a.checked_sub(b)
+        .map(|d| d / MICROS_PER_SEC)
+        .ok_or(RowErrorCode::Overflow)
+}
+
+/// `matches(s, re)`.
+pub fn regex_matches(re: &regex::Regex, s: &str) -> bool {
+    re.is_match(s)
+}
+
+/// `extract(s, re, group)`: the group's text in the first match; null when there is no match or
+/// the group did not take part; a group the pattern does not have is an invalid argument.
+pub fn regex_extract<'a>(re: &regex::Regex, s: &'a str, group: i64) -> RowResult<Option<&'a str>> {
+    if group < 0 || group as u64 >= re.captures_len() as u64 {
+        return Err(RowErrorCode::InvalidArgument);
+    }
+    Ok(re
+        .captures(s)
+        .and_then(|c| c.get(group as usize))
+        .map(|m| m.as_str()))
+}
+
+/// `replace_all(s, re, with)`: `$1`/`${name}` in `with` expand to groups.
+pub fn regex_replace_all<'a>(
+    re: &regex::Regex,
+    s: &'a str,
+    with: &str,
+) -> std::borrow::Cow<'a, str> {
+    re.replace_all(s, with)
+}
+
 /// RFC 3339 in UTC: `2024-05-01T12:00:00Z`, with `.ffffff` only when there are microseconds.
 pub fn timestamp_to_str(micros: i64) -> String {
     let secs = micros.div_euclid(MICROS_PER_SEC);
@@ -374,6 +588,51 @@ mod tests {
         assert_eq!(substr("abc", 5, 2), Ok(""));
         assert_eq!(substr("abc", 1, 10), Ok("bc"));
         assert_eq!(substr("abc", -1, 1), Err(RowErrorCode::InvalidArgument));
+    }
+
+    #[test]
+    fn calendar_fields_and_truncation() {
+        let t = parse_timestamp("2024-05-17T13:45:30.250000Z").unwrap();
+        let parts: Vec<i64> = TsPart::ALL.iter().map(|p| ts_part(t, *p)).collect();
+        assert_eq!(parts, [2024, 5, 17, 13, 45, 30, 5]);
+        let tr = |u| timestamp_to_str(date_trunc(u, t));
+        assert_eq!(tr(TruncUnit::Second), "2024-05-17T13:45:30Z");
+        assert_eq!(tr(TruncUnit::Week), "2024-05-13T00:00:00Z");
+        assert_eq!(tr(TruncUnit::Quarter), "2024-04-01T00:00:00Z");
+        assert_eq!(tr(TruncUnit::Year), "2024-01-01T00:00:00Z");
+        let before = parse_timestamp("1969-12-31T23:59:59.5Z").unwrap();
+        assert_eq!(
+            timestamp_to_str(date_trunc(TruncUnit::Second, before)),
+            "1969-12-31T23:59:59Z"
+        );
+        assert_eq!(ts_part(before, TsPart::DayOfWeek), 3);
+        assert_eq!(diff_seconds(before, 0), Ok(0));
+        assert_eq!(diff_seconds(0, i64::MIN), Err(RowErrorCode::Overflow));
+        assert_eq!(add_days(i64::MAX, 1), Err(RowErrorCode::Overflow));
+    }
+
+    #[test]
+    fn formats_and_zones() {
+        let t = parse_timestamp_format("17/05/2024 13:45", "%d/%m/%Y %H:%M").unwrap();
+        assert_eq!(timestamp_to_str(t), "2024-05-17T13:45:00Z");
+        let z = parse_timestamp_format("2024-05-17 13:45 +02:00", "%Y-%m-%d %H:%M %:z").unwrap();
+        assert_eq!(timestamp_to_str(z), "2024-05-17T11:45:00Z");
+        assert_eq!(parse_timestamp_format("2024-02-30", "%Y-%m-%d"), None);
+        let q =
+            parse_timestamp_format("2024-05-17 13:45 Europe/Oslo", "%Y-%m-%d %H:%M %Q").unwrap();
+        assert_eq!(timestamp_to_str(q), "2024-05-17T11:45:00Z");
+        assert_eq!(
+            format_timestamp(t, "%Y%m%d %A").as_deref(),
+            Ok("20240517 Friday")
+        );
+        assert_eq!(
+            format_timestamp(i64::MAX, "%Y"),
+            Err(RowErrorCode::Conversion)
+        );
+        let oslo = jiff::tz::TimeZone::get("Europe/Oslo").unwrap();
+        let local = utc_to_local(t, &oslo).unwrap();
+        assert_eq!(timestamp_to_str(local), "2024-05-17T15:45:00Z");
+        assert_eq!(local_to_utc(local, &oslo), Ok(t));
     }
 
     #[test]

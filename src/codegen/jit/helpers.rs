@@ -349,3 +349,127 @@ pub unsafe extern "C" fn flow_parse_timestamp(p: *const u8, l: u64, out: *mut u6
 pub extern "C" fn flow_unix(x: i64) -> i64 {
     ops::unix(x)
 }
+
+/// # Safety
+/// `re` is a pattern compiled for this kernel and owned by it (JIT code embeds its address).
+unsafe fn re<'a>(re: *const regex::Regex) -> &'a regex::Regex {
+    // SAFETY: see the function contract.
+    unsafe { &*re }
+}
+
+pub unsafe extern "C" fn flow_regex_match(r: *const regex::Regex, p: *const u8, l: u64) -> u64 {
+    // SAFETY: JIT-code arguments (see `re`, `s`).
+    unsafe { ops::regex_matches(re(r), s(p, l)) as u64 }
+}
+
+/// Writes the group's `(ptr, len)` (a sub-slice of the argument) to `out`; returns 0 for a
+/// value, 1 for null, or 1 + a `RowErrorCode` for an error.
+pub unsafe extern "C" fn flow_regex_extract(
+    r: *const regex::Regex,
+    p: *const u8,
+    l: u64,
+    group: i64,
+    out: *mut u64,
+) -> u32 {
+    // SAFETY: JIT-code arguments (see `re`, `s`, `put`).
+    unsafe {
+        match ops::regex_extract(re(r), s(p, l), group) {
+            Ok(Some(t)) => {
+                put(out, t.as_ptr() as u64, t.len() as u64);
+                0
+            }
+            // An empty pair: the output writer may copy a null string's bytes.
+            Ok(None) => {
+                put(out, 0, 0);
+                1
+            }
+            Err(code) => 1 + code as u32,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn flow_regex_replace(
+    c: *mut Ctx<'static>,
+    r: *const regex::Regex,
+    p: *const u8,
+    l: u64,
+    wp: *const u8,
+    wl: u64,
+    out: *mut u64,
+) {
+    // SAFETY: JIT-code arguments (see `re`, `s`, `ctx`, `put`).
+    unsafe {
+        let v = s(p, l);
+        match ops::regex_replace_all(re(r), v, s(wp, wl)) {
+            std::borrow::Cow::Borrowed(t) => put(out, t.as_ptr() as u64, t.len() as u64),
+            std::borrow::Cow::Owned(t) => keep(ctx(c), t, out),
+        }
+    }
+}
+
+pub unsafe extern "C" fn flow_parse_ts_format(
+    p: *const u8,
+    l: u64,
+    fp: *const u8,
+    fl: u64,
+    out: *mut u64,
+) -> u32 {
+    // SAFETY: JIT-code arguments.
+    match ops::parse_timestamp_format(unsafe { s(p, l) }, unsafe { s(fp, fl) }) {
+        Some(v) => unsafe {
+            put(out, v as u64, 0);
+            0
+        },
+        None => 1,
+    }
+}
+
+pub unsafe extern "C" fn flow_format_ts(
+    c: *mut Ctx<'static>,
+    x: i64,
+    fp: *const u8,
+    fl: u64,
+    out: *mut u64,
+) -> u32 {
+    // SAFETY: JIT-code arguments.
+    match ops::format_timestamp(x, unsafe { s(fp, fl) }) {
+        Ok(t) => {
+            keep(unsafe { ctx(c) }, t, out);
+            0
+        }
+        Err(code) => code as u32,
+    }
+}
+
+pub extern "C" fn flow_ts_part(x: i64, part: u64) -> i64 {
+    ops::ts_part(x, ops::TsPart::from_code(part))
+}
+
+pub extern "C" fn flow_date_trunc(x: i64, unit: u64) -> i64 {
+    ops::date_trunc(ops::TruncUnit::from_code(unit), x)
+}
+
+/// `utc_to_local` (`to_utc` = 0) or `local_to_utc` (1): the result to `out[0]`, or an error code.
+pub unsafe extern "C" fn flow_zone_shift(
+    z: *const jiff::tz::TimeZone,
+    x: i64,
+    to_utc: u64,
+    out: *mut u64,
+) -> u32 {
+    // SAFETY: `z` is a time zone compiled for this kernel and owned by it.
+    let z = unsafe { &*z };
+    let r = if to_utc == 0 {
+        ops::utc_to_local(x, z)
+    } else {
+        ops::local_to_utc(x, z)
+    };
+    match r {
+        // SAFETY: `out` is a JIT stack slot.
+        Ok(v) => unsafe {
+            put(out, v as u64, 0);
+            0
+        },
+        Err(code) => code as u32,
+    }
+}

@@ -11,11 +11,12 @@
 mod helpers;
 
 use super::interp::InterpKernel;
+use super::sem;
 use super::{Kernel, RowError};
 use crate::batch::{Batch, Layout};
 use crate::check::hir::{BinOp, Expr, ExprKind, UnOp};
 use crate::plan::ir::{FusedStep, Step};
-use crate::stdlib::{Builtin, RowErrorCode};
+use crate::stdlib::{Builtin, RowErrorCode, literal, ops};
 use crate::types::{RowType, Scalar, Type, Value};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::Ieee64;
@@ -69,6 +70,14 @@ enum H {
     ParseFloat,
     ParseTimestamp,
     Unix,
+    RegexMatch,
+    RegexExtract,
+    RegexReplace,
+    ParseTsFormat,
+    FormatTs,
+    TsPart,
+    DateTrunc,
+    ZoneShift,
 }
 
 const ALL_HELPERS: &[H] = &[
@@ -98,6 +107,14 @@ const ALL_HELPERS: &[H] = &[
     H::ParseFloat,
     H::ParseTimestamp,
     H::Unix,
+    H::RegexMatch,
+    H::RegexExtract,
+    H::RegexReplace,
+    H::ParseTsFormat,
+    H::FormatTs,
+    H::TsPart,
+    H::DateTrunc,
+    H::ZoneShift,
 ];
 
 impl H {
@@ -208,6 +225,35 @@ impl H {
                 ("flow_parse_timestamp", p, &[I, I, I], Some(W))
             }
             H::Unix => ("flow_unix", flow_unix as *const u8, &[I], Some(I)),
+            H::RegexMatch => {
+                let p = flow_regex_match as *const u8;
+                ("flow_regex_match", p, &[I, I, I], Some(I))
+            }
+            H::RegexExtract => {
+                let p = flow_regex_extract as *const u8;
+                ("flow_regex_extract", p, &[I, I, I, I, I], Some(W))
+            }
+            H::RegexReplace => {
+                let p = flow_regex_replace as *const u8;
+                ("flow_regex_replace", p, &[I, I, I, I, I, I, I], None)
+            }
+            H::ParseTsFormat => {
+                let p = flow_parse_ts_format as *const u8;
+                ("flow_parse_ts_format", p, &[I, I, I, I, I], Some(W))
+            }
+            H::FormatTs => {
+                let p = flow_format_ts as *const u8;
+                ("flow_format_ts", p, &[I, I, I, I, I], Some(W))
+            }
+            H::TsPart => ("flow_ts_part", flow_ts_part as *const u8, &[I, I], Some(I)),
+            H::DateTrunc => {
+                let p = flow_date_trunc as *const u8;
+                ("flow_date_trunc", p, &[I, I], Some(I))
+            }
+            H::ZoneShift => {
+                let p = flow_zone_shift as *const u8;
+                ("flow_zone_shift", p, &[I, I, I, I], Some(W))
+            }
         }
     }
 }
@@ -239,6 +285,8 @@ pub struct JitKernel {
     fallback: InterpKernel,
     /// String literals referenced by address from the code.
     _literals: Vec<Box<[u8]>>,
+    /// Patterns and time zones compiled for this kernel, referenced by address from the code.
+    _compiled: Compiled,
     _code: CodeHolder,
 }
 
@@ -361,6 +409,7 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
     cctx.func.name = UserFuncName::user(0, fid.as_u32());
     let mut fctx = FunctionBuilderContext::new();
     let mut literals = Vec::new();
+    let mut compiled = Compiled::default();
     {
         let b = FunctionBuilder::new(&mut cctx.func, &mut fctx);
         let mut g = Gen {
@@ -369,6 +418,7 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
             helper_ids: &helper_ids,
             refs: HashMap::new(),
             literals: &mut literals,
+            compiled: &mut compiled,
             locals: HashMap::new(),
             step: 0,
             row_ty: Vec::new(),
@@ -397,14 +447,32 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
         in_columns: input.len(),
         out_columns,
         compile_micros: start.elapsed().as_micros() as u64,
-        fallback: InterpKernel {
-            input: input.clone(),
-            steps: steps.to_vec(),
-            reason: "batch layout differs from the compiled one".into(),
-        },
+        fallback: InterpKernel::new(
+            input.clone(),
+            steps.to_vec(),
+            "batch layout differs from the compiled one".into(),
+        ),
         _literals: literals,
+        _compiled: compiled,
         _code: CodeHolder(Some(module)),
     })
+}
+
+/// Regular expressions and time zones compiled once per kernel; boxed, so the addresses the code
+/// embeds stay valid while the kernel lives.
+#[derive(Default)]
+#[allow(clippy::vec_box)] // the boxes keep each address fixed while the vectors grow
+struct Compiled {
+    regexes: Vec<Box<regex::Regex>>,
+    zones: Vec<Box<jiff::tz::TimeZone>>,
+}
+
+/// The text of a call's literal argument `k`.
+fn lit_text(bi: Builtin, args: &[Expr], k: usize) -> R<&str> {
+    match args.get(k).map(|a| &a.kind) {
+        Some(ExprKind::Lit(Value::Str(t))) => Ok(t),
+        _ => Err(format!("{}: argument {k} is not a literal", bi.name())),
+    }
 }
 
 /// A value in registers: an optional null flag (i8, 1 = null; absent = known present), the
@@ -430,6 +498,7 @@ struct Gen<'a, 'm> {
     helper_ids: &'m HashMap<H, FuncId>,
     refs: HashMap<H, FuncRef>,
     literals: &'m mut Vec<Box<[u8]>>,
+    compiled: &'m mut Compiled,
     locals: HashMap<usize, (Jv, Type)>,
     step: u64,
     /// Types of the columns `Field` reads in the current step.
@@ -999,7 +1068,7 @@ impl Gen<'_, '_> {
                     vals.push(self.non_null(a, row)?);
                 }
                 let scalars: Vec<Scalar> = args.iter().map(|a| a.ty.scalar).collect();
-                self.builtin(*bi, &vals, &scalars, i64t)?
+                self.builtin(*bi, &vals, &scalars, args, i64t)?
             }
         })
     }
@@ -1124,7 +1193,42 @@ impl Gen<'_, '_> {
         Ok(Jv { null: None, a, len })
     }
 
-    fn builtin(&mut self, bi: Builtin, v: &[Jv], s: &[Scalar], i64t: ir::Type) -> R<Jv> {
+    /// The address of call argument `k`'s regular expression, compiled now.
+    fn regex_ptr(&mut self, bi: Builtin, args: &[Expr], k: usize) -> R<ir::Value> {
+        let re = literal::regex(lit_text(bi, args, k)?).map_err(|e| e.message)?;
+        let re = Box::new(re);
+        let p = &*re as *const regex::Regex as i64;
+        self.compiled.regexes.push(re);
+        Ok(self.b.ins().iconst(types::I64, p))
+    }
+
+    /// The address of call argument `k`'s time zone, looked up now.
+    fn zone_ptr(&mut self, bi: Builtin, args: &[Expr], k: usize) -> R<ir::Value> {
+        let z = literal::zone(lit_text(bi, args, k)?).map_err(|e| e.message)?;
+        let z = Box::new(z);
+        let p = &*z as *const jiff::tz::TimeZone as i64;
+        self.compiled.zones.push(z);
+        Ok(self.b.ins().iconst(types::I64, p))
+    }
+
+    /// A timestamp plus `n * unit` microseconds, overflow checked.
+    fn ts_add(&mut self, t: ir::Value, n: ir::Value, unit: i64) -> R<ir::Value> {
+        let u = self.b.ins().iconst(types::I64, unit);
+        let (d, of1) = self.b.ins().smul_overflow(n, u);
+        self.fail_if(of1, RowErrorCode::Overflow)?;
+        let (r, of2) = self.b.ins().sadd_overflow(t, d);
+        self.fail_if(of2, RowErrorCode::Overflow)?;
+        Ok(r)
+    }
+
+    fn builtin(
+        &mut self,
+        bi: Builtin,
+        v: &[Jv],
+        s: &[Scalar],
+        args: &[Expr],
+        i64t: ir::Type,
+    ) -> R<Jv> {
         let arg = |k: usize| -> R<Jv> {
             v.get(k)
                 .copied()
@@ -1250,6 +1354,17 @@ impl Gen<'_, '_> {
                     Scalar::Null => return Err("to_str(null)".into()),
                 }
             }
+            Builtin::ParseTimestamp if v.len() > 1 => {
+                let ((p, l), (fp, fl)) = (st(0)?, st(1)?);
+                let sa = self.slot_addr()?;
+                let is_null = self.call(H::ParseTsFormat, &[p, l, fp, fl, sa])?;
+                let null = Some(self.b.ins().ireduce(types::I8, is_null));
+                Jv {
+                    null,
+                    a: self.slot_load(i64t, 0)?,
+                    len: None,
+                }
+            }
             Builtin::ParseInt | Builtin::ParseFloat | Builtin::ParseTimestamp => {
                 let (p, l) = st(0)?;
                 let (h, ty) = match bi {
@@ -1281,6 +1396,78 @@ impl Gen<'_, '_> {
             Builtin::IsNull => {
                 let x = arg(0)?;
                 self.is_null(x)
+            }
+            Builtin::Matches => {
+                let (p, l) = st(0)?;
+                let re = self.regex_ptr(bi, args, 1)?;
+                let r = self.call(H::RegexMatch, &[re, p, l])?;
+                plain(self.b.ins().icmp_imm_s(IntCC::NotEqual, r, 0))
+            }
+            Builtin::Extract => {
+                let (p, l) = st(0)?;
+                let re = self.regex_ptr(bi, args, 1)?;
+                let group = arg(2)?.a;
+                let sa = self.slot_addr()?;
+                let r = self.call(H::RegexExtract, &[re, p, l, group, sa])?;
+                let r = self.b.ins().uextend(i64t, r);
+                // 0: a value, 1: null, 1 + code: a row error.
+                let bad = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, r, 1);
+                let code = self.b.ins().iadd_imm_s(r, -1);
+                self.fail_if_code(bad, code)?;
+                let is_null = self.b.ins().icmp_imm_s(IntCC::Equal, r, 1);
+                // The helper writes an empty pair for null.
+                Jv {
+                    null: Some(is_null),
+                    a: self.slot_load(i64t, 0)?,
+                    len: Some(self.slot_load(i64t, 1)?),
+                }
+            }
+            Builtin::ReplaceAll => {
+                let ((p, l), (wp, wl)) = (st(0)?, st(2)?);
+                let re = self.regex_ptr(bi, args, 1)?;
+                self.str_call(H::RegexReplace, &[ctx, re, p, l, wp, wl], false)?
+            }
+            Builtin::FormatTimestamp if v.len() > 1 => {
+                let (fp, fl) = st(1)?;
+                self.str_call(H::FormatTs, &[ctx, arg(0)?.a, fp, fl], true)?
+            }
+            Builtin::FormatTimestamp => self.str_call(H::TsToStr, &[ctx, arg(0)?.a], false)?,
+            Builtin::DateTrunc => {
+                let unit = literal::trunc_unit(lit_text(bi, args, 0)?).map_err(|e| e.message)?;
+                let u = self.b.ins().iconst(i64t, unit as i64);
+                plain(self.call(H::DateTrunc, &[arg(1)?.a, u])?)
+            }
+            Builtin::Year
+            | Builtin::Month
+            | Builtin::Day
+            | Builtin::Hour
+            | Builtin::Minute
+            | Builtin::Second
+            | Builtin::DayOfWeek => {
+                let part = self.b.ins().iconst(i64t, sem::ts_part_of(bi) as i64);
+                plain(self.call(H::TsPart, &[arg(0)?.a, part])?)
+            }
+            Builtin::AddSeconds => plain(self.ts_add(arg(0)?.a, arg(1)?.a, ops::MICROS_PER_SEC)?),
+            Builtin::AddDays => {
+                plain(self.ts_add(arg(0)?.a, arg(1)?.a, 86_400 * ops::MICROS_PER_SEC)?)
+            }
+            Builtin::DiffSeconds => {
+                let (d, of) = self.b.ins().ssub_overflow(arg(0)?.a, arg(1)?.a);
+                self.fail_if(of, RowErrorCode::Overflow)?;
+                let m = self.b.ins().iconst(i64t, ops::MICROS_PER_SEC);
+                // Truncates toward zero, as `ops::diff_seconds`.
+                plain(self.b.ins().sdiv(d, m))
+            }
+            Builtin::UtcToLocal | Builtin::LocalToUtc => {
+                let z = self.zone_ptr(bi, args, 1)?;
+                let to_utc = self
+                    .b
+                    .ins()
+                    .iconst(i64t, (bi == Builtin::LocalToUtc) as i64);
+                let sa = self.slot_addr()?;
+                let code = self.call(H::ZoneShift, &[z, arg(0)?.a, to_utc, sa])?;
+                self.fail_on_code(code)?;
+                plain(self.slot_load(i64t, 0)?)
             }
         })
     }

@@ -1,5 +1,6 @@
 //! CSV schema inference: int / float / bool / str per column from a sample of records;
-//! nullable where values are empty or missing; timestamps are declared, not guessed.
+//! nullable where values are empty or missing; timestamp where every value is an ISO 8601 date
+//! or date-time (`2024-05-01`, `2024-05-01T12:00:00Z`), as the reader parses them.
 
 use super::{EMPTY, header_names};
 use crate::connectors::{opt_bool, opt_delimiter};
@@ -15,6 +16,7 @@ struct Guess {
     int: bool,
     float: bool,
     bool_: bool,
+    ts: bool,
     any: bool,
     nulls: bool,
 }
@@ -25,6 +27,7 @@ impl Guess {
             int: true,
             float: true,
             bool_: true,
+            ts: true,
             any: false,
             nulls: false,
         }
@@ -47,6 +50,7 @@ impl Guess {
         self.float &= v.parse::<f64>().is_ok()
             && !v.chars().any(|c| c.is_alphabetic() && c != 'e' && c != 'E');
         self.bool_ &= v == "true" || v == "false";
+        self.ts = self.ts && crate::stdlib::ops::parse_timestamp(v).is_some();
     }
     fn ty(self) -> Type {
         let scalar = if !self.any {
@@ -57,6 +61,8 @@ impl Guess {
             Scalar::Float
         } else if self.bool_ {
             Scalar::Bool
+        } else if self.ts {
+            Scalar::Timestamp
         } else {
             Scalar::Str
         };

@@ -1,5 +1,6 @@
 //! JSON lines schema inference: the union of the keys of a sample of objects, each typed by
-//! the values seen (int and float widen to float; anything else mixed is str).
+//! the values seen (int and float widen to float; strings that are all ISO 8601 dates or
+//! date-times are timestamps; anything else mixed is str).
 
 use crate::connectors::csv::infer::SAMPLE;
 use crate::job::Options;
@@ -40,6 +41,11 @@ pub fn infer(path: &str, _options: &Options) -> Result<RowType, String> {
                 } else {
                     Scalar::Float
                 }),
+                serde_json::Value::String(t)
+                    if crate::stdlib::ops::parse_timestamp(t).is_some() =>
+                {
+                    Some(Scalar::Timestamp)
+                }
                 _ => Some(Scalar::Str),
             };
             match fields.iter_mut().find(|f| f.0 == *k) {

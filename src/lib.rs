@@ -11,6 +11,7 @@ pub mod driver;
 pub mod fmt;
 pub mod job;
 pub mod plan;
+pub mod repl;
 pub mod runtime;
 pub mod span;
 pub mod sql;

@@ -3,6 +3,7 @@
 
 mod compile;
 mod fmt;
+mod repl;
 mod run;
 
 use crate::diagnostics::{self, Code};
@@ -99,6 +100,8 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
+    /// An interactive session: declarations accumulate, pipelines are previewed on real rows.
+    Repl(repl::ReplArgs),
     /// Run one worker process of multi-node jobs (`flow run` starts these itself).
     Worker(WorkerArgs),
 }
@@ -174,6 +177,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::cmd_fmt(args),
         Command::ExplainError { code } => cmd_explain_error(&code),
         Command::Worker(args) => cmd_worker(args),
+        Command::Repl(args) => repl::cmd_repl(args),
     }
 }
 

@@ -113,6 +113,10 @@ impl Repl {
         if let Some(cmd) = trimmed.strip_prefix(':') {
             return self.command(cmd);
         }
+        let mut lex_diags = Vec::new();
+        if lexer::lex(input, crate::span::FileId(0), &mut lex_diags).is_empty() && lex_diags.is_empty() {
+            return (String::new(), Action::Continue); // only comments
+        }
         (self.statement(input), Action::Continue)
     }
 
@@ -676,6 +680,9 @@ pub fn incomplete(input: &str) -> bool {
     // A statement that ends in an operator, `|`, `=`, `,` or an opening bracket goes on.
     let mut lex_diags = Vec::new();
     let toks = lexer::lex(input, crate::span::FileId(0), &mut lex_diags);
+    if toks.is_empty() {
+        return false; // blank or only comments
+    }
     if let Some((_, Token::Kw(k), _)) = toks.last()
         && matches!(
             k,

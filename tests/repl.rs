@@ -47,7 +47,11 @@ fn cases() -> Vec<(String, String, String)> {
     paths
         .into_iter()
         .map(|p| {
-            let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let text = std::fs::read_to_string(&p).expect("readable case");
             (name, p.to_string_lossy().into_owned(), text)
         })

@@ -114,7 +114,11 @@ pub fn help_for(name: &str) -> String {
         let all: Vec<String> = stdlib::ALL
             .iter()
             .map(|b| b.name().to_string())
-            .chain(std_functions().iter().map(|f| format!("{}.{}", f.module, f.name)))
+            .chain(
+                std_functions()
+                    .iter()
+                    .map(|f| format!("{}.{}", f.module, f.name)),
+            )
             .collect();
         if let Some(best) = all
             .iter()

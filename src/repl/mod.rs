@@ -114,7 +114,9 @@ impl Repl {
             return self.command(cmd);
         }
         let mut lex_diags = Vec::new();
-        if lexer::lex(input, crate::span::FileId(0), &mut lex_diags).is_empty() && lex_diags.is_empty() {
+        if lexer::lex(input, crate::span::FileId(0), &mut lex_diags).is_empty()
+            && lex_diags.is_empty()
+        {
             return (String::new(), Action::Continue); // only comments
         }
         (self.statement(input), Action::Continue)
@@ -229,7 +231,10 @@ impl Repl {
         let mut ids = Vec::new();
         for seg in &self.segments {
             let pad = "\n".repeat(seg.line);
-            ids.push((sources.add(seg.name.clone(), format!("{pad}{}", seg.text)), pad.len()));
+            ids.push((
+                sources.add(seg.name.clone(), format!("{pad}{}", seg.text)),
+                pad.len(),
+            ));
         }
         let prelude = sources.add("<repl prelude>", PRELUDE);
         let remap = |sp: crate::span::Span| -> crate::span::Span {
@@ -362,7 +367,11 @@ impl Repl {
         self.decls.push(decl);
         match self.check_input("") {
             Ok(warnings) => {
-                let verb = if previous.is_some() { "replaced" } else { "defined" };
+                let verb = if previous.is_some() {
+                    "replaced"
+                } else {
+                    "defined"
+                };
                 let detail = self.describe(item);
                 format!("{warnings}{verb} {what}{detail}\n")
             }
@@ -454,7 +463,11 @@ impl Repl {
         if name.is_empty() {
             return "error: `:schema NAME` needs a schema, source or let name\n".into();
         }
-        if let Some(d) = self.decls.iter().find(|d| d.key == format!("schema {name}")) {
+        if let Some(d) = self
+            .decls
+            .iter()
+            .find(|d| d.key == format!("schema {name}"))
+        {
             return format!("{}\n", d.text);
         }
         match self.row_type_of(name) {
@@ -483,11 +496,7 @@ impl Repl {
             Ok(p) => crate::plan::explain::text(p),
             Err(_) => String::new(),
         };
-        if out.ends_with('\n') {
-            out
-        } else {
-            out + "\n"
-        }
+        if out.ends_with('\n') { out } else { out + "\n" }
     }
 
     /// `:run [PIPELINE]`: runs a pipeline with a sink (the one typed last without an argument).
@@ -516,7 +525,12 @@ impl Repl {
             Ok(s) => {
                 let mut out = warnings;
                 for sink in &s.sinks {
-                    let _ = writeln!(out, "wrote {} rows to {}", sink.rows_written, sink.path.as_deref().unwrap_or("standard output"));
+                    let _ = writeln!(
+                        out,
+                        "wrote {} rows to {}",
+                        sink.rows_written,
+                        sink.path.as_deref().unwrap_or("standard output")
+                    );
                 }
                 out
             }
@@ -662,9 +676,10 @@ fn classify(input: &str) -> Kind {
     let mut diags = Vec::new();
     let toks = lexer::lex(input, crate::span::FileId(0), &mut diags);
     match (toks.first().map(|t| &t.1), toks.get(1).map(|t| &t.1)) {
-        (Some(Token::Kw(Tok::Mode | Tok::Use | Tok::Schema | Tok::Source | Tok::Fn | Tok::Let)), _) => {
-            Kind::Items
-        }
+        (
+            Some(Token::Kw(Tok::Mode | Tok::Use | Tok::Schema | Tok::Source | Tok::Fn | Tok::Let)),
+            _,
+        ) => Kind::Items,
         (Some(Token::Ident(_)), None | Some(Token::Kw(Tok::Pipe))) => Kind::Items,
         _ => Kind::Expr,
     }

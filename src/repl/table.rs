@@ -22,10 +22,7 @@ pub fn render(row: &RowType, rows: &[Vec<Value>], limit: usize) -> String {
         out.push_str(&count_line(rows.len(), limit));
         return out;
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(cell).collect())
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(cell).collect()).collect();
     let mut widths: Vec<usize> = row.fields.iter().map(|f| f.name.chars().count()).collect();
     for r in &cells {
         for (i, c) in r.iter().enumerate() {

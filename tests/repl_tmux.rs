@@ -196,6 +196,9 @@ fn history_is_kept_across_two_sessions() {
         }
     }
     let t = Tmux::start("hist2", &h);
+    // The last entry is `:quit`; the one before it the expression.
+    t.key("Up");
+    t.wait_for("flow> :quit");
     t.key("Up");
     t.wait_for("flow> upper(\"from the first session\")");
     t.key("Enter");

@@ -17,4 +17,5 @@ pub mod span;
 pub mod sql;
 pub mod stdlib;
 pub mod syntax;
+pub mod testing;
 pub mod types;

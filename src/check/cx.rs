@@ -56,6 +56,8 @@ pub struct Checker<'p> {
     pub sources: Vec<hir::Source>,
     pub sinks: Vec<hir::Sink>,
     pub types: Vec<String>,
+    /// Checked `test` items (`flow test`).
+    pub tests: Vec<hir::Test>,
     pub(super) fns: Vec<FnEntry>,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
@@ -82,6 +84,7 @@ impl<'p> Checker<'p> {
             sources: vec![],
             sinks: vec![],
             types: vec![],
+            tests: vec![],
             fns: vec![],
             std_modules: HashMap::new(),
         }

@@ -10,6 +10,7 @@ mod cx;
 mod expr;
 mod items;
 mod stream;
+mod test_items;
 
 use crate::catalog::Catalog;
 use crate::diagnostics::{Code, Diagnostic};
@@ -64,6 +65,8 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     /// Human-readable types of every source, let, fn and sink (for `flow check --types`).
     pub types: Vec<String>,
+    /// The `test` items, checked (empty when there are errors).
+    pub tests: Vec<hir::Test>,
 }
 
 /// Checks the files together. Connector calls are validated against `catalog` (what the
@@ -110,6 +113,7 @@ pub fn check(
         program: if has_errors { None } else { Some(program) },
         diagnostics,
         types: cx.types,
+        tests: if has_errors { Vec::new() } else { cx.tests },
     }
 }
 

@@ -264,6 +264,7 @@ impl Session {
             program,
             types: checked.types,
             plan,
+            tests: checked.tests,
         }
     }
 

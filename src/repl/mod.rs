@@ -763,6 +763,7 @@ fn item_span(item: &ast::Item) -> crate::span::Span {
         ast::Item::Fn(d) => d.span,
         ast::Item::Let(d) => d.span,
         ast::Item::Pipeline(d) => d.span,
+        ast::Item::Test(d) => d.span,
         ast::Item::Error(d) => d.span,
     }
 }

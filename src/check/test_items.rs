@@ -195,10 +195,18 @@ impl<'p> Checker<'p> {
             ast::TestTarget::Stream(n) => (format!("`{}`", n.name), n.span),
             ast::TestTarget::Sink(p, s) => (format!("sink {p:?}"), *s),
         };
+        let place = if c.word.name == "given" {
+            "source"
+        } else {
+            "source, let or sink"
+        };
         self.diags.push(
             Diagnostic::error(
                 Code::TestUnknownTarget,
-                format!("`{}` {what}: no such place", c.word.name),
+                format!(
+                    "`{}` names {what}, which is no {place} of this file",
+                    c.word.name
+                ),
             )
             .label(span, label),
         );
@@ -218,6 +226,8 @@ impl<'p> Checker<'p> {
         let mut out = Vec::new();
         for r in rows {
             let mut values: Vec<Option<Value>> = vec![None; row.len()];
+            // A row with a mistake already reported is not also reported as incomplete.
+            let mut reported = false;
             for (name, e) in &r.fields {
                 let Some(i) = row.index_of(&name.name) else {
                     let mut d = Diagnostic::error(
@@ -233,6 +243,7 @@ impl<'p> Checker<'p> {
                     }
                     self.diags.push(d);
                     ok = false;
+                    reported = true;
                     continue;
                 };
                 if values[i].is_some() {
@@ -249,6 +260,7 @@ impl<'p> Checker<'p> {
                 match literal(e, row.fields[i].ty) {
                     Ok(v) => values[i] = Some(v),
                     Err(why) => {
+                        values[i] = Some(Value::Null);
                         self.diags.push(
                             Diagnostic::error(
                                 Code::TestRowBadValue,
@@ -269,6 +281,7 @@ impl<'p> Checker<'p> {
                 match v {
                     Some(v) => full.push(v),
                     None if f.ty.nullable && !all => full.push(Value::Null),
+                    None if reported => full.push(Value::Null),
                     None => {
                         self.diags.push(
                             Diagnostic::error(

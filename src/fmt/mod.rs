@@ -313,18 +313,18 @@ impl<'s> Formatter<'s> {
             for r in &c.rows {
                 rows.push(Doc::HardLine);
                 rows.push(self.leading(start(r.span)));
-                let elems = r
-                    .fields
-                    .iter()
-                    .map(|(n, e)| Elem {
-                        start: start(n.span),
-                        end: end(e.span),
-                        doc: Box::new(move |me: &mut Formatter| {
-                            concat([me.ident(n), text(": "), me.expr(e)])
-                        }),
-                    })
-                    .collect();
-                rows.push(self.braced(elems));
+                // A row stays on one line, however long: the rows read as a table.
+                let mut row = vec![text("{ ")];
+                for (i, (n, e)) in r.fields.iter().enumerate() {
+                    if i > 0 {
+                        row.push(text(", "));
+                    }
+                    row.push(self.ident(n));
+                    row.push(text(": "));
+                    row.push(self.expr(e));
+                }
+                row.push(text(if r.fields.is_empty() { "}" } else { " }" }));
+                rows.push(concat(row));
                 rows.push(text(","));
             }
             clauses.push(concat([

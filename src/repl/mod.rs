@@ -143,6 +143,9 @@ impl Repl {
                             "this pipeline writes to a sink: `:run` runs it\n".to_string()
                         }
                         ast::Item::Pipeline(_) => self.preview(text),
+                        ast::Item::Test(_) => {
+                            "a test runs with `flow test FILE` (write it in a script next to its pipelines)\n".to_string()
+                        }
                         _ => self.declare(item, text, None),
                     };
                     out.push_str(&r);
@@ -681,6 +684,7 @@ fn classify(input: &str) -> Kind {
             _,
         ) => Kind::Items,
         (Some(Token::Ident(_)), None | Some(Token::Kw(Tok::Pipe))) => Kind::Items,
+        (Some(Token::Ident(w)), Some(Token::Str(_))) if w == "test" => Kind::Items,
         _ => Kind::Expr,
     }
 }

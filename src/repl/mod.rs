@@ -204,7 +204,18 @@ impl Repl {
         let mut opts = RunOptions::for_engine(crate::codegen::Engine::Jit);
         opts.registry = self.session.registry().clone();
         opts.threads = Some(1);
-        let result = self.session.run(&opts);
+        // A preview writes no file: dead letters are skipped (the rows shown are the same).
+        let result = match self.session.plan() {
+            Ok(p) => {
+                let mut plan = p.clone();
+                crate::testing::in_memory(&mut plan);
+                crate::runtime::run(&plan, &opts).map_err(|error| RunFailure::Job {
+                    diagnostic: crate::driver::run_error_diagnostic(&error).map(Box::new),
+                    error: Box::new(error),
+                })
+            }
+            Err(ds) => Err(RunFailure::Diagnostics(ds)),
+        };
         let out = self.store.take_output(PREVIEW);
         let cancelled = self
             .store

@@ -122,41 +122,16 @@ fn run_test(session: &mut Session, store: &Store, t: &Test, color: bool) -> Test
     };
     store.clear();
     for w in plan.graph.node_weights_mut() {
-        match &mut w.op {
-            Op::Source(spec) => {
-                if let Some((_, rows)) = t.given.iter().find(|(n, _)| *n == spec.name) {
-                    store.set_input(&spec.name, rows.clone());
-                    spec.connector = memory::ROWS.to_string();
-                    spec.path = None;
-                    spec.options.clear();
-                    // Given rows are typed: none can be malformed, so nothing is dead-lettered.
-                    if matches!(spec.policy.on_error, OnError::DeadLetter(_)) {
-                        spec.policy.on_error = OnError::Skip;
-                    }
-                }
-            }
-            Op::Sink(spec) if spec.connector == memory::COLLECT => {
-                // An expected let's sink: keyed by the name after `let:`.
-                let key = spec
-                    .path
-                    .as_deref()
-                    .and_then(|p| Path::new(p).file_name())
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                spec.path = Some(key);
-            }
-            Op::Sink(spec) => {
-                let key = format!(
-                    "sink:{}",
-                    spec.path.clone().unwrap_or_else(|| spec.connector.clone())
-                );
-                spec.connector = memory::COLLECT.to_string();
-                spec.path = Some(key);
-                spec.options.clear();
-            }
-            _ => {}
+        if let Op::Source(spec) = &mut w.op
+            && let Some((_, rows)) = t.given.iter().find(|(n, _)| *n == spec.name)
+        {
+            store.set_input(&spec.name, rows.clone());
+            spec.connector = memory::ROWS.to_string();
+            spec.path = None;
+            spec.options.clear();
         }
     }
+    in_memory(&mut plan);
     let mut opts = RunOptions::for_engine(crate::codegen::Engine::Jit);
     opts.registry = session.registry().clone();
     opts.threads = Some(1);
@@ -187,6 +162,43 @@ fn run_test(session: &mut Session, store: &Store, t: &Test, color: bool) -> Test
         }
     }
     result(failures)
+}
+
+/// Rewrites a plan so that running it writes no file: every sink collects its rows in memory
+/// (`__collect`, keyed `sink:PATH`; a `__collect` sink already there keeps the last part of its
+/// path as key), and rows that would be dead-lettered are skipped instead.
+pub fn in_memory(plan: &mut crate::plan::Plan) {
+    let no_dead_letter = |p: &mut crate::job::ErrorPolicy| {
+        if matches!(p.on_error, OnError::DeadLetter(_)) {
+            p.on_error = OnError::Skip;
+        }
+    };
+    for w in plan.graph.node_weights_mut() {
+        match &mut w.op {
+            Op::Source(spec) => no_dead_letter(&mut spec.policy),
+            Op::Filter { policy, .. } | Op::Map { policy, .. } => no_dead_letter(policy),
+            Op::Fused { steps } => steps.iter_mut().for_each(|s| no_dead_letter(&mut s.policy)),
+            Op::Sink(spec) if spec.connector == memory::COLLECT => {
+                let key = spec
+                    .path
+                    .as_deref()
+                    .and_then(|p| Path::new(p).file_name())
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                spec.path = Some(key);
+            }
+            Op::Sink(spec) => {
+                let key = format!(
+                    "sink:{}",
+                    spec.path.clone().unwrap_or_else(|| spec.connector.clone())
+                );
+                spec.connector = memory::COLLECT.to_string();
+                spec.path = Some(key);
+                spec.options.clear();
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `rows` (of type `from`) with their columns in the order of `to` (matched by name).

@@ -577,9 +577,14 @@ impl Repl {
         }
         let mut out = String::new();
         let mut skipped = 0;
+        let mut tests = 0;
         for item in &module.items {
             if matches!(item, ast::Item::Pipeline(_)) {
                 skipped += 1;
+                continue;
+            }
+            if matches!(item, ast::Item::Test(_)) {
+                tests += 1;
                 continue;
             }
             let span = item_span(item);
@@ -596,6 +601,13 @@ impl Repl {
                 out,
                 "skipped {skipped} pipeline{} of {path} (type one to preview it, `:run` one with a sink)",
                 if skipped == 1 { "" } else { "s" }
+            );
+        }
+        if tests > 0 {
+            let _ = writeln!(
+                out,
+                "skipped {tests} test{} of {path} (`flow test {path}` runs them)",
+                if tests == 1 { "" } else { "s" }
             );
         }
         out

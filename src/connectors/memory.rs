@@ -22,13 +22,16 @@ pub const ROWS: &str = "__rows";
 /// The name of the collecting sink connector.
 pub const COLLECT: &str = "__collect";
 
+/// Rows with their row type.
+pub type Rows = (RowType, Vec<Vec<Value>>);
+
 /// Rows in and out of in-memory runs, shared by the connectors and their caller.
 #[derive(Clone, Default)]
 pub struct Store {
     /// Input rows by source name, in the source schema's column order.
     pub inputs: Arc<Mutex<BTreeMap<String, Vec<Vec<Value>>>>>,
     /// Collected rows by sink key (the `__collect` path), with their row type.
-    pub outputs: Arc<Mutex<BTreeMap<String, (RowType, Vec<Vec<Value>>)>>>,
+    pub outputs: Arc<Mutex<BTreeMap<String, Rows>>>,
     /// Set (by a Ctrl-C handler) to stop a running job: the next batch fails it.
     pub cancel: Arc<AtomicBool>,
 }
@@ -40,7 +43,7 @@ impl Store {
         }
     }
     /// Removes and returns what the sink `key` collected.
-    pub fn take_output(&self, key: &str) -> Option<(RowType, Vec<Vec<Value>>)> {
+    pub fn take_output(&self, key: &str) -> Option<Rows> {
         self.outputs.lock().ok()?.remove(key)
     }
     pub fn clear(&self) {

@@ -204,3 +204,25 @@ fn history_is_kept_across_two_sessions() {
     t.key("Enter");
     t.wait_for("\"FROM THE FIRST SESSION\" : str");
 }
+
+#[test]
+fn ctrl_c_drops_the_input_and_ctrl_d_quits() {
+    let dir = history();
+    let t = Tmux::start("ctrlc", &dir.path().join("h"));
+    t.type_text("upper(\"dropped\"");
+    t.key("C-c");
+    t.line("2 + 2");
+    let s = t.wait_for("4 : int");
+    assert!(!s.contains("DROPPED"), "{s}");
+    t.key("C-d");
+    let start = Instant::now();
+    // The pane's command ends, so the session (and the server) go away.
+    while t.tmux(&["list-panes"]).contains('[') {
+        assert!(
+            start.elapsed() < WAIT,
+            "Ctrl-D did not quit:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

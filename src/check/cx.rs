@@ -61,6 +61,8 @@ pub struct Checker<'p> {
     pub sinks: Vec<hir::Sink>,
     pub types: Vec<String>,
     pub index: super::index::Index,
+    /// Checked `test` items (`flow test`).
+    pub tests: Vec<hir::Test>,
     pub(super) fns: Vec<FnEntry>,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
@@ -88,6 +90,7 @@ impl<'p> Checker<'p> {
             sinks: vec![],
             types: vec![],
             index: Default::default(),
+            tests: vec![],
             fns: vec![],
             std_modules: HashMap::new(),
         }

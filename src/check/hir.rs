@@ -269,3 +269,34 @@ pub struct Program {
     pub sources: Vec<Source>,
     pub sinks: Vec<Sink>,
 }
+
+/// A checked `test "name" { … }` item: rows given to sources and rows expected at places, each
+/// value converted to its column's type (`flow test`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Test {
+    pub name: String,
+    /// The file it is in (its display name).
+    pub file: String,
+    pub span: Span,
+    /// Source name → its rows, in the source schema's column order.
+    pub given: Vec<(String, Vec<Vec<Value>>)>,
+    pub expect: Vec<Expect>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expect {
+    pub target: ExpectTarget,
+    /// The row type at that place (the columns of `rows`, in order).
+    pub row: RowType,
+    pub rows: Vec<Vec<Value>>,
+    pub ordered: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExpectTarget {
+    /// A source or a `let` of the file.
+    Stream(String),
+    /// A sink by its resolved path (as in `Sink::path`).
+    Sink(String),
+}

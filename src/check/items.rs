@@ -215,6 +215,7 @@ impl<'p> Checker<'p> {
             line_starts: Default::default(),
         };
         let items = &input.module.items;
+        let sinks_at_start = self.sinks.len();
         let mut mode: Option<(Mode, Span)> = None;
         let mut has_syntax_errors = false;
         // Pass 1: uses, schemas and fns (usable anywhere in the file).
@@ -321,6 +322,8 @@ impl<'p> Checker<'p> {
                 _ => {}
             }
         }
+        // Pass 3: tests, against the sources, lets and sinks of this file.
+        self.test_items(items, &mut fcx, sinks_at_start);
         if has_syntax_errors {
             // Statements that failed to parse may be the ones using these names.
             return mode;
@@ -888,6 +891,7 @@ fn item_span(item: &ast::Item) -> Span {
         ast::Item::Fn(f) => f.span,
         ast::Item::Let(l) => l.span,
         ast::Item::Pipeline(p) => p.span,
+        ast::Item::Test(t) => t.span,
         ast::Item::Error(e) => e.span,
     }
 }

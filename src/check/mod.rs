@@ -12,6 +12,7 @@ mod expr;
 mod items;
 mod share;
 mod stream;
+mod test_items;
 
 use crate::catalog::Catalog;
 use crate::diagnostics::{Code, Diagnostic};
@@ -68,6 +69,8 @@ pub struct Checked {
     pub types: Vec<String>,
     /// Spans with their types, for editors (filled also when there are errors).
     pub index: index::Index,
+    /// The `test` items, checked (empty when there are errors).
+    pub tests: Vec<hir::Test>,
 }
 
 /// Checks the files together. Connector calls are validated against `catalog` (what the
@@ -115,6 +118,7 @@ pub fn check(
         diagnostics,
         types: cx.types,
         index: cx.index,
+        tests: if has_errors { Vec::new() } else { cx.tests },
     }
 }
 

@@ -4,7 +4,9 @@
 mod compile;
 mod fmt;
 mod lsp;
+mod repl;
 mod run;
+mod test;
 
 use crate::diagnostics::{self, Code};
 use crate::driver::{self, Compilation, Session};
@@ -102,6 +104,10 @@ enum Command {
     Lsp,
     /// Print the long explanation of an error code, e.g. `flow explain-error E0022`.
     ExplainError { code: String },
+    /// An interactive session: declarations accumulate, pipelines are previewed on real rows.
+    Repl(repl::ReplArgs),
+    /// Run the `test "name" { … }` items of scripts on the given rows (nothing is written).
+    Test(test::TestArgs),
     /// Run one worker process of multi-node jobs (`flow run` starts these itself).
     Worker(WorkerArgs),
 }
@@ -178,6 +184,8 @@ pub fn main() -> ExitCode {
         Command::Lsp => lsp::cmd_lsp(),
         Command::ExplainError { code } => cmd_explain_error(&code),
         Command::Worker(args) => cmd_worker(args),
+        Command::Repl(args) => repl::cmd_repl(args),
+        Command::Test(args) => test::cmd_test(args),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod dead_letter;
 pub mod input;
 pub mod jsonl;
+pub mod memory;
 pub mod outbuf;
 pub mod sink;
 pub mod split;

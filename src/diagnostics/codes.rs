@@ -238,6 +238,18 @@ codes! {
         "A time zone literal is not a name of the IANA tz database built into flow (the host's zone files are not read, so a job gives the same rows on every machine). Zones are named by region and city: `Europe/Oslo`, `America/New_York`, `Asia/Kolkata`, or `UTC`.\n\nExample:\n    map { local: utc_to_local(at, \"CET+1\") }\nFix:\n    map { local: utc_to_local(at, \"Europe/Paris\") }";
     NoSuchGroup = "E0265", "no such capture group",
         "The group number given to `extract` is a literal that the pattern does not have. Group 0 is the whole match; groups 1, 2, … are the parenthesised parts, numbered by their opening `(` from the left (`(?:…)` does not count).\n\nExample:\n    map { n: extract(s, \"id=[0-9]+\", 1) }\nFix:\n    map { n: extract(s, \"id=([0-9]+)\", 1) }";
+    TestBadClause = "E0220", "not a test clause",
+        "A `test \"name\" { … }` item holds clauses `given SOURCE { rows }` (the rows a source gives in the test) and `expect NAME { rows }` or `expect sink \"path\" { rows }` (the rows expected at a source, a `let` or a sink of the file), optionally `ordered` before the rows. The item itself starts with the word `test`.\n\nExample:\n    test \"long trips\" { input trips { { id: 1 } } }\nFix:\n    test \"long trips\" { given trips { { id: 1 } } }";
+    TestUnknownTarget = "E0221", "a test names no such source, let or sink",
+        "`given` names a source of the file (rows replace what it reads); `expect` names a source or a `let` of the file, or a sink by its path as written in the sink.\n\nExample:\n    given long { … }          # `long` is a let, not a source\n    expect sink \"out/x.csv\" { … }   # no sink writes out/x.csv\nFix:\n    given trips { … }\n    expect long { … }";
+    TestRowUnknownColumn = "E0222", "a test row has a column the rows do not have",
+        "Each field of a test row must be a column of the rows at that place: the source's schema for `given`, the row type of the `let`, source or sink for `expect`.\n\nExample:\n    given trips { { id: 1, fair: 2.0 } }\nFix:\n    given trips { { id: 1, fare: 2.0 } }";
+    TestRowMissingColumn = "E0223", "a test row leaves out a column",
+        "A `given` row must give every non-nullable column of the source (a nullable one left out is null); an `expect` row must give every column, so that a comparison never passes by accident.\n\nExample:\n    expect long { { id: 1 } }   # long also has fare\nFix:\n    expect long { { id: 1, fare: 12.5 } }";
+    TestRowBadValue = "E0224", "a test row value does not fit its column",
+        "A value in a test row is a literal (a number, possibly negative, a string, true, false or null) of the column's type: an int where an int or a float is expected, a float for a float, a string for a str (or a timestamp, in a form `parse_timestamp` accepts), null only for a nullable column.\n\nExample:\n    given trips { { id: \"one\", tip: null } }   # id is int\nFix:\n    given trips { { id: 1, tip: null } }";
+    TestDuplicate = "E0225", "a test or a test clause is given twice",
+        "Test names are unique within a file, and one test gives the rows of a source once and expects the rows of a place once.\n\nExample:\n    test \"a\" { … }\n    test \"a\" { … }\nFix:\n    test \"a\" { … }\n    test \"b\" { … }";
 }
 
 #[cfg(test)]

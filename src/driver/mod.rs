@@ -29,6 +29,8 @@ pub struct Compilation {
     pub index: crate::check::index::Index,
     /// The optimized plan of the program (default planner options), when there were no errors.
     pub plan: Option<Plan>,
+    /// The checked `test` items (`flow test`), when there were no errors.
+    pub tests: Vec<crate::check::hir::Test>,
 }
 
 impl Compilation {

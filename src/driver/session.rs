@@ -265,6 +265,7 @@ impl Session {
             types: checked.types,
             index: checked.index,
             plan,
+            tests: checked.tests,
         }
     }
 

@@ -281,9 +281,68 @@ impl<'s> Formatter<'s> {
                 self.pipeline(&l.pipeline),
             ]),
             Item::Pipeline(p) => self.pipeline(p),
+            Item::Test(t) => self.test(t),
             // Never reached: a module with an error item is not formatted.
             Item::Error(e) => text(self.slice(e.span).unwrap_or("")),
         }
+    }
+
+    /// `test "name" {`, each clause on its own line, each row on its own line in its clause.
+    fn test(&mut self, t: &TestDecl) -> Doc {
+        let mut clauses = Vec::new();
+        for c in &t.clauses {
+            clauses.push(Doc::HardLine);
+            clauses.push(self.leading(start(c.span)));
+            let target = match &c.target {
+                TestTarget::Stream(i) => self.ident(i),
+                TestTarget::Sink(_, sp) => {
+                    concat([text("sink "), text(self.slice(*sp).unwrap_or("\"\""))])
+                }
+            };
+            let mut head = vec![self.ident(&c.word), text(" "), target];
+            if let Some(o) = &c.ordered {
+                head.push(text(" "));
+                head.push(self.ident(o));
+            }
+            clauses.push(concat(head));
+            if c.rows.is_empty() {
+                clauses.push(text(" {}"));
+                continue;
+            }
+            let mut rows = Vec::new();
+            for r in &c.rows {
+                rows.push(Doc::HardLine);
+                rows.push(self.leading(start(r.span)));
+                // A row stays on one line, however long: the rows read as a table.
+                let mut row = vec![text("{ ")];
+                for (i, (n, e)) in r.fields.iter().enumerate() {
+                    if i > 0 {
+                        row.push(text(", "));
+                    }
+                    row.push(self.ident(n));
+                    row.push(text(": "));
+                    row.push(self.expr(e));
+                }
+                row.push(text(if r.fields.is_empty() { "}" } else { " }" }));
+                rows.push(concat(row));
+                rows.push(text(","));
+            }
+            clauses.push(concat([
+                text(" {"),
+                nest(2, concat(rows)),
+                Doc::HardLine,
+                text("}"),
+            ]));
+        }
+        concat([
+            self.ident(&t.keyword),
+            text(" "),
+            text(self.slice(t.name_span).unwrap_or("\"\"")),
+            text(" {"),
+            nest(2, concat(clauses)),
+            Doc::HardLine,
+            text("}"),
+        ])
     }
 
     fn ty(&self, t: &TypeExpr) -> Doc {
@@ -606,6 +665,7 @@ fn item_span(item: &Item) -> Span {
         Item::Fn(f) => f.span,
         Item::Let(l) => l.span,
         Item::Pipeline(p) => p.span,
+        Item::Test(t) => t.span,
         Item::Error(e) => e.span,
     }
 }

@@ -23,8 +23,49 @@ pub enum Item {
     Fn(FnDecl),
     Let(LetDecl),
     Pipeline(Pipeline),
+    /// `test "name" { given SOURCE { rows } expect NAME { rows } }`: a pipeline unit test.
+    Test(TestDecl),
     /// A statement that failed to parse (already reported).
     Error(ErrorItem),
+}
+
+/// `test "name" { clause… }` (`flow test`); the words `test`, `given`, `expect` and `ordered`
+/// are contextual (not keywords), so they stay usable as names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestDecl {
+    /// The word `test`, as written (the parser accepts any name here; the checker insists).
+    pub keyword: Ident,
+    pub name: String,
+    pub name_span: Span,
+    pub clauses: Vec<TestClause>,
+    pub span: Span,
+}
+
+/// `given trips { rows }`, `expect long { rows }`, `expect sink "out/x.csv" ordered { rows }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestClause {
+    /// `given` or `expect` (checked by the checker).
+    pub word: Ident,
+    pub target: TestTarget,
+    /// `ordered` (checked by the checker): compare rows in order instead of as a multiset.
+    pub ordered: Option<Ident>,
+    pub rows: Vec<RowLit>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestTarget {
+    /// A source (given) or a source or `let` (expect).
+    Stream(Ident),
+    /// A sink of the file, by its path as written.
+    Sink(String, Span),
+}
+
+/// `{ id: 1, name: "a" }`: one row of a test.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowLit {
+    pub fields: Vec<(Ident, Expr)>,
+    pub span: Span,
 }
 
 /// A statement that failed to parse. If it evidently declared a name (`source x …`,

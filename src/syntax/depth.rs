@@ -84,6 +84,13 @@ fn roots(item: &mut Item) -> Vec<&mut Expr> {
         Item::Fn(f) => out.push(&mut f.body),
         Item::Let(l) => pipeline(&mut out, &mut l.pipeline),
         Item::Pipeline(p) => pipeline(&mut out, p),
+        Item::Test(t) => {
+            for c in &mut t.clauses {
+                for r in &mut c.rows {
+                    out.extend(r.fields.iter_mut().map(|(_, e)| e));
+                }
+            }
+        }
         Item::Use(_) | Item::Schema(_) | Item::Error(_) => {}
     }
     out

@@ -76,6 +76,23 @@ fn item(out: &mut String, item: &Item) {
             line(out, 0, "pipeline");
             pipeline(out, 1, p);
         }
+        Item::Test(t) => {
+            line(out, 0, &format!("test {:?}", t.name));
+            for c in &t.clauses {
+                let target = match &c.target {
+                    TestTarget::Stream(i) => i.name.clone(),
+                    TestTarget::Sink(p, _) => format!("sink {p:?}"),
+                };
+                let ordered = if c.ordered.is_some() { " ordered" } else { "" };
+                line(out, 1, &format!("{} {target}{ordered}", c.word.name));
+                for r in &c.rows {
+                    line(out, 2, "row");
+                    for (name, value) in &r.fields {
+                        line(out, 3, &format!("{}: {}", name.name, expr(value)));
+                    }
+                }
+            }
+        }
         Item::Error(e) => match &e.declares {
             Some((kind, name)) => line(out, 0, &format!("error (declares {kind:?} {})", name.name)),
             None => line(out, 0, "error"),

@@ -169,7 +169,31 @@ fn ends_statement(t: &Token) -> bool {
 fn split_statements(text: &str, tokens: &[Spanned]) -> Vec<Vec<Spanned>> {
     let mut out: Vec<Vec<Spanned>> = Vec::new();
     let mut current: Vec<Spanned> = Vec::new();
+    // Inside the braces of a `test "name" { … }` item nothing starts a statement (its clauses
+    // begin with names on their own lines).
+    let mut test_depth: Option<usize> = None;
     for tok in tokens {
+        if let [(_, Token::Ident(w), _)] = current.as_slice()
+            && w == "test"
+            && matches!(tok.1, Token::Str(_))
+        {
+            test_depth = Some(0);
+            current.push(tok.clone());
+            continue;
+        }
+        if let Some(d) = test_depth.as_mut() {
+            match tok.1 {
+                Token::Kw(Tok::LBrace) => *d += 1,
+                Token::Kw(Tok::RBrace) => *d = d.saturating_sub(1),
+                _ => {}
+            }
+            let inside = *d > 0 || matches!(tok.1, Token::Kw(Tok::RBrace | Tok::LBrace));
+            if inside {
+                current.push(tok.clone());
+                continue;
+            }
+            test_depth = None;
+        }
         let starts = match &tok.1 {
             Token::Kw(Tok::Mode | Tok::Use | Tok::Schema | Tok::Source | Tok::Fn | Tok::Let) => {
                 true

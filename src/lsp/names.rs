@@ -57,6 +57,14 @@ pub fn occurrences(module: &ast::Module) -> Vec<Occ> {
                 w.pipeline(&l.pipeline);
             }
             Item::Pipeline(p) => w.pipeline(p),
+            Item::Test(t) => {
+                // `given NAME` / `expect NAME` are uses of a source or let.
+                for c in &t.clauses {
+                    if let ast::TestTarget::Stream(name) = &c.target {
+                        w.push(Ns::Stream, name, false);
+                    }
+                }
+            }
             Item::Mode(_) | Item::Use(_) | Item::Error(_) => {}
         }
     }

@@ -209,6 +209,7 @@ fn filter_map_plan(input: &Path, out: &Path) -> Plan {
                 FusedStep {
                     step: Step::Filter(pred),
                     policy: ErrorPolicy::default(),
+                    prune: None,
                     row: row.clone(),
                 },
                 FusedStep {

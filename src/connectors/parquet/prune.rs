@@ -4,8 +4,8 @@
 //! The predicate cannot fail (pushdown only passes such predicates) and the filter above the
 //! source still decides every row that is read, so a wrong "maybe" only costs reading; the one
 //! thing that must hold is that "false for every row" is never said of a group where some row
-//! passes. Understood: `&&`, `||`, comparisons of a column (or an int column widened to float)
-//! with a literal, `is_null` and its negation, the literal `false`. Anything else is "maybe".
+//! passes. Understood: `&&`, `||`, comparisons of a column (or an int column widened to float,
+//! or `column ?? literal`) with a literal, `is_null` and its negation, the literal `false`. Anything else is "maybe".
 //! A comparison is only reached on rows where its column is not null (the checker requires
 //! nullable columns to be narrowed first), so it is judged on the non-null values alone.
 
@@ -60,9 +60,9 @@ fn never(e: &Expr, stats: &dyn Fn(usize) -> Option<Stats>) -> bool {
             _ => false,
         },
         ExprKind::Binary(op, a, b) => match (column(a), &b.kind, column(b), &a.kind) {
-            (Some((i, float)), ExprKind::Lit(v), _, _) => compare_never(*op, i, float, v, stats),
-            (_, _, Some((i, float)), ExprKind::Lit(v)) => {
-                flip(*op).is_some_and(|op| compare_never(op, i, float, v, stats))
+            (Some(c), ExprKind::Lit(v), _, _) => compare_never(*op, &c, v, stats),
+            (_, _, Some(c), ExprKind::Lit(v)) => {
+                flip(*op).is_some_and(|op| compare_never(op, &c, v, stats))
             }
             _ => false,
         },
@@ -70,12 +70,34 @@ fn never(e: &Expr, stats: &dyn Fn(usize) -> Option<Stats>) -> bool {
     }
 }
 
-/// A column reference, possibly widened to float: its index and whether it was widened.
-fn column(e: &Expr) -> Option<(usize, bool)> {
+/// A column operand of a comparison: `x`, `x` widened to float, or `x ?? literal`.
+struct Operand {
+    column: usize,
+    widened: bool,
+    default: Option<Value>,
+}
+
+fn column(e: &Expr) -> Option<Operand> {
     match &e.kind {
-        ExprKind::Field(i) => Some((*i, false)),
+        ExprKind::Field(i) => Some(Operand {
+            column: *i,
+            widened: false,
+            default: None,
+        }),
         ExprKind::Cast(a, Scalar::Float) => match a.kind {
-            ExprKind::Field(i) => Some((i, true)),
+            ExprKind::Field(i) => Some(Operand {
+                column: i,
+                widened: true,
+                default: None,
+            }),
+            _ => None,
+        },
+        ExprKind::Coalesce(a, d) => match (&a.kind, &d.kind) {
+            (ExprKind::Field(i), ExprKind::Lit(v)) if *v != Value::Null => Some(Operand {
+                column: *i,
+                widened: false,
+                default: Some(v.clone()),
+            }),
             _ => None,
         },
         _ => None,
@@ -94,22 +116,31 @@ fn flip(op: BinOp) -> Option<BinOp> {
     })
 }
 
-/// Whether `col OP lit` is false for every non-null value of the column.
+/// Whether `col OP lit` is false for every value the operand takes in the row group: its
+/// non-null values (within the bounds), and its default if it has one and the group may hold
+/// nulls.
 fn compare_never(
     op: BinOp,
-    i: usize,
-    widened: bool,
+    c: &Operand,
     lit: &Value,
     stats: &dyn Fn(usize) -> Option<Stats>,
 ) -> bool {
-    let Some(Stats {
-        bounds: Some((min, max)),
-        ..
-    }) = stats(i)
-    else {
+    let Some(st) = stats(c.column) else {
         return false;
     };
-    let (min, max) = if widened {
+    if let Some(d) = &c.default
+        && st.nulls != Some(0)
+        && !range_never(op, d, d, lit)
+    {
+        return false;
+    }
+    if c.default.is_some() && st.nulls == Some(st.rows) {
+        return true; // every value is the default, just checked
+    }
+    let Some((min, max)) = st.bounds else {
+        return false;
+    };
+    let (min, max) = if c.widened {
         match (min, max) {
             (Value::Int(a), Value::Int(b)) => (Value::Float(a as f64), Value::Float(b as f64)),
             _ => return false,
@@ -117,10 +148,14 @@ fn compare_never(
     } else {
         (min, max)
     };
-    let (Some(lo), Some(hi)) = (order(&min, lit), order(&max, lit)) else {
+    range_never(op, &min, &max, lit)
+}
+
+/// Whether `v OP lit` is false for every `v` in `min..=max`.
+fn range_never(op: BinOp, min: &Value, max: &Value, lit: &Value) -> bool {
+    let (Some(lo), Some(hi)) = (order(min, lit), order(max, lit)) else {
         return false;
     };
-    // lo: min vs lit; hi: max vs lit. Every value v has min <= v <= max.
     match op {
         BinOp::Lt => lo != Ordering::Less,    // v >= min >= lit
         BinOp::Le => lo == Ordering::Greater, // v >= min > lit

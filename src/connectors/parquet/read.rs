@@ -18,7 +18,7 @@ use std::path::Path;
 /// Row groups are dealt to workers in pieces of at least this many compressed bytes (a piece
 /// is a run of consecutive row groups of one file), so small row groups do not each cost a
 /// footer read.
-const MIN_PIECE_BYTES: u64 = 4 << 20;
+const MIN_PIECE_BYTES: u64 = 256 << 10;
 
 fn open_file(path: &Path) -> Result<SerializedFileReader<File>, ConnectorError> {
     let place = path.display().to_string();

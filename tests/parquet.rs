@@ -3,20 +3,13 @@
 //! side: it writes the files flow reads and reads the files flow writes, and compares rows
 //! inside DuckDB (`EXCEPT ALL` both ways, so equal multisets with exact values).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn flow(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the flow binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::flow_in(dir, args)
 }
 
 /// Runs `flow run -q --summary json ARGS` and returns the summary.
@@ -181,16 +174,14 @@ fn duckdb_reads_flow(codec: &str, threads: &str) {
     let d = dir.path();
     duckdb(
         d,
-        &format!(
-            "COPY (SELECT i::BIGINT AS i, (i * 0.25 - 3.5)::DOUBLE AS f, (i % 3 = 0) AS b, \
-             'text ' || i AS s, TIMESTAMPTZ '2024-03-01 12:00:00+00' + INTERVAL (i * 37) SECOND AS ts, \
-             CASE WHEN i % 4 = 0 THEN NULL ELSE i * 7 END::BIGINT AS ni, \
-             CASE WHEN i % 5 = 0 THEN NULL ELSE i / 3.0 END::DOUBLE AS nf, \
-             CASE WHEN i % 6 = 0 THEN NULL ELSE i % 2 = 0 END AS nb, \
-             CASE WHEN i % 7 = 0 THEN NULL ELSE 'n' || i END AS ns, \
-             CASE WHEN i % 8 = 0 THEN NULL ELSE TIMESTAMPTZ '2000-01-01 00:00:00+00' + INTERVAL (i) DAY END AS nts \
-             FROM range(5000) t(i)) TO 'in.csv' (HEADER, DATEFORMAT '%Y-%m-%d', TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')"
-        ),
+        "COPY (SELECT i::BIGINT AS i, (i * 0.25 - 3.5)::DOUBLE AS f, (i % 3 = 0) AS b, \
+         'text ' || i AS s, TIMESTAMPTZ '2024-03-01 12:00:00+00' + INTERVAL (i * 37) SECOND AS ts, \
+         CASE WHEN i % 4 = 0 THEN NULL ELSE i * 7 END::BIGINT AS ni, \
+         CASE WHEN i % 5 = 0 THEN NULL ELSE i / 3.0 END::DOUBLE AS nf, \
+         CASE WHEN i % 6 = 0 THEN NULL ELSE i % 2 = 0 END AS nb, \
+         CASE WHEN i % 7 = 0 THEN NULL ELSE 'n' || i END AS ns, \
+         CASE WHEN i % 8 = 0 THEN NULL ELSE TIMESTAMPTZ '2000-01-01 00:00:00+00' + INTERVAL (i) DAY END AS nts \
+         FROM range(5000) t(i)) TO 'in.csv' (HEADER, DATEFORMAT '%Y-%m-%d', TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')",
     );
     write(
         d,

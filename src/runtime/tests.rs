@@ -85,6 +85,7 @@ impl Builder {
                 columns,
                 unread: Vec::new(),
                 policy,
+                prune: None,
             }),
             row,
             &[],
@@ -209,7 +210,6 @@ fn filter_map_plan(input: &Path, out: &Path) -> Plan {
                 FusedStep {
                     step: Step::Filter(pred),
                     policy: ErrorPolicy::default(),
-                    prune: None,
                     row: row.clone(),
                 },
                 FusedStep {

@@ -11,6 +11,7 @@
 
 use super::schema::Kind;
 use crate::check::hir::{BinOp, Expr, ExprKind, UnOp};
+use crate::codegen::sem::compare;
 use crate::types::{Scalar, Value};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
@@ -153,7 +154,8 @@ fn compare_never(
 
 /// Whether `v OP lit` is false for every `v` in `min..=max`.
 fn range_never(op: BinOp, min: &Value, max: &Value, lit: &Value) -> bool {
-    let (Some(lo), Some(hi)) = (order(min, lit), order(max, lit)) else {
+    // Ordered exactly as the engines compare (`sem::compare`: IEEE for floats, bytes for str).
+    let (Some(lo), Some(hi)) = (compare(min, lit), compare(max, lit)) else {
         return false;
     };
     match op {
@@ -163,19 +165,6 @@ fn range_never(op: BinOp, min: &Value, max: &Value, lit: &Value) -> bool {
         BinOp::Ge => hi == Ordering::Less,    // v <= max < lit
         BinOp::Eq => lo == Ordering::Greater || hi == Ordering::Less,
         _ => false,
-    }
-}
-
-/// Orders two values of one scalar as flow's comparisons do (`None`: unordered or different).
-fn order(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => {
-            Some(x.cmp(y))
-        }
-        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        (Value::Str(x), Value::Str(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
-        _ => None,
     }
 }
 

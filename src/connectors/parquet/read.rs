@@ -345,21 +345,20 @@ impl SourceReader for ParquetReader {
         let mut bad: Vec<Option<(usize, String)>> = vec![None; rows];
         for (c, col) in self.cols.iter().enumerate() {
             let mut vi = 0usize;
-            for r in 0..rows {
+            for (r, b) in bad.iter_mut().enumerate() {
                 let present = col.max_def == 0 || col.defs.get(r) == Some(&col.max_def);
-                let row = first + r;
                 if !present {
-                    if !col.nullable && bad[r].is_none() {
-                        bad[r] = Some((c, format!("null in non-nullable column `{}`", col.name)));
+                    if !col.nullable && b.is_none() {
+                        *b = Some((c, format!("null in non-nullable column `{}`", col.name)));
                     }
                     continue;
                 }
-                let ok = set(out, row, c, col, vi);
+                let ok = set(out, first + r, c, col, vi);
                 vi += 1;
                 if let Err(e) = ok
-                    && bad[r].is_none()
+                    && b.is_none()
                 {
-                    bad[r] = Some((c, e));
+                    *b = Some((c, e));
                 }
             }
         }

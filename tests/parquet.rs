@@ -637,3 +637,72 @@ fn a_filter_that_can_fail_is_not_used_for_pruning() {
         .sum();
     assert_eq!(errored, 1, "{s}");
 }
+
+#[test]
+fn limit_gives_the_first_rows_in_file_order_at_any_worker_count() {
+    let dir = tempdir();
+    let d = dir.path();
+    duckdb_writes(d, "in.parquet", 100_000, "snappy");
+    write(
+        d,
+        "job.flow",
+        "source t = parquet(\"in.parquet\")\nt | map { i } | limit 30000 | sink csv(\"out.csv\")\n",
+    );
+    let want: String = std::iter::once("i".to_string())
+        .chain((0..30_000).map(|i| i.to_string()))
+        .map(|l| l + "\n")
+        .collect();
+    for threads in ["1", "2", "4"] {
+        run(d, &["--threads", threads, "job.flow"]);
+        let got = std::fs::read_to_string(d.join("out.csv")).unwrap();
+        assert!(
+            got == want,
+            "{threads} threads: not the first 30,000 rows in order"
+        );
+    }
+}
+
+#[test]
+fn an_empty_result_is_a_valid_empty_parquet_file() {
+    let dir = tempdir();
+    let d = dir.path();
+    duckdb_writes(d, "in.parquet", 1000, "snappy");
+    write(
+        d,
+        "w.flow",
+        "source t = parquet(\"in.parquet\")\nt | filter i != null && i < 0 | sink parquet(\"empty.parquet\")\n",
+    );
+    let s = run(d, &["--threads", "2", "w.flow"]);
+    assert_eq!(source_stage(&s)["rows_out"], 0, "every row group is pruned");
+    assert_eq!(duckdb(d, "SELECT count(*) FROM 'empty.parquet'"), "0");
+    // flow reads it back: the schema from the footer, no rows.
+    write(
+        d,
+        "r.flow",
+        "source t = parquet(\"empty.parquet\")\nt | map { i, s } | sink csv(\"out.csv\")\n",
+    );
+    run(d, &["r.flow"]);
+    assert_eq!(std::fs::read_to_string(d.join("out.csv")).unwrap(), "i,s\n");
+}
+
+#[test]
+fn two_worker_processes_write_one_parquet_file() {
+    let dir = tempdir();
+    let d = dir.path();
+    duckdb_writes(d, "in.parquet", 20_000, "zstd");
+    write(
+        d,
+        "job.flow",
+        "source t = parquet(\"in.parquet\")\nt | filter i != null && i % 2 == 0 | sink parquet(\"out.parquet\")\n",
+    );
+    let (code, _, err) = flow(d, &["run", "-q", "--nodes", "2", "job.flow"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        differences(
+            d,
+            "SELECT * FROM 'out.parquet'",
+            &format!("{} WHERE i % 2 = 0", as_flow_types("in.parquet")),
+        ),
+        "0 0"
+    );
+}

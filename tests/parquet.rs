@@ -706,3 +706,22 @@ fn two_worker_processes_write_one_parquet_file() {
         "0 0"
     );
 }
+
+#[test]
+fn a_null_in_a_column_the_job_never_reads_rejects_nothing_whatever_the_flags() {
+    let dir = tempdir();
+    let d = dir.path();
+    duckdb_writes(d, "in.parquet", 100, "snappy");
+    write(
+        d,
+        "job.flow",
+        "schema S { i: int, ni: int }\nsource t: S = parquet(\"in.parquet\")\nt | map { i } | sink csv(\"o.csv\")\n",
+    );
+    for flags in [&[][..], &["--no-pushdown"][..]] {
+        let mut args = flags.to_vec();
+        args.push("job.flow");
+        let s = run(d, &args);
+        assert_eq!(source_stage(&s)["errored"], 0, "{flags:?}");
+        assert_eq!(s["sinks"][0]["rows_written"], 100, "{flags:?}");
+    }
+}

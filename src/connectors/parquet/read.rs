@@ -157,6 +157,9 @@ struct Col {
     max_def: i16,
     /// The schema column is nullable.
     nullable: bool,
+    /// The job never reads it (`SourceSpec::unread`, only without projection pushdown): a
+    /// value that does not convert is stored as null instead of rejecting the row.
+    unread: bool,
     name: String,
     values: Values,
     defs: Vec<i16>,
@@ -235,6 +238,7 @@ pub fn open(spec: &SourceSpec, split: &Split) -> Result<Box<dyn SourceReader>, C
             kind: col.kind,
             max_def: desc.max_def_level(),
             nullable: field.ty.nullable,
+            unread: spec.unread.contains(&c),
             name: field.name.clone(),
             values,
             defs: Vec::new(),
@@ -348,17 +352,19 @@ impl SourceReader for ParquetReader {
             for (r, b) in bad.iter_mut().enumerate() {
                 let present = col.max_def == 0 || col.defs.get(r) == Some(&col.max_def);
                 if !present {
-                    if !col.nullable && b.is_none() {
+                    if !col.nullable && !col.unread && b.is_none() {
                         *b = Some((c, format!("null in non-nullable column `{}`", col.name)));
                     }
                     continue;
                 }
                 let ok = set(out, first + r, c, col, vi);
                 vi += 1;
-                if let Err(e) = ok
-                    && b.is_none()
-                {
-                    *b = Some((c, e));
+                if let Err(e) = ok {
+                    if col.unread {
+                        out.set_null(first + r, c);
+                    } else if b.is_none() {
+                        *b = Some((c, e));
+                    }
                 }
             }
         }

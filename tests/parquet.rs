@@ -725,3 +725,36 @@ fn a_null_in_a_column_the_job_never_reads_rejects_nothing_whatever_the_flags() {
         assert_eq!(s["sinks"][0]["rows_written"], 100, "{flags:?}");
     }
 }
+
+#[test]
+fn pruning_on_a_float_column() {
+    // f = i / 4 - 3.5: the groups from 6,144 on hold f > 2000.0 (i > 8014).
+    pruned("f != null && f > 2000.0", "f > 2000.0", 2048 + 1808);
+}
+
+#[test]
+fn a_failed_job_leaves_no_parquet_file() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut csv = String::from("id,x\n");
+    for i in 0..200_000 {
+        csv.push_str(&format!("{i},{}\n", i % 10));
+    }
+    csv.push_str("200000,not a number\n");
+    write(d, "in.csv", &csv);
+    write(
+        d,
+        "job.flow",
+        "schema S { id: int, x: int }\nsource t: S = csv(\"in.csv\")\nt | sink parquet(\"out.parquet\")\n",
+    );
+    let (code, _, err) = flow(d, &["run", "-q", "--threads", "2", "job.flow"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("not a number"), "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["in.csv", "job.flow"]);
+}

@@ -6,6 +6,7 @@ use super::schema;
 use crate::batch::Batch;
 use crate::connectors::RowWriter;
 use crate::types::{RowType, Scalar};
+use bytes::Bytes;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
@@ -22,7 +23,8 @@ enum Buf {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Bool(Vec<bool>),
-    Str(Vec<ByteArray>),
+    /// The bytes of every string of the row group, and where each ends.
+    Str(Vec<u8>, Vec<usize>),
 }
 
 struct Column {
@@ -78,7 +80,7 @@ impl ParquetWriter {
                     Scalar::Int | Scalar::Timestamp => Buf::Int(Vec::new()),
                     Scalar::Float => Buf::Float(Vec::new()),
                     Scalar::Bool => Buf::Bool(Vec::new()),
-                    Scalar::Str | Scalar::Null => Buf::Str(Vec::new()),
+                    Scalar::Str | Scalar::Null => Buf::Str(Vec::new(), Vec::new()),
                 },
                 defs: Vec::new(),
             })
@@ -105,11 +107,24 @@ impl ParquetWriter {
                 .map_err(pq)?
                 .ok_or_else(|| io::Error::other("more columns than the schema"))?;
             let defs = c.nullable.then_some(&c.defs[..]);
-            match &c.values {
+            match &mut c.values {
                 Buf::Int(v) => w.typed::<Int64Type>().write_batch(v, defs, None),
                 Buf::Float(v) => w.typed::<DoubleType>().write_batch(v, defs, None),
                 Buf::Bool(v) => w.typed::<BoolType>().write_batch(v, defs, None),
-                Buf::Str(v) => w.typed::<ByteArrayType>().write_batch(v, defs, None),
+                Buf::Str(arena, ends) => {
+                    // One shared buffer; each value is a slice of it (no copy per string).
+                    let all = Bytes::from(std::mem::take(arena));
+                    let mut start = 0;
+                    let values: Vec<ByteArray> = ends
+                        .iter()
+                        .map(|&end| {
+                            let v = ByteArray::from(all.slice(start..end));
+                            start = end;
+                            v
+                        })
+                        .collect();
+                    w.typed::<ByteArrayType>().write_batch(&values, defs, None)
+                }
             }
             .map_err(pq)?;
             w.close().map_err(pq)?;
@@ -117,7 +132,10 @@ impl ParquetWriter {
                 Buf::Int(v) => v.clear(),
                 Buf::Float(v) => v.clear(),
                 Buf::Bool(v) => v.clear(),
-                Buf::Str(v) => v.clear(),
+                Buf::Str(arena, ends) => {
+                    arena.clear();
+                    ends.clear();
+                }
             }
             c.defs.clear();
         }
@@ -149,10 +167,11 @@ impl RowWriter for ParquetWriter {
                     (Buf::Int(v), _) => v.push(batch.get_int(r, i)),
                     (Buf::Float(v), _) => v.push(batch.get_float(r, i)),
                     (Buf::Bool(v), _) => v.push(batch.get_bool(r, i)),
-                    (Buf::Str(v), _) => {
+                    (Buf::Str(arena, ends), _) => {
                         let s = batch.get_str_bytes(r, i);
                         self.bytes += s.len();
-                        v.push(ByteArray::from(s.to_vec()));
+                        arena.extend_from_slice(s);
+                        ends.push(arena.len());
                     }
                 }
                 self.bytes += 8;

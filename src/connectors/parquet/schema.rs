@@ -225,3 +225,113 @@ pub fn write_schema(row: &RowType) -> parquet::errors::Result<TypePtr> {
             .build()?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::schema::parser::parse_message_type;
+
+    fn read(message: &str) -> Vec<Result<(String, Kind, bool), (String, String)>> {
+        let t = parse_message_type(message).expect("a valid message type");
+        columns(&SchemaDescriptor::new(Arc::new(t)))
+            .into_iter()
+            .map(|c| match c {
+                Ok(c) => Ok((c.name, c.kind, c.nullable)),
+                Err(u) => Err((u.name, u.what)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readable_types_map_to_flow_types() {
+        let got = read(
+            "message m {
+               required boolean b; optional int32 i (INTEGER(16, true)); optional int32 u (INTEGER(32, false));
+               required int64 l; optional float f; required double d; optional binary s (STRING);
+               optional binary e (ENUM); required int64 ts (TIMESTAMP(MILLIS, true));
+               optional int64 tn (TIMESTAMP(NANOS, false)); optional int32 day (DATE);
+             }",
+        );
+        let want = [
+            ("b", Kind::Bool, false),
+            ("i", Kind::I32, true),
+            ("u", Kind::U32, true),
+            ("l", Kind::I64, false),
+            ("f", Kind::F32, true),
+            ("d", Kind::F64, false),
+            ("s", Kind::Str, true),
+            ("e", Kind::Str, true),
+            ("ts", Kind::TsMillis, false),
+            ("tn", Kind::TsNanos, true),
+            ("day", Kind::Date, true),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(n, k, null)| Ok((n.to_string(), *k, *null)))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(Kind::TsNanos.micros(-1), -1, "nanos are floored");
+        assert_eq!(Kind::Date.micros(1), 86_400_000_000);
+    }
+
+    #[test]
+    fn unsupported_types_are_named_with_their_column() {
+        let got = read(
+            "message m {
+               optional int64 price (DECIMAL(18, 2)); optional int64 big (INTEGER(64, false));
+               optional int96 legacy; optional binary blob; optional fixed_len_byte_array(16) id (UUID);
+               optional group tags (LIST) { repeated group list { optional int64 element; } }
+               repeated int32 old_list; optional int32 t (TIME(MILLIS, true));
+             }",
+        );
+        let names: Vec<String> = got
+            .iter()
+            .map(|c| match c {
+                Err((n, what)) => format!("{n}: {what}"),
+                Ok(c) => format!("{} read as {:?}", c.0, c.1),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "price: INT64 DECIMAL(18, 2)",
+                "big: INT64 UINT64",
+                "legacy: INT96 (a legacy timestamp)",
+                "blob: BYTE_ARRAY (binary, not UTF-8 text)",
+                "id: FIXED_LEN_BYTE_ARRAY Uuid",
+                "tags: a nested group (LIST, MAP or struct)",
+                "old_list: a repeated field",
+                "t: INT32 TIME",
+            ]
+        );
+    }
+
+    #[test]
+    fn written_schema_reads_back_as_the_same_row_type() {
+        let row = RowType::new(vec![
+            Field {
+                name: "a".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "b".into(),
+                ty: Type::nullable(Scalar::Float),
+            },
+            Field {
+                name: "c".into(),
+                ty: Type::BOOL,
+            },
+            Field {
+                name: "d".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "e".into(),
+                ty: Type::TIMESTAMP,
+            },
+        ]);
+        let t = write_schema(&row).expect("a schema");
+        let back = row_type(&SchemaDescriptor::new(t)).expect("readable");
+        assert_eq!(back, row);
+    }
+}

@@ -231,7 +231,10 @@ mod tests {
     use super::*;
     use parquet::schema::parser::parse_message_type;
 
-    fn read(message: &str) -> Vec<Result<(String, Kind, bool), (String, String)>> {
+    /// A readable column as (name, kind, nullable); an unsupported one as (name, what).
+    type Read = Result<(String, Kind, bool), (String, String)>;
+
+    fn read(message: &str) -> Vec<Read> {
         let t = parse_message_type(message).expect("a valid message type");
         columns(&SchemaDescriptor::new(Arc::new(t)))
             .into_iter()

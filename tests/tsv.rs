@@ -1,20 +1,12 @@
 //! The `tsv` connector, added without touching the checker: its own folder describes it, one
 //! line registers it. These tests run the real binary on real files.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn flow(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the flow binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::flow_in(dir, args)
 }
 
 fn setup(script: &str) -> tempfile::TempDir {

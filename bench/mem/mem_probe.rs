@@ -86,6 +86,7 @@ fn main() {
             columns: vec![0, 1, 2],
             unread: Vec::new(),
             policy: ErrorPolicy::default(),
+            prune: None,
         }),
         src_row,
     ));

@@ -35,7 +35,7 @@ pub fn unary(op: UnOp, v: Value) -> RowResult<Value> {
 
 /// Orders two non-null values of one scalar: ints and timestamps numerically, floats by IEEE
 /// (`None` when unordered: NaN), bools false < true, strings bytewise.
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => {
             Some(x.cmp(y))

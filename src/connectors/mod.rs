@@ -13,6 +13,7 @@ pub mod input;
 pub mod jsonl;
 pub mod memory;
 pub mod outbuf;
+pub mod parquet;
 pub mod sink;
 pub mod split;
 pub mod stdio;
@@ -141,6 +142,9 @@ pub enum SinkTarget {
     File,
     /// Standard output: one writer (worker 0), not atomic.
     Stdout,
+    /// A file (`SinkSpec::path`), written atomically by one writer (worker 0) that gets every
+    /// row and writes the whole file: for formats whose footer indexes the data (Parquet).
+    OneFile,
 }
 
 pub trait SinkConnector: Send + Sync {
@@ -179,15 +183,18 @@ impl Registry {
         }
     }
 
-    /// `csv`, `jsonl`, `stdin`, `tsv` sources; `csv`, `jsonl`, `stdout`, `tsv` sinks.
+    /// `csv`, `jsonl`, `parquet`, `stdin`, `tsv` sources; `csv`, `jsonl`, `parquet`, `stdout`, `tsv`
+    /// sinks.
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
         r.add_source(Arc::new(csv::CsvSource));
         r.add_source(Arc::new(jsonl::JsonlSource));
+        r.add_source(Arc::new(parquet::ParquetSource));
         r.add_source(Arc::new(stdio::StdinSource));
         r.add_source(Arc::new(tsv::TsvSource));
         r.add_sink(Arc::new(csv::CsvSink));
         r.add_sink(Arc::new(jsonl::JsonlSink));
+        r.add_sink(Arc::new(parquet::ParquetSink));
         r.add_sink(Arc::new(stdio::StdoutSink));
         r.add_sink(Arc::new(tsv::TsvSink));
         r

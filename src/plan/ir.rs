@@ -28,6 +28,11 @@ pub struct SourceSpec {
     #[serde(default)]
     pub unread: Vec<usize>,
     pub policy: ErrorPolicy,
+    /// The predicate of the source's only consumer, when that is a filter that cannot fail
+    /// (over the source's row, `columns`): a connector may skip parts of its input in which it
+    /// is false for every row (Parquet row groups, by their statistics). Set by pushdown.
+    #[serde(default)]
+    pub prune: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -127,6 +127,7 @@ impl Lowerer<'_> {
                         columns,
                         unread: Vec::new(),
                         policy: src.policy.clone(),
+                        prune: None,
                     }),
                     Vec::new(),
                 )

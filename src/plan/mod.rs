@@ -35,6 +35,7 @@ pub fn build(program: &hir::Program, opts: PlanOptions) -> Result<Plan, Vec<Plan
         // Moving filters can make two pipelines identical: merge them again.
         dag = dag::rebuild(dag, opts.dedup).map_err(|e| vec![e])?;
         pushdown::project(&mut dag).map_err(|e| vec![e])?;
+        pushdown::prune_hints(&mut dag);
     } else {
         pushdown::mark_unread(&mut dag).map_err(|e| vec![e])?;
     }

@@ -11,6 +11,11 @@
 //!    limits on top of a projected source shrink the same way, and the expressions reading them
 //!    are re-indexed. Sinks and unions need every column of their input, so projection never
 //!    changes what a sink writes or the row type a union sees.
+//! 3. `prune_hints`: a source whose only consumer is a filter that cannot fail is given that
+//!    predicate (`SourceSpec::prune`), so that its connector can skip input in which no row
+//!    passes (Parquet row groups by their min/max statistics). The filter stays: it still
+//!    decides every row, so skipping only ever removes rows it would have dropped, and since it
+//!    cannot fail no row error goes missing.
 
 use super::dag::{DNode, Dag};
 use super::error::PlanError;
@@ -211,6 +216,22 @@ pub fn mark_unread(dag: &mut Dag) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+pub fn prune_hints(dag: &mut Dag) {
+    let consumers = dag.consumers();
+    for i in 0..dag.nodes.len() {
+        let pred = match consumers.get(i).map(|c| &c[..]) {
+            Some(&[c]) => match dag.nodes.get(c).map(|n| &n.op) {
+                Some(Op::Filter { pred, .. }) if exprs::infallible(pred) => Some(pred.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Op::Source(spec) = &mut dag.nodes[i].op {
+            spec.prune = pred;
+        }
+    }
 }
 
 pub fn project(dag: &mut Dag) -> Result<(), PlanError> {

@@ -130,7 +130,8 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                 while outputs.len() <= *sink {
                     outputs.push(None);
                 }
-                if conn.target(spec) == SinkTarget::File {
+                let target = conn.target(spec);
+                if target != SinkTarget::Stdout {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;
                     let fail = |reason: String| RunError::Output {
@@ -142,13 +143,16 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                         .open_part(0)
                         .map_err(|e| fail(format!("cannot write output: {e}")))?;
                     // The header (if the format has one) goes first, before any worker writes;
-                    // the workers' writers then only append records.
-                    conn.writer(spec, &node.row, Box::new(file), true)
-                        .and_then(|mut w| {
-                            w.finish()
-                                .map_err(|e| ConnectorError::new(&path, e.to_string()))
-                        })
-                        .map_err(|e| fail(e.reason))?;
+                    // the workers' writers then only append records. A one-writer file is
+                    // written whole by its writer.
+                    if target == SinkTarget::File {
+                        conn.writer(spec, &node.row, Box::new(file), true)
+                            .and_then(|mut w| {
+                                w.finish()
+                                    .map_err(|e| ConnectorError::new(&path, e.to_string()))
+                            })
+                            .map_err(|e| fail(e.reason))?;
+                    }
                     outputs[*sink] = Some(out);
                 }
             }

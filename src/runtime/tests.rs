@@ -85,6 +85,7 @@ impl Builder {
                 columns,
                 unread: Vec::new(),
                 policy,
+                prune: None,
             }),
             row,
             &[],

@@ -181,3 +181,17 @@ pub fn suite(
 pub fn run(trials: Vec<Trial>) -> ! {
     libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }
+
+/// Runs the flow binary in `dir`: its exit code (-1 when killed), stdout and stderr.
+pub fn flow_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the flow binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

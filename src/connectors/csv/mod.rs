@@ -1068,6 +1068,7 @@ mod tests {
             columns,
             unread: Vec::new(),
             policy: ErrorPolicy::default(),
+            prune: None,
         };
         let split = Split {
             path: None,
@@ -1150,6 +1151,7 @@ mod tests {
             columns: (0..schema.len()).collect(),
             unread: Vec::new(),
             policy: ErrorPolicy::default(),
+            prune: None,
         }
     }
 

@@ -485,6 +485,7 @@ mod tests {
             columns: (0..schema.len()).collect(),
             unread: Vec::new(),
             policy: crate::job::ErrorPolicy::default(),
+            prune: None,
         };
         let split = Split {
             path: None,

@@ -33,16 +33,18 @@ pub(super) fn sink_op<'s>(
                 SinkTarget::Stdout => {
                     (ctx.index == 0).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
                 }
-                SinkTarget::File => Some(
-                    match ctx.job.sink_files.get(sink).and_then(|f| f.as_ref()) {
-                        None => Err("output was not prepared".to_string()),
-                        Some(f) => Ok(Box::new(f.clone()) as Box<dyn std::io::Write + Send>),
-                    },
-                ),
+                SinkTarget::File | SinkTarget::OneFile => {
+                    (target == SinkTarget::File || ctx.index == 0).then(|| {
+                        match ctx.job.sink_files.get(sink).and_then(|f| f.as_ref()) {
+                            None => Err("output was not prepared".to_string()),
+                            Some(f) => Ok(Box::new(f.clone()) as Box<dyn std::io::Write + Send>),
+                        }
+                    })
+                }
             };
-            // A file's header was written when it was prepared; standard output is written by
-            // worker 0 alone, which writes the header.
-            let first = target == SinkTarget::Stdout && ctx.index == 0;
+            // A file's header was written when it was prepared; standard output and a
+            // one-writer file are written by worker 0 alone, which writes the header.
+            let first = target != SinkTarget::File && ctx.index == 0;
             match out {
                 None => {}
                 Some(Err(reason)) => ctx.shared.fail(RunError::Output {
@@ -59,7 +61,7 @@ pub(super) fn sink_op<'s>(
             }
         }
     }
-    let dest = if target == SinkTarget::Stdout {
+    let dest = if target != SinkTarget::File {
         0
     } else {
         ctx.index as u64

@@ -157,6 +157,12 @@ pub trait Dialect {
     /// The statements that load a file into the table `table` (when `read_file` is `None`).
     fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String>;
 
+    /// A sink column `c` of type `ty` as text files get it (the engine's own spelling of
+    /// booleans, infinities… when it differs from flow's).
+    fn output_column(&self, c: &str, _ty: Scalar) -> String {
+        c.to_string()
+    }
+
     /// The statement writing `query`'s rows to `path` (`None`: standard output) in `format`.
     fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String>;
 }
@@ -251,9 +257,11 @@ impl Dialect for DuckDb {
     }
 }
 
-/// PostgreSQL: division by zero and bigint overflow raise by themselves; errors through a
-/// temporary PL/pgSQL function; inputs loaded with `COPY … FROM STDIN` into temporary tables,
-/// outputs with `COPY (…) TO STDOUT`. Needs PostgreSQL 16 or later (`pg_input_is_valid`).
+/// PostgreSQL: division by zero and bigint overflow raise by themselves; errors and the
+/// "parse or null" casts through temporary PL/pgSQL functions (in the session's `pg_temp`
+/// schema; works on PostgreSQL 12 and later); inputs loaded with `COPY … FROM STDIN` into
+/// temporary tables, outputs with `COPY (…) TO STDOUT`, booleans and infinities spelled as flow
+/// writes them.
 pub struct Postgres;
 
 impl Dialect for Postgres {
@@ -277,11 +285,21 @@ impl Dialect for Postgres {
         )
     }
     fn prelude(&self) -> Vec<String> {
-        vec![
+        let mut v = vec![
             "CREATE FUNCTION pg_temp.flow_error(msg text, t anyelement) RETURNS anyelement \
              LANGUAGE plpgsql VOLATILE AS $$ BEGIN RAISE EXCEPTION '%', msg; END $$"
-                .into(),
-        ]
+                .to_string(),
+        ];
+        for (f, t) in [
+            ("flow_try_bigint", "bigint"),
+            ("flow_try_float", "double precision"),
+        ] {
+            v.push(format!(
+                "CREATE FUNCTION pg_temp.{f}(s text) RETURNS {t} LANGUAGE plpgsql IMMUTABLE AS \
+                 $$ BEGIN RETURN CAST(s AS {t}); EXCEPTION WHEN data_exception THEN RETURN NULL; END $$"
+            ));
+        }
+        v
     }
     fn int_div(&self, a: &str, b: &str) -> String {
         // bigint `/` truncates, raises on zero and on MIN / -1.
@@ -324,6 +342,11 @@ impl Dialect for Postgres {
     fn trim_chars(&self, s: &str, chars: &str) -> String {
         format!("btrim({s}, {chars})")
     }
+    fn substr(&self, s: &str, start1: &str, count: &str) -> String {
+        // substr takes integer positions; beyond the longest text (1 GB) they mean "to the end".
+        let int = |x: &str| format!("CAST(LEAST({x}, 2147483647) AS integer)");
+        format!("substr({s}, {}, {})", int(start1), int(count))
+    }
     fn full_match(&self, s: &str, pattern: &str) -> String {
         format!("({s} ~ ('^(?:' || {pattern} || ')$'))")
     }
@@ -331,10 +354,21 @@ impl Dialect for Postgres {
         format!("({s} ~ {pattern})")
     }
     fn try_cast(&self, s: &str, ty: Scalar) -> Option<String> {
-        let t = self.type_name(ty)?;
-        Some(format!(
-            "CASE WHEN pg_input_is_valid({s}, '{t}') THEN CAST({s} AS {t}) END"
-        ))
+        match ty {
+            Scalar::Int => Some(format!("pg_temp.flow_try_bigint({s})")),
+            Scalar::Float => Some(format!("pg_temp.flow_try_float({s})")),
+            _ => None,
+        }
+    }
+    fn output_column(&self, c: &str, ty: Scalar) -> String {
+        match ty {
+            Scalar::Bool => format!("CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"),
+            Scalar::Float => format!(
+                "CASE WHEN {c} = 'Infinity'::double precision THEN 'inf' \
+                 WHEN {c} = '-Infinity'::double precision THEN '-inf' ELSE CAST({c} AS text) END"
+            ),
+            _ => c.to_string(),
+        }
     }
     fn bytewise(&self) -> &'static str {
         " COLLATE \"C\""
@@ -363,10 +397,13 @@ impl Dialect for Postgres {
                 "COPY ({query}) TO STDOUT (FORMAT csv, HEADER {header}, DELIMITER {})",
                 self.string(&csv_delimiter(delimiter))
             )),
-            Format::JsonLines => Err(
-                "JSON lines output through PostgreSQL's COPY (text format escapes backslashes) is not translated yet"
-                    .into(),
-            ),
+            // One JSON text per row, sent verbatim: COPY's text format would escape its
+            // backslashes, so CSV with quote and delimiter bytes a JSON text never contains
+            // raw (JSON escapes every control character).
+            Format::JsonLines => Ok(format!(
+                "COPY (SELECT CAST(row_to_json(flow_row) AS text) FROM ({query}) AS flow_row) \
+                 TO STDOUT (FORMAT csv, HEADER false, DELIMITER E'\\x02', QUOTE E'\\x01')"
+            )),
         }
     }
 }

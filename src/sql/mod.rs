@@ -10,6 +10,8 @@
 pub mod dialect;
 pub mod duckdb;
 mod expr;
+pub mod outputs;
+pub mod postgres;
 
 pub use dialect::{Dialect, DuckDb, Format, Postgres};
 
@@ -536,8 +538,11 @@ impl<'a> Compiler<'a> {
                         self.d.is_nan(&c),
                         self.d.is_inf(&c)
                     )
-                } else {
+                } else if format == Format::JsonLines {
                     c
+                } else {
+                    let o = self.d.output_column(&c, f.ty.scalar);
+                    if o == c { c } else { format!("{o} AS {c}") }
                 }
             })
             .collect();

@@ -330,8 +330,12 @@ impl Dialect for Postgres {
         format!("octet_length({s})")
     }
     fn round(&self, x: &str) -> String {
-        // round(double precision) rounds halves to even; numeric rounds them away from zero.
-        format!("CAST(round(CAST({x} AS numeric)) AS double precision)")
+        // round(double precision) rounds halves to even, and a cast to numeric keeps only 15
+        // digits (14570.499999999998 becomes 14570.5). The fraction x - trunc(x) is exact in
+        // binary, so this is Rust's `f64::round` (NaN sorts above 0.5: NaN and ±inf stay).
+        format!(
+            "(CASE WHEN abs({x} - trunc({x})) >= 0.5 THEN trunc({x}) + sign({x}) ELSE trunc({x}) END)"
+        )
     }
     fn contains(&self, s: &str, t: &str) -> String {
         format!("(strpos({s}, {t}) > 0)")
@@ -363,9 +367,12 @@ impl Dialect for Postgres {
     fn output_column(&self, c: &str, ty: Scalar) -> String {
         match ty {
             Scalar::Bool => format!("CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"),
+            // flow writes `2.0` and `inf` where PostgreSQL writes `2` and `Infinity`.
             Scalar::Float => format!(
                 "CASE WHEN {c} = 'Infinity'::double precision THEN 'inf' \
-                 WHEN {c} = '-Infinity'::double precision THEN '-inf' ELSE CAST({c} AS text) END"
+                 WHEN {c} = '-Infinity'::double precision THEN '-inf' \
+                 WHEN CAST({c} AS text) ~ '^-?[0-9]+$' THEN CAST({c} AS text) || '.0' \
+                 ELSE CAST({c} AS text) END"
             ),
             _ => c.to_string(),
         }

@@ -285,20 +285,6 @@ fn conformance(group: &str, dir: &'static str, case: String) -> Trial {
     })
 }
 
-fn cases(dir: &str) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "flow"))
-                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 // ---- bad input ----
 
 /// Runs `flow run --target URL` on the divzero case's copy, with `env`; must fail within
@@ -513,11 +499,11 @@ fn copy_fails_half_way() -> Result<(), Failed> {
 
 fn main() {
     let mut trials = Vec::new();
-    for case in cases("examples") {
-        trials.push(conformance("", "examples", case));
+    for case in common::cases("examples") {
+        trials.push(conformance("", "examples", case.name));
     }
-    for case in cases("tests/sql_cases") {
-        trials.push(conformance("sql_cases::", "tests/sql_cases", case));
+    for case in common::cases("tests/sql_cases") {
+        trials.push(conformance("sql_cases::", "tests/sql_cases", case.name));
     }
     trials.extend(bad_input());
     common::run(trials);

@@ -414,6 +414,27 @@ fn bad_input() -> Vec<Trial> {
             password_source(&url, &[], Some(&real))
         }),
         Trial::test("bad_input::copy_fails_half_way", copy_fails_half_way),
+        Trial::test("engine_stop_points_at_the_expression", move || {
+            let url = pg_url()?;
+            let path = duckdb_path()?;
+            for target in ["duckdb", url.as_str()] {
+                let r = run(
+                    Path::new("tests/sql_cases"),
+                    "divzero.flow",
+                    &["--target", target],
+                    &path,
+                )?;
+                for want in ["[E0070]", "division by zero", "divzero.flow:4:14", "a / b"] {
+                    if r.ok || !r.stderr.contains(want) {
+                        return Err(format!("{target}: expected {want:?} in:\n{}", r.stderr).into());
+                    }
+                }
+                if r.stderr.contains("[at ") {
+                    return Err(format!("the raw place tag is shown:\n{}", r.stderr).into());
+                }
+            }
+            Ok(())
+        }),
     ]
 }
 

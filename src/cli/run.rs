@@ -296,7 +296,24 @@ fn run_on_engine(session: &mut crate::driver::Session, target: &str, quiet: bool
             ExitCode::SUCCESS
         }
         Err(e) => {
-            err(&format!("error: {e}"));
+            match crate::sql::located(&e) {
+                // A stop of the job's SQL: shown at the script's expression, like a native row
+                // error.
+                Some((message, span)) => {
+                    let d = crate::diagnostics::Diagnostic::error(
+                        crate::diagnostics::Code::RowEvalFailed,
+                        format!("the job failed on {engine}: {message}"),
+                    )
+                    .label(span, "evaluating this expression");
+                    let text = crate::diagnostics::render(
+                        &session.compile().sources,
+                        &[d],
+                        super::use_color(super::ColorChoice::Auto),
+                    );
+                    err(&text);
+                }
+                None => err(&format!("error: {e}")),
+            }
             err("no file output was written under its final name");
             ExitCode::from(1)
         }

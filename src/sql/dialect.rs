@@ -70,13 +70,14 @@ pub trait Dialect {
     }
 
     /// Integer division truncating toward zero; by zero and `MIN / -1` must stop the job.
-    fn int_div(&self, a: &str, b: &str) -> String;
+    /// `at` (the expression's place, see `sql::at`) ends the message of a stop.
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String;
     /// Integer remainder (sign of the dividend); by zero must stop the job.
-    fn int_rem(&self, a: &str, b: &str) -> String;
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String;
     /// Float division; by zero (either sign) must stop the job.
-    fn float_div(&self, a: &str, b: &str) -> Option<String>;
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String>;
     /// Float remainder (C `fmod`); by zero must stop the job. `None`: not expressible.
-    fn float_rem(&self, a: &str, b: &str) -> Option<String>;
+    fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String>;
 
     fn is_nan(&self, x: &str) -> String {
         format!("isnan({x})")
@@ -167,6 +168,14 @@ pub trait Dialect {
     fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String>;
 }
 
+/// `op`, or a stop "division by zero" (ending in `at`) when the divisor `b` is zero.
+fn by_zero(d: &dyn Dialect, op: &str, b: &str, ty: Scalar, at: &str) -> String {
+    format!(
+        "CASE WHEN {b} = 0 THEN {} ELSE {op} END",
+        d.raise(&format!("division by zero{at}"), ty)
+    )
+}
+
 fn csv_delimiter(d: u8) -> String {
     (d as char).to_string()
 }
@@ -190,29 +199,23 @@ impl Dialect for DuckDb {
         // The default, said explicitly: `limit` relies on it.
         vec!["SET preserve_insertion_order = true".into()]
     }
-    fn int_div(&self, a: &str, b: &str) -> String {
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String {
         // `//` returns NULL for a zero divisor; MIN // -1 raises by itself.
-        format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} // {b} END",
-            self.raise("division by zero", Scalar::Int)
-        )
+        by_zero(self, &format!("{a} // {b}"), b, Scalar::Int, at)
     }
-    fn int_rem(&self, a: &str, b: &str) -> String {
-        format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} % {b} END",
-            self.raise("division by zero", Scalar::Int)
-        )
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
     }
-    fn float_div(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} / {b} END",
-            self.raise("division by zero", Scalar::Float)
-        ))
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
-    fn float_rem(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE fmod({a}, {b}) END",
-            self.raise("division by zero", Scalar::Float)
+    fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(
+            self,
+            &format!("fmod({a}, {b})"),
+            b,
+            Scalar::Float,
+            at,
         ))
     }
     fn limit_in_input_order(&self) -> bool {
@@ -301,17 +304,18 @@ impl Dialect for Postgres {
         }
         v
     }
-    fn int_div(&self, a: &str, b: &str) -> String {
-        // bigint `/` truncates, raises on zero and on MIN / -1.
-        format!("{a} / {b}")
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String {
+        // bigint `/` truncates and raises on zero and on MIN / -1 by itself; the guard names
+        // the expression.
+        by_zero(self, &format!("{a} / {b}"), b, Scalar::Int, at)
     }
-    fn int_rem(&self, a: &str, b: &str) -> String {
-        format!("{a} % {b}")
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
     }
-    fn float_div(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!("{a} / {b}"))
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
-    fn float_rem(&self, _a: &str, _b: &str) -> Option<String> {
+    fn float_rem(&self, _a: &str, _b: &str, _at: &str) -> Option<String> {
         None // no exact fmod for double precision
     }
     fn is_nan(&self, x: &str) -> String {

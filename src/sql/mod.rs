@@ -107,6 +107,30 @@ pub fn compile(plan: &Plan, dialect: &dyn Dialect) -> Result<Vec<Statement>, Vec
     }
 }
 
+/// The place of an expression as the end of a stop's message: ` [at FILE:START-END]` (file id
+/// and byte range), so an engine's error can be shown at the script's expression ([`located`]).
+pub fn at(span: Span) -> String {
+    format!(" [at {}:{}-{}]", span.file.0, span.start, span.end)
+}
+
+/// A stop raised by the job's SQL in an engine's error text: its message (from `flow: `, without
+/// the place) and the expression's span.
+pub fn located(error: &str) -> Option<(String, Span)> {
+    let start = error.find("flow: ")? + "flow: ".len();
+    let rest = &error[start..];
+    let open = rest.find(" [at ")?;
+    let tail = &rest[open + " [at ".len()..];
+    let close = tail.find(']')?;
+    let (file, range) = tail[..close].split_once(':')?;
+    let (s, e) = range.split_once('-')?;
+    let span = Span::new(
+        crate::span::FileId(file.parse().ok()?),
+        s.parse().ok()?,
+        e.parse().ok()?,
+    );
+    Some((rest[..open].to_string(), span))
+}
+
 /// The statements as one script, each ending in `;`.
 pub fn script(statements: &[Statement]) -> String {
     let mut s = String::new();

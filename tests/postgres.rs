@@ -414,6 +414,24 @@ fn bad_input() -> Vec<Trial> {
             password_source(&url, &[], Some(&real))
         }),
         Trial::test("bad_input::copy_fails_half_way", copy_fails_half_way),
+        Trial::test("statement_timeout_stops_a_long_statement", move || {
+            let url = pg_url()?;
+            let started = Instant::now();
+            let mut client =
+                flow::sql::postgres::connect_with(&url, secs(10), Duration::from_millis(500))?;
+            let e = client
+                .batch_execute("SELECT pg_sleep(10)")
+                .err()
+                .ok_or("pg_sleep(10) finished despite a 0.5 s statement timeout")?;
+            let text = flow::sql::postgres::error_text(&e);
+            if !text.contains("statement timeout") {
+                return Err(format!("unexpected error: {text}").into());
+            }
+            if started.elapsed() > secs(5) {
+                return Err(format!("took {:?}", started.elapsed()).into());
+            }
+            Ok(())
+        }),
         Trial::test("engine_stop_points_at_the_expression", move || {
             let url = pg_url()?;
             let path = duckdb_path()?;

@@ -129,11 +129,24 @@ fn env_seconds(name: &str, default: u64) -> Duration {
 
 /// Connects to `url` with deadlines (see the module doc); errors name the redacted URL.
 pub fn connect(url: &str) -> Result<Client, String> {
+    connect_with(
+        url,
+        env_seconds("FLOW_PG_CONNECT_TIMEOUT", 10),
+        env_seconds("FLOW_PG_STATEMENT_TIMEOUT", 3600),
+    )
+}
+
+/// [`connect`] with these deadlines (the URL's `connect_timeout` wins over `connect_timeout`).
+pub fn connect_with(
+    url: &str,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<Client, String> {
     let shown = redact(url);
     let mut config = Config::from_str(url)
         .map_err(|e| format!("{shown} is not a valid PostgreSQL URL: {}", error_text(&e)))?;
     if config.get_connect_timeout().is_none() {
-        config.connect_timeout(env_seconds("FLOW_PG_CONNECT_TIMEOUT", 10));
+        config.connect_timeout(connect_timeout);
     }
     if config.get_tcp_user_timeout().is_none() {
         config.tcp_user_timeout(Duration::from_secs(30));
@@ -173,11 +186,10 @@ pub fn connect(url: &str) -> Result<Client, String> {
     let mut client = config
         .connect(NoTls)
         .map_err(|e| format!("cannot connect to {shown}: {}", error_text(&e)))?;
-    let timeout = env_seconds("FLOW_PG_STATEMENT_TIMEOUT", 3600);
     client
         .batch_execute(&format!(
             "SET statement_timeout = {}; SET client_min_messages = warning",
-            timeout.as_millis()
+            statement_timeout.as_millis()
         ))
         .map_err(|e| format!("{shown}: {}", error_text(&e)))?;
     Ok(client)

@@ -48,8 +48,10 @@ pub struct RunArgs {
     /// No progress bar, no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
-    /// Run the job on another engine instead: `duckdb` (the DuckDB CLI on PATH).
-    #[arg(long, value_parser = ["duckdb"])]
+    /// Run the job on another engine instead: `duckdb` (the DuckDB CLI on PATH) or a
+    /// PostgreSQL server `postgres://user@host:port/db` (password from the URL, PGPASSWORD or
+    /// ~/.pgpass).
+    #[arg(long, value_parser = parse_target)]
     target: Option<String>,
     #[command(flatten)]
     plan: PlanFlags,
@@ -71,8 +73,8 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if args.target.is_some() {
-        return run_on_duckdb(&mut session, args.quiet);
+    if let Some(target) = &args.target {
+        return run_on_engine(&mut session, target, args.quiet);
     }
     let engine = match args.engine {
         EngineArg::Jit => Engine::Jit,
@@ -234,10 +236,25 @@ pub fn render_summary(s: &RunSummary) -> String {
     out
 }
 
-/// `flow run --target duckdb`: the job's SQL run by the DuckDB CLI; rows per sink reported.
-fn run_on_duckdb(session: &mut crate::driver::Session, quiet: bool) -> ExitCode {
+fn parse_target(s: &str) -> Result<String, String> {
+    if s == "duckdb" || crate::sql::postgres::is_url(s) {
+        Ok(s.to_string())
+    } else {
+        Err("expected `duckdb` or a PostgreSQL URL `postgres://…`".into())
+    }
+}
+
+/// `flow run --target duckdb|postgres://…`: the job's SQL run by the DuckDB CLI or on a
+/// PostgreSQL server; rows per sink reported.
+fn run_on_engine(session: &mut crate::driver::Session, target: &str, quiet: bool) -> ExitCode {
+    let pg = crate::sql::postgres::is_url(target);
+    let dialect: &dyn crate::sql::Dialect = if pg {
+        &crate::sql::Postgres
+    } else {
+        &crate::sql::DuckDb
+    };
     let compiled = match session.plan() {
-        Ok(plan) => crate::sql::compile(plan, &crate::sql::DuckDb),
+        Ok(plan) => crate::sql::compile(plan, dialect),
         Err(_) => return ExitCode::from(1),
     };
     let statements = match compiled {
@@ -249,10 +266,24 @@ fn run_on_duckdb(session: &mut crate::driver::Session, quiet: bool) -> ExitCode 
     };
     let start = std::time::Instant::now();
     let mut stdout = std::io::stdout().lock();
-    match crate::sql::duckdb::run(&statements, &mut stdout) {
+    let (result, engine) = if pg {
+        (
+            crate::sql::postgres::run(target, &statements, &mut stdout),
+            format!("PostgreSQL ({})", crate::sql::postgres::redact(target)),
+        )
+    } else {
+        (
+            crate::sql::duckdb::run(&statements, &mut stdout),
+            "DuckDB".to_string(),
+        )
+    };
+    match result {
         Ok(sinks) => {
             if !quiet {
-                let mut text = format!("done in {:.2}s on DuckDB\n", start.elapsed().as_secs_f64());
+                let mut text = format!(
+                    "done in {:.2}s on {engine}\n",
+                    start.elapsed().as_secs_f64()
+                );
                 for s in sinks {
                     let dest = s.path.unwrap_or_else(|| "stdout".into());
                     text.push_str(&format!(
@@ -265,7 +296,24 @@ fn run_on_duckdb(session: &mut crate::driver::Session, quiet: bool) -> ExitCode 
             ExitCode::SUCCESS
         }
         Err(e) => {
-            err(&format!("error: {e}"));
+            match crate::sql::located(&e) {
+                // A stop of the job's SQL: shown at the script's expression, like a native row
+                // error.
+                Some((message, span)) => {
+                    let d = crate::diagnostics::Diagnostic::error(
+                        crate::diagnostics::Code::RowEvalFailed,
+                        format!("the job failed on {engine}: {message}"),
+                    )
+                    .label(span, "evaluating this expression");
+                    let text = crate::diagnostics::render(
+                        &session.compile().sources,
+                        &[d],
+                        super::use_color(super::ColorChoice::Auto),
+                    );
+                    err(&text);
+                }
+                None => err(&format!("error: {e}")),
+            }
             err("no file output was written under its final name");
             ExitCode::from(1)
         }

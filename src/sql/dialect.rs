@@ -70,13 +70,14 @@ pub trait Dialect {
     }
 
     /// Integer division truncating toward zero; by zero and `MIN / -1` must stop the job.
-    fn int_div(&self, a: &str, b: &str) -> String;
+    /// `at` (the expression's place, see `sql::at`) ends the message of a stop.
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String;
     /// Integer remainder (sign of the dividend); by zero must stop the job.
-    fn int_rem(&self, a: &str, b: &str) -> String;
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String;
     /// Float division; by zero (either sign) must stop the job.
-    fn float_div(&self, a: &str, b: &str) -> Option<String>;
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String>;
     /// Float remainder (C `fmod`); by zero must stop the job. `None`: not expressible.
-    fn float_rem(&self, a: &str, b: &str) -> Option<String>;
+    fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String>;
 
     fn is_nan(&self, x: &str) -> String {
         format!("isnan({x})")
@@ -157,8 +158,22 @@ pub trait Dialect {
     /// The statements that load a file into the table `table` (when `read_file` is `None`).
     fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String>;
 
+    /// A sink column `c` of type `ty` as text files get it (the engine's own spelling of
+    /// booleans, infinities… when it differs from flow's).
+    fn output_column(&self, c: &str, _ty: Scalar) -> String {
+        c.to_string()
+    }
+
     /// The statement writing `query`'s rows to `path` (`None`: standard output) in `format`.
     fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String>;
+}
+
+/// `op`, or a stop "division by zero" (ending in `at`) when the divisor `b` is zero.
+fn by_zero(d: &dyn Dialect, op: &str, b: &str, ty: Scalar, at: &str) -> String {
+    format!(
+        "CASE WHEN {b} = 0 THEN {} ELSE {op} END",
+        d.raise(&format!("division by zero{at}"), ty)
+    )
 }
 
 fn csv_delimiter(d: u8) -> String {
@@ -184,29 +199,23 @@ impl Dialect for DuckDb {
         // The default, said explicitly: `limit` relies on it.
         vec!["SET preserve_insertion_order = true".into()]
     }
-    fn int_div(&self, a: &str, b: &str) -> String {
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String {
         // `//` returns NULL for a zero divisor; MIN // -1 raises by itself.
-        format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} // {b} END",
-            self.raise("division by zero", Scalar::Int)
-        )
+        by_zero(self, &format!("{a} // {b}"), b, Scalar::Int, at)
     }
-    fn int_rem(&self, a: &str, b: &str) -> String {
-        format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} % {b} END",
-            self.raise("division by zero", Scalar::Int)
-        )
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
     }
-    fn float_div(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE {a} / {b} END",
-            self.raise("division by zero", Scalar::Float)
-        ))
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
-    fn float_rem(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!(
-            "CASE WHEN {b} = 0 THEN {} ELSE fmod({a}, {b}) END",
-            self.raise("division by zero", Scalar::Float)
+    fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(
+            self,
+            &format!("fmod({a}, {b})"),
+            b,
+            Scalar::Float,
+            at,
         ))
     }
     fn limit_in_input_order(&self) -> bool {
@@ -251,9 +260,11 @@ impl Dialect for DuckDb {
     }
 }
 
-/// PostgreSQL: division by zero and bigint overflow raise by themselves; errors through a
-/// temporary PL/pgSQL function; inputs loaded with `COPY … FROM STDIN` into temporary tables,
-/// outputs with `COPY (…) TO STDOUT`. Needs PostgreSQL 16 or later (`pg_input_is_valid`).
+/// PostgreSQL: division by zero and bigint overflow raise by themselves; errors and the
+/// "parse or null" casts through temporary PL/pgSQL functions (in the session's `pg_temp`
+/// schema; works on PostgreSQL 12 and later); inputs loaded with `COPY … FROM STDIN` into
+/// temporary tables, outputs with `COPY (…) TO STDOUT`, booleans and infinities spelled as flow
+/// writes them.
 pub struct Postgres;
 
 impl Dialect for Postgres {
@@ -277,23 +288,34 @@ impl Dialect for Postgres {
         )
     }
     fn prelude(&self) -> Vec<String> {
-        vec![
+        let mut v = vec![
             "CREATE FUNCTION pg_temp.flow_error(msg text, t anyelement) RETURNS anyelement \
              LANGUAGE plpgsql VOLATILE AS $$ BEGIN RAISE EXCEPTION '%', msg; END $$"
-                .into(),
-        ]
+                .to_string(),
+        ];
+        for (f, t) in [
+            ("flow_try_bigint", "bigint"),
+            ("flow_try_float", "double precision"),
+        ] {
+            v.push(format!(
+                "CREATE FUNCTION pg_temp.{f}(s text) RETURNS {t} LANGUAGE plpgsql IMMUTABLE AS \
+                 $$ BEGIN RETURN CAST(s AS {t}); EXCEPTION WHEN data_exception THEN RETURN NULL; END $$"
+            ));
+        }
+        v
     }
-    fn int_div(&self, a: &str, b: &str) -> String {
-        // bigint `/` truncates, raises on zero and on MIN / -1.
-        format!("{a} / {b}")
+    fn int_div(&self, a: &str, b: &str, at: &str) -> String {
+        // bigint `/` truncates and raises on zero and on MIN / -1 by itself; the guard names
+        // the expression.
+        by_zero(self, &format!("{a} / {b}"), b, Scalar::Int, at)
     }
-    fn int_rem(&self, a: &str, b: &str) -> String {
-        format!("{a} % {b}")
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
     }
-    fn float_div(&self, a: &str, b: &str) -> Option<String> {
-        Some(format!("{a} / {b}"))
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
-    fn float_rem(&self, _a: &str, _b: &str) -> Option<String> {
+    fn float_rem(&self, _a: &str, _b: &str, _at: &str) -> Option<String> {
         None // no exact fmod for double precision
     }
     fn is_nan(&self, x: &str) -> String {
@@ -312,8 +334,12 @@ impl Dialect for Postgres {
         format!("octet_length({s})")
     }
     fn round(&self, x: &str) -> String {
-        // round(double precision) rounds halves to even; numeric rounds them away from zero.
-        format!("CAST(round(CAST({x} AS numeric)) AS double precision)")
+        // round(double precision) rounds halves to even, and a cast to numeric keeps only 15
+        // digits (14570.499999999998 becomes 14570.5). The fraction x - trunc(x) is exact in
+        // binary, so this is Rust's `f64::round` (NaN sorts above 0.5: NaN and ±inf stay).
+        format!(
+            "(CASE WHEN abs({x} - trunc({x})) >= 0.5 THEN trunc({x}) + sign({x}) ELSE trunc({x}) END)"
+        )
     }
     fn contains(&self, s: &str, t: &str) -> String {
         format!("(strpos({s}, {t}) > 0)")
@@ -324,6 +350,11 @@ impl Dialect for Postgres {
     fn trim_chars(&self, s: &str, chars: &str) -> String {
         format!("btrim({s}, {chars})")
     }
+    fn substr(&self, s: &str, start1: &str, count: &str) -> String {
+        // substr takes integer positions; beyond the longest text (1 GB) they mean "to the end".
+        let int = |x: &str| format!("CAST(LEAST({x}, 2147483647) AS integer)");
+        format!("substr({s}, {}, {})", int(start1), int(count))
+    }
     fn full_match(&self, s: &str, pattern: &str) -> String {
         format!("({s} ~ ('^(?:' || {pattern} || ')$'))")
     }
@@ -331,10 +362,24 @@ impl Dialect for Postgres {
         format!("({s} ~ {pattern})")
     }
     fn try_cast(&self, s: &str, ty: Scalar) -> Option<String> {
-        let t = self.type_name(ty)?;
-        Some(format!(
-            "CASE WHEN pg_input_is_valid({s}, '{t}') THEN CAST({s} AS {t}) END"
-        ))
+        match ty {
+            Scalar::Int => Some(format!("pg_temp.flow_try_bigint({s})")),
+            Scalar::Float => Some(format!("pg_temp.flow_try_float({s})")),
+            _ => None,
+        }
+    }
+    fn output_column(&self, c: &str, ty: Scalar) -> String {
+        match ty {
+            Scalar::Bool => format!("CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"),
+            // flow writes `2.0` and `inf` where PostgreSQL writes `2` and `Infinity`.
+            Scalar::Float => format!(
+                "CASE WHEN {c} = 'Infinity'::double precision THEN 'inf' \
+                 WHEN {c} = '-Infinity'::double precision THEN '-inf' \
+                 WHEN CAST({c} AS text) ~ '^-?[0-9]+$' THEN CAST({c} AS text) || '.0' \
+                 ELSE CAST({c} AS text) END"
+            ),
+            _ => c.to_string(),
+        }
     }
     fn bytewise(&self) -> &'static str {
         " COLLATE \"C\""
@@ -363,10 +408,13 @@ impl Dialect for Postgres {
                 "COPY ({query}) TO STDOUT (FORMAT csv, HEADER {header}, DELIMITER {})",
                 self.string(&csv_delimiter(delimiter))
             )),
-            Format::JsonLines => Err(
-                "JSON lines output through PostgreSQL's COPY (text format escapes backslashes) is not translated yet"
-                    .into(),
-            ),
+            // One JSON text per row, sent verbatim: COPY's text format would escape its
+            // backslashes, so CSV with quote and delimiter bytes a JSON text never contains
+            // raw (JSON escapes every control character).
+            Format::JsonLines => Ok(format!(
+                "COPY (SELECT CAST(row_to_json(flow_row) AS text) FROM ({query}) AS flow_row) \
+                 TO STDOUT (FORMAT csv, HEADER false, DELIMITER E'\\x02', QUOTE E'\\x01')"
+            )),
         }
     }
 }

@@ -2,24 +2,17 @@
 //! (`duckdb`, e.g. from the `duckdb-cli` PyPI package): the lightest honest way to drive it —
 //! no C++ library compiled into flow, one process per job, the same SQL `flow compile` prints.
 //!
-//! Outputs stay atomic: every sink is first materialized into a temporary table, copied to a
-//! temporary file beside its final name, and only when every statement succeeded are the files
-//! renamed; on failure they are removed. Rows per sink come from the temporary tables.
+//! Outputs stay atomic (`outputs`): every sink is first materialized into a temporary table,
+//! copied to a temporary file beside its final name, and only when every statement succeeded
+//! are the files renamed; on failure they are removed. Rows per sink come from the tables.
 
 use super::dialect::{Dialect, DuckDb};
+use super::outputs::Outputs;
+pub use super::outputs::SinkRows;
 use super::{Statement, StatementKind};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// One sink's result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SinkRows {
-    pub origin: String,
-    /// `None`: standard output.
-    pub path: Option<String>,
-    pub rows: u64,
-}
 
 /// The `duckdb` program: `FLOW_DUCKDB` if set, else the first `duckdb` on `PATH`.
 pub fn find_cli() -> Result<PathBuf, String> {
@@ -36,37 +29,13 @@ pub fn find_cli() -> Result<PathBuf, String> {
     Err("the DuckDB command-line program `duckdb` was not found on PATH; install it with `pip install duckdb-cli` (or from https://duckdb.org/docs/installation), or set FLOW_DUCKDB to its path".into())
 }
 
-struct Pending {
-    origin: String,
-    path: Option<String>,
-    tmp: PathBuf,
-}
-
-fn temp_beside(path: &Path, k: usize) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = format!(".{name}.flow-duckdb-{}-{k}.tmp", std::process::id());
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.join(tmp),
-        _ => PathBuf::from(tmp),
-    }
-}
-
-fn cleanup(pending: &[Pending]) {
-    for p in pending {
-        let _ = std::fs::remove_file(&p.tmp);
-    }
-}
-
 /// Runs `statements` (from `compile(plan, &DuckDb)`); standard-output sinks are written to
 /// `stdout` after the job succeeded.
 pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkRows>, String> {
     let cli = find_cli()?;
     let d = DuckDb;
     let mut script = String::new();
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut outputs = Outputs::new("duckdb");
     for st in statements {
         match &st.kind {
             StatementKind::Setup | StatementKind::Load { .. } => {
@@ -79,36 +48,20 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
                 format,
                 query,
             } => {
-                let k = pending.len();
-                let tmp = match path {
-                    Some(p) => {
-                        let p = Path::new(p);
-                        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
-                            && let Err(e) = std::fs::create_dir_all(dir)
-                        {
-                            cleanup(&pending);
-                            return Err(format!("cannot create {}: {e}", dir.display()));
-                        }
-                        temp_beside(p, k)
-                    }
-                    None => std::env::temp_dir()
-                        .join(format!("flow-duckdb-stdout-{}-{k}.tmp", std::process::id())),
-                };
+                let k = outputs.pending.len();
+                let tmp = outputs
+                    .add(origin, path.as_deref())
+                    .inspect_err(|_| outputs.discard())?;
                 let table = d.ident(&format!("flow_sink_{k}"));
                 script.push_str(&format!("CREATE TEMPORARY TABLE {table} AS {query};\n"));
                 let tmp_text = tmp.to_string_lossy().into_owned();
                 let copy = d.write(&format!("SELECT * FROM {table}"), Some(&tmp_text), *format)?;
                 script.push_str(&copy);
                 script.push_str(";\n");
-                pending.push(Pending {
-                    origin: origin.clone(),
-                    path: path.clone(),
-                    tmp,
-                });
             }
         }
     }
-    let counts: Vec<String> = (0..pending.len())
+    let counts: Vec<String> = (0..outputs.pending.len())
         .map(|k| {
             format!(
                 "SELECT {k} AS k, count(*) AS n FROM {}",
@@ -139,19 +92,19 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
     {
         let _ = child.kill();
         let _ = child.wait();
-        cleanup(&pending);
+        outputs.discard();
         return Err(format!("cannot send the job to duckdb: {e}"));
     }
     let out = match child.wait_with_output() {
         Ok(o) => o,
         Err(e) => {
-            cleanup(&pending);
+            outputs.discard();
             return Err(format!("duckdb did not finish: {e}"));
         }
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || !stderr.trim().is_empty() {
-        cleanup(&pending);
+        outputs.discard();
         return Err(format!(
             "the job failed in DuckDB ({}): {}",
             out.status,
@@ -159,7 +112,7 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut rows = vec![None; pending.len()];
+    let mut rows = vec![None; outputs.pending.len()];
     for line in text.lines() {
         if let Some((k, n)) = line.split_once(',')
             && let (Ok(k), Ok(n)) = (k.trim().parse::<usize>(), n.trim().parse::<u64>())
@@ -169,43 +122,12 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
         }
     }
     if rows.iter().any(Option::is_none) {
-        cleanup(&pending);
+        outputs.discard();
         return Err(format!(
             "duckdb did not report the row counts of the sinks; it printed: {}",
             text.trim()
         ));
     }
-    let mut result = Vec::new();
-    let mut failed = None;
-    for (p, n) in pending.iter().zip(rows) {
-        if failed.is_some() {
-            break;
-        }
-        match &p.path {
-            Some(path) => {
-                if let Err(e) = std::fs::rename(&p.tmp, path) {
-                    failed = Some(format!("cannot rename {} to {path}: {e}", p.tmp.display()));
-                }
-            }
-            None => match std::fs::read(&p.tmp) {
-                Ok(bytes) => {
-                    if let Err(e) = stdout.write_all(&bytes).and_then(|_| stdout.flush()) {
-                        failed = Some(format!("cannot write standard output: {e}"));
-                    }
-                    let _ = std::fs::remove_file(&p.tmp);
-                }
-                Err(e) => failed = Some(format!("cannot read {}: {e}", p.tmp.display())),
-            },
-        }
-        result.push(SinkRows {
-            origin: p.origin.clone(),
-            path: p.path.clone(),
-            rows: n.unwrap_or(0),
-        });
-    }
-    if let Some(f) = failed {
-        cleanup(&pending);
-        return Err(f);
-    }
-    Ok(result)
+    let rows: Vec<u64> = rows.into_iter().map(|n| n.unwrap_or(0)).collect();
+    outputs.commit(&rows, stdout)
 }

@@ -153,16 +153,16 @@ impl<'a> ExprCx<'a> {
             BinOp::Add => format!("{x} + {y}"),
             BinOp::Sub => format!("{x} - {y}"),
             BinOp::Mul => format!("{x} * {y}"),
-            BinOp::Div if float => match d.float_div(&x, &y) {
+            BinOp::Div if float => match d.float_div(&x, &y, &super::at(e.span)) {
                 Some(s) => s,
                 None => self.refuse(e, "float division".into()),
             },
-            BinOp::Rem if float => match d.float_rem(&x, &y) {
+            BinOp::Rem if float => match d.float_rem(&x, &y, &super::at(e.span)) {
                 Some(s) => s,
                 None => self.refuse(e, "float remainder `%`".into()),
             },
-            BinOp::Div => d.int_div(&x, &y),
-            BinOp::Rem => d.int_rem(&x, &y),
+            BinOp::Div => d.int_div(&x, &y, &super::at(e.span)),
+            BinOp::Rem => d.int_rem(&x, &y, &super::at(e.span)),
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let sym = match op {
                     BinOp::Eq => "=",
@@ -212,7 +212,10 @@ impl<'a> ExprCx<'a> {
                     d.byte_len(&s),
                     d.char_len(&s),
                     d.raise(
-                        &format!("{f} of non-ASCII text is not translated"),
+                        &format!(
+                            "{f} of non-ASCII text is not translated{}",
+                            super::at(e.span)
+                        ),
                         Scalar::Str
                     )
                 )
@@ -225,7 +228,10 @@ impl<'a> ExprCx<'a> {
                 let (s, start, count) = (arg(0), arg(1), arg(2));
                 format!(
                     "CASE WHEN {start} < 0 OR {count} < 0 THEN {} WHEN {start} >= {} THEN '' ELSE {} END",
-                    d.raise("invalid function argument (substr)", Scalar::Str),
+                    d.raise(
+                        &format!("invalid function argument (substr){}", super::at(e.span)),
+                        Scalar::Str
+                    ),
                     d.char_len(&s),
                     d.substr(&s, &format!("{start} + 1"), &count)
                 )

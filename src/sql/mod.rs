@@ -10,6 +10,8 @@
 pub mod dialect;
 pub mod duckdb;
 mod expr;
+pub mod outputs;
+pub mod postgres;
 
 pub use dialect::{Dialect, DuckDb, Format, Postgres};
 
@@ -103,6 +105,30 @@ pub fn compile(plan: &Plan, dialect: &dyn Dialect) -> Result<Vec<Statement>, Vec
     } else {
         Err(cx.errors)
     }
+}
+
+/// The place of an expression as the end of a stop's message: ` [at FILE:START-END]` (file id
+/// and byte range), so an engine's error can be shown at the script's expression ([`located`]).
+pub fn at(span: Span) -> String {
+    format!(" [at {}:{}-{}]", span.file.0, span.start, span.end)
+}
+
+/// A stop raised by the job's SQL in an engine's error text: its message (from `flow: `, without
+/// the place) and the expression's span.
+pub fn located(error: &str) -> Option<(String, Span)> {
+    let start = error.find("flow: ")? + "flow: ".len();
+    let rest = &error[start..];
+    let open = rest.find(" [at ")?;
+    let tail = &rest[open + " [at ".len()..];
+    let close = tail.find(']')?;
+    let (file, range) = tail[..close].split_once(':')?;
+    let (s, e) = range.split_once('-')?;
+    let span = Span::new(
+        crate::span::FileId(file.parse().ok()?),
+        s.parse().ok()?,
+        e.parse().ok()?,
+    );
+    Some((rest[..open].to_string(), span))
 }
 
 /// The statements as one script, each ending in `;`.
@@ -536,8 +562,11 @@ impl<'a> Compiler<'a> {
                         self.d.is_nan(&c),
                         self.d.is_inf(&c)
                     )
-                } else {
+                } else if format == Format::JsonLines {
                     c
+                } else {
+                    let o = self.d.output_column(&c, f.ty.scalar);
+                    if o == c { c } else { format!("{o} AS {c}") }
                 }
             })
             .collect();

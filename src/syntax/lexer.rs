@@ -35,6 +35,10 @@ pub enum Tok {
     Union,
     #[token("limit")]
     Limit,
+    #[token("sort")]
+    Sort,
+    #[token("distinct")]
+    Distinct,
     #[token("sink")]
     Sink,
     #[token("if")]
@@ -177,6 +181,8 @@ pub fn tok_text(t: &Tok) -> &'static str {
         Tok::Group => "group",
         Tok::Union => "union",
         Tok::Limit => "limit",
+        Tok::Sort => "sort",
+        Tok::Distinct => "distinct",
         Tok::Sink => "sink",
         Tok::If => "if",
         Tok::Else => "else",

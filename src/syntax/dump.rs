@@ -128,6 +128,7 @@ fn stage(out: &mut String, depth: usize, s: &Stage) {
                 .collect();
             line(out, depth, &format!("| sort {}", keys.join(", ")))
         }
+        StageKind::Distinct(keys) if keys.is_empty() => line(out, depth, "| distinct"),
         StageKind::Distinct(keys) => line(out, depth, &format!("| distinct {}", names(keys))),
         StageKind::Sink(c) => {
             connector_args(out, depth, &format!("| sink {}", c.name.name), c);

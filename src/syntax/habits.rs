@@ -867,7 +867,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                         }
                         "order" | "order_by" | "sort_by" | "orderby" | "sortby" => {
                             let d = p
-                                .habit(Code::HabitOrderBy, format!("flow sorts with `sort`, not `{name}`"), at, "write `sort` here")
+                                .habit(Code::HabitOrderBy, format!("flow sorts with `sort`, not `{}`", if lower == "order" { "order by" } else { name }), at, "write `sort` here")
                                 .help("e.g. `trips | sort fare desc, id`; a key is `name`, `name asc` or `name desc`");
                             p.report(d);
                             if need_pipe {

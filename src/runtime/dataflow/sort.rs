@@ -235,9 +235,9 @@ impl Sorter {
         }
     }
 
-    /// The bytes held in memory.
+    /// The bytes held in memory (the index by its allocation, which grows by doubling).
     fn bytes(&self) -> usize {
-        self.arena.len() + self.index.len() * 8
+        self.arena.len() + self.index.capacity() * 8
     }
 
     /// How many runs were written to disk so far.
@@ -247,6 +247,12 @@ impl Sorter {
     }
 
     pub(super) fn push(&mut self, b: &Batch, order: Order) -> io::Result<()> {
+        if self.arena.capacity() == 0 && b.rows > 0 {
+            // Once, the whole budget (pages are only touched as they fill): a doubling vector
+            // would overshoot the budget by up to its size.
+            self.arena
+                .reserve_exact(self.budget.min(1 << 30) + (64 << 10));
+        }
         for r in 0..b.rows {
             let off = self.arena.len();
             self.arena.extend_from_slice(&[0; 8]);
@@ -322,14 +328,21 @@ impl Sorter {
         Ok(())
     }
 
-    /// Sorts what is in memory and returns the merge of all runs.
-    pub(super) fn finish(mut self) -> Merge {
+    /// Sorts what is in memory and returns the merge of all runs. If runs were spilled, the
+    /// rest is spilled too, so that the merge holds only the runs' read buffers (half the budget
+    /// together) instead of a full memory run beside them.
+    pub(super) fn finish(mut self) -> io::Result<Merge> {
+        if !self.runs.is_empty() && !self.index.is_empty() {
+            self.spill_run()?;
+            self.arena = Vec::new();
+            self.index = Vec::new();
+        }
         self.sort_index();
         if let Some(n) = self.limit {
             self.index.truncate(n);
         }
         let mut sources = Vec::new();
-        let buf = (self.budget / (self.runs.len() + 1)).clamp(4 << 10, 1 << 20);
+        let buf = (self.budget / 2 / (self.runs.len() + 1)).clamp(4 << 10, 1 << 20);
         if let Some(file) = self.spill.take() {
             let file = std::sync::Arc::new(file);
             for &(start, end) in &self.runs {
@@ -348,13 +361,13 @@ impl Sorter {
             index: std::mem::take(&mut self.index),
             at: 0,
         });
-        Merge {
+        Ok(Merge {
             runs: sources,
             heap: BinaryHeap::new(),
             started: false,
             left: self.limit.unwrap_or(usize::MAX),
             types: self.types,
-        }
+        })
     }
 }
 
@@ -552,7 +565,9 @@ pub(super) fn sort_op<'s>(
                                 fail(&ctx, e);
                             }
                         }
-                        ctx.pool.recycle(p.batch);
+                        // Not recycled: batches from every worker end here, and worker 0's pool
+                        // would keep up to 64 of them (tens of MB) beside the sort's budget.
+                        drop(p.batch);
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
@@ -568,7 +583,10 @@ pub(super) fn sort_op<'s>(
                 if merge.is_none()
                     && let Some(s) = sorter.take()
                 {
-                    merge = Some(s.finish());
+                    match s.finish() {
+                        Ok(m) => merge = Some(m),
+                        Err(e) => fail(&ctx, e),
+                    }
                 }
                 let mut more = false;
                 if let Some(m) = merge.as_mut() {
@@ -650,9 +668,8 @@ mod tests {
             s.push(&one, order).unwrap();
         }
         let runs = s.spilled_runs();
-        let mut m = s.finish();
-        let mut out = Batch::new(2);
-        while m.fill(&mut out, 3, BATCH_BYTES).unwrap() {}
+        let mut m = s.finish().unwrap();
+        let mut values = Vec::new();
         let row = crate::types::RowType::new(vec![
             crate::types::Field {
                 name: "x".into(),
@@ -666,7 +683,17 @@ mod tests {
                 ty: crate::types::Type::new(Scalar::Str),
             },
         ]);
-        (out.to_values(&row), runs)
+        // Batches of at most 3 rows, as the operator asks for its batch size.
+        loop {
+            let mut out = Batch::new(2);
+            let more = m.fill(&mut out, 3, BATCH_BYTES).unwrap();
+            assert!(out.rows <= 3);
+            values.extend(out.to_values(&row));
+            if !more {
+                break;
+            }
+        }
+        (values, runs)
     }
 
     #[test]

@@ -267,3 +267,38 @@ fn spilling_sort_one_worker() {
 fn spilling_sort_four_workers() {
     spilling_sort(4);
 }
+
+/// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`; `sort` and keyed `distinct` are
+/// refused with E0080 (their order and "first row" are not SQL's).
+#[test]
+fn sql_translates_whole_row_distinct_and_refuses_sort() {
+    use flow::driver::Session;
+    use flow::sql::{self, DuckDb};
+    let compile = |stages: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_inputs(dir.path(), 10);
+        let script = dir.path().join("job.flow");
+        let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
+        std::fs::write(&script, text).expect("write script");
+        let mut s = Session::default();
+        let path = script.to_string_lossy().into_owned();
+        assert!(s.load_paths(&[path.as_str()]).is_empty());
+        let plan = s.plan().expect("the script checks");
+        sql::compile(plan, &DuckDb)
+            .map(|st| sql::script(&st))
+            .map_err(|errs| {
+                errs.iter()
+                    .map(|e| format!("{}: {}", e.code.as_str(), e.message))
+                    .collect::<Vec<_>>()
+            })
+    };
+    let ok = compile("| map { k, s } | distinct").expect("translates");
+    assert!(ok.contains("SELECT DISTINCT *"), "{ok}");
+    for stages in ["| sort k", "| distinct k"] {
+        let errs = compile(stages).expect_err("refused");
+        assert!(
+            errs.len() == 1 && errs[0].starts_with("E0080"),
+            "{stages}: {errs:?}"
+        );
+    }
+}

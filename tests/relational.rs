@@ -91,7 +91,7 @@ fn norm(s: &str) -> String {
     }
     match s.parse::<f64>() {
         Ok(x) if x.is_nan() => "NaN".into(),
-        Ok(x) if x == 0.0 => "0".into(),
+        Ok(0.0) => "0".into(),
         Ok(x) => format!("{x:.8e}"),
         Err(_) => s.to_string(),
     }

@@ -484,7 +484,7 @@ impl<'a> Compiler<'a> {
                 self.push(id, name, format!("SELECT DISTINCT * FROM {from}"));
             }
             Op::Distinct { keys: Some(_) } => {
-                return self.refuse(
+                self.refuse(
                     Code::NotTranslatable,
                     n.span,
                     "`distinct` with keys keeps the first row of each key in input order, which SQL does not reproduce".into(),
@@ -492,7 +492,7 @@ impl<'a> Compiler<'a> {
                 );
             }
             Op::Sort { .. } => {
-                return self.refuse(
+                self.refuse(
                     Code::NotTranslatable,
                     n.span,
                     "`sort` is stable (equal keys keep their input order) and its order must survive to the output; SQL guarantees neither".into(),

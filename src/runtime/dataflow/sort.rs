@@ -657,8 +657,8 @@ mod tests {
         for r in 0..input.rows {
             let mut one = Batch::new(2);
             let o = one.push_row();
-            for c in 0..2 {
-                one.set_value(o, c, &input.get_value(r, c, types[c]));
+            for (c, &t) in types.iter().enumerate() {
+                one.set_value(o, c, &input.get_value(r, c, t));
             }
             let order = Order {
                 source: 0,

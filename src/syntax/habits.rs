@@ -69,19 +69,7 @@ fn starts_operand(t: Option<&Spanned>) -> bool {
 }
 
 fn is_stage_kw(t: &Spanned) -> bool {
-    matches!(
-        kw(t),
-        Some(
-            Tok::Filter
-                | Tok::Map
-                | Tok::Group
-                | Tok::Union
-                | Tok::Limit
-                | Tok::Sort
-                | Tok::Distinct
-                | Tok::Sink
-        )
-    )
+    kw(t).is_some_and(Tok::is_stage)
 }
 
 /// The conversion function for a SQL or Python type name in a cast.

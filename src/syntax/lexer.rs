@@ -167,6 +167,23 @@ impl fmt::Display for Token {
     }
 }
 
+impl Tok {
+    /// Whether this keyword starts a stage (`| filter …`, `| sort …`).
+    pub fn is_stage(&self) -> bool {
+        matches!(
+            self,
+            Tok::Filter
+                | Tok::Map
+                | Tok::Group
+                | Tok::Union
+                | Tok::Limit
+                | Tok::Sort
+                | Tok::Distinct
+                | Tok::Sink
+        )
+    }
+}
+
 /// The source text of a fixed token (for messages).
 pub fn tok_text(t: &Tok) -> &'static str {
     match t {

@@ -163,13 +163,7 @@ pub(super) fn distinct_op<'s>(
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
-                let f = frontier.frontier();
-                if !f.is_empty() {
-                    if let Some(t) = f.iter().min()
-                        && *t > *c.time()
-                    {
-                        c.downgrade(t);
-                    }
+                if !super::sort::input_complete(c, frontier.frontier()) {
                     return;
                 }
                 let rows = out.get_or_insert_with(|| {

@@ -28,7 +28,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Operator;
+use timely::dataflow::operators::{Capability, Operator};
+use timely::progress::frontier::AntichainRef;
 
 /// Appends the order-preserving encoding of column `col` of row `r`: a marker byte (present 1,
 /// null 2: nulls last, and not inverted by `desc`), then the value's bytes, inverted for `desc`.
@@ -523,6 +524,20 @@ impl Merge {
     }
 }
 
+/// For a blocking operator holding capability `c`: `true` once its input is complete; until
+/// then it follows the input frontier down (so that later epochs are not held up).
+pub(super) fn input_complete(c: &mut Capability<u64>, frontier: AntichainRef<'_, u64>) -> bool {
+    if frontier.is_empty() {
+        return true;
+    }
+    if let Some(t) = frontier.iter().min()
+        && *t > *c.time()
+    {
+        c.downgrade(t);
+    }
+    false
+}
+
 pub(super) fn sort_op<'s>(
     input: S<'s>,
     i: usize,
@@ -571,13 +586,7 @@ pub(super) fn sort_op<'s>(
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
-                let f = frontier.frontier();
-                if !f.is_empty() {
-                    if let Some(t) = f.iter().min()
-                        && *t > *c.time()
-                    {
-                        c.downgrade(t);
-                    }
+                if !input_complete(c, frontier.frontier()) {
                     return;
                 }
                 if merge.is_none()

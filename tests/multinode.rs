@@ -165,6 +165,8 @@ example_cases! {
     fanout_on_3_processes: "fanout.flow", "3";
     logs_on_2_processes: "logs.flow", "2";
     logs_on_3_processes: "logs.flow", "3";
+    ranking_on_2_processes: "ranking.flow", "2";
+    ranking_on_3_processes: "ranking.flow", "3";
     sales_on_2_processes: "sales.flow", "2";
     sales_on_3_processes: "sales.flow", "3";
     stdlib_on_2_processes: "stdlib.flow", "2";
@@ -188,6 +190,7 @@ fn every_example_is_covered() {
             "enrich.flow",
             "fanout.flow",
             "logs.flow",
+            "ranking.flow",
             "sales.flow",
             "stdlib.flow",
             "trips.flow"

@@ -236,6 +236,27 @@ pub enum StreamKind {
         input: Box<Stream>,
         n: u64,
     },
+    /// The input rows ordered by the keys (see [`SortKey`]); same row type.
+    Sort {
+        input: Box<Stream>,
+        keys: Vec<SortKey>,
+    },
+    /// The first row (in input order) of each distinct key; `keys: None` = whole rows. Same row
+    /// type.
+    Distinct {
+        input: Box<Stream>,
+        keys: Option<Vec<usize>>,
+    },
+}
+
+/// One key of `sort`: input column `col`, descending if `desc`. The order is total for every
+/// type: nulls last in either direction; floats by value with `-0.0 == 0.0` and NaN above every
+/// number (so first in `desc`); strings bytewise (Unicode code points); `false < true`. Rows with
+/// equal keys keep their input order (the sort is stable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SortKey {
+    pub col: usize,
+    pub desc: bool,
 }
 
 /// A tree of stages ending in this node; `row` is the type of the rows it produces.

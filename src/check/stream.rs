@@ -127,7 +127,11 @@ impl<'p> Checker<'p> {
             // own mistakes are independent ones). After a bad map or group the columns are not
             // known, and checking stops there so nothing cascades.
             let keeps_row = match &stage.kind {
-                StageKind::Filter(_) | StageKind::Limit(_) | StageKind::Sink(_) => true,
+                StageKind::Filter(_)
+                | StageKind::Limit(_)
+                | StageKind::Sort(_)
+                | StageKind::Distinct(_)
+                | StageKind::Sink(_) => true,
                 StageKind::Union(names) => names.iter().all(|n| {
                     matches!(
                         fcx.streams.get(&n.name),
@@ -344,6 +348,67 @@ impl<'p> Checker<'p> {
                     return None;
                 }
             },
+            StageKind::Sort(keys) => {
+                let names: Vec<&ast::Ident> = keys.iter().map(|k| &k.name).collect();
+                let cols = self.key_columns(&input.row, &names, "sort");
+                let mut out = Vec::new();
+                let mut ok = cols.is_some();
+                for (k, col) in keys.iter().zip(cols.unwrap_or_default()) {
+                    let desc = match &k.dir {
+                        None => false,
+                        Some(d) if d.name == "asc" => false,
+                        Some(d) if d.name == "desc" => true,
+                        Some(d) => {
+                            let lower = d.name.to_ascii_lowercase();
+                            let mut diag = Diagnostic::error(
+                                Code::SortDirection,
+                                format!("`{}` is not a sort direction", d.name),
+                            )
+                            .label(d.span, "expected `asc` or `desc`");
+                            diag = if lower.starts_with("desc") || lower.starts_with("asc") {
+                                diag.help(format!(
+                                    "write `{} {}`",
+                                    k.name.name,
+                                    if lower.starts_with("desc") {
+                                        "desc"
+                                    } else {
+                                        "asc"
+                                    }
+                                ))
+                            } else {
+                                diag.help("separate keys with commas: `sort a desc, b`")
+                            };
+                            self.diags.push(diag);
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    out.push(hir::SortKey { col, desc });
+                }
+                if !ok {
+                    return None;
+                }
+                let row = input.row.clone();
+                (
+                    StreamKind::Sort {
+                        input: Box::new(input),
+                        keys: out,
+                    },
+                    row,
+                )
+            }
+            StageKind::Distinct(names) => {
+                let refs: Vec<&ast::Ident> = names.iter().collect();
+                let cols = self.key_columns(&input.row, &refs, "distinct")?;
+                let row = input.row.clone();
+                (
+                    StreamKind::Distinct {
+                        input: Box::new(input),
+                        keys: (!cols.is_empty()).then_some(cols),
+                    },
+                    row,
+                )
+            }
             StageKind::Sink(_) => {
                 self.diags.push(
                     Diagnostic::error(Code::HabitSinkMiddle, "a sink must be the last stage of a pipeline")
@@ -446,6 +511,41 @@ impl<'p> Checker<'p> {
         ok.then_some(out)
     }
 
+    /// The input columns of `sort` or `distinct` keys: each known and listed once.
+    fn key_columns(
+        &mut self,
+        row: &RowType,
+        keys: &[&ast::Ident],
+        stage: &str,
+    ) -> Option<Vec<usize>> {
+        let mut ok = true;
+        let mut cols = Vec::new();
+        let mut seen: Vec<&ast::Ident> = Vec::new();
+        for k in keys {
+            if let Some(prev) = seen.iter().find(|p| p.name == k.name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateField,
+                        format!("{stage} key `{}` is listed twice", k.name),
+                    )
+                    .label(k.span, "again here")
+                    .label(prev.span, "first here"),
+                );
+                ok = false;
+                continue;
+            }
+            seen.push(k);
+            match row.index_of(&k.name) {
+                Some(i) => cols.push(i),
+                None => {
+                    self.diags.push(unknown_field(k, row));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(cols)
+    }
+
     fn group(
         &mut self,
         input: Stream,
@@ -477,18 +577,7 @@ impl<'p> Checker<'p> {
                     names.push((k.name.clone(), k.span));
                 }
                 None => {
-                    let mut d = Diagnostic::error(
-                        Code::UnknownField,
-                        format!("unknown field `{}`", k.name),
-                    )
-                    .label(k.span, "the rows here have no such column");
-                    if let Some(s) =
-                        suggest(&k.name, input.row.fields.iter().map(|f| f.name.as_str()))
-                    {
-                        d = d.help(s);
-                    }
-                    self.diags
-                        .push(d.note(format!("the rows here are {}", input.row)));
+                    self.diags.push(unknown_field(k, &input.row));
                     ok = false;
                 }
             }
@@ -758,11 +847,23 @@ fn stages_deep(s: &Stream) -> usize {
             StreamKind::Filter { input, .. }
             | StreamKind::Map { input, .. }
             | StreamKind::Group { input, .. }
-            | StreamKind::Limit { input, .. } => stack.push((input, d + 1)),
+            | StreamKind::Limit { input, .. }
+            | StreamKind::Sort { input, .. }
+            | StreamKind::Distinct { input, .. } => stack.push((input, d + 1)),
             StreamKind::Union { inputs } => stack.extend(inputs.iter().map(|i| (i, d + 1))),
         }
     }
     deepest
+}
+
+/// An unknown key column, with a suggestion and the row type.
+fn unknown_field(k: &ast::Ident, row: &RowType) -> Diagnostic {
+    let mut d = Diagnostic::error(Code::UnknownField, format!("unknown field `{}`", k.name))
+        .label(k.span, "the rows here have no such column");
+    if let Some(s) = suggest(&k.name, row.fields.iter().map(|f| f.name.as_str())) {
+        d = d.help(s);
+    }
+    d.note(format!("the rows here are {row}"))
 }
 
 fn same_columns(a: &RowType, b: &RowType) -> bool {

@@ -142,8 +142,8 @@ codes! {
         "The habit: a `where` clause (SQL). The flow form: the `filter` stage.\n\nExample:\n    trips | where distance > 10.0\nFix:\n    trips | filter distance > 10.0";
     HabitSelect = "E0108", "select instead of map",
         "The habit: a `select` list (SQL). The flow form: the `map { … }` stage.\n\nExample:\n    trips | select id, fare\nFix:\n    trips | map { id, fare }";
-    HabitOrderBy = "E0109", "order by / sort: flow has no sorting stage",
-        "The habit: `order by` / `sort` (SQL, dataframes). The flow form: no stage: the stage is dropped; sort the output elsewhere.\n\nExample:\n    trips | order by fare | sink csv(\"o.csv\")\nFix:\n    trips | sink csv(\"o.csv\")";
+    HabitOrderBy = "E0109", "order by instead of sort",
+        "The habit: `order by k` / `sort_by` (SQL, dataframes). The flow form: `sort k`, with `asc` (the default) or `desc` after a key.\n\nExample:\n    trips | order by fare desc | sink csv(\"o.csv\")\nFix:\n    trips | sort fare desc | sink csv(\"o.csv\")";
     HabitGroupBy = "E0110", "group by instead of group",
         "The habit: `group by k` / `groupby` (SQL, pandas). The flow form: `group k { … }`.\n\nExample:\n    trips | group by vendor { n: count() }\nFix:\n    trips | group vendor { n: count() }";
     HabitHaving = "E0111", "having instead of filter",
@@ -218,8 +218,8 @@ codes! {
         "The habit: `x IN (…)`, `x LIKE '…'`, `x BETWEEN a AND b` (SQL). The flow form: `x == a || x == b`; `contains`/`starts_with`/`ends_with`; `x >= a && x <= b`.\n\nExample:\n    filter city in (\"A\", \"B\")\nFix:\n    filter city == \"A\" || city == \"B\"";
     HabitUpperCaseCall = "E0146", "upper-case function names",
         "The habit: `SUM(x)`, `UPPER(s)` (SQL is case-insensitive). The flow form: the lower-case name: `sum(x)`, `upper(s)`.\n\nExample:\n    group vendor { s: SUM(fare) }\nFix:\n    group vendor { s: sum(fare) }";
-    HabitDistinct = "E0147", "distinct: flow has no distinct stage",
-        "The habit: `DISTINCT` / `drop_duplicates` (SQL, pandas). The flow form: `group a, b { n: count() }` (the stage is dropped).\n\nExample:\n    trips | distinct | sink stdout()\nFix:\n    trips | group vendor, city { n: count() } | sink stdout()";
+    HabitDistinct = "E0147", "drop_duplicates / unique instead of distinct",
+        "The habit: `drop_duplicates` / `unique` / `dedup` (pandas, shell). The flow form: `distinct` (whole rows) or `distinct a, b` (the first row per key).\n\nExample:\n    trips | drop_duplicates | sink stdout()\nFix:\n    trips | distinct | sink stdout()";
     HabitFloorDiv = "E0148", "// floor division",
         "The habit: `a // b` (Python). The flow form: `/` between ints (it drops the fraction), `floor(a / b)` for floats.\n\nExample:\n    map { h: minutes // 60 }\nFix:\n    map { h: minutes / 60 }";
     HabitMethodCall = "E0149", "method calls x.f()",
@@ -250,6 +250,8 @@ codes! {
         "A value in a test row is a literal (a number, possibly negative, a string, true, false or null) of the column's type: an int where an int or a float is expected, a float for a float, a string for a str (or a timestamp, in a form `parse_timestamp` accepts), null only for a nullable column.\n\nExample:\n    given trips { { id: \"one\", tip: null } }   # id is int\nFix:\n    given trips { { id: 1, tip: null } }";
     TestDuplicate = "E0225", "a test or a test clause is given twice",
         "Test names are unique within a file, and one test gives the rows of a source once and expects the rows of a place once.\n\nExample:\n    test \"a\" { … }\n    test \"a\" { … }\nFix:\n    test \"a\" { … }\n    test \"b\" { … }";
+    SortDirection = "E0240", "unknown sort direction",
+        "A `sort` key is a column name, optionally followed by `asc` (the default) or `desc`. Keys are separated by commas.\n\nExample:\n    trips | sort fare descending, id\nFix:\n    trips | sort fare desc, id";
 }
 
 #[cfg(test)]

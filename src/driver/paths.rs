@@ -172,9 +172,10 @@ pub fn check_output_paths(program: &Program) -> Vec<Diagnostic> {
                     dead(policy, s.span, &mut outputs);
                     stack.push(input);
                 }
-                StreamKind::Group { input, .. } | StreamKind::Limit { input, .. } => {
-                    stack.push(input)
-                }
+                StreamKind::Group { input, .. }
+                | StreamKind::Limit { input, .. }
+                | StreamKind::Sort { input, .. }
+                | StreamKind::Distinct { input, .. } => stack.push(input),
                 StreamKind::Union { inputs } => stack.extend(inputs.iter()),
             }
         }

@@ -496,6 +496,22 @@ impl<'s> Formatter<'s> {
             }
             StageKind::Union(names) => concat([text("union "), self.names(names)]),
             StageKind::Limit(e) => concat([text("limit "), self.expr(e)]),
+            StageKind::Sort(keys) => {
+                let mut parts = vec![text("sort ")];
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        parts.push(text(", "));
+                    }
+                    parts.push(self.ident(&k.name));
+                    if let Some(d) = &k.dir {
+                        parts.push(text(" "));
+                        parts.push(self.ident(d));
+                    }
+                }
+                concat(parts)
+            }
+            StageKind::Distinct(keys) if keys.is_empty() => text("distinct"),
+            StageKind::Distinct(keys) => concat([text("distinct "), self.names(keys)]),
             StageKind::Sink(c) => concat([text("sink "), self.connector(c)]),
         }];
         for h in &s.hints {

@@ -74,6 +74,16 @@ pub fn op_key(op: &Op, row: &RowType) -> String {
         Op::Limit(n) => {
             let _ = write!(out, "limit({n})");
         }
+        Op::Sort { keys } => {
+            out.push_str("sort(");
+            for k in keys {
+                let _ = write!(out, "{}{},", k.col, if k.desc { "d" } else { "a" });
+            }
+            out.push(')');
+        }
+        Op::Distinct { keys } => {
+            let _ = write!(out, "distinct({keys:?})");
+        }
         Op::Sink(spec) => {
             let _ = write!(
                 out,

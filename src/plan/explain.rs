@@ -73,6 +73,8 @@ fn params(plan: &Plan, n: NodeId) -> (String, Vec<String>) {
         }
         Op::Union => (String::new(), Vec::new()),
         Op::Limit(k) => (k.to_string(), Vec::new()),
+        Op::Sort { keys } => (print::sort_keys(keys, &input), Vec::new()),
+        Op::Distinct { keys } => (print::distinct_keys(keys, &input), Vec::new()),
         Op::Sink(spec) => (print::sink(spec), Vec::new()),
     }
 }

@@ -2,7 +2,7 @@
 //! (seed 001), fused and with pushdown applied. Produced by `plan::build`, consumed by codegen
 //! and the runtime.
 
-use crate::check::hir::{Agg, Expr};
+use crate::check::hir::{Agg, Expr, SortKey};
 use crate::job::{ErrorPolicy, Hints, Mode, Options};
 use crate::span::Span;
 use crate::types::RowType;
@@ -85,6 +85,14 @@ pub enum Op {
     /// Inputs in edge-port order; all have the node's row type.
     Union,
     Limit(u64),
+    /// The rows ordered by the keys (stable; see `hir::SortKey`).
+    Sort {
+        keys: Vec<SortKey>,
+    },
+    /// The first row in input order per key (`None`: whole rows).
+    Distinct {
+        keys: Option<Vec<usize>>,
+    },
     Sink(SinkSpec),
 }
 
@@ -98,6 +106,8 @@ impl Op {
             Op::Group { .. } => "group",
             Op::Union => "union",
             Op::Limit(_) => "limit",
+            Op::Sort { .. } => "sort",
+            Op::Distinct { .. } => "distinct",
             Op::Sink(_) => "sink",
         }
     }

@@ -78,7 +78,9 @@ fn tree_size(s: &Stream) -> usize {
         StreamKind::Filter { input, .. }
         | StreamKind::Map { input, .. }
         | StreamKind::Group { input, .. }
-        | StreamKind::Limit { input, .. } => tree_size(input),
+        | StreamKind::Limit { input, .. }
+        | StreamKind::Sort { input, .. }
+        | StreamKind::Distinct { input, .. } => tree_size(input),
         StreamKind::Union { inputs } => inputs.iter().map(tree_size).sum(),
     }
 }
@@ -169,6 +171,13 @@ impl Lowerer<'_> {
                 (Op::Union, ids)
             }
             StreamKind::Limit { input, n } => (Op::Limit(*n), vec![self.stream(input)?]),
+            StreamKind::Sort { input, keys } => {
+                (Op::Sort { keys: keys.clone() }, vec![self.stream(input)?])
+            }
+            StreamKind::Distinct { input, keys } => (
+                Op::Distinct { keys: keys.clone() },
+                vec![self.stream(input)?],
+            ),
         };
         Ok(self.interner.add(DNode {
             op,

@@ -1,7 +1,7 @@
 //! Prints plan parameters back in flow syntax, with column names from the input row.
 
 use super::ir::{SinkSpec, SourceSpec};
-use crate::check::hir::{Agg, BinOp, Expr, ExprKind, UnOp};
+use crate::check::hir::{Agg, BinOp, Expr, ExprKind, SortKey, UnOp};
 use crate::job::{ErrorPolicy, Hints, MaxErrors, OnError};
 use crate::types::{RowType, Scalar};
 
@@ -153,6 +153,30 @@ pub fn map_fields<'a>(
         })
         .collect();
     format!("{{ {} }}", parts.join(", "))
+}
+
+/// `fare desc, id` (keys in flow syntax).
+pub fn sort_keys(keys: &[SortKey], input: &RowType) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let c = column(input, k.col);
+            if k.desc { format!("{c} desc") } else { c }
+        })
+        .collect();
+    keys.join(", ")
+}
+
+/// `a, b`, or `(whole rows)` for `distinct` without keys.
+pub fn distinct_keys(keys: &Option<Vec<usize>>, input: &RowType) -> String {
+    match keys {
+        None => "(whole rows)".to_string(),
+        Some(ks) => ks
+            .iter()
+            .map(|&k| column(input, k))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 pub fn group(keys: &[usize], aggs: &[Agg], input: &RowType) -> String {

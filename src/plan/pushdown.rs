@@ -4,8 +4,9 @@
 //!    column the predicate reads is a plain copy (`a` or `b: a`) of an input column, and no
 //!    expression of the map can fail. The last condition keeps error behaviour unchanged: the
 //!    map would have been evaluated on every row anyway, and the filter sees the same rows. A
-//!    filter never moves across group, limit, union, another filter (both could fail, in a
-//!    different order) or a node with other consumers.
+//!    filter never moves across group, limit, union, distinct, another filter (both could fail,
+//!    in a different order) or a node with other consumers. A filter moves below a `sort` with
+//!    no other consumer (same rows, same order, fewer rows sorted).
 //! 2. `project`: every source is told which of its columns are read downstream
 //!    (`SourceSpec::columns`; the union over all consumers when shared). Rows of filters and
 //!    limits on top of a projected source shrink the same way, and the expressions reading them
@@ -31,6 +32,10 @@ pub fn push_filters(dag: &mut Dag) {
     let limit = dag.nodes.len().saturating_mul(dag.nodes.len()) + 1;
     for _ in 0..limit {
         let consumers = dag.consumers();
+        if let Some((f, s)) = (0..dag.nodes.len()).find_map(|f| below_sort(dag, &consumers, f)) {
+            swap_sort(dag, f, s);
+            continue;
+        }
         let Some((f, m, new_pred)) = (0..dag.nodes.len())
             .find_map(|f| swappable(dag, &consumers, f).map(|(m, p)| (f, m, p)))
         else {
@@ -64,6 +69,39 @@ fn swappable(dag: &Dag, consumers: &[Vec<usize>], f: usize) -> Option<(usize, Ex
     };
     let new_pred = exprs::remap(pred, &source_of)?;
     Some((m, new_pred))
+}
+
+/// If filter `f` reads a `sort` that has no other consumer, the sort's index: filtering before
+/// sorting gives the same rows in the same order (the sort keeps the row type), sorts fewer rows,
+/// and lets the filter move further toward the source.
+fn below_sort(dag: &Dag, consumers: &[Vec<usize>], f: usize) -> Option<(usize, usize)> {
+    let fnode = dag.nodes.get(f)?;
+    if !matches!(fnode.op, Op::Filter { .. }) {
+        return None;
+    }
+    let [s] = fnode.inputs[..] else { return None };
+    let snode = dag.nodes.get(s)?;
+    (matches!(snode.op, Op::Sort { .. }) && snode.inputs.len() == 1 && consumers.get(s)?.len() == 1)
+        .then_some((f, s))
+}
+
+/// `X -> S(sort) -> F(filter)` becomes `X -> F -> S` in the same two slots. The filter's row
+/// (possibly narrowed nullability) is the sort's row after the swap.
+fn swap_sort(dag: &mut Dag, f: usize, s: usize) {
+    let fnode = dag.nodes[f].clone();
+    let snode = dag.nodes[s].clone();
+    dag.nodes[s] = DNode {
+        inputs: snode.inputs.clone(),
+        labels: Vec::new(),
+        ..fnode.clone()
+    };
+    dag.nodes[f] = DNode {
+        row: fnode.row,
+        inputs: vec![s],
+        // The sort's own `let` name denoted the unfiltered rows, which no longer exist.
+        labels: fnode.labels,
+        ..snode
+    };
 }
 
 /// `X -> M(map) -> F(filter)` becomes `X -> F' -> M'`, reusing the two slots so the order stays
@@ -133,8 +171,15 @@ fn demand(
     let all = |r: &RowType| (0..r.len()).collect::<BTreeSet<usize>>();
     match &node.op {
         Op::Source(_) => Vec::new(),
-        Op::Sink(_) | Op::Union => input_rows.iter().map(|r| all(r)).collect(),
+        Op::Sink(_) | Op::Union | Op::Distinct { .. } => {
+            input_rows.iter().map(|r| all(r)).collect()
+        }
         Op::Limit(_) => vec![needed_out.clone()],
+        Op::Sort { keys } => {
+            let mut d = needed_out.clone();
+            d.extend(keys.iter().map(|k| k.col));
+            vec![d]
+        }
         Op::Filter { pred, .. } => {
             let mut d = needed_out.clone();
             exprs::fields(pred, &mut d);
@@ -283,6 +328,16 @@ pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
                 }
                 kept[i] = input_kept;
             }
+            Op::Sort { keys } => {
+                for k in keys.iter_mut() {
+                    k.col = map_in(k.col)
+                        .ok_or_else(|| internal(format!("sort n{i} reads a dropped column")))?;
+                }
+                if let Some(cols) = &input_kept {
+                    node.row = project_row(&node.row, cols)?;
+                }
+                kept[i] = input_kept;
+            }
             Op::Map { fields, .. } => {
                 for (_, e) in fields.iter_mut() {
                     *e = exprs::remap(e, &map_in)
@@ -312,7 +367,7 @@ pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
                     return Err(internal("projection under a fused chain is not supported"));
                 }
             }
-            Op::Union | Op::Sink(_) => {
+            Op::Union | Op::Sink(_) | Op::Distinct { .. } => {
                 // They demand every column, so their inputs are never projected.
                 let projected = node
                     .inputs

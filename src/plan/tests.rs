@@ -207,9 +207,10 @@ fn respan(s: &mut Stream, file: u32, counter: &mut u32) {
             }
             respan(input, file, counter);
         }
-        StreamKind::Group { input, .. } | StreamKind::Limit { input, .. } => {
-            respan(input, file, counter)
-        }
+        StreamKind::Group { input, .. }
+        | StreamKind::Limit { input, .. }
+        | StreamKind::Sort { input, .. }
+        | StreamKind::Distinct { input, .. } => respan(input, file, counter),
         StreamKind::Union { inputs } => {
             for i in inputs {
                 respan(i, file, counter);

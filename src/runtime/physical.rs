@@ -5,7 +5,7 @@
 
 use super::RunError;
 use super::group::GroupLayout;
-use crate::check::hir::{Agg, Expr, ExprKind};
+use crate::check::hir::{Agg, Expr, ExprKind, SortKey};
 use crate::connectors::Split;
 use crate::job::{ErrorPolicy, Hints, Mode};
 use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
@@ -28,6 +28,15 @@ pub enum PhysOp {
     Group(GroupPlan),
     Union,
     Limit(u64),
+    /// `limit`: the sort's only consumer is a `limit` of this many rows (a top-N).
+    Sort {
+        keys: Vec<SortKey>,
+        limit: Option<u64>,
+    },
+    /// Key columns (every column for whole-row `distinct`).
+    Distinct {
+        keys: Vec<usize>,
+    },
     Sink {
         spec: SinkSpec,
         sink: usize,
@@ -202,6 +211,23 @@ impl PhysicalPlan {
                 Op::Group { keys, aggs } => PhysOp::Group(GroupPlan::new(&input_row, keys, aggs)),
                 Op::Union => PhysOp::Union,
                 Op::Limit(k) => PhysOp::Limit(*k),
+                Op::Sort { keys } => {
+                    let outs = plan.outputs(id);
+                    let limit = match outs.as_slice() {
+                        [o] => match plan.graph[*o].op {
+                            Op::Limit(k) => Some(k),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    PhysOp::Sort {
+                        keys: keys.clone(),
+                        limit,
+                    }
+                }
+                Op::Distinct { keys } => PhysOp::Distinct {
+                    keys: keys.clone().unwrap_or_else(|| (0..n.row.len()).collect()),
+                },
                 Op::Sink(spec) => {
                     sinks += 1;
                     PhysOp::Sink {

@@ -53,6 +53,8 @@ pub struct Shared {
     pub group_bytes: AtomicUsize,
     /// The most bytes the group tables may hold together ([`memory_budget`]).
     pub memory_budget: usize,
+    /// The most bytes one `sort` holds in memory before it spills a run ([`sort_budget`]).
+    pub sort_budget: usize,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
             limit_upto: (0..nodes).map(|_| AtomicU64::new(u64::MAX)).collect(),
             group_bytes: AtomicUsize::new(0),
             memory_budget: memory_budget(),
+            sort_budget: sort_budget(),
         }
     }
 
@@ -135,6 +138,23 @@ pub fn memory_budget() -> usize {
         Some(kb) => kb.saturating_mul(1024) / 4 * 3,
         None => 4 << 30,
     }
+}
+
+/// The environment variable that sets the sort budget.
+pub const SORT_BUDGET_VAR: &str = "FLOW_SORT_BUDGET";
+
+/// The bytes one `sort` stage keeps in memory before it writes a sorted run to a temporary file:
+/// `FLOW_SORT_BUDGET` (as [`parse_bytes`]), else 1/8 of [`memory_budget`] capped at 256 MiB. A
+/// sort never fails for want of memory: beyond its budget it spills (see
+/// `runtime::dataflow::sort`).
+pub fn sort_budget() -> usize {
+    if let Some(b) = std::env::var(SORT_BUDGET_VAR)
+        .ok()
+        .and_then(|v| parse_bytes(&v))
+    {
+        return b.max(1);
+    }
+    (memory_budget() / 8).clamp(1 << 20, 256 << 20)
 }
 
 /// `123`, `64K`, `512M`, `2G` (also with a trailing `B`, any case) as bytes.

@@ -505,6 +505,26 @@ impl<'a> Compiler<'a> {
                 let name = self.name(id, None);
                 self.push(id, name, format!("SELECT * FROM {from} LIMIT {k}"));
             }
+            Op::Distinct { keys: None } => {
+                let name = self.name(id, None);
+                self.push(id, name, format!("SELECT DISTINCT * FROM {from}"));
+            }
+            Op::Distinct { keys: Some(_) } => {
+                self.refuse(
+                    Code::NotTranslatable,
+                    n.span,
+                    "`distinct` with keys keeps the first row of each key in input order, which SQL does not reproduce".into(),
+                    "this distinct",
+                );
+            }
+            Op::Sort { .. } => {
+                self.refuse(
+                    Code::NotTranslatable,
+                    n.span,
+                    "`sort` is stable (equal keys keep their input order) and its order must survive to the output; SQL guarantees neither".into(),
+                    "this sort",
+                );
+            }
             Op::Sink(_) => {}
         }
     }

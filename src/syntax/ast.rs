@@ -191,7 +191,20 @@ pub enum StageKind {
     Group(Vec<Ident>, Vec<MapItem>),
     Union(Vec<Ident>),
     Limit(Expr),
+    /// `sort a, b desc`: the keys in order (checked by the checker).
+    Sort(Vec<SortKey>),
+    /// `distinct` (whole rows) or `distinct a, b` (the first row per key).
+    Distinct(Vec<Ident>),
     Sink(ConnectorCall),
+}
+
+/// One key of `sort`: a column and an optional direction word (`asc` or `desc`, checked by the
+/// checker).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SortKey {
+    pub name: Ident,
+    pub dir: Option<Ident>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -72,7 +72,7 @@ fn roots(item: &mut Item) -> Vec<&mut Expr> {
                         }
                     }
                 }
-                StageKind::Union(_) => {}
+                StageKind::Union(_) | StageKind::Sort(_) | StageKind::Distinct(_) => {}
                 StageKind::Sink(c) => args(out, &mut c.args),
             }
         }

@@ -135,6 +135,18 @@ fn stage(out: &mut String, depth: usize, s: &Stage) {
         }
         StageKind::Union(inputs) => line(out, depth, &format!("| union {}", names(inputs))),
         StageKind::Limit(e) => line(out, depth, &format!("| limit {}", expr(e))),
+        StageKind::Sort(keys) => {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| match &k.dir {
+                    Some(d) => format!("{} {}", k.name.name, d.name),
+                    None => k.name.name.clone(),
+                })
+                .collect();
+            line(out, depth, &format!("| sort {}", keys.join(", ")))
+        }
+        StageKind::Distinct(keys) if keys.is_empty() => line(out, depth, "| distinct"),
+        StageKind::Distinct(keys) => line(out, depth, &format!("| distinct {}", names(keys))),
         StageKind::Sink(c) => {
             connector_args(out, depth, &format!("| sink {}", c.name.name), c);
         }

@@ -69,10 +69,7 @@ fn starts_operand(t: Option<&Spanned>) -> bool {
 }
 
 fn is_stage_kw(t: &Spanned) -> bool {
-    matches!(
-        kw(t),
-        Some(Tok::Filter | Tok::Map | Tok::Group | Tok::Union | Tok::Limit | Tok::Sink)
-    )
+    kw(t).is_some_and(Tok::is_stage)
 }
 
 /// The conversion function for a SQL or Python type name in a cast.
@@ -105,10 +102,8 @@ pub fn continues_statement(word: &str) -> bool {
             | "like"
             | "where"
             | "order"
-            | "sort"
             | "having"
             | "join"
-            | "distinct"
     )
 }
 
@@ -858,34 +853,36 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                             i += 1;
                             continue;
                         }
-                        "order" | "sort" | "sort_by" | "order_by" | "distinct" => {
-                            // Drop the stage: it does not change the row type.
-                            let mut j = i + 1;
-                            let mut d2 = 0i32;
-                            while j < toks.len() {
-                                match kw(&toks[j]) {
-                                    Some(Tok::LParen | Tok::LBrace) => d2 += 1,
-                                    Some(Tok::RParen | Tok::RBrace) => d2 -= 1,
-                                    Some(Tok::Pipe) if d2 == 0 => break,
-                                    _ => {}
-                                }
-                                j += 1;
-                            }
-                            let end = toks[j - 1].2;
-                            let d = if lower == "distinct" {
-                                p.habit(Code::HabitDistinct, "flow has no `distinct` stage", (t.0, end), "not a stage")
-                                    .help("group by the columns instead: `group a, b { n: count() }` gives each distinct pair once")
-                            } else {
-                                p.habit(Code::HabitOrderBy, "flow has no sorting stage", (t.0, end), "not a stage")
-                                    .help("remove it; sort the output with another tool (`sort`, a spreadsheet)")
-                                    .note("with `--threads 1` rows keep their input order, and `group` outputs keys in first-seen order")
-                            };
+                        "order" | "order_by" | "sort_by" | "orderby" | "sortby" => {
+                            let d = p
+                                .habit(Code::HabitOrderBy, format!("flow sorts with `sort`, not `{}`", if lower == "order" { "order by" } else { name }), at, "write `sort` here")
+                                .help("e.g. `trips | sort fare desc, id`; a key is `name`, `name asc` or `name desc`");
                             p.report(d);
-                            // Drop the `|` before it too (the next one, if any, joins the rest).
-                            if after_pipe {
-                                out.pop();
+                            if need_pipe {
+                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
                             }
-                            i = j;
+                            out.push((t.0, Token::Kw(Tok::Sort), t.2));
+                            stage = Some(Tok::Sort);
+                            i += 1;
+                            // `order by fare`: drop `by`.
+                            if p.word(toks.get(i))
+                                .is_some_and(|w| w.eq_ignore_ascii_case("by"))
+                            {
+                                i += 1;
+                            }
+                            continue;
+                        }
+                        "drop_duplicates" | "unique" | "dedup" | "dedupe" | "uniq" => {
+                            let d = p
+                                .habit(Code::HabitDistinct, format!("flow drops repeated rows with `distinct`, not `{name}`"), at, "write `distinct` here")
+                                .help("`distinct` keeps the first of equal rows; `distinct a, b` the first row per key");
+                            p.report(d);
+                            if need_pipe {
+                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
+                            }
+                            out.push((t.0, Token::Kw(Tok::Distinct), t.2));
+                            stage = Some(Tok::Distinct);
+                            i += 1;
                             continue;
                         }
                         "join" | "merge" => {

@@ -35,6 +35,10 @@ pub enum Tok {
     Union,
     #[token("limit")]
     Limit,
+    #[token("sort")]
+    Sort,
+    #[token("distinct")]
+    Distinct,
     #[token("sink")]
     Sink,
     #[token("if")]
@@ -163,6 +167,23 @@ impl fmt::Display for Token {
     }
 }
 
+impl Tok {
+    /// Whether this keyword starts a stage (`| filter …`, `| sort …`).
+    pub fn is_stage(&self) -> bool {
+        matches!(
+            self,
+            Tok::Filter
+                | Tok::Map
+                | Tok::Group
+                | Tok::Union
+                | Tok::Limit
+                | Tok::Sort
+                | Tok::Distinct
+                | Tok::Sink
+        )
+    }
+}
+
 /// The source text of a fixed token (for messages).
 pub fn tok_text(t: &Tok) -> &'static str {
     match t {
@@ -177,6 +198,8 @@ pub fn tok_text(t: &Tok) -> &'static str {
         Tok::Group => "group",
         Tok::Union => "union",
         Tok::Limit => "limit",
+        Tok::Sort => "sort",
+        Tok::Distinct => "distinct",
         Tok::Sink => "sink",
         Tok::If => "if",
         Tok::Else => "else",

@@ -200,9 +200,7 @@ fn split_statements(text: &str, tokens: &[Spanned]) -> Vec<Vec<Spanned>> {
             }
             // A stage keyword at the very start of a line starts a (mistaken) statement:
             // `limit 10 trips`; indented, it is a stage missing its `|`.
-            Token::Kw(
-                Tok::Filter | Tok::Map | Tok::Group | Tok::Union | Tok::Limit | Tok::Sink,
-            ) => current
+            Token::Kw(t) if t.is_stage() => current
                 .last()
                 .is_some_and(|prev| ends_statement(&prev.1) && text[..tok.0].ends_with('\n')),
             // Habit words (`and`, `where`, …) at a line's start continue the statement; they

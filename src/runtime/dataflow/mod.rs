@@ -22,7 +22,9 @@
 //! Row order: with one worker every operator preserves input order (sources read files in sorted
 //! order; `union` interleaves its inputs by chunk; `group` emits groups in first-seen order). With
 //! several workers the output is the same multiset of rows, in no guaranteed order, except that
-//! `limit` returns the first N rows in input order at any worker count.
+//! `limit` returns the first N rows in input order at any worker count, and `sort` orders its
+//! output totally (all rows meet on worker 0, [`sort`]). `distinct` routes rows by key hash and
+//! keeps the first row of each key by input position ([`Order`] and the row's index).
 
 use super::RunError;
 use super::physical::{PhysOp, PhysicalPlan};
@@ -143,16 +145,20 @@ impl<'de> Deserialize<'de> for Packet {
     }
 }
 
+mod distinct;
 mod group;
 mod kernel;
 mod limit;
 mod sink;
+mod sort;
 mod source;
 
+use distinct::distinct_op;
 use group::group_op;
 use kernel::kernel_op;
 use limit::limit_op;
 use sink::sink_op;
+use sort::sort_op;
 use source::source_op;
 
 type S<'s> = Stream<'s, u64, Vec<Packet>>;
@@ -311,6 +317,12 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
             (PhysOp::Group(plan), Some(input)) => Some(group_op(input, i, node, plan, ctx)),
             (PhysOp::Union, Some(_)) => Some(scope.concatenate(inputs)),
             (PhysOp::Limit(n), Some(input)) => Some(limit_op(input, i, node, *n, ctx)),
+            (PhysOp::Sort { keys, limit }, Some(input)) => {
+                Some(sort_op(input, i, node, keys, *limit, ctx))
+            }
+            (PhysOp::Distinct { keys }, Some(input)) => {
+                Some(distinct_op(input, i, node, keys, ctx))
+            }
             (PhysOp::Sink { sink, .. }, Some(input)) => {
                 sink_op(input, i, node, *sink, ctx).probe_with(&ctx.probe);
                 None

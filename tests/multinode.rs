@@ -173,6 +173,117 @@ example_cases! {
     trips_on_3_processes: "trips.flow", "3";
 }
 
+/// `script` with its mode replaced by `mode` and, when `parallel` is given, `@parallel(n)` on
+/// every stage written on one line (appended to the line: it belongs to its last stage).
+fn with_hints(text: &str, mode: &str, parallel: Option<u32>) -> String {
+    let mut out = format!("{mode}\n");
+    for line in text.lines() {
+        if line.trim_start().starts_with("mode ") {
+            continue;
+        }
+        let balanced = |open: char, close: char| {
+            line.chars().filter(|&c| c == open).count()
+                == line.chars().filter(|&c| c == close).count()
+        };
+        let stage = (line.trim_start().starts_with("| ") || line.contains(" | "))
+            && !line.trim_start().starts_with('#')
+            && !line.contains('@')
+            && balanced('(', ')')
+            && balanced('{', '}');
+        out.push_str(line);
+        if let (Some(n), true) = (parallel, stage) {
+            out.push_str(&format!(" @parallel({n})"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The outputs of `script` run with `mode` and `@parallel` hints (and `args`) are the outputs of
+/// the script as written on one worker, as multisets; the run reports no warning.
+fn hinted_same_as_default(script: &str, mode: &str, parallel: Option<u32>, args: &[&str]) {
+    let single = outputs(script, &["--threads", "1", "-q"]);
+    let text = std::fs::read_to_string(Path::new("examples").join(script)).unwrap();
+    let hinted = with_hints(&text, mode, parallel);
+    if parallel.is_some() {
+        assert!(
+            hinted.contains("@parallel("),
+            "{script}: no stage got a hint"
+        );
+    }
+    let name = format!("hinted_{script}");
+    let dir = examples_copy();
+    std::fs::write(dir.path().join(&name), &hinted).unwrap();
+    let before = files(dir.path());
+    let (code, stdout, stderr) = run(dir.path(), &name, args);
+    assert_eq!(code, Some(0), "{script} with {mode}: {stderr}\n{hinted}");
+    assert!(
+        !stderr.contains("warning"),
+        "{script} with {mode}: {stderr}"
+    );
+    let mut hinted_out = BTreeMap::new();
+    for (p, bytes) in files(dir.path()) {
+        if !before.contains_key(&p) {
+            hinted_out.insert(p.display().to_string(), multiset(&bytes));
+        }
+    }
+    hinted_out.insert("<stdout>".into(), multiset(&stdout));
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        hinted_out.keys().collect::<Vec<_>>(),
+        "{script}: the same outputs"
+    );
+    for (k, v) in &single {
+        assert_eq!(
+            Some(v),
+            hinted_out.get(k),
+            "{script} with {mode} {parallel:?}: {k}"
+        );
+    }
+}
+
+macro_rules! hint_cases {
+    ($($name:ident: $script:literal, $mode:expr, $parallel:expr, $args:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                hinted_same_as_default($script, $mode, $parallel, $args);
+            }
+        )*
+    };
+}
+
+const R1P3: &str = "mode single(readers: 1, processors: 3)";
+const R2P1: &str = "mode single(readers: 2, processors: 1, batch: 7)";
+const R1P2: &str = "mode single(readers: 1, processors: 2, batch: 5)";
+
+hint_cases! {
+    enrich_readers_1_processors_3: "enrich.flow", R1P3, None, &["-q"];
+    enrich_readers_2_processors_1: "enrich.flow", R2P1, None, &["-q"];
+    enrich_parallel_1: "enrich.flow", R1P3, Some(1), &["-q"];
+    enrich_parallel_2_on_2_processes: "enrich.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    fanout_readers_1_processors_3: "fanout.flow", R1P3, None, &["-q"];
+    fanout_readers_2_processors_1: "fanout.flow", R2P1, None, &["-q"];
+    fanout_parallel_1: "fanout.flow", R1P3, Some(1), &["-q"];
+    fanout_parallel_2_on_2_processes: "fanout.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    logs_readers_1_processors_3: "logs.flow", R1P3, None, &["-q"];
+    logs_readers_2_processors_1: "logs.flow", R2P1, None, &["-q"];
+    logs_parallel_1: "logs.flow", R1P3, Some(1), &["-q"];
+    logs_parallel_2_on_2_processes: "logs.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    sales_readers_1_processors_3: "sales.flow", R1P3, None, &["-q"];
+    sales_readers_2_processors_1: "sales.flow", R2P1, None, &["-q"];
+    sales_parallel_1: "sales.flow", R1P3, Some(1), &["-q"];
+    sales_parallel_2_on_2_processes: "sales.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    stdlib_readers_1_processors_3: "stdlib.flow", R1P3, None, &["-q"];
+    stdlib_readers_2_processors_1: "stdlib.flow", R2P1, None, &["-q"];
+    stdlib_parallel_1: "stdlib.flow", R1P3, Some(1), &["-q"];
+    stdlib_parallel_2_on_2_processes: "stdlib.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    trips_readers_1_processors_3: "trips.flow", R1P3, None, &["-q"];
+    trips_readers_2_processors_1: "trips.flow", R2P1, None, &["-q"];
+    trips_parallel_1: "trips.flow", R1P3, Some(1), &["-q"];
+    trips_parallel_2_on_2_processes: "trips.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+}
+
 #[test]
 fn every_example_is_covered() {
     let mut scripts: Vec<String> = std::fs::read_dir("examples")

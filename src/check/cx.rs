@@ -56,6 +56,8 @@ pub struct Checker<'p> {
     pub sources: Vec<hir::Source>,
     pub sinks: Vec<hir::Sink>,
     pub types: Vec<String>,
+    /// `@parallel` / `@batch` hints as written, checked against the mode at the end.
+    pub(super) hint_uses: Vec<super::items::HintUse>,
     pub(super) fns: Vec<FnEntry>,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
@@ -79,6 +81,7 @@ impl<'p> Checker<'p> {
             probe,
             catalog,
             diags: vec![],
+            hint_uses: vec![],
             sources: vec![],
             sinks: vec![],
             types: vec![],

@@ -64,8 +64,14 @@ pub(super) fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx:
         }
     });
     let ctx = ctx.clone();
+    let keeper = ctx
+        .placed
+        .get(i)
+        .and_then(|w| w.first())
+        .copied()
+        .unwrap_or(0) as u64;
     local.unary_frontier::<Cb, _, _, _>(
-        Exchange::new(|_p: &Packet| 0),
+        Exchange::new(move |_p: &Packet| keeper),
         &node.name,
         move |cap, _info| {
             let mut cap = Some(cap);

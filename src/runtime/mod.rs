@@ -27,6 +27,7 @@ mod commit;
 pub mod dataflow;
 mod execute;
 pub mod group;
+pub mod layout;
 pub mod physical;
 pub mod policy;
 mod prepare;

@@ -128,17 +128,17 @@ struct WorkerArgs {
     /// FLOW_JOB_TOKEN environment variable), and exit when standard input closes.
     #[arg(long)]
     token_stdin: bool,
+    /// Read the job token from this file (a daemon's token; never on the command line).
+    #[arg(long, value_name = "FILE", conflicts_with = "token_stdin")]
+    token_file: Option<PathBuf>,
 }
 
 fn cmd_worker(args: WorkerArgs) -> ExitCode {
-    use crate::runtime::cluster::{protocol::TOKEN_VAR, worker};
+    use crate::runtime::cluster::worker;
     let token = if args.token_stdin {
         worker::token_from_stdin()
     } else {
-        std::env::var(TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| format!("set the job token in {TOKEN_VAR} (or pass --token-stdin)"))
+        crate::runtime::cluster::read_token(args.token_file.as_deref())
     };
     let token = match token {
         Ok(t) => t,

@@ -330,17 +330,22 @@ impl Session {
             diagnostic: run_error_diagnostic(&error).map(Box::new),
             error: Box::new(error),
         };
-        let layout = runtime::layout::decide(plan, opts, nodes);
+        let layout = runtime::layout::decide(plan, opts, nodes, cluster.hosts.len());
         let why = &layout.why;
-        if layout.processes >= 2 {
+        if layout.multi {
             let mut c = cluster.clone();
             c.nodes = layout.processes;
             let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
             s.layout = format!(
-                "multi-node: {} worker processes × {} thread{} on this machine ({why})",
+                "multi-node: {} worker processes × {} thread{} {} ({why})",
                 layout.processes,
                 s.threads,
-                if s.threads == 1 { "" } else { "s" }
+                if s.threads == 1 { "" } else { "s" },
+                if c.hosts.is_empty() {
+                    "on this machine"
+                } else {
+                    "on the worker daemons"
+                }
             );
             return Ok(s);
         }

@@ -13,6 +13,11 @@ use std::collections::BTreeSet;
 /// few small files runs on one thread (no start-up of idle workers, rows in input order).
 pub const AUTO_BYTES_PER_THREAD: u64 = 8 << 20;
 
+/// Under `mode auto` with worker daemons given (`--hosts`), the input size from which the job
+/// runs on them rather than in this process: below it, shipping the job and the mesh set-up
+/// (tens of milliseconds) cost more than other machines' cores win.
+pub const AUTO_MULTI_BYTES: u64 = 256 << 20;
+
 /// The processes and threads a job runs on, and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
@@ -22,6 +27,8 @@ pub struct Layout {
     pub threads: Option<usize>,
     /// One line: what was chosen and why.
     pub why: String,
+    /// Runs on worker processes (spawned here, or on the daemons given), not in this process.
+    pub multi: bool,
 }
 
 /// The bytes of the job's input files (each file once), or `None` if one cannot be listed
@@ -45,20 +52,48 @@ fn input_bytes(plan: &Plan, opts: &RunOptions) -> Option<u64> {
 /// Decides the layout: `--nodes` (`nodes`), else the mode's `nodes:`; `mode auto` decides from
 /// the input size and the cores (more processes on one machine only add serialization, so it
 /// runs in one process).
-pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
+pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>, hosts: usize) -> Layout {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let bytes = matches!(plan.mode, Mode::Auto { .. })
+        .then(|| input_bytes(plan, opts))
+        .flatten();
+    let size = match bytes {
+        Some(b) if b < 1_000_000 => format!("{b} bytes of input"),
+        Some(b) => format!("{:.1} MB of input", b as f64 / 1e6),
+        None => "input size unknown".to_string(),
+    };
     match (&plan.mode, nodes) {
+        (Mode::Auto { .. }, None) if hosts > 0 && bytes.is_some_and(|b| b >= AUTO_MULTI_BYTES) => {
+            Layout {
+                processes: hosts,
+                threads: None,
+                multi: true,
+                why: format!(
+                    "mode auto chose multi-node on the {} given: {size}, at least {} MB",
+                    plural(hosts, "host"),
+                    AUTO_MULTI_BYTES >> 20
+                ),
+            }
+        }
+        (Mode::Multi { .. } | Mode::Single { .. }, None) | (_, Some(_)) if hosts > 0 => Layout {
+            processes: hosts,
+            threads: None,
+            multi: true,
+            why: format!("--hosts: {}", plural(hosts, "worker daemon")),
+        },
         (_, Some(n)) => Layout {
             processes: n.max(1),
             threads: None,
+            multi: n >= 2,
             why: format!("--nodes {n}"),
         },
         (Mode::Multi { nodes, .. }, None) => Layout {
             processes: (*nodes as usize).max(1),
             threads: None,
+            multi: *nodes >= 2,
             why: format!("mode multi(nodes: {nodes})"),
         },
         (
@@ -71,6 +106,7 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
         ) => Layout {
             processes: 1,
             threads: None,
+            multi: false,
             why: match opts.threads {
                 Some(_) => "mode single; threads from --threads, each reads and processes".into(),
                 None => format!(
@@ -87,7 +123,6 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
                 .filter_map(|n| n.hints.parallel)
                 .max()
                 .unwrap_or(0) as usize;
-            let bytes = input_bytes(plan, opts);
             let by_size = bytes.map(|b| b.div_ceil(AUTO_BYTES_PER_THREAD).max(1) as usize);
             let threads = match opts.threads {
                 Some(t) => t,
@@ -96,16 +131,21 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
                     .min(cores)
                     .max(largest_parallel.min(physical::MAX_THREADS)),
             };
-            let size = match bytes {
-                Some(b) if b < 1_000_000 => format!("{b} bytes of input"),
-                Some(b) => format!("{:.1} MB of input", b as f64 / 1e6),
-                None => "input size unknown".to_string(),
+            let mut why = if hosts > 0 {
+                format!(
+                    "mode auto chose single-node: {size}, below {} MB, is not worth shipping to \
+                     the {} given; {} here",
+                    AUTO_MULTI_BYTES >> 20,
+                    plural(hosts, "host"),
+                    plural(cores, "core")
+                )
+            } else {
+                format!(
+                    "mode auto chose single-node: one machine and no hosts given (worker \
+                     processes on one machine only add serialization); {size}, {} here",
+                    plural(cores, "core")
+                )
             };
-            let mut why = format!(
-                "mode auto chose single-node: one machine and no hosts given (worker processes \
-                 on one machine only add serialization); {size}, {} here",
-                plural(cores, "core")
-            );
             if opts.threads.is_some() {
                 why.push_str("; threads from --threads");
             } else if largest_parallel > by_size.unwrap_or(cores).min(cores) {
@@ -124,6 +164,7 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
                 processes: 1,
                 threads: Some(threads),
                 why,
+                multi: false,
             }
         }
     }
@@ -133,7 +174,7 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Layout {
 /// each stage, and the edges on which rows move between workers (and whether they cross
 /// processes).
 pub fn describe(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Result<String, RunError> {
-    let layout = decide(plan, opts, nodes);
+    let layout = decide(plan, opts, nodes, 0);
     let largest = plan
         .graph
         .node_weights()

@@ -125,14 +125,38 @@ fn outputs(script: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
 
 /// [`outputs`] of `script` rewritten with `mode` (see [`with_hints`]).
 fn outputs_as(script: &str, mode: Option<&str>, args: &[&str]) -> BTreeMap<String, Vec<String>> {
+    outputs_hinted(script, mode, None, args)
+}
+
+/// [`outputs`] of `script` rewritten with `mode` and `@parallel(n)` hints ([`with_hints`]); a
+/// rewritten script must run with no warning (every hint honoured).
+fn outputs_hinted(
+    script: &str,
+    mode: Option<&str>,
+    parallel: Option<u32>,
+    args: &[&str],
+) -> BTreeMap<String, Vec<String>> {
     let dir = examples_copy();
     if let Some(mode) = mode {
         let text = std::fs::read_to_string(dir.path().join(script)).unwrap();
-        std::fs::write(dir.path().join(script), with_hints(&text, mode, None)).unwrap();
+        let hinted = with_hints(&text, mode, parallel);
+        if parallel.is_some() {
+            assert!(
+                hinted.contains("@parallel("),
+                "{script}: no stage got a hint"
+            );
+        }
+        std::fs::write(dir.path().join(script), hinted).unwrap();
     }
     let before = files(dir.path());
     let (code, stdout, stderr) = run(dir.path(), script, args);
-    assert_eq!(code, Some(0), "{script} {args:?}: {stderr}");
+    assert_eq!(code, Some(0), "{script} {mode:?} {args:?}: {stderr}");
+    if mode.is_some() {
+        assert!(
+            !stderr.contains("warning"),
+            "{script} with {mode:?}: {stderr}"
+        );
+    }
     let mut out = BTreeMap::new();
     for (p, bytes) in files(dir.path()) {
         if !before.contains_key(&p) {
@@ -212,40 +236,16 @@ fn with_hints(text: &str, mode: &str, parallel: Option<u32>) -> String {
 /// the script as written on one worker, as multisets; the run reports no warning.
 fn hinted_same_as_default(script: &str, mode: &str, parallel: Option<u32>, args: &[&str]) {
     let single = outputs(script, &["--threads", "1", "-q"]);
-    let text = std::fs::read_to_string(Path::new("examples").join(script)).unwrap();
-    let hinted = with_hints(&text, mode, parallel);
-    if parallel.is_some() {
-        assert!(
-            hinted.contains("@parallel("),
-            "{script}: no stage got a hint"
-        );
-    }
-    let name = format!("hinted_{script}");
-    let dir = examples_copy();
-    std::fs::write(dir.path().join(&name), &hinted).unwrap();
-    let before = files(dir.path());
-    let (code, stdout, stderr) = run(dir.path(), &name, args);
-    assert_eq!(code, Some(0), "{script} with {mode}: {stderr}\n{hinted}");
-    assert!(
-        !stderr.contains("warning"),
-        "{script} with {mode}: {stderr}"
-    );
-    let mut hinted_out = BTreeMap::new();
-    for (p, bytes) in files(dir.path()) {
-        if !before.contains_key(&p) {
-            hinted_out.insert(p.display().to_string(), multiset(&bytes));
-        }
-    }
-    hinted_out.insert("<stdout>".into(), multiset(&stdout));
+    let hinted = outputs_hinted(script, Some(mode), parallel, args);
     assert_eq!(
         single.keys().collect::<Vec<_>>(),
-        hinted_out.keys().collect::<Vec<_>>(),
+        hinted.keys().collect::<Vec<_>>(),
         "{script}: the same outputs"
     );
     for (k, v) in &single {
         assert_eq!(
             Some(v),
-            hinted_out.get(k),
+            hinted.get(k),
             "{script} with {mode} {parallel:?}: {k}"
         );
     }

@@ -31,6 +31,15 @@ pub struct Layout {
     pub multi: bool,
 }
 
+/// The largest `@parallel(n)` of the job (0: none).
+pub fn largest_parallel(plan: &Plan) -> usize {
+    plan.graph
+        .node_weights()
+        .filter_map(|n| n.hints.parallel)
+        .max()
+        .unwrap_or(0) as usize
+}
+
 /// The bytes of the job's input files (each file once), or `None` if one cannot be listed
 /// (the run then reports it with its place).
 fn input_bytes(plan: &Plan, opts: &RunOptions) -> Option<u64> {
@@ -117,12 +126,7 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>, hosts: usize
             },
         },
         (Mode::Auto { .. }, None) => {
-            let largest_parallel = plan
-                .graph
-                .node_weights()
-                .filter_map(|n| n.hints.parallel)
-                .max()
-                .unwrap_or(0) as usize;
+            let largest_parallel = largest_parallel(plan);
             let by_size = bytes.map(|b| b.div_ceil(AUTO_BYTES_PER_THREAD).max(1) as usize);
             let threads = match opts.threads {
                 Some(t) => t,
@@ -175,12 +179,7 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>, hosts: usize
 /// processes).
 pub fn describe(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Result<String, RunError> {
     let layout = decide(plan, opts, nodes, 0);
-    let largest = plan
-        .graph
-        .node_weights()
-        .filter_map(|n| n.hints.parallel)
-        .max()
-        .unwrap_or(0) as usize;
+    let largest = largest_parallel(plan);
     let t = physical::resolve_threads(
         &plan.mode,
         layout.threads.or(opts.threads),

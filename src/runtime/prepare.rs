@@ -63,13 +63,8 @@ fn output_error(e: ConnectorError) -> RunError {
 /// moves, so a missing input or an unwritable destination fails the job with nothing written.
 pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let started = Instant::now();
-    let largest_parallel = plan
-        .graph
-        .node_weights()
-        .filter_map(|n| n.hints.parallel)
-        .max()
-        .unwrap_or(0) as usize;
-    let t = physical::resolve_threads(&plan.mode, opts.threads, opts.processes, largest_parallel)?;
+    let largest = super::layout::largest_parallel(plan);
+    let t = physical::resolve_threads(&plan.mode, opts.threads, opts.processes, largest)?;
     let mut warnings = t.warnings;
     let batch = opts.batch.unwrap_or(t.batch).max(1);
     let mut phys = PhysicalPlan::from_plan(plan, t.threads, batch)?;

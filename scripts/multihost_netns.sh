@@ -6,6 +6,7 @@
 # host reaches" that file sinks need (docs/MULTINODE.md). Runs every example on the two daemons
 # and compares each output (as a sorted multiset of lines) with a single-node run.
 # Usage: sudo scripts/multihost_netns.sh   (builds nothing: uses target/release/flow)
+# KEEP=1 leaves the namespaces, the daemons and the work directory for inspection (remove by hand).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FLOW="${FLOW_BIN:-$ROOT/target/release/flow}"

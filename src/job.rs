@@ -81,3 +81,10 @@ impl Default for Mode {
         }
     }
 }
+
+/// The most worker threads a process runs. Each worker costs a stack and per-worker channels
+/// and buffers in every operator (timely allocates channels for every pair of workers, so the
+/// cost grows with the square of the count: `--threads 100000` tried to allocate 2.3 GB), and
+/// more workers than cores only add scheduling overhead. 256 is far above the core count of
+/// any machine this runs on and still cheap to set up.
+pub const MAX_THREADS: usize = 256;

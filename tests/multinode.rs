@@ -120,10 +120,43 @@ fn run(dir: &Path, script: &str, args: &[&str]) -> (Option<i32>, Vec<u8>, String
 
 /// The outputs (files created by the run, and stdout) of `script` with `args`, as multisets.
 fn outputs(script: &str, args: &[&str]) -> BTreeMap<String, Vec<String>> {
+    outputs_as(script, None, args)
+}
+
+/// [`outputs`] of `script` rewritten with `mode` (see [`with_hints`]).
+fn outputs_as(script: &str, mode: Option<&str>, args: &[&str]) -> BTreeMap<String, Vec<String>> {
+    outputs_hinted(script, mode, None, args)
+}
+
+/// [`outputs`] of `script` rewritten with `mode` and `@parallel(n)` hints ([`with_hints`]); a
+/// rewritten script must run with no warning (every hint honoured).
+fn outputs_hinted(
+    script: &str,
+    mode: Option<&str>,
+    parallel: Option<u32>,
+    args: &[&str],
+) -> BTreeMap<String, Vec<String>> {
     let dir = examples_copy();
+    if let Some(mode) = mode {
+        let text = std::fs::read_to_string(dir.path().join(script)).unwrap();
+        let hinted = with_hints(&text, mode, parallel);
+        if parallel.is_some() {
+            assert!(
+                hinted.contains("@parallel("),
+                "{script}: no stage got a hint"
+            );
+        }
+        std::fs::write(dir.path().join(script), hinted).unwrap();
+    }
     let before = files(dir.path());
     let (code, stdout, stderr) = run(dir.path(), script, args);
-    assert_eq!(code, Some(0), "{script} {args:?}: {stderr}");
+    assert_eq!(code, Some(0), "{script} {mode:?} {args:?}: {stderr}");
+    if mode.is_some() {
+        assert!(
+            !stderr.contains("warning"),
+            "{script} with {mode:?}: {stderr}"
+        );
+    }
     let mut out = BTreeMap::new();
     for (p, bytes) in files(dir.path()) {
         if !before.contains_key(&p) {
@@ -173,6 +206,93 @@ example_cases! {
     stdlib_on_3_processes: "stdlib.flow", "3";
     trips_on_2_processes: "trips.flow", "2";
     trips_on_3_processes: "trips.flow", "3";
+}
+
+/// `script` with its mode replaced by `mode` and, when `parallel` is given, `@parallel(n)` on
+/// every stage written on one line (appended to the line: it belongs to its last stage).
+fn with_hints(text: &str, mode: &str, parallel: Option<u32>) -> String {
+    let mut out = format!("{mode}\n");
+    for line in text.lines() {
+        if line.trim_start().starts_with("mode ") {
+            continue;
+        }
+        let balanced = |open: char, close: char| {
+            line.chars().filter(|&c| c == open).count()
+                == line.chars().filter(|&c| c == close).count()
+        };
+        let stage = (line.trim_start().starts_with("| ") || line.contains(" | "))
+            && !line.trim_start().starts_with('#')
+            && !line.contains('@')
+            && balanced('(', ')')
+            && balanced('{', '}');
+        out.push_str(line);
+        if let (Some(n), true) = (parallel, stage) {
+            out.push_str(&format!(" @parallel({n})"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The outputs of `script` run with `mode` and `@parallel` hints (and `args`) are the outputs of
+/// the script as written on one worker, as multisets; the run reports no warning.
+fn hinted_same_as_default(script: &str, mode: &str, parallel: Option<u32>, args: &[&str]) {
+    let single = outputs(script, &["--threads", "1", "-q"]);
+    let hinted = outputs_hinted(script, Some(mode), parallel, args);
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        hinted.keys().collect::<Vec<_>>(),
+        "{script}: the same outputs"
+    );
+    for (k, v) in &single {
+        assert_eq!(
+            Some(v),
+            hinted.get(k),
+            "{script} with {mode} {parallel:?}: {k}"
+        );
+    }
+}
+
+macro_rules! hint_cases {
+    ($($name:ident: $script:literal, $mode:expr, $parallel:expr, $args:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                hinted_same_as_default($script, $mode, $parallel, $args);
+            }
+        )*
+    };
+}
+
+const R1P3: &str = "mode single(readers: 1, processors: 3)";
+const R2P1: &str = "mode single(readers: 2, processors: 1, batch: 7)";
+const R1P2: &str = "mode single(readers: 1, processors: 2, batch: 5)";
+
+hint_cases! {
+    enrich_readers_1_processors_3: "enrich.flow", R1P3, None, &["-q"];
+    enrich_readers_2_processors_1: "enrich.flow", R2P1, None, &["-q"];
+    enrich_parallel_1: "enrich.flow", R1P3, Some(1), &["-q"];
+    enrich_parallel_2_on_2_processes: "enrich.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    fanout_readers_1_processors_3: "fanout.flow", R1P3, None, &["-q"];
+    fanout_readers_2_processors_1: "fanout.flow", R2P1, None, &["-q"];
+    fanout_parallel_1: "fanout.flow", R1P3, Some(1), &["-q"];
+    fanout_parallel_2_on_2_processes: "fanout.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    logs_readers_1_processors_3: "logs.flow", R1P3, None, &["-q"];
+    logs_readers_2_processors_1: "logs.flow", R2P1, None, &["-q"];
+    logs_parallel_1: "logs.flow", R1P3, Some(1), &["-q"];
+    logs_parallel_2_on_2_processes: "logs.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    sales_readers_1_processors_3: "sales.flow", R1P3, None, &["-q"];
+    sales_readers_2_processors_1: "sales.flow", R2P1, None, &["-q"];
+    sales_parallel_1: "sales.flow", R1P3, Some(1), &["-q"];
+    sales_parallel_2_on_2_processes: "sales.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    stdlib_readers_1_processors_3: "stdlib.flow", R1P3, None, &["-q"];
+    stdlib_readers_2_processors_1: "stdlib.flow", R2P1, None, &["-q"];
+    stdlib_parallel_1: "stdlib.flow", R1P3, Some(1), &["-q"];
+    stdlib_parallel_2_on_2_processes: "stdlib.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    trips_readers_1_processors_3: "trips.flow", R1P3, None, &["-q"];
+    trips_readers_2_processors_1: "trips.flow", R2P1, None, &["-q"];
+    trips_parallel_1: "trips.flow", R1P3, Some(1), &["-q"];
+    trips_parallel_2_on_2_processes: "trips.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
 }
 
 #[test]
@@ -510,4 +630,173 @@ fn a_retry_succeeds_after_a_worker_is_killed() {
 /// Rows of `big_job(rows)` with `v <= 10` (dropped by the filter of slow.flow).
 fn count_small(rows: usize) -> usize {
     (0..rows).filter(|i| i * 7 % 1000 <= 10).count()
+}
+
+/// A worker daemon (`flow worker --listen 127.0.0.1:0`, token from a file) on loopback; killed
+/// when dropped.
+struct Daemon {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon(token_file: &Path) -> Daemon {
+    let mut child = Command::new(FLOW)
+        .args([
+            "worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--announce",
+            "--token-file",
+        ])
+        .arg(token_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("flow worker listening on ")
+        .unwrap_or_else(|| panic!("no address: {line:?}"))
+        .to_string();
+    Daemon { child, addr }
+}
+
+/// The processes whose parent is `pid` (the job processes a daemon started).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            && let Some((_, rest)) = stat.rsplit_once(')')
+            && rest.split_whitespace().nth(1) == Some(&pid.to_string())
+            && alive(p)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn jobs_run_on_worker_daemons_one_after_another() {
+    let secrets = tempfile::tempdir().unwrap();
+    let token = secrets.path().join("token");
+    std::fs::write(&token, "a-cluster-token\n").unwrap();
+    let daemons = [daemon(&token), daemon(&token)];
+    let hosts = secrets.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("# two daemons\n{}\n{}\n", daemons[0].addr, daemons[1].addr),
+    )
+    .unwrap();
+    let args = [
+        "-q",
+        "--threads",
+        "1",
+        "--hosts",
+        hosts.to_str().unwrap(),
+        "--token-file",
+        token.to_str().unwrap(),
+    ];
+    // Twice: a daemon serves one job, then is idle again for the next.
+    for script in ["sales.flow", "fanout.flow"] {
+        let single = outputs(script, &["--threads", "1", "-q"]);
+        let multi = outputs_as(script, Some("mode multi(nodes: 2)"), &args);
+        assert_eq!(single, multi, "{script} on two daemons");
+        for d in &daemons {
+            assert!(alive(d.child.id()), "the daemon keeps running");
+            let until = Instant::now() + Duration::from_secs(5);
+            while !children_of(d.child.id()).is_empty() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(
+                children_of(d.child.id()).is_empty(),
+                "the job's worker process on {} is gone",
+                d.addr
+            );
+        }
+    }
+    // A coordinator with another token is refused by the daemon.
+    let wrong = secrets.path().join("wrong");
+    std::fs::write(&wrong, "another-token\n").unwrap();
+    let dir = examples_copy();
+    let text = std::fs::read_to_string(dir.path().join("sales.flow")).unwrap();
+    std::fs::write(
+        dir.path().join("multi.flow"),
+        with_hints(&text, "mode multi(nodes: 2)", None),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(
+        dir.path(),
+        "multi.flow",
+        &[
+            "-q",
+            "--hosts",
+            hosts.to_str().unwrap(),
+            "--token-file",
+            wrong.to_str().unwrap(),
+            "--connect-timeout",
+            "2",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("wrong job token"), "{stderr}");
+    no_outputs(dir.path());
+}
+
+#[test]
+fn a_daemon_nobody_runs_fails_the_job_at_the_connect_deadline() {
+    // A port that was free a moment ago: nobody listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secrets = tempfile::tempdir().unwrap();
+    let hosts = secrets.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1:{port}\n")).unwrap();
+    let dir = examples_copy();
+    let text = std::fs::read_to_string(dir.path().join("sales.flow")).unwrap();
+    std::fs::write(
+        dir.path().join("multi.flow"),
+        with_hints(&text, "mode multi(nodes: 2)", None),
+    )
+    .unwrap();
+    let before = files(dir.path());
+    let started = Instant::now();
+    let out = Command::new(FLOW)
+        .current_dir(dir.path())
+        .args(["run", "--hosts"])
+        .arg(&hosts)
+        .args(["--connect-timeout", "1", "multi.flow"])
+        .env("FLOW_JOB_TOKEN", "a-cluster-token")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("worker process 0") || stderr.contains("worker 0"),
+        "names the worker: {stderr}"
+    );
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("cannot reach its daemon"), "{stderr}");
+    assert!(took < Duration::from_secs(4), "failed after {took:?}");
+    assert!(out.stdout.is_empty(), "no rows on stdout");
+    assert_eq!(files(dir.path()), before, "no output written");
 }

@@ -63,6 +63,8 @@ pub struct Checker<'p> {
     pub index: super::index::Index,
     /// Checked `test` items (`flow test`).
     pub tests: Vec<hir::Test>,
+    /// `@parallel` / `@batch` hints as written, checked against the mode at the end.
+    pub(super) hint_uses: Vec<super::items::HintUse>,
     pub(super) fns: Vec<FnEntry>,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
@@ -86,6 +88,7 @@ impl<'p> Checker<'p> {
             probe,
             catalog,
             diags: vec![],
+            hint_uses: vec![],
             sources: vec![],
             sinks: vec![],
             types: vec![],

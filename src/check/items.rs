@@ -895,3 +895,74 @@ fn item_span(item: &ast::Item) -> Span {
         ast::Item::Error(e) => e.span,
     }
 }
+
+/// A `@parallel(n)` or `@batch(n)` hint as written on a stage or sink, kept until the job's
+/// mode is known (it may be declared in another file) for [`hint_warnings`].
+#[derive(Clone, Debug)]
+pub struct HintUse {
+    pub parallel: bool,
+    pub n: u32,
+    pub span: Span,
+}
+
+/// Hints the run cannot honour, as warnings at the hint: `@parallel(n)` asking for more
+/// workers than the declared mode gives a stage (`single`: its `processors`, which run every
+/// stage but the sources; `multi`: `nodes × threads`; `auto`: the thread limit), and `@batch(n)`
+/// on a stage (rows are batched where they are read, so only the mode's `batch` sets it).
+pub fn hint_warnings(mode: &Mode, mode_span: Option<Span>, uses: &[HintUse]) -> Vec<Diagnostic> {
+    let max = crate::job::MAX_THREADS as u64;
+    let (workers, what) = match mode {
+        Mode::Single { processors, .. } => (
+            u64::from(*processors),
+            format!("mode single gives the stages {processors} processor workers"),
+        ),
+        Mode::Multi { nodes, threads, .. } => {
+            let n = u64::from(*nodes) * u64::from(*threads);
+            (
+                n,
+                format!("mode multi gives {nodes} processes × {threads} threads = {n} workers"),
+            )
+        }
+        Mode::Auto { .. } => (max, format!("a job runs at most {max} workers per process")),
+    };
+    let mut out = Vec::new();
+    for u in uses {
+        let d = if u.parallel && u64::from(u.n) > workers {
+            let mut d = Diagnostic::warning(
+                Code::ParallelNotHonoured,
+                format!(
+                    "@parallel({}) cannot be honoured: the stage runs on {workers} workers",
+                    u.n
+                ),
+            )
+            .label(u.span, format!("asks for {} workers", u.n));
+            if let (Some(s), false) = (mode_span, matches!(mode, Mode::Auto { .. })) {
+                d = d.label(s, what.clone());
+            } else {
+                d = d.note(what.clone());
+            }
+            d.help(match mode {
+                Mode::Single { .. } => "raise `processors:` in the mode, or lower the hint",
+                Mode::Multi { .. } => "raise `nodes:` or `threads:` in the mode, or lower the hint",
+                Mode::Auto { .. } => "lower the hint",
+            })
+        } else if !u.parallel {
+            Diagnostic::warning(
+                Code::BatchHintNotHonoured,
+                format!("@batch({}) on a stage is not honoured", u.n),
+            )
+            .label(
+                u.span,
+                "rows are batched where they are read, not per stage",
+            )
+            .help(format!(
+                "set the batch size for the job in its mode: `mode auto(batch: {})`",
+                u.n
+            ))
+        } else {
+            continue;
+        };
+        out.push(d);
+    }
+    out
+}

@@ -105,11 +105,16 @@ pub fn check(
             }
         }
     }
+    let (declared, mode_span) = match mode {
+        Some((m, s)) => (m, Some(s)),
+        None => (crate::job::Mode::default(), None),
+    };
     let mut diagnostics = cx.diags;
+    diagnostics.extend(items::hint_warnings(&declared, mode_span, &cx.hint_uses));
     crate::diagnostics::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(|d| d.is_error());
     let program = hir::Program {
-        mode: mode.map(|(m, _)| m).unwrap_or_default(),
+        mode: declared,
         sources: cx.sources,
         sinks: cx.sinks,
     };

@@ -762,6 +762,11 @@ impl<'p> Checker<'p> {
             match h.name.name.as_str() {
                 "parallel" | "batch" => match one_int(h) {
                     Some(n) => {
+                        self.hint_uses.push(super::items::HintUse {
+                            parallel: h.name.name == "parallel",
+                            n,
+                            span: h.span,
+                        });
                         if h.name.name == "parallel" {
                             out.parallel = Some(n);
                         } else {

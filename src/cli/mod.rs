@@ -93,6 +93,16 @@ enum Command {
         /// `json` prints nodes and de-duplication statistics for tools.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Also print the physical layout: processes, workers, which workers run each stage,
+        /// which edges move rows between workers or processes (and `mode auto`'s choice).
+        #[arg(long)]
+        layout: bool,
+        /// With --layout: lay the job out on N worker processes, as `flow run --nodes N`.
+        #[arg(long, value_name = "N")]
+        nodes: Option<usize>,
+        /// With --layout: worker threads per process, as `flow run --threads N`.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
         #[command(flatten)]
         plan: PlanFlags,
     },
@@ -127,17 +137,17 @@ struct WorkerArgs {
     /// FLOW_JOB_TOKEN environment variable), and exit when standard input closes.
     #[arg(long)]
     token_stdin: bool,
+    /// Read the job token from this file (a daemon's token; never on the command line).
+    #[arg(long, value_name = "FILE", conflicts_with = "token_stdin")]
+    token_file: Option<PathBuf>,
 }
 
 fn cmd_worker(args: WorkerArgs) -> ExitCode {
-    use crate::runtime::cluster::{protocol::TOKEN_VAR, worker};
+    use crate::runtime::cluster::worker;
     let token = if args.token_stdin {
         worker::token_from_stdin()
     } else {
-        std::env::var(TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| format!("set the job token in {TOKEN_VAR} (or pass --token-stdin)"))
+        crate::runtime::cluster::read_token(args.token_file.as_deref())
     };
     let token = match token {
         Ok(t) => t,
@@ -177,8 +187,17 @@ pub fn main() -> ExitCode {
             files,
             dot,
             format,
+            layout,
+            nodes,
+            threads,
             plan,
-        } => cmd_explain(&files, dot, format, plan),
+        } => cmd_explain(
+            &files,
+            dot,
+            format,
+            plan,
+            layout.then_some((nodes, threads)),
+        ),
         Command::Compile(args) => compile::cmd_compile(args),
         Command::Fmt(args) => fmt::cmd_fmt(args),
         Command::Lsp => lsp::cmd_lsp(),
@@ -299,7 +318,13 @@ fn session(files: &[PathBuf], flags: PlanFlags, max_errors: usize) -> Result<Ses
     Ok(s)
 }
 
-fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -> ExitCode {
+fn cmd_explain(
+    files: &[PathBuf],
+    dot: bool,
+    format: Format,
+    flags: PlanFlags,
+    layout: Option<(Option<usize>, Option<usize>)>,
+) -> ExitCode {
     let mut s = match session(files, flags, diagnostics::DEFAULT_MAX_ERRORS) {
         Ok(s) => s,
         Err(code) => return code,
@@ -313,6 +338,20 @@ fn cmd_explain(files: &[PathBuf], dot: bool, format: Format, flags: PlanFlags) -
         serde_json::to_string_pretty(&crate::plan::explain::json(plan)).unwrap_or_default()
     } else {
         crate::plan::explain::text(plan)
+    };
+    let text = match layout {
+        None => text,
+        Some((nodes, threads)) => {
+            let mut opts = crate::runtime::RunOptions::for_engine(crate::codegen::Engine::Jit);
+            opts.threads = threads;
+            match crate::runtime::layout::describe(plan, &opts, nodes) {
+                Ok(l) => format!("{}\n\n{l}", text.trim_end()),
+                Err(e) => {
+                    err(&format!("flow explain: {e}"));
+                    return ExitCode::from(1);
+                }
+            }
+        }
     };
     match out(text.trim_end()) {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,6 +35,14 @@ pub struct RunArgs {
     /// Seconds that starting and connecting the worker processes may take (multi-node).
     #[arg(long, default_value_t = 10.0)]
     connect_timeout: f64,
+    /// Run the job on worker daemons (`flow worker --listen HOST:PORT`): a file of `host:port`
+    /// lines (`#` comments), one worker process per line. Their token: --token-file or
+    /// FLOW_JOB_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+    /// A file holding the worker daemons' token (otherwise FLOW_JOB_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// How row kernels are executed.
     #[arg(long, value_enum, default_value = "jit")]
     engine: EngineArg,
@@ -126,6 +134,22 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
         .heartbeat_interval
         .min(cluster.heartbeat_timeout / 4);
     cluster.verbose = args.verbose;
+    if let Some(file) = &args.hosts {
+        match crate::runtime::cluster::read_hosts(file) {
+            Ok(h) => cluster.hosts = h,
+            Err(e) => {
+                err(&format!("flow run: {e}"));
+                return ExitCode::from(2);
+            }
+        }
+        match crate::runtime::cluster::read_token(args.token_file.as_deref()) {
+            Ok(t) => cluster.token = Some(t),
+            Err(e) => {
+                err(&format!("flow run: {e}"));
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut attempt = 0;
     let result = loop {
         let r = session.run_in_layout(&opts, args.nodes, &cluster);

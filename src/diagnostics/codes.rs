@@ -110,6 +110,10 @@ codes! {
         "At run time, a filter or map failed on a row: division by zero, integer overflow, a value that cannot be converted (to_int of NaN), or an invalid function argument (a negative substr start). The stage's error policy is `fail` (the default), so the job stopped and wrote no output.\n\nChoose what such rows mean: guard the expression (`if d != 0 { n / d } else { 0 }`), or give the stage a policy: `@on_error(skip)` or `@on_error(dead_letter(\"bad.jsonl\"))`.";
     Internal = "E0900", "internal compiler error",
         "The compiler found a broken invariant in its own data: this is a bug in flow, not in your script. Please report it with the script that triggers it.";
+    ParallelNotHonoured = "W0200", "@parallel asks for more workers than the mode gives",
+        "`@parallel(n)` runs a stage on `n` workers, taken from the workers that run stages: under `mode single(readers: R, processors: P)` the `P` processors (readers only read and parse), under `mode multi(nodes: N, threads: T)` all `N × T` workers. A hint asking for more cannot be honoured, and the stage runs on all of them instead. Raise the mode's parameters or lower the hint. Under `mode auto` the job gets at least as many workers as its largest `@parallel(n)`, up to 256.";
+    BatchHintNotHonoured = "W0201", "@batch on a stage is not honoured",
+        "Rows are read and parsed in batches at the sources, and every later stage works on those batches; a stage does not re-batch them, so `@batch(n)` on a stage has no effect. Set the job's batch size in its mode instead: `mode auto(batch: 4096)` (or `single(…, batch: n)`, `multi(…, batch: n)`), or with `flow run --batch n`.";
     UnusedStream = "W0001", "unused source or let",
         "A source or let is never used by a pipeline that reaches a sink, so it is not read at all.";
     OutputOverwritesInput = "E0061", "an output would overwrite an input",

@@ -13,7 +13,6 @@ use crate::catalog::Catalog;
 use crate::check::{self, Input, StdModule};
 use crate::connectors::Registry;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::job::Mode;
 use crate::plan::{Plan, PlanOptions};
 use crate::runtime::cluster::ClusterOptions;
 use crate::runtime::{self, RunError, RunOptions, RunSummary};
@@ -333,37 +332,30 @@ impl Session {
             diagnostic: run_error_diagnostic(&error).map(Box::new),
             error: Box::new(error),
         };
-        let (declared, why) = match (&plan.mode, nodes) {
-            (_, Some(n)) => (n, format!("--nodes {n}")),
-            (Mode::Multi { nodes, .. }, None) => {
-                (*nodes as usize, format!("mode multi(nodes: {nodes})"))
-            }
-            (Mode::Auto { .. }, None) => (
-                1,
-                "mode auto: one machine and no hosts given, so one process".to_string(),
-            ),
-            (Mode::Single { .. }, None) => (1, "mode single".to_string()),
-        };
-        if declared >= 2 {
+        let layout = runtime::layout::decide(plan, opts, nodes, cluster.hosts.len());
+        let why = &layout.why;
+        if layout.multi {
             let mut c = cluster.clone();
-            c.nodes = declared;
+            c.nodes = layout.processes;
             let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
             s.layout = format!(
-                "multi-node: {declared} worker processes × {} thread{} on this machine ({why})",
+                "multi-node: {} worker processes × {} thread{} {} ({why})",
+                layout.processes,
                 s.threads,
-                if s.threads == 1 { "" } else { "s" }
+                if s.threads == 1 { "" } else { "s" },
+                if c.hosts.is_empty() {
+                    "on this machine"
+                } else {
+                    "on the worker daemons"
+                }
             );
             return Ok(s);
         }
-        let mut s = runtime::run(plan, opts).map_err(failed)?;
-        let threads = match (&plan.mode, opts.threads) {
-            (_, Some(_)) => "--threads".to_string(),
-            (Mode::Auto { .. }, None) => "the available cores".to_string(),
-            (Mode::Single { .. }, None) => "readers + processors".to_string(),
-            (Mode::Multi { .. }, None) => "mode multi(threads)".to_string(),
-        };
+        let mut opts = opts.clone();
+        opts.threads = opts.threads.or(layout.threads);
+        let mut s = runtime::run(plan, &opts).map_err(failed)?;
         s.layout = format!(
-            "single-node: {} thread{} ({why}; threads: {threads})",
+            "single-node: {} thread{} ({why})",
             s.threads,
             if s.threads == 1 { "" } else { "s" }
         );

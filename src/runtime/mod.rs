@@ -15,18 +15,19 @@
 //! [`run`] is the three in one process.
 //!
 //! Threads: `--threads N` wins; else `mode single(readers: R, processors: P)` gives `R + P`
-//! workers (each timely worker both reads its splits and runs the kernels on them, so the ratio
-//! only sets the total), `mode multi(threads: T)` gives `T` per process (`flow run` starts the
-//! processes through [`cluster`]; [`run`] alone runs one, with a warning), and `mode auto` the
-//! available cores. `@parallel(n)` hints are reported as
-//! warnings in the summary: every stage runs on every worker. `@batch(n)` on a source sets its
-//! chunk size; elsewhere it is reported as a warning.
+//! workers, `R` reading and parsing and `P` running the other stages (batches move from readers
+//! to processors, `dataflow::exchange`), `mode multi(threads: T)` gives `T` per process (`flow
+//! run` starts the processes through [`cluster`]; [`run`] alone runs one, with a warning), and
+//! `mode auto` decides from the input size and the cores ([`layout`]). `@parallel(n)` runs a
+//! stage on `n` of its workers ([`physical::PhysicalPlan::place`]); hints the mode cannot honour
+//! are check-time warnings (W0200, W0201).
 
 pub mod cluster;
 mod commit;
 pub mod dataflow;
 mod execute;
 pub mod group;
+pub mod layout;
 pub mod physical;
 pub mod policy;
 mod prepare;

@@ -155,6 +155,10 @@ pub struct PhysNode {
     /// The row type of the first input (kernels, group, sink).
     pub input_row: RowType,
     pub hints: Hints,
+    /// The global worker indices that run this node (see [`PhysicalPlan::place`]); empty until
+    /// placed, which means every worker.
+    #[serde(default)]
+    pub workers: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -166,6 +170,10 @@ pub struct PhysicalPlan {
     pub batch: usize,
     /// Back-pressure window: at most this many source chunks (epochs) in flight.
     pub window: u64,
+    /// `mode single(readers: R, …)`: the first `readers` workers of every process only read
+    /// and parse (sources), the others run every other stage; 0 = every worker does both.
+    #[serde(default)]
+    pub readers: usize,
 }
 
 impl PhysicalPlan {
@@ -265,6 +273,7 @@ impl PhysicalPlan {
                 row: n.row.clone(),
                 input_row,
                 hints: n.hints.clone(),
+                workers: Vec::new(),
             });
         }
         Ok(PhysicalPlan {
@@ -275,7 +284,66 @@ impl PhysicalPlan {
             // one descheduled worker stalls the others: 4 → 32 took J2 at 10M rows from
             // 4.9 s to 2.6 s wall on a shared 2-core machine (peak RSS 16 → 22 MB).
             window: 32,
+            readers: 0,
         })
+    }
+
+    /// The workers that may run a node of this kind when it has no `@parallel` hint: with
+    /// `readers` set, sources run on each process's first `readers` workers and every other
+    /// stage on the rest; otherwise every stage runs on every worker. The list interleaves the
+    /// processes (worker 0 of each process, then worker 1 of each…), so that taking its first
+    /// `n` for `@parallel(n)` spreads the stage over the processes.
+    pub fn eligible(&self, source: bool, processes: usize) -> Vec<usize> {
+        let t = self.threads.max(1);
+        let r = if self.readers > 0 && self.readers < t {
+            self.readers
+        } else {
+            0
+        };
+        let locals = match (r, source) {
+            (0, _) => 0..t,
+            (r, true) => 0..r,
+            (r, false) => r..t,
+        };
+        locals
+            .flat_map(|l| (0..processes.max(1)).map(move |p| p * t + l))
+            .collect()
+    }
+
+    /// Decides which workers run each node ([`PhysNode::workers`]): the eligible workers
+    /// ([`Self::eligible`]), or the first `n` of them for `@parallel(n)`. Returns a warning for
+    /// a hint asking for more workers than can run the stage (the checker warns at check time
+    /// for what the declared mode allows; this is for run-time overrides such as `--threads`).
+    pub fn place(&mut self, processes: usize) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let eligible = [
+            self.eligible(false, processes),
+            self.eligible(true, processes),
+        ];
+        for node in &mut self.nodes {
+            let all = &eligible[usize::from(matches!(node.op, PhysOp::Source { .. }))];
+            let n = node.hints.parallel.map(|p| p as usize).unwrap_or(all.len());
+            if n > all.len() {
+                warnings.push(format!(
+                    "@parallel({n}) on {} runs on {} workers: only {} can run it here",
+                    node.name,
+                    all.len(),
+                    all.len()
+                ));
+            }
+            let mut w: Vec<usize> = all.iter().copied().take(n.max(1)).collect();
+            w.sort_unstable();
+            node.workers = w;
+        }
+        warnings
+    }
+
+    /// The workers that run node `i` (all `peers` workers if it is not placed).
+    pub fn workers_of(&self, i: usize, peers: usize) -> Vec<usize> {
+        match self.nodes.get(i) {
+            Some(n) if !n.workers.is_empty() => n.workers.clone(),
+            _ => (0..peers).collect(),
+        }
     }
 
     /// The indices of the source nodes.
@@ -324,37 +392,48 @@ impl PhysicalPlan {
     }
 }
 
-/// The most worker threads a process runs. Each worker costs a stack and per-worker channels
-/// and buffers in every operator (timely allocates channels for every pair of workers, so the
-/// cost grows with the square of the count: `--threads 100000` tried to allocate 2.3 GB), and
-/// more workers than cores only add scheduling overhead. 256 is far above the core count of
-/// any machine this runs on and still cheap to set up.
-pub const MAX_THREADS: usize = 256;
+pub use crate::job::MAX_THREADS;
 
-/// Threads and batch size from the declared mode and the `--threads` override, with warnings
-/// for what cannot be honoured. A thread count of 0 (from `--threads`) or above
-/// [`MAX_THREADS`] (from `--threads` or the mode) is an error naming where it came from.
+/// How many worker threads a process runs and how they split into readers and processors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Threads {
+    pub threads: usize,
+    /// Reader workers per process (0: every worker reads and processes).
+    pub readers: usize,
+    pub batch: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Threads and batch size from the declared mode and the `--threads` override. A thread count
+/// of 0 (from `--threads`) or above [`MAX_THREADS`] (from `--threads` or the mode) is an error
+/// naming where it came from.
 ///
-/// `single(readers: R, processors: P)` runs `R + P` timely workers: every worker reads its own
-/// splits and processes them (timely workers are not specialised), so the ratio only sets the
-/// total. `multi(nodes: N, threads: T)` gives `T` threads per process (`processes` is how many
-/// the job is planned for; a warning when a multi-node mode runs in one process, e.g. through
-/// `runtime::run`). `auto` uses the available cores.
+/// `single(readers: R, processors: P)` runs `R + P` workers: `R` read and parse, `P` run the
+/// other stages (`--threads` overrides the total, and then every worker does both).
+/// `multi(nodes: N, threads: T)` gives `T` threads per process (`processes` is how many the
+/// job is planned for; a warning when a multi-node mode runs in one process, e.g. through
+/// `runtime::run`). `auto` uses the available cores, or more if a stage asks for more with
+/// `@parallel(n)` (`largest_parallel`).
 pub fn resolve_threads(
     mode: &Mode,
     threads: Option<usize>,
     processes: usize,
-) -> Result<(usize, usize, Vec<String>), RunError> {
+    largest_parallel: usize,
+) -> Result<Threads, RunError> {
     let mut warnings = Vec::new();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let mut readers = 0;
     let (declared, batch) = match mode {
         Mode::Single {
-            readers,
+            readers: r,
             processors,
             batch,
-        } => (readers.saturating_add(*processors).max(1) as usize, *batch),
+        } => {
+            readers = *r as usize;
+            (r.saturating_add(*processors).max(1) as usize, *batch)
+        }
         Mode::Multi {
             nodes,
             threads,
@@ -368,9 +447,10 @@ pub fn resolve_threads(
             }
             ((*threads).max(1) as usize, *batch)
         }
-        Mode::Auto { batch } => (cores, *batch),
+        Mode::Auto { batch } => (cores.max(largest_parallel.min(MAX_THREADS)), *batch),
     };
     let from = if threads.is_some() {
+        readers = 0;
         "--threads".to_string()
     } else {
         match mode {
@@ -386,7 +466,12 @@ pub fn resolve_threads(
              (this machine has {cores} cores)"
         )));
     }
-    Ok((n, (batch as usize).max(1), warnings))
+    Ok(Threads {
+        threads: n,
+        readers,
+        batch: (batch as usize).max(1),
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -396,13 +481,15 @@ mod tests {
     #[test]
     fn thread_counts_are_validated() {
         let auto = Mode::Auto { batch: 100 };
-        assert_eq!(resolve_threads(&auto, Some(3), 1).unwrap().0, 3);
+        assert_eq!(resolve_threads(&auto, Some(3), 1, 0).unwrap().threads, 3);
         assert_eq!(
-            resolve_threads(&auto, Some(MAX_THREADS), 1).unwrap().0,
+            resolve_threads(&auto, Some(MAX_THREADS), 1, 0)
+                .unwrap()
+                .threads,
             MAX_THREADS
         );
         for bad in [0, MAX_THREADS + 1, 100_000, usize::MAX] {
-            let e = resolve_threads(&auto, Some(bad), 1)
+            let e = resolve_threads(&auto, Some(bad), 1, 0)
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -415,7 +502,7 @@ mod tests {
             threads: 100_000,
             batch: 100,
         };
-        let e = resolve_threads(&huge, None, 1).unwrap_err().to_string();
+        let e = resolve_threads(&huge, None, 1, 0).unwrap_err().to_string();
         assert!(
             e.contains("mode multi(threads)") && e.contains("100000"),
             "{e}"
@@ -425,6 +512,35 @@ mod tests {
             processors: 60_000,
             batch: 100,
         };
-        assert!(resolve_threads(&single, None, 1).is_err());
+        assert!(resolve_threads(&single, None, 1, 0).is_err());
+    }
+
+    #[test]
+    fn readers_and_processors_are_placed_apart() {
+        let mut p = PhysicalPlan {
+            nodes: Vec::new(),
+            threads: 3,
+            batch: 10,
+            window: 4,
+            readers: 1,
+        };
+        assert_eq!(p.eligible(true, 1), vec![0]);
+        assert_eq!(p.eligible(false, 1), vec![1, 2]);
+        // Two processes of 3: readers 0 and 3; processors interleaved by process.
+        assert_eq!(p.eligible(true, 2), vec![0, 3]);
+        assert_eq!(p.eligible(false, 2), vec![1, 4, 2, 5]);
+        p.readers = 0;
+        assert_eq!(p.eligible(true, 1), vec![0, 1, 2]);
+        let single = Mode::Single {
+            readers: 2,
+            processors: 3,
+            batch: 100,
+        };
+        let t = resolve_threads(&single, None, 1, 0).unwrap();
+        assert_eq!((t.threads, t.readers), (5, 2));
+        let t = resolve_threads(&single, Some(4), 1, 0).unwrap();
+        assert_eq!((t.threads, t.readers), (4, 0));
+        let auto = Mode::Auto { batch: 100 };
+        assert!(resolve_threads(&auto, None, 1, 64).unwrap().threads >= 64);
     }
 }

@@ -63,15 +63,18 @@ fn output_error(e: ConnectorError) -> RunError {
 /// moves, so a missing input or an unwritable destination fails the job with nothing written.
 pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let started = Instant::now();
-    let (threads, batch, mut warnings) =
-        physical::resolve_threads(&plan.mode, opts.threads, opts.processes)?;
-    let batch = opts.batch.unwrap_or(batch).max(1);
-    let mut phys = PhysicalPlan::from_plan(plan, threads, batch)?;
+    let largest = super::layout::largest_parallel(plan);
+    let t = physical::resolve_threads(&plan.mode, opts.threads, opts.processes, largest)?;
+    let mut warnings = t.warnings;
+    let batch = opts.batch.unwrap_or(t.batch).max(1);
+    let mut phys = PhysicalPlan::from_plan(plan, t.threads, batch)?;
+    phys.readers = t.readers;
     if let Some(w) = opts.window {
         phys.window = w.max(1);
     }
     let processes = opts.processes.max(1);
-    let workers = threads.saturating_mul(processes);
+    let workers = t.threads.saturating_mul(processes);
+    warnings.extend(phys.place(processes));
     let registry = &opts.registry;
     let mut dead_paths: Vec<String> = Vec::new();
     let add_policy = |p: &ErrorPolicy, dead: &mut Vec<String>| {
@@ -94,24 +97,22 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         Ok(())
     };
     for node in &mut phys.nodes {
-        if let Some(p) = node.hints.parallel {
-            warnings.push(format!(
-                "@parallel({p}) on {} is not honoured: every stage runs on all {workers} workers",
-                node.name
-            ));
-        }
-        if let (Some(b), false) = (node.hints.batch, matches!(node.op, PhysOp::Source { .. })) {
-            warnings.push(format!(
-                "@batch({b}) on {} is not honoured: batch sizes are set at the sources",
-                node.name
-            ));
-        }
         match &mut node.op {
             PhysOp::Source { spec, splits } => {
                 let conn = registry.source(&spec.connector).ok_or_else(|| {
                     RunError::Plan(format!("unknown source connector `{}`", spec.connector))
                 })?;
-                *splits = conn.plan(spec, workers).map_err(connector_input_error)?;
+                // Planned for the workers that run the source, then laid out by global index.
+                let on = &node.workers;
+                let planned = conn
+                    .plan(spec, on.len().max(1))
+                    .map_err(connector_input_error)?;
+                *splits = vec![Vec::new(); workers];
+                for (&w, mine) in on.iter().zip(planned) {
+                    if let Some(slot) = splits.get_mut(w) {
+                        *slot = mine;
+                    }
+                }
                 add_policy(&spec.policy, &mut dead_paths);
             }
             PhysOp::Kernel { steps } => {

@@ -3,13 +3,13 @@
 //! watches heartbeats, and commits the outputs only when every process reported ready (phase
 //! two of the commit); any failure kills every worker process and removes every temporary file.
 
+use super::Spawned;
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
 use crate::plan::ir::Plan;
 use crate::runtime::commit::{NodeCounts, Outcome};
 use crate::runtime::{JobSpec, ProcessSummary, RunError, RunOptions, RunSummary, prepare};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +27,11 @@ pub struct ClusterOptions {
     pub connect_timeout: Duration,
     /// Report each worker process (index, pid, address) on standard error.
     pub verbose: bool,
+    /// Daemons (`flow worker --listen`) to run the job on, `host:port` each: one worker process
+    /// per entry, in order (`nodes` is then ignored). Empty: start `nodes` processes here.
+    pub hosts: Vec<String>,
+    /// The daemons' token (from `--token-file` or `FLOW_JOB_TOKEN`), needed with `hosts`.
+    pub token: Option<String>,
 }
 
 impl ClusterOptions {
@@ -37,6 +42,17 @@ impl ClusterOptions {
             heartbeat_interval: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(10),
             verbose: false,
+            hosts: Vec::new(),
+            token: None,
+        }
+    }
+
+    /// How many worker processes the job runs on.
+    pub fn processes(&self) -> usize {
+        if self.hosts.is_empty() {
+            self.nodes
+        } else {
+            self.hosts.len()
         }
     }
 }
@@ -48,26 +64,36 @@ const HOST: &str = "127.0.0.1";
 
 struct Proc {
     index: usize,
+    /// Where it runs: 127.0.0.1, or the daemon's address as given in the hosts file.
+    host: String,
     pid: u32,
-    child: Child,
-    /// Held open: a spawned worker exits when it closes (this process is gone).
-    stdin: Option<ChildStdin>,
+    /// A worker process started here (`None`: started by a daemon on its host).
+    local: Option<Spawned>,
+    /// The connection to the daemon that started it; closing it ends the worker there.
+    daemon: Option<TcpStream>,
     /// Copies the worker's standard output (rows of a stdout sink) to ours.
     forward: Option<JoinHandle<()>>,
     control: Option<TcpStream>,
 }
 
-/// The worker processes of a job; dropping it kills and reaps every one still running.
+/// The worker processes of a job; dropping it kills and reaps every one still running (and
+/// closes the daemons' connections, which ends their workers).
 struct Procs(Vec<Proc>);
 
 impl Procs {
     fn kill_all(&mut self) {
         for p in &mut self.0 {
-            let _ = p.child.kill();
+            if let Some(l) = p.local.as_mut() {
+                let _ = l.child.kill();
+            }
+            for c in [&p.control, &p.daemon].into_iter().flatten() {
+                let _ = c.shutdown(std::net::Shutdown::Both);
+            }
         }
         for p in &mut self.0 {
-            let _ = p.child.wait();
-            p.stdin = None;
+            if let Some(l) = p.local.as_mut() {
+                l.end();
+            }
             if let Some(f) = p.forward.take() {
                 let _ = f.join();
             }
@@ -81,111 +107,109 @@ impl Drop for Procs {
     }
 }
 
-fn worker_error(index: usize, pid: Option<u32>, reason: impl Into<String>) -> RunError {
+fn worker_error(index: usize, host: &str, pid: Option<u32>, reason: impl Into<String>) -> RunError {
     RunError::Worker {
         index,
-        host: HOST.to_string(),
+        host: host.to_string(),
         pid,
         reason: reason.into(),
         cause: None,
     }
 }
 
-/// Starts worker `index`: `flow worker --listen 127.0.0.1:0 --once --announce --token-stdin`,
-/// the token written on its standard input (never on its command line), its port read from the
-/// first line of its standard output by `deadline`.
+/// Starts worker `index` on this machine (see [`super::spawn_once`]) and forwards its standard
+/// output to ours.
 fn spawn(index: usize, token: &str, deadline: Instant) -> Result<(Proc, SocketAddr), RunError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| worker_error(index, None, format!("cannot find the flow binary: {e}")))?;
-    let mut child = Command::new(exe)
-        .args([
-            "worker",
-            "--listen",
-            &format!("{HOST}:0"),
-            "--once",
-            "--announce",
-            "--token-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| worker_error(index, None, format!("cannot start a worker process: {e}")))?;
-    let pid = child.id();
-    let mut stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let mut proc = Proc {
-        index,
-        pid,
-        child,
-        stdin: None,
-        forward: None,
-        control: None,
-    };
-    let wrote = stdin.as_mut().map(|s| {
-        s.write_all(format!("{token}\n").as_bytes())
-            .and_then(|_| s.flush())
-    });
-    proc.stdin = stdin;
-    if !matches!(wrote, Some(Ok(()))) {
-        let _ = proc.child.kill();
-        let _ = proc.child.wait();
-        return Err(worker_error(
-            index,
-            Some(pid),
-            "cannot hand the job token to the worker",
-        ));
-    }
-    let (tx, rx) = mpsc::channel::<Option<String>>();
-    let Some(stdout) = stdout else {
-        return Err(worker_error(index, Some(pid), "no standard output"));
-    };
-    proc.forward = Some(std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        match r.read_line(&mut line) {
-            Ok(n) if n > 0 => {
-                let _ = tx.send(Some(line));
-            }
-            _ => {
-                let _ = tx.send(None);
-                return;
-            }
-        }
+    let (local, addr, mut out) =
+        super::spawn_once(HOST, token, deadline).map_err(|e| worker_error(index, HOST, None, e))?;
+    let pid = local.child.id();
+    let forward = std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            match r.read(&mut buf) {
+            match out.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let mut out = std::io::stdout().lock();
-                    if out.write_all(&buf[..n]).is_err() {
+                    let mut o = std::io::stdout().lock();
+                    if o.write_all(&buf[..n]).and_then(|_| o.flush()).is_err() {
                         break;
                     }
-                    let _ = out.flush();
                 }
             }
         }
-    }));
-    let line = rx.recv_timeout(protocol::left(deadline));
-    let addr = match line {
-        Ok(Some(ref l)) => l
-            .trim()
-            .strip_prefix("flow worker listening on ")
-            .and_then(|a| a.parse::<SocketAddr>().ok()),
-        _ => None,
+    });
+    let proc = Proc {
+        index,
+        host: HOST.to_string(),
+        pid,
+        local: Some(local),
+        daemon: None,
+        forward: Some(forward),
+        control: None,
     };
-    match addr {
-        Some(a) => Ok((proc, a)),
-        None => {
-            let _ = proc.child.kill();
-            let _ = proc.child.wait();
-            let why = match line {
-                Err(_) => "did not start listening before the deadline",
-                Ok(_) => "exited or printed no listening address",
-            };
-            Err(worker_error(index, Some(pid), why))
+    Ok((proc, addr))
+}
+
+/// Asks the daemon at `host` (`flow worker --listen`, same token) to start worker `index`, by
+/// `deadline`; its standard output comes back on the daemon's connection.
+fn reach(
+    index: usize,
+    host: &str,
+    token: &str,
+    deadline: Instant,
+) -> Result<(Proc, SocketAddr), RunError> {
+    let fail = |pid: Option<u32>, reason: String| worker_error(index, host, pid, reason);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| fail(None, "cannot resolve the daemon's address".into()))?;
+    let (mut d, daemon_pid) = protocol::connect_worker(addr, token, deadline)
+        .map_err(|e| fail(None, format!("cannot reach its daemon: {e}")))?;
+    protocol::write_frame(&mut d, &ToWorker::Launch)
+        .map_err(|e| fail(Some(daemon_pid), format!("cannot ask the daemon: {e}")))?;
+    let _ = d.set_read_timeout(Some(protocol::left(deadline)));
+    let (address, pid) = match protocol::read_frame(&mut d) {
+        Ok(ToCoordinator::Launched { address, pid }) => (address, pid),
+        Ok(_) => {
+            return Err(fail(
+                Some(daemon_pid),
+                "unexpected answer from the daemon".into(),
+            ));
         }
-    }
+        Err(e) => {
+            return Err(fail(
+                Some(daemon_pid),
+                format!("the daemon started no worker process: {e}"),
+            ));
+        }
+    };
+    let _ = d.set_read_timeout(None);
+    let addr: SocketAddr = address.parse().map_err(|_| {
+        fail(
+            Some(pid),
+            format!("the daemon sent a bad address {address:?}"),
+        )
+    })?;
+    let mut r = d
+        .try_clone()
+        .map_err(|e| fail(Some(pid), format!("daemon connection: {e}")))?;
+    let forward = std::thread::spawn(move || {
+        while let Ok(ToCoordinator::Output { bytes }) = protocol::read_frame(&mut r) {
+            let mut o = std::io::stdout().lock();
+            if o.write_all(&bytes).and_then(|_| o.flush()).is_err() {
+                break;
+            }
+        }
+    });
+    let proc = Proc {
+        index,
+        host: host.to_string(),
+        pid,
+        local: None,
+        daemon: Some(d),
+        forward: Some(forward),
+        control: None,
+    };
+    Ok((proc, addr))
 }
 
 /// What one worker's control connection said, or that it closed.
@@ -200,16 +224,20 @@ pub fn run_multi(
     opts: &RunOptions,
     copts: &ClusterOptions,
 ) -> Result<RunSummary, RunError> {
-    if copts.nodes == 0 || copts.nodes > MAX_NODES {
+    let n = copts.processes();
+    if n == 0 || n > MAX_NODES {
         return Err(RunError::Plan(format!(
-            "{} worker processes asked for; it must be between 1 and {MAX_NODES}",
-            copts.nodes
+            "{n} worker processes asked for; it must be between 1 and {MAX_NODES}"
         )));
     }
     let mut o = opts.clone();
-    o.processes = copts.nodes;
+    o.processes = n;
     let prepared = prepare(plan, &o)?;
-    match coordinate(&prepared.spec, copts) {
+    let mut spec = prepared.spec.clone();
+    if !copts.hosts.is_empty() {
+        absolute_paths(&mut spec);
+    }
+    match coordinate(&spec, copts) {
         Ok((mut procs, outcome, per_process)) => match prepared.commit(&outcome) {
             Ok(mut summary) => {
                 release(&mut procs);
@@ -225,6 +253,28 @@ pub fn run_multi(
     }
 }
 
+/// Makes every path a worker opens absolute, so that a worker process a daemon started in its
+/// own directory reads and writes the same files (on storage every host reaches at the same
+/// path; see docs/MULTINODE.md).
+fn absolute_paths(spec: &mut JobSpec) {
+    let abs = |p: &mut std::path::PathBuf| {
+        if let Ok(a) = std::path::absolute(&*p) {
+            *p = a;
+        }
+    };
+    for node in &mut spec.plan.nodes {
+        if let crate::runtime::physical::PhysOp::Source { splits, .. } = &mut node.op {
+            splits
+                .iter_mut()
+                .flatten()
+                .filter_map(|s| s.path.as_mut())
+                .for_each(abs);
+        }
+    }
+    spec.sink_files.iter_mut().flatten().for_each(abs);
+    spec.dead_parts.values_mut().flatten().for_each(abs);
+}
+
 /// Phase two done: releases every worker and waits (briefly) for it to exit.
 fn release(procs: &mut Procs) {
     for p in &mut procs.0 {
@@ -232,10 +282,16 @@ fn release(procs: &mut Procs) {
             let _ = protocol::write_frame(c, &ToWorker::Release);
         }
     }
+    // A released worker exits; a daemon's worker has sent all its output once the daemon's
+    // forwarding ends (the daemon says `Exited`).
     let until = Instant::now() + Duration::from_secs(5);
     for p in &mut procs.0 {
         while Instant::now() < until {
-            if let Ok(Some(_)) = p.child.try_wait() {
+            let done = match p.local.as_mut() {
+                Some(l) => matches!(l.child.try_wait(), Ok(Some(_))),
+                None => p.forward.as_ref().is_none_or(|f| f.is_finished()),
+            };
+            if done {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -272,7 +328,10 @@ fn add(total: &mut Outcome, o: &Outcome) {
 }
 
 /// How a lost worker went: its exit status if it has one within a moment.
-fn exit_reason(child: &mut Child) -> String {
+fn exit_reason(p: &mut Proc) -> String {
+    let Some(child) = p.local.as_mut().map(|l| &mut l.child) else {
+        return format!("the worker process on {} is gone or cut off", p.host);
+    };
     let until = Instant::now() + Duration::from_millis(200);
     loop {
         match child.try_wait() {
@@ -293,15 +352,28 @@ fn coordinate(
     spec: &JobSpec,
     copts: &ClusterOptions,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
-    let n = copts.nodes;
+    let n = copts.processes();
     let started = Instant::now();
     let deadline = started + copts.connect_timeout;
-    let token = protocol::new_token()
-        .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}")))?;
+    // Daemons know the cluster's token; workers started here get a fresh one per job.
+    let token = match (&copts.token, copts.hosts.is_empty()) {
+        (_, true) => protocol::new_token()
+            .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}")))?,
+        (Some(t), false) => t.clone(),
+        (None, false) => {
+            return Err(RunError::Plan(format!(
+                "reaching worker daemons needs their token: set {} or pass --token-file",
+                protocol::TOKEN_VAR
+            )));
+        }
+    };
     let mut procs = Procs(Vec::with_capacity(n));
     let mut addrs = Vec::with_capacity(n);
     for i in 0..n {
-        let (p, a) = spawn(i, &token, deadline)?;
+        let (p, a) = match copts.hosts.get(i) {
+            Some(h) => reach(i, h, &token, deadline)?,
+            None => spawn(i, &token, deadline)?,
+        };
         if copts.verbose {
             let _ = writeln!(
                 std::io::stderr(),
@@ -315,7 +387,12 @@ fn coordinate(
     let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
     for (p, a) in procs.0.iter_mut().zip(&addrs) {
         let (mut c, _pid) = protocol::connect_worker(*a, &token, deadline).map_err(|e| {
-            worker_error(p.index, Some(p.pid), format!("cannot connect to it: {e}"))
+            worker_error(
+                p.index,
+                &p.host,
+                Some(p.pid),
+                format!("cannot connect to it: {e}"),
+            )
         })?;
         let job = ToWorker::Job(Box::new(Assignment {
             spec: spec.clone(),
@@ -324,15 +401,26 @@ fn coordinate(
             connect_timeout_ms: protocol::left(deadline).as_millis() as u64,
             heartbeat_ms: hb_ms,
         }));
-        protocol::write_frame(&mut c, &job)
-            .map_err(|e| worker_error(p.index, Some(p.pid), format!("cannot send the job: {e}")))?;
+        protocol::write_frame(&mut c, &job).map_err(|e| {
+            worker_error(
+                p.index,
+                &p.host,
+                Some(p.pid),
+                format!("cannot send the job: {e}"),
+            )
+        })?;
         p.control = Some(c);
     }
     let mut mesh = Vec::with_capacity(n);
     for p in &mut procs.0 {
-        let (index, pid) = (p.index, p.pid);
+        let (index, pid, host) = (p.index, p.pid, p.host.clone());
         let Some(c) = p.control.as_mut() else {
-            return Err(worker_error(index, Some(pid), "no control connection"));
+            return Err(worker_error(
+                index,
+                &host,
+                Some(pid),
+                "no control connection",
+            ));
         };
         let _ = c.set_read_timeout(Some(protocol::left(deadline)));
         match protocol::read_frame(c) {
@@ -340,16 +428,17 @@ fn coordinate(
             Ok(ToCoordinator::Failed { error }) => {
                 return Err(RunError::Worker {
                     index,
-                    host: HOST.into(),
+                    host: host.clone(),
                     pid: Some(pid),
                     reason: String::new(),
                     cause: Some(Box::new(error)),
                 });
             }
-            Ok(_) => return Err(worker_error(index, Some(pid), "unexpected message")),
+            Ok(_) => return Err(worker_error(index, &host, Some(pid), "unexpected message")),
             Err(e) => {
                 return Err(worker_error(
                     index,
+                    &host,
                     Some(pid),
                     format!("no mesh address: {e}"),
                 ));
@@ -368,7 +457,14 @@ fn coordinate(
                 addresses: mesh.clone(),
             },
         )
-        .map_err(|e| worker_error(p.index, Some(p.pid), format!("cannot send the peers: {e}")))?;
+        .map_err(|e| {
+            worker_error(
+                p.index,
+                &p.host,
+                Some(p.pid),
+                format!("cannot send the peers: {e}"),
+            )
+        })?;
         let mut r = c
             .try_clone()
             .map_err(|e| RunError::Internal(format!("control connection: {e}")))?;
@@ -428,7 +524,7 @@ fn coordinate(
                         let internal = matches!(error, RunError::Internal(_));
                         let e = RunError::Worker {
                             index: i,
-                            host: HOST.into(),
+                            host: procs.0[i].host.clone(),
                             pid: Some(pid),
                             reason: String::new(),
                             cause: Some(Box::new(error)),
@@ -444,9 +540,10 @@ fn coordinate(
             Ok((i, Event::Lost(why))) => {
                 if outcomes[i].is_none() {
                     let pid = procs.0[i].pid;
-                    let status = exit_reason(&mut procs.0[i].child);
+                    let status = exit_reason(&mut procs.0[i]);
                     return Err(worker_error(
                         i,
+                        &procs.0[i].host,
                         Some(pid),
                         format!("its control connection {why}: {status}"),
                     ));
@@ -466,6 +563,7 @@ fn coordinate(
             if outcomes[i].is_none() && now.duration_since(last_seen[i]) > copts.heartbeat_timeout {
                 return Err(worker_error(
                     i,
+                    &procs.0[i].host,
                     Some(procs.0[i].pid),
                     format!(
                         "no heartbeat for {:.1} s (the timeout): the process is hung or cut off",
@@ -483,7 +581,7 @@ fn coordinate(
         let (rows_read, bytes_read) = source_totals(spec, o);
         per_process.push(ProcessSummary {
             index: i,
-            host: HOST.into(),
+            host: procs.0[i].host.clone(),
             pid: procs.0[i].pid,
             threads: spec.plan.threads,
             rows_read,

@@ -34,6 +34,9 @@ pub enum ToWorker {
     },
     /// The job is over (committed or aborted): the worker is released.
     Release,
+    /// To a daemon (`flow worker --listen`): start a worker process for one job; the daemon
+    /// answers [`ToCoordinator::Launched`] and serves no other job until this connection closes.
+    Launch,
 }
 
 /// A worker's part of a job.
@@ -77,6 +80,19 @@ pub enum ToCoordinator {
     },
     Failed {
         error: RunError,
+    },
+    /// From a daemon: the job's worker process listens at `address`.
+    Launched {
+        address: String,
+        pid: u32,
+    },
+    /// From a daemon: bytes its worker process wrote on standard output (a stdout sink's rows).
+    Output {
+        bytes: Vec<u8>,
+    },
+    /// From a daemon: its worker process has exited (all its output was sent before this).
+    Exited {
+        status: String,
     },
 }
 

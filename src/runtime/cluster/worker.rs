@@ -103,11 +103,111 @@ pub fn serve(opts: WorkerOptions) -> u8 {
             log(&format!("refused a connection from {peer}: {reason}"));
             continue;
         }
-        let ok = serve_job(conn, local.ip(), &opts.token);
         if opts.once {
+            let ok = serve_job(conn, local.ip(), &opts.token);
             return if ok { 0 } else { 1 };
         }
+        // A daemon runs each job in a worker process of its own, so that whatever happens to
+        // the job (a peer's death makes timely panic; a hung job is ended by the coordinator
+        // closing the connection), the daemon is idle again afterwards.
+        log(&format!("job from {peer}: starting its worker process"));
+        match launch(conn, &opts.token) {
+            Ok(status) => log(&format!("job from {peer} done ({status}); idle")),
+            Err(e) => log(&format!("job from {peer} failed: {e}; idle")),
+        }
     }
+}
+
+/// A daemon's side of one job: waits for [`ToWorker::Launch`], starts `flow worker --once` on
+/// the address the coordinator reached this daemon at (so its mesh listener is reachable from
+/// the peers), tells the coordinator where it listens, forwards its standard output, and ends
+/// it when the coordinator closes this connection. Returns how the worker process ended.
+fn launch(mut conn: TcpStream, token: &str) -> Result<String, String> {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    match protocol::read_frame::<ToWorker>(&mut conn) {
+        Ok(ToWorker::Launch) => {}
+        Ok(_) => return Err("the coordinator sent something other than Launch".into()),
+        Err(e) => return Err(format!("no request from the coordinator: {e}")),
+    }
+    let _ = conn.set_read_timeout(None);
+    let ip = conn
+        .local_addr()
+        .map_err(|e| format!("cannot read the connection's address: {e}"))?
+        .ip();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut child, addr, stdout) = super::spawn_once(&ip.to_string(), token, deadline)?;
+    let pid = child.child.id();
+    let mut writer = conn
+        .try_clone()
+        .map_err(|e| format!("cannot use the connection: {e}"))?;
+    let sent = protocol::write_frame(
+        &mut writer,
+        &ToCoordinator::Launched {
+            address: addr.to_string(),
+            pid,
+        },
+    );
+    if let Err(e) = sent {
+        child.end();
+        return Err(format!("cannot answer the coordinator: {e}"));
+    }
+    // The coordinator closes this connection when the job is over (or it is gone).
+    let gone = Arc::new(AtomicBool::new(false));
+    {
+        let (gone, mut reader) = (gone.clone(), conn.try_clone().map_err(|e| e.to_string())?);
+        let _ = std::thread::Builder::new()
+            .name("flow-daemon-watch".into())
+            .spawn(move || {
+                let _ = protocol::read_frame::<ToWorker>(&mut reader);
+                gone.store(true, Ordering::SeqCst);
+            });
+    }
+    let forward = std::thread::Builder::new()
+        .name("flow-daemon-output".into())
+        .spawn(move || {
+            let mut stdout = stdout;
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match std::io::Read::read(&mut stdout, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let msg = ToCoordinator::Output {
+                            bytes: buf[..n].to_vec(),
+                        };
+                        if protocol::write_frame(&mut writer, &msg).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            writer
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?;
+    let status = loop {
+        match child.child.try_wait() {
+            Ok(Some(status)) => break status.to_string(),
+            Ok(None) if gone.load(Ordering::SeqCst) => {
+                // Give a released worker a moment to exit on its own, then end it.
+                let until = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < until && matches!(child.child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                break child.end();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => break format!("cannot wait for it: {e}"),
+        }
+    };
+    if let Ok(mut writer) = forward.join() {
+        let _ = protocol::write_frame(
+            &mut writer,
+            &ToCoordinator::Exited {
+                status: status.clone(),
+            },
+        );
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+    Ok(status)
 }
 
 /// Serves one job on an authenticated control connection; whether it succeeded.

@@ -32,7 +32,10 @@ pub(super) fn group_op<'s>(
         ),
         None => input,
     };
-    let peers = ctx.peers;
+    // The workers that own the groups (all of them, or the stage's `@parallel(n)`).
+    let owners = ctx.placed.get(i).cloned().unwrap_or_default();
+    let peers = owners.len().max(1);
+    let only = owners.first().copied().unwrap_or(0) as u64;
     let budget = ctx.shared.memory_budget;
     // With several workers, each aggregates its own rows first and sends only its partial
     // states (one row per group it saw) to the worker that owns the key: the rows themselves
@@ -68,15 +71,17 @@ pub(super) fn group_op<'s>(
                             key.clear();
                             pre.group_key(g, &mut key);
                             let w = route(&key, peers) as usize;
+                            let dest = owners.get(w).copied().unwrap_or(0) as u64;
                             pre.emit_partial(g, &mut parts[w]);
                             if parts[w].rows >= batch_rows || parts[w].bytes() >= BATCH_BYTES {
                                 let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
-                                output.session(&*c).give(Packet::new(w as u64, b));
+                                output.session(&*c).give(Packet::new(dest, b));
                             }
                         }
                         for (w, b) in parts.into_iter().enumerate() {
                             if b.rows > 0 {
-                                output.session(&*c).give(Packet::new(w as u64, b));
+                                let dest = owners.get(w).copied().unwrap_or(0) as u64;
+                                output.session(&*c).give(Packet::new(dest, b));
                             } else {
                                 c2.pool.put(b);
                             }
@@ -127,7 +132,9 @@ pub(super) fn group_op<'s>(
     let batch_rows = ctx.job.plan.batch;
     let scope = routed.scope();
     routed.unary_frontier::<Cb, _, _, _>(
-        Exchange::new(|p: &Packet| p.route),
+        // Partial states go to the owner of their key; without pre-aggregation (one owner)
+        // every row goes to that owner.
+        Exchange::new(move |p: &Packet| if partial { p.route } else { only }),
         &node.name,
         move |cap, info| {
             let activator = scope.activator_for(info.address);

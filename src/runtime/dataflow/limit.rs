@@ -35,6 +35,12 @@ pub(super) fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx:
         ctx.shared.limit_upto[i].store(0, Ordering::Relaxed);
     }
     let c2 = ctx.clone();
+    // When some stage runs on other workers than its input (readers and processors,
+    // `@parallel(n)`), a split's packets may reach a worker from several senders, out of
+    // order: its first packets here are not the split's first rows, so nothing is cut here
+    // (the final keeper orders by input position). Seeing N rows of a split still proves that
+    // no later row is among the first N, so the split's key is published as before.
+    let in_order = ctx.placed.iter().all(|w| w == &ctx.placed[i]);
     let local = input.unary::<Cb, _, _, _>(Pipeline, "limit (per split)", move |_cap, _info| {
         // Rows still wanted from each split (packets not from a source are not cut here).
         let mut left: HashMap<u64, u64> = HashMap::new();
@@ -48,6 +54,14 @@ pub(super) fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx:
                     }
                     let key = p.order.split_key();
                     let left = left.entry(key).or_insert(n);
+                    if !in_order {
+                        *left = left.saturating_sub(p.batch.rows as u64);
+                        if *left == 0 {
+                            c2.shared.limit_upto[i].fetch_min(key, Ordering::Relaxed);
+                        }
+                        session.give(p);
+                        continue;
+                    }
                     if *left == 0 {
                         c2.shared.nodes[i].add(p.batch.rows as u64, 0);
                         c2.pool.recycle(p.batch);
@@ -64,8 +78,14 @@ pub(super) fn limit_op<'s>(input: S<'s>, i: usize, node: &PhysNode, n: u64, ctx:
         }
     });
     let ctx = ctx.clone();
+    let keeper = ctx
+        .placed
+        .get(i)
+        .and_then(|w| w.first())
+        .copied()
+        .unwrap_or(0) as u64;
     local.unary_frontier::<Cb, _, _, _>(
-        Exchange::new(|_p: &Packet| 0),
+        Exchange::new(move |_p: &Packet| keeper),
         &node.name,
         move |cap, _info| {
             let mut cap = Some(cap);

@@ -146,6 +146,7 @@ impl<'de> Deserialize<'de> for Packet {
 }
 
 mod distinct;
+mod exchange;
 mod group;
 mod kernel;
 mod limit;
@@ -212,9 +213,10 @@ struct Ctx {
     dead: Rc<RefCell<DeadLetters>>,
     probe: ProbeHandle<u64>,
     index: usize,
-    peers: usize,
     /// Per node: a source's rank in input order ([`Order::source`], see [`source_ranks`]).
     ranks: Arc<Vec<u32>>,
+    /// Per node: the global indices of the workers that run it (`PhysNode::workers`).
+    placed: Arc<Vec<Arc<Vec<usize>>>>,
 }
 
 /// The input order of the sources: a depth-first walk over each node's inputs in order, from
@@ -267,8 +269,12 @@ pub fn run_worker(worker: &mut Worker, job: Arc<Job>, shared: Arc<Shared>) {
         pool: Pool::default(),
         probe: ProbeHandle::new(),
         index: worker.index(),
-        peers: worker.peers(),
         ranks: Arc::new(source_ranks(&job.plan)),
+        placed: Arc::new(
+            (0..job.plan.nodes.len())
+                .map(|i| Arc::new(job.plan.workers_of(i, worker.peers())))
+                .collect(),
+        ),
         job,
     };
     let probe = ctx.probe.clone();
@@ -286,10 +292,18 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
     let plan = &ctx.job.plan;
     let mut streams: Vec<Option<S<'s>>> = (0..plan.nodes.len()).map(|_| None).collect();
     for (i, node) in plan.nodes.iter().enumerate() {
+        // An input produced on other workers than the ones that run this node moves to them.
+        let here = &ctx.placed[i];
         let inputs: Option<Vec<S<'s>>> = node
             .inputs
             .iter()
-            .map(|&p| streams.get(p).and_then(|s| s.clone()))
+            .map(|&p| {
+                let s = streams.get(p).and_then(|s| s.clone())?;
+                Some(match ctx.placed.get(p) {
+                    Some(from) if from != here => exchange::spread(s, here.clone(), ctx),
+                    _ => s,
+                })
+            })
             .collect();
         let Some(inputs) = inputs else {
             ctx.shared.fail(RunError::Plan(format!(

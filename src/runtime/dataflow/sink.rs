@@ -20,6 +20,13 @@ pub(super) fn sink_op<'s>(
     };
     let ctx = ctx.clone();
     let place = spec.path.clone().unwrap_or_else(|| "<stdout>".to_string());
+    // Standard output and a one-writer file are written by the first worker that runs the sink.
+    let writer_index = ctx
+        .placed
+        .get(i)
+        .and_then(|w| w.first())
+        .copied()
+        .unwrap_or(0);
     let mut writer: Option<Box<dyn RowWriter>> = None;
     let mut target = SinkTarget::File;
     match ctx.job.registry.sink(&spec.connector) {
@@ -31,10 +38,10 @@ pub(super) fn sink_op<'s>(
             target = conn.target(spec);
             let out: Option<Result<Box<dyn std::io::Write + Send>, String>> = match target {
                 SinkTarget::Stdout => {
-                    (ctx.index == 0).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
+                    (ctx.index == writer_index).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
                 }
                 SinkTarget::File | SinkTarget::OneFile => {
-                    (target == SinkTarget::File || ctx.index == 0).then(|| {
+                    (target == SinkTarget::File || ctx.index == writer_index).then(|| {
                         match ctx.job.sink_files.get(sink).and_then(|f| f.as_ref()) {
                             None => Err("output was not prepared".to_string()),
                             Some(f) => Ok(Box::new(f.clone()) as Box<dyn std::io::Write + Send>),
@@ -43,8 +50,9 @@ pub(super) fn sink_op<'s>(
                 }
             };
             // A file's header was written when it was prepared; standard output and a
-            // one-writer file are written by worker 0 alone, which writes the header.
-            let first = target != SinkTarget::File && ctx.index == 0;
+            // one-writer file are written by the sink's first worker alone, which writes the
+            // header.
+            let first = target != SinkTarget::File && ctx.index == writer_index;
             match out {
                 None => {}
                 Some(Err(reason)) => ctx.shared.fail(RunError::Output {
@@ -62,7 +70,7 @@ pub(super) fn sink_op<'s>(
         }
     }
     let dest = if target != SinkTarget::File {
-        0
+        writer_index as u64
     } else {
         ctx.index as u64
     };

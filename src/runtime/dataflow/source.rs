@@ -50,9 +50,11 @@ pub(super) fn source_op<'s>(
     let columns = spec.columns.len();
     let name = node.name.clone();
     let stop_after = ctx.job.plan.limits_covering(i);
-    // Splits are dealt in order, piece `k` to worker `k % workers` (`split::assign`): this
-    // worker's `k`-th split is piece `k * peers + index` of the source.
-    let (index, peers) = (ctx.index, ctx.peers);
+    // Splits are dealt in order, piece `k` to the `k % n`-th of the `n` workers that run the
+    // source (`split::assign`): this worker's `k`-th split is piece `k * n + position`.
+    let on = ctx.placed.get(i).cloned().unwrap_or_default();
+    let peers = on.len().max(1);
+    let index = on.iter().position(|&w| w == ctx.index).unwrap_or(0);
     let rank = ctx.ranks.get(i).copied().unwrap_or(u32::MAX - 1);
     let order_of = move |k: usize, chunk: u64| Order {
         source: rank,

@@ -104,6 +104,16 @@ impl Walker<'_> {
                         self.push(Ns::Stream, n, false);
                     }
                 }
+                StageKind::Sort(keys) => {
+                    for k in keys {
+                        self.push(Ns::Field, &k.name, false);
+                    }
+                }
+                StageKind::Distinct(keys) => {
+                    for k in keys {
+                        self.push(Ns::Field, k, false);
+                    }
+                }
                 StageKind::Sink(_) => {}
             }
         }

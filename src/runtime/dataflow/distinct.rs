@@ -51,13 +51,16 @@ pub(super) fn distinct_op<'s>(
         .iter()
         .map(|&k| (k, types.get(k).copied().unwrap_or(Scalar::Null)))
         .collect();
-    let peers = ctx.peers;
+    // The workers that own the keys (all of them, or the stage's `@parallel(n)`).
+    let owners = ctx.placed.get(i).cloned().unwrap_or_default();
+    let peers = owners.len().max(1);
     let partial = peers > 1;
     let ncols = types.len();
     let routed = if partial {
         let c2 = ctx.clone();
         let keys = keys.clone();
         let types = types.clone();
+        let owners = owners.clone();
         input.unary::<Cb, _, _, _>(Pipeline, "distinct (route)", move |_cap, _info| {
             let mut key = Vec::new();
             move |input, output| {
@@ -81,7 +84,8 @@ pub(super) fn distinct_op<'s>(
                         }
                         for (w, part) in parts.into_iter().enumerate() {
                             if let Some(b) = part {
-                                let mut q = Packet::new(w as u64, b);
+                                let dest = owners.get(w).copied().unwrap_or(0) as u64;
+                                let mut q = Packet::new(dest, b);
                                 q.order = p.order;
                                 session.give(q);
                             }

@@ -554,9 +554,16 @@ pub(super) fn sort_op<'s>(
     let keys = keys.to_vec();
     let budget = ctx.shared.sort_budget;
     let scope = input.scope();
-    // Every row goes to worker 0, which alone sorts and emits.
+    // Every row goes to the sort's first worker (worker 0 unless placed elsewhere), which alone
+    // sorts and emits.
+    let dest = ctx
+        .placed
+        .get(i)
+        .and_then(|w| w.first())
+        .copied()
+        .unwrap_or(0) as u64;
     input.unary_frontier::<Cb, _, _, _>(
-        Exchange::new(|_p: &Packet| 0),
+        Exchange::new(move |_p: &Packet| dest),
         &node.name,
         move |cap, info| {
             let activator = scope.activator_for(info.address);

@@ -324,3 +324,50 @@ fn sql_translates_whole_row_distinct_and_refuses_sort() {
         );
     }
 }
+
+/// A join whose right side is over `FLOW_MEMORY_BUDGET` fails with a clear error naming the
+/// stage, and writes no output file.
+#[test]
+fn join_over_the_memory_budget_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 20000);
+    let script = format!(
+        "{HEAD}let t = r | map {{ tk: id, ts: s }}\nr | join t on id == tk {{ ts }} | sink csv(\"out.csv\", header: true)\n"
+    );
+    std::fs::write(dir.path().join("job.flow"), script).expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "-q", "--threads", "2"])
+        .arg(dir.path().join("job.flow"))
+        .env("FLOW_MEMORY_BUDGET", "64K")
+        .output()
+        .expect("run flow");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the join should fail over budget");
+    assert!(
+        err.contains("join") && err.contains("memory budget"),
+        "unclear error: {err}"
+    );
+    assert!(!dir.path().join("out.csv").exists(), "a partial output was left");
+}
+
+/// The SQL backend translates `join` / `left join` to `JOIN … ON` / `LEFT JOIN … ON`.
+#[test]
+fn sql_translates_join() {
+    use flow::driver::Session;
+    use flow::sql::{self, DuckDb};
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 10);
+    let script = dir.path().join("job.flow");
+    let text = format!(
+        "{HEAD}let t = r | map {{ tk: k, ts: s }}\nr | left join t on k == tk {{ ts }} | sink csv(\"out.csv\", header: true)\n"
+    );
+    std::fs::write(&script, text).expect("write script");
+    let mut s = Session::default();
+    let path = script.to_string_lossy().into_owned();
+    assert!(s.load_paths(&[path.as_str()]).is_empty());
+    let plan = s.plan().expect("the script checks");
+    let sql = sql::compile(plan, &DuckDb)
+        .map(|st| sql::script(&st))
+        .unwrap_or_else(|e| panic!("refused: {}", e.len()));
+    assert!(sql.contains("LEFT JOIN") && sql.contains(" ON l.\"k\" = r.\"tk\""), "{sql}");
+}

@@ -347,7 +347,10 @@ fn join_over_the_memory_budget_fails_cleanly() {
         err.contains("join") && err.contains("memory budget"),
         "unclear error: {err}"
     );
-    assert!(!dir.path().join("out.csv").exists(), "a partial output was left");
+    assert!(
+        !dir.path().join("out.csv").exists(),
+        "a partial output was left"
+    );
 }
 
 /// The SQL backend translates `join` / `left join` to `JOIN … ON` / `LEFT JOIN … ON`.
@@ -369,5 +372,8 @@ fn sql_translates_join() {
     let sql = sql::compile(plan, &DuckDb)
         .map(|st| sql::script(&st))
         .unwrap_or_else(|e| panic!("refused: {}", e.len()));
-    assert!(sql.contains("LEFT JOIN") && sql.contains(" ON l.\"k\" = r.\"tk\""), "{sql}");
+    assert!(
+        sql.contains("LEFT JOIN") && sql.contains(" ON l.\"k\" = r.\"tk\""),
+        "{sql}"
+    );
 }

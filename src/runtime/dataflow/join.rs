@@ -245,10 +245,10 @@ pub(super) fn join_op<'s>(
                     }
                 });
                 let now = table_bytes + store.bytes() + held_bytes;
-                if now != accounted {
-                    if let Err(e) = ctx.shared.account_group(&mut accounted, now, &name) {
-                        ctx.shared.fail(e);
-                    }
+                if now != accounted
+                    && let Err(e) = ctx.shared.account_group(&mut accounted, now, &name)
+                {
+                    ctx.shared.fail(e);
                 }
                 let Some(c) = cap.as_mut() else {
                     for b in held.drain(..) {

@@ -277,6 +277,10 @@ hint_cases! {
     fanout_readers_2_processors_1: "fanout.flow", R2P1, None, &["-q"];
     fanout_parallel_1: "fanout.flow", R1P3, Some(1), &["-q"];
     fanout_parallel_2_on_2_processes: "fanout.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    join_readers_1_processors_3: "join.flow", R1P3, None, &["-q"];
+    join_readers_2_processors_1: "join.flow", R2P1, None, &["-q"];
+    join_parallel_1: "join.flow", R1P3, Some(1), &["-q"];
+    join_parallel_2_on_2_processes: "join.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
     logs_readers_1_processors_3: "logs.flow", R1P3, None, &["-q"];
     logs_readers_2_processors_1: "logs.flow", R2P1, None, &["-q"];
     logs_parallel_1: "logs.flow", R1P3, Some(1), &["-q"];
@@ -309,6 +313,7 @@ fn every_example_is_covered() {
         [
             "enrich.flow",
             "fanout.flow",
+            "join.flow",
             "logs.flow",
             "ranking.flow",
             "sales.flow",

@@ -1,4 +1,4 @@
-//! `sort` and `distinct` (issue 15) end to end: the `flow` binary on generated inputs, compared
+//! `sort`, `distinct` and `join` (issue 15) end to end: the `flow` binary on generated inputs, compared
 //! with DuckDB (the `duckdb` CLI, see tests/sql.rs) running the equivalent SQL on the same files,
 //! each case at 1, 2 and 4 workers (its own test). The inputs are four CSV files read through one
 //! glob (four splits, so several workers really share them), with nulls, NaN, -0.0, repeated
@@ -114,7 +114,9 @@ fn rows(text: &str) -> Vec<String> {
 
 /// Runs `stages` over the input with `workers` workers; the output rows.
 fn flow(dir: &Path, stages: &str, workers: usize, env: &[(&str, &str)]) -> Vec<String> {
-    let script = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
+    // A stage list may start with `let` statements (for a join's right side): `lets ;; r …`.
+    let (lets, stages) = stages.split_once(";;").unwrap_or(("", stages));
+    let script = format!("{HEAD}{lets}\nr {stages} | sink csv(\"out.csv\", header: true)\n");
     std::fs::write(dir.join("job.flow"), script).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
         .args(["run", "-q", "--threads", &workers.to_string()])
@@ -225,6 +227,26 @@ cases! {
         "| group s { n: count() } | distinct n",
         "SELECT * FROM (SELECT s, count(*) AS n FROM {input} GROUP BY s) QUALIFY row_number() OVER (PARTITION BY n ORDER BY s NULLS LAST) = 1",
         false;
+    join_inner:
+        "let t = r | filter id % 97 == 0 | map { tk: k, ts: s, tid: id };; | join t on k == tk { ts, tid }",
+        "SELECT i.*, t.s AS ts, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 97 = 0) t ON i.k = t.k",
+        false;
+    join_left_unmatched_and_null_keys:
+        "let t = r | filter id % 89 == 0 && k != null && k < 7 | map { tk: k, tx: x };; | left join t on k == tk { tx }",
+        "SELECT i.*, t.x AS tx FROM {input} i LEFT JOIN (SELECT * FROM {input} WHERE id % 89 = 0 AND k < 7) t ON i.k = t.k",
+        false;
+    join_two_keys:
+        "let t = r | filter id % 7 == 0 | map { tk: k, tsv: s, tid: id };; | join t on k == tk && s == tsv { tid }",
+        "SELECT i.*, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 7 = 0) t ON i.k = t.k AND i.s = t.s",
+        false;
+    join_int_with_float_key:
+        "let t = r | filter id < 40 && k != null | map { fk: to_float(k ?? 0), tid: id };; | join t on k == fk { tid }",
+        "SELECT i.*, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id < 40 AND k IS NOT NULL) t ON CAST(i.k AS DOUBLE) = CAST(t.k AS DOUBLE)",
+        false;
+    join_of_group_then_filter:
+        "let g = r | group k { n: count() } | map { gk: k, n };; | left join g on k == gk { n } | filter n != null && n > 230 | map { id, k, n }",
+        "SELECT i.id, i.k, g.n FROM {input} i LEFT JOIN (SELECT k, count(*) AS n FROM {input} GROUP BY k) g ON i.k = g.k WHERE g.n > 230",
+        false;
     distinct_then_sort:
         "| distinct s | sort s | map { s, id }",
         "SELECT s, id FROM {input} QUALIFY row_number() OVER (PARTITION BY s ORDER BY id) = 1 ORDER BY s NULLS LAST",
@@ -301,4 +323,57 @@ fn sql_translates_whole_row_distinct_and_refuses_sort() {
             "{stages}: {errs:?}"
         );
     }
+}
+
+/// A join whose right side is over `FLOW_MEMORY_BUDGET` fails with a clear error naming the
+/// stage, and writes no output file.
+#[test]
+fn join_over_the_memory_budget_fails_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 20000);
+    let script = format!(
+        "{HEAD}let t = r | map {{ tk: id, ts: s }}\nr | join t on id == tk {{ ts }} | sink csv(\"out.csv\", header: true)\n"
+    );
+    std::fs::write(dir.path().join("job.flow"), script).expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "-q", "--threads", "2"])
+        .arg(dir.path().join("job.flow"))
+        .env("FLOW_MEMORY_BUDGET", "64K")
+        .output()
+        .expect("run flow");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the join should fail over budget");
+    assert!(
+        err.contains("join") && err.contains("memory budget"),
+        "unclear error: {err}"
+    );
+    assert!(
+        !dir.path().join("out.csv").exists(),
+        "a partial output was left"
+    );
+}
+
+/// The SQL backend translates `join` / `left join` to `JOIN … ON` / `LEFT JOIN … ON`.
+#[test]
+fn sql_translates_join() {
+    use flow::driver::Session;
+    use flow::sql::{self, DuckDb};
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 10);
+    let script = dir.path().join("job.flow");
+    let text = format!(
+        "{HEAD}let t = r | map {{ tk: k, ts: s }}\nr | left join t on k == tk {{ ts }} | sink csv(\"out.csv\", header: true)\n"
+    );
+    std::fs::write(&script, text).expect("write script");
+    let mut s = Session::default();
+    let path = script.to_string_lossy().into_owned();
+    assert!(s.load_paths(&[path.as_str()]).is_empty());
+    let plan = s.plan().expect("the script checks");
+    let sql = sql::compile(plan, &DuckDb)
+        .map(|st| sql::script(&st))
+        .unwrap_or_else(|e| panic!("refused: {}", e.len()));
+    assert!(
+        sql.contains("LEFT JOIN") && sql.contains(" ON l.\"k\" = r.\"tk\""),
+        "{sql}"
+    );
 }

@@ -247,6 +247,26 @@ pub enum StreamKind {
         input: Box<Stream>,
         keys: Option<Vec<usize>>,
     },
+    /// A hash join: output row = the `left` columns, then the brought `fields` (columns of
+    /// `right`; nullable when `outer`). A left row is kept once per right row whose keys all
+    /// equal its own (a null key never matches); with `outer`, a left row without a match is
+    /// kept once, its brought fields null.
+    Join {
+        left: Box<Stream>,
+        right: Box<Stream>,
+        keys: Vec<JoinKey>,
+        fields: Vec<usize>,
+        outer: bool,
+    },
+}
+
+/// One equality key of a join: left column `left` == right column `right`; `float` when one
+/// side is int and the other float (both compared as floats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JoinKey {
+    pub left: usize,
+    pub right: usize,
+    pub float: bool,
 }
 
 /// One key of `sort`: input column `col`, descending if `desc`. The order is total for every

@@ -409,6 +409,7 @@ impl<'p> Checker<'p> {
                     row,
                 )
             }
+            StageKind::Join(j) => self.join(input, j, span, fcx)?,
             StageKind::Sink(_) => {
                 self.diags.push(
                     Diagnostic::error(Code::HabitSinkMiddle, "a sink must be the last stage of a pipeline")
@@ -509,6 +510,151 @@ impl<'p> Checker<'p> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// `[left] join right on a == b && … { fields }`: the output is the input's columns, then
+    /// the brought fields of `right` (nullable for `left join`).
+    fn join(
+        &mut self,
+        input: Stream,
+        j: &ast::JoinStage,
+        span: Span,
+        fcx: &mut FileCx,
+    ) -> Option<(StreamKind, RowType)> {
+        let mut ok = true;
+        let outer = match &j.kind {
+            None => false,
+            Some(k) if k.name == "left" => true,
+            Some(k) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::JoinKind,
+                        format!("unknown kind of join `{}`", k.name),
+                    )
+                    .label(k.span, "flow knows `join` (inner) and `left join`")
+                    .help("write `join` for the matching rows only, `left join` to keep every input row"),
+                );
+                false
+            }
+        };
+        if j.kind.as_ref().is_some_and(|k| k.name != "left") {
+            ok = false;
+        }
+        if j.on.name != "on" {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::JoinOn,
+                    format!(
+                        "expected `on` after the joined stream, found `{}`",
+                        j.on.name
+                    ),
+                )
+                .label(j.on.span, "write `on` here")
+                .help(format!(
+                    "`join {} on left_key == right_key {{ fields }}`",
+                    j.right.name
+                )),
+            );
+            ok = false;
+        }
+        let right = self.stream_ref(&j.right, fcx)?;
+        self.index.stream(j.right.span, &right.row);
+        let mut keys = Vec::new();
+        for (a, b) in &j.keys {
+            let l = input.row.index_of(&a.name);
+            let r = right.row.index_of(&b.name);
+            if l.is_none() {
+                self.diags.push(unknown_field(a, &input.row));
+                ok = false;
+            }
+            if r.is_none() {
+                self.diags.push(unknown_field(b, &right.row));
+                ok = false;
+            }
+            let (Some(l), Some(r)) = (l, r) else { continue };
+            let (lt, rt) = (input.row.fields[l].ty, right.row.fields[r].ty);
+            match crate::check::expr::unify(lt, rt) {
+                Some(t) => keys.push(hir::JoinKey {
+                    left: l,
+                    right: r,
+                    float: t.scalar == Scalar::Float && lt.scalar != rt.scalar,
+                }),
+                None => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::JoinKeyType,
+                            format!("join key `{}` == `{}` compares {lt} with {rt}", a.name, b.name),
+                        )
+                        .label(a.span, format!("this is {lt}"))
+                        .label(b.span, format!("this is {rt}"))
+                        .help("the keys of a join must have the same type (an int key may meet a float one); convert one with `map` first, e.g. `to_int(x)`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let mut row = input.row.clone();
+        let mut fields = Vec::new();
+        let mut brought: Vec<&ast::Ident> = Vec::new();
+        for f in &j.fields {
+            let Some(c) = right.row.index_of(&f.field.name) else {
+                self.diags.push(unknown_field(&f.field, &right.row));
+                ok = false;
+                continue;
+            };
+            if let Some(prev) = brought.iter().find(|p| p.name == f.name.name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateField,
+                        format!("output column `{}` is listed twice", f.name.name),
+                    )
+                    .label(f.name.span, "listed again here")
+                    .label(prev.span, "first listed here"),
+                );
+                ok = false;
+                continue;
+            }
+            if input.row.index_of(&f.name.name).is_some() {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::JoinFieldClash,
+                        format!(
+                            "the joined field `{}` clashes with a column of the input",
+                            f.name.name
+                        ),
+                    )
+                    .label(f.name.span, "the rows here already have this column")
+                    .help(format!(
+                        "bring it in under another name: `{{ {}_{}: {} }}`",
+                        j.right.name, f.field.name, f.field.name
+                    )),
+                );
+                ok = false;
+                continue;
+            }
+            brought.push(&f.name);
+            let mut ty = right.row.fields[c].ty;
+            ty.nullable |= outer;
+            row.fields.push(crate::types::Field {
+                name: f.name.name.clone(),
+                ty,
+            });
+            fields.push(c);
+        }
+        let _ = span;
+        if !ok {
+            return None;
+        }
+        Some((
+            StreamKind::Join {
+                left: Box::new(input),
+                right: Box::new(right),
+                keys,
+                fields,
+                outer,
+            },
+            row,
+        ))
     }
 
     /// The input columns of `sort` or `distinct` keys: each known and listed once.
@@ -856,6 +1002,10 @@ fn stages_deep(s: &Stream) -> usize {
             | StreamKind::Sort { input, .. }
             | StreamKind::Distinct { input, .. } => stack.push((input, d + 1)),
             StreamKind::Union { inputs } => stack.extend(inputs.iter().map(|i| (i, d + 1))),
+            StreamKind::Join { left, right, .. } => {
+                stack.push((left, d + 1));
+                stack.push((right, d + 1));
+            }
         }
     }
     deepest

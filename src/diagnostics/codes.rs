@@ -158,8 +158,8 @@ codes! {
         "The habit: a stage before the source (`limit 10 trips`, `filter … trips`). The flow form: `source | stage | …`.\n\nExample:\n    limit 10 trips | sink stdout()\nFix:\n    trips | limit 10 | sink stdout()";
     HabitFrom = "E0114", "from before the source",
         "The habit: `from trips` (PRQL, SQL). The flow form: the bare source name.\n\nExample:\n    from trips | limit 10 | sink stdout()\nFix:\n    trips | limit 10 | sink stdout()";
-    HabitJoin = "E0115", "join: flow has no join stage yet",
-        "The habit: `join … on` (SQL, dataframes). The flow form: none yet: join the files before the job; `union` appends streams of the same columns.\n\nExample:\n    trips | join vendors on vendor_id\nFix:\n    (not available)";
+    HabitJoin = "E0115", "merge: flow combines streams by key with `join`",
+        "The habit: `merge` (pandas). The flow form: `join stream on left_key == right_key { fields }`.\n\nExample:\n    trips | merge vendors on vendor_id == id { name }\nFix:\n    trips | join vendors on vendor_id == id { name }";
     HabitAsCast = "E0116", "x as T instead of to_T(x)",
         "The habit: a cast written `x as int` (SQL, Rust). The flow form: `to_int(x)`, `to_float(x)`, `to_str(x)`.\n\nExample:\n    map { d: distance as int }\nFix:\n    map { d: to_int(distance) }";
     HabitCastCall = "E0117", "CAST(x AS T) instead of to_T(x)",
@@ -256,6 +256,14 @@ codes! {
         "Test names are unique within a file, and one test gives the rows of a source once and expects the rows of a place once.\n\nExample:\n    test \"a\" { … }\n    test \"a\" { … }\nFix:\n    test \"a\" { … }\n    test \"b\" { … }";
     SortDirection = "E0240", "unknown sort direction",
         "A `sort` key is a column name, optionally followed by `asc` (the default) or `desc`. Keys are separated by commas.\n\nExample:\n    trips | sort fare descending, id\nFix:\n    trips | sort fare desc, id";
+    JoinKind = "E0250", "unknown kind of join",
+        "flow has two joins: `join` keeps the input rows that have a match, `left join` keeps every input row (the brought fields null where there is no match).\n\nExample:\n    orders | outer join customers on customer_id == id { name }\nFix:\n    orders | left join customers on customer_id == id { name }";
+    JoinOn = "E0251", "join without on",
+        "After the joined stream comes `on` and the equality keys, `left_column == right_column`, several joined by `&&`.\n\nExample:\n    orders | join customers using customer_id == id { name }\nFix:\n    orders | join customers on customer_id == id { name }";
+    JoinKeyType = "E0252", "join keys of different types",
+        "The two columns of a join key must have the same type; an int key may meet a float one (compared as floats). Convert one side with `map` first.\n\nExample:\n    orders | join customers on customer_id == name { country }\nFix:\n    orders | join customers on customer_id == id { country }";
+    JoinFieldClash = "E0253", "a joined field clashes with an input column",
+        "The fields a join brings in are added after the input's columns, so their names must be new. Bring a field in under another name with `name: field`.\n\nExample:\n    orders | join customers on customer_id == id { id }\nFix:\n    orders | join customers on customer_id == id { customer: id }";
 }
 
 #[cfg(test)]

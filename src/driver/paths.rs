@@ -177,6 +177,10 @@ pub fn check_output_paths(program: &Program) -> Vec<Diagnostic> {
                 | StreamKind::Sort { input, .. }
                 | StreamKind::Distinct { input, .. } => stack.push(input),
                 StreamKind::Union { inputs } => stack.extend(inputs.iter()),
+                StreamKind::Join { left, right, .. } => {
+                    stack.push(left);
+                    stack.push(right);
+                }
             }
         }
     }

@@ -512,6 +512,36 @@ impl<'s> Formatter<'s> {
             }
             StageKind::Distinct(keys) if keys.is_empty() => text("distinct"),
             StageKind::Distinct(keys) => concat([text("distinct "), self.names(keys)]),
+            StageKind::Join(j) => {
+                let mut parts = Vec::new();
+                if let Some(k) = &j.kind {
+                    parts.push(self.ident(k));
+                    parts.push(text(" "));
+                }
+                parts.push(text("join "));
+                parts.push(self.ident(&j.right));
+                parts.push(text(" "));
+                parts.push(self.ident(&j.on));
+                for (n, (a, b)) in j.keys.iter().enumerate() {
+                    parts.push(text(if n == 0 { " " } else { " && " }));
+                    parts.push(self.ident(a));
+                    parts.push(text(" == "));
+                    parts.push(self.ident(b));
+                }
+                parts.push(text(" { "));
+                for (n, f) in j.fields.iter().enumerate() {
+                    if n > 0 {
+                        parts.push(text(", "));
+                    }
+                    if f.name.name != f.field.name {
+                        parts.push(self.ident(&f.name));
+                        parts.push(text(": "));
+                    }
+                    parts.push(self.ident(&f.field));
+                }
+                parts.push(text(" }"));
+                concat(parts)
+            }
             StageKind::Sink(c) => concat([text("sink "), self.connector(c)]),
         }];
         for h in &s.hints {

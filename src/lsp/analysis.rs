@@ -13,7 +13,7 @@ use crate::types::RowType;
 /// The keywords of the language (the lexer's fixed words).
 pub const KEYWORDS: &[&str] = &[
     "mode", "use", "schema", "source", "fn", "let", "filter", "map", "group", "union", "limit",
-    "sort", "distinct", "sink", "if", "else", "true", "false", "null",
+    "sort", "distinct", "join", "sink", "if", "else", "true", "false", "null",
 ];
 
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];

@@ -114,6 +114,14 @@ impl Walker<'_> {
                         self.push(Ns::Field, k, false);
                     }
                 }
+                StageKind::Join(j) => {
+                    // The right-hand key and fields name another stream's columns: only the
+                    // stream and the left keys are names of this scope.
+                    self.push(Ns::Stream, &j.right, false);
+                    for (k, _) in &j.keys {
+                        self.push(Ns::Field, k, false);
+                    }
+                }
                 StageKind::Sink(_) => {}
             }
         }

@@ -84,6 +84,23 @@ pub fn op_key(op: &Op, row: &RowType) -> String {
         Op::Distinct { keys } => {
             let _ = write!(out, "distinct({keys:?})");
         }
+        Op::Join {
+            keys,
+            fields,
+            outer,
+        } => {
+            out.push_str(if *outer { "leftjoin(" } else { "join(" });
+            for k in keys {
+                let _ = write!(
+                    out,
+                    "{}={}{},",
+                    k.left,
+                    k.right,
+                    if k.float { "f" } else { "" }
+                );
+            }
+            let _ = write!(out, "{fields:?})");
+        }
         Op::Sink(spec) => {
             let _ = write!(
                 out,

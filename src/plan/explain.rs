@@ -75,6 +75,22 @@ fn params(plan: &Plan, n: NodeId) -> (String, Vec<String>) {
         Op::Limit(k) => (k.to_string(), Vec::new()),
         Op::Sort { keys } => (print::sort_keys(keys, &input), Vec::new()),
         Op::Distinct { keys } => (print::distinct_keys(keys, &input), Vec::new()),
+        Op::Join {
+            keys,
+            fields,
+            outer,
+        } => {
+            let right = plan
+                .inputs(n)
+                .get(1)
+                .and_then(|&i| plan.graph.node_weight(i))
+                .map(|node| node.row.clone())
+                .unwrap_or_default();
+            (
+                print::join(keys, fields, *outer, &input, &right),
+                Vec::new(),
+            )
+        }
         Op::Sink(spec) => (print::sink(spec), Vec::new()),
     }
 }

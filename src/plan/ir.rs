@@ -2,7 +2,7 @@
 //! (seed 001), fused and with pushdown applied. Produced by `plan::build`, consumed by codegen
 //! and the runtime.
 
-use crate::check::hir::{Agg, Expr, SortKey};
+use crate::check::hir::{Agg, Expr, JoinKey, SortKey};
 use crate::job::{ErrorPolicy, Hints, Mode, Options};
 use crate::span::Span;
 use crate::types::RowType;
@@ -93,6 +93,13 @@ pub enum Op {
     Distinct {
         keys: Option<Vec<usize>>,
     },
+    /// A hash join (see `hir::StreamKind::Join`): input port 0 is the left (streamed) side,
+    /// port 1 the right (built) side; the output is the left row then the right `fields`.
+    Join {
+        keys: Vec<JoinKey>,
+        fields: Vec<usize>,
+        outer: bool,
+    },
     Sink(SinkSpec),
 }
 
@@ -108,6 +115,7 @@ impl Op {
             Op::Limit(_) => "limit",
             Op::Sort { .. } => "sort",
             Op::Distinct { .. } => "distinct",
+            Op::Join { .. } => "join",
             Op::Sink(_) => "sink",
         }
     }

@@ -82,6 +82,7 @@ fn tree_size(s: &Stream) -> usize {
         | StreamKind::Sort { input, .. }
         | StreamKind::Distinct { input, .. } => tree_size(input),
         StreamKind::Union { inputs } => inputs.iter().map(tree_size).sum(),
+        StreamKind::Join { left, right, .. } => tree_size(left) + tree_size(right),
     }
 }
 
@@ -177,6 +178,20 @@ impl Lowerer<'_> {
             StreamKind::Distinct { input, keys } => (
                 Op::Distinct { keys: keys.clone() },
                 vec![self.stream(input)?],
+            ),
+            StreamKind::Join {
+                left,
+                right,
+                keys,
+                fields,
+                outer,
+            } => (
+                Op::Join {
+                    keys: keys.clone(),
+                    fields: fields.clone(),
+                    outer: *outer,
+                },
+                vec![self.stream(left)?, self.stream(right)?],
             ),
         };
         Ok(self.interner.add(DNode {

@@ -1,7 +1,7 @@
 //! Prints plan parameters back in flow syntax, with column names from the input row.
 
 use super::ir::{SinkSpec, SourceSpec};
-use crate::check::hir::{Agg, BinOp, Expr, ExprKind, SortKey, UnOp};
+use crate::check::hir::{Agg, BinOp, Expr, ExprKind, JoinKey, SortKey, UnOp};
 use crate::job::{ErrorPolicy, Hints, MaxErrors, OnError};
 use crate::types::{RowType, Scalar};
 
@@ -168,6 +168,27 @@ pub fn sort_keys(keys: &[SortKey], input: &RowType) -> String {
 }
 
 /// `a, b`, or `(whole rows)` for `distinct` without keys.
+/// A join's parameters: `[left] on a == b && … { fields }`.
+pub fn join(
+    keys: &[JoinKey],
+    fields: &[usize],
+    outer: bool,
+    left: &RowType,
+    right: &RowType,
+) -> String {
+    let keys: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{} == {}", column(left, k.left), column(right, k.right)))
+        .collect();
+    let fields: Vec<String> = fields.iter().map(|&f| column(right, f)).collect();
+    format!(
+        "{}on {} {{ {} }}",
+        if outer { "left " } else { "" },
+        keys.join(" && "),
+        fields.join(", ")
+    )
+}
+
 pub fn distinct_keys(keys: &Option<Vec<usize>>, input: &RowType) -> String {
     match keys {
         None => "(whole rows)".to_string(),

@@ -171,7 +171,7 @@ fn demand(
     let all = |r: &RowType| (0..r.len()).collect::<BTreeSet<usize>>();
     match &node.op {
         Op::Source(_) => Vec::new(),
-        Op::Sink(_) | Op::Union | Op::Distinct { .. } => {
+        Op::Sink(_) | Op::Union | Op::Distinct { .. } | Op::Join { .. } => {
             input_rows.iter().map(|r| all(r)).collect()
         }
         Op::Limit(_) => vec![needed_out.clone()],
@@ -367,7 +367,7 @@ pub fn project(dag: &mut Dag) -> Result<(), PlanError> {
                     return Err(internal("projection under a fused chain is not supported"));
                 }
             }
-            Op::Union | Op::Sink(_) | Op::Distinct { .. } => {
+            Op::Union | Op::Sink(_) | Op::Distinct { .. } | Op::Join { .. } => {
                 // They demand every column, so their inputs are never projected.
                 let projected = node
                     .inputs

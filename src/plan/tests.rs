@@ -216,6 +216,10 @@ fn respan(s: &mut Stream, file: u32, counter: &mut u32) {
                 respan(i, file, counter);
             }
         }
+        StreamKind::Join { left, right, .. } => {
+            respan(left, file, counter);
+            respan(right, file, counter);
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::RunError;
 use super::group::GroupLayout;
-use crate::check::hir::{Agg, Expr, ExprKind, SortKey};
+use crate::check::hir::{Agg, Expr, ExprKind, JoinKey, SortKey};
 use crate::connectors::Split;
 use crate::job::{ErrorPolicy, Hints, Mode};
 use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
@@ -36,6 +36,13 @@ pub enum PhysOp {
     /// Key columns (every column for whole-row `distinct`).
     Distinct {
         keys: Vec<usize>,
+    },
+    /// A hash join; input 0 is streamed, input 1 (of row `right_row`) built.
+    Join {
+        keys: Vec<JoinKey>,
+        fields: Vec<usize>,
+        outer: bool,
+        right_row: RowType,
     },
     Sink {
         spec: SinkSpec,
@@ -236,6 +243,19 @@ impl PhysicalPlan {
                 Op::Distinct { keys } => PhysOp::Distinct {
                     keys: keys.clone().unwrap_or_else(|| (0..n.row.len()).collect()),
                 },
+                Op::Join {
+                    keys,
+                    fields,
+                    outer,
+                } => PhysOp::Join {
+                    keys: keys.clone(),
+                    fields: fields.clone(),
+                    outer: *outer,
+                    right_row: inputs
+                        .get(1)
+                        .map(|&p| plan.graph[order[p]].row.clone())
+                        .unwrap_or_default(),
+                },
                 Op::Sink(spec) => {
                     sinks += 1;
                     PhysOp::Sink {
@@ -247,6 +267,7 @@ impl PhysicalPlan {
             let expected_inputs = match &op {
                 PhysOp::Source { .. } => 0..=0,
                 PhysOp::Union => 1..=usize::MAX,
+                PhysOp::Join { .. } => 2..=2,
                 _ => 1..=1,
             };
             if !expected_inputs.contains(&inputs.len()) {

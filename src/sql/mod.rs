@@ -517,6 +517,45 @@ impl<'a> Compiler<'a> {
                     "this distinct",
                 );
             }
+            Op::Join {
+                keys,
+                fields,
+                outer,
+            } => {
+                let (Some(&l), Some(&r)) = (inputs.first(), inputs.get(1)) else {
+                    return;
+                };
+                let (lrow, rrow) = (&self.plan.graph[l].row, &self.plan.graph[r].row);
+                let mut items: Vec<String> = self
+                    .cols(lrow)
+                    .into_iter()
+                    .map(|c| format!("l.{c}"))
+                    .collect();
+                for (&f, out) in fields.iter().zip(&n.row.fields[lrow.len()..]) {
+                    let c = self.d.ident(&rrow.fields[f].name);
+                    items.push(format!("r.{c} AS {}", self.d.ident(&out.name)));
+                }
+                let on: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "l.{} = r.{}",
+                            self.d.ident(&lrow.fields[k.left].name),
+                            self.d.ident(&rrow.fields[k.right].name)
+                        )
+                    })
+                    .collect();
+                let sql = format!(
+                    "SELECT {} FROM {} AS l {}JOIN {} AS r ON {}",
+                    items.join(", "),
+                    self.relation(l),
+                    if *outer { "LEFT " } else { "" },
+                    self.relation(r),
+                    on.join(" AND ")
+                );
+                let name = self.name(id, None);
+                self.push(id, name, sql);
+            }
             Op::Sort { .. } => {
                 self.refuse(
                     Code::NotTranslatable,

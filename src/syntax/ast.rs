@@ -195,7 +195,33 @@ pub enum StageKind {
     Sort(Vec<SortKey>),
     /// `distinct` (whole rows) or `distinct a, b` (the first row per key).
     Distinct(Vec<Ident>),
+    /// `join customers on customer_id == id { name, country }` (see [`JoinStage`]).
+    Join(JoinStage),
     Sink(ConnectorCall),
+}
+
+/// `[left] join right on a == b && c == d { field, name: field }`: the words `left` and `on`
+/// are plain identifiers here (checked by the checker), so they stay usable as column names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinStage {
+    /// The word before `join` (`left`), if any.
+    pub kind: Option<Ident>,
+    /// The right-hand stream (a source or a let).
+    pub right: Ident,
+    /// The word after the stream name (must be `on`).
+    pub on: Ident,
+    /// Equality keys: (left column, right column).
+    pub keys: Vec<(Ident, Ident)>,
+    /// The right-hand columns brought in, each under `name`.
+    pub fields: Vec<JoinField>,
+    pub span: Span,
+}
+
+/// `field` or `name: field` in a join's field list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinField {
+    pub name: Ident,
+    pub field: Ident,
 }
 
 /// One key of `sort`: a column and an optional direction word (`asc` or `desc`, checked by the

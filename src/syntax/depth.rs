@@ -72,7 +72,10 @@ fn roots(item: &mut Item) -> Vec<&mut Expr> {
                         }
                     }
                 }
-                StageKind::Union(_) | StageKind::Sort(_) | StageKind::Distinct(_) => {}
+                StageKind::Union(_)
+                | StageKind::Sort(_)
+                | StageKind::Distinct(_)
+                | StageKind::Join(_) => {}
                 StageKind::Sink(c) => args(out, &mut c.args),
             }
         }

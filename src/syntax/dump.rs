@@ -115,6 +115,37 @@ fn pipeline(out: &mut String, depth: usize, p: &Pipeline) {
     }
 }
 
+fn join_text(j: &JoinStage) -> String {
+    let kind = j
+        .kind
+        .as_ref()
+        .map(|k| format!("{} ", k.name))
+        .unwrap_or_default();
+    let keys: Vec<String> = j
+        .keys
+        .iter()
+        .map(|(a, b)| format!("{} == {}", a.name, b.name))
+        .collect();
+    let fields: Vec<String> = j
+        .fields
+        .iter()
+        .map(|f| {
+            if f.name.name == f.field.name {
+                f.name.name.clone()
+            } else {
+                format!("{}: {}", f.name.name, f.field.name)
+            }
+        })
+        .collect();
+    format!(
+        "| {kind}join {} {} {} {{ {} }}",
+        j.right.name,
+        j.on.name,
+        keys.join(" && "),
+        fields.join(", ")
+    )
+}
+
 fn names(ids: &[Ident]) -> String {
     ids.iter()
         .map(|i| i.name.as_str())
@@ -147,6 +178,7 @@ fn stage(out: &mut String, depth: usize, s: &Stage) {
         }
         StageKind::Distinct(keys) if keys.is_empty() => line(out, depth, "| distinct"),
         StageKind::Distinct(keys) => line(out, depth, &format!("| distinct {}", names(keys))),
+        StageKind::Join(j) => line(out, depth, &join_text(j)),
         StageKind::Sink(c) => {
             connector_args(out, depth, &format!("| sink {}", c.name.name), c);
         }

@@ -391,7 +391,17 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
         }
         if is_stage_kw(&t) && opens.is_empty() {
             stage = kw(&t).cloned();
-            if is_pipeline && !after_pipe && i > 0 && !(first == Some(Tok::Let) && i <= 3) {
+            // `| left join …`: the word before `join` is its kind, checked by the checker.
+            let join_kind = kw(&t) == Some(&Tok::Join)
+                && matches!(prev, Some((_, Token::Ident(_), _)))
+                && out.len() >= 2
+                && kw(&out[out.len() - 2]) == Some(&Tok::Pipe);
+            if is_pipeline
+                && !after_pipe
+                && !join_kind
+                && i > 0
+                && !(first == Some(Tok::Let) && i <= 3)
+            {
                 let d = p
                     .habit(
                         Code::HabitMissingPipe,
@@ -885,12 +895,17 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                             i += 1;
                             continue;
                         }
-                        "join" | "merge" => {
+                        "merge" => {
                             let d = p
-                                .habit(Code::HabitJoin, "flow has no `join` stage yet", at, "not a stage")
-                                .help("`union` appends streams of the same columns; to combine columns, join the files before the job")
-                                .note("joins are planned; see docs/LANGUAGE.md");
-                            p.poison(d);
+                                .habit(Code::HabitJoin, "flow combines streams by key with `join`, not `merge`", at, "write `join` here")
+                                .help("`join customers on customer_id == id { name }` brings columns of `customers` in");
+                            p.report(d);
+                            if need_pipe {
+                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
+                            }
+                            out.push((t.0, Token::Kw(Tok::Join), t.2));
+                            stage = Some(Tok::Join);
+                            i += 1;
                             continue;
                         }
                         "group_by" | "groupby" => {

@@ -39,6 +39,8 @@ pub enum Tok {
     Sort,
     #[token("distinct")]
     Distinct,
+    #[token("join")]
+    Join,
     #[token("sink")]
     Sink,
     #[token("if")]
@@ -179,6 +181,7 @@ impl Tok {
                 | Tok::Limit
                 | Tok::Sort
                 | Tok::Distinct
+                | Tok::Join
                 | Tok::Sink
         )
     }
@@ -200,6 +203,7 @@ pub fn tok_text(t: &Tok) -> &'static str {
         Tok::Limit => "limit",
         Tok::Sort => "sort",
         Tok::Distinct => "distinct",
+        Tok::Join => "join",
         Tok::Sink => "sink",
         Tok::If => "if",
         Tok::Else => "else",

@@ -16,7 +16,7 @@ syn match   flowDeclName    "\<[A-Za-z_][A-Za-z0-9_]*\>" contained
 syn keyword flowKeyword     mode use
 syn keyword flowMode        single multi auto
 syn keyword flowConditional if else
-syn keyword flowStage       filter map group union limit sort distinct sink
+syn keyword flowStage       filter map group union limit sort distinct join sink
 syn keyword flowPolicy      fail skip dead_letter
 
 " Types (a trailing ? marks a nullable type)

@@ -148,6 +148,7 @@ impl<'de> Deserialize<'de> for Packet {
 mod distinct;
 mod exchange;
 mod group;
+mod join;
 mod kernel;
 mod limit;
 mod sink;
@@ -337,6 +338,34 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
             (PhysOp::Distinct { keys }, Some(input)) => {
                 Some(distinct_op(input, i, node, keys, ctx))
             }
+            (
+                PhysOp::Join {
+                    keys,
+                    fields,
+                    outer,
+                    right_row,
+                },
+                Some(left),
+            ) => match inputs.get(1) {
+                Some(right) => Some(join::join_op(
+                    left,
+                    right.clone(),
+                    i,
+                    node,
+                    right_row,
+                    keys,
+                    fields,
+                    *outer,
+                    ctx,
+                )),
+                None => {
+                    ctx.shared.fail(RunError::Plan(format!(
+                        "{}: a join needs two inputs",
+                        node.name
+                    )));
+                    return;
+                }
+            },
             (PhysOp::Sink { sink, .. }, Some(input)) => {
                 sink_op(input, i, node, *sink, ctx).probe_with(&ctx.probe);
                 None

@@ -800,3 +800,135 @@ fn a_daemon_nobody_runs_fails_the_job_at_the_connect_deadline() {
     assert!(out.stdout.is_empty(), "no rows on stdout");
     assert_eq!(files(dir.path()), before, "no output written");
 }
+
+/// A tmux server of its own (`tmux -L NAME`, killed when dropped, however the test ends) whose
+/// one pane runs `flow run ARGS slow.flow` in `dir` once Enter is pressed, every byte written to
+/// the terminal logged to `dir/pane.log` (the bar is cleared at the end, so the screen alone
+/// would not show it). Returns the log and the screen once the run printed its exit code.
+struct Tmux {
+    socket: String,
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux must be installed (apt-get install tmux) for this test");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn run_in_terminal(name: &str, dir: &Path, args: &[&str]) -> (String, String) {
+    let t = Tmux {
+        socket: format!("flow-mn-{name}-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "sh -c 'read go; {FLOW} run {} slow.flow > stdout.txt; echo EXIT=$?; sleep 60'",
+        args.join(" ")
+    );
+    let status = Command::new("tmux")
+        .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+        .args(["-x", "220", "-y", "40", "-c"])
+        .arg(dir)
+        .arg(&cmd)
+        .status()
+        .expect("tmux must be installed (apt-get install tmux) for this test");
+    assert!(status.success(), "tmux new-session failed");
+    let log = dir.join("pane.log");
+    t.cmd(&["pipe-pane", "-o", &format!("cat >> '{}'", log.display())]);
+    t.cmd(&["send-keys", "Enter"]);
+    let until = Instant::now() + Duration::from_secs(30);
+    let screen = loop {
+        let s = t.cmd(&["capture-pane", "-p", "-S", "-100"]);
+        if s.contains("EXIT=") {
+            break s;
+        }
+        assert!(Instant::now() < until, "the run did not finish:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(t);
+    let bytes = std::fs::read(&log).unwrap_or_default();
+    (String::from_utf8_lossy(&bytes).replace('\r', "\n"), screen)
+}
+
+/// The output rows of slow.flow are all there (300k input rows, the small `v` filtered out).
+fn slow_outputs_complete(dir: &Path, rows: usize) {
+    let out = std::fs::read_to_string(dir.join("out/slow.csv")).unwrap();
+    assert_eq!(out.lines().count(), 1 + rows - count_small(rows));
+    let groups = std::fs::read_to_string(dir.join("out/groups.csv")).unwrap();
+    assert_eq!(groups.lines().count(), 1 + 97);
+    let n: u64 = groups
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(n, rows as u64);
+}
+
+#[test]
+fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
+    let dir = big_job(300_000);
+    let args = ["--nodes", "2", "--threads", "1", "--batch", "4"];
+    let (log, screen) = run_in_terminal("bar", dir.path(), &args);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let bars: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" rows read (") && l.contains(" · 2 worker processes: "))
+        .collect();
+    assert!(!bars.is_empty(), "no progress bar drawn:\n{log}");
+    // The bar counts the rows the workers' heartbeats report, each process's and the total.
+    let moving = bars.iter().any(|l| {
+        let each = l.split(" · 2 worker processes: ").nth(1).unwrap_or("");
+        let counts: Vec<u64> = each
+            .trim_end()
+            .trim_end_matches(" rows")
+            .split(" / ")
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        counts.len() == 2 && counts.iter().all(|c| *c > 0)
+    });
+    assert!(
+        moving,
+        "the bar never showed rows of both workers:\n{bars:?}"
+    );
+    // Cleared at the end: the summary, with its line per worker process, is what stays.
+    assert!(!screen.contains(" rows read ("), "{screen}");
+    for p in 0..2 {
+        assert!(
+            screen.contains(&format!("worker process {p} on 127.0.0.1 (pid ")),
+            "{screen}"
+        );
+    }
+    slow_outputs_complete(dir.path(), 300_000);
+}
+
+#[test]
+fn the_progress_bar_is_hidden_with_quiet_and_off_a_terminal() {
+    let dir = big_job(300_000);
+    let args = ["--nodes", "2", "--threads", "1", "--batch", "4", "-q"];
+    let (log, screen) = run_in_terminal("quiet", dir.path(), &args);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!log.contains(" rows read ("), "a bar under -q:\n{log}");
+    assert!(
+        !log.contains("worker process 0"),
+        "a summary under -q:\n{log}"
+    );
+    slow_outputs_complete(dir.path(), 300_000);
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    // Standard error not a terminal: the summary, no bar.
+    let (code, _, err) = run(dir.path(), "slow.flow", &args[..6]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("worker process 1 on 127.0.0.1"), "{err}");
+    assert!(!err.contains(" rows read ("), "{err}");
+    slow_outputs_complete(dir.path(), 300_000);
+}

@@ -932,3 +932,43 @@ fn the_progress_bar_is_hidden_with_quiet_and_off_a_terminal() {
     assert!(!err.contains(" rows read ("), "{err}");
     slow_outputs_complete(dir.path(), 300_000);
 }
+
+/// slow.flow of `big_job` with `mode multi(nodes: 2, threads: 1, retries: 1)`.
+fn with_retries_in_the_mode(dir: &Path) {
+    let path = dir.join("slow.flow");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("mode multi(nodes: 2, threads: 1, retries: 1)\n{text}"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_retry_asked_for_in_the_mode_succeeds_after_a_worker_is_killed() {
+    let dir = big_job(300_000);
+    with_retries_in_the_mode(dir.path());
+    let (_, code, err, _) = signal_worker(dir.path(), 2, &[], "-9");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("attempt 1 failed: worker process 1 on 127.0.0.1")
+            && err.contains("retrying from scratch (1 of 1)"),
+        "{err}"
+    );
+    let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+}
+
+#[test]
+fn retries_on_the_command_line_override_the_mode() {
+    let dir = big_job(300_000);
+    with_retries_in_the_mode(dir.path());
+    let (victim, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "0"], "-9");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})")),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
+    no_outputs(dir.path());
+}

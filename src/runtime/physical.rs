@@ -438,6 +438,7 @@ pub fn resolve_threads(
             nodes,
             threads,
             batch,
+            ..
         } => {
             if *nodes > 1 && processes <= 1 {
                 warnings.push(format!(
@@ -501,6 +502,7 @@ mod tests {
             nodes: 1,
             threads: 100_000,
             batch: 100,
+            retries: 0,
         };
         let e = resolve_threads(&huge, None, 1, 0).unwrap_err().to_string();
         assert!(

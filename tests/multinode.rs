@@ -293,6 +293,72 @@ hint_cases! {
     trips_readers_2_processors_1: "trips.flow", R2P1, None, &["-q"];
     trips_parallel_1: "trips.flow", R1P3, Some(1), &["-q"];
     trips_parallel_2_on_2_processes: "trips.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    sales_readers_1_processors_3_scaled_to_threads_6: "sales.flow", R1P3, None, &["-q", "--threads", "6"];
+    trips_readers_2_processors_1_scaled_to_threads_5: "trips.flow", R2P1, None, &["-q", "--threads", "5"];
+}
+
+/// sales.flow of `examples/` under `mode single(readers: 1, processors: 3)`: (its directory).
+fn sales_r1p3() -> tempfile::TempDir {
+    let dir = examples_copy();
+    let text = std::fs::read_to_string(dir.path().join("sales.flow")).unwrap();
+    std::fs::write(dir.path().join("sales.flow"), with_hints(&text, R1P3, None)).unwrap();
+    dir
+}
+
+#[test]
+fn threads_from_the_command_line_keep_the_readers_processors_split() {
+    let dir = sales_r1p3();
+    // 1 of 4 read: with --threads 6, 2 of 6 (rounded) read and 4 process.
+    let out = Command::new(FLOW)
+        .current_dir(dir.path())
+        .args(["explain", "--layout", "--threads", "6", "sales.flow"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("threads 0..2 read and parse (readers), threads 2..6 run the other stages"),
+        "{text}"
+    );
+    let (code, _, err) = run(
+        dir.path(),
+        "sales.flow",
+        &["--threads", "6", "--summary", "json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    let layout = summary["layout"].as_str().unwrap();
+    assert!(
+        layout.contains("mode single(readers: 1, processors: 3) scaled to --threads 6: 2 reader threads reading and parsing, 4 processor threads"),
+        "{layout}"
+    );
+    assert_eq!(summary["threads"], 6);
+    assert!(summary["warnings"].as_array().unwrap().is_empty(), "{err}");
+}
+
+#[test]
+fn threads_1_under_a_readers_processors_split_is_a_warning() {
+    let dir = sales_r1p3();
+    let before = files(dir.path());
+    let (code, stdout, err) = run(dir.path(), "sales.flow", &["--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: --threads 1 runs mode single(readers: 1, processors: 3) on one worker that reads and processes"),
+        "{err}"
+    );
+    // The same rows as the script as written.
+    let mut got = BTreeMap::new();
+    for (p, bytes) in files(dir.path()) {
+        if !before.contains_key(&p) {
+            got.insert(p.display().to_string(), multiset(&bytes));
+        }
+    }
+    got.insert("<stdout>".to_string(), multiset(&stdout));
+    assert_eq!(got, outputs("sales.flow", &["--threads", "1", "-q"]));
 }
 
 #[test]

@@ -63,11 +63,19 @@ pub enum Mode {
         nodes: u32,
         threads: u32,
         batch: u32,
+        /// `retries: N`: re-runs of the whole job after a worker process is lost
+        /// (`flow run --retries` overrides it).
+        #[serde(default)]
+        retries: u32,
     },
     Auto {
         batch: u32,
     },
 }
+
+/// The most re-runs `retries: N` (or `flow run --retries`) asks for: every retry starts the whole
+/// job again, so more than a few only repeats a failure that is not going away.
+pub const MAX_RETRIES: u32 = 100;
 
 /// Rows per source chunk when the mode does not say. 16384 rather than 4096: per-chunk costs
 /// (dataflow progress, kernel calls) took 7–13% of the bench jobs' wall time at 4096, for

@@ -297,6 +297,72 @@ hint_cases! {
     trips_readers_2_processors_1: "trips.flow", R2P1, None, &["-q"];
     trips_parallel_1: "trips.flow", R1P3, Some(1), &["-q"];
     trips_parallel_2_on_2_processes: "trips.flow", R1P2, Some(2), &["-q", "--nodes", "2"];
+    sales_readers_1_processors_3_scaled_to_threads_6: "sales.flow", R1P3, None, &["-q", "--threads", "6"];
+    trips_readers_2_processors_1_scaled_to_threads_5: "trips.flow", R2P1, None, &["-q", "--threads", "5"];
+}
+
+/// sales.flow of `examples/` under `mode single(readers: 1, processors: 3)`: (its directory).
+fn sales_r1p3() -> tempfile::TempDir {
+    let dir = examples_copy();
+    let text = std::fs::read_to_string(dir.path().join("sales.flow")).unwrap();
+    std::fs::write(dir.path().join("sales.flow"), with_hints(&text, R1P3, None)).unwrap();
+    dir
+}
+
+#[test]
+fn threads_from_the_command_line_keep_the_readers_processors_split() {
+    let dir = sales_r1p3();
+    // 1 of 4 read: with --threads 6, 2 of 6 (rounded) read and 4 process.
+    let out = Command::new(FLOW)
+        .current_dir(dir.path())
+        .args(["explain", "--layout", "--threads", "6", "sales.flow"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("threads 0..2 read and parse (readers), threads 2..6 run the other stages"),
+        "{text}"
+    );
+    let (code, _, err) = run(
+        dir.path(),
+        "sales.flow",
+        &["--threads", "6", "--summary", "json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    let layout = summary["layout"].as_str().unwrap();
+    assert!(
+        layout.contains("mode single(readers: 1, processors: 3) scaled to --threads 6: 2 reader threads reading and parsing, 4 processor threads"),
+        "{layout}"
+    );
+    assert_eq!(summary["threads"], 6);
+    assert!(summary["warnings"].as_array().unwrap().is_empty(), "{err}");
+}
+
+#[test]
+fn threads_1_under_a_readers_processors_split_is_a_warning() {
+    let dir = sales_r1p3();
+    let before = files(dir.path());
+    let (code, stdout, err) = run(dir.path(), "sales.flow", &["--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: --threads 1 runs mode single(readers: 1, processors: 3) on one worker that reads and processes"),
+        "{err}"
+    );
+    // The same rows as the script as written.
+    let mut got = BTreeMap::new();
+    for (p, bytes) in files(dir.path()) {
+        if !before.contains_key(&p) {
+            got.insert(p.display().to_string(), multiset(&bytes));
+        }
+    }
+    got.insert("<stdout>".to_string(), multiset(&stdout));
+    assert_eq!(got, outputs("sales.flow", &["--threads", "1", "-q"]));
 }
 
 #[test]
@@ -804,4 +870,176 @@ fn a_daemon_nobody_runs_fails_the_job_at_the_connect_deadline() {
     assert!(took < Duration::from_secs(4), "failed after {took:?}");
     assert!(out.stdout.is_empty(), "no rows on stdout");
     assert_eq!(files(dir.path()), before, "no output written");
+}
+
+/// A tmux server of its own (`tmux -L NAME`, killed when dropped, however the test ends) whose
+/// one pane runs `flow run ARGS slow.flow` in `dir` once Enter is pressed, every byte written to
+/// the terminal logged to `dir/pane.log` (the bar is cleared at the end, so the screen alone
+/// would not show it). Returns the log and the screen once the run printed its exit code.
+struct Tmux {
+    socket: String,
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux must be installed (apt-get install tmux) for this test");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn run_in_terminal(name: &str, dir: &Path, args: &[&str]) -> (String, String) {
+    let t = Tmux {
+        socket: format!("flow-mn-{name}-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "sh -c 'read go; {FLOW} run {} slow.flow > stdout.txt; echo EXIT=$?; sleep 60'",
+        args.join(" ")
+    );
+    let status = Command::new("tmux")
+        .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+        .args(["-x", "220", "-y", "40", "-c"])
+        .arg(dir)
+        .arg(&cmd)
+        .status()
+        .expect("tmux must be installed (apt-get install tmux) for this test");
+    assert!(status.success(), "tmux new-session failed");
+    let log = dir.join("pane.log");
+    t.cmd(&["pipe-pane", "-o", &format!("cat >> '{}'", log.display())]);
+    t.cmd(&["send-keys", "Enter"]);
+    let until = Instant::now() + Duration::from_secs(30);
+    let screen = loop {
+        let s = t.cmd(&["capture-pane", "-p", "-S", "-100"]);
+        if s.contains("EXIT=") {
+            break s;
+        }
+        assert!(Instant::now() < until, "the run did not finish:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(t);
+    let bytes = std::fs::read(&log).unwrap_or_default();
+    (String::from_utf8_lossy(&bytes).replace('\r', "\n"), screen)
+}
+
+/// The output rows of slow.flow are all there (300k input rows, the small `v` filtered out).
+fn slow_outputs_complete(dir: &Path, rows: usize) {
+    let out = std::fs::read_to_string(dir.join("out/slow.csv")).unwrap();
+    assert_eq!(out.lines().count(), 1 + rows - count_small(rows));
+    let groups = std::fs::read_to_string(dir.join("out/groups.csv")).unwrap();
+    assert_eq!(groups.lines().count(), 1 + 97);
+    let n: u64 = groups
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(n, rows as u64);
+}
+
+#[test]
+fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
+    let dir = big_job(300_000);
+    let args = ["--nodes", "2", "--threads", "1", "--batch", "4"];
+    let (log, screen) = run_in_terminal("bar", dir.path(), &args);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let bars: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" rows read (") && l.contains(" · 2 worker processes: "))
+        .collect();
+    assert!(!bars.is_empty(), "no progress bar drawn:\n{log}");
+    // The bar counts the rows the workers' heartbeats report, each process's and the total.
+    let moving = bars.iter().any(|l| {
+        let each = l.split(" · 2 worker processes: ").nth(1).unwrap_or("");
+        let counts: Vec<u64> = each
+            .trim_end()
+            .trim_end_matches(" rows")
+            .split(" / ")
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        counts.len() == 2 && counts.iter().all(|c| *c > 0)
+    });
+    assert!(
+        moving,
+        "the bar never showed rows of both workers:\n{bars:?}"
+    );
+    // Cleared at the end: the summary, with its line per worker process, is what stays.
+    assert!(!screen.contains(" rows read ("), "{screen}");
+    for p in 0..2 {
+        assert!(
+            screen.contains(&format!("worker process {p} on 127.0.0.1 (pid ")),
+            "{screen}"
+        );
+    }
+    slow_outputs_complete(dir.path(), 300_000);
+}
+
+#[test]
+fn the_progress_bar_is_hidden_with_quiet_and_off_a_terminal() {
+    let dir = big_job(300_000);
+    let args = ["--nodes", "2", "--threads", "1", "--batch", "4", "-q"];
+    let (log, screen) = run_in_terminal("quiet", dir.path(), &args);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!log.contains(" rows read ("), "a bar under -q:\n{log}");
+    assert!(
+        !log.contains("worker process 0"),
+        "a summary under -q:\n{log}"
+    );
+    slow_outputs_complete(dir.path(), 300_000);
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    // Standard error not a terminal: the summary, no bar.
+    let (code, _, err) = run(dir.path(), "slow.flow", &args[..6]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("worker process 1 on 127.0.0.1"), "{err}");
+    assert!(!err.contains(" rows read ("), "{err}");
+    slow_outputs_complete(dir.path(), 300_000);
+}
+
+/// slow.flow of `big_job` with `mode multi(nodes: 2, threads: 1, retries: 1)`.
+fn with_retries_in_the_mode(dir: &Path) {
+    let path = dir.join("slow.flow");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("mode multi(nodes: 2, threads: 1, retries: 1)\n{text}"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_retry_asked_for_in_the_mode_succeeds_after_a_worker_is_killed() {
+    let dir = big_job(300_000);
+    with_retries_in_the_mode(dir.path());
+    let (_, code, err, _) = signal_worker(dir.path(), 2, &[], "-9");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("attempt 1 failed: worker process 1 on 127.0.0.1")
+            && err.contains("retrying from scratch (1 of 1)"),
+        "{err}"
+    );
+    let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+}
+
+#[test]
+fn retries_on_the_command_line_override_the_mode() {
+    let dir = big_job(300_000);
+    with_retries_in_the_mode(dir.path());
+    let (victim, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "0"], "-9");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("worker process 1 on 127.0.0.1 (pid {victim})")),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
+    no_outputs(dir.path());
 }

@@ -420,7 +420,7 @@ impl<'p> Checker<'p> {
     fn mode_decl(&mut self, m: &ast::ModeDecl) -> Option<Mode> {
         let allowed: &[&str] = match m.kind.name.as_str() {
             "single" => &["readers", "processors", "batch"],
-            "multi" => &["nodes", "threads", "batch"],
+            "multi" => &["nodes", "threads", "batch", "retries"],
             "auto" => &["batch"],
             other => {
                 let mut d = Diagnostic::error(Code::InvalidMode, format!("unknown mode `{other}`"))
@@ -459,6 +459,28 @@ impl<'p> Checker<'p> {
                 ok = false;
                 continue;
             };
+            if *key == "retries" {
+                match &a.value.kind {
+                    ast::ExprKind::Int(i) if (0..=crate::job::MAX_RETRIES as i64).contains(i) => {
+                        values.insert(key, *i as u32);
+                    }
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::InvalidRetries,
+                                format!(
+                                    "`retries` must be an integer from 0 to {}",
+                                    crate::job::MAX_RETRIES
+                                ),
+                            )
+                            .label(a.value.span, "not a number of re-runs")
+                            .help("write e.g. `retries: 2`; `flow run --retries N` overrides it"),
+                        );
+                        ok = false;
+                    }
+                }
+                continue;
+            }
             match positive_int(&a.value) {
                 Some(v) => {
                     values.insert(key, v);
@@ -492,6 +514,7 @@ impl<'p> Checker<'p> {
                 nodes: values.get("nodes").copied().unwrap_or(2),
                 threads: values.get("threads").copied().unwrap_or(1),
                 batch,
+                retries: values.get("retries").copied().unwrap_or(0),
             },
             _ => Mode::Auto { batch },
         })

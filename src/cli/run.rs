@@ -30,8 +30,9 @@ pub struct RunArgs {
     heartbeat_timeout: f64,
     /// Re-run the job from scratch up to N times when a worker process is lost or hangs
     /// (multi-node; a job error such as a bad row under `on_error: fail` is not retried).
-    #[arg(long, default_value_t = 0)]
-    retries: u32,
+    /// Overrides `mode multi(retries: N)`; at most 100.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=crate::job::MAX_RETRIES as i64))]
+    retries: Option<u32>,
     /// Seconds that starting and connecting the worker processes may take (multi-node).
     #[arg(long, default_value_t = 10.0)]
     connect_timeout: f64,
@@ -150,17 +151,19 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    let declared = match session.plan().map(|p| &p.mode) {
+        Ok(crate::job::Mode::Multi { retries, .. }) => *retries,
+        _ => 0,
+    };
+    let retries = args.retries.unwrap_or(declared);
     let mut attempt = 0;
     let result = loop {
         let r = session.run_in_layout(&opts, args.nodes, &cluster);
         match &r {
-            Err(RunFailure::Job { error, .. })
-                if attempt < args.retries && error.is_worker_loss() =>
-            {
+            Err(RunFailure::Job { error, .. }) if attempt < retries && error.is_worker_loss() => {
                 attempt += 1;
                 err(&format!(
-                    "flow: attempt {attempt} failed: {error}; retrying from scratch ({attempt} of {})",
-                    args.retries
+                    "flow: attempt {attempt} failed: {error}; retrying from scratch ({attempt} of {retries})"
                 ));
             }
             _ => break r,

@@ -83,7 +83,7 @@ codes! {
     SchemaHeaderMismatch = "E0035", "declared schema does not match the file",
         "A CSV source with `header: true` has a declared schema with a column that the file's header does not contain. Columns are matched by name.";
     InvalidMode = "E0040", "invalid mode",
-        "`mode` is `single(readers: R, processors: P, batch: B)`, `multi(nodes: N, threads: T, batch: B)` or `auto(batch: B)`, with positive integer parameters. At most one mode per file.";
+        "`mode` is `single(readers: R, processors: P, batch: B)`, `multi(nodes: N, threads: T, batch: B, retries: R)` or `auto(batch: B)`, with positive integer parameters (`retries` may be 0, see E0210). At most one mode per file.";
     InvalidHint = "E0041", "unknown or invalid hint",
         "Stage hints are `@parallel(N)`, `@batch(N)` (positive integers) and, on filter and map, `@on_error(fail | skip | dead_letter(\"path\"))`.";
     ConflictingModes = "E0042", "conflicting modes",
@@ -110,6 +110,8 @@ codes! {
         "At run time, a filter or map failed on a row: division by zero, integer overflow, a value that cannot be converted (to_int of NaN), or an invalid function argument (a negative substr start). The stage's error policy is `fail` (the default), so the job stopped and wrote no output.\n\nChoose what such rows mean: guard the expression (`if d != 0 { n / d } else { 0 }`), or give the stage a policy: `@on_error(skip)` or `@on_error(dead_letter(\"bad.jsonl\"))`.";
     Internal = "E0900", "internal compiler error",
         "The compiler found a broken invariant in its own data: this is a bug in flow, not in your script. Please report it with the script that triggers it.";
+    InvalidRetries = "E0210", "invalid retries",
+        "`retries: N` in `mode multi(…)` re-runs the whole job from scratch, up to N times, when a worker process is lost, hangs or never comes (a job error such as a bad row is not retried). N is an integer from 0 (the default: no retry) to 100. `flow run --retries N` overrides it.";
     ParallelNotHonoured = "W0200", "@parallel asks for more workers than the mode gives",
         "`@parallel(n)` runs a stage on `n` workers, taken from the workers that run stages: under `mode single(readers: R, processors: P)` the `P` processors (readers only read and parse), under `mode multi(nodes: N, threads: T)` all `N × T` workers. A hint asking for more cannot be honoured, and the stage runs on all of them instead. Raise the mode's parameters or lower the hint. Under `mode auto` the job gets at least as many workers as its largest `@parallel(n)`, up to 256.";
     BatchHintNotHonoured = "W0201", "@batch on a stage is not honoured",

@@ -117,7 +117,20 @@ pub fn decide(plan: &Plan, opts: &RunOptions, nodes: Option<usize>, hosts: usize
             threads: None,
             multi: false,
             why: match opts.threads {
-                Some(_) => "mode single; threads from --threads, each reads and processes".into(),
+                Some(n) => {
+                    match physical::scaled_readers(n, *readers as usize, *processors as usize) {
+                        0 => format!(
+                            "mode single; {} from --threads, each reads and processes",
+                            plural(n, "thread")
+                        ),
+                        r => format!(
+                            "mode single(readers: {readers}, processors: {processors}) scaled to \
+                         --threads {n}: {} reading and parsing, {} running the other stages",
+                            plural(r, "reader thread"),
+                            plural(n - r, "processor thread")
+                        ),
+                    }
+                }
                 None => format!(
                     "mode single: {} reading and parsing, {} running the other stages",
                     plural(*readers as usize, "reader thread"),

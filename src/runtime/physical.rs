@@ -425,12 +425,24 @@ pub struct Threads {
     pub warnings: Vec<String>,
 }
 
+/// The readers among `n` workers that keep `single(readers: r, processors: p)`'s ratio: at
+/// least 1 and at most `n - 1`, so both kinds remain (0, no split, when `n < 2` or the mode
+/// has no readers or no processors).
+pub fn scaled_readers(n: usize, r: usize, p: usize) -> usize {
+    if n < 2 || r == 0 || p == 0 {
+        return 0;
+    }
+    let share = (n as f64 * r as f64 / (r + p) as f64).round() as usize;
+    share.clamp(1, n - 1)
+}
+
 /// Threads and batch size from the declared mode and the `--threads` override. A thread count
 /// of 0 (from `--threads`) or above [`MAX_THREADS`] (from `--threads` or the mode) is an error
 /// naming where it came from.
 ///
 /// `single(readers: R, processors: P)` runs `R + P` workers: `R` read and parse, `P` run the
-/// other stages (`--threads` overrides the total, and then every worker does both).
+/// other stages (`--threads` overrides the total and the split is scaled to it, keeping the
+/// ratio: [`scaled_readers`]; `--threads 1` cannot split, a warning).
 /// `multi(nodes: N, threads: T)` gives `T` threads per process (`processes` is how many the
 /// job is planned for; a warning when a multi-node mode runs in one process, e.g. through
 /// `runtime::run`). `auto` uses the available cores, or more if a stage asks for more with
@@ -459,6 +471,7 @@ pub fn resolve_threads(
             nodes,
             threads,
             batch,
+            ..
         } => {
             if *nodes > 1 && processes <= 1 {
                 warnings.push(format!(
@@ -470,8 +483,21 @@ pub fn resolve_threads(
         }
         Mode::Auto { batch } => (cores.max(largest_parallel.min(MAX_THREADS)), *batch),
     };
-    let from = if threads.is_some() {
-        readers = 0;
+    let from = if let Some(n) = threads {
+        if let Mode::Single {
+            readers: r,
+            processors: p,
+            ..
+        } = mode
+        {
+            readers = scaled_readers(n, *r as usize, *p as usize);
+            if readers == 0 && n == 1 && *r > 0 && *p > 0 {
+                warnings.push(format!(
+                    "--threads 1 runs mode single(readers: {r}, processors: {p}) on one worker \
+                     that reads and processes (a split needs at least 2 workers)"
+                ));
+            }
+        }
         "--threads".to_string()
     } else {
         match mode {
@@ -522,6 +548,7 @@ mod tests {
             nodes: 1,
             threads: 100_000,
             batch: 100,
+            retries: 0,
         };
         let e = resolve_threads(&huge, None, 1, 0).unwrap_err().to_string();
         assert!(
@@ -559,8 +586,25 @@ mod tests {
         };
         let t = resolve_threads(&single, None, 1, 0).unwrap();
         assert_eq!((t.threads, t.readers), (5, 2));
+        // --threads keeps the split, scaled: 2 of 5 read, so 2 of 4 (rounded), 3 of 8.
         let t = resolve_threads(&single, Some(4), 1, 0).unwrap();
-        assert_eq!((t.threads, t.readers), (4, 0));
+        assert_eq!((t.threads, t.readers), (4, 2));
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+        let t = resolve_threads(&single, Some(8), 1, 0).unwrap();
+        assert_eq!((t.threads, t.readers), (8, 3));
+        let t = resolve_threads(&single, Some(2), 1, 0).unwrap();
+        assert_eq!((t.threads, t.readers), (2, 1));
+        // One worker cannot split: a warning, no readers.
+        let t = resolve_threads(&single, Some(1), 1, 0).unwrap();
+        assert_eq!((t.threads, t.readers), (1, 0));
+        assert!(
+            t.warnings[0].contains("--threads 1 runs mode single(readers: 2, processors: 3)"),
+            "{:?}",
+            t.warnings
+        );
+        // Both kinds always remain: 1 reader of 9 workers → still 1 of 2; 9 of 10 → 2 of 3.
+        assert_eq!(scaled_readers(2, 1, 9), 1);
+        assert_eq!(scaled_readers(3, 9, 1), 2);
         let auto = Mode::Auto { batch: 100 };
         assert!(resolve_threads(&auto, None, 1, 64).unwrap().threads >= 64);
     }

@@ -7,10 +7,12 @@ use super::Spawned;
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
 use crate::plan::ir::Plan;
 use crate::runtime::commit::{NodeCounts, Outcome};
+use crate::runtime::progress::{Progress, Reading};
 use crate::runtime::{JobSpec, ProcessSummary, RunError, RunOptions, RunSummary, prepare};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -237,7 +239,7 @@ pub fn run_multi(
     if !copts.hosts.is_empty() {
         absolute_paths(&mut spec);
     }
-    match coordinate(&spec, copts) {
+    match coordinate(&spec, copts, opts.progress) {
         Ok((mut procs, outcome, per_process)) => match prepared.commit(&outcome) {
             Ok(mut summary) => {
                 release(&mut procs);
@@ -348,9 +350,31 @@ fn exit_reason(p: &mut Proc) -> String {
     }
 }
 
+/// Rows and bytes read by each worker process, from its heartbeats.
+type Beats = Arc<Vec<[AtomicU64; 2]>>;
+
+/// The job's one progress bar: totals over the worker processes, and each one's rows.
+fn reading(beats: &Beats) -> Reading {
+    let rows: Vec<u64> = beats.iter().map(|b| b[0].load(Ordering::Relaxed)).collect();
+    let bytes = beats.iter().map(|b| b[1].load(Ordering::Relaxed)).sum();
+    let each = if rows.len() <= 8 {
+        let each: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        each.join(" / ")
+    } else {
+        let (lo, hi) = (rows.iter().min(), rows.iter().max());
+        format!("{} to {}", lo.unwrap_or(&0), hi.unwrap_or(&0))
+    };
+    Reading {
+        rows: rows.iter().sum(),
+        bytes,
+        detail: format!(" · {} worker processes: {each} rows", rows.len()),
+    }
+}
+
 fn coordinate(
     spec: &JobSpec,
     copts: &ClusterOptions,
+    progress: bool,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
     let n = copts.processes();
     let started = Instant::now();
@@ -495,6 +519,11 @@ fn coordinate(
         });
     }
     drop(tx);
+    let beats: Beats = Arc::new((0..n).map(|_| Default::default()).collect());
+    let _bar = {
+        let beats = beats.clone();
+        Progress::watch(progress, move || reading(&beats))
+    };
     let mut last_seen = vec![Instant::now(); n];
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     // A worker's own failure report that may only be the echo of a peer's death (timely fails
@@ -519,7 +548,19 @@ fn coordinate(
                 last_seen[i] = now;
                 let pid = procs.0[i].pid;
                 match m {
-                    ToCoordinator::Ready { outcome } => outcomes[i] = Some(outcome),
+                    ToCoordinator::Heartbeat {
+                        rows_read,
+                        bytes_read,
+                    } => {
+                        beats[i][0].store(rows_read, Ordering::Relaxed);
+                        beats[i][1].store(bytes_read, Ordering::Relaxed);
+                    }
+                    ToCoordinator::Ready { outcome } => {
+                        let (rows, bytes) = source_totals(spec, &outcome);
+                        beats[i][0].store(rows, Ordering::Relaxed);
+                        beats[i][1].store(bytes, Ordering::Relaxed);
+                        outcomes[i] = Some(outcome);
+                    }
                     ToCoordinator::Failed { error } => {
                         let internal = matches!(error, RunError::Internal(_));
                         let e = RunError::Worker {

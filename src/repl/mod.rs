@@ -61,6 +61,17 @@ pub enum Action {
     Quit,
 }
 
+/// What one `eval` produced.
+#[derive(Debug)]
+pub struct Reply {
+    /// The text to print.
+    pub text: String,
+    pub action: Action,
+    /// Whether the input failed: a diagnostic of severity error, a failed run, or a command's
+    /// own error. Never decided from the text (a value may well contain the word "error").
+    pub failed: bool,
+}
+
 pub struct Repl {
     session: Session,
     /// The segments of the script last compiled.
@@ -73,6 +84,8 @@ pub struct Repl {
     /// Rows shown by a preview.
     pub limit: usize,
     pub color: bool,
+    /// Set while evaluating an input when it fails (see [`Reply::failed`]).
+    failed: bool,
 }
 
 impl Default for Repl {
@@ -95,6 +108,7 @@ impl Repl {
             counter: 0,
             limit: 20,
             color: false,
+            failed: false,
         }
     }
 
@@ -104,8 +118,24 @@ impl Repl {
     }
 
     /// Evaluates one complete input (a statement, several, or a `:command`); returns the text to
-    /// print and whether to go on. A mistake is printed, never fatal.
-    pub fn eval(&mut self, input: &str) -> (String, Action) {
+    /// print, whether to go on and whether it failed. A mistake is printed, never fatal.
+    pub fn eval(&mut self, input: &str) -> Reply {
+        self.failed = false;
+        let (text, action) = self.eval_text(input);
+        Reply {
+            text,
+            action,
+            failed: std::mem::take(&mut self.failed),
+        }
+    }
+
+    /// A command's own error: marks the input as failed and returns the message.
+    fn fail(&mut self, message: impl std::fmt::Display) -> String {
+        self.failed = true;
+        format!("error: {message}\n")
+    }
+
+    fn eval_text(&mut self, input: &str) -> (String, Action) {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return (String::new(), Action::Continue);
@@ -227,7 +257,7 @@ impl Repl {
             Err(RunFailure::Diagnostics(ds)) => Err(self.render(&ds)),
             Err(RunFailure::Job { error, diagnostic }) => Err(match diagnostic {
                 Some(d) => self.render(&[*d]),
-                None => format!("error: the preview failed: {error}\n"),
+                None => self.fail(format_args!("the preview failed: {error}")),
             }),
         }
     }
@@ -237,6 +267,9 @@ impl Repl {
     fn render(&mut self, ds: &[Diagnostic]) -> String {
         if ds.is_empty() {
             return String::new();
+        }
+        if ds.iter().any(|d| d.severity == Severity::Error) {
+            self.failed = true;
         }
         let color = self.color;
         let c = self.session.compile();
@@ -327,7 +360,7 @@ impl Repl {
         let ty = self
             .preview_row()
             .and_then(|r| r.fields.first().map(|f| f.ty))
-            .ok_or_else(|| "error: the expression has no type\n".to_string())?;
+            .ok_or_else(|| self.fail("the expression has no type"))?;
         if !run {
             return Ok((warnings, ty));
         }
@@ -357,13 +390,13 @@ impl Repl {
         );
         self.check_input(&text)?;
         let row = self.preview_row();
-        row.ok_or_else(|| "error: no row type\n".to_string())
+        row.ok_or_else(|| self.fail("no row type"))
     }
 
     /// Adds (or replaces) a declaration; `origin` names the loaded file it comes from.
     fn declare(&mut self, item: &ast::Item, text: &str, origin: Option<(&str, usize)>) -> String {
         let Some((key, what)) = decl_key(item) else {
-            return format!("error: not a declaration: {text}\n");
+            return self.fail(format_args!("not a declaration: {text}"));
         };
         self.counter += 1;
         let (name, line) = match origin {
@@ -423,7 +456,10 @@ impl Repl {
         let out = match name {
             "q" | "quit" | "exit" => return (String::new(), Action::Quit),
             "h" | "help" if arg.is_empty() => HELP.to_string(),
-            "h" | "help" => complete::help_for(arg),
+            "h" | "help" => complete::help_for(arg).unwrap_or_else(|e| {
+                self.failed = true;
+                e
+            }),
             "t" | "type" => self.type_of(arg),
             "schema" => self.schema(arg),
             "explain" => self.explain(arg),
@@ -439,10 +475,12 @@ impl Repl {
                     self.limit = n;
                     format!("previews show {n} rows\n")
                 }
-                _ => format!(
-                    "error: `:limit N` takes a positive number (now {})\n",
-                    self.limit
-                ),
+                _ => {
+                    let now = self.limit;
+                    self.fail(format_args!(
+                        "`:limit N` takes a positive number (now {now})"
+                    ))
+                }
             },
             "run" => self.run(arg),
             "decls" | "list" => {
@@ -452,14 +490,16 @@ impl Repl {
                 }
                 s
             }
-            _ => format!("error: unknown command `:{name}` (`:help` lists them)\n"),
+            _ => self.fail(format_args!(
+                "unknown command `:{name}` (`:help` lists them)"
+            )),
         };
         (out, Action::Continue)
     }
 
     fn type_of(&mut self, arg: &str) -> String {
         if arg.is_empty() {
-            return "error: `:type EXPR` needs an expression or a pipeline\n".into();
+            return self.fail("`:type EXPR` needs an expression or a pipeline");
         }
         match classify(arg) {
             Kind::Items => match self.row_type_of(arg) {
@@ -475,7 +515,7 @@ impl Repl {
 
     fn schema(&mut self, name: &str) -> String {
         if name.is_empty() {
-            return "error: `:schema NAME` needs a schema, source or let name\n".into();
+            return self.fail("`:schema NAME` needs a schema, source or let name");
         }
         if let Some(d) = self
             .decls
@@ -492,7 +532,7 @@ impl Repl {
 
     fn explain(&mut self, pipeline: &str) -> String {
         if pipeline.is_empty() {
-            return "error: `:explain PIPELINE` needs a pipeline\n".into();
+            return self.fail("`:explain PIPELINE` needs a pipeline");
         }
         let text = if pipeline_has_sink(pipeline) {
             pipeline.to_string()
@@ -518,13 +558,13 @@ impl Repl {
         let text = if arg.is_empty() {
             match self.pending.take() {
                 Some(p) => p,
-                None => return "error: nothing to run: type a pipeline with a sink first\n".into(),
+                None => return self.fail("nothing to run: type a pipeline with a sink first"),
             }
         } else {
             arg.to_string()
         };
         if !pipeline_has_sink(&text) {
-            return "error: `:run` runs a pipeline that ends in a sink; without one, type the pipeline to preview it\n".into();
+            return self.fail("`:run` runs a pipeline that ends in a sink; without one, type the pipeline to preview it");
         }
         let warnings = match self.check_input(&text) {
             Ok(w) => w,
@@ -553,7 +593,7 @@ impl Repl {
                 warnings
                     + &match diagnostic {
                         Some(d) => self.render(&[*d]),
-                        None => format!("error: the job failed: {error}\n"),
+                        None => self.fail(format_args!("the job failed: {error}")),
                     }
             }
         }
@@ -562,11 +602,11 @@ impl Repl {
     /// `:load FILE`: the declarations of a script (its pipelines with sinks are not run).
     fn load(&mut self, path: &str) -> String {
         if path.is_empty() {
-            return "error: `:load FILE` needs a file\n".into();
+            return self.fail("`:load FILE` needs a file");
         }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) => return format!("error: cannot read {path}: {e}\n"),
+            Err(e) => return self.fail(format_args!("cannot read {path}: {e}")),
         };
         let (module, diags) = syntax::parse(&text, crate::span::FileId(0));
         if diags.iter().any(|d| d.is_error()) {
@@ -616,7 +656,7 @@ impl Repl {
     /// `:save FILE`: the declarations as one formatted script.
     fn save(&mut self, path: &str) -> String {
         if path.is_empty() {
-            return "error: `:save FILE` needs a file\n".into();
+            return self.fail("`:save FILE` needs a file");
         }
         let script = self.script();
         let formatted = crate::fmt::format(&script, crate::span::FileId(0)).unwrap_or(script);
@@ -630,7 +670,7 @@ impl Repl {
             ),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                format!("error: cannot write {path}: {e}\n")
+                self.fail(format_args!("cannot write {path}: {e}"))
             }
         }
     }

@@ -49,6 +49,9 @@ struct Decl {
 struct Segment {
     start: usize,
     end: usize,
+    /// The part of `start..end` that is the text shown (the rest is the REPL's own wrapper
+    /// around the input typed: spans there are clamped onto the text).
+    shown: std::ops::Range<usize>,
     name: String,
     text: String,
     line: usize,
@@ -188,6 +191,16 @@ impl Repl {
     /// Compiles the declarations with `text` as the input; `Err` is the rendered diagnostics
     /// when there are errors. Warnings in the input are returned with `Ok`.
     fn check_input(&mut self, text: &str) -> Result<String, String> {
+        self.check_wrapped(text, 0..text.len())
+    }
+
+    /// [`Repl::check_input`] of a wrapper around the input: `typed` is where in `text` the
+    /// input typed sits, and diagnostics point into that only (line 1 is its first line).
+    fn check_wrapped(
+        &mut self,
+        text: &str,
+        typed: std::ops::Range<usize>,
+    ) -> Result<String, String> {
         let mut script = PRELUDE.to_string();
         self.segments.clear();
         for d in &self.decls {
@@ -196,6 +209,7 @@ impl Repl {
             self.segments.push(Segment {
                 start,
                 end: script.len(),
+                shown: start..script.len(),
                 name: d.name.clone(),
                 text: d.text.clone(),
                 line: d.line,
@@ -207,8 +221,9 @@ impl Repl {
         self.segments.push(Segment {
             start,
             end: script.len(),
+            shown: start + typed.start..start + typed.end,
             name: INPUT.to_string(),
-            text: text.to_string(),
+            text: text[typed].to_string(),
             line: 0,
         });
         self.session.set_file(SCRIPT, &script);
@@ -291,8 +306,10 @@ impl Repl {
             let (s, e) = (sp.start as usize, sp.end as usize);
             for (seg, (id, pad)) in self.segments.iter().zip(&ids) {
                 if s >= seg.start && s <= seg.end {
-                    let e = e.clamp(s, seg.end);
-                    return crate::span::Span::new(*id, s - seg.start + pad, e - seg.start + pad);
+                    let (lo, hi) = (seg.shown.start, seg.shown.end);
+                    let s = s.clamp(lo, hi);
+                    let e = e.clamp(s, hi);
+                    return crate::span::Span::new(*id, s - lo + pad, e - lo + pad);
                 }
             }
             if e <= PRELUDE.len() {
@@ -322,7 +339,7 @@ impl Repl {
             self.limit,
             memory::COLLECT
         );
-        let warnings = match self.check_input(&text) {
+        let warnings = match self.check_wrapped(&text, 0..pipeline.len()) {
             Ok(w) => w,
             Err(e) => return e,
         };
@@ -350,13 +367,14 @@ impl Repl {
         expr: &str,
         run: bool,
     ) -> Result<(String, crate::types::Type), String> {
-        // The expression is alone on line 2, so a diagnostic shows exactly the text typed.
+        // Diagnostics point into the expression only (`check_wrapped`), as typed.
+        let prefix = "__unit | map { value: ";
+        let expr = expr.trim_end();
         let text = format!(
-            "__unit | map {{ value:\n{}\n}} | sink {}(\"{PREVIEW}\")",
-            expr.trim_end(),
+            "{prefix}{expr}\n}} | sink {}(\"{PREVIEW}\")",
             memory::COLLECT
         );
-        let warnings = self.check_input(&text)?;
+        let warnings = self.check_wrapped(&text, prefix.len()..prefix.len() + expr.len())?;
         let ty = self
             .preview_row()
             .and_then(|r| r.fields.first().map(|f| f.ty))
@@ -388,7 +406,7 @@ impl Repl {
             "{pipeline}\n| limit 0\n| sink {}(\"{PREVIEW}\")",
             memory::COLLECT
         );
-        self.check_input(&text)?;
+        self.check_wrapped(&text, 0..pipeline.len())?;
         let row = self.preview_row();
         row.ok_or_else(|| self.fail("no row type"))
     }
@@ -543,11 +561,22 @@ impl Repl {
                 memory::COLLECT
             )
         };
-        if let Err(e) = self.check_input(&text) {
+        if let Err(e) = self.check_wrapped(&text, 0..pipeline.len()) {
             return e;
         }
+        let limit = self.limit;
         let out = match self.session.plan() {
-            Ok(p) => crate::plan::explain::text(p),
+            Ok(p) => {
+                let (plan, hidden) = without_preview_sink(p, limit);
+                let mut out = crate::plan::explain::text(&plan);
+                if hidden > 0 {
+                    let _ = writeln!(
+                        out,
+                        "(not shown: the preview's own `limit {limit}` and `sink`, which the REPL adds to run a pipeline without a sink)"
+                    );
+                }
+                out
+            }
             Err(_) => String::new(),
         };
         if out.ends_with('\n') { out } else { out + "\n" }
@@ -917,6 +946,50 @@ fn relocate_paths(text: &str, item: &ast::Item, dir: &str) -> String {
     }
     out.push_str(&text[at..end]);
     out
+}
+
+/// The plan without the nodes the REPL adds to preview a pipeline (the `__collect` sink and the
+/// `limit` feeding only it), and how many were left out. The pipelines a node is used by are
+/// the input typed (the session holds no other pipeline).
+fn without_preview_sink(
+    plan: &crate::plan::ir::Plan,
+    limit: usize,
+) -> (crate::plan::ir::Plan, usize) {
+    let mut hide = std::collections::HashSet::new();
+    for id in plan.graph.node_indices() {
+        let is_preview =
+            matches!(&plan.graph[id].op, Op::Sink(s) if s.connector == memory::COLLECT);
+        if !is_preview {
+            continue;
+        }
+        hide.insert(id);
+        for input in plan.inputs(id) {
+            let only_here = plan
+                .graph
+                .neighbors_directed(input, petgraph::Direction::Outgoing)
+                .all(|n| n == id);
+            if matches!(plan.graph[input].op, Op::Limit(n) if n == limit as u64) && only_here {
+                hide.insert(input);
+            }
+        }
+    }
+    let mut out = plan.clone();
+    out.graph = plan.graph.filter_map(
+        |id, n| {
+            if hide.contains(&id) {
+                return None;
+            }
+            let mut n = n.clone();
+            for u in &mut n.used_by {
+                if u.starts_with(SCRIPT) {
+                    *u = INPUT.to_string();
+                }
+            }
+            Some(n)
+        },
+        |_, e| Some(*e),
+    );
+    (out, hide.len())
 }
 
 /// Warnings that only say the REPL's own declarations are unused.

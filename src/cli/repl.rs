@@ -31,7 +31,7 @@ pub fn cmd_repl(args: ReplArgs) -> ExitCode {
     };
     repl.color = color;
     for f in &args.files {
-        let (out, _) = repl.eval(&format!(":load {}", f.display()));
+        let out = repl.eval(&format!(":load {}", f.display())).text;
         print!("{out}");
     }
     let code = if tty {

@@ -86,15 +86,16 @@ pub fn builtin_signature(b: Builtin) -> String {
     format!("{}({}) -> {ret}", b.name(), params.join(", "))
 }
 
-/// `:help NAME`: a builtin's or a stdlib function's signature, doc and example.
-pub fn help_for(name: &str) -> String {
+/// `:help NAME`: a builtin's or a stdlib function's signature, doc and example; `Err` (the
+/// message) when there is no such function.
+pub fn help_for(name: &str) -> Result<String, String> {
     if let Some(b) = Builtin::from_name(name) {
         let sig = b.signature();
         let mut s = format!("{}\n  {}\n", builtin_signature(b), sig.doc);
         if !sig.example.is_empty() {
             s.push_str(&format!("  example: {}\n", sig.example));
         }
-        return s;
+        return Ok(s);
     }
     let (module, fname) = match name.split_once('.') {
         Some((m, f)) => (Some(m.trim_start_matches("std.")), f),
@@ -106,9 +107,9 @@ pub fn help_for(name: &str) -> String {
         .collect();
     if found.is_empty() {
         if AGGREGATES.contains(&name) {
-            return format!(
+            return Ok(format!(
                 "{name}: an aggregate of `group`, e.g. `| group vendor {{ n: count(), total: sum(fare) }}`\n"
-            );
+            ));
         }
         let mut s = format!("error: no function `{name}`");
         let all: Vec<String> = stdlib::ALL
@@ -129,7 +130,7 @@ pub fn help_for(name: &str) -> String {
             s.push_str(&format!(" (did you mean `{}`?)", best.1));
         }
         s.push('\n');
-        return s;
+        return Err(s);
     }
     let mut s = String::new();
     for f in found {
@@ -141,7 +142,7 @@ pub fn help_for(name: &str) -> String {
             s.push_str(&format!("  example: {}.{ex}\n", f.module));
         }
     }
-    s
+    Ok(s)
 }
 
 /// Completions for the word ending at `pos` in `line`: the word's start and the candidates

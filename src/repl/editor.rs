@@ -188,7 +188,8 @@ pub fn run_tty(mut repl: Repl, color: bool) -> u8 {
                         let _ = ed.append_history(h);
                     }
                 }
-                let (out, action) = repl.borrow_mut().eval(&line);
+                let reply = repl.borrow_mut().eval(&line);
+                let (out, action) = (reply.text, reply.action);
                 print!("{out}");
                 let _ = std::io::stdout().flush();
                 if action == Action::Quit {
@@ -237,10 +238,9 @@ pub fn run_plain(mut repl: Repl, input: impl BufRead, out: &mut dyn Write) -> u8
 
 /// Evaluates and prints the buffered statement: (quit, had an error).
 fn eval_plain(repl: &mut Repl, buf: &mut String, out: &mut dyn Write) -> (bool, bool) {
-    let (text, action) = repl.eval(buf);
+    let reply = repl.eval(buf);
     buf.clear();
-    let err = text.starts_with("error") || text.contains("\nerror") || text.contains("] Error:");
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(reply.text.as_bytes());
     let _ = out.flush();
-    (action == Action::Quit, err)
+    (reply.action == Action::Quit, reply.failed)
 }

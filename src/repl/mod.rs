@@ -49,6 +49,9 @@ struct Decl {
 struct Segment {
     start: usize,
     end: usize,
+    /// The part of `start..end` that is the text shown (the rest is the REPL's own wrapper
+    /// around the input typed: spans there are clamped onto the text).
+    shown: std::ops::Range<usize>,
     name: String,
     text: String,
     line: usize,
@@ -59,6 +62,17 @@ struct Segment {
 pub enum Action {
     Continue,
     Quit,
+}
+
+/// What one `eval` produced.
+#[derive(Debug)]
+pub struct Reply {
+    /// The text to print.
+    pub text: String,
+    pub action: Action,
+    /// Whether the input failed: a diagnostic of severity error, a failed run, or a command's
+    /// own error. Never decided from the text (a value may well contain the word "error").
+    pub failed: bool,
 }
 
 pub struct Repl {
@@ -73,6 +87,8 @@ pub struct Repl {
     /// Rows shown by a preview.
     pub limit: usize,
     pub color: bool,
+    /// Set while evaluating an input when it fails (see [`Reply::failed`]).
+    failed: bool,
 }
 
 impl Default for Repl {
@@ -95,6 +111,7 @@ impl Repl {
             counter: 0,
             limit: 20,
             color: false,
+            failed: false,
         }
     }
 
@@ -104,8 +121,24 @@ impl Repl {
     }
 
     /// Evaluates one complete input (a statement, several, or a `:command`); returns the text to
-    /// print and whether to go on. A mistake is printed, never fatal.
-    pub fn eval(&mut self, input: &str) -> (String, Action) {
+    /// print, whether to go on and whether it failed. A mistake is printed, never fatal.
+    pub fn eval(&mut self, input: &str) -> Reply {
+        self.failed = false;
+        let (text, action) = self.eval_text(input);
+        Reply {
+            text,
+            action,
+            failed: std::mem::take(&mut self.failed),
+        }
+    }
+
+    /// A command's own error: marks the input as failed and returns the message.
+    fn fail(&mut self, message: impl std::fmt::Display) -> String {
+        self.failed = true;
+        format!("error: {message}\n")
+    }
+
+    fn eval_text(&mut self, input: &str) -> (String, Action) {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return (String::new(), Action::Continue);
@@ -158,6 +191,16 @@ impl Repl {
     /// Compiles the declarations with `text` as the input; `Err` is the rendered diagnostics
     /// when there are errors. Warnings in the input are returned with `Ok`.
     fn check_input(&mut self, text: &str) -> Result<String, String> {
+        self.check_wrapped(text, 0..text.len())
+    }
+
+    /// [`Repl::check_input`] of a wrapper around the input: `typed` is where in `text` the
+    /// input typed sits, and diagnostics point into that only (line 1 is its first line).
+    fn check_wrapped(
+        &mut self,
+        text: &str,
+        typed: std::ops::Range<usize>,
+    ) -> Result<String, String> {
         let mut script = PRELUDE.to_string();
         self.segments.clear();
         for d in &self.decls {
@@ -166,6 +209,7 @@ impl Repl {
             self.segments.push(Segment {
                 start,
                 end: script.len(),
+                shown: start..script.len(),
                 name: d.name.clone(),
                 text: d.text.clone(),
                 line: d.line,
@@ -177,8 +221,9 @@ impl Repl {
         self.segments.push(Segment {
             start,
             end: script.len(),
+            shown: start + typed.start..start + typed.end,
             name: INPUT.to_string(),
-            text: text.to_string(),
+            text: text[typed].to_string(),
             line: 0,
         });
         self.session.set_file(SCRIPT, &script);
@@ -227,7 +272,7 @@ impl Repl {
             Err(RunFailure::Diagnostics(ds)) => Err(self.render(&ds)),
             Err(RunFailure::Job { error, diagnostic }) => Err(match diagnostic {
                 Some(d) => self.render(&[*d]),
-                None => format!("error: the preview failed: {error}\n"),
+                None => self.fail(format_args!("the preview failed: {error}")),
             }),
         }
     }
@@ -237,6 +282,9 @@ impl Repl {
     fn render(&mut self, ds: &[Diagnostic]) -> String {
         if ds.is_empty() {
             return String::new();
+        }
+        if ds.iter().any(|d| d.severity == Severity::Error) {
+            self.failed = true;
         }
         let color = self.color;
         let c = self.session.compile();
@@ -258,8 +306,10 @@ impl Repl {
             let (s, e) = (sp.start as usize, sp.end as usize);
             for (seg, (id, pad)) in self.segments.iter().zip(&ids) {
                 if s >= seg.start && s <= seg.end {
-                    let e = e.clamp(s, seg.end);
-                    return crate::span::Span::new(*id, s - seg.start + pad, e - seg.start + pad);
+                    let (lo, hi) = (seg.shown.start, seg.shown.end);
+                    let s = s.clamp(lo, hi);
+                    let e = e.clamp(s, hi);
+                    return crate::span::Span::new(*id, s - lo + pad, e - lo + pad);
                 }
             }
             if e <= PRELUDE.len() {
@@ -289,7 +339,7 @@ impl Repl {
             self.limit,
             memory::COLLECT
         );
-        let warnings = match self.check_input(&text) {
+        let warnings = match self.check_wrapped(&text, 0..pipeline.len()) {
             Ok(w) => w,
             Err(e) => return e,
         };
@@ -317,17 +367,18 @@ impl Repl {
         expr: &str,
         run: bool,
     ) -> Result<(String, crate::types::Type), String> {
-        // The expression is alone on line 2, so a diagnostic shows exactly the text typed.
+        // Diagnostics point into the expression only (`check_wrapped`), as typed.
+        let prefix = "__unit | map { value: ";
+        let expr = expr.trim_end();
         let text = format!(
-            "__unit | map {{ value:\n{}\n}} | sink {}(\"{PREVIEW}\")",
-            expr.trim_end(),
+            "{prefix}{expr}\n}} | sink {}(\"{PREVIEW}\")",
             memory::COLLECT
         );
-        let warnings = self.check_input(&text)?;
+        let warnings = self.check_wrapped(&text, prefix.len()..prefix.len() + expr.len())?;
         let ty = self
             .preview_row()
             .and_then(|r| r.fields.first().map(|f| f.ty))
-            .ok_or_else(|| "error: the expression has no type\n".to_string())?;
+            .ok_or_else(|| self.fail("the expression has no type"))?;
         if !run {
             return Ok((warnings, ty));
         }
@@ -355,15 +406,15 @@ impl Repl {
             "{pipeline}\n| limit 0\n| sink {}(\"{PREVIEW}\")",
             memory::COLLECT
         );
-        self.check_input(&text)?;
+        self.check_wrapped(&text, 0..pipeline.len())?;
         let row = self.preview_row();
-        row.ok_or_else(|| "error: no row type\n".to_string())
+        row.ok_or_else(|| self.fail("no row type"))
     }
 
     /// Adds (or replaces) a declaration; `origin` names the loaded file it comes from.
     fn declare(&mut self, item: &ast::Item, text: &str, origin: Option<(&str, usize)>) -> String {
         let Some((key, what)) = decl_key(item) else {
-            return format!("error: not a declaration: {text}\n");
+            return self.fail(format_args!("not a declaration: {text}"));
         };
         self.counter += 1;
         let (name, line) = match origin {
@@ -423,7 +474,10 @@ impl Repl {
         let out = match name {
             "q" | "quit" | "exit" => return (String::new(), Action::Quit),
             "h" | "help" if arg.is_empty() => HELP.to_string(),
-            "h" | "help" => complete::help_for(arg),
+            "h" | "help" => complete::help_for(arg).unwrap_or_else(|e| {
+                self.failed = true;
+                e
+            }),
             "t" | "type" => self.type_of(arg),
             "schema" => self.schema(arg),
             "explain" => self.explain(arg),
@@ -439,10 +493,12 @@ impl Repl {
                     self.limit = n;
                     format!("previews show {n} rows\n")
                 }
-                _ => format!(
-                    "error: `:limit N` takes a positive number (now {})\n",
-                    self.limit
-                ),
+                _ => {
+                    let now = self.limit;
+                    self.fail(format_args!(
+                        "`:limit N` takes a positive number (now {now})"
+                    ))
+                }
             },
             "run" => self.run(arg),
             "decls" | "list" => {
@@ -452,14 +508,16 @@ impl Repl {
                 }
                 s
             }
-            _ => format!("error: unknown command `:{name}` (`:help` lists them)\n"),
+            _ => self.fail(format_args!(
+                "unknown command `:{name}` (`:help` lists them)"
+            )),
         };
         (out, Action::Continue)
     }
 
     fn type_of(&mut self, arg: &str) -> String {
         if arg.is_empty() {
-            return "error: `:type EXPR` needs an expression or a pipeline\n".into();
+            return self.fail("`:type EXPR` needs an expression or a pipeline");
         }
         match classify(arg) {
             Kind::Items => match self.row_type_of(arg) {
@@ -475,7 +533,7 @@ impl Repl {
 
     fn schema(&mut self, name: &str) -> String {
         if name.is_empty() {
-            return "error: `:schema NAME` needs a schema, source or let name\n".into();
+            return self.fail("`:schema NAME` needs a schema, source or let name");
         }
         if let Some(d) = self
             .decls
@@ -492,7 +550,7 @@ impl Repl {
 
     fn explain(&mut self, pipeline: &str) -> String {
         if pipeline.is_empty() {
-            return "error: `:explain PIPELINE` needs a pipeline\n".into();
+            return self.fail("`:explain PIPELINE` needs a pipeline");
         }
         let text = if pipeline_has_sink(pipeline) {
             pipeline.to_string()
@@ -503,11 +561,22 @@ impl Repl {
                 memory::COLLECT
             )
         };
-        if let Err(e) = self.check_input(&text) {
+        if let Err(e) = self.check_wrapped(&text, 0..pipeline.len()) {
             return e;
         }
+        let limit = self.limit;
         let out = match self.session.plan() {
-            Ok(p) => crate::plan::explain::text(p),
+            Ok(p) => {
+                let (plan, hidden) = without_preview_sink(p, limit);
+                let mut out = crate::plan::explain::text(&plan);
+                if hidden > 0 {
+                    let _ = writeln!(
+                        out,
+                        "(not shown: the preview's own `limit {limit}` and `sink`, which the REPL adds to run a pipeline without a sink)"
+                    );
+                }
+                out
+            }
             Err(_) => String::new(),
         };
         if out.ends_with('\n') { out } else { out + "\n" }
@@ -518,13 +587,13 @@ impl Repl {
         let text = if arg.is_empty() {
             match self.pending.take() {
                 Some(p) => p,
-                None => return "error: nothing to run: type a pipeline with a sink first\n".into(),
+                None => return self.fail("nothing to run: type a pipeline with a sink first"),
             }
         } else {
             arg.to_string()
         };
         if !pipeline_has_sink(&text) {
-            return "error: `:run` runs a pipeline that ends in a sink; without one, type the pipeline to preview it\n".into();
+            return self.fail("`:run` runs a pipeline that ends in a sink; without one, type the pipeline to preview it");
         }
         let warnings = match self.check_input(&text) {
             Ok(w) => w,
@@ -553,7 +622,7 @@ impl Repl {
                 warnings
                     + &match diagnostic {
                         Some(d) => self.render(&[*d]),
-                        None => format!("error: the job failed: {error}\n"),
+                        None => self.fail(format_args!("the job failed: {error}")),
                     }
             }
         }
@@ -562,11 +631,11 @@ impl Repl {
     /// `:load FILE`: the declarations of a script (its pipelines with sinks are not run).
     fn load(&mut self, path: &str) -> String {
         if path.is_empty() {
-            return "error: `:load FILE` needs a file\n".into();
+            return self.fail("`:load FILE` needs a file");
         }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) => return format!("error: cannot read {path}: {e}\n"),
+            Err(e) => return self.fail(format_args!("cannot read {path}: {e}")),
         };
         let (module, diags) = syntax::parse(&text, crate::span::FileId(0));
         if diags.iter().any(|d| d.is_error()) {
@@ -616,7 +685,7 @@ impl Repl {
     /// `:save FILE`: the declarations as one formatted script.
     fn save(&mut self, path: &str) -> String {
         if path.is_empty() {
-            return "error: `:save FILE` needs a file\n".into();
+            return self.fail("`:save FILE` needs a file");
         }
         let script = self.script();
         let formatted = crate::fmt::format(&script, crate::span::FileId(0)).unwrap_or(script);
@@ -630,7 +699,7 @@ impl Repl {
             ),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                format!("error: cannot write {path}: {e}\n")
+                self.fail(format_args!("cannot write {path}: {e}"))
             }
         }
     }
@@ -877,6 +946,50 @@ fn relocate_paths(text: &str, item: &ast::Item, dir: &str) -> String {
     }
     out.push_str(&text[at..end]);
     out
+}
+
+/// The plan without the nodes the REPL adds to preview a pipeline (the `__collect` sink and the
+/// `limit` feeding only it), and how many were left out. The pipelines a node is used by are
+/// the input typed (the session holds no other pipeline).
+fn without_preview_sink(
+    plan: &crate::plan::ir::Plan,
+    limit: usize,
+) -> (crate::plan::ir::Plan, usize) {
+    let mut hide = std::collections::HashSet::new();
+    for id in plan.graph.node_indices() {
+        let is_preview =
+            matches!(&plan.graph[id].op, Op::Sink(s) if s.connector == memory::COLLECT);
+        if !is_preview {
+            continue;
+        }
+        hide.insert(id);
+        for input in plan.inputs(id) {
+            let only_here = plan
+                .graph
+                .neighbors_directed(input, petgraph::Direction::Outgoing)
+                .all(|n| n == id);
+            if matches!(plan.graph[input].op, Op::Limit(n) if n == limit as u64) && only_here {
+                hide.insert(input);
+            }
+        }
+    }
+    let mut out = plan.clone();
+    out.graph = plan.graph.filter_map(
+        |id, n| {
+            if hide.contains(&id) {
+                return None;
+            }
+            let mut n = n.clone();
+            for u in &mut n.used_by {
+                if u.starts_with(SCRIPT) {
+                    *u = INPUT.to_string();
+                }
+            }
+            Some(n)
+        },
+        |_, e| Some(*e),
+    );
+    (out, hide.len())
 }
 
 /// Warnings that only say the REPL's own declarations are unused.

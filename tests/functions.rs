@@ -11,8 +11,10 @@
 //! `export PATH=$PATH:$HOME/.cache/flow-duckdb/venv/bin`. Run one case:
 //! `cargo test --release --test functions time_zones`.
 
+mod common;
+
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// How many rows each generated input has (several read splits at 4 workers).
@@ -197,16 +199,7 @@ fn write_inputs(dir: &Path) {
 }
 
 fn duckdb_path() -> Result<String, Failed> {
-    let mut parts: Vec<PathBuf> =
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
-    if let Some(home) = std::env::var_os("HOME") {
-        parts.push(Path::new(&home).join(".cache/flow-duckdb/venv/bin"));
-    }
-    if !parts.iter().any(|d| d.join("duckdb").is_file()) {
-        return Err("these tests need the DuckDB CLI: `pip install duckdb-cli` (.ci/setup/20-duckdb.sh installs it into ~/.cache/flow-duckdb/venv)".into());
-    }
-    let joined = std::env::join_paths(parts).map_err(|e| e.to_string())?;
-    Ok(joined.to_string_lossy().into_owned())
+    common::duckdb_path().map_err(Failed::from)
 }
 
 /// The rows of a header-less CSV file, sorted.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn flow(dir: &Path, args: &[&str]) -> (i32, String, String) {
@@ -32,17 +32,7 @@ fn source_stage(summary: &serde_json::Value) -> &serde_json::Value {
 }
 
 fn duckdb_path() -> String {
-    let mut path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        let mut parts: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        parts.push(Path::new(&home).join(".cache/flow-duckdb/venv/bin"));
-        path = std::env::join_paths(parts).unwrap_or(path);
-    }
-    assert!(
-        std::env::split_paths(&path).any(|d| d.join("duckdb").is_file()),
-        "these tests need the DuckDB CLI: `pip install duckdb-cli` (.ci/run installs it)"
-    );
-    path.to_string_lossy().into_owned()
+    common::duckdb_path().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs SQL in DuckDB (in memory) in `dir`; its output as CSV without a header.

@@ -17,7 +17,7 @@ use flow::driver::Session;
 use flow::sql::{self, Dialect, DuckDb, Postgres};
 use libtest_mimic::{Failed, Trial};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,16 +34,7 @@ fn pg_url() -> Result<String, Failed> {
 
 /// PATH with the DuckDB CLI's venv (where .ci/run installs it) appended.
 fn duckdb_path() -> Result<String, Failed> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut parts: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    if let Some(home) = std::env::var_os("HOME") {
-        parts.push(Path::new(&home).join(".cache/flow-duckdb/venv/bin"));
-    }
-    if !parts.iter().any(|d| d.join("duckdb").is_file()) {
-        return Err("these tests need the DuckDB CLI: `pip install duckdb-cli` (.ci/run installs it into ~/.cache/flow-duckdb/venv)".into());
-    }
-    let joined = std::env::join_paths(parts).map_err(|e| format!("PATH: {e}"))?;
-    Ok(joined.to_string_lossy().into_owned())
+    common::duckdb_path().map_err(Failed::from)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), Failed> {

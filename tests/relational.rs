@@ -10,21 +10,13 @@
 //! Also here: a sort whose budget forces it to spill (output complete and sorted, no temporary
 //! file left), and a top-N.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 fn duckdb_path() -> String {
-    let mut path = std::env::var_os("PATH").unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        let mut parts: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        parts.push(Path::new(&home).join(".cache/flow-duckdb/venv/bin"));
-        path = std::env::join_paths(parts).unwrap_or(path);
-    }
-    assert!(
-        std::env::split_paths(&path).any(|d| d.join("duckdb").is_file()),
-        "these tests need the DuckDB CLI: `pip install duckdb-cli` (.ci/run installs it)"
-    );
-    path.to_string_lossy().into_owned()
+    common::duckdb_path().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Rows `0..n` over four files `in/p0.csv`…`in/p3.csv` (ids ascending across the files):

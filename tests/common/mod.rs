@@ -195,3 +195,19 @@ pub fn flow_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `PATH` with the DuckDB CLI's venv (`~/.cache/flow-duckdb/venv/bin`, where
+/// `.ci/setup/20-duckdb.sh` installs it) appended; an error saying what to install when no
+/// `duckdb` is found on it.
+pub fn duckdb_path() -> Result<String, String> {
+    let mut parts: Vec<PathBuf> =
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        parts.push(Path::new(&home).join(".cache/flow-duckdb/venv/bin"));
+    }
+    if !parts.iter().any(|d| d.join("duckdb").is_file()) {
+        return Err("these tests need the DuckDB CLI: `pip install duckdb-cli` (.ci/setup/20-duckdb.sh installs it into ~/.cache/flow-duckdb/venv)".into());
+    }
+    let joined = std::env::join_paths(parts).map_err(|e| format!("PATH: {e}"))?;
+    Ok(joined.to_string_lossy().into_owned())
+}

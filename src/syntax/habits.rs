@@ -839,10 +839,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                                 d
                             };
                             p.report(d);
-                            if need_pipe {
-                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
-                            }
-                            out.push((t.0, Token::Kw(Tok::Filter), t.2));
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Filter);
                             stage = Some(Tok::Filter);
                             i += 1;
                             continue;
@@ -852,10 +849,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                                 .habit(Code::HabitSelect, format!("flow picks columns with `map {{ … }}`, not `{name}`"), at, "write `map { … }` here")
                                 .help("e.g. `trips | map { id, fare, pct: tip / fare * 100.0 }`; `*` keeps every column");
                             p.report(d);
-                            if need_pipe {
-                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
-                            }
-                            out.push((t.0, Token::Kw(Tok::Map), t.2));
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Map);
                             out.push((t.2, Token::Kw(Tok::LBrace), t.2));
                             opens.push((Open::Items, out.len() - 1));
                             stage = Some(Tok::Map);
@@ -868,10 +862,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                                 .habit(Code::HabitOrderBy, format!("flow sorts with `sort`, not `{}`", if lower == "order" { "order by" } else { name }), at, "write `sort` here")
                                 .help("e.g. `trips | sort fare desc, id`; a key is `name`, `name asc` or `name desc`");
                             p.report(d);
-                            if need_pipe {
-                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
-                            }
-                            out.push((t.0, Token::Kw(Tok::Sort), t.2));
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Sort);
                             stage = Some(Tok::Sort);
                             i += 1;
                             // `order by fare`: drop `by`.
@@ -887,10 +878,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                                 .habit(Code::HabitDistinct, format!("flow drops repeated rows with `distinct`, not `{name}`"), at, "write `distinct` here")
                                 .help("`distinct` keeps the first of equal rows; `distinct a, b` the first row per key");
                             p.report(d);
-                            if need_pipe {
-                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
-                            }
-                            out.push((t.0, Token::Kw(Tok::Distinct), t.2));
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Distinct);
                             stage = Some(Tok::Distinct);
                             i += 1;
                             continue;
@@ -900,10 +888,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                                 .habit(Code::HabitJoin, "flow combines streams by key with `join`, not `merge`", at, "write `join` here")
                                 .help("`join customers on customer_id == id { name }` brings columns of `customers` in");
                             p.report(d);
-                            if need_pipe {
-                                out.push((t.0, Token::Kw(Tok::Pipe), t.0));
-                            }
-                            out.push((t.0, Token::Kw(Tok::Join), t.2));
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Join);
                             stage = Some(Tok::Join);
                             i += 1;
                             continue;
@@ -1007,4 +992,13 @@ fn item_start(out: &[Spanned], open: usize) -> usize {
         }
     }
     open + 1
+}
+
+/// Pushes the stage keyword a habit is rewritten to (at `start..end`), after the `|` the
+/// habit left out when `need_pipe`.
+fn push_stage(out: &mut Vec<Spanned>, need_pipe: bool, start: usize, end: usize, kw: Tok) {
+    if need_pipe {
+        out.push((start, Token::Kw(Tok::Pipe), start));
+    }
+    out.push((start, Token::Kw(kw), end));
 }

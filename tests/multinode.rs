@@ -1046,7 +1046,7 @@ fn retries_on_the_command_line_override_the_mode() {
 
 #[test]
 fn per_worker_stage_counts_sum_to_the_single_node_counts() {
-    let dir = big_job(100_000);
+    let dir = big_job(300_000);
     let json = |args: &[&str]| -> serde_json::Value {
         let (code, _, err) = run(dir.path(), "slow.flow", args);
         assert_eq!(code, Some(0), "{err}");

@@ -762,33 +762,59 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Two daemons on loopback sharing a token file, and the hosts file that names them.
+struct TwoDaemons {
+    secrets: tempfile::TempDir,
+    daemons: [Daemon; 2],
+    hosts: PathBuf,
+    token: PathBuf,
+}
+
+impl TwoDaemons {
+    fn start() -> TwoDaemons {
+        let secrets = tempfile::tempdir().unwrap();
+        let token = secrets.path().join("token");
+        std::fs::write(&token, "a-cluster-token\n").unwrap();
+        let daemons = [daemon(&token), daemon(&token)];
+        let hosts = secrets.path().join("hosts");
+        std::fs::write(
+            &hosts,
+            format!("# two daemons\n{}\n{}\n", daemons[0].addr, daemons[1].addr),
+        )
+        .unwrap();
+        TwoDaemons {
+            secrets,
+            daemons,
+            hosts,
+            token,
+        }
+    }
+
+    /// `flow run` arguments that run a job on them, 1 thread each, quietly.
+    fn args(&self) -> [&str; 7] {
+        [
+            "-q",
+            "--threads",
+            "1",
+            "--hosts",
+            self.hosts.to_str().unwrap(),
+            "--token-file",
+            self.token.to_str().unwrap(),
+        ]
+    }
+}
+
 #[test]
 fn jobs_run_on_worker_daemons_one_after_another() {
-    let secrets = tempfile::tempdir().unwrap();
-    let token = secrets.path().join("token");
-    std::fs::write(&token, "a-cluster-token\n").unwrap();
-    let daemons = [daemon(&token), daemon(&token)];
-    let hosts = secrets.path().join("hosts");
-    std::fs::write(
-        &hosts,
-        format!("# two daemons\n{}\n{}\n", daemons[0].addr, daemons[1].addr),
-    )
-    .unwrap();
-    let args = [
-        "-q",
-        "--threads",
-        "1",
-        "--hosts",
-        hosts.to_str().unwrap(),
-        "--token-file",
-        token.to_str().unwrap(),
-    ];
+    let two = TwoDaemons::start();
+    let (secrets, daemons, hosts) = (&two.secrets, &two.daemons, &two.hosts);
+    let args = two.args();
     // Twice: a daemon serves one job, then is idle again for the next.
     for script in ["sales.flow", "fanout.flow"] {
         let single = outputs(script, &["--threads", "1", "-q"]);
         let multi = outputs_as(script, Some("mode multi(nodes: 2)"), &args);
         assert_eq!(single, multi, "{script} on two daemons");
-        for d in &daemons {
+        for d in daemons {
             assert!(alive(d.child.id()), "the daemon keeps running");
             let until = Instant::now() + Duration::from_secs(5);
             while !children_of(d.child.id()).is_empty() && Instant::now() < until {
@@ -1196,27 +1222,10 @@ fn heartbeats_carry_the_counts_of_every_stage_while_the_job_runs() {
 
 #[test]
 fn dead_letters_from_daemon_workers_name_the_input_as_single_node_does() {
-    let secrets = tempfile::tempdir().unwrap();
-    let token = secrets.path().join("token");
-    std::fs::write(&token, "a-cluster-token\n").unwrap();
     // The daemons run in this test's directory, not the script's: their workers run in the
     // coordinator's directory, so every relative path names the same file as single-node.
-    let daemons = [daemon(&token), daemon(&token)];
-    let hosts = secrets.path().join("hosts");
-    std::fs::write(
-        &hosts,
-        format!("{}\n{}\n", daemons[0].addr, daemons[1].addr),
-    )
-    .unwrap();
-    let args = [
-        "-q",
-        "--threads",
-        "1",
-        "--hosts",
-        hosts.to_str().unwrap(),
-        "--token-file",
-        token.to_str().unwrap(),
-    ];
+    let two = TwoDaemons::start();
+    let args = two.args();
     let single = outputs("logs.flow", &["--threads", "1", "-q"]);
     let multi = outputs_as("logs.flow", Some("mode multi(nodes: 2)"), &args);
     let (_, bad) = single

@@ -622,15 +622,15 @@ fn a_row_error_in_a_worker_fails_the_job_with_the_row() {
     no_outputs(dir.path());
 }
 
-#[test]
-fn a_wrong_token_is_refused_and_logged() {
-    use flow::runtime::cluster::protocol;
+/// `flow worker --once --announce` with `token` in its environment, as a coordinator would
+/// start one (its stderr as given): the process and the address it listens on.
+fn once_worker(token: &str, stderr: Stdio) -> (std::process::Child, std::net::SocketAddr) {
     let mut worker = Command::new(FLOW)
         .args(["worker", "--listen", "127.0.0.1:0", "--once", "--announce"])
-        .env(protocol::TOKEN_VAR, "the-right-token")
+        .env(flow::runtime::cluster::protocol::TOKEN_VAR, token)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -643,6 +643,13 @@ fn a_wrong_token_is_refused_and_logged() {
         .unwrap()
         .parse()
         .unwrap();
+    (worker, addr)
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_logged() {
+    use flow::runtime::cluster::protocol;
+    let (mut worker, addr) = once_worker("the-right-token", Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(5);
     let wrong = protocol::connect_worker(addr, "a-wrong-token", deadline);
     let e = wrong.expect_err("a wrong token is refused").to_string();
@@ -1143,24 +1150,7 @@ fn heartbeats_carry_the_counts_of_every_stage_while_the_job_runs() {
     assert_eq!(sinks.len(), 2);
     // A worker process as `flow run` starts one, driven here through the wire protocol.
     let token = "a-test-token";
-    let mut worker = Command::new(FLOW)
-        .args(["worker", "--listen", "127.0.0.1:0", "--once", "--announce"])
-        .env(protocol::TOKEN_VAR, token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(worker.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("flow worker listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (mut worker, addr) = once_worker(token, Stdio::null());
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut c, _) = protocol::connect_worker(addr, token, deadline).unwrap();
     let job = Assignment {

@@ -1005,6 +1005,15 @@ fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
         moving,
         "the bar never showed rows of both workers:\n{bars:?}"
     );
+    // And the rows the sinks took, from the per-stage counts in the heartbeats.
+    let written = bars.iter().any(|l| {
+        l.split(" rows written · ")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    assert!(written, "the bar never showed rows written:\n{bars:?}");
     // Cleared at the end: the summary, with its line per worker process, is what stays.
     assert!(!screen.contains(" rows read ("), "{screen}");
     for p in 0..2 {

@@ -622,15 +622,15 @@ fn a_row_error_in_a_worker_fails_the_job_with_the_row() {
     no_outputs(dir.path());
 }
 
-#[test]
-fn a_wrong_token_is_refused_and_logged() {
-    use flow::runtime::cluster::protocol;
+/// `flow worker --once --announce` with `token` in its environment, as a coordinator would
+/// start one (its stderr as given): the process and the address it listens on.
+fn once_worker(token: &str, stderr: Stdio) -> (std::process::Child, std::net::SocketAddr) {
     let mut worker = Command::new(FLOW)
         .args(["worker", "--listen", "127.0.0.1:0", "--once", "--announce"])
-        .env(protocol::TOKEN_VAR, "the-right-token")
+        .env(flow::runtime::cluster::protocol::TOKEN_VAR, token)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -643,6 +643,13 @@ fn a_wrong_token_is_refused_and_logged() {
         .unwrap()
         .parse()
         .unwrap();
+    (worker, addr)
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_logged() {
+    use flow::runtime::cluster::protocol;
+    let (mut worker, addr) = once_worker("the-right-token", Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(5);
     let wrong = protocol::connect_worker(addr, "a-wrong-token", deadline);
     let e = wrong.expect_err("a wrong token is refused").to_string();
@@ -762,33 +769,59 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Two daemons on loopback sharing a token file, and the hosts file that names them.
+struct TwoDaemons {
+    secrets: tempfile::TempDir,
+    daemons: [Daemon; 2],
+    hosts: PathBuf,
+    token: PathBuf,
+}
+
+impl TwoDaemons {
+    fn start() -> TwoDaemons {
+        let secrets = tempfile::tempdir().unwrap();
+        let token = secrets.path().join("token");
+        std::fs::write(&token, "a-cluster-token\n").unwrap();
+        let daemons = [daemon(&token), daemon(&token)];
+        let hosts = secrets.path().join("hosts");
+        std::fs::write(
+            &hosts,
+            format!("# two daemons\n{}\n{}\n", daemons[0].addr, daemons[1].addr),
+        )
+        .unwrap();
+        TwoDaemons {
+            secrets,
+            daemons,
+            hosts,
+            token,
+        }
+    }
+
+    /// `flow run` arguments that run a job on them, 1 thread each, quietly.
+    fn args(&self) -> [&str; 7] {
+        [
+            "-q",
+            "--threads",
+            "1",
+            "--hosts",
+            self.hosts.to_str().unwrap(),
+            "--token-file",
+            self.token.to_str().unwrap(),
+        ]
+    }
+}
+
 #[test]
 fn jobs_run_on_worker_daemons_one_after_another() {
-    let secrets = tempfile::tempdir().unwrap();
-    let token = secrets.path().join("token");
-    std::fs::write(&token, "a-cluster-token\n").unwrap();
-    let daemons = [daemon(&token), daemon(&token)];
-    let hosts = secrets.path().join("hosts");
-    std::fs::write(
-        &hosts,
-        format!("# two daemons\n{}\n{}\n", daemons[0].addr, daemons[1].addr),
-    )
-    .unwrap();
-    let args = [
-        "-q",
-        "--threads",
-        "1",
-        "--hosts",
-        hosts.to_str().unwrap(),
-        "--token-file",
-        token.to_str().unwrap(),
-    ];
+    let two = TwoDaemons::start();
+    let (secrets, daemons, hosts) = (&two.secrets, &two.daemons, &two.hosts);
+    let args = two.args();
     // Twice: a daemon serves one job, then is idle again for the next.
     for script in ["sales.flow", "fanout.flow"] {
         let single = outputs(script, &["--threads", "1", "-q"]);
         let multi = outputs_as(script, Some("mode multi(nodes: 2)"), &args);
         assert_eq!(single, multi, "{script} on two daemons");
-        for d in &daemons {
+        for d in daemons {
             assert!(alive(d.child.id()), "the daemon keeps running");
             let until = Instant::now() + Duration::from_secs(5);
             while !children_of(d.child.id()).is_empty() && Instant::now() < until {
@@ -972,6 +1005,15 @@ fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
         moving,
         "the bar never showed rows of both workers:\n{bars:?}"
     );
+    // And the rows the sinks took, from the per-stage counts in the heartbeats.
+    let written = bars.iter().any(|l| {
+        l.split(" rows written · ")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    assert!(written, "the bar never showed rows written:\n{bars:?}");
     // Cleared at the end: the summary, with its line per worker process, is what stays.
     assert!(!screen.contains(" rows read ("), "{screen}");
     for p in 0..2 {
@@ -1042,4 +1084,159 @@ fn retries_on_the_command_line_override_the_mode() {
     );
     assert!(!err.contains("retrying"), "{err}");
     no_outputs(dir.path());
+}
+
+#[test]
+fn per_worker_stage_counts_sum_to_the_single_node_counts() {
+    let dir = big_job(300_000);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (code, _, err) = run(dir.path(), "slow.flow", args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str(err.trim()).unwrap()
+    };
+    let single = json(&["--threads", "1", "--summary", "json"]);
+    let multi = json(&["--nodes", "3", "--threads", "1", "--summary", "json"]);
+    let stages = single["stages"].as_array().unwrap();
+    let procs = multi["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 3, "{multi}");
+    for st in stages {
+        let node = st["node"].as_u64().unwrap();
+        for field in ["rows_in", "rows_out"] {
+            let each: Vec<u64> = procs
+                .iter()
+                .map(|p| {
+                    let s = p["stages"].as_array().unwrap();
+                    let s = s.iter().find(|s| s["node"].as_u64() == Some(node));
+                    s.unwrap_or_else(|| panic!("no stage {node} in {p}"))[field]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(
+                each.iter().sum::<u64>(),
+                st[field].as_u64().unwrap(),
+                "{} {field}: {each:?} over the processes vs single-node",
+                st["name"]
+            );
+        }
+    }
+    // Every process read a part (the stage counts are really per process).
+    for p in procs {
+        assert!(p["rows_read"].as_u64().unwrap() > 0, "{p}");
+    }
+    // The human summary lists the stages under each worker process.
+    let (code, _, err) = run(dir.path(), "slow.flow", &["--nodes", "2", "--threads", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("  worker process 0 on 127.0.0.1"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(lines[at + 1].starts_with("    source #0 (r)"), "{err}");
+}
+
+#[test]
+fn heartbeats_carry_the_counts_of_every_stage_while_the_job_runs() {
+    use flow::runtime::cluster::protocol::{self, Assignment, ToCoordinator, ToWorker};
+    use flow::runtime::physical::PhysOp;
+    let dir = big_job(200_000);
+    let script = dir.path().join("slow.flow");
+    let mut session = flow::driver::Session::default();
+    session.set_file(
+        &script.to_string_lossy(),
+        &std::fs::read_to_string(&script).unwrap(),
+    );
+    let plan = session.plan().expect("slow.flow checks");
+    let mut opts = flow::runtime::RunOptions::for_engine(flow::codegen::Engine::Jit);
+    opts.threads = Some(1);
+    opts.batch = Some(1);
+    let prepared = flow::runtime::prepare(plan, &opts).unwrap();
+    let spec = prepared.spec.clone();
+    let sinks: Vec<usize> = (spec.plan.nodes.iter().enumerate())
+        .filter(|(_, n)| matches!(n.op, PhysOp::Sink { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(sinks.len(), 2);
+    // A worker process as `flow run` starts one, driven here through the wire protocol.
+    let token = "a-test-token";
+    let (mut worker, addr) = once_worker(token, Stdio::null());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut c, _) = protocol::connect_worker(addr, token, deadline).unwrap();
+    let job = Assignment {
+        spec: spec.clone(),
+        process: 0,
+        processes: 1,
+        connect_timeout_ms: 5000,
+        heartbeat_ms: 10,
+        cwd: None,
+    };
+    protocol::write_frame(&mut c, &ToWorker::Job(Box::new(job))).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let ToCoordinator::MeshAddress { address } = protocol::read_frame(&mut c).unwrap() else {
+        panic!("no mesh address")
+    };
+    let peers = ToWorker::Peers {
+        addresses: vec![address],
+    };
+    protocol::write_frame(&mut c, &peers).unwrap();
+    let mut beats = Vec::new();
+    let outcome = loop {
+        match protocol::read_frame(&mut c).unwrap() {
+            ToCoordinator::Heartbeat { nodes } => beats.push(nodes),
+            ToCoordinator::Ready { outcome } => break outcome,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    protocol::write_frame(&mut c, &ToWorker::Release).unwrap();
+    assert!(worker.wait().unwrap().success());
+    prepared.abort();
+    assert!(beats.len() >= 2, "{} heartbeats", beats.len());
+    for b in &beats {
+        assert_eq!(b.len(), spec.plan.nodes.len(), "a count for every stage");
+    }
+    // The counts only grow, and end at most at the final ones.
+    let last = beats.len() - 1;
+    for (k, b) in beats.iter().enumerate() {
+        let next = if k == last {
+            &outcome.nodes
+        } else {
+            &beats[k + 1]
+        };
+        for (x, y) in b.iter().zip(next) {
+            assert!(
+                x.rows_in <= y.rows_in && x.rows_out <= y.rows_out,
+                "{x:?} {y:?}"
+            );
+        }
+    }
+    // Mid-run, a heartbeat showed rows reaching a sink: per-stage progress, not rows read only.
+    let mid_run = beats.iter().any(|b| {
+        sinks
+            .iter()
+            .any(|&s| b[s].rows_in > 0 && b[s].rows_in < outcome.nodes[s].rows_in)
+    });
+    assert!(mid_run, "no heartbeat showed a sink's rows mid-run");
+    assert_eq!(outcome.nodes[0].rows_in, 200_000);
+}
+
+#[test]
+fn dead_letters_from_daemon_workers_name_the_input_as_single_node_does() {
+    // The daemons run in this test's directory, not the script's: their workers run in the
+    // coordinator's directory, so every relative path names the same file as single-node.
+    let two = TwoDaemons::start();
+    let args = two.args();
+    let single = outputs("logs.flow", &["--threads", "1", "-q"]);
+    let multi = outputs_as("logs.flow", Some("mode multi(nodes: 2)"), &args);
+    let (_, bad) = single
+        .iter()
+        .find(|(p, _)| p.ends_with("logs_bad_lines.jsonl"))
+        .expect("logs.flow writes its bad lines");
+    assert!(
+        !bad.is_empty()
+            && bad
+                .iter()
+                .all(|l| l.contains("\"file\":\"data/logs.jsonl\"")),
+        "{bad:?}"
+    );
+    assert_eq!(single, multi, "logs.flow on two daemons");
 }

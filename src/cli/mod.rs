@@ -144,6 +144,7 @@ struct WorkerArgs {
 
 fn cmd_worker(args: WorkerArgs) -> ExitCode {
     use crate::runtime::cluster::worker;
+    crate::runtime::cluster::trace::mark("worker", || "started".into());
     let token = if args.token_stdin {
         worker::token_from_stdin()
     } else {

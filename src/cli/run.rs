@@ -78,6 +78,7 @@ enum SummaryFormat {
 }
 
 pub fn cmd_run(args: RunArgs) -> ExitCode {
+    crate::runtime::cluster::trace::mark("flow run", || "started".into());
     let mut session = match session(&args.files, args.plan, args.max_errors) {
         Ok(s) => s,
         Err(code) => return code,
@@ -223,6 +224,18 @@ pub fn render_summary(s: &RunSummary) -> String {
             p.rows_read,
             p.bytes_read
         ));
+        // Its rows in / out / errored per stage, in the columns of the stage table below.
+        for st in &p.stages {
+            let name = s
+                .stages
+                .iter()
+                .find(|x| x.node == st.node)
+                .map_or_else(|| format!("#{}", st.node), |x| x.name.clone());
+            out.push_str(&format!(
+                "    {:<26} {:>12} {:>12} {:>10}\n",
+                name, st.rows_in, st.rows_out, st.errored
+            ));
+        }
     }
     out.push_str(&format!(
         "done in {:.2}s on {} thread{} (batch {})\n",

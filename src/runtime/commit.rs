@@ -6,6 +6,7 @@ use super::{DeadLetterSummary, Prepared, RunError, RunSummary, SinkSummary, Stag
 use crate::job::ErrorPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 /// One node's counters, summed over the workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +15,23 @@ pub struct NodeCounts {
     pub rows_out: u64,
     pub errors: u64,
     pub bytes: u64,
+}
+
+impl NodeCounts {
+    /// The counters of every node of a process so far (read while its workers run, for a
+    /// heartbeat, or after they are done).
+    pub fn snapshot(shared: &policy::Shared) -> Vec<NodeCounts> {
+        shared
+            .nodes
+            .iter()
+            .map(|c| NodeCounts {
+                rows_in: c.rows_in.load(Ordering::Relaxed),
+                rows_out: c.rows_out.load(Ordering::Relaxed),
+                errors: c.errors.load(Ordering::Relaxed),
+                bytes: c.bytes.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
 }
 
 /// What the workers of a successful execution counted (serializable: a worker process reports

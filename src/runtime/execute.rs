@@ -93,16 +93,7 @@ pub fn execute_on(
     if let Some(e) = shared.take_error() {
         return Err(e);
     }
-    let nodes = shared
-        .nodes
-        .iter()
-        .map(|c| NodeCounts {
-            rows_in: c.rows_in.load(Ordering::Relaxed),
-            rows_out: c.rows_out.load(Ordering::Relaxed),
-            errors: c.errors.load(Ordering::Relaxed),
-            bytes: c.bytes.load(Ordering::Relaxed),
-        })
-        .collect();
+    let nodes = NodeCounts::snapshot(&shared);
     let dead_rows = shared
         .dead_rows
         .lock()

@@ -40,12 +40,14 @@ mod test_kernel;
 #[cfg(test)]
 mod tests;
 
-pub use commit::Outcome;
+pub use commit::{NodeCounts, Outcome};
 pub use dataflow::{KernelFactory, Packet};
 pub use execute::{Comms, execute, execute_on};
 pub use physical::{PhysNode, PhysOp, PhysicalPlan};
 pub use prepare::{JobSpec, Prepared, prepare};
-pub use summary::{DeadLetterSummary, ProcessSummary, RunSummary, SinkSummary, StageSummary};
+pub use summary::{
+    DeadLetterSummary, ProcessStage, ProcessSummary, RunSummary, SinkSummary, StageSummary,
+};
 
 use crate::codegen::Engine;
 use crate::connectors::Registry;

@@ -41,6 +41,19 @@ pub struct ProcessSummary {
     /// Rows and bytes its sources read.
     pub rows_read: u64,
     pub bytes_read: u64,
+    /// Its counts for every stage (by physical node, as [`RunSummary::stages`]); summed over
+    /// the processes they are the job's.
+    pub stages: Vec<ProcessStage>,
+}
+
+/// One stage's counts on one worker process.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProcessStage {
+    /// Index in the physical plan, as [`StageSummary::node`].
+    pub node: usize,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub errored: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -5,10 +5,13 @@
 
 use super::Spawned;
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
+use super::trace::mark;
 use crate::plan::ir::Plan;
 use crate::runtime::commit::{NodeCounts, Outcome};
 use crate::runtime::progress::{Progress, Reading};
-use crate::runtime::{JobSpec, ProcessSummary, RunError, RunOptions, RunSummary, prepare};
+use crate::runtime::{
+    JobSpec, ProcessStage, ProcessSummary, RunError, RunOptions, RunSummary, prepare,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +78,9 @@ struct Proc {
     daemon: Option<TcpStream>,
     /// Copies the worker's standard output (rows of a stdout sink) to ours.
     forward: Option<JoinHandle<()>>,
+    /// Disconnected when `forward` is done: the worker's standard output closed (a local
+    /// worker is exiting) or its daemon said the worker exited.
+    forwarded: mpsc::Receiver<()>,
     control: Option<TcpStream>,
 }
 
@@ -125,7 +131,9 @@ fn spawn(index: usize, token: &str, deadline: Instant) -> Result<(Proc, SocketAd
     let (local, addr, mut out) =
         super::spawn_once(HOST, token, deadline).map_err(|e| worker_error(index, HOST, None, e))?;
     let pid = local.child.id();
+    let (done, forwarded) = mpsc::channel::<()>();
     let forward = std::thread::spawn(move || {
+        let _done = done;
         let mut buf = vec![0u8; 64 << 10];
         loop {
             match out.read(&mut buf) {
@@ -146,6 +154,7 @@ fn spawn(index: usize, token: &str, deadline: Instant) -> Result<(Proc, SocketAd
         local: Some(local),
         daemon: None,
         forward: Some(forward),
+        forwarded,
         control: None,
     };
     Ok((proc, addr))
@@ -194,7 +203,9 @@ fn reach(
     let mut r = d
         .try_clone()
         .map_err(|e| fail(Some(pid), format!("daemon connection: {e}")))?;
+    let (done, forwarded) = mpsc::channel::<()>();
     let forward = std::thread::spawn(move || {
+        let _done = done;
         while let Ok(ToCoordinator::Output { bytes }) = protocol::read_frame(&mut r) {
             let mut o = std::io::stdout().lock();
             if o.write_all(&bytes).and_then(|_| o.flush()).is_err() {
@@ -209,6 +220,7 @@ fn reach(
         local: None,
         daemon: Some(d),
         forward: Some(forward),
+        forwarded,
         control: None,
     };
     Ok((proc, addr))
@@ -232,22 +244,35 @@ pub fn run_multi(
             "{n} worker processes asked for; it must be between 1 and {MAX_NODES}"
         )));
     }
+    mark("coordinator", || "run_multi (checked and planned)".into());
     let mut o = opts.clone();
     o.processes = n;
     let prepared = prepare(plan, &o)?;
-    let mut spec = prepared.spec.clone();
-    if !copts.hosts.is_empty() {
-        absolute_paths(&mut spec);
-    }
-    match coordinate(&spec, copts, opts.progress) {
-        Ok((mut procs, outcome, per_process)) => match prepared.commit(&outcome) {
-            Ok(mut summary) => {
-                release(&mut procs);
-                summary.processes = per_process;
-                Ok(summary)
-            }
-            Err(e) => Err(e), // `procs` is dropped: every worker is killed
-        },
+    mark("coordinator", || {
+        "prepared (splits, temporary outputs)".into()
+    });
+    // Workers a daemon starts run in the coordinator's directory (same relative paths, same
+    // names in messages and dead-letter records as single-node; see docs/MULTINODE.md).
+    let cwd = if copts.hosts.is_empty() {
+        None
+    } else {
+        Some(
+            std::env::current_dir()
+                .map_err(|e| RunError::Plan(format!("cannot read the working directory: {e}")))?,
+        )
+    };
+    match coordinate(&prepared.spec, copts, opts.progress, cwd) {
+        Ok((mut procs, outcome, per_process)) => {
+            // Every output is complete: the workers may go while the outputs are renamed.
+            release(&mut procs);
+            let committed = prepared.commit(&outcome);
+            mark("coordinator", || "committed".into());
+            reap(&mut procs);
+            mark("coordinator", || "every worker process reaped".into());
+            let mut summary = committed?;
+            summary.processes = per_process;
+            Ok(summary)
+        }
         Err(e) => {
             prepared.abort();
             Err(e)
@@ -255,58 +280,35 @@ pub fn run_multi(
     }
 }
 
-/// Makes every path a worker opens absolute, so that a worker process a daemon started in its
-/// own directory reads and writes the same files (on storage every host reaches at the same
-/// path; see docs/MULTINODE.md).
-fn absolute_paths(spec: &mut JobSpec) {
-    let abs = |p: &mut std::path::PathBuf| {
-        if let Ok(a) = std::path::absolute(&*p) {
-            *p = a;
-        }
-    };
-    for node in &mut spec.plan.nodes {
-        if let crate::runtime::physical::PhysOp::Source { splits, .. } = &mut node.op {
-            splits
-                .iter_mut()
-                .flatten()
-                .filter_map(|s| s.path.as_mut())
-                .for_each(abs);
-        }
-    }
-    spec.sink_files.iter_mut().flatten().for_each(abs);
-    spec.dead_parts.values_mut().flatten().for_each(abs);
-}
-
-/// Phase two done: releases every worker and waits (briefly) for it to exit.
+/// Every worker is ready: releases them all (a released worker exits).
 fn release(procs: &mut Procs) {
     for p in &mut procs.0 {
         if let Some(c) = p.control.as_mut() {
             let _ = protocol::write_frame(c, &ToWorker::Release);
         }
     }
-    // A released worker exits; a daemon's worker has sent all its output once the daemon's
-    // forwarding ends (the daemon says `Exited`).
+}
+
+/// Waits (at most 5 s in all) for every released worker to be gone, without polling on a timer:
+/// its forwarding ends when its standard output closes (a local worker exits) or its daemon
+/// says it exited, after all its output was copied. Then reaps (or kills) every process.
+fn reap(procs: &mut Procs) {
     let until = Instant::now() + Duration::from_secs(5);
     for p in &mut procs.0 {
-        while Instant::now() < until {
-            let done = match p.local.as_mut() {
-                Some(l) => matches!(l.child.try_wait(), Ok(Some(_))),
-                None => p.forward.as_ref().is_none_or(|f| f.is_finished()),
-            };
-            if done {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        let _ = p.forwarded.recv_timeout(protocol::left(until));
+        if let Some(l) = p.local.as_mut() {
+            l.reap(protocol::left(until).min(Duration::from_secs(1)));
         }
     }
     procs.kill_all();
 }
 
-fn source_totals(spec: &JobSpec, o: &Outcome) -> (u64, u64) {
+/// Rows and bytes read by the sources, from a process's node counters.
+fn source_totals(spec: &JobSpec, nodes: &[NodeCounts]) -> (u64, u64) {
     let mut rows = 0;
     let mut bytes = 0;
     for i in spec.plan.sources() {
-        if let Some(c) = o.nodes.get(i) {
+        if let Some(c) = nodes.get(i) {
             rows += c.rows_in;
             bytes += c.bytes;
         }
@@ -350,13 +352,34 @@ fn exit_reason(p: &mut Proc) -> String {
     }
 }
 
-/// Rows and bytes read by each worker process, from its heartbeats.
-type Beats = Arc<Vec<[AtomicU64; 2]>>;
+/// Rows and bytes read and rows written (taken by the sinks) by each worker process, from its
+/// heartbeats.
+type Beats = Arc<Vec<[AtomicU64; 3]>>;
 
-/// The job's one progress bar: totals over the worker processes, and each one's rows.
+/// What a heartbeat (or the final outcome) of worker process `i` says, into `beats`.
+fn beat(beats: &Beats, i: usize, spec: &JobSpec, nodes: &[NodeCounts]) {
+    let (rows, bytes) = source_totals(spec, nodes);
+    let written = spec
+        .plan
+        .nodes
+        .iter()
+        .zip(nodes)
+        .filter(|(n, _)| matches!(n.op, crate::runtime::physical::PhysOp::Sink { .. }))
+        .map(|(_, c)| c.rows_in)
+        .sum();
+    if let Some(b) = beats.get(i) {
+        b[0].store(rows, Ordering::Relaxed);
+        b[1].store(bytes, Ordering::Relaxed);
+        b[2].store(written, Ordering::Relaxed);
+    }
+}
+
+/// The job's one progress bar: totals over the worker processes, rows written by the sinks,
+/// and each process's rows read.
 fn reading(beats: &Beats) -> Reading {
     let rows: Vec<u64> = beats.iter().map(|b| b[0].load(Ordering::Relaxed)).collect();
     let bytes = beats.iter().map(|b| b[1].load(Ordering::Relaxed)).sum();
+    let written: u64 = beats.iter().map(|b| b[2].load(Ordering::Relaxed)).sum();
     let each = if rows.len() <= 8 {
         let each: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
         each.join(" / ")
@@ -367,14 +390,91 @@ fn reading(beats: &Beats) -> Reading {
     Reading {
         rows: rows.iter().sum(),
         bytes,
-        detail: format!(" · {} worker processes: {each} rows", rows.len()),
+        detail: format!(
+            " · {written} rows written · {} worker processes: {each} rows",
+            rows.len()
+        ),
     }
+}
+
+/// Brings worker process `i` up: starts it here (or asks its daemon for it), connects and
+/// authenticates, sends it `job`, and reads the address of its mesh listener, all by
+/// `deadline`. The process, once started, comes back even on a failure, so that it is ended.
+fn bring_up(
+    i: usize,
+    copts: &ClusterOptions,
+    token: &str,
+    deadline: Instant,
+    job: Assignment,
+) -> (Option<Proc>, Result<String, RunError>) {
+    let started = match copts.hosts.get(i) {
+        Some(h) => reach(i, h, token, deadline),
+        None => spawn(i, token, deadline),
+    };
+    let (mut p, a) = match started {
+        Ok(x) => x,
+        Err(e) => return (None, Err(e)),
+    };
+    mark("coordinator", || {
+        format!("worker process {i} listening on {a}")
+    });
+    if copts.verbose {
+        let _ = writeln!(
+            std::io::stderr(),
+            "flow: worker process {i}: pid {} listening on {a}",
+            p.pid
+        );
+    }
+    let r = ship(&mut p, a, token, deadline, job);
+    (Some(p), r)
+}
+
+/// Connects to worker process `p` at `a`, sends it `job`, and returns its mesh address.
+fn ship(
+    p: &mut Proc,
+    a: SocketAddr,
+    token: &str,
+    deadline: Instant,
+    mut job: Assignment,
+) -> Result<String, RunError> {
+    let (index, pid, host) = (p.index, p.pid, p.host.clone());
+    let fail = |reason: String| worker_error(index, &host, Some(pid), reason);
+    let (mut c, _pid) = protocol::connect_worker(a, token, deadline)
+        .map_err(|e| fail(format!("cannot connect to it: {e}")))?;
+    job.connect_timeout_ms = protocol::left(deadline).as_millis() as u64;
+    protocol::write_frame(&mut c, &ToWorker::Job(Box::new(job)))
+        .map_err(|e| fail(format!("cannot send the job: {e}")))?;
+    mark("coordinator", || {
+        format!("worker process {index}: authenticated, job sent")
+    });
+    let _ = c.set_read_timeout(Some(protocol::left(deadline)));
+    let r = match protocol::read_frame(&mut c) {
+        Ok(ToCoordinator::MeshAddress { address }) => {
+            mark("coordinator", || {
+                format!("worker process {index}: mesh address")
+            });
+            Ok(address)
+        }
+        Ok(ToCoordinator::Failed { error }) => Err(RunError::Worker {
+            index,
+            host: host.clone(),
+            pid: Some(pid),
+            reason: String::new(),
+            cause: Some(Box::new(error)),
+        }),
+        Ok(_) => Err(fail("unexpected message".into())),
+        Err(e) => Err(fail(format!("no mesh address: {e}"))),
+    };
+    let _ = c.set_read_timeout(None);
+    p.control = Some(c);
+    r
 }
 
 fn coordinate(
     spec: &JobSpec,
     copts: &ClusterOptions,
     progress: bool,
+    cwd: Option<std::path::PathBuf>,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
     let n = copts.processes();
     let started = Instant::now();
@@ -391,84 +491,62 @@ fn coordinate(
             )));
         }
     };
-    let mut procs = Procs(Vec::with_capacity(n));
-    let mut addrs = Vec::with_capacity(n);
-    for i in 0..n {
-        let (p, a) = match copts.hosts.get(i) {
-            Some(h) => reach(i, h, &token, deadline)?,
-            None => spawn(i, &token, deadline)?,
-        };
-        if copts.verbose {
-            let _ = writeln!(
-                std::io::stderr(),
-                "flow: worker process {i}: pid {} listening on {a}",
-                p.pid
-            );
-        }
-        procs.0.push(p);
-        addrs.push(a);
-    }
+    // Every worker process is brought up at once, each on a thread of its own: started (or
+    // asked of its daemon), connected, authenticated, sent its job, its mesh address read.
     let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
-    for (p, a) in procs.0.iter_mut().zip(&addrs) {
-        let (mut c, _pid) = protocol::connect_worker(*a, &token, deadline).map_err(|e| {
-            worker_error(
-                p.index,
-                &p.host,
-                Some(p.pid),
-                format!("cannot connect to it: {e}"),
-            )
-        })?;
-        let job = ToWorker::Job(Box::new(Assignment {
-            spec: spec.clone(),
-            process: p.index,
-            processes: n,
-            connect_timeout_ms: protocol::left(deadline).as_millis() as u64,
-            heartbeat_ms: hb_ms,
-        }));
-        protocol::write_frame(&mut c, &job).map_err(|e| {
-            worker_error(
-                p.index,
-                &p.host,
-                Some(p.pid),
-                format!("cannot send the job: {e}"),
-            )
-        })?;
-        p.control = Some(c);
-    }
+    let up = |i: usize| {
+        bring_up(
+            i,
+            copts,
+            &token,
+            deadline,
+            Assignment {
+                spec: spec.clone(),
+                process: i,
+                processes: n,
+                connect_timeout_ms: 0,
+                heartbeat_ms: hb_ms,
+                cwd: cwd.clone(),
+            },
+        )
+    };
+    let results: Vec<(Option<Proc>, Result<String, RunError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("flow-start-{i}"))
+                    .spawn_scoped(s, move || up(i))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.map(|h| h.join()) {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => (
+                    None,
+                    Err(RunError::Internal("a start thread failed".into())),
+                ),
+                Err(e) => (
+                    None,
+                    Err(RunError::Internal(format!("cannot start a thread: {e}"))),
+                ),
+            })
+            .collect()
+    });
+    let mut procs = Procs(Vec::with_capacity(n));
     let mut mesh = Vec::with_capacity(n);
-    for p in &mut procs.0 {
-        let (index, pid, host) = (p.index, p.pid, p.host.clone());
-        let Some(c) = p.control.as_mut() else {
-            return Err(worker_error(
-                index,
-                &host,
-                Some(pid),
-                "no control connection",
-            ));
-        };
-        let _ = c.set_read_timeout(Some(protocol::left(deadline)));
-        match protocol::read_frame(c) {
-            Ok(ToCoordinator::MeshAddress { address }) => mesh.push(address),
-            Ok(ToCoordinator::Failed { error }) => {
-                return Err(RunError::Worker {
-                    index,
-                    host: host.clone(),
-                    pid: Some(pid),
-                    reason: String::new(),
-                    cause: Some(Box::new(error)),
-                });
-            }
-            Ok(_) => return Err(worker_error(index, &host, Some(pid), "unexpected message")),
+    let mut first_error = None;
+    for (p, r) in results {
+        procs.0.extend(p);
+        match r {
+            Ok(a) => mesh.push(a),
             Err(e) => {
-                return Err(worker_error(
-                    index,
-                    &host,
-                    Some(pid),
-                    format!("no mesh address: {e}"),
-                ));
+                first_error.get_or_insert(e);
             }
         }
-        let _ = c.set_read_timeout(None);
+    }
+    if let Some(e) = first_error {
+        return Err(e); // `procs` is dropped: every worker started is killed
     }
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     for p in &mut procs.0 {
@@ -519,6 +597,7 @@ fn coordinate(
         });
     }
     drop(tx);
+    mark("coordinator", || "peers sent".into());
     let beats: Beats = Arc::new((0..n).map(|_| Default::default()).collect());
     let _bar = {
         let beats = beats.clone();
@@ -548,17 +627,10 @@ fn coordinate(
                 last_seen[i] = now;
                 let pid = procs.0[i].pid;
                 match m {
-                    ToCoordinator::Heartbeat {
-                        rows_read,
-                        bytes_read,
-                    } => {
-                        beats[i][0].store(rows_read, Ordering::Relaxed);
-                        beats[i][1].store(bytes_read, Ordering::Relaxed);
-                    }
+                    ToCoordinator::Heartbeat { nodes } => beat(&beats, i, spec, &nodes),
                     ToCoordinator::Ready { outcome } => {
-                        let (rows, bytes) = source_totals(spec, &outcome);
-                        beats[i][0].store(rows, Ordering::Relaxed);
-                        beats[i][1].store(bytes, Ordering::Relaxed);
+                        mark("coordinator", || format!("worker process {i}: ready"));
+                        beat(&beats, i, spec, &outcome.nodes);
                         outcomes[i] = Some(outcome);
                     }
                     ToCoordinator::Failed { error } => {
@@ -619,7 +691,7 @@ fn coordinate(
     for (i, o) in outcomes.iter().enumerate() {
         let Some(o) = o else { continue };
         add(&mut total, o);
-        let (rows_read, bytes_read) = source_totals(spec, o);
+        let (rows_read, bytes_read) = source_totals(spec, &o.nodes);
         per_process.push(ProcessSummary {
             index: i,
             host: procs.0[i].host.clone(),
@@ -627,6 +699,17 @@ fn coordinate(
             threads: spec.plan.threads,
             rows_read,
             bytes_read,
+            stages: o
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(node, c)| ProcessStage {
+                    node,
+                    rows_in: c.rows_in,
+                    rows_out: c.rows_out,
+                    errored: c.errors,
+                })
+                .collect(),
         });
     }
     Ok((procs, total, per_process))

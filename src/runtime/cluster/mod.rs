@@ -18,6 +18,7 @@
 
 pub mod coordinator;
 pub mod protocol;
+pub mod trace;
 pub mod worker;
 
 pub use coordinator::{ClusterOptions, MAX_NODES, run_multi};
@@ -26,7 +27,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A `flow worker --once` process started by this one (the coordinator on this machine, or a
 /// daemon for a job it was asked to run). It exits when its standard input (held here) closes.
@@ -45,6 +46,33 @@ impl Spawned {
             Err(e) => format!("cannot wait for it: {e}"),
         }
     }
+
+    /// Reaps a process that is exiting (its standard output closed, or it was released):
+    /// waits up to `within` for it to be gone, then ends it; how it ended.
+    pub fn reap(&mut self, within: Duration) -> String {
+        let until = Instant::now() + within;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => return s.to_string(),
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(1)),
+                _ => return self.end(),
+            }
+        }
+    }
+}
+
+/// Whether the job opens any file by a relative path (relative to the coordinator's directory).
+pub fn has_relative_paths(spec: &super::JobSpec) -> bool {
+    let splits = spec.plan.nodes.iter().flat_map(|n| match &n.op {
+        super::physical::PhysOp::Source { splits, .. } => splits.as_slice(),
+        _ => &[],
+    });
+    splits
+        .flatten()
+        .filter_map(|s| s.path.as_deref())
+        .chain(spec.sink_files.iter().flatten().map(|p| p.as_path()))
+        .chain(spec.dead_parts.values().flatten().map(|p| p.as_path()))
+        .any(|p| p.is_relative())
 }
 
 /// Starts `flow worker --listen IP:0 --once --announce --token-stdin`: the token goes on its

@@ -2,6 +2,7 @@
 //! connection, a challenge-response on the job token (HMAC-SHA256 over a fresh nonce; the token
 //! itself never crosses the wire), and the same check on every timely mesh connection.
 
+use super::super::commit::NodeCounts;
 use super::super::{JobSpec, Outcome, RunError};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -49,6 +50,12 @@ pub struct Assignment {
     /// How long the mesh set-up may take, from the moment the peers are known.
     pub connect_timeout_ms: u64,
     pub heartbeat_ms: u64,
+    /// The coordinator's working directory, for a worker a daemon started elsewhere: the job's
+    /// relative paths are relative to it (on storage every host reaches at the same path), so
+    /// the worker runs there and names every file as single-node does. `None`: stay put (a
+    /// worker started by the coordinator itself already runs there).
+    #[serde(default)]
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// What a worker sends the coordinator.
@@ -69,10 +76,11 @@ pub enum ToCoordinator {
     MeshAddress {
         address: String,
     },
-    /// Sent every `heartbeat_ms` while the job runs: rows and bytes read by this process.
+    /// Sent every `heartbeat_ms` while the job runs, and once more when its workers are done:
+    /// this process's counters so far for every node of the physical plan (rows in and out,
+    /// rows rejected, bytes read), by node index.
     Heartbeat {
-        rows_read: u64,
-        bytes_read: u64,
+        nodes: Vec<NodeCounts>,
     },
     /// The workers of this process finished: their outputs are written (phase one).
     Ready {
@@ -164,6 +172,35 @@ pub fn left(deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1))
+}
+
+/// Blocks until `listener` has a connection to accept (`true`) or `deadline` passes (`false`),
+/// without polling on a timer: `poll(2)` with the time left.
+fn readable(listener: &TcpListener, deadline: Instant) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut fd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left(deadline).as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut fd, 1, ms) };
+        if r > 0 {
+            return Ok(true);
+        }
+        if r == 0 {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 fn timed_out(what: &str) -> io::Error {
@@ -299,7 +336,7 @@ pub fn mesh(
     listener.set_nonblocking(true)?;
     let mut missing = n - me - 1;
     while missing > 0 {
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || !readable(listener, deadline)? {
             let absent: Vec<String> = (me + 1..n)
                 .filter(|&j| sockets[j].is_none())
                 .map(|j| j.to_string())
@@ -311,10 +348,8 @@ pub fn mesh(
         }
         let (mut s, peer) = match listener.accept() {
             Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
+            // Readable, but the connection went away before we took it.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
         s.set_nonblocking(false)?;

@@ -9,11 +9,14 @@
 //! reported as this worker's failure; the panic hook of a worker process prints nothing.
 
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
+use super::trace::mark;
+use crate::runtime::commit::NodeCounts;
 use crate::runtime::policy::Shared;
 use crate::runtime::{RunError, RunOptions, dataflow, execute_on};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use timely::communication::allocator::ProcessBuilder;
@@ -72,6 +75,7 @@ pub fn serve(opts: WorkerOptions) -> u8 {
             return 2;
         }
     };
+    mark("worker", || format!("listening on {local}"));
     if opts.announce {
         let mut out = std::io::stdout().lock();
         if writeln!(out, "flow worker listening on {local}")
@@ -103,6 +107,7 @@ pub fn serve(opts: WorkerOptions) -> u8 {
             log(&format!("refused a connection from {peer}: {reason}"));
             continue;
         }
+        mark("worker", || "authenticated".into());
         if opts.once {
             let ok = serve_job(conn, local.ip(), &opts.token);
             return if ok { 0 } else { 1 };
@@ -151,15 +156,16 @@ fn launch(mut conn: TcpStream, token: &str) -> Result<String, String> {
         child.end();
         return Err(format!("cannot answer the coordinator: {e}"));
     }
-    // The coordinator closes this connection when the job is over (or it is gone).
-    let gone = Arc::new(AtomicBool::new(false));
+    // Events, without polling: `true` when the coordinator closed this connection (the job is
+    // over, or it is gone), `false` when the worker's standard output closed (it is exiting).
+    let (events, event) = mpsc::channel::<bool>();
     {
-        let (gone, mut reader) = (gone.clone(), conn.try_clone().map_err(|e| e.to_string())?);
+        let (gone, mut reader) = (events.clone(), conn.try_clone().map_err(|e| e.to_string())?);
         let _ = std::thread::Builder::new()
             .name("flow-daemon-watch".into())
             .spawn(move || {
                 let _ = protocol::read_frame::<ToWorker>(&mut reader);
-                gone.store(true, Ordering::SeqCst);
+                let _ = gone.send(true);
             });
     }
     let forward = std::thread::Builder::new()
@@ -180,22 +186,27 @@ fn launch(mut conn: TcpStream, token: &str) -> Result<String, String> {
                     }
                 }
             }
+            let _ = events.send(false);
             writer
-        })
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
-    let status = loop {
-        match child.child.try_wait() {
-            Ok(Some(status)) => break status.to_string(),
-            Ok(None) if gone.load(Ordering::SeqCst) => {
-                // Give a released worker a moment to exit on its own, then end it.
-                let until = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < until && matches!(child.child.try_wait(), Ok(None)) {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                break child.end();
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => break format!("cannot wait for it: {e}"),
+        });
+    let forward = match forward {
+        Ok(f) => f,
+        Err(e) => {
+            child.end();
+            return Err(format!("cannot start a thread: {e}"));
+        }
+    };
+    let status = match event.recv() {
+        // Its standard output closed: it is exiting.
+        Ok(false) => child.reap(Duration::from_secs(2)),
+        // The job is over: give a released worker a moment to exit on its own, then end it.
+        _ => {
+            let exiting = event.recv_timeout(Duration::from_secs(2));
+            child.reap(if exiting == Ok(false) {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            })
         }
     };
     if let Ok(mut writer) = forward.join() {
@@ -237,10 +248,24 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
             return false;
         }
     };
+    mark("worker", || {
+        format!("job received (process {})", job.process)
+    });
     let fail = |error: RunError| {
         send(&ToCoordinator::Failed { error });
         false
     };
+    if let Some(dir) = &job.cwd
+        && let Err(e) = std::env::set_current_dir(dir)
+        && super::has_relative_paths(&job.spec)
+    {
+        return fail(RunError::Plan(format!(
+            "the coordinator's working directory {} is not usable on this host ({e}); the job's \
+             relative paths are relative to it: inputs and outputs must be on storage every \
+             host reaches at the same path",
+            dir.display()
+        )));
+    }
     let mesh = match TcpListener::bind((ip, 0)).and_then(|l| l.local_addr().map(|a| (l, a))) {
         Ok(x) => x,
         Err(e) => {
@@ -274,6 +299,7 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
         Err(e) => return fail(RunError::Internal(format!("the timely mesh: {e}"))),
     };
     drop(mesh);
+    mark("worker", || "mesh connected".into());
     let threads = job.spec.plan.threads.max(1);
     let hooks = Hooks::default();
     let process_allocators =
@@ -299,59 +325,50 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
         }
     };
 
-    // Released or gone: the reader thread waits for `Release`; a closed connection before it
-    // means the coordinator ended the job (or died): stop at once.
-    let released = Arc::new(AtomicBool::new(false));
+    // Released or gone: the reader thread waits for `Release` (and says so on `released`); a
+    // closed connection before it means the coordinator ended the job (or died): stop at once.
+    let (released_tx, released) = mpsc::channel::<()>();
     let done = Arc::new(AtomicBool::new(false));
     {
-        let (released, done) = (released.clone(), done.clone());
+        let done = done.clone();
         let _ = std::thread::Builder::new()
             .name("flow-control".into())
             .spawn(move || {
                 let msg: std::io::Result<ToWorker> = protocol::read_frame(&mut reader);
-                if matches!(msg, Ok(ToWorker::Release)) {
-                    released.store(true, Ordering::SeqCst);
-                } else if !done.load(Ordering::SeqCst) {
+                if !matches!(msg, Ok(ToWorker::Release)) && !done.load(Ordering::SeqCst) {
                     log("the coordinator ended the job");
                     std::process::exit(1);
                 }
-                released.store(true, Ordering::SeqCst);
+                let _ = released_tx.send(());
             });
     }
     let shared = Arc::new(Shared::new(job.spec.plan.nodes.len()));
-    let sources = job.spec.plan.sources();
-    let beating = Arc::new(AtomicBool::new(true));
+    // The heartbeat thread beats every `heartbeat_ms` until `stop` is dropped, which wakes it at
+    // once (a sleeping thread would hold the end of the job up by up to one interval).
+    let (stop, stopped) = mpsc::channel::<()>();
     let heart = {
-        let (shared, beating, writer) = (shared.clone(), beating.clone(), writer.clone());
+        let (shared, writer) = (shared.clone(), writer.clone());
         let every = Duration::from_millis(job.heartbeat_ms.max(10));
         std::thread::Builder::new()
             .name("flow-heartbeat".into())
             .spawn(move || {
-                while beating.load(Ordering::SeqCst) {
-                    let (mut rows, mut bytes) = (0, 0);
-                    for &s in &sources {
-                        if let Some(c) = shared.nodes.get(s) {
-                            rows += c.rows_in.load(Ordering::Relaxed);
-                            bytes += c.bytes.load(Ordering::Relaxed);
-                        }
-                    }
+                loop {
                     let beat = ToCoordinator::Heartbeat {
-                        rows_read: rows,
-                        bytes_read: bytes,
+                        nodes: NodeCounts::snapshot(&shared),
                     };
                     let sent = match writer.lock() {
                         Ok(mut w) => protocol::write_frame(&mut *w, &beat).is_ok(),
                         Err(_) => false,
                     };
-                    if !sent {
+                    if !sent || stopped.recv_timeout(every) != Err(RecvTimeoutError::Timeout) {
                         break;
                     }
-                    std::thread::sleep(every);
                 }
             })
             .ok()
     };
     let opts = RunOptions::for_engine(job.spec.engine);
+    mark("worker", || "timely networking up; executing".into());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         execute_on(&job.spec, &opts, Some(comms), shared.clone())
     }))
@@ -362,18 +379,23 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
         )))
     });
     done.store(true, Ordering::SeqCst);
-    beating.store(false, Ordering::SeqCst);
+    mark("worker", || "executed".into());
+    drop(stop);
     if let Some(h) = heart {
         let _ = h.join();
     }
+    mark("worker", || "heartbeat thread stopped".into());
     let ok = match result {
-        Ok(outcome) => send(&ToCoordinator::Ready { outcome }),
+        // The last heartbeat before it carries the final counts of every stage.
+        Ok(outcome) => {
+            send(&ToCoordinator::Heartbeat {
+                nodes: outcome.nodes.clone(),
+            }) && send(&ToCoordinator::Ready { outcome })
+        }
         Err(error) => fail(error),
     };
     // Phase two is the coordinator's (it renames the outputs): wait to be released.
-    let until = Instant::now() + Duration::from_secs(60);
-    while !released.load(Ordering::SeqCst) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let _ = released.recv_timeout(Duration::from_secs(60));
+    mark("worker", || "released".into());
     ok
 }

@@ -14,13 +14,15 @@
 //! keys compare inline), then folds each aggregate in one loop over the batch.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
-//! order is deterministic); rows are routed between workers by a hash of the encoded key that is
+//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows are routed between workers by a hash of the encoded key that is
 //! the same in every process (`hash_key` is a fixed function).
 //!
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
-//! - keys are stored once, in their canonical encoding, back to back in one byte vector (with
-//!   an end offset per group only when a key has a string column; fixed-width keys are found
-//!   by position); they are decoded when the groups are written out;
+//! - keys are stored once, in their canonical encoding, back to back in chunks allocated at
+//!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
+//!   half; fixed-width keys are found by position, variable-width ones by one start offset per
+//!   group); they are decoded when the groups are written out, and the chunks of groups already
+//!   written out can be freed ([`GroupTable::free_before`]);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
@@ -28,8 +30,12 @@
 //!   of strings keep a heap copy of the current best string;
 //! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
 //!   position);
-//! - [`GroupTable::bytes`] is what the table holds; it refuses to grow past its
-//!   [`GroupTable::set_limit`] (an error naming the limit, before the allocation).
+//! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
+//!   [`GroupTable::set_limit`]: [`GroupTable::add`] stops at the first row whose group would
+//!   need more (before the allocation), so that the caller can spill the table and go on.
+//!
+//! Partial states (pre-aggregation on several workers, and the spill) carry the encoded key and
+//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys.
 
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;

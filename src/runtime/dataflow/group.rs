@@ -207,6 +207,7 @@ pub(super) fn group_op<'s>(
                                     .shared
                                     .account_group(&mut held, table.bytes(), &name)
                                     .is_err()
+                                    && table.groups() > 0
                                 {
                                     // The process's tables together are over the budget:
                                     // this one goes to disk.
@@ -301,8 +302,10 @@ pub(super) fn group_op<'s>(
     )
 }
 
-/// A pre-aggregation table sends its partial states on once it holds this many bytes.
-const PRE_FLUSH_BYTES: usize = 4 << 20;
+/// A pre-aggregation table sends its partial states on once it holds this many bytes (enough
+/// for ~20,000 groups of short keys; with more distinct keys than that pre-aggregation saves
+/// little, and a smaller table keeps the second copy of the keys small).
+const PRE_FLUSH_BYTES: usize = 1 << 20;
 
 /// The error of a table whose limit does not hold even one group.
 fn too_small(limit: usize) -> String {

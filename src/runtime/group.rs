@@ -1244,9 +1244,8 @@ mod tests {
         }
     }
 
-    /// A table refuses to grow past its limit, with the budget in the message.
-    #[test]
-    fn a_table_stops_at_its_memory_limit() {
+    /// Rows of one int column `k`, grouped by `k` with `count()`.
+    fn int_key_count() -> (RowType, GroupLayout) {
         let t = RowType::new(vec![Field {
             name: "k".into(),
             ty: Type::INT,
@@ -1255,6 +1254,13 @@ mod tests {
             keys: vec![(0, Scalar::Int)],
             aggs: vec![(AggFunc::Count, None)],
         };
+        (t, layout)
+    }
+
+    /// A table refuses to grow past its limit, with the budget in the message.
+    #[test]
+    fn a_table_stops_at_its_memory_limit() {
+        let (t, layout) = int_key_count();
         let mut g = GroupTable::new(layout, t.clone());
         g.set_limit(1 << 20);
         let rows: Vec<Vec<Value>> = (0..200_000).map(|i| vec![Value::Int(i)]).collect();
@@ -1339,14 +1345,7 @@ mod tests {
     /// emptied, and every row is counted once (what the spill of `group` relies on).
     #[test]
     fn add_stops_at_the_limit_and_goes_on_from_that_row() {
-        let t = RowType::new(vec![Field {
-            name: "k".into(),
-            ty: Type::INT,
-        }]);
-        let layout = GroupLayout {
-            keys: vec![(0, Scalar::Int)],
-            aggs: vec![(AggFunc::Count, None)],
-        };
+        let (t, layout) = int_key_count();
         let rows: Vec<Vec<Value>> = (0..20_000)
             .map(|i| vec![Value::Int(i * 7 % 10_007)])
             .collect();
@@ -1409,14 +1408,7 @@ mod tests {
     /// fixed-width table (a damaged packet) is an error, not a panic.
     #[test]
     fn a_damaged_partial_key_is_an_error() {
-        let t = RowType::new(vec![Field {
-            name: "k".into(),
-            ty: Type::INT,
-        }]);
-        let layout = GroupLayout {
-            keys: vec![(0, Scalar::Int)],
-            aggs: vec![(AggFunc::Count, None)],
-        };
+        let (t, layout) = int_key_count();
         let g = GroupTable::new(layout.clone(), t.clone());
         let mut b = Batch::new(g.partial_columns());
         let r = b.push_row();

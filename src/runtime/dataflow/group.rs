@@ -177,8 +177,11 @@ pub(super) fn group_op<'s>(
             let mut cap = Some(cap);
             let mut table = GroupTable::new(layout, key_types);
             table.set_limit(share);
-            let types = table.partial_types();
-            let pcols = table.partial_columns();
+            let shape = Shape {
+                types: table.partial_types(),
+                cols: table.partial_columns(),
+                budget: share,
+            };
             let mut held = 0;
             // The spill of the input (if the table did not fit), then the partitions still to
             // aggregate: (spill, partition), the next one last.
@@ -198,30 +201,33 @@ pub(super) fn group_op<'s>(
                             ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
                         }
                         if !ctx.shared.aborted() {
-                            let r = add_spilling(
-                                &mut table, &p.batch, partial, &mut spill, 0, &types, pcols, share,
-                            )
-                            .map_err(&stage_err)
-                            .and_then(|()| {
-                                if ctx
-                                    .shared
-                                    .account_group(&mut held, table.bytes(), &name)
-                                    .is_err()
-                                    && table.groups() > 0
-                                {
-                                    // The process's tables together are over the budget:
-                                    // this one goes to disk.
-                                    spill_table(&mut table, &mut spill, 0, &types, pcols, share)
-                                        .map_err(&stage_err)?;
-                                    let _ = ctx.shared.account_group(&mut held, 0, &name);
-                                }
-                                Ok(())
-                            });
+                            let r =
+                                add_spilling(&mut table, &p.batch, partial, &mut spill, 0, &shape)
+                                    .map_err(&stage_err)
+                                    .and_then(|()| {
+                                        if ctx
+                                            .shared
+                                            .account_group(&mut held, table.bytes(), &name)
+                                            .is_err()
+                                            && table.groups() > 0
+                                        {
+                                            // The process's tables together are over the budget:
+                                            // this one goes to disk.
+                                            spill_table(&mut table, &mut spill, 0, &shape)
+                                                .map_err(&stage_err)?;
+                                            let _ = ctx.shared.account_group(&mut held, 0, &name);
+                                        }
+                                        Ok(())
+                                    });
                             if let Err(e) = r {
                                 ctx.shared.fail(e);
                             }
                         }
-                        ctx.pool.recycle(p.batch);
+                        // Partial states come from the other workers' pools: recycled here they
+                        // would pile up (with their string bytes) in this worker's pool.
+                        if !partial {
+                            ctx.pool.recycle(p.batch);
+                        }
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
@@ -239,7 +245,7 @@ pub(super) fn group_op<'s>(
                     next = Some(0);
                     if spill.is_some() && !ctx.shared.aborted() {
                         // The last groups join the spilled ones; then partition by partition.
-                        let r = spill_table(&mut table, &mut spill, 0, &types, pcols, share)
+                        let r = spill_table(&mut table, &mut spill, 0, &shape)
                             .and_then(|()| finish(&mut spill, &mut todo));
                         if let Err(e) = r {
                             ctx.shared.fail(stage_err(e));
@@ -272,7 +278,7 @@ pub(super) fn group_op<'s>(
                                 break;
                             };
                             // One partition per activation.
-                            match load_partition(&mut table, &sp, part, &types, pcols, share) {
+                            match load_partition(&mut table, &sp, part, &shape) {
                                 Ok(Some(child)) => {
                                     todo.extend(
                                         (0..SPILL_FANOUT).rev().map(|p| (child.clone(), p)),
@@ -302,10 +308,8 @@ pub(super) fn group_op<'s>(
     )
 }
 
-/// A pre-aggregation table sends its partial states on once it holds this many bytes (enough
-/// for ~20,000 groups of short keys; with more distinct keys than that pre-aggregation saves
-/// little, and a smaller table keeps the second copy of the keys small).
-const PRE_FLUSH_BYTES: usize = 1 << 20;
+/// A pre-aggregation table sends its partial states on once it holds this many bytes.
+const PRE_FLUSH_BYTES: usize = 4 << 20;
 
 /// The error of a table whose limit does not hold even one group.
 fn too_small(limit: usize) -> String {
@@ -317,16 +321,13 @@ fn too_small(limit: usize) -> String {
 
 /// Adds `b` (rows, or partial states if `partial`) to `table`, spilling the table to `spill`
 /// (created at `level` if none) whenever it is full.
-#[allow(clippy::too_many_arguments)]
 fn add_spilling(
     table: &mut GroupTable,
     b: &Batch,
     partial: bool,
     spill: &mut Option<Spill>,
     level: u32,
-    types: &[Scalar],
-    pcols: usize,
-    budget: usize,
+    shape: &Shape,
 ) -> Result<(), String> {
     let mut from = 0;
     loop {
@@ -339,7 +340,7 @@ fn add_spilling(
         if table.groups() == 0 {
             return Err(too_small(table.limit()));
         }
-        spill_table(table, spill, level, types, pcols, budget)?;
+        spill_table(table, spill, level, shape)?;
         from = row;
     }
 }
@@ -349,23 +350,21 @@ fn spill_table(
     table: &mut GroupTable,
     spill: &mut Option<Spill>,
     level: u32,
-    types: &[Scalar],
-    pcols: usize,
-    budget: usize,
+    shape: &Shape,
 ) -> Result<(), String> {
     if spill.is_none() {
         if level >= SPILL_LEVELS {
             return Err(format!(
                 "the groups of one hash partition do not fit the memory budget of {} bytes \
                  even after {SPILL_LEVELS} levels of spilling; {}",
-                budget,
+                shape.budget,
                 crate::runtime::policy::raise_budget_hint()
             ));
         }
-        *spill = Some(Spill::new(level, budget).map_err(spill_error)?);
+        *spill = Some(Spill::new(level, shape.budget).map_err(spill_error)?);
     }
     if let Some(s) = spill.as_mut() {
-        s.take(table, types, pcols).map_err(spill_error)?;
+        s.take(table, shape).map_err(spill_error)?;
     }
     Ok(())
 }
@@ -391,12 +390,10 @@ fn load_partition(
     table: &mut GroupTable,
     sp: &Spill,
     part: usize,
-    types: &[Scalar],
-    pcols: usize,
-    budget: usize,
+    shape: &Shape,
 ) -> Result<Option<Rc<Spill>>, String> {
     let mut child = None;
-    let mut b = Batch::new(pcols);
+    let mut b = Batch::new(shape.cols);
     for &(start, end) in &sp.parts[part].ranges {
         let mut buf = vec![0u8; (end - start) as usize];
         sp.file
@@ -412,24 +409,15 @@ fn load_partition(
             let Some(rec) = rec else {
                 return Err("a group spill file is damaged (a record past its end)".into());
             };
-            if decode_row(rec, types, &mut b).is_none() {
+            if decode_row(rec, &shape.types, &mut b).is_none() {
                 return Err("a group spill file is damaged (a record does not decode)".into());
             }
             at += 4 + rec.len();
         }
-        add_spilling(
-            table,
-            &b,
-            true,
-            &mut child,
-            sp.level + 1,
-            types,
-            pcols,
-            budget,
-        )?;
+        add_spilling(table, &b, true, &mut child, sp.level + 1, shape)?;
     }
     if child.is_some() {
-        spill_table(table, &mut child, sp.level + 1, types, pcols, budget)?;
+        spill_table(table, &mut child, sp.level + 1, shape)?;
     }
     match child {
         Some(mut c) => {
@@ -438,6 +426,14 @@ fn load_partition(
         }
         None => Ok(None),
     }
+}
+
+/// What the spill functions need to know: the partial-state row's column types and count, and
+/// the table's share of the budget.
+struct Shape {
+    types: Vec<Scalar>,
+    cols: usize,
+    budget: usize,
 }
 
 /// One partition of a spill: the byte ranges it wrote, and its bytes not yet written.
@@ -475,8 +471,8 @@ impl Spill {
 
     /// Writes every group of `table` as a partial-state row to its partition; releases the
     /// table.
-    fn take(&mut self, table: &mut GroupTable, types: &[Scalar], pcols: usize) -> io::Result<()> {
-        let mut row = Batch::new(pcols);
+    fn take(&mut self, table: &mut GroupTable, shape: &Shape) -> io::Result<()> {
+        let mut row = Batch::new(shape.cols);
         for g in 0..table.groups() {
             let h = table.group_hash(g);
             row.clear();
@@ -485,7 +481,7 @@ impl Spill {
             let buf = &mut self.parts[p].buf;
             let at = buf.len();
             buf.extend_from_slice(&[0; 4]);
-            encode_row(&row, 0, types, buf);
+            encode_row(&row, 0, &shape.types, buf);
             let n = u32::try_from(buf.len() - at - 4)
                 .map_err(|_| io::Error::other("a group state too large to spill"))?;
             buf[at..at + 4].copy_from_slice(&n.to_le_bytes());

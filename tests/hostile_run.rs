@@ -576,6 +576,64 @@ fn memory_group_spills_long_and_nullable_keys() {
     }
 }
 
+/// SIGINT while a `group` has spilled: exit 130 and no spill file left. The job reads standard
+/// input (kept open); the test waits until the process holds an open file in its `TMPDIR` (the
+/// spill: unnamed, so it shows in /proc as a deleted file), then interrupts it.
+#[test]
+fn memory_group_spill_interrupted_leaves_no_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: int, v: int }\nsource r: R = stdin(format: \"csv\", header: true)\nr | group k { n: count() } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "--threads", "1", "--batch", "1000", "job.flow"])
+        .env("FLOW_MEMORY_BUDGET", "64K")
+        .env("TMPDIR", &tmp)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut rows = String::from("k,v\n");
+    for i in 0..50_000 {
+        rows.push_str(&format!("{i},1\n"));
+    }
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = stdin.write_all(rows.as_bytes());
+        let _ = stdin.flush();
+    }
+    let fds = format!("/proc/{}/fd", child.id());
+    let spilling = || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&tmp)))
+    };
+    let t = std::time::Instant::now();
+    while !spilling() {
+        assert!(t.elapsed().as_secs() < 20, "the group did not spill");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (code, stderr) = wait_bounded(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(hidden_files(dir.path()).is_empty());
+}
+
 /// A budget that cannot hold even one group (a 1 MB key in a 64 KB budget) is a stage error
 /// naming the stage and the budget's variable, and writes nothing.
 #[test]

@@ -467,54 +467,198 @@ fn nan_in_min_max_propagates_in_any_order_at_1_2_4_workers() {
     }
 }
 
-/// Issue 17 item 5: past the memory budget a `group` fails with an error naming the stage and
-/// the budget (never an allocator abort), and writes nothing.
-#[test]
-fn memory_group_past_the_budget_is_a_stage_error() {
+/// Runs `job.flow` in `dir` with `FLOW_MEMORY_BUDGET=budget` and `TMPDIR` an empty directory;
+/// returns the output's lines sorted (header first) and what was left in `TMPDIR`.
+fn run_group_job(dir: &Path, threads: &str, budget: &str) -> (Vec<String>, Vec<String>) {
+    let tmp = dir.join(format!("tmp-{threads}-{budget}"));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args([
+            "run",
+            "-q",
+            "--threads",
+            threads,
+            "--batch",
+            "1000",
+            "job.flow",
+        ])
+        .env("FLOW_MEMORY_BUDGET", budget)
+        .env("TMPDIR", &tmp)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "budget {budget}, {threads} threads: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("out.csv")).unwrap();
+    std::fs::remove_file(dir.join("out.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[1..].sort();
+    let left = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(hidden_files(dir).is_empty());
+    (lines, left)
+}
+
+/// Issue 19 / 17 item 5: past the memory budget a `group` spills its groups to disk by hash
+/// partition instead of failing: the result is the one computed in memory, and no temporary
+/// file is left (200,000 distinct int keys in a 2 MB budget).
+fn group_spills_past_the_budget(threads: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("k,v\n");
     for i in 0..200_000 {
-        csv.push_str(&format!("{i},{}\n", i % 7));
+        csv.push_str(&format!("{},{}\n", i * 7919 % 200_003, i % 7));
     }
     std::fs::write(dir.path().join("in.csv"), csv).unwrap();
     std::fs::write(
         dir.path().join("job.flow"),
-        "schema R { k: int, v: int }\nsource r: R = csv(\"in.csv\")\nr | group k { n: count(), s: sum(v) } | sink csv(\"out.csv\")\n",
+        "schema R { k: int, v: int }\nsource r: R = csv(\"in.csv\")\nr | group k { n: count(), s: sum(v), m: max(v), a: avg(v) } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    let (want, _) = run_group_job(dir.path(), threads, "256M");
+    assert_eq!(want.len(), 200_001);
+    let (got, left) = run_group_job(dir.path(), threads, "2M");
+    assert!(
+        got == want,
+        "the spilled group differs from the in-memory one"
+    );
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[test]
+fn memory_group_spills_past_the_budget_one_worker() {
+    group_spills_past_the_budget("1");
+}
+
+#[test]
+fn memory_group_spills_past_the_budget_two_workers() {
+    group_spills_past_the_budget("2");
+}
+
+/// Spilled groups with long (10 KB) and nullable string and int keys, and a string `min`, in a
+/// 256 KB budget (several levels of partitions): the same groups and values as in memory.
+#[test]
+fn memory_group_spills_long_and_nullable_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let pad = "x".repeat(10_000);
+    let mut csv = String::from("k,j,v\n");
+    for i in 0..3000 {
+        let k = if i % 11 == 0 {
+            String::new()
+        } else {
+            format!("{pad}{:04}", i % 400)
+        };
+        let j = if i % 13 == 0 {
+            String::new()
+        } else {
+            (i % 3).to_string()
+        };
+        csv.push_str(&format!("{k},{j},w{}\n", i % 17));
+    }
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: str?, j: int?, v: str }\nsource r: R = csv(\"in.csv\")\nr | group k, j { n: count(), lo: min(v) } | sink csv(\"out.csv\")\n",
     )
     .unwrap();
     for threads in ["1", "2"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-            .args(["run", "--threads", threads, "job.flow"])
-            .env("FLOW_MEMORY_BUDGET", "2M")
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("stage group"), "{stderr}");
-        assert!(
-            stderr.contains("over the memory budget of 2 MB"),
-            "{stderr}"
-        );
-        assert!(stderr.contains("FLOW_MEMORY_BUDGET"), "{stderr}");
-        assert!(!dir.path().join("out.csv").exists());
-        assert!(hidden_files(dir.path()).is_empty());
-        // Within the budget the same job runs.
-        let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-            .args(["run", "-q", "--threads", threads, "job.flow"])
-            .env("FLOW_MEMORY_BUDGET", "64M")
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
-        assert_eq!(text.lines().count(), 200_001);
-        std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+        let (want, _) = run_group_job(dir.path(), threads, "256M");
+        // 400 long keys and the null key, by 3 values of j and null.
+        assert!(want.len() > 1200, "{}", want.len());
+        let (got, left) = run_group_job(dir.path(), threads, "256K");
+        assert!(got == want, "{threads} threads: the spilled group differs");
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
+}
+
+/// SIGINT while a `group` has spilled: exit 130 and no spill file left. The job reads standard
+/// input (kept open); the test waits until the process holds an open file in its `TMPDIR` (the
+/// spill: unnamed, so it shows in /proc as a deleted file), then interrupts it.
+#[test]
+fn memory_group_spill_interrupted_leaves_no_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: int, v: int }\nsource r: R = stdin(format: \"csv\", header: true)\nr | group k { n: count() } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "--threads", "1", "--batch", "1000", "job.flow"])
+        .env("FLOW_MEMORY_BUDGET", "64K")
+        .env("TMPDIR", &tmp)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut rows = String::from("k,v\n");
+    for i in 0..50_000 {
+        rows.push_str(&format!("{i},1\n"));
+    }
+    if let Some(stdin) = child.stdin.as_mut() {
+        let _ = stdin.write_all(rows.as_bytes());
+        let _ = stdin.flush();
+    }
+    let fds = format!("/proc/{}/fd", child.id());
+    let spilling = || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&tmp)))
+    };
+    let t = std::time::Instant::now();
+    while !spilling() {
+        assert!(t.elapsed().as_secs() < 20, "the group did not spill");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (code, stderr) = wait_bounded(child);
+    assert_eq!(code, Some(130), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(hidden_files(dir.path()).is_empty());
+}
+
+/// A budget that cannot hold even one group (a 1 MB key in a 64 KB budget) is a stage error
+/// naming the stage and the budget's variable, and writes nothing.
+#[test]
+fn memory_group_one_group_over_the_budget_is_a_stage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("k,v\n{},1\n", "z".repeat(1 << 20));
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: str, v: int }\nsource r: R = csv(\"in.csv\")\nr | group k { n: count() } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "--threads", "1", "job.flow"])
+        .env("FLOW_MEMORY_BUDGET", "64K")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stage group"), "{stderr}");
+    assert!(stderr.contains("share of the memory budget"), "{stderr}");
+    assert!(stderr.contains("FLOW_MEMORY_BUDGET"), "{stderr}");
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(hidden_files(dir.path()).is_empty());
 }
 
 /// Issue 17 item 5: rows of 200 KB strings are read in byte-bounded chunks. 500 such rows

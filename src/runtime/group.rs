@@ -14,13 +14,15 @@
 //! keys compare inline), then folds each aggregate in one loop over the batch.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
-//! order is deterministic); rows are routed between workers by a hash of the encoded key that is
+//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows are routed between workers by a hash of the encoded key that is
 //! the same in every process (`hash_key` is a fixed function).
 //!
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
-//! - keys are stored once, in their canonical encoding, back to back in one byte vector (with
-//!   an end offset per group only when a key has a string column; fixed-width keys are found
-//!   by position); they are decoded when the groups are written out;
+//! - keys are stored once, in their canonical encoding, back to back in chunks allocated at
+//!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
+//!   half; fixed-width keys are found by position, variable-width ones by one start offset per
+//!   group); they are decoded when the groups are written out, and the chunks of groups already
+//!   written out can be freed ([`GroupTable::free_before`]);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
@@ -28,8 +30,12 @@
 //!   of strings keep a heap copy of the current best string;
 //! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
 //!   position);
-//! - [`GroupTable::bytes`] is what the table holds; it refuses to grow past its
-//!   [`GroupTable::set_limit`] (an error naming the limit, before the allocation).
+//! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
+//!   [`GroupTable::set_limit`]: [`GroupTable::add`] stops at the first row whose group would
+//!   need more (before the allocation), so that the caller can spill the table and go on.
+//!
+//! Partial states (pre-aggregation on several workers, and the spill) carry the encoded key and
+//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys.
 
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
@@ -69,12 +75,10 @@ pub struct GroupTable {
     /// Words per group: the aggregates', then the flag words.
     words: usize,
     flag_words: usize,
-    /// Encoded keys, back to back.
-    key_bytes: Vec<u8>,
-    /// `Some(width)` when every key has the same encoded width (no str column).
-    key_width: Option<usize>,
-    /// End offset of each group's key in `key_bytes` (variable-width keys only).
-    key_ends: Vec<u64>,
+    /// The encoded keys, each stored once.
+    keys: KeyStore,
+    /// Words of each group's state that start as `u64::MAX` (min/max of strings: no string).
+    str_best_words: Vec<usize>,
     /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
     index: Vec<u64>,
     groups: usize,
@@ -88,44 +92,69 @@ pub struct GroupTable {
     limit: usize,
 }
 
-/// Appends the canonical encoding of the key of `b[row]` to `out`.
+/// Appends the canonical encoding of the key of `b[row]` to `out`: per column a tag byte (0 null,
+/// 1 present), then a fixed-width value's 8 bytes (also for a null: keys of fixed-width columns
+/// are found by position), or a string's length (u32) and bytes.
+#[inline]
 pub fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]) {
+    let base = row * b.layout.stride;
     for &(c, s) in keys {
-        if b.is_null(row, c) {
-            // A null of a fixed-width column keeps the column's width (keys found by position).
-            match s {
-                Scalar::Str => out.push(0),
-                _ => out.extend_from_slice(&[0; 9]),
+        let null = b.words[base + c / 64] >> (c % 64) & 1 == 1;
+        if s == Scalar::Str {
+            if null {
+                out.push(0);
+                continue;
             }
+            let v = b.get_str_bytes(row, c);
+            let mut head = [1u8; 5];
+            head[1..].copy_from_slice(&(v.len() as u32).to_le_bytes());
+            out.extend_from_slice(&head);
+            out.extend_from_slice(v);
             continue;
         }
-        out.push(1);
-        match s {
-            Scalar::Str => {
-                let v = b.get_str_bytes(row, c);
-                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                out.extend_from_slice(v);
-            }
-            Scalar::Float => {
-                let x = b.get_float(row, c);
-                let x = if x.is_nan() {
-                    f64::NAN
-                } else if x == 0.0 {
-                    0.0
+        let mut w = [0u8; 9];
+        if !null {
+            let mut x = b.words[base + b.layout.slot(c)];
+            if s == Scalar::Float {
+                let f = f64::from_bits(x);
+                x = if f.is_nan() {
+                    f64::NAN.to_bits()
+                } else if f == 0.0 {
+                    0
                 } else {
                     x
                 };
-                out.extend_from_slice(&x.to_bits().to_le_bytes());
             }
-            _ => out.extend_from_slice(&b.raw(row, c).to_le_bytes()),
+            w[0] = 1;
+            w[1..].copy_from_slice(&x.to_le_bytes());
         }
+        out.extend_from_slice(&w);
     }
 }
 
 pub fn route(key: &[u8], peers: usize) -> u64 {
-    // The high bits (the table's index uses the low ones).
-    (hash_key(key) >> 32) % peers.max(1) as u64
+    route_hash(hash_key(key), peers)
 }
+
+/// [`route`] of a key whose [`hash_key`] is `h`.
+pub fn route_hash(h: u64, peers: usize) -> u64 {
+    // The high bits (the table's index uses the low ones, spill partitions bits 40 and up).
+    (h >> 32) % peers.max(1) as u64
+}
+
+/// The spill partition (of [`SPILL_FANOUT`]) of a key hashed `h` at spill level `level`: four
+/// bits of the hash per level, from bit 40 up (the index uses the low 32 bits, the routing
+/// between workers `(h >> 32) % peers`), so up to [`SPILL_LEVELS`] levels.
+pub fn spill_partition(h: u64, level: u32) -> usize {
+    ((h >> (40 + 4 * level)) & (SPILL_FANOUT as u64 - 1)) as usize
+}
+
+/// Partitions per spill level, and the most levels (bits 40..64 of the hash).
+pub const SPILL_FANOUT: usize = 16;
+pub const SPILL_LEVELS: u32 = 6;
+
+/// The leading columns of a partial-state row that hold the key: its encoding and its hash.
+const PARTIAL_KEY_COLS: usize = 2;
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
 const P1: u64 = 0xe703_7ed1_a0b4_28db;
@@ -210,48 +239,180 @@ fn fixed_width(s: Scalar) -> Option<usize> {
     }
 }
 
-/// The next key column in `bytes[*at..]` (as `encode_key` wrote it) written to `out[row, col]`.
+/// The next key column in `bytes[*at..]` (as `encode_key` wrote it) written to `out[row, col]`
+/// (a damaged key, from a partial state of another process, gives nulls and empty strings).
+#[inline]
 fn decode_into(bytes: &[u8], at: &mut usize, s: Scalar, out: &mut Batch, row: usize, col: usize) {
-    let tag = bytes.get(*at).copied().unwrap_or(0);
-    *at += 1;
-    if tag == 0 {
-        out.set_null(row, col);
-        if s != Scalar::Str {
-            *at += 8;
+    let rest = bytes.get(*at..).unwrap_or(&[]);
+    if s == Scalar::Str {
+        match rest {
+            [1, a, b, c, d, tail @ ..] => {
+                let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+                out.set_str_bytes(row, col, tail.get(..len).unwrap_or(&[]));
+                *at += 5 + len;
+            }
+            _ => {
+                out.set_null(row, col);
+                *at += 1;
+            }
         }
         return;
     }
-    let word = |at: usize, n: usize| -> u64 {
-        let mut a = [0u8; 8];
-        if let Some(b) = bytes.get(at..at + n) {
-            a[..n].copy_from_slice(b);
-        }
-        u64::from_le_bytes(a)
+    *at += 9;
+    let Some(w) = rest.get(..9).filter(|w| w[0] != 0) else {
+        out.set_null(row, col);
+        return;
     };
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&w[1..]);
+    let x = u64::from_le_bytes(a);
     match s {
-        Scalar::Str => {
-            let len = word(*at, 4) as usize;
-            *at += 4;
-            let v = bytes.get(*at..*at + len).unwrap_or(&[]);
-            out.set_str_bytes(row, col, v);
-            *at += len;
+        Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
+        Scalar::Bool => out.set_bool(row, col, x != 0),
+        Scalar::Null => out.set_null(row, col),
+        _ => out.set_int(row, col, x as i64),
+    }
+}
+
+/// Keys per chunk of fixed-width keys: about this many bytes.
+const FIXED_CHUNK: usize = 16 << 10;
+/// The first and the largest chunk of variable-width keys (a longer key gets a chunk of its own).
+const VAR_CHUNK_MIN: usize = 16 << 10;
+const VAR_CHUNK_MAX: usize = 1 << 20;
+
+/// The encoded keys of a table, each stored once, back to back in chunks that are allocated at
+/// their final size (no doubling: no copy on growth and no unused half, and the memory limit
+/// is checked against the exact next allocation). Groups are numbered in insertion order, so
+/// once the groups before `g` are written out, the chunks that hold only them can be freed
+/// ([`KeyStore::free_before`]) while the rest is emitted.
+struct KeyStore {
+    chunks: Vec<Vec<u8>>,
+    /// Fixed-width keys: `(width, shift)`, key `g` is the `g & (2^shift - 1)`th of chunk
+    /// `g >> shift` (found by position: no per-group offset).
+    fixed: Option<(usize, u32)>,
+    /// Variable-width keys: where each group's key starts, `(chunk << 32) | offset`; it ends
+    /// where the next group's starts if that is in the same chunk, else at the chunk's end.
+    starts: Vec<u64>,
+    /// Bytes of the live chunks.
+    chunk_bytes: usize,
+    /// Chunks `..freed` are released.
+    freed: usize,
+}
+
+impl KeyStore {
+    fn new(width: Option<usize>) -> KeyStore {
+        let fixed = width.map(|w| {
+            let per = (FIXED_CHUNK / w.max(1)).max(1);
+            (w, usize::BITS - 1 - per.leading_zeros())
+        });
+        KeyStore {
+            chunks: Vec::new(),
+            fixed,
+            starts: Vec::new(),
+            chunk_bytes: 0,
+            freed: 0,
         }
-        Scalar::Float => {
-            out.set_float(row, col, f64::from_bits(word(*at, 8)));
-            *at += 8;
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunk_bytes
+            + self.starts.capacity() * 8
+            + self.chunks.capacity() * std::mem::size_of::<Vec<u8>>()
+    }
+
+    #[inline(always)]
+    fn get(&self, g: usize) -> &[u8] {
+        match self.fixed {
+            Some((w, shift)) => {
+                let o = (g & ((1 << shift) - 1)) * w;
+                &self.chunks[g >> shift][o..o + w]
+            }
+            None => {
+                let s = self.starts[g];
+                let c = (s >> 32) as usize;
+                let end = match self.starts.get(g + 1) {
+                    Some(&n) if (n >> 32) as usize == c => n as u32 as usize,
+                    _ => self.chunks[c].len(),
+                };
+                &self.chunks[c][s as u32 as usize..end]
+            }
         }
-        Scalar::Bool => {
-            out.set_bool(row, col, word(*at, 8) != 0);
-            *at += 8;
+    }
+
+    /// The capacity of a new chunk for a `len`-byte key, or 0 if it fits the current one.
+    #[inline]
+    fn next_chunk(&self, len: usize) -> usize {
+        let full = match (self.chunks.last(), self.fixed) {
+            (None, _) => true,
+            (Some(c), Some((w, shift))) => c.len() >= w << shift,
+            (Some(c), None) => c.capacity() - c.len() < len,
+        };
+        match self.fixed {
+            _ if !full => 0,
+            Some((w, shift)) => w << shift,
+            None => (VAR_CHUNK_MIN << self.chunks.len().min(8))
+                .min(VAR_CHUNK_MAX)
+                .max(len),
         }
-        Scalar::Null => {
-            out.set_null(row, col);
-            *at += 8;
+    }
+
+    /// The bytes pushing a `len`-byte key would allocate.
+    #[inline]
+    fn extra(&self, len: usize) -> usize {
+        self.next_chunk(len)
+            + if self.fixed.is_none() {
+                growth(&self.starts, 1) * 8
+            } else {
+                0
+            }
+            + growth(&self.chunks, 1) * std::mem::size_of::<Vec<u8>>()
+    }
+
+    /// Appends the next group's key (a fixed-width key must be `width` bytes).
+    #[inline]
+    fn push(&mut self, key: &[u8]) {
+        let cap = self.next_chunk(key.len());
+        if cap > 0 {
+            self.chunks.push(Vec::with_capacity(cap));
+            self.chunk_bytes += cap;
         }
-        Scalar::Int | Scalar::Timestamp => {
-            out.set_int(row, col, word(*at, 8) as i64);
-            *at += 8;
+        let c = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[c];
+        if self.fixed.is_none() {
+            self.starts.push(((c as u64) << 32) | chunk.len() as u64);
         }
+        chunk.extend_from_slice(key);
+    }
+
+    /// Frees the chunks that hold only keys of groups before `g` (`g` = the group count: all).
+    fn free_before(&mut self, g: usize, groups: usize) {
+        let upto = if g >= groups {
+            self.chunks.len()
+        } else {
+            match self.fixed {
+                Some((_, shift)) => g >> shift,
+                None => (self.starts[g] >> 32) as usize,
+            }
+        };
+        while self.freed < upto {
+            self.chunk_bytes -= self.chunks[self.freed].capacity();
+            self.chunks[self.freed] = Vec::new();
+            self.freed += 1;
+        }
+    }
+
+    /// Forgets every key, keeping the first chunk (if not freed).
+    fn clear(&mut self) {
+        if self.freed > 0 {
+            self.chunks.clear();
+        }
+        self.chunks.truncate(1);
+        if let Some(c) = self.chunks.first_mut() {
+            c.clear();
+        }
+        self.chunk_bytes = self.chunks.iter().map(|c| c.capacity()).sum();
+        self.starts.clear();
+        self.freed = 0;
     }
 }
 
@@ -294,15 +455,24 @@ impl GroupTable {
             .iter()
             .map(|&(_, s)| fixed_width(s))
             .sum::<Option<usize>>();
+        let str_best_words = slots
+            .iter()
+            .filter_map(|&(slot, w)| match slot {
+                Slot::Best {
+                    scalar: Scalar::Str,
+                    ..
+                } => Some(w),
+                _ => None,
+            })
+            .collect();
         GroupTable {
             layout,
             key_types,
             slots,
             words: words + flag_words,
             flag_words,
-            key_bytes: Vec::new(),
-            key_width,
-            key_ends: Vec::new(),
+            keys: KeyStore::new(key_width),
+            str_best_words,
             index: Vec::new(),
             groups: 0,
             states: Vec::new(),
@@ -320,17 +490,21 @@ impl GroupTable {
 
     /// The bytes this table holds (its allocations).
     pub fn bytes(&self) -> usize {
-        self.key_bytes.capacity()
-            + self.key_ends.capacity() * 8
+        self.keys.bytes()
             + self.index.capacity() * 8
             + self.states.capacity() * 8
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
     }
 
-    /// The most bytes the table may hold: growing past it is an error (before allocating).
+    /// The most bytes the table may hold: it does not grow past it (`add` and `merge_from`
+    /// stop at the row that would need more, before allocating).
     pub fn set_limit(&mut self, bytes: usize) {
         self.limit = bytes;
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Forgets every group and frees the allocations.
@@ -342,8 +516,7 @@ impl GroupTable {
 
     /// Forgets every group, keeping the allocations.
     pub fn clear(&mut self) {
-        self.key_bytes.clear();
-        self.key_ends.clear();
+        self.keys.clear();
         self.index.iter_mut().for_each(|s| *s = 0);
         self.groups = 0;
         self.states.clear();
@@ -351,38 +524,27 @@ impl GroupTable {
         self.strs_bytes = 0;
     }
 
+    #[inline(always)]
     fn key(&self, g: usize) -> &[u8] {
-        let (start, end) = match self.key_width {
-            Some(w) => (g * w, (g + 1) * w),
-            None => (
-                if g == 0 {
-                    0
-                } else {
-                    self.key_ends[g - 1] as usize
-                },
-                self.key_ends[g] as usize,
-            ),
-        };
-        &self.key_bytes[start..end]
+        self.keys.get(g)
     }
 
-    fn over_limit(&self, extra: usize) -> Result<(), String> {
-        let need = self.bytes() + extra;
-        if need > self.limit {
-            return Err(crate::runtime::policy::over_budget(need, self.limit));
-        }
-        Ok(())
+    /// Frees the key storage of groups before `g` (already emitted: the table is not added to
+    /// again before `clear` or `release`).
+    pub fn free_before(&mut self, g: usize) {
+        self.keys.free_before(g, self.groups);
     }
 
-    /// The group of the key in `self.scratch`, created if new.
+    /// The group of `key` (hashed `h` by [`hash_key`]), created if new; `None` if creating it
+    /// would pass the table's limit (nothing is changed then).
     #[inline]
-    fn find_or_insert(&mut self) -> Result<usize, String> {
+    fn find_or_insert(&mut self, h: u64, key: &[u8]) -> Result<Option<usize>, String> {
         // The low bits (the routing between workers uses the high ones).
-        let h32 = hash_key(&self.scratch) as u32;
-        if (self.groups + 1) * 4 > self.index.len() * 3 {
-            self.grow_index()?;
+        let h32 = h as u32;
+        if self.index.is_empty() && !self.grow_index(0) {
+            return Ok(None);
         }
-        let mask = self.index.len() - 1;
+        let mut mask = self.index.len() - 1;
         let mut i = h32 as usize & mask;
         loop {
             let s = self.index[i];
@@ -391,8 +553,8 @@ impl GroupTable {
             }
             if (s >> 32) as u32 == h32 {
                 let g = (s & 0xffff_ffff) as usize - 1;
-                if same_bytes(self.key(g), &self.scratch) {
-                    return Ok(g);
+                if same_bytes(self.key(g), key) {
+                    return Ok(Some(g));
                 }
             }
             i = (i + 1) & mask;
@@ -401,40 +563,43 @@ impl GroupTable {
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
         }
-        let extra = growth(&self.key_bytes, self.scratch.len())
-            + growth(&self.states, self.words) * 8
-            + if self.key_width.is_none() {
-                growth(&self.key_ends, 1) * 8
-            } else {
-                0
-            };
-        if extra > 0 {
-            self.over_limit(extra)?;
+        let extra = self.keys.extra(key.len()) + growth(&self.states, self.words) * 8;
+        if extra > 0 && self.bytes() + extra > self.limit {
+            return Ok(None);
+        }
+        if (self.groups + 1) * 4 > self.index.len() * 3 {
+            if !self.grow_index(extra) {
+                return Ok(None);
+            }
+            mask = self.index.len() - 1;
+            i = h32 as usize & mask;
+            while self.index[i] != 0 {
+                i = (i + 1) & mask;
+            }
         }
         let g = self.groups;
-        self.key_bytes.extend_from_slice(&self.scratch);
-        if self.key_width.is_none() {
-            self.key_ends.push(self.key_bytes.len() as u64);
-        }
+        self.keys.push(key);
         let start = self.states.len();
-        self.states.resize(start + self.words, 0);
-        for &(slot, w) in &self.slots {
-            if let Slot::Best {
-                scalar: Scalar::Str,
-                ..
-            } = slot
-            {
-                self.states[start + w] = u64::MAX;
-            }
+        self.states.extend(std::iter::repeat_n(0, self.words));
+        for &w in &self.str_best_words {
+            self.states[start + w] = u64::MAX;
         }
         self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);
         self.groups += 1;
-        Ok(g)
+        Ok(Some(g))
     }
 
-    fn grow_index(&mut self) -> Result<(), String> {
+    /// The error of a table that is full (past its limit).
+    fn full(&self) -> String {
+        crate::runtime::policy::over_budget(self.bytes(), self.limit)
+    }
+
+    /// Doubles the index; false if that (and `extra` more bytes) would pass the limit.
+    fn grow_index(&mut self, extra: usize) -> bool {
         let n = (self.index.len() * 2).max(16);
-        self.over_limit(n * 8)?;
+        if self.bytes() + n * 8 + extra > self.limit {
+            return false;
+        }
         let mut index = vec![0u64; n];
         let mask = n - 1;
         for &s in &self.index {
@@ -447,7 +612,7 @@ impl GroupTable {
             }
         }
         self.index = index;
-        Ok(())
+        true
     }
 
     /// Folds value `v` (not null) into aggregate `a` of group `g` (`count` adds `n`).
@@ -519,16 +684,27 @@ impl GroupTable {
 
     /// Adds the rows of `b`. Errors: int sum overflow (a job error, naming the aggregate), or
     /// the table's memory limit.
+    pub fn update(&mut self, b: &Batch) -> Result<(), String> {
+        match self.add(b, 0)? {
+            None => Ok(()),
+            Some(_) => Err(self.full()),
+        }
+    }
+
+    /// Adds rows `from..` of `b`. `Some(r)`: the table is full (a new group would pass its
+    /// limit): rows `from..r` are added, rows `r..` are not. Errors: int sum overflow (a job
+    /// error, naming the aggregate).
     ///
     /// Two passes: first the group of every row (a row whose key columns hold the same values
     /// as the previous row's reuses its group without encoding or probing), then one tight
-    /// loop per aggregate over the whole batch.
-    pub fn update(&mut self, b: &Batch) -> Result<(), String> {
+    /// loop per aggregate over those rows.
+    pub fn add(&mut self, b: &Batch, from: usize) -> Result<Option<usize>, String> {
         let mut gids = std::mem::take(&mut self.gids);
         gids.clear();
-        let r = self
-            .group_ids(b, &mut gids)
-            .and_then(|()| self.fold_batch(b, &gids));
+        let r = self.group_ids(b, from, &mut gids).and_then(|stop| {
+            self.fold_batch(b, from, &gids)?;
+            Ok(stop)
+        });
         self.gids = gids;
         r
     }
@@ -555,26 +731,44 @@ impl GroupTable {
         })
     }
 
-    /// The group of every row of `b` (created if new), in `gids`.
-    fn group_ids(&mut self, b: &Batch, gids: &mut Vec<u32>) -> Result<(), String> {
-        gids.reserve(b.rows);
-        for row in 0..b.rows {
-            if row > 0 && self.same_key_as_previous(b, row) {
-                let g = gids[row - 1];
+    /// The group of every row `from..` of `b` (created if new), in `gids`; `Some(r)` if the
+    /// table is full at row `r` (`gids` then covers `from..r`).
+    fn group_ids(
+        &mut self,
+        b: &Batch,
+        from: usize,
+        gids: &mut Vec<u32>,
+    ) -> Result<Option<usize>, String> {
+        gids.reserve(b.rows.saturating_sub(from));
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut stop = None;
+        for row in from..b.rows {
+            if row > from && self.same_key_as_previous(b, row) {
+                let g = gids[row - from - 1];
                 gids.push(g);
                 continue;
             }
-            self.scratch.clear();
-            encode_key(&mut self.scratch, b, row, &self.layout.keys);
-            let g = self.find_or_insert()?;
-            gids.push(g as u32);
+            scratch.clear();
+            encode_key(&mut scratch, b, row, &self.layout.keys);
+            match self.find_or_insert(hash_key(&scratch), &scratch) {
+                Ok(Some(g)) => gids.push(g as u32),
+                Ok(None) => {
+                    stop = Some(row);
+                    break;
+                }
+                Err(e) => {
+                    self.scratch = scratch;
+                    return Err(e);
+                }
+            }
         }
-        Ok(())
+        self.scratch = scratch;
+        Ok(stop)
     }
 
-    /// Folds the aggregate arguments of every row of `b` into group `gids[row]`, one loop per
-    /// aggregate.
-    fn fold_batch(&mut self, b: &Batch, gids: &[u32]) -> Result<(), String> {
+    /// Folds the aggregate arguments of rows `from..from + gids.len()` of `b` into group
+    /// `gids[row - from]`, one loop per aggregate.
+    fn fold_batch(&mut self, b: &Batch, from: usize, gids: &[u32]) -> Result<(), String> {
         let stride = b.layout.stride;
         let words = self.words;
         for a in 0..self.slots.len() {
@@ -591,7 +785,7 @@ impl GroupTable {
                 continue;
             };
             let (nw, bit, off) = (col / 64, 1u64 << (col % 64), b.layout.slot(col));
-            let rows = b.words.chunks_exact(stride).zip(gids);
+            let rows = b.words[from * stride..].chunks_exact(stride).zip(gids);
             let st = &mut self.states;
             match (slot, scalar) {
                 (Slot::SumInt, _) => {
@@ -629,7 +823,8 @@ impl GroupTable {
                     }
                 }
                 _ => {
-                    for (row, &g) in gids.iter().enumerate() {
+                    for (i, &g) in gids.iter().enumerate() {
+                        let row = from + i;
                         if b.is_null(row, col) {
                             continue;
                         }
@@ -646,11 +841,13 @@ impl GroupTable {
         Ok(())
     }
 
-    /// Columns of a partial-state row (`emit_partial` / `merge`): the keys, then per aggregate
-    /// its state: count, sum → one column; min/max → the value (null if none); avg → float sum
+    /// Columns of a partial-state row (`emit_partial` / `merge`): the key as its encoding
+    /// (bytes in a str slot, not necessarily UTF-8: only `merge` reads it) and its
+    /// [`hash_key`] (so the owner neither re-encodes nor re-hashes it), then per aggregate its
+    /// state: count, sum → one column; min/max → the value (null if none); avg → float sum
     /// and int count.
     pub fn partial_columns(&self) -> usize {
-        self.layout.keys.len()
+        PARTIAL_KEY_COLS
             + self
                 .slots
                 .iter()
@@ -658,10 +855,23 @@ impl GroupTable {
                 .sum::<usize>()
     }
 
-    /// The encoded key of group `g` (for routing partial states; any worker gives the same
-    /// bytes for the same key).
-    pub fn group_key(&self, g: usize, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.key(g));
+    /// The column types of a partial-state row (see [`GroupTable::partial_columns`]).
+    pub fn partial_types(&self) -> Vec<Scalar> {
+        let mut t = vec![Scalar::Str, Scalar::Int];
+        for &(slot, _) in &self.slots {
+            match slot {
+                Slot::Count | Slot::SumInt => t.push(Scalar::Int),
+                Slot::SumFloat => t.push(Scalar::Float),
+                Slot::Avg => t.extend([Scalar::Float, Scalar::Int]),
+                Slot::Best { scalar, .. } => t.push(scalar),
+            }
+        }
+        t
+    }
+
+    /// The [`hash_key`] of group `g`'s key (the same in every process for the same key).
+    pub fn group_hash(&self, g: usize) -> u64 {
+        hash_key(self.key(g))
     }
 
     /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
@@ -713,11 +923,13 @@ impl GroupTable {
         }
     }
 
-    /// Appends group `g`'s key and aggregate states to `out` as one partial-state row.
-    pub fn emit_partial(&self, g: usize, out: &mut Batch) {
+    /// Appends group `g`'s key (hashed `h`: [`GroupTable::group_hash`]) and aggregate states
+    /// to `out` as one partial-state row.
+    pub fn emit_partial(&self, g: usize, h: u64, out: &mut Batch) {
         let r = out.push_row();
-        self.write_key(g, out, r);
-        let mut c = self.layout.keys.len();
+        out.set_str_bytes(r, 0, self.key(g));
+        out.set_int(r, 1, h as i64);
+        let mut c = PARTIAL_KEY_COLS;
         for a in 0..self.slots.len() {
             self.write_state(g, a, out, r, c, true);
             c += if self.slots[a].0 == Slot::Avg { 2 } else { 1 };
@@ -726,19 +938,28 @@ impl GroupTable {
 
     /// Merges partial-state rows (from `emit_partial` of other tables with the same layout).
     pub fn merge(&mut self, b: &Batch) -> Result<(), String> {
-        let k = self.layout.keys.len();
-        let key_cols: Vec<(usize, Scalar)> = self
-            .layout
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, &(_, s))| (i, s))
-            .collect();
-        for row in 0..b.rows {
-            self.scratch.clear();
-            encode_key(&mut self.scratch, b, row, &key_cols);
-            let g = self.find_or_insert()?;
-            let mut c = k;
+        match self.merge_from(b, 0)? {
+            None => Ok(()),
+            Some(_) => Err(self.full()),
+        }
+    }
+
+    /// Merges partial-state rows `from..` of `b`; `Some(r)` as for [`GroupTable::add`].
+    pub fn merge_from(&mut self, b: &Batch, from: usize) -> Result<Option<usize>, String> {
+        for row in from..b.rows {
+            let key = b.get_str_bytes(row, 0);
+            if let Some((w, _)) = self.keys.fixed
+                && key.len() != w
+            {
+                return Err(format!(
+                    "a damaged partial group state (a key of {} bytes, not {w})",
+                    key.len()
+                ));
+            }
+            let Some(g) = self.find_or_insert(b.get_int(row, 1) as u64, key)? else {
+                return Ok(Some(row));
+            };
+            let mut c = PARTIAL_KEY_COLS;
             for a in 0..self.slots.len() {
                 let (slot, _) = self.slots[a];
                 let v = match slot {
@@ -758,7 +979,7 @@ impl GroupTable {
                 c += if slot == Slot::Avg { 2 } else { 1 };
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Writes groups `from..` into `out` (layout: keys then aggregates), at most `max` rows and
@@ -844,7 +1065,7 @@ mod tests {
             pre.update(&Batch::from_values(&t, part)).unwrap();
             let mut b = Batch::new(pre.partial_columns());
             for g in 0..pre.groups() {
-                pre.emit_partial(g, &mut b);
+                pre.emit_partial(g, pre.group_hash(g), &mut b);
             }
             fin.merge(&b).unwrap();
         }
@@ -981,7 +1202,7 @@ mod tests {
                 }
                 let mut b = Batch::new(pre.partial_columns());
                 for g in 0..pre.groups() {
-                    pre.emit_partial(g, &mut b);
+                    pre.emit_partial(g, pre.group_hash(g), &mut b);
                 }
                 fin.merge(&b).unwrap();
             }
@@ -1023,9 +1244,8 @@ mod tests {
         }
     }
 
-    /// A table refuses to grow past its limit, with the budget in the message.
-    #[test]
-    fn a_table_stops_at_its_memory_limit() {
+    /// Rows of one int column `k`, grouped by `k` with `count()`.
+    fn int_key_count() -> (RowType, GroupLayout) {
         let t = RowType::new(vec![Field {
             name: "k".into(),
             ty: Type::INT,
@@ -1034,6 +1254,13 @@ mod tests {
             keys: vec![(0, Scalar::Int)],
             aggs: vec![(AggFunc::Count, None)],
         };
+        (t, layout)
+    }
+
+    /// A table refuses to grow past its limit, with the budget in the message.
+    #[test]
+    fn a_table_stops_at_its_memory_limit() {
+        let (t, layout) = int_key_count();
         let mut g = GroupTable::new(layout, t.clone());
         g.set_limit(1 << 20);
         let rows: Vec<Vec<Value>> = (0..200_000).map(|i| vec![Value::Int(i)]).collect();
@@ -1111,6 +1338,85 @@ mod tests {
         assert!(matches!(got[2][1], Value::Float(x) if x.is_nan()));
         assert_eq!(got[2][3], Value::Int(2));
         assert!(g.bytes() < 2 * 10_000 + 4096, "{}", g.bytes());
+    }
+
+    /// `add` stops at the row whose new group would pass the limit (nothing of that row is
+    /// added, the table stays within it); the rest of the batch goes on after the table is
+    /// emptied, and every row is counted once (what the spill of `group` relies on).
+    #[test]
+    fn add_stops_at_the_limit_and_goes_on_from_that_row() {
+        let (t, layout) = int_key_count();
+        let rows: Vec<Vec<Value>> = (0..20_000)
+            .map(|i| vec![Value::Int(i * 7 % 10_007)])
+            .collect();
+        let b = Batch::from_values(&t, &rows);
+        let mut g = GroupTable::new(layout, t.clone());
+        g.set_limit(64 << 10);
+        let (mut from, mut counted, mut stops) = (0, 0, 0);
+        loop {
+            let stop = g.add(&b, from).unwrap();
+            assert!(g.bytes() <= 64 << 10, "{}", g.bytes());
+            let mut out = Batch::new(2);
+            g.emit(0, usize::MAX, usize::MAX, &mut out);
+            counted += (0..out.rows).map(|r| out.get_int(r, 1)).sum::<i64>();
+            g.release();
+            match stop {
+                Some(r) => {
+                    assert!(r > from);
+                    from = r;
+                    stops += 1;
+                }
+                None => break,
+            }
+        }
+        assert!(stops > 1, "{stops}");
+        assert_eq!(counted, 20_000);
+    }
+
+    /// Long string keys are stored once (200 distinct 10 KB keys take about their bytes, not a
+    /// doubled vector's), and the chunks of groups already emitted are freed.
+    #[test]
+    fn long_keys_are_stored_once_and_freed_once_emitted() {
+        let t = RowType::new(vec![Field {
+            name: "k".into(),
+            ty: Type::STR,
+        }]);
+        let pad = "q".repeat(10_000);
+        let rows: Vec<Vec<Value>> = (0..400)
+            .map(|i| vec![Value::Str(format!("{pad}{}", i % 200))])
+            .collect();
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.update(&Batch::from_values(&t, &rows)).unwrap();
+        assert_eq!(g.groups(), 200);
+        let keys = 200 * 10_008;
+        assert!(g.bytes() < keys + keys / 10 + (32 << 10), "{}", g.bytes());
+        let mut from = 0;
+        while from < g.groups() {
+            let mut out = Batch::new(2);
+            from = g.emit(from, 50, usize::MAX, &mut out);
+            assert_eq!(out.get_int(0, 1), 2);
+            g.free_before(from);
+        }
+        assert!(g.bytes() < 32 << 10, "{}", g.bytes());
+    }
+
+    /// Partial states carry the encoded key and its hash; a key of the wrong width for a
+    /// fixed-width table (a damaged packet) is an error, not a panic.
+    #[test]
+    fn a_damaged_partial_key_is_an_error() {
+        let (t, layout) = int_key_count();
+        let g = GroupTable::new(layout.clone(), t.clone());
+        let mut b = Batch::new(g.partial_columns());
+        let r = b.push_row();
+        b.set_str_bytes(r, 0, b"abc");
+        b.set_int(r, 1, 7);
+        b.set_int(r, 2, 1);
+        let mut fin = GroupTable::new(layout, t);
+        assert!(fin.merge(&b).unwrap_err().contains("damaged"));
     }
 
     /// A null in a fixed-width key column keeps the key's width (keys are found by position):

@@ -119,9 +119,10 @@ pub const MEMORY_BUDGET_VAR: &str = "FLOW_MEMORY_BUDGET";
 
 /// The memory budget of the group tables of one process (all workers together), in bytes:
 /// `FLOW_MEMORY_BUDGET` (a number of bytes with an optional `K`, `M`, `G` suffix, powers of
-/// 1024), else 3/4 of the machine's memory (`/proc/meminfo`), else 4 GiB. A job whose groups
-/// need more fails with an error naming the stage and the budget (there is no spilling to disk
-/// yet), before the allocation that would pass it.
+/// 1024), else 3/4 of the machine's memory (`/proc/meminfo`), else 4 GiB. A `group` whose
+/// groups need more spills them to disk by hash partition (`runtime::dataflow::group`); the
+/// other stages that hold state (`distinct`, a join's build side) fail with an error naming the
+/// stage and the budget, before the allocation that would pass it.
 pub fn memory_budget() -> usize {
     if let Some(b) = std::env::var(MEMORY_BUDGET_VAR)
         .ok()
@@ -173,11 +174,16 @@ pub fn parse_bytes(s: &str) -> Option<usize> {
 /// The message of a group state over its budget.
 pub fn over_budget(bytes: usize, budget: usize) -> String {
     format!(
-        "the group state needs {} MB, over the memory budget of {} MB (set {MEMORY_BUDGET_VAR}, \
-         e.g. {MEMORY_BUDGET_VAR}=8G, to allow more; groups are not spilled to disk)",
+        "the group state needs {} MB, over the memory budget of {} MB ({})",
         bytes.div_ceil(1 << 20),
-        budget >> 20
+        budget >> 20,
+        raise_budget_hint()
     )
+}
+
+/// How to allow a stage more memory.
+pub fn raise_budget_hint() -> String {
+    format!("set {MEMORY_BUDGET_VAR}, e.g. {MEMORY_BUDGET_VAR}=8G, to allow more")
 }
 
 /// One worker's dead-letter writers, by path.

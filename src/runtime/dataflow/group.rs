@@ -1,11 +1,28 @@
 //! The group operator: aggregates per worker, exchanges partial states by key hash, and emits
 //! each group once its input frontier is empty.
+//!
+//! Memory: each worker's table may hold its share of the memory budget (`FLOW_MEMORY_BUDGET`,
+//! [`crate::runtime::policy::memory_budget`]). A table that would pass it spills: every group's
+//! partial state goes to one of [`SPILL_FANOUT`] partitions (by bits of its key's hash) in an
+//! unnamed temporary file (as the sort spill: `tempfile::tempfile`, no name in the file system,
+//! so it is gone on every exit path — the end of the job, an error, SIGINT/TERM/HUP and
+//! `kill -9`), and the table starts empty. Once the input is complete, the table's last groups
+//! are spilled too and the partitions are aggregated one at a time (a partition holds every
+//! group of its keys, so each group is complete when its partition is); a partition that
+//! itself does not fit is split again by the next bits of the hash. The result is the same as
+//! in memory; only the order of the groups differs (partition by partition).
 
+use super::sort::{decode_row, encode_row};
 use super::{Cb, Ctx, Packet, S, kernel_op};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::runtime::RunError;
-use crate::runtime::group::{GroupTable, route};
+use crate::runtime::group::{GroupTable, SPILL_FANOUT, SPILL_LEVELS, route_hash, spill_partition};
 use crate::runtime::physical::{GroupPlan, PhysNode};
+use crate::types::Scalar;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 use timely::dataflow::operators::generic::OutputBuilderSession;
@@ -36,13 +53,16 @@ pub(super) fn group_op<'s>(
     let owners = ctx.placed.get(i).cloned().unwrap_or_default();
     let peers = owners.len().max(1);
     let only = owners.first().copied().unwrap_or(0) as u64;
-    let budget = ctx.shared.memory_budget;
     // With several workers, each aggregates its own rows first and sends only its partial
     // states (one row per group it saw) to the worker that owns the key: the rows themselves
     // never cross workers. `GroupTable::merge` combines them there. The pre-aggregation table
-    // is flushed (its partial states sent on) whenever it holds more than `PRE_FLUSH_BYTES`, so
-    // with many distinct keys it stays small instead of holding a second copy of them.
+    // is flushed (its partial states sent on) whenever it holds more than `PRE_FLUSH_BYTES`
+    // (or its share of the budget), so with many distinct keys it stays small instead of
+    // holding a second copy of them.
     let partial = peers > 1;
+    // Each table's share of the budget: the owners' final tables, and as many pre-aggregation
+    // tables.
+    let share = ctx.shared.memory_budget / if partial { 2 * peers } else { 1 };
     let routed = if partial {
         let c2 = ctx.clone();
         let layout = layout.clone();
@@ -52,7 +72,7 @@ pub(super) fn group_op<'s>(
         stream.unary_frontier::<Cb, _, _, _>(Pipeline, "pre-aggregate", move |cap, _info| {
             let mut cap = Some(cap);
             let mut pre = GroupTable::new(layout, key_types);
-            pre.set_limit(budget);
+            pre.set_limit(share.min(2 * PRE_FLUSH_BYTES));
             let mut held = 0;
             let pcols = pre.partial_columns();
             move |(input, frontier), output| {
@@ -66,13 +86,11 @@ pub(super) fn group_op<'s>(
                     |pre: &mut GroupTable, output: &mut OutputBuilderSession<'_, u64, Cb>| {
                         let mut parts: Vec<Batch> =
                             (0..peers).map(|_| c2.pool.take(pcols)).collect();
-                        let mut key = Vec::new();
                         for g in 0..pre.groups() {
-                            key.clear();
-                            pre.group_key(g, &mut key);
-                            let w = route(&key, peers) as usize;
+                            let h = pre.group_hash(g);
+                            let w = route_hash(h, peers) as usize;
                             let dest = owners.get(w).copied().unwrap_or(0) as u64;
-                            pre.emit_partial(g, &mut parts[w]);
+                            pre.emit_partial(g, h, &mut parts[w]);
                             if parts[w].rows >= batch_rows || parts[w].bytes() >= BATCH_BYTES {
                                 let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
                                 output.session(&*c).give(Packet::new(dest, b));
@@ -90,20 +108,38 @@ pub(super) fn group_op<'s>(
                     };
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
-                        if !c2.shared.aborted() {
-                            c2.shared.nodes[i].add(p.batch.rows as u64, 0);
-                            let r = pre.update(&p.batch).map_err(|reason| RunError::Stage {
-                                stage: name.clone(),
-                                reason,
-                            });
-                            let r = r.and_then(|()| {
-                                c2.shared.account_group(&mut held, pre.bytes(), &name)
-                            });
-                            match r {
-                                Err(e) => c2.shared.fail(e),
-                                Ok(()) if pre.bytes() > PRE_FLUSH_BYTES => flush(&mut pre, output),
-                                Ok(()) => {}
+                        c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        let mut from = 0;
+                        while !c2.shared.aborted() {
+                            match pre.add(&p.batch, from) {
+                                Err(reason) => c2.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason,
+                                }),
+                                // Full: send the partial states on, go on with an empty table.
+                                Ok(Some(row)) if pre.groups() > 0 => {
+                                    flush(&mut pre, output);
+                                    pre.release();
+                                    from = row;
+                                    continue;
+                                }
+                                Ok(Some(_)) => c2.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason: too_small(pre.limit()),
+                                }),
+                                Ok(None) => {
+                                    // Over the budget of the whole process, or over the flush
+                                    // size: send the partial states on.
+                                    let over =
+                                        c2.shared.account_group(&mut held, pre.bytes(), &name);
+                                    if over.is_err() || pre.bytes() > PRE_FLUSH_BYTES {
+                                        flush(&mut pre, output);
+                                        pre.release();
+                                        let _ = c2.shared.account_group(&mut held, 0, &name);
+                                    }
+                                }
                             }
+                            break;
                         }
                         c2.pool.recycle(p.batch);
                     }
@@ -140,61 +176,132 @@ pub(super) fn group_op<'s>(
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
             let mut table = GroupTable::new(layout, key_types);
-            table.set_limit(budget);
+            table.set_limit(share);
+            let shape = Shape {
+                types: table.partial_types(),
+                cols: table.partial_columns(),
+                budget: share,
+            };
             let mut held = 0;
-            // The next group to emit, once the input is complete.
+            // The spill of the input (if the table did not fit), then the partitions still to
+            // aggregate: (spill, partition), the next one last.
+            let mut spill: Option<Spill> = None;
+            let mut todo: Vec<(Rc<Spill>, usize)> = Vec::new();
+            // The next group of `table` to emit, while emitting.
             let mut next: Option<usize> = None;
+            let mut input_done = false;
             move |(input, frontier), output| {
+                let stage_err = |reason: String| RunError::Stage {
+                    stage: name.clone(),
+                    reason,
+                };
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
+                        if !partial {
+                            ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        }
                         if !ctx.shared.aborted() {
-                            let r = if partial {
-                                table.merge(&p.batch)
-                            } else {
-                                ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
-                                table.update(&p.batch)
-                            };
-                            let r = r
-                                .map_err(|reason| RunError::Stage {
-                                    stage: name.clone(),
-                                    reason,
-                                })
-                                .and_then(|()| {
-                                    ctx.shared.account_group(&mut held, table.bytes(), &name)
-                                });
+                            let r =
+                                add_spilling(&mut table, &p.batch, partial, &mut spill, 0, &shape)
+                                    .map_err(&stage_err)
+                                    .and_then(|()| {
+                                        if ctx
+                                            .shared
+                                            .account_group(&mut held, table.bytes(), &name)
+                                            .is_err()
+                                            && table.groups() > 0
+                                        {
+                                            // The process's tables together are over the budget:
+                                            // this one goes to disk.
+                                            spill_table(&mut table, &mut spill, 0, &shape)
+                                                .map_err(&stage_err)?;
+                                            let _ = ctx.shared.account_group(&mut held, 0, &name);
+                                        }
+                                        Ok(())
+                                    });
                             if let Err(e) = r {
                                 ctx.shared.fail(e);
                             }
                         }
-                        ctx.pool.recycle(p.batch);
+                        // Partial states come from the other workers' pools: recycled here they
+                        // would pile up (with their string bytes) in this worker's pool.
+                        if !partial {
+                            ctx.pool.recycle(p.batch);
+                        }
                     }
                 });
                 let Some(c) = cap.as_mut() else { return };
                 let f = frontier.frontier();
-                if f.is_empty() {
-                    // Emit a few batches per activation, so that downstream operators consume
-                    // them before the next ones are made (the output is never all in memory).
-                    let mut from = next.unwrap_or(0);
-                    let mut given = 0;
-                    while !ctx.shared.aborted() && from < table.groups() && given < 4 {
-                        let mut b = ctx.pool.take(out_cols);
-                        from = table.emit(from, batch_rows, BATCH_BYTES, &mut b);
-                        ctx.shared.nodes[i].add(0, b.rows as u64);
-                        output.session(&*c).give(Packet::new(0, b));
-                        given += 1;
+                if !f.is_empty() {
+                    if let Some(t) = f.iter().min()
+                        && *t > *c.time()
+                    {
+                        c.downgrade(t);
                     }
-                    next = Some(from);
-                    if ctx.shared.aborted() || from >= table.groups() {
-                        let _ = ctx.shared.account_group(&mut held, 0, &name);
-                        table.release();
-                        cap = None;
-                    } else {
-                        activator.activate();
+                    return;
+                }
+                if !input_done {
+                    input_done = true;
+                    next = Some(0);
+                    if spill.is_some() && !ctx.shared.aborted() {
+                        // The last groups join the spilled ones; then partition by partition.
+                        let r = spill_table(&mut table, &mut spill, 0, &shape)
+                            .and_then(|()| finish(&mut spill, &mut todo));
+                        if let Err(e) = r {
+                            ctx.shared.fail(stage_err(e));
+                        }
+                        next = None;
                     }
-                } else if let Some(t) = f.iter().min()
-                    && *t > *c.time()
-                {
-                    c.downgrade(t);
+                }
+                // Emit a few batches per activation, so that downstream operators consume
+                // them before the next ones are made (the output is never all in memory); the
+                // keys of the groups written out are freed as it goes.
+                let mut given = 0;
+                let mut bytes = 0;
+                while !ctx.shared.aborted() && given < 4 && bytes < BATCH_BYTES {
+                    match next {
+                        Some(from) if from < table.groups() => {
+                            let mut b = ctx.pool.take(out_cols);
+                            let from = table.emit(from, batch_rows, BATCH_BYTES, &mut b);
+                            table.free_before(from);
+                            next = Some(from);
+                            ctx.shared.nodes[i].add(0, b.rows as u64);
+                            bytes += b.bytes();
+                            output.session(&*c).give(Packet::new(0, b));
+                            given += 1;
+                        }
+                        _ => {
+                            table.release();
+                            let _ = ctx.shared.account_group(&mut held, 0, &name);
+                            let Some((sp, part)) = todo.pop() else {
+                                next = None;
+                                break;
+                            };
+                            // One partition per activation.
+                            match load_partition(&mut table, &sp, part, &shape) {
+                                Ok(Some(child)) => {
+                                    todo.extend(
+                                        (0..SPILL_FANOUT).rev().map(|p| (child.clone(), p)),
+                                    );
+                                    next = None;
+                                }
+                                Ok(None) => next = Some(0),
+                                Err(e) => ctx.shared.fail(stage_err(e)),
+                            }
+                            let _ = ctx.shared.account_group(&mut held, table.bytes(), &name);
+                            break;
+                        }
+                    }
+                }
+                let more = matches!(next, Some(from) if from < table.groups()) || !todo.is_empty();
+                if ctx.shared.aborted() || !more {
+                    let _ = ctx.shared.account_group(&mut held, 0, &name);
+                    table.release();
+                    todo.clear();
+                    spill = None;
+                    cap = None;
+                } else {
+                    activator.activate();
                 }
             }
         },
@@ -203,3 +310,207 @@ pub(super) fn group_op<'s>(
 
 /// A pre-aggregation table sends its partial states on once it holds this many bytes.
 const PRE_FLUSH_BYTES: usize = 4 << 20;
+
+/// The error of a table whose limit does not hold even one group.
+fn too_small(limit: usize) -> String {
+    format!(
+        "one group needs more than this stage's share of the memory budget ({limit} bytes); {}",
+        crate::runtime::policy::raise_budget_hint()
+    )
+}
+
+/// Adds `b` (rows, or partial states if `partial`) to `table`, spilling the table to `spill`
+/// (created at `level` if none) whenever it is full.
+fn add_spilling(
+    table: &mut GroupTable,
+    b: &Batch,
+    partial: bool,
+    spill: &mut Option<Spill>,
+    level: u32,
+    shape: &Shape,
+) -> Result<(), String> {
+    let mut from = 0;
+    loop {
+        let r = if partial {
+            table.merge_from(b, from)?
+        } else {
+            table.add(b, from)?
+        };
+        let Some(row) = r else { return Ok(()) };
+        if table.groups() == 0 {
+            return Err(too_small(table.limit()));
+        }
+        spill_table(table, spill, level, shape)?;
+        from = row;
+    }
+}
+
+/// Writes every group of `table` to `spill` (created at `level` if none) and empties it.
+fn spill_table(
+    table: &mut GroupTable,
+    spill: &mut Option<Spill>,
+    level: u32,
+    shape: &Shape,
+) -> Result<(), String> {
+    if spill.is_none() {
+        if level >= SPILL_LEVELS {
+            return Err(format!(
+                "the groups of one hash partition do not fit the memory budget of {} bytes \
+                 even after {SPILL_LEVELS} levels of spilling; {}",
+                shape.budget,
+                crate::runtime::policy::raise_budget_hint()
+            ));
+        }
+        *spill = Some(Spill::new(level, shape.budget).map_err(spill_error)?);
+    }
+    if let Some(s) = spill.as_mut() {
+        s.take(table, shape).map_err(spill_error)?;
+    }
+    Ok(())
+}
+
+fn spill_error(e: io::Error) -> String {
+    format!("cannot spill groups to a temporary file: {e}")
+}
+
+/// Flushes `spill`'s buffers and queues its partitions (the first one last, popped first).
+fn finish(spill: &mut Option<Spill>, todo: &mut Vec<(Rc<Spill>, usize)>) -> Result<(), String> {
+    if let Some(mut s) = spill.take() {
+        s.flush_all().map_err(spill_error)?;
+        let s = Rc::new(s);
+        todo.extend((0..SPILL_FANOUT).rev().map(|p| (s.clone(), p)));
+    }
+    Ok(())
+}
+
+/// Aggregates partition `part` of `sp` into the (empty) `table`. If it does not fit, its groups
+/// are split again, one level deeper: the returned spill (already flushed), to be aggregated
+/// partition by partition in turn.
+fn load_partition(
+    table: &mut GroupTable,
+    sp: &Spill,
+    part: usize,
+    shape: &Shape,
+) -> Result<Option<Rc<Spill>>, String> {
+    let mut child = None;
+    let mut b = Batch::new(shape.cols);
+    for &(start, end) in &sp.parts[part].ranges {
+        let mut buf = vec![0u8; (end - start) as usize];
+        sp.file
+            .read_exact_at(&mut buf, start)
+            .map_err(spill_error)?;
+        let mut at = 0;
+        b.clear();
+        while at < buf.len() {
+            let rec = buf
+                .get(at..at + 4)
+                .map(|l| u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+                .and_then(|n| buf.get(at + 4..at + 4 + n));
+            let Some(rec) = rec else {
+                return Err("a group spill file is damaged (a record past its end)".into());
+            };
+            if decode_row(rec, &shape.types, &mut b).is_none() {
+                return Err("a group spill file is damaged (a record does not decode)".into());
+            }
+            at += 4 + rec.len();
+        }
+        add_spilling(table, &b, true, &mut child, sp.level + 1, shape)?;
+    }
+    if child.is_some() {
+        spill_table(table, &mut child, sp.level + 1, shape)?;
+    }
+    match child {
+        Some(mut c) => {
+            c.flush_all().map_err(spill_error)?;
+            Ok(Some(Rc::new(c)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// What the spill functions need to know: the partial-state row's column types and count, and
+/// the table's share of the budget.
+struct Shape {
+    types: Vec<Scalar>,
+    cols: usize,
+    budget: usize,
+}
+
+/// One partition of a spill: the byte ranges it wrote, and its bytes not yet written.
+struct Part {
+    ranges: Vec<(u64, u64)>,
+    buf: Vec<u8>,
+}
+
+/// Partial-state rows of spilled groups, by hash partition, in one unnamed temporary file:
+/// records `[length u32][the row as sort::encode_row]`, written in blocks per partition.
+struct Spill {
+    file: File,
+    level: u32,
+    parts: Vec<Part>,
+    end: u64,
+    block: usize,
+}
+
+impl Spill {
+    fn new(level: u32, budget: usize) -> io::Result<Spill> {
+        Ok(Spill {
+            file: tempfile::tempfile()?,
+            level,
+            parts: (0..SPILL_FANOUT)
+                .map(|_| Part {
+                    ranges: Vec::new(),
+                    buf: Vec::new(),
+                })
+                .collect(),
+            end: 0,
+            // The write buffers together take at most a quarter of the budget.
+            block: (budget / 4 / SPILL_FANOUT).clamp(4 << 10, 256 << 10),
+        })
+    }
+
+    /// Writes every group of `table` as a partial-state row to its partition; releases the
+    /// table.
+    fn take(&mut self, table: &mut GroupTable, shape: &Shape) -> io::Result<()> {
+        let mut row = Batch::new(shape.cols);
+        for g in 0..table.groups() {
+            let h = table.group_hash(g);
+            row.clear();
+            table.emit_partial(g, h, &mut row);
+            let p = spill_partition(h, self.level);
+            let buf = &mut self.parts[p].buf;
+            let at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            encode_row(&row, 0, &shape.types, buf);
+            let n = u32::try_from(buf.len() - at - 4)
+                .map_err(|_| io::Error::other("a group state too large to spill"))?;
+            buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
+            if buf.len() >= self.block {
+                self.flush(p)?;
+            }
+        }
+        table.release();
+        Ok(())
+    }
+
+    fn flush(&mut self, p: usize) -> io::Result<()> {
+        let part = &mut self.parts[p];
+        if part.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all_at(&part.buf, self.end)?;
+        let end = self.end + part.buf.len() as u64;
+        part.ranges.push((self.end, end));
+        self.end = end;
+        part.buf.clear();
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> io::Result<()> {
+        for p in 0..SPILL_FANOUT {
+            self.flush(p)?;
+            self.parts[p].buf = Vec::new();
+        }
+        Ok(())
+    }
+}

@@ -6,7 +6,9 @@
 //!
 //! - Sources emit one chunk (at most `batch` rows) per activation, each at its own epoch, and
 //!   hold back while more than `window` epochs are unfinished at the sinks (probe-window
-//!   back-pressure, see notes/timely.md), so memory is set by batch size × window, not input size.
+//!   back-pressure, see notes/timely.md; the window is widened for small batches to the same
+//!   rows of slack, `source::window_chunks`), so memory is bounded by the window, not by the
+//!   input size. A file sink takes its input over a pipeline edge (no exchange).
 //! - Batches are recycled through a per-worker pool: consumers return the batches they are done
 //!   with and producers take from it (`Batch::reset` keeps both allocations).
 //! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key

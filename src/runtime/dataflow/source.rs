@@ -23,23 +23,14 @@ use timely::dataflow::operators::generic::operator::source;
 /// The most bytes of one source's chunks (per worker) that may be unfinished downstream.
 pub const IN_FLIGHT_BYTES: usize = 4 * BATCH_BYTES;
 
-/// The rows of slack the back-pressure window gives each worker: the probe frontier is global,
-/// so a worker may run about this many rows ahead of the slowest one before it waits. The
-/// window in chunks is at least this many rows' worth (32 chunks of the default 16,384 rows),
-/// so a smaller batch does not mean less slack: with a fixed 32 chunks, 1,024-row chunks on a
-/// loaded machine held a worker back ~0.45 s per 1M-row run; [`IN_FLIGHT_BYTES`] still bounds
-/// the bytes in flight.
-const WINDOW_ROWS: u64 = 32 * 16_384;
-
-/// At most this many chunks of one source in flight per worker, whatever the batch.
-const MAX_WINDOW: u64 = 1024;
-
-/// The back-pressure window in chunks for `batch_rows`-row chunks: the plan's window, or more
-/// when that would be fewer than [`WINDOW_ROWS`] rows.
-fn window_chunks(plan_window: u64, batch_rows: usize) -> u64 {
-    let by_rows = WINDOW_ROWS / (batch_rows.max(1) as u64);
-    plan_window.max(1).max(by_rows.min(MAX_WINDOW))
-}
+/// A source's epoch covers its chunks until they hold this many rows (or [`BATCH_BYTES`]): the
+/// default batch, so with it every chunk is its own epoch, while smaller chunks share one. Each
+/// epoch costs timely's progress tracking the same at every operator whatever its rows (a
+/// frontier move per operator, ~60k instructions per epoch on J3), and the back-pressure window
+/// counts epochs: so a smaller batch pays neither more tracking nor less slack between the
+/// workers (32 epochs of 1,024-row chunks held a worker back ~0.45 s per 1M-row run on a loaded
+/// machine).
+const EPOCH_ROWS: usize = 16_384;
 
 /// Rows asked for first, before the reader has shown how large its rows are.
 const FIRST_STEP_ROWS: usize = 64;
@@ -64,7 +55,7 @@ pub(super) fn source_op<'s>(
         .map(|b| b as usize)
         .unwrap_or(ctx.job.plan.batch)
         .max(1);
-    let window = window_chunks(ctx.job.plan.window, batch_rows);
+    let window = ctx.job.plan.window.max(1);
     let columns = spec.columns.len();
     let name = node.name.clone();
     let stop_after = ctx.job.plan.limits_covering(i);
@@ -95,6 +86,8 @@ pub(super) fn source_op<'s>(
         let mut in_flight: VecDeque<(u64, usize)> = VecDeque::new();
         // Their bytes.
         let mut held = 0usize;
+        // Rows and bytes given at the current epoch.
+        let (mut epoch_rows, mut epoch_bytes) = (0usize, 0usize);
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let shared = &ctx.shared;
@@ -234,8 +227,16 @@ pub(super) fn source_op<'s>(
                 }
             }
             if b.rows > 0 && !shared.aborted() {
-                in_flight.push_back((epoch, b.bytes()));
+                if in_flight.back().is_some_and(|&(e, _)| e == epoch) {
+                    if let Some(last) = in_flight.back_mut() {
+                        last.1 += b.bytes();
+                    }
+                } else {
+                    in_flight.push_back((epoch, b.bytes()));
+                }
                 held += b.bytes();
+                epoch_rows += b.rows;
+                epoch_bytes += b.bytes();
                 let mut p = Packet::new(0, b);
                 p.order = order_of(split_at, chunk);
                 chunk += 1;
@@ -246,8 +247,14 @@ pub(super) fn source_op<'s>(
             if finished || shared.aborted() {
                 cap = None;
             } else {
-                epoch += 1;
-                c.downgrade(&epoch);
+                // The epoch is closed once it holds a default batch's rows or a chunk's bytes,
+                // so the epoch still open holds less than BATCH_BYTES when the source checks
+                // `held` (the closed ones, which finish without it, hold the rest).
+                if epoch_rows >= EPOCH_ROWS || epoch_bytes >= BATCH_BYTES {
+                    epoch += 1;
+                    (epoch_rows, epoch_bytes) = (0, 0);
+                    c.downgrade(&epoch);
+                }
                 activator.activate();
             }
         }
@@ -257,21 +264,4 @@ pub(super) fn source_op<'s>(
 pub(super) fn unreachable_source(ctx: &Ctx, node: &PhysNode) {
     ctx.shared
         .fail(RunError::Plan(format!("{} is not a source", node.name)));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_window_gives_the_same_rows_of_slack_at_any_batch() {
-        assert_eq!(window_chunks(32, 16_384), 32);
-        assert_eq!(window_chunks(32, 65_536), 32);
-        assert_eq!(window_chunks(32, 4096), 128);
-        assert_eq!(window_chunks(32, 1024), 512);
-        // Tiny batches: at most MAX_WINDOW chunks; a larger configured window is kept.
-        assert_eq!(window_chunks(32, 1), MAX_WINDOW);
-        assert_eq!(window_chunks(2000, 1), 2000);
-        assert_eq!(window_chunks(0, 1 << 30), 1);
-    }
 }

@@ -14,6 +14,9 @@ use std::io::{self, Write};
 /// many bytes past the end of what it copies.
 const SLACK: usize = 32;
 
+/// The size of the pieces `OutBuf::fixed` copies (all of them may land in the slack).
+pub const FIXED: usize = SLACK;
+
 pub struct OutBuf {
     /// Its length is the usable size; `buf[..pos]` is the pending output.
     buf: Vec<u8>,
@@ -85,6 +88,15 @@ impl OutBuf {
     pub fn byte(&mut self, b: u8) {
         self.buf[self.pos] = b;
         self.pos += 1;
+    }
+
+    /// Appends the first `n` bytes of `s` (`n <= FIXED`, within the room asked for) with one
+    /// fixed-size move; the bytes after them land in the slack and are overwritten later.
+    #[inline(always)]
+    pub fn fixed(&mut self, s: &[u8; FIXED], n: usize) {
+        let p = self.pos;
+        self.buf[p..p + FIXED].copy_from_slice(s);
+        self.pos = p + n.min(FIXED);
     }
 
     /// Appends `s` (within the room asked for), with fixed-size moves when it is short.

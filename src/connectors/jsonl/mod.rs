@@ -332,14 +332,25 @@ impl SinkConnector for JsonlSink {
 pub struct JsonlWriter {
     out: Box<dyn Write + Send>,
     buf: OutBuf,
-    /// `"name":` for each column (with `,` before all but the first), JSON-escaped.
-    keys: Vec<Vec<u8>>,
-    scalars: Vec<Scalar>,
-    /// The str columns, to size a row.
-    str_cols: Vec<usize>,
+    cols: Vec<JCol>,
+    /// The str columns (null word, bit, slot), to size a row.
+    str_cols: Vec<(usize, u32, usize)>,
     /// Room for a row apart from its str values.
     fixed_room: usize,
     scratch: Vec<u8>,
+}
+
+/// How to write one column: its key and where its null bit and slot are in a row's words.
+struct JCol {
+    /// `"name":`, with `,` before all but the first column, JSON-escaped; `key_len` bytes of
+    /// `key` when they fit (copied with one fixed-size move), else in `long_key`.
+    key: [u8; outbuf::FIXED],
+    key_len: usize,
+    long_key: Option<Vec<u8>>,
+    scalar: Scalar,
+    null_word: usize,
+    bit: u32,
+    slot: usize,
 }
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -360,7 +371,8 @@ fn needs_escape(s: &[u8]) -> bool {
 
 impl JsonlWriter {
     pub fn new(out: Box<dyn Write + Send>, row: &RowType) -> JsonlWriter {
-        let keys: Vec<Vec<u8>> = row
+        let layout = crate::batch::Layout::new(row.fields.len());
+        let cols: Vec<JCol> = row
             .fields
             .iter()
             .enumerate()
@@ -368,18 +380,32 @@ impl JsonlWriter {
                 let mut k = if i > 0 { vec![b','] } else { Vec::new() };
                 k.extend(serde_json::to_vec(&f.name).unwrap_or_else(|_| b"\"?\"".to_vec()));
                 k.push(b':');
-                k
+                let mut key = [0u8; outbuf::FIXED];
+                let fits = k.len() <= key.len();
+                if fits {
+                    key[..k.len()].copy_from_slice(&k);
+                }
+                JCol {
+                    key,
+                    key_len: k.len(),
+                    long_key: (!fits).then_some(k),
+                    scalar: f.ty.scalar,
+                    null_word: i / 64,
+                    bit: (i % 64) as u32,
+                    slot: layout.slot(i),
+                }
             })
             .collect();
-        let fixed_room = keys.iter().map(|k| k.len() + VALUE_ROOM).sum::<usize>() + 3;
+        let fixed_room = cols.iter().map(|c| c.key_len + VALUE_ROOM).sum::<usize>() + 3;
         JsonlWriter {
             out,
             buf: OutBuf::new(BUF_SIZE),
-            keys,
-            scalars: row.fields.iter().map(|f| f.ty.scalar).collect(),
-            str_cols: (0..row.fields.len())
-                .filter(|&c| row.fields[c].ty.scalar == Scalar::Str)
+            str_cols: cols
+                .iter()
+                .filter(|c| c.scalar == Scalar::Str)
+                .map(|c| (c.null_word, c.bit, c.slot))
                 .collect(),
+            cols,
             fixed_room,
             scratch: Vec::new(),
         }
@@ -391,36 +417,36 @@ impl RowWriter for JsonlWriter {
         let JsonlWriter {
             out,
             buf,
-            keys,
-            scalars,
+            cols,
             str_cols,
             fixed_room,
             scratch,
         } = self;
         let stride = b.layout.stride;
-        let slots = b.layout.null_words;
         let mut z = zmij::Buffer::new();
         let mut itoa = itoa::Buffer::new();
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
-            let null = |col: usize| words[col / 64] >> (col % 64) & 1 == 1;
             // Room for the row: its str values are copied as they are (2 quotes) or go
             // through `scratch` (which asks for its own room).
             let mut need = *fixed_room;
-            for &col in str_cols.iter() {
-                if !null(col) {
-                    need += (words[slots + col] & 0xffff_ffff) as usize + 2;
+            for &(nw, bit, slot) in str_cols.iter() {
+                if words[nw] >> bit & 1 == 0 {
+                    need += (words[slot] & 0xffff_ffff) as usize + 2;
                 }
             }
             buf.room(need, &mut **out)?;
             buf.byte(b'{');
-            for (col, &s) in scalars.iter().enumerate() {
-                buf.bytes(&keys[col]);
-                if null(col) {
+            for (col, c) in cols.iter().enumerate() {
+                match &c.long_key {
+                    None => buf.fixed(&c.key, c.key_len),
+                    Some(k) => buf.bytes(k),
+                }
+                if words[c.null_word] >> c.bit & 1 == 1 {
                     buf.bytes(b"null");
                     continue;
                 }
-                let w = words[slots + col];
-                match s {
+                let w = words[c.slot];
+                match c.scalar {
                     Scalar::Int => buf.bytes(itoa.format(w as i64).as_bytes()),
                     Scalar::Float => {
                         let x = f64::from_bits(w);
@@ -447,7 +473,7 @@ impl RowWriter for JsonlWriter {
                             buf.byte(b'"');
                         }
                     }
-                    _ => {
+                    s => {
                         scratch.clear();
                         serde_json::to_writer(&mut *scratch, &super::value_to_json(b, row, col, s))
                             .map_err(io::Error::other)?;

@@ -4,9 +4,11 @@
 //! word. Inside a process packets move as values; across processes they are serialized
 //! (`Serialize`/`Deserialize` below), so the multi-node mode can reuse this unchanged.
 //!
-//! - Sources emit one chunk (at most `batch` rows) per activation, each at its own epoch, and
-//!   hold back while more than `window` epochs are unfinished at the sinks (probe-window
-//!   back-pressure, see notes/timely.md), so memory is set by batch size × window, not input size.
+//! - Sources emit one chunk (at most `batch` rows) per activation, at an epoch that covers
+//!   16,384 rows (the default batch: one chunk; smaller chunks share an epoch, so they cost no
+//!   more progress tracking), and hold back while more than `window` epochs are unfinished at
+//!   the sinks (probe-window back-pressure, see notes/timely.md), so memory is set by the
+//!   window, not by the input size. A file sink takes its input over a pipeline edge.
 //! - Batches are recycled through a per-worker pool: consumers return the batches they are done
 //!   with and producers take from it (`Batch::reset` keeps both allocations).
 //! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key

@@ -5,7 +5,7 @@ use super::{Cb, Ctx, Packet, S};
 use crate::connectors::{RowWriter, SinkTarget};
 use crate::runtime::RunError;
 use crate::runtime::physical::{PhysNode, PhysOp};
-use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
 use timely::dataflow::operators::Operator;
 
 pub(super) fn sink_op<'s>(
@@ -69,15 +69,44 @@ pub(super) fn sink_op<'s>(
             }
         }
     }
-    let dest = if target != SinkTarget::File {
-        writer_index as u64
-    } else {
-        ctx.index as u64
+    // A file every worker appends to keeps its rows on their worker: a pipeline edge (timely
+    // neither routes nor buffers the packets). Standard output and a one-writer file take every
+    // row on the writer's worker.
+    let writing = Writing {
+        writer,
+        place,
+        i,
+        ctx,
     };
-    input.unary_frontier::<Cb, _, _, _>(
-        Exchange::new(move |_p: &Packet| dest),
-        &node.name,
-        move |_cap, _info| {
+    if target == SinkTarget::File {
+        writing.attach(input, Pipeline, &node.name)
+    } else {
+        let dest = writer_index as u64;
+        writing.attach(input, Exchange::new(move |_p: &Packet| dest), &node.name)
+    }
+}
+
+/// A sink's state on one worker: its writer (if this worker writes) and where it writes.
+struct Writing {
+    writer: Option<Box<dyn RowWriter>>,
+    place: String,
+    i: usize,
+    ctx: Ctx,
+}
+
+impl Writing {
+    /// The sink operator over `input`, its packets delivered by `pact`.
+    fn attach<'s, P>(self, input: S<'s>, pact: P, name: &str) -> S<'s>
+    where
+        P: ParallelizationContract<u64, Vec<Packet>>,
+    {
+        let Writing {
+            mut writer,
+            place,
+            i,
+            ctx,
+        } = self;
+        input.unary_frontier::<Cb, _, _, _>(pact, name, move |_cap, _info| {
             move |(input, frontier), _output| {
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
@@ -107,6 +136,6 @@ pub(super) fn sink_op<'s>(
                     });
                 }
             }
-        },
-    )
+        })
+    }
 }

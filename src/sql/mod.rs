@@ -12,8 +12,11 @@ pub mod duckdb;
 mod expr;
 pub mod outputs;
 pub mod postgres;
+pub mod spark;
+pub mod spark_run;
 
 pub use dialect::{Dialect, DuckDb, Format, Postgres};
+pub use spark::Spark;
 
 use crate::connectors::{opt_bool, opt_delimiter, opt_str};
 use crate::diagnostics::{Code, Diagnostic};
@@ -54,6 +57,8 @@ pub enum StatementKind {
         path: Option<String>,
         format: Format,
         query: String,
+        /// The sink's column names (for a header written by the runner).
+        columns: Vec<String>,
     },
 }
 
@@ -357,7 +362,7 @@ impl<'a> Compiler<'a> {
                     Some(r) => r,
                     None => {
                         let table = self.d.ident(&format!("flow_src_{}", spec.name));
-                        for sql in self.d.load(&table, format, &columns) {
+                        for sql in self.d.load(&table, path, format, &columns) {
                             self.statements.push(Statement {
                                 kind: StatementKind::Load {
                                     source: spec.name.clone(),
@@ -642,6 +647,7 @@ impl<'a> Compiler<'a> {
                     path: spec.path.clone(),
                     format,
                     query,
+                    columns: n.row.fields.iter().map(|f| f.name.clone()).collect(),
                 },
                 sql,
             }),

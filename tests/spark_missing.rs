@@ -103,7 +103,10 @@ fn untranslatable_job_is_refused_before_looking_for_spark() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("E0080") && stderr.contains("`limit`"), "{stderr}");
+    assert!(
+        stderr.contains("E0080") && stderr.contains("`limit`"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("FLOW_SPARK_HOME"), "{stderr}");
     assert_nothing_written(dir.path());
 }

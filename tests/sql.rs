@@ -153,14 +153,20 @@ fn main() {
             Ok(())
         },
     ));
-    trials.push(Trial::test("spark_refuses_limit_without_input_order", || {
-        spark_refuses_limit_without_input_order();
-        Ok(())
-    }));
-    trials.push(Trial::test("spark_escapes_backslashes_and_backquotes", || {
-        spark_escapes_backslashes_and_backquotes();
-        Ok(())
-    }));
+    trials.push(Trial::test(
+        "spark_refuses_limit_without_input_order",
+        || {
+            spark_refuses_limit_without_input_order();
+            Ok(())
+        },
+    ));
+    trials.push(Trial::test(
+        "spark_escapes_backslashes_and_backquotes",
+        || {
+            spark_escapes_backslashes_and_backquotes();
+            Ok(())
+        },
+    ));
     trials.push(Trial::test("identifiers_and_literals_are_escaped", || {
         identifiers_and_literals_are_escaped();
         Ok(())

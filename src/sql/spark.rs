@@ -22,9 +22,7 @@ const INTEGRAL: &str = "CAST('4503599627370496.0' AS DOUBLE)";
 impl Spark {
     /// `x`, unchanged when it is NaN, ±0, ±inf or already integral (|x| ≥ 2^52); else `other`.
     fn integral_or(&self, x: &str, other: &str) -> String {
-        format!(
-            "CASE WHEN isnan({x}) OR {x} = 0 OR abs({x}) >= {INTEGRAL} THEN {x} {other} END"
-        )
+        format!("CASE WHEN isnan({x}) OR {x} = 0 OR abs({x}) >= {INTEGRAL} THEN {x} {other} END")
     }
 
     fn options(&self, opts: &[(&str, String)]) -> String {
@@ -74,23 +72,11 @@ impl Dialect for Spark {
         by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
     }
     fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(
-            self,
-            &format!("{a} / {b}"),
-            b,
-            Scalar::Float,
-            at,
-        ))
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
         // Java's `%` on doubles is C's fmod (the sign of the dividend).
-        Some(by_zero(
-            self,
-            &format!("{a} % {b}"),
-            b,
-            Scalar::Float,
-            at,
-        ))
+        Some(by_zero(self, &format!("{a} % {b}"), b, Scalar::Float, at))
     }
     fn is_inf(&self, x: &str) -> String {
         // Spark orders NaN above +inf, but NaN is not equal to ±inf.
@@ -218,16 +204,9 @@ impl Dialect for Spark {
                     ("emptyValue", String::new()),
                     ("ignoreLeadingWhiteSpace", "false".into()),
                     ("ignoreTrailingWhiteSpace", "false".into()),
-                    ("lineSep", "\n".into()),
                 ],
             ),
-            Format::JsonLines => (
-                "json",
-                vec![
-                    ("ignoreNullFields", "false".to_string()),
-                    ("lineSep", "\n".into()),
-                ],
-            ),
+            Format::JsonLines => ("json", vec![("ignoreNullFields", "false".to_string())]),
         };
         Ok(format!(
             "INSERT OVERWRITE DIRECTORY {} USING {using} {} SELECT /*+ COALESCE(1) */ * FROM ({query}) AS `flow_q`",

@@ -136,7 +136,9 @@ fn header_line(columns: &[String], delimiter: u8) -> Vec<u8> {
             out.push(delimiter);
         }
         let b = c.as_bytes();
-        if b.iter().any(|&x| x == delimiter || matches!(x, b'"' | b'\r' | b'\n')) {
+        if b.iter()
+            .any(|&x| x == delimiter || matches!(x, b'"' | b'\r' | b'\n'))
+        {
             out.push(b'"');
             for &x in b {
                 if x == b'"' {
@@ -171,8 +173,8 @@ fn assemble(sink: &SinkDir, tmp: &Path) -> Result<(), String> {
         .map(|e| e.path())
         .collect();
     parts.sort();
-    let mut out = std::fs::File::create(tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut out =
+        std::fs::File::create(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let write_err = |e: std::io::Error| format!("cannot write {}: {e}", tmp.display());
     if let Some(h) = &sink.header {
         out.write_all(h).map_err(write_err)?;

@@ -73,9 +73,13 @@ pub trait Dialect {
     /// `at` (the expression's place, see `sql::at`) ends the message of a stop.
     fn int_div(&self, a: &str, b: &str, at: &str) -> String;
     /// Integer remainder (sign of the dividend); by zero must stop the job.
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String;
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
+    }
     /// Float division; by zero (either sign) must stop the job.
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String>;
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
+    }
     /// Float remainder (C `fmod`); by zero must stop the job. `None`: not expressible.
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String>;
 
@@ -191,7 +195,13 @@ pub trait Dialect {
 }
 
 /// `op`, or a stop "division by zero" (ending in `at`) when the divisor `b` is zero.
-pub(super) fn by_zero(d: &dyn Dialect, op: &str, b: &str, ty: Scalar, at: &str) -> String {
+pub(super) fn by_zero<D: Dialect + ?Sized>(
+    d: &D,
+    op: &str,
+    b: &str,
+    ty: Scalar,
+    at: &str,
+) -> String {
     format!(
         "CASE WHEN {b} = 0 THEN {} ELSE {op} END",
         d.raise(&format!("division by zero{at}"), ty)
@@ -224,12 +234,6 @@ impl Dialect for DuckDb {
     fn int_div(&self, a: &str, b: &str, at: &str) -> String {
         // `//` returns NULL for a zero divisor; MIN // -1 raises by itself.
         by_zero(self, &format!("{a} // {b}"), b, Scalar::Int, at)
-    }
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
-        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
-    }
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
         Some(by_zero(
@@ -336,12 +340,6 @@ impl Dialect for Postgres {
         // bigint `/` truncates and raises on zero and on MIN / -1 by itself; the guard names
         // the expression.
         by_zero(self, &format!("{a} / {b}"), b, Scalar::Int, at)
-    }
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
-        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
-    }
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
     fn float_rem(&self, _a: &str, _b: &str, _at: &str) -> Option<String> {
         None // no exact fmod for double precision

@@ -68,12 +68,6 @@ impl Dialect for Spark {
         // `div` truncates toward zero; MIN div -1 raises under ANSI.
         by_zero(self, &format!("{a} div {b}"), b, Scalar::Int, at)
     }
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
-        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
-    }
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
-    }
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
         // Java's `%` on doubles is C's fmod (the sign of the dividend).
         Some(by_zero(self, &format!("{a} % {b}"), b, Scalar::Float, at))

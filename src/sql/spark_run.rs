@@ -22,6 +22,9 @@ use super::dialect::{Dialect, Format};
 use super::outputs::{Outputs, SinkRows};
 use super::spark::Spark;
 use super::{Statement, StatementKind};
+use crate::connectors::RowWriter;
+use crate::connectors::csv::CsvWriter;
+use crate::types::{Field, RowType, Type};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -128,40 +131,26 @@ pub fn timeout() -> Result<Duration, String> {
     }
 }
 
-/// A header line as flow's CSV writer writes it (quoted where needed, `\n`).
-fn header_line(columns: &[String], delimiter: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            out.push(delimiter);
-        }
-        let b = c.as_bytes();
-        if b.iter()
-            .any(|&x| x == delimiter || matches!(x, b'"' | b'\r' | b'\n'))
-        {
-            out.push(b'"');
-            for &x in b {
-                if x == b'"' {
-                    out.push(b'"');
-                }
-                out.push(x);
-            }
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(b);
-        }
-    }
-    if out.is_empty() {
-        out.extend_from_slice(b"\"\"");
-    }
-    out.push(b'\n');
-    out
-}
-
 /// One sink of the run: where Spark writes its part files, how flow assembles them.
 struct SinkDir {
     dir: PathBuf,
-    header: Option<Vec<u8>>,
+    /// A CSV header's column names and delimiter.
+    header: Option<(Vec<String>, u8)>,
+}
+
+/// Writes the header line of `columns` to `out` with flow's own CSV writer (no rows).
+fn write_header(out: &std::fs::File, columns: &[String], delimiter: u8) -> std::io::Result<()> {
+    let row = RowType::new(
+        columns
+            .iter()
+            .map(|c| Field {
+                name: c.clone(),
+                ty: Type::STR,
+            })
+            .collect(),
+    );
+    let mut w = CsvWriter::new(Box::new(out.try_clone()?), &row, delimiter, true);
+    w.finish()
 }
 
 /// Writes `tmp`: the header, then every `part-*` file of `dir` in name order.
@@ -176,8 +165,8 @@ fn assemble(sink: &SinkDir, tmp: &Path) -> Result<(), String> {
     let mut out =
         std::fs::File::create(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let write_err = |e: std::io::Error| format!("cannot write {}: {e}", tmp.display());
-    if let Some(h) = &sink.header {
-        out.write_all(h).map_err(write_err)?;
+    if let Some((columns, delimiter)) = &sink.header {
+        write_header(&out, columns, *delimiter).map_err(write_err)?;
     }
     for p in parts {
         let mut f =
@@ -269,7 +258,7 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
                     Format::Csv {
                         header: true,
                         delimiter,
-                    } => Some(header_line(columns, *delimiter)),
+                    } => Some((columns.clone(), *delimiter)),
                     _ => None,
                 };
                 sinks.push(SinkDir { dir, header });
@@ -409,10 +398,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_quotes_like_flows_writer() {
+    fn header_is_flows_csv_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("h.csv");
+        let f = std::fs::File::create(&p).expect("create");
         let cols = vec!["a".to_string(), "b,c".into(), "d\"e".into()];
-        assert_eq!(header_line(&cols, b','), b"a,\"b,c\",\"d\"\"e\"\n".to_vec());
-        assert_eq!(header_line(&cols, b'\t'), b"a\tb,c\t\"d\"\"e\"\n".to_vec());
+        write_header(&f, &cols, b',').expect("write");
+        assert_eq!(
+            std::fs::read(&p).expect("read"),
+            b"a,\"b,c\",\"d\"\"e\"\n".to_vec()
+        );
     }
 
     #[test]

@@ -136,9 +136,6 @@ impl Dialect for Spark {
     fn partial_match(&self, s: &str, pattern: &str) -> String {
         format!("({s} RLIKE {pattern})")
     }
-    fn try_cast(&self, s: &str, ty: Scalar) -> Option<String> {
-        Some(format!("try_cast({s} AS {})", self.type_name(ty)?))
-    }
     fn output_column(&self, c: &str, ty: Scalar) -> String {
         match ty {
             // Spark writes `Infinity` where flow writes `inf`.

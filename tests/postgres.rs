@@ -423,6 +423,10 @@ fn bad_input() -> Vec<Trial> {
             }
             Ok(())
         }),
+        Trial::test(
+            "limit_after_group_is_any_n_groups",
+            limit_after_group_is_any_n_groups,
+        ),
         Trial::test("engine_stop_points_at_the_expression", move || {
             let url = pg_url()?;
             let path = duckdb_path()?;
@@ -445,6 +449,55 @@ fn bad_input() -> Vec<Trial> {
             Ok(())
         }),
     ]
+}
+
+/// `group … | filter … | limit N` translates on every dialect (flow's limit after a group is
+/// any N groups): natively, on DuckDB and on PostgreSQL it writes N of the group's rows.
+fn limit_after_group_is_any_n_groups() -> Result<(), Failed> {
+    let url = pg_url()?;
+    let path = duckdb_path()?;
+    let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+    let mut csv = String::from("k,v\n");
+    for i in 0..60 {
+        csv.push_str(&format!("k{},{}\n", i % 6, i));
+    }
+    std::fs::write(dir.path().join("r.csv"), csv).map_err(|e| format!("write: {e}"))?;
+    std::fs::write(
+        dir.path().join("g.flow"),
+        "schema R { k: str, v: int }\nsource r: R = csv(\"r.csv\", header: true)\n\
+         let g = r | group k { n: count(), s: sum(v) }\n\
+         g | sink csv(\"out/all.csv\", header: true)\n\
+         g | filter n > 0 | map { k, s } | limit 3 | sink csv(\"out/some.csv\", header: true)\n",
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    for target in [None, Some("duckdb"), Some(url.as_str())] {
+        let mut args = vec!["-q"];
+        if let Some(t) = target {
+            args.extend(["--target", t]);
+        }
+        let name = target.unwrap_or("native");
+        let r = run(dir.path(), "g.flow", &args, &path)?;
+        if !r.ok {
+            return Err(format!("{name} failed:\n{}", r.stderr).into());
+        }
+        let all = &r.outputs["all.csv"];
+        let some = &r.outputs["some.csv"];
+        // Header and 6 groups; header and 3 of them (as `k|s`).
+        if all.len() != 7 || some.len() != 4 {
+            return Err(format!("{name}: all {all:?}, some {some:?}").into());
+        }
+        let pairs: Vec<String> = all
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split('|').collect();
+                format!("{}|{}", f[0], f.get(2).unwrap_or(&""))
+            })
+            .collect();
+        if let Some(x) = some.iter().find(|l| !pairs.contains(l)) {
+            return Err(format!("{name}: {x} is not a group row of {pairs:?}").into());
+        }
+    }
+    Ok(())
 }
 
 /// A run without a password in the URL succeeds with the password from the environment or a

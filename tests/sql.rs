@@ -6,7 +6,7 @@
 mod common;
 
 use flow::driver::Session;
-use flow::sql::{self, Dialect, DuckDb, Postgres};
+use flow::sql::{self, Dialect, DuckDb, Postgres, Spark};
 use libtest_mimic::{Failed, Trial};
 
 /// `sql::compile` of the scripts as text, or the diagnostic codes and messages.
@@ -28,7 +28,7 @@ fn compile(files: &[&str], d: &dyn Dialect) -> Result<String, Vec<String>> {
 fn snapshot(case: &str, file: &str) -> Result<(), Failed> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
     let mut out = String::new();
-    for d in [&DuckDb as &dyn Dialect, &Postgres] {
+    for d in [&DuckDb as &dyn Dialect, &Postgres, &Spark] {
         out.push_str(&format!("-- {}\n", d.name()));
         match compile(&[file], d) {
             Ok(s) => out.push_str(&s),
@@ -44,7 +44,7 @@ fn snapshot(case: &str, file: &str) -> Result<(), Failed> {
 
 /// The untranslatable examples give the documented codes (docs/SQL.md).
 fn refused(file: &str, codes: &[&str]) {
-    for d in [&DuckDb as &dyn Dialect, &Postgres] {
+    for d in [&DuckDb as &dyn Dialect, &Postgres, &Spark] {
         let errs = compile(&[file], d).expect_err("must not translate");
         for c in codes {
             assert!(
@@ -68,6 +68,17 @@ fn logs_policies_jsonl_source_and_timestamps_are_refused() {
 fn postgres_refuses_limit_without_input_order() {
     let errs = compile(&["examples/sales.flow"], &Postgres).expect_err("limit");
     assert!(errs.iter().any(|e| e.contains("`limit`")), "{errs:?}");
+}
+fn spark_refuses_limit_without_input_order() {
+    let errs = compile(&["examples/sales.flow"], &Spark).expect_err("limit");
+    assert!(errs.iter().any(|e| e.contains("`limit`")), "{errs:?}");
+}
+
+/// Spark string literals take backslash escapes; identifiers are back-quoted.
+fn spark_escapes_backslashes_and_backquotes() {
+    let d = Spark;
+    assert_eq!(d.string("a'b\\c"), "'a\\'b\\\\c'");
+    assert_eq!(d.ident("we`ird"), "`we``ird`");
 }
 
 fn identifiers_and_literals_are_escaped() {
@@ -139,6 +150,20 @@ fn main() {
         "postgres_refuses_limit_without_input_order",
         || {
             postgres_refuses_limit_without_input_order();
+            Ok(())
+        },
+    ));
+    trials.push(Trial::test(
+        "spark_refuses_limit_without_input_order",
+        || {
+            spark_refuses_limit_without_input_order();
+            Ok(())
+        },
+    ));
+    trials.push(Trial::test(
+        "spark_escapes_backslashes_and_backquotes",
+        || {
+            spark_escapes_backslashes_and_backquotes();
             Ok(())
         },
     ));

@@ -1,8 +1,8 @@
-//! `flow compile --target sql:duckdb|sql:postgres FILE…`: the job as SQL for an engine, or the
+//! `flow compile --target sql:duckdb|sql:postgres|sql:spark FILE…`: the job as SQL for an engine, or the
 //! diagnostics saying what has no faithful translation.
 
 use super::{ColorChoice, PlanFlags, out, session, use_color};
-use crate::sql::{self, Dialect, DuckDb, Postgres, SqlError};
+use crate::sql::{self, Dialect, DuckDb, Postgres, Spark, SqlError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,8 +10,8 @@ use std::process::ExitCode;
 pub struct CompileArgs {
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// The engine: `sql:duckdb` or `sql:postgres`.
-    #[arg(long, value_parser = ["sql:duckdb", "sql:postgres"])]
+    /// The engine: `sql:duckdb`, `sql:postgres` or `sql:spark`.
+    #[arg(long, value_parser = ["sql:duckdb", "sql:postgres", "sql:spark"])]
     target: String,
     #[command(flatten)]
     plan: PlanFlags,
@@ -22,6 +22,7 @@ pub fn dialect(target: &str) -> Option<&'static dyn Dialect> {
     match target {
         "sql:duckdb" | "duckdb" => Some(&DuckDb),
         "sql:postgres" | "postgres" => Some(&Postgres),
+        "sql:spark" | "spark" => Some(&Spark),
         _ => None,
     }
 }

@@ -57,7 +57,8 @@ pub struct RunArgs {
     /// No progress bar, no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
-    /// Run the job on another engine instead: `duckdb` (the DuckDB CLI on PATH) or a
+    /// Run the job on another engine instead: `duckdb` (the DuckDB CLI on PATH), `spark` (a
+    /// local Spark: FLOW_SPARK_HOME, SPARK_HOME, spark-sql on PATH or ~/.cache/flow-spark) or a
     /// PostgreSQL server `postgres://user@host:port/db` (password from the URL, PGPASSWORD or
     /// ~/.pgpass).
     #[arg(long, value_parser = parse_target)]
@@ -277,19 +278,22 @@ pub fn render_summary(s: &RunSummary) -> String {
 }
 
 fn parse_target(s: &str) -> Result<String, String> {
-    if s == "duckdb" || crate::sql::postgres::is_url(s) {
+    if s == "duckdb" || s == "spark" || crate::sql::postgres::is_url(s) {
         Ok(s.to_string())
     } else {
-        Err("expected `duckdb` or a PostgreSQL URL `postgres://…`".into())
+        Err("expected `duckdb`, `spark` or a PostgreSQL URL `postgres://…`".into())
     }
 }
 
-/// `flow run --target duckdb|postgres://…`: the job's SQL run by the DuckDB CLI or on a
-/// PostgreSQL server; rows per sink reported.
+/// `flow run --target duckdb|spark|postgres://…`: the job's SQL run by the DuckDB CLI, on a
+/// local Spark or on a PostgreSQL server; rows per sink reported.
 fn run_on_engine(session: &mut crate::driver::Session, target: &str, quiet: bool) -> ExitCode {
     let pg = crate::sql::postgres::is_url(target);
+    let spark = target == "spark";
     let dialect: &dyn crate::sql::Dialect = if pg {
         &crate::sql::Postgres
+    } else if spark {
+        &crate::sql::Spark
     } else {
         &crate::sql::DuckDb
     };
@@ -310,6 +314,11 @@ fn run_on_engine(session: &mut crate::driver::Session, target: &str, quiet: bool
         (
             crate::sql::postgres::run(target, &statements, &mut stdout),
             format!("PostgreSQL ({})", crate::sql::postgres::redact(target)),
+        )
+    } else if spark {
+        (
+            crate::sql::spark_run::run(&statements, &mut stdout),
+            "Spark".to_string(),
         )
     } else {
         (

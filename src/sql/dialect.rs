@@ -73,9 +73,13 @@ pub trait Dialect {
     /// `at` (the expression's place, see `sql::at`) ends the message of a stop.
     fn int_div(&self, a: &str, b: &str, at: &str) -> String;
     /// Integer remainder (sign of the dividend); by zero must stop the job.
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String;
+    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
+        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
+    }
     /// Float division; by zero (either sign) must stop the job.
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String>;
+    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
+        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
+    }
     /// Float remainder (C `fmod`); by zero must stop the job. `None`: not expressible.
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String>;
 
@@ -100,6 +104,21 @@ pub trait Dialect {
     /// Round half away from zero.
     fn round(&self, x: &str) -> String {
         format!("round({x})")
+    }
+    /// The float `floor` / `ceil` of a float (a float result, as flow's).
+    fn floor(&self, x: &str) -> String {
+        format!("floor({x})")
+    }
+    fn ceil(&self, x: &str) -> String {
+        format!("ceil({x})")
+    }
+    /// A float truncated toward zero as an int; NaN and out of range must stop the job.
+    fn float_to_int(&self, x: &str) -> String {
+        // CAST rounds; flow truncates. NaN and out of range raise in the engine.
+        format!(
+            "CAST(trunc({x}) AS {})",
+            self.type_name(Scalar::Int).unwrap_or("BIGINT")
+        )
     }
     fn contains(&self, s: &str, t: &str) -> String {
         format!("contains({s}, {t})")
@@ -155,8 +174,15 @@ pub trait Dialect {
     ) -> Option<String> {
         None
     }
-    /// The statements that load a file into the table `table` (when `read_file` is `None`).
-    fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String>;
+    /// The statements that load the file(s) `path` into the table `table` (when `read_file`
+    /// is `None`).
+    fn load(
+        &self,
+        table: &str,
+        path: &str,
+        format: Format,
+        columns: &[(String, String)],
+    ) -> Vec<String>;
 
     /// A sink column `c` of type `ty` as text files get it (the engine's own spelling of
     /// booleans, infinities… when it differs from flow's).
@@ -169,14 +195,20 @@ pub trait Dialect {
 }
 
 /// `op`, or a stop "division by zero" (ending in `at`) when the divisor `b` is zero.
-fn by_zero(d: &dyn Dialect, op: &str, b: &str, ty: Scalar, at: &str) -> String {
+pub(super) fn by_zero<D: Dialect + ?Sized>(
+    d: &D,
+    op: &str,
+    b: &str,
+    ty: Scalar,
+    at: &str,
+) -> String {
     format!(
         "CASE WHEN {b} = 0 THEN {} ELSE {op} END",
         d.raise(&format!("division by zero{at}"), ty)
     )
 }
 
-fn csv_delimiter(d: u8) -> String {
+pub(super) fn csv_delimiter(d: u8) -> String {
     (d as char).to_string()
 }
 
@@ -202,12 +234,6 @@ impl Dialect for DuckDb {
     fn int_div(&self, a: &str, b: &str, at: &str) -> String {
         // `//` returns NULL for a zero divisor; MIN // -1 raises by itself.
         by_zero(self, &format!("{a} // {b}"), b, Scalar::Int, at)
-    }
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
-        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
-    }
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
     fn float_rem(&self, a: &str, b: &str, at: &str) -> Option<String> {
         Some(by_zero(
@@ -244,7 +270,13 @@ impl Dialect for DuckDb {
             ),
         })
     }
-    fn load(&self, _table: &str, _format: Format, _columns: &[(String, String)]) -> Vec<String> {
+    fn load(
+        &self,
+        _table: &str,
+        _path: &str,
+        _format: Format,
+        _columns: &[(String, String)],
+    ) -> Vec<String> {
         Vec::new()
     }
     fn write(&self, query: &str, path: Option<&str>, format: Format) -> Result<String, String> {
@@ -308,12 +340,6 @@ impl Dialect for Postgres {
         // bigint `/` truncates and raises on zero and on MIN / -1 by itself; the guard names
         // the expression.
         by_zero(self, &format!("{a} / {b}"), b, Scalar::Int, at)
-    }
-    fn int_rem(&self, a: &str, b: &str, at: &str) -> String {
-        by_zero(self, &format!("{a} % {b}"), b, Scalar::Int, at)
-    }
-    fn float_div(&self, a: &str, b: &str, at: &str) -> Option<String> {
-        Some(by_zero(self, &format!("{a} / {b}"), b, Scalar::Float, at))
     }
     fn float_rem(&self, _a: &str, _b: &str, _at: &str) -> Option<String> {
         None // no exact fmod for double precision
@@ -384,7 +410,13 @@ impl Dialect for Postgres {
     fn bytewise(&self) -> &'static str {
         " COLLATE \"C\""
     }
-    fn load(&self, table: &str, format: Format, columns: &[(String, String)]) -> Vec<String> {
+    fn load(
+        &self,
+        table: &str,
+        _path: &str, // the client sends the file's bytes
+        format: Format,
+        columns: &[(String, String)],
+    ) -> Vec<String> {
         let cols: Vec<String> = columns
             .iter()
             .map(|(n, t)| format!("{} {t}", self.ident(n)))

@@ -47,6 +47,7 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
                 path,
                 format,
                 query,
+                ..
             } => {
                 let k = outputs.pending.len();
                 let tmp = outputs

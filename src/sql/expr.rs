@@ -240,8 +240,8 @@ impl<'a> ExprCx<'a> {
             Builtin::Concat => a.join(" || "),
             Builtin::Abs => format!("abs({})", arg(0)),
             Builtin::Round => d.round(&arg(0)),
-            Builtin::Floor => format!("floor({})", arg(0)),
-            Builtin::Ceil => format!("ceil({})", arg(0)),
+            Builtin::Floor => d.floor(&arg(0)),
+            Builtin::Ceil => d.ceil(&arg(0)),
             Builtin::Sqrt => {
                 let x = arg(0);
                 format!(
@@ -274,12 +274,7 @@ impl<'a> ExprCx<'a> {
             }
             Builtin::ToInt => match scalar0 {
                 Some(Scalar::Int) => arg(0),
-                // CAST rounds; flow truncates. NaN and out of range raise in the engine.
-                _ => format!(
-                    "CAST(trunc({}) AS {})",
-                    arg(0),
-                    d.type_name(Scalar::Int).unwrap_or("BIGINT")
-                ),
+                _ => d.float_to_int(&arg(0)),
             },
             Builtin::ToFloat => format!(
                 "CAST({} AS {})",

@@ -12,8 +12,11 @@ pub mod duckdb;
 mod expr;
 pub mod outputs;
 pub mod postgres;
+pub mod spark;
+pub mod spark_run;
 
 pub use dialect::{Dialect, DuckDb, Format, Postgres};
+pub use spark::Spark;
 
 use crate::connectors::{opt_bool, opt_delimiter, opt_str};
 use crate::diagnostics::{Code, Diagnostic};
@@ -54,6 +57,8 @@ pub enum StatementKind {
         path: Option<String>,
         format: Format,
         query: String,
+        /// The sink's column names (for a header written by the runner).
+        columns: Vec<String>,
     },
 }
 
@@ -357,7 +362,7 @@ impl<'a> Compiler<'a> {
                     Some(r) => r,
                     None => {
                         let table = self.d.ident(&format!("flow_src_{}", spec.name));
-                        for sql in self.d.load(&table, format, &columns) {
+                        for sql in self.d.load(&table, path, format, &columns) {
                             self.statements.push(Statement {
                                 kind: StatementKind::Load {
                                     source: spec.name.clone(),
@@ -482,6 +487,12 @@ impl<'a> Compiler<'a> {
                 let name = self.name(id, None);
                 self.push(id, name, parts.join(" UNION ALL "));
             }
+            Op::Limit(k) if self.groups_in_any_order(id) => {
+                // flow's `limit` after a `group` is any N groups (docs/LANGUAGE.md): a bare
+                // LIMIT is faithful on every engine.
+                let name = self.name(id, None);
+                self.push(id, name, format!("SELECT * FROM {from} LIMIT {k}"));
+            }
             Op::Limit(k) => {
                 if !self.d.limit_in_input_order() {
                     return self.refuse(
@@ -498,7 +509,7 @@ impl<'a> Compiler<'a> {
                     return self.refuse(
                         Code::NotTranslatable,
                         n.span,
-                        "`limit` after a `group` takes rows in the group table's order, which SQL does not reproduce".into(),
+                        "`limit` after a `group` and another stage takes the first rows of an order SQL does not reproduce".into(),
                         "this limit",
                     );
                 }
@@ -566,6 +577,20 @@ impl<'a> Compiler<'a> {
             }
             Op::Sink(_) => {}
         }
+    }
+
+    /// Whether the input of `id` is a `group`'s rows, through `filter`/`map` stages only: rows
+    /// in no order, of which flow's `limit` takes any N.
+    fn groups_in_any_order(&self, id: NodeId) -> bool {
+        let mut at = self.plan.inputs(id);
+        while let [i] = at[..] {
+            match self.plan.graph[i].op {
+                Op::Group { .. } => return true,
+                Op::Filter { .. } | Op::Map { .. } | Op::Fused { .. } => at = self.plan.inputs(i),
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// Whether a `group` is upstream of `id`.
@@ -642,6 +667,7 @@ impl<'a> Compiler<'a> {
                     path: spec.path.clone(),
                     format,
                     query,
+                    columns: n.row.fields.iter().map(|f| f.name.clone()).collect(),
                 },
                 sql,
             }),

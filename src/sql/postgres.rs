@@ -273,6 +273,7 @@ fn run_on(
                 path,
                 format,
                 query,
+                ..
             } => {
                 let k = outputs.pending.len();
                 let tmp = outputs.add(origin, path.as_deref())?;

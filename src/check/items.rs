@@ -133,8 +133,11 @@ impl<'p> Checker<'p> {
             nonnull: HashSet::new(),
             next_local: n,
             inlined: 0,
+            calls: Some(Vec::new()),
         };
-        let body = cx.check(&decl.body)?;
+        let body = cx.check(&decl.body);
+        let calls = cx.calls.take().unwrap_or_default();
+        let body = body?;
         let unified = super::expr::unify(body.ty, ret)
             .filter(|t| t.scalar == ret.scalar && (ret.nullable || !body.ty.nullable));
         if unified.is_none() {
@@ -156,16 +159,14 @@ impl<'p> Checker<'p> {
             return None;
         }
         let body = super::expr::coerce(body, ret);
-        let (body, locals) = super::share::share(body, n);
-        let (size, depth) = body.measure();
-        Some(FnHir {
-            params: params.into_iter().map(|(n, _, t)| (n, t)).collect(),
+        let body = super::share::share(body, n, calls);
+        let params = params.into_iter().map(|(n, _, t)| (n, t)).collect();
+        Some(super::inline::finish(
+            params,
             body,
-            locals,
-            span: decl.name.span,
-            size,
-            depth,
-        })
+            decl.name.span,
+            super::share::own_fallible,
+        ))
     }
 
     pub fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Type> {
@@ -306,10 +307,10 @@ impl<'p> Checker<'p> {
                     input.name,
                     self.fns[id].qualified,
                     params.join(", "),
-                    f.body.ty
+                    f.ty
                 ));
                 let name = &self.fns[id].decl.name.name;
-                let what = format!("fn {name}({}) -> {}", params.join(", "), f.body.ty);
+                let what = format!("fn {name}({}) -> {}", params.join(", "), f.ty);
                 self.index.decl(span, what);
             }
         }

@@ -366,3 +366,39 @@ fn nullable_call_widened_in_a_fn_body_keeps_its_value() {
     let dir = setup("1\n3\n", &script);
     assert_eq!(run_both(dir.path(), "2"), "p,q,r\n,2.0,2\n3.0,4.0,2\n");
 }
+
+#[test]
+fn chain_of_100000_fns_declared_callers_first_runs() {
+    // c100000 is declared first and calls c99999, declared next, …: a fn is checked when first
+    // called, and past a few nested checks the rest of the chain is checked callees first,
+    // without recursion (this overflowed the stack at a few thousand).
+    let n = 100_000;
+    let mut s = HEAD.to_string();
+    for k in (2..=n).rev() {
+        s.push_str(&format!("fn c{k}() -> int = c{}()\n", k - 1));
+    }
+    s.push_str("fn c1() -> int = 7\n");
+    s.push_str(&format!(
+        "t | map {{ y: c{n}() + a }} | sink csv(\"out.csv\")\n"
+    ));
+    let dir = setup("1\n3\n", &s);
+    assert_eq!(run_both(dir.path(), "1"), "y\n8\n10\n");
+}
+
+#[test]
+fn long_cycle_of_fns_is_e0027() {
+    // c1 calls c2000 calls … c2 calls c1, declared callers first: reported, never a crash.
+    let n = 2000;
+    let mut s = HEAD.to_string();
+    for k in (2..=n).rev() {
+        s.push_str(&format!("fn c{k}(x: int) -> int = c{}(x)\n", k - 1));
+    }
+    s.push_str(&format!("fn c1(x: int) -> int = c{n}(x) + 1\n"));
+    s.push_str(&format!(
+        "t | map {{ y: c{n}(a) }} | sink csv(\"out.csv\")\n"
+    ));
+    let dir = setup("1\n", &s);
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[E0027]"), "{}", stderr(&o));
+}

@@ -95,6 +95,8 @@ pub struct Checker<'p> {
     /// `@parallel` / `@batch` hints as written, checked against the mode at the end.
     pub(super) hint_uses: Vec<super::items::HintUse>,
     pub(super) fns: Vec<FnEntry>,
+    /// `fn` checks in progress, one inside the other (see `items::MAX_FN_NESTING`).
+    pub(super) fn_nesting: usize,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
 
@@ -124,6 +126,7 @@ impl<'p> Checker<'p> {
             index: Default::default(),
             tests: vec![],
             fns: vec![],
+            fn_nesting: 0,
             std_modules: HashMap::new(),
         }
     }

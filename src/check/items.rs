@@ -98,12 +98,48 @@ impl<'p> Checker<'p> {
             }
             FnState::Unchecked => {}
         }
+        if self.fn_nesting >= MAX_FN_NESTING {
+            self.check_callees_first(id);
+        }
         self.fns[id].state = FnState::InProgress;
         let decl = self.fns[id].decl.clone();
         let scope = std::rc::Rc::clone(&self.fns[id].scope);
+        self.fn_nesting += 1;
         let result = self.check_fn(&decl, &scope).map(std::rc::Rc::new);
+        self.fn_nesting -= 1;
         self.fns[id].state = FnState::Done(result.clone());
         result
+    }
+
+    /// Checks the unchecked fns that `root` calls, directly or not, callees first and without
+    /// recursion, so that checking `root` finds them done. (A fn is checked when first called,
+    /// which nests one check per fn in a chain declared callers first: thousands overflowed
+    /// the stack.) Stops at a cycle, which the checks themselves report (E0027).
+    fn check_callees_first(&mut self, root: usize) {
+        let mut done: HashMap<usize, bool> = HashMap::new(); // false: its callees are pending
+        let mut stack = vec![(root, false)];
+        while let Some((id, callees_done)) = stack.pop() {
+            if callees_done {
+                done.insert(id, true);
+                if id != root {
+                    let span = self.fns[id].decl.name.span;
+                    self.fn_hir(id, span);
+                }
+                continue;
+            }
+            match done.get(&id) {
+                Some(true) => continue,
+                Some(false) => return, // a cycle
+                None => {}
+            }
+            if !matches!(self.fns[id].state, FnState::Unchecked) {
+                continue;
+            }
+            done.insert(id, false);
+            stack.push((id, true));
+            let called = called_fns(&self.fns[id].decl.body, &self.fns[id].scope);
+            stack.extend(called.into_iter().rev().map(|c| (c, false)));
+        }
     }
 
     fn check_fn(&mut self, decl: &ast::FnDecl, scope: &FnScope) -> Option<FnHir> {
@@ -987,6 +1023,33 @@ pub fn hint_warnings(mode: &Mode, mode_span: Option<Span>, uses: &[HintUse]) -> 
             continue;
         };
         out.push(d);
+    }
+    out
+}
+
+/// How many `fn` checks may nest (each first call of a fn checks it) before the rest of a chain
+/// is checked callees first (`check_callees_first`).
+const MAX_FN_NESTING: usize = 32;
+
+/// The `fn`s that `body` calls, in the order written (iterative: bodies may be deep).
+fn called_fns(body: &ast::Expr, scope: &FnScope) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack = vec![body];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ast::ExprKind::Call { module, name, args } => {
+                let id = match module {
+                    Some(m) => scope.modules.get(&m.name).and_then(|f| f.get(&name.name)),
+                    None => scope.fns.get(&name.name),
+                };
+                out.extend(id.copied());
+                stack.extend(args.iter().rev().map(|a| &a.value));
+            }
+            ast::ExprKind::Unary(_, a) => stack.push(a),
+            ast::ExprKind::Binary(_, a, b) => stack.extend([b, a].map(|x| &**x)),
+            ast::ExprKind::If(c, t, f) => stack.extend([f, t, c].map(|x| &**x)),
+            _ => {}
+        }
     }
     out
 }

@@ -2,7 +2,9 @@
 //! the real `flow` binary: doubling chains g1(x) = x + x, g_k(x) = g_{k-1}(x) + g_{k-1}(x) check,
 //! compile and run quickly with the right values, with the JIT and the interpreter, at 1 and 2
 //! worker threads; sharing never raises an error the script would not raise (a call inside one
-//! branch of an `if`, or after `&&`/`??`, is not hoisted) nor a different one.
+//! branch of an `if`, or after `&&`/`??`, is not hoisted) nor a different one. Long chains (a
+//! `fn` body keeps its calls as calls, `check::inline`) run with the right values, and the depth
+//! (E0007) and size (E0028) limits of the inlined form hold at the limit and one past it.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -217,4 +219,186 @@ fn unshareable_doubling_still_hits_the_e0028_cap() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("[E0028]"), "{}", stderr(&o));
     assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+// Linear checking (issue 17, item 3): a `fn` body keeps its calls as calls (`check::inline`);
+// each call of a stage expression is inlined once. The limits are those of the inlined form.
+
+/// f1(x) = x, f_k(x) = x * 1 + … + x * w + f_{k-1}(x) % 1000003, then `map { y: f_n(a) }`: a long
+/// script whose inlined expression deepens by three levels per fn.
+fn wide_chain(n: usize, w: usize) -> String {
+    let terms: String = (1..=w).map(|i| format!("x * {i} + ")).collect();
+    let mut s = format!("{HEAD}fn f1(x: int) -> int = x\n");
+    for k in 2..=n {
+        s.push_str(&format!(
+            "fn f{k}(x: int) -> int = {terms}f{}(x) % 1000003\n",
+            k - 1
+        ));
+    }
+    s.push_str(&format!(
+        "t | map {{ y: f{n}(a) }} | sink csv(\"out.csv\")\n"
+    ));
+    s
+}
+
+#[test]
+fn wide_chain_of_300_fns_runs_with_the_right_value() {
+    let (n, w) = (300, 40);
+    let script = wide_chain(n, w);
+    assert!(script.len() > 100_000, "{}", script.len());
+    let dir = setup("1\n5\n", &script);
+    let want = |a: i64| {
+        let sum = a * (w as i64) * (w as i64 + 1) / 2;
+        (2..=n).fold(a, |v, _| sum + v % 1_000_003)
+    };
+    assert_eq!(
+        run_both(dir.path(), "2"),
+        format!("y\n{}\n{}\n", want(1), want(5))
+    );
+}
+
+#[test]
+fn wide_chain_past_the_depth_limit_is_e0007() {
+    // 3 levels per fn: 340 fit under the limit of the inlined expression, 345 do not.
+    let dir = setup("1\n", &wide_chain(340, 40));
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(dir.path().join("s.flow"), wide_chain(345, 40)).expect("write");
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[E0007]"), "{}", stderr(&o));
+}
+
+#[test]
+fn doubling_chain_at_the_depth_limit_runs() {
+    // g532 is the longest doubling chain whose inlined expression is within the depth limit:
+    // 2^532 · a, exact in a float.
+    let dir = setup("1\n3\n", &chain(532, "float", "E"));
+    let out = run_both(dir.path(), "1");
+    let ys: Vec<f64> = out.lines().skip(1).filter_map(|l| l.parse().ok()).collect();
+    assert_eq!(ys, vec![2f64.powi(532), 3.0 * 2f64.powi(532)], "{out}");
+}
+
+#[test]
+fn doubling_chain_one_past_the_depth_limit_is_e0007() {
+    let dir = setup("1\n", &chain(533, "float", "E"));
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("[E0007]"), "{err}");
+    assert!(err.contains("this call's expansion is"), "{err}");
+    assert!(
+        err.contains("the body of `g533` is 1065 levels deep"),
+        "{err}"
+    );
+}
+
+/// f(x) = x + … + x (498 terms: 995 nodes), g(x) = f(x) * 3 (999 nodes inlined, 1000 with its
+/// argument's `Let`); the map calls g 100 times (100,000 nodes, the cap) and adds `extra`.
+fn at_cap(extra: &str) -> String {
+    let f = vec!["x"; 498].join(" + ");
+    let calls = vec!["g(a)"; 100].join(" + ");
+    format!(
+        "{HEAD}fn f(x: int) -> int = {f}\nfn g(x: int) -> int = f(x) * 3\nfn z() -> int = 7\n\
+         t | map {{ y: {calls} + {extra} }} | sink csv(\"out.csv\")\n"
+    )
+}
+
+#[test]
+fn inlining_exactly_at_the_cap_checks() {
+    let dir = setup("1\n", &at_cap("7"));
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn inlining_one_node_past_the_cap_is_e0028() {
+    // z() inlines one node: 100,001.
+    let dir = setup("1\n", &at_cap("z()"));
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("[E0028]"), "{err}");
+    assert!(
+        err.contains("this call inlines the 1 nodes of `z`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn doubling_zero_argument_fns_are_shared() {
+    // z_k() = z_{k-1}() + z_{k-1}(): calls without arguments are shared too (unshared, z40
+    // would be 2^40 nodes: E0028).
+    let mut s = format!("{HEAD}fn z1() -> int = 1 + 1\n");
+    for k in 2..=40 {
+        s.push_str(&format!("fn z{k}() -> int = z{}() + z{}()\n", k - 1, k - 1));
+    }
+    s.push_str("t | map { y: z40() + a } | sink csv(\"out.csv\")\n");
+    let dir = setup("1\n", &s);
+    assert_eq!(
+        run_both(dir.path(), "1"),
+        format!("y\n{}\n", (1i64 << 40) + 1)
+    );
+}
+
+#[test]
+fn forwarding_chain_of_10000_fns_runs() {
+    // c_k() = c_{k-1}(): each is the same body, never a nesting of 10,000 expansions.
+    let mut s = format!("{HEAD}fn c1() -> int = 7\n");
+    for k in 2..=10_000 {
+        s.push_str(&format!("fn c{k}() -> int = c{}()\n", k - 1));
+    }
+    s.push_str("t | map { y: c10000() + a } | sink csv(\"out.csv\")\n");
+    let dir = setup("1\n3\n", &s);
+    assert_eq!(run_both(dir.path(), "1"), "y\n8\n10\n");
+}
+
+#[test]
+fn nullable_call_widened_in_a_fn_body_keeps_its_value() {
+    // `w` widens the int? that `n(x)` returns to float?: the call is tested for null and cast,
+    // each copy inlined with its own locals.
+    let script = format!(
+        "{HEAD}fn n(x: int) -> int? = if x > 1 {{ x }} else {{ null }}\n\
+         fn w(x: int) -> float? = n(x)\n\
+         fn c() -> int? = n(2)\n\
+         t | map {{ p: w(a), q: w(a + 1) ?? 0.5, r: c() }} | sink csv(\"out.csv\")\n"
+    );
+    let dir = setup("1\n3\n", &script);
+    assert_eq!(run_both(dir.path(), "2"), "p,q,r\n,2.0,2\n3.0,4.0,2\n");
+}
+
+#[test]
+fn chain_of_100000_fns_declared_callers_first_runs() {
+    // c100000 is declared first and calls c99999, declared next, …: a fn is checked when first
+    // called, and past a few nested checks the rest of the chain is checked callees first,
+    // without recursion (this overflowed the stack at a few thousand).
+    let n = 100_000;
+    let mut s = HEAD.to_string();
+    for k in (2..=n).rev() {
+        s.push_str(&format!("fn c{k}() -> int = c{}()\n", k - 1));
+    }
+    s.push_str("fn c1() -> int = 7\n");
+    s.push_str(&format!(
+        "t | map {{ y: c{n}() + a }} | sink csv(\"out.csv\")\n"
+    ));
+    let dir = setup("1\n3\n", &s);
+    assert_eq!(run_both(dir.path(), "1"), "y\n8\n10\n");
+}
+
+#[test]
+fn long_cycle_of_fns_is_e0027() {
+    // c1 calls c2000 calls … c2 calls c1, declared callers first: reported, never a crash.
+    let n = 2000;
+    let mut s = HEAD.to_string();
+    for k in (2..=n).rev() {
+        s.push_str(&format!("fn c{k}(x: int) -> int = c{}(x)\n", k - 1));
+    }
+    s.push_str(&format!("fn c1(x: int) -> int = c{n}(x) + 1\n"));
+    s.push_str(&format!(
+        "t | map {{ y: c{n}(a) }} | sink csv(\"out.csv\")\n"
+    ));
+    let dir = setup("1\n", &s);
+    let o = flow(dir.path(), &["check", "s.flow"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[E0027]"), "{}", stderr(&o));
 }

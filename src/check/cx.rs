@@ -23,13 +23,42 @@ pub struct FnScope {
 #[derive(Clone, Debug)]
 pub struct FnHir {
     pub params: Vec<(String, Type)>,
-    pub body: hir::Expr,
+    /// The checked body, with its own calls of `fn`s not inlined (`check::inline` inlines them
+    /// when a stage expression calls this one). A body that is just a call of a `fn` without
+    /// parameters shares that one's body.
+    pub body: std::rc::Rc<Body>,
+    /// The body's type.
+    pub ty: Type,
+    /// Locals of the inlined body (parameters included): each `Let` binds one of its own.
     pub locals: usize,
     pub span: Span,
-    /// `body.measure()`: its node count and depth, for the inlining limits.
+    /// Node count and depth of the inlined body (a leaf is 0 deep), for the inlining limits.
     pub size: usize,
     pub depth: usize,
+    /// Whether evaluating the inlined body can raise a row error.
+    pub fallible: bool,
 }
+
+/// A checked `fn` body before inlining: HIR in which each call of a `fn` is a `Let` per argument
+/// around a leaf `Local(CALL_BASE + i)` standing for the callee's body, `calls[i]`. Only the
+/// checker sees this form: stage expressions are inlined completely (no leaf reaches the HIR).
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub expr: hir::Expr,
+    pub calls: Vec<Call>,
+    /// Locals `expr` uses (parameters included; leaves not counted).
+    pub locals: usize,
+}
+
+/// A call of a `fn` inside a [`Body`]: the callee, and the locals bound to its parameters.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub callee: std::rc::Rc<FnHir>,
+    pub args: Vec<usize>,
+}
+
+/// `Local(CALL_BASE + i)` in a [`Body`] is the leaf of its call `i`, not a local.
+pub const CALL_BASE: usize = usize::MAX / 2;
 
 pub(super) enum FnState {
     Unchecked,
@@ -66,6 +95,8 @@ pub struct Checker<'p> {
     /// `@parallel` / `@batch` hints as written, checked against the mode at the end.
     pub(super) hint_uses: Vec<super::items::HintUse>,
     pub(super) fns: Vec<FnEntry>,
+    /// `fn` checks in progress, one inside the other (see `items::MAX_FN_NESTING`).
+    pub(super) fn_nesting: usize,
     pub(super) std_modules: HashMap<String, HashMap<String, usize>>,
 }
 
@@ -95,6 +126,7 @@ impl<'p> Checker<'p> {
             index: Default::default(),
             tests: vec![],
             fns: vec![],
+            fn_nesting: 0,
             std_modules: HashMap::new(),
         }
     }

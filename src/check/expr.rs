@@ -1,6 +1,6 @@
 //! Type checking of expressions: AST expression → typed `hir::Expr`.
 
-use super::cx::{Checker, FnScope};
+use super::cx::{CALL_BASE, Call, Checker, FnScope};
 use super::hir::{BinOp, Expr, ExprKind, UnOp};
 use super::suggest;
 use crate::diagnostics::{Code, Diagnostic};
@@ -37,6 +37,9 @@ pub struct ExprCx<'c, 'p, 'r> {
     pub next_local: usize,
     /// Nodes of `fn` bodies inlined into this expression so far (capped: `MAX_INLINED`).
     pub inlined: usize,
+    /// In a `fn` body: its calls of `fn`s, left as leaves (see `check::inline`). `None` in a
+    /// stage expression, where calls are inlined.
+    pub calls: Option<Vec<Call>>,
 }
 
 /// The deepest typed expression: the language's limit plus a margin for the conversions the
@@ -822,7 +825,11 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             );
         }
         let base = self.next_local;
-        self.next_local += f.locals;
+        self.next_local += if self.calls.is_some() {
+            f.params.len()
+        } else {
+            f.locals
+        };
         let mut lets = Vec::with_capacity(args.len());
         for (i, (a, (pname, pty))) in args.into_iter().zip(f.params.iter()).enumerate() {
             if !pty.nullable {
@@ -849,9 +856,20 @@ impl<'c, 'p, 'r> ExprCx<'c, 'p, 'r> {
             };
             lets.push((base + i, coerce(a, *pty)));
         }
-        let mut body = f.body.clone();
-        shift_locals(&mut body, base);
-        body.span = span;
+        let params: Vec<usize> = (base..base + f.params.len()).collect();
+        let mut body = match &mut self.calls {
+            Some(calls) => {
+                calls.push(Call {
+                    callee: f.clone(),
+                    args: params,
+                });
+                Expr::new(ExprKind::Local(CALL_BASE + calls.len() - 1), f.ty, span)
+            }
+            None => {
+                let mut next = base + f.params.len();
+                super::inline::expand(&f, &params, &mut next, f.ty, span)
+            }
+        };
         for (local, value) in lets.into_iter().rev() {
             let ty = body.ty;
             body = Expr::new(
@@ -1009,33 +1027,10 @@ pub fn facts(cond: &Expr, when: bool) -> Vec<NullKey> {
     }
 }
 
-/// Renumbers the locals of an inlined function body.
-fn shift_locals(e: &mut Expr, by: usize) {
-    match &mut e.kind {
-        ExprKind::Local(l) => *l += by,
-        ExprKind::Let { local, value, body } => {
-            *local += by;
-            shift_locals(value, by);
-            shift_locals(body, by);
-        }
-        ExprKind::Lit(_) | ExprKind::Field(_) => {}
-        ExprKind::Unary(_, a) | ExprKind::Cast(a, _) | ExprKind::IsNull(a) => shift_locals(a, by),
-        ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => {
-            shift_locals(a, by);
-            shift_locals(b, by);
-        }
-        ExprKind::If(c, a, b) => {
-            shift_locals(c, by);
-            shift_locals(a, by);
-            shift_locals(b, by);
-        }
-        ExprKind::Call(_, args) => args.iter_mut().for_each(|a| shift_locals(a, by)),
-    }
-}
-
 /// Number of locals an expression binds (max local index + 1).
 pub fn locals_used(e: &Expr) -> usize {
     match &e.kind {
+        ExprKind::Local(l) if *l >= CALL_BASE => 0, // a call leaf
         ExprKind::Local(l) => l + 1,
         ExprKind::Let { local, value, body } => {
             (local + 1).max(locals_used(value)).max(locals_used(body))

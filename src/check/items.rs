@@ -98,12 +98,48 @@ impl<'p> Checker<'p> {
             }
             FnState::Unchecked => {}
         }
+        if self.fn_nesting >= MAX_FN_NESTING {
+            self.check_callees_first(id);
+        }
         self.fns[id].state = FnState::InProgress;
         let decl = self.fns[id].decl.clone();
         let scope = std::rc::Rc::clone(&self.fns[id].scope);
+        self.fn_nesting += 1;
         let result = self.check_fn(&decl, &scope).map(std::rc::Rc::new);
+        self.fn_nesting -= 1;
         self.fns[id].state = FnState::Done(result.clone());
         result
+    }
+
+    /// Checks the unchecked fns that `root` calls, directly or not, callees first and without
+    /// recursion, so that checking `root` finds them done. (A fn is checked when first called,
+    /// which nests one check per fn in a chain declared callers first: thousands overflowed
+    /// the stack.) Stops at a cycle, which the checks themselves report (E0027).
+    fn check_callees_first(&mut self, root: usize) {
+        let mut done: HashMap<usize, bool> = HashMap::new(); // false: its callees are pending
+        let mut stack = vec![(root, false)];
+        while let Some((id, callees_done)) = stack.pop() {
+            if callees_done {
+                done.insert(id, true);
+                if id != root {
+                    let span = self.fns[id].decl.name.span;
+                    self.fn_hir(id, span);
+                }
+                continue;
+            }
+            match done.get(&id) {
+                Some(true) => continue,
+                Some(false) => return, // a cycle
+                None => {}
+            }
+            if !matches!(self.fns[id].state, FnState::Unchecked) {
+                continue;
+            }
+            done.insert(id, false);
+            stack.push((id, true));
+            let called = called_fns(&self.fns[id].decl.body, &self.fns[id].scope);
+            stack.extend(called.into_iter().rev().map(|c| (c, false)));
+        }
     }
 
     fn check_fn(&mut self, decl: &ast::FnDecl, scope: &FnScope) -> Option<FnHir> {
@@ -133,8 +169,11 @@ impl<'p> Checker<'p> {
             nonnull: HashSet::new(),
             next_local: n,
             inlined: 0,
+            calls: Some(Vec::new()),
         };
-        let body = cx.check(&decl.body)?;
+        let body = cx.check(&decl.body);
+        let calls = cx.calls.take().unwrap_or_default();
+        let body = body?;
         let unified = super::expr::unify(body.ty, ret)
             .filter(|t| t.scalar == ret.scalar && (ret.nullable || !body.ty.nullable));
         if unified.is_none() {
@@ -156,16 +195,14 @@ impl<'p> Checker<'p> {
             return None;
         }
         let body = super::expr::coerce(body, ret);
-        let (body, locals) = super::share::share(body, n);
-        let (size, depth) = body.measure();
-        Some(FnHir {
-            params: params.into_iter().map(|(n, _, t)| (n, t)).collect(),
+        let body = super::share::share(body, n, calls);
+        let params = params.into_iter().map(|(n, _, t)| (n, t)).collect();
+        Some(super::inline::finish(
+            params,
             body,
-            locals,
-            span: decl.name.span,
-            size,
-            depth,
-        })
+            decl.name.span,
+            super::share::own_fallible,
+        ))
     }
 
     pub fn type_expr(&mut self, t: &ast::TypeExpr) -> Option<Type> {
@@ -306,10 +343,10 @@ impl<'p> Checker<'p> {
                     input.name,
                     self.fns[id].qualified,
                     params.join(", "),
-                    f.body.ty
+                    f.ty
                 ));
                 let name = &self.fns[id].decl.name.name;
-                let what = format!("fn {name}({}) -> {}", params.join(", "), f.body.ty);
+                let what = format!("fn {name}({}) -> {}", params.join(", "), f.ty);
                 self.index.decl(span, what);
             }
         }
@@ -986,6 +1023,33 @@ pub fn hint_warnings(mode: &Mode, mode_span: Option<Span>, uses: &[HintUse]) -> 
             continue;
         };
         out.push(d);
+    }
+    out
+}
+
+/// How many `fn` checks may nest (each first call of a fn checks it) before the rest of a chain
+/// is checked callees first (`check_callees_first`).
+const MAX_FN_NESTING: usize = 32;
+
+/// The `fn`s that `body` calls, in the order written (iterative: bodies may be deep).
+fn called_fns(body: &ast::Expr, scope: &FnScope) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut stack = vec![body];
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ast::ExprKind::Call { module, name, args } => {
+                let id = match module {
+                    Some(m) => scope.modules.get(&m.name).and_then(|f| f.get(&name.name)),
+                    None => scope.fns.get(&name.name),
+                };
+                out.extend(id.copied());
+                stack.extend(args.iter().rev().map(|a| &a.value));
+            }
+            ast::ExprKind::Unary(_, a) => stack.push(a),
+            ast::ExprKind::Binary(_, a, b) => stack.extend([b, a].map(|x| &**x)),
+            ast::ExprKind::If(c, t, f) => stack.extend([f, t, c].map(|x| &**x)),
+            _ => {}
+        }
     }
     out
 }

@@ -9,6 +9,7 @@ pub mod index;
 
 mod cx;
 mod expr;
+mod inline;
 mod items;
 mod share;
 mod stream;

@@ -14,8 +14,15 @@
 //!
 //! Expressions are pure, so an equal subexpression has the same value (or the same error). Where
 //! these conditions do not hold nothing is shared, and the inlining cap (E0028) still applies.
+//!
+//! A body's calls of `fn`s are not inlined yet (see `check::inline`): a call is its `Let`s of the
+//! arguments around a leaf, which compares equal to another leaf of the same function whose
+//! arguments are equal, weighs as much as the callee's inlined body, reads the argument locals and
+//! can fail if the callee can. So two equal calls are shared as a whole, as if inlined.
 
+use super::cx::{Body, Call};
 use super::hir::{BinOp, Expr, ExprKind, UnOp};
+use super::inline::leaf;
 use crate::stdlib::Builtin;
 use crate::types::{Scalar, Type, Value};
 use std::collections::HashMap;
@@ -26,14 +33,14 @@ const MAX_ROUNDS: usize = 64;
 /// At most this many repeated subexpressions are examined per round.
 const MAX_TRIES: usize = 64;
 
-/// Shares the repeated subexpressions of a body whose parameters are locals `0..params`, then
-/// renumbers the locals it binds densely from `params` (the copies that sharing removed leave
-/// gaps; without this, each level of a doubling chain would double the numbers). Returns the
-/// body and the number of locals it uses.
-pub fn share(mut body: Expr, params: usize) -> (Expr, usize) {
+/// Shares the repeated subexpressions of a body whose parameters are locals `0..params` and
+/// whose call leaves are `calls`, then renumbers the locals it binds densely from `params` (the
+/// copies that sharing removed leave gaps; without this, each level of a doubling chain would
+/// double the numbers) and its calls in order (dropping those of removed copies).
+pub fn share(mut body: Expr, params: usize, calls: Vec<Call>) -> Body {
     let mut next_local = super::expr::locals_used(&body).max(params);
     for _ in 0..MAX_ROUNDS {
-        let ix = Index::build(&body);
+        let ix = Index::build(&body, &calls);
         let (shares, more) = ix.find();
         for (lca, occurrences) in &shares {
             body = ix.rewrite(body, *lca, occurrences, &mut next_local);
@@ -42,30 +49,64 @@ pub fn share(mut body: Expr, params: usize) -> (Expr, usize) {
             break;
         }
     }
-    let mut map = HashMap::new();
-    renumber(&mut body, &mut map, params);
-    let locals = params + map.len();
-    (body, locals)
+    let mut r = Renumber {
+        map: HashMap::new(),
+        next: params,
+        old: &calls,
+        calls: Vec::new(),
+    };
+    r.visit(&mut body);
+    let (locals, calls) = (r.next, r.calls);
+    Body {
+        expr: body,
+        calls,
+        locals,
+    }
 }
 
-/// Gives the locals bound in `e` the numbers `first..`, in binding order (each is bound once).
-fn renumber(e: &mut Expr, map: &mut HashMap<usize, usize>, first: usize) {
-    match &mut e.kind {
-        ExprKind::Local(l) => {
-            if let Some(n) = map.get(l) {
-                *l = *n;
+/// Gives the locals bound in a body the numbers `next..` in binding order (a `Let`'s value
+/// first), and its call leaves new calls in order.
+struct Renumber<'c> {
+    /// Bound local → its new number, where it is in scope.
+    map: HashMap<usize, usize>,
+    next: usize,
+    old: &'c [Call],
+    calls: Vec<Call>,
+}
+
+impl Renumber<'_> {
+    fn visit(&mut self, e: &mut Expr) {
+        if let Some(i) = leaf(e) {
+            if let Some(c) = self.old.get(i) {
+                let args = c.args.iter().map(|a| *self.map.get(a).unwrap_or(a));
+                self.calls.push(Call {
+                    callee: c.callee.clone(),
+                    args: args.collect(),
+                });
+                e.kind = ExprKind::Local(super::cx::CALL_BASE + self.calls.len() - 1);
             }
+            return;
         }
-        ExprKind::Let { local, value, body } => {
-            renumber(value, map, first);
-            let n = first + map.len();
-            map.insert(*local, n);
-            *local = n;
-            renumber(body, map, first);
+        match &mut e.kind {
+            ExprKind::Local(l) => {
+                if let Some(n) = self.map.get(l) {
+                    *l = *n;
+                }
+            }
+            ExprKind::Let { local, value, body } => {
+                self.visit(value);
+                let n = self.next;
+                self.next += 1;
+                let saved = self.map.insert(*local, n);
+                let old = std::mem::replace(local, n);
+                self.visit(body);
+                match saved {
+                    Some(s) => self.map.insert(old, s),
+                    None => self.map.remove(&old),
+                };
+            }
+            _ => children_mut(e).into_iter().for_each(|c| self.visit(c)),
         }
-        _ => children_mut(e)
-            .into_iter()
-            .for_each(|c| renumber(c, map, first)),
     }
 }
 
@@ -77,13 +118,16 @@ struct Node {
     depth: usize,
     /// Equal ids: equal expressions (up to spans and local numbering).
     id: u32,
+    /// Nodes in this subtree (its pre-order range is `i..i + size`).
     size: usize,
+    /// Nodes of this subtree with the calls in it inlined.
+    weight: usize,
     /// Some node of this subtree can raise a row error.
     fallible: bool,
     /// Whether the parent always evaluates this child when it is evaluated.
     unconditional: bool,
-    /// The local this node reads, if a `Local`.
-    reads: Option<usize>,
+    /// The locals this node reads: a `Local`'s, or the arguments of a call leaf.
+    reads: Vec<usize>,
 }
 
 struct Index {
@@ -93,8 +137,9 @@ struct Index {
 }
 
 impl Index {
-    fn build(e: &Expr) -> Index {
+    fn build(e: &Expr, calls: &[Call]) -> Index {
         let mut b = Builder {
+            calls,
             nodes: Vec::new(),
             binder: HashMap::new(),
             ids: HashMap::new(),
@@ -115,13 +160,13 @@ impl Index {
         let mut more = false;
         let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            if n.size >= 2 {
+            if n.weight >= 2 {
                 groups.entry(n.id).or_default().push(i);
             }
         }
         let mut repeated: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() >= 2).collect();
         // Largest first (a repeated node's parts repeat too); ties by position, for determinism.
-        repeated.sort_by_key(|g| (std::cmp::Reverse(self.nodes[g[0]].size), g[0]));
+        repeated.sort_by_key(|g| (std::cmp::Reverse(self.nodes[g[0]].weight), g[0]));
         // The subtrees this round's shares replace by their local.
         let mut removed: Vec<(usize, usize)> = Vec::new();
         for group in repeated.into_iter().take(MAX_TRIES) {
@@ -221,9 +266,8 @@ impl Index {
         // Every local read inside `first` and bound outside it is bound above `lca`, and `lca`
         // lies in that `Let`'s body.
         let end = first + self.nodes[first].size;
-        for n in &self.nodes[first..end] {
-            let Some(l) = n.reads else { continue };
-            let Some(&b) = self.binder.get(&l) else {
+        for l in self.nodes[first..end].iter().flat_map(|n| &n.reads) {
+            let Some(&b) = self.binder.get(l) else {
                 continue; // a parameter: bound outside the whole body
             };
             if (first..end).contains(&b) {
@@ -319,7 +363,8 @@ fn children_mut(e: &mut Expr) -> Vec<&mut Expr> {
     }
 }
 
-struct Builder {
+struct Builder<'c> {
+    calls: &'c [Call],
     nodes: Vec<Node>,
     binder: HashMap<usize, usize>,
     /// Hash-consing: a node's operator, type and child ids → its id.
@@ -338,6 +383,9 @@ enum Key {
     Bound(u32, Type),
     /// A parameter.
     Param(usize, Type),
+    /// A call leaf: the callee's body (by address) and its arguments' locals, each by the id of its
+    /// value (`Some`) or as a parameter.
+    Call(usize, Vec<Result<u32, usize>>, Type),
     Node(Op, Type, Vec<u32>),
 }
 
@@ -353,7 +401,7 @@ enum Op {
     Call(Builtin),
 }
 
-impl Builder {
+impl Builder<'_> {
     /// Indexes `e` and its subtree; returns its id.
     fn visit(
         &mut self,
@@ -370,16 +418,33 @@ impl Builder {
             depth,
             id: 0,
             size: 1,
+            weight: 1,
             fallible: own_fallible(e),
             unconditional,
-            reads: None,
+            reads: Vec::new(),
         });
         let ty = e.ty;
+        if let Some(call) = leaf(e).and_then(|i| self.calls.get(i)) {
+            let args = call
+                .args
+                .iter()
+                .map(|a| self.local_ids.get(a).copied().ok_or(*a));
+            let key = Key::Call(
+                std::rc::Rc::as_ptr(&call.callee.body) as usize,
+                args.collect(),
+                ty,
+            );
+            let n = &mut self.nodes[me];
+            n.weight = call.callee.size;
+            n.fallible = call.callee.fallible;
+            n.reads = call.args.clone();
+            return self.intern(me, key);
+        }
         let op = match &e.kind {
             ExprKind::Lit(v) => return self.intern(me, Key::Lit(v.canonical(), ty)),
             ExprKind::Field(i) => return self.intern(me, Key::Field(*i, ty)),
             ExprKind::Local(l) => {
-                self.nodes[me].reads = Some(*l);
+                self.nodes[me].reads = vec![*l];
                 let key = match self.local_ids.get(l) {
                     Some(v) => Key::Bound(*v, ty),
                     None => Key::Param(*l, ty),
@@ -400,10 +465,12 @@ impl Builder {
         };
         let mut kids = Vec::with_capacity(3);
         let mut fallible = self.nodes[me].fallible;
+        let mut weight = 1;
         for (slot, child) in e.children().enumerate() {
             let at = self.nodes.len();
             let id = self.visit(child, Some(me), slot, depth + 1, always(e, slot));
             fallible |= self.nodes[at].fallible;
+            weight += self.nodes[at].weight;
             if let (ExprKind::Let { local, .. }, 0) = (&e.kind, slot) {
                 self.local_ids.insert(*local, id);
             }
@@ -413,6 +480,7 @@ impl Builder {
         let size = self.nodes.len() - me;
         let n = &mut self.nodes[me];
         n.size = size;
+        n.weight = weight;
         n.fallible = fallible;
         id
     }
@@ -437,7 +505,7 @@ fn always(e: &Expr, slot: usize) -> bool {
 }
 
 /// Whether the operation of `e` itself (not its operands) can raise a row error.
-fn own_fallible(e: &Expr) -> bool {
+pub fn own_fallible(e: &Expr) -> bool {
     match &e.kind {
         ExprKind::Unary(UnOp::Neg, _) => e.ty.scalar == Scalar::Int,
         ExprKind::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul, _, _) => e.ty.scalar == Scalar::Int,

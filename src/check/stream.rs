@@ -437,6 +437,7 @@ impl<'p> Checker<'p> {
             nonnull: HashSet::new(),
             next_local: 0,
             inlined: 0,
+            calls: None,
         }
     }
 

@@ -189,46 +189,69 @@ pub fn check_output_paths(program: &Program) -> Vec<Diagnostic> {
             dead(&src.policy, src.span, &mut outputs);
         }
     }
-    let mut diags = Vec::new();
+    // The inputs of the used sources by the file they name, and the globs: each output is
+    // looked up, not compared with every input (a job may have thousands of both).
+    let mut places: Vec<Vec<Place>> = Vec::new();
+    let mut patterns: Vec<(usize, glob::Pattern)> = Vec::new();
     for (i, src) in program.sources.iter().enumerate() {
-        let Some(path) = src.path.as_deref().filter(|_| used_sources[i]) else {
-            continue;
-        };
-        let (files, pattern) = expand_input(path);
-        let inputs: Vec<Place> = files
-            .iter()
-            .map(|f| Place::new(&f.to_string_lossy(), src.span, String::new()))
-            .collect();
-        for out in &outputs {
-            let hit = inputs.iter().find(|inp| out.same_file(inp));
-            let matched = pattern
-                .as_ref()
-                .is_some_and(|p| p.matches_path(&out.resolved));
-            if hit.is_none() && !matched {
-                continue;
+        let files = match src.path.as_deref().filter(|_| used_sources[i]) {
+            Some(path) => {
+                let (files, pattern) = expand_input(path);
+                patterns.extend(pattern.map(|p| (i, p)));
+                files
             }
-            let detail = match hit {
-                Some(inp) if inp.path == path => format!("`{path}`"),
-                Some(inp) => format!("`{}` (matched by `{path}`)", inp.path),
-                None => format!("the pattern `{path}`"),
-            };
-            diags.push(
-                Diagnostic::error(
-                    Code::OutputOverwritesInput,
-                    format!(
-                        "the {} `{}` would overwrite the input {detail} of source `{}`",
-                        out.what, out.path, src.name
-                    ),
-                )
-                .label(out.span, format!("this {} writes `{}`…", out.what, out.path))
-                .label(src.span, "…which this source reads")
-                .help(if hit.is_some() {
-                    "write the output to another file; to replace the input, rename the output afterwards"
-                } else {
-                    "the next run would read this output as an input; write it outside the pattern"
-                }),
-            );
+            None => Vec::new(),
+        };
+        let here = files
+            .iter()
+            .map(|f| Place::new(&f.to_string_lossy(), src.span, String::new()));
+        places.push(here.collect());
+    }
+    let mut inputs: HashMap<_, Vec<(usize, usize)>> = HashMap::new();
+    for (i, here) in places.iter().enumerate() {
+        for (k, inp) in here.iter().enumerate() {
+            inputs.entry(inp.identity()).or_default().push((i, k));
         }
+    }
+    // (source, output, the first input of that source that is the output's file, if any).
+    let mut overlaps: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    for (o, out) in outputs.iter().enumerate() {
+        let mut hits = inputs.get(&out.identity()).cloned().unwrap_or_default();
+        hits.dedup_by_key(|(src, _)| *src);
+        for (src, p) in &patterns {
+            if !hits.iter().any(|(s, _)| s == src) && p.matches_path(&out.resolved) {
+                overlaps.push((*src, o, None));
+            }
+        }
+        overlaps.extend(hits.into_iter().map(|(src, k)| (src, o, Some(k))));
+    }
+    overlaps.sort();
+    let mut diags = Vec::new();
+    for (i, o, hit) in overlaps {
+        let (src, out) = (&program.sources[i], &outputs[o]);
+        let path = src.path.as_deref().unwrap_or_default();
+        let hit = hit.and_then(|k| places[i].get(k));
+        let detail = match hit {
+            Some(inp) if inp.path == path => format!("`{path}`"),
+            Some(inp) => format!("`{}` (matched by `{path}`)", inp.path),
+            None => format!("the pattern `{path}`"),
+        };
+        diags.push(
+            Diagnostic::error(
+                Code::OutputOverwritesInput,
+                format!(
+                    "the {} `{}` would overwrite the input {detail} of source `{}`",
+                    out.what, out.path, src.name
+                ),
+            )
+            .label(out.span, format!("this {} writes `{}`…", out.what, out.path))
+            .label(src.span, "…which this source reads")
+            .help(if hit.is_some() {
+                "write the output to another file; to replace the input, rename the output afterwards"
+            } else {
+                "the next run would read this output as an input; write it outside the pattern"
+            }),
+        );
     }
     // Outputs grouped by the file they name (hashing, not pairs: a job may have thousands).
     let mut groups: HashMap<_, Vec<usize>> = HashMap::new();

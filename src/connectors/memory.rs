@@ -9,7 +9,7 @@ use super::{
     SourceReader, Split,
 };
 use crate::batch::Batch;
-use crate::catalog::ConnectorInfo;
+use crate::catalog::{Argument, ConnectorInfo};
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Value};
 use std::collections::BTreeMap;
@@ -80,9 +80,11 @@ impl SourceConnector for RowsSource {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: ROWS,
-            takes_path: false,
+            argument: Argument::None,
             reads: "rows given in memory",
             options: Vec::new(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "rows given by the REPL or a test (internal)",
         }
     }
@@ -162,9 +164,11 @@ impl SinkConnector for CollectSink {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: COLLECT,
-            takes_path: true,
+            argument: Argument::Path,
             reads: "",
             options: Vec::new(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "keeps the rows in memory under a key (internal: REPL previews and tests)",
         }
     }

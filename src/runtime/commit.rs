@@ -45,6 +45,17 @@ impl Prepared {
                 }
             }
         }
+        // Transactions first: a refused commit still leaves every file absent.
+        for i in 0..self.pending.len() {
+            if let Err(e) = self.pending[i].commit() {
+                self.abort();
+                return Err(RunError::Output {
+                    path: e.place,
+                    reason: e.reason,
+                });
+            }
+        }
+        self.pending.clear();
         let outputs = self
             .outputs
             .iter_mut()
@@ -106,6 +117,9 @@ impl Prepared {
         }
         for (_, o) in self.dead_outputs.iter_mut() {
             o.discard();
+        }
+        for p in self.pending.iter_mut() {
+            p.abort();
         }
     }
 }

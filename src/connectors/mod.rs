@@ -172,6 +172,8 @@ pub trait PendingOutput: Send {
     fn commit(&mut self) -> Result<(), ConnectorError>;
     /// Leaves the target as it was before the job.
     fn abort(&mut self);
+    /// Where the rows went, for the run's summary ("table t on postgres://…", no password).
+    fn describe(&self) -> String;
 }
 
 pub trait SinkConnector: Send + Sync {

@@ -46,8 +46,11 @@ impl Prepared {
             }
         }
         // Transactions first: a refused commit still leaves every file absent.
+        let mut loaded = BTreeMap::new();
         for i in 0..self.pending.len() {
-            if let Err(e) = self.pending[i].commit() {
+            let (sink, p) = &mut self.pending[i];
+            loaded.insert(*sink, p.describe());
+            if let Err(e) = p.commit() {
                 self.abort();
                 return Err(RunError::Output {
                     path: e.place,
@@ -95,7 +98,11 @@ impl Prepared {
                 summary.sinks.push(SinkSummary {
                     origin: spec.origin.clone(),
                     connector: spec.connector.clone(),
-                    path: spec.path.clone().filter(|_| is_file),
+                    path: spec
+                        .path
+                        .clone()
+                        .filter(|_| is_file)
+                        .or_else(|| loaded.get(sink).cloned()),
                     rows_written: c.rows_out,
                 });
             }
@@ -118,7 +125,7 @@ impl Prepared {
         for (_, o) in self.dead_outputs.iter_mut() {
             o.discard();
         }
-        for p in self.pending.iter_mut() {
+        for (_, p) in self.pending.iter_mut() {
             p.abort();
         }
     }

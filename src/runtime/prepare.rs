@@ -44,7 +44,7 @@ pub struct Prepared {
     pub(super) outputs: Vec<Option<AtomicOutput>>,
     pub(super) dead_outputs: Vec<(String, AtomicOutput)>,
     /// Open transactions of the sinks that write in one, committed before the files.
-    pub(super) pending: Vec<Box<dyn PendingOutput>>,
+    pub(super) pending: Vec<(usize, Box<dyn PendingOutput>)>,
     pub(super) warnings: Vec<String>,
     pub(super) started: Instant,
 }
@@ -91,7 +91,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         }
     };
     let mut outputs: Vec<Option<AtomicOutput>> = Vec::new();
-    let mut pending: Vec<Box<dyn PendingOutput>> = Vec::new();
+    let mut pending: Vec<(usize, Box<dyn PendingOutput>)> = Vec::new();
     let mut tokens: Vec<Option<String>> = Vec::new();
     let mut final_paths: HashMap<PathBuf, String> = HashMap::new();
     let mut claim = |path: &str, what: String| -> Result<(), RunError> {
@@ -157,7 +157,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                     }
                     let p = conn.begin(spec, &node.row).map_err(output_error)?;
                     tokens[*sink] = Some(p.token());
-                    pending.push(p);
+                    pending.push((*sink, p));
                 } else if target != SinkTarget::Stdout {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;

@@ -17,32 +17,7 @@ pub fn is_url(target: &str) -> bool {
     target.starts_with("postgres://") || target.starts_with("postgresql://")
 }
 
-/// The URL with its password (in the authority or a `password=` parameter) replaced by `***`.
-pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = &out[scheme_end + 3..];
-        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..auth_end].rfind('@')
-            && let Some(colon) = rest[..at].find(':')
-        {
-            let (a, b) = (scheme_end + 3 + colon + 1, scheme_end + 3 + at);
-            out.replace_range(a..b, "***");
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let params: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k == "password" => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        out = format!("{head}{}", params.join("&"));
-    }
-    out
-}
+pub use crate::job::redact_url as redact;
 
 /// The text of a driver error: the server's message and context, or the client's cause.
 pub fn error_text(e: &postgres::Error) -> String {

@@ -149,6 +149,10 @@ impl PendingOutput for Pending {
         }
     }
 
+    fn describe(&self) -> String {
+        self.place.clone()
+    }
+
     fn abort(&mut self) {
         self.done = true;
         if let Some(Parked {

@@ -646,8 +646,10 @@ fn postgres_to_postgres() -> Result<(), Failed> {
     Ok(())
 }
 
+type Case = (&'static str, fn() -> Result<(), Failed>);
+
 fn main() {
-    let cases: Vec<(&str, fn() -> Result<(), Failed>)> = vec![
+    let cases: Vec<Case> = vec![
         ("read::table", read_table),
         (
             "read::declared_schema_and_projection",

@@ -646,6 +646,78 @@ fn postgres_to_postgres() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `flow run --target URL` with the source and the sink on that server: one `INSERT … SELECT`
+/// in one transaction (a failure leaves the table as it was); a table on another server is
+/// refused with E0080.
+fn in_database() -> Result<(), Failed> {
+    let url = pg_url()?;
+    let mut c = client()?;
+    sql(
+        &mut c,
+        "DROP TABLE IF EXISTS pc_db_src, pc_db_dst; CREATE TABLE pc_db_src (id int NOT NULL, v float8, d int NOT NULL); \
+         INSERT INTO pc_db_src SELECT g, g / 2.0, 1 FROM generate_series(1, 2000) g; \
+         CREATE TABLE pc_db_dst (id bigint, w float8); INSERT INTO pc_db_dst VALUES (-1, -1)",
+    )?;
+    let script = |write: &str, expr: &str| {
+        format!(
+            "source s = postgres(\"{URL}\", table: \"PC_DB_SRC\")\n\
+             s | filter id % 2 == 0 | map {{ id, w: {expr} }} \
+             | sink postgres(\"{URL}\", table: \"pc_db_dst\", write: \"{write}\")\n"
+        )
+    };
+    let (r, _d) = flow(
+        &[("a.flow", &script("append", "(v ?? 0.0) * 2.0"))],
+        &["run", "--target", &url, "a.flow"],
+        &[],
+    )?;
+    ok(&r)?;
+    if !r.stderr.contains("on PostgreSQL")
+        || !r.stderr.contains("wrote 1000 rows to table pc_db_dst")
+    {
+        return Err(format!("summary:\n{}", r.stderr).into());
+    }
+    let got = rows(&mut c, "SELECT count(*), sum(id), sum(w) FROM pc_db_dst")?;
+    if got != ["1001\t1000999\t1000999"] {
+        return Err(format!("append: got {got:?}").into());
+    }
+    // A division by zero on the last row: the TRUNCATE of `replace` is rolled back too.
+    let (r, _d) = flow(
+        &[(
+            "a.flow",
+            &script(
+                "replace",
+                "to_float(100 / (d - (if id == 2000 { 1 } else { 0 })))",
+            ),
+        )],
+        &["run", "--target", &url, "a.flow"],
+        &[],
+    )?;
+    fails_with(&r, &["division by zero"])?;
+    let again = rows(&mut c, "SELECT count(*), sum(id), sum(w) FROM pc_db_dst")?;
+    if again != got {
+        return Err(format!("a failed job changed the table: {again:?}").into());
+    }
+    // The SQL names the table as PostgreSQL reads it (folded, quoted).
+    let (r, _d) = flow(
+        &[("a.flow", &script("append", "1.0"))],
+        &["compile", "--target", "sql:postgres", "a.flow"],
+        &[],
+    )?;
+    ok(&r)?;
+    if !r.stdout.contains("FROM \"pc_db_src\")") || !r.stdout.contains("INSERT INTO \"pc_db_dst\"")
+    {
+        return Err(format!("SQL:\n{}", r.stdout).into());
+    }
+    // Another server (a different URL) cannot be read in place.
+    let other = url.replace("@127.0.0.1:", "@localhost:");
+    let (r, _d) = flow(
+        &[("a.flow", &script("append", "1.0"))],
+        &["run", "--target", &other, "a.flow"],
+        &[],
+    )?;
+    fails_with(&r, &["[E0080]", "another server"])
+}
+
 type Case = (&'static str, fn() -> Result<(), Failed>);
 
 fn main() {
@@ -678,6 +750,7 @@ fn main() {
         ("sink::copy_refused_half_way", copy_refused_half_way),
         ("round_trip_every_type", round_trip_every_type),
         ("postgres_to_postgres", postgres_to_postgres),
+        ("in_database::insert_select", in_database),
     ];
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let skip = std::env::var_os(URL_VAR).is_none() && !in_ci;

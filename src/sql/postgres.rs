@@ -60,11 +60,24 @@ pub fn run(
 ) -> Result<Vec<SinkRows>, String> {
     let mut client = connect(url)?;
     let mut outputs = Outputs::new("postgres");
-    let result = run_on(&mut client, statements, &mut outputs);
-    // Temporary tables and functions go with the session.
+    // One transaction: the tables a job loads in place change only if it all succeeds.
+    let result = client
+        .batch_execute("BEGIN")
+        .map_err(|e| format!("{}: {}", redact(url), error_text(&e)))
+        .and_then(|_| run_on(&mut client, statements, &mut outputs))
+        .and_then(|r| {
+            client
+                .batch_execute("COMMIT")
+                .map_err(|e| format!("COMMIT failed in PostgreSQL: {}", error_text(&e)))
+                .map(|_| r)
+        });
+    // Temporary tables and functions go with the session (and an open transaction with it).
     let _ = client.close();
     match result {
-        Ok(rows) => outputs.commit(&rows, stdout),
+        Ok((rows, inserted)) => outputs.commit(&rows, stdout).map(|mut v| {
+            v.extend(inserted);
+            v
+        }),
         Err(e) => {
             outputs.discard();
             Err(e)
@@ -72,15 +85,25 @@ pub fn run(
     }
 }
 
+/// Rows per file sink (in `outputs` order), and the tables loaded in place.
 fn run_on(
     client: &mut Client,
     statements: &[Statement],
     outputs: &mut Outputs,
-) -> Result<Vec<u64>, String> {
+) -> Result<(Vec<u64>, Vec<SinkRows>), String> {
     let failed = |e: postgres::Error| format!("the job failed in PostgreSQL: {}", error_text(&e));
     let mut rows = Vec::new();
+    let mut inserted = Vec::new();
     for st in statements {
         match &st.kind {
+            StatementKind::Insert { origin, table } => {
+                let n = client.execute(st.sql.as_str(), &[]).map_err(failed)?;
+                inserted.push(SinkRows {
+                    origin: origin.clone(),
+                    path: Some(table.clone()),
+                    rows: n,
+                });
+            }
             StatementKind::Setup => client.batch_execute(&st.sql).map_err(failed)?,
             StatementKind::Load { path, .. } => {
                 if st.sql.starts_with("COPY ") {
@@ -120,5 +143,5 @@ fn run_on(
             }
         }
     }
-    Ok(rows)
+    Ok((rows, inserted))
 }

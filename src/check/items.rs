@@ -731,30 +731,15 @@ impl<'p> Checker<'p> {
         fcx: &FileCx,
     ) -> Option<RowType> {
         match &s.schema {
-            Some(name) => match fcx.schemas.get(&name.name) {
-                Some((row, _)) => {
-                    let row = row.clone();
-                    if row.is_empty() {
-                        None
-                    } else {
-                        self.check_header(conn, &row, s, name.span);
-                        Some(row)
-                    }
-                }
-                None => {
-                    let mut d = Diagnostic::error(
-                        Code::UnknownSchema,
-                        format!("unknown schema `{}`", name.name),
-                    )
-                    .label(name.span, "no schema of this name in this file");
-                    if let Some(sg) = suggest(&name.name, fcx.schemas.keys().map(|k| k.as_str())) {
-                        d = d.help(sg);
-                    }
-                    self.diags.push(d);
-                    None
-                }
-            },
             None => self.infer(conn, s),
+            // An empty schema gives no source, as before; an unknown one is reported.
+            Some(_) => match self.declared_schema(s, fcx) {
+                Ok(Some((row, span))) => {
+                    self.check_header(conn, &row, s, span);
+                    Some(row)
+                }
+                _ => None,
+            },
         }
     }
 

@@ -89,17 +89,10 @@ impl SourceConnector for RowsSource {
         }
     }
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
-        let mut out = vec![Vec::new(); workers.max(1)];
-        out[0].push(Split {
-            path: None,
-            start: 0,
-            end: u64::MAX,
-            skip_header: false,
-            field_of_column: (0..spec.schema.len()).collect(),
-            fields: spec.schema.len(),
-            align: false,
-        });
-        Ok(out)
+        Ok(Split::whole_on_first(
+            workers,
+            (0..spec.schema.len()).collect(),
+        ))
     }
     fn open(
         &self,

@@ -56,6 +56,24 @@ pub struct Split {
     pub align: bool,
 }
 
+impl Split {
+    /// The whole of an input that is not a file (a table, rows in memory), read by the first
+    /// of `workers`: `result[0]` holds it, the others nothing. `columns`: `field_of_column`.
+    pub fn whole_on_first(workers: usize, columns: Vec<usize>) -> Vec<Vec<Split>> {
+        let mut out = vec![Vec::new(); workers.max(1)];
+        out[0].push(Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: false,
+            fields: columns.len(),
+            field_of_column: columns,
+            align: false,
+        });
+        out
+    }
+}
+
 /// A malformed input row: where it is and why it was rejected.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RowReject {

@@ -41,17 +41,7 @@ impl SourceConnector for PostgresSource {
 
     /// One split, read by the first worker of the source.
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
-        let mut out = vec![Vec::new(); workers.max(1)];
-        out[0].push(Split {
-            path: None,
-            start: 0,
-            end: u64::MAX,
-            skip_header: false,
-            field_of_column: spec.columns.clone(),
-            fields: spec.columns.len(),
-            align: false,
-        });
-        Ok(out)
+        Ok(Split::whole_on_first(workers, spec.columns.clone()))
     }
 
     fn open(

@@ -96,3 +96,31 @@ impl Default for Mode {
 /// more workers than cores only add scheduling overhead. 256 is far above the core count of
 /// any machine this runs on and still cheap to set up.
 pub const MAX_THREADS: usize = 256;
+
+/// A URL (or any option value) with its password (in the authority or a `password=` parameter) replaced by `***`: how
+/// option values are shown (explain, messages), so a password in a script is never printed.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..auth_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let (a, b) = (scheme_end + 3 + colon + 1, scheme_end + 3 + at);
+            out.replace_range(a..b, "***");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let params: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k == "password" => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", params.join("&"));
+    }
+    out
+}

@@ -8,7 +8,7 @@ use super::cx::{
 use super::expr::{ExprCx, Names};
 use super::hir;
 use super::{Input, StdModule, suggest};
-use crate::catalog::ConnectorInfo;
+use crate::catalog::{Argument, ConnectorInfo, Description, Refusal};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, MaxErrors, Mode, OnError, Options};
 use crate::span::Span;
@@ -570,31 +570,13 @@ impl<'p> Checker<'p> {
             fcx.used.insert(s.name.name.clone());
             return;
         };
-        let schema = match &s.schema {
-            Some(name) => match fcx.schemas.get(&name.name) {
-                Some((row, _)) => {
-                    let row = row.clone();
-                    if row.is_empty() {
-                        None
-                    } else {
-                        self.check_header(&conn, &row, s, name.span);
-                        Some(row)
-                    }
-                }
-                None => {
-                    let mut d = Diagnostic::error(
-                        Code::UnknownSchema,
-                        format!("unknown schema `{}`", name.name),
-                    )
-                    .label(name.span, "no schema of this name in this file");
-                    if let Some(sg) = suggest(&name.name, fcx.schemas.keys().map(|k| k.as_str())) {
-                        d = d.help(sg);
-                    }
-                    self.diags.push(d);
-                    None
-                }
-            },
-            None => self.infer(&conn, s),
+        let schema = if conn.describes {
+            match self.declared_schema(s, fcx) {
+                Ok(declared) => self.described(&conn, s, declared),
+                Err(()) => None,
+            }
+        } else {
+            self.file_schema(&conn, s, fcx)
         };
         let Some(schema) = schema else {
             fcx.streams
@@ -618,6 +600,184 @@ impl<'p> Checker<'p> {
         });
         fcx.streams
             .insert(s.name.name.clone(), (StreamDef::Source(idx), s.name.span));
+    }
+
+    /// The schema a source's script declares (`Ok(None)`: none, or an empty one); `Err` after
+    /// reporting an unknown schema name.
+    fn declared_schema(
+        &mut self,
+        s: &ast::SourceDecl,
+        fcx: &FileCx,
+    ) -> Result<Option<(RowType, Span)>, ()> {
+        let Some(name) = &s.schema else {
+            return Ok(None);
+        };
+        match fcx.schemas.get(&name.name) {
+            Some((row, _)) if row.is_empty() => Ok(None),
+            Some((row, _)) => Ok(Some((row.clone(), name.span))),
+            None => {
+                let mut d = Diagnostic::error(
+                    Code::UnknownSchema,
+                    format!("unknown schema `{}`", name.name),
+                )
+                .label(name.span, "no schema of this name in this file");
+                if let Some(sg) = suggest(&name.name, fcx.schemas.keys().map(|k| k.as_str())) {
+                    d = d.help(sg);
+                }
+                self.diags.push(d);
+                Err(())
+            }
+        }
+    }
+
+    /// A refusal of the connector (through the probe) as a diagnostic under the argument it
+    /// blames.
+    pub(super) fn refused(&mut self, conn: &Connector, r: Refusal) {
+        let at = conn.span_of(r.option);
+        let mut d = Diagnostic::error(r.code, r.message).label(at, r.label);
+        if let Some(h) = r.help {
+            d = d.help(h);
+        }
+        self.diags.push(d);
+    }
+
+    /// The schema of a source that describes its input: the description, or the declared
+    /// schema checked against it column by column.
+    fn described(
+        &mut self,
+        conn: &Connector,
+        s: &ast::SourceDecl,
+        declared: Option<(RowType, Span)>,
+    ) -> Option<RowType> {
+        let d: Description = match self.probe.describe(&conn.name, &conn.options) {
+            Ok(d) => d,
+            Err(r) => {
+                self.refused(conn, r);
+                return None;
+            }
+        };
+        let at = conn.span_of(Some(d.option));
+        let unreadable = |name: &str, ty: &str| {
+            Diagnostic::error(
+                Code::UnsupportedColumnType,
+                format!(
+                    "column `{name}` of {} has type {ty}, which flow cannot read",
+                    d.what
+                ),
+            )
+            .label(at, format!("`{name}` is {ty}"))
+        };
+        let Some((row, schema_span)) = declared else {
+            let mut fields = Vec::new();
+            let mut ok = true;
+            for c in &d.columns {
+                match &c.ty {
+                    Ok(ty) => fields.push(Field {
+                        name: c.name.clone(),
+                        ty: *ty,
+                    }),
+                    Err(ty) => {
+                        ok = false;
+                        self.diags.push(unreadable(&c.name, ty).help(format!(
+                            "declare a schema without `{}` to read the other columns \
+                             (`source {}: MySchema = …`), or cast it in a `query:`",
+                            c.name, s.name.name
+                        )));
+                    }
+                }
+            }
+            return ok.then(|| RowType::new(fields));
+        };
+        let mut ok = true;
+        let names: Vec<&str> = d.columns.iter().map(|c| c.name.as_str()).collect();
+        for f in &row.fields {
+            let Some(c) = d.columns.iter().find(|c| c.name == f.name) else {
+                let mut e = Diagnostic::error(
+                    Code::DescribedSchemaMismatch,
+                    format!("column `{}` of the schema is not in {}", f.name, d.what),
+                )
+                .label(at, format!("has no column `{}`", f.name))
+                .label(schema_span, "schema declared here");
+                if let Some(sg) = suggest(&f.name, names.iter().copied()) {
+                    e = e.help(sg);
+                }
+                self.diags
+                    .push(e.note(format!("its columns are: {}", names.join(", "))));
+                ok = false;
+                continue;
+            };
+            let mismatch = |msg: String, label: String| {
+                Diagnostic::error(Code::DescribedSchemaMismatch, msg)
+                    .label(at, label)
+                    .label(schema_span, "schema declared here")
+            };
+            match &c.ty {
+                Err(ty) => {
+                    self.diags.push(
+                        unreadable(&c.name, ty).help(
+                            "leave it out of the schema, or cast it in a `query:`".to_string(),
+                        ),
+                    );
+                    ok = false;
+                }
+                Ok(ty) if ty.scalar != f.ty.scalar => {
+                    self.diags.push(
+                        mismatch(
+                            format!(
+                                "column `{}` is {} in {}, but the schema declares {}",
+                                f.name,
+                                ty.scalar.name(),
+                                d.what,
+                                f.ty
+                            ),
+                            format!("`{}` is {}", f.name, ty.scalar.name()),
+                        )
+                        .help(format!(
+                            "declare it `{}: {}`",
+                            f.name,
+                            ty.with_nullable(f.ty.nullable)
+                        )),
+                    );
+                    ok = false;
+                }
+                Ok(ty) if ty.nullable && !f.ty.nullable => {
+                    self.diags.push(
+                        mismatch(
+                            format!(
+                                "column `{}` may be null in {}, but the schema declares it `{}`",
+                                f.name, d.what, f.ty
+                            ),
+                            format!("`{}` is nullable", f.name),
+                        )
+                        .help(format!("declare it `{}: {}?`", f.name, f.ty)),
+                    );
+                    ok = false;
+                }
+                Ok(_) => {}
+            }
+        }
+        ok.then_some(row)
+    }
+
+    /// The schema of a file source: declared (checked against the file's header), or
+    /// inferred from the file.
+    fn file_schema(
+        &mut self,
+        conn: &Connector,
+        s: &ast::SourceDecl,
+        fcx: &FileCx,
+    ) -> Option<RowType> {
+        match &s.schema {
+            None => self.infer(conn, s),
+            // An empty schema gives no source, as before; an unknown one is reported.
+            Some(_) => match self.declared_schema(s, fcx) {
+                Ok(Some((row, span))) => {
+                    self.check_header(conn, &row, s, span);
+                    Some(row)
+                }
+                _ => None,
+            },
+        }
     }
 
     fn check_header(
@@ -735,7 +895,11 @@ impl<'p> Checker<'p> {
                 .push(d.note(format!("{kind} connectors: {}", known.join(", "))));
             return None;
         };
-        let file_based = info.takes_path;
+        let file_based = info.takes_path();
+        let positional_option = match info.argument {
+            Argument::Option(o) => Some(o),
+            _ => None,
+        };
         let mut allowed: Vec<&str> = info.options.iter().map(|o| o.name).collect();
         if is_source {
             allowed.extend(["on_error", "max_errors"]);
@@ -747,6 +911,9 @@ impl<'p> Checker<'p> {
             path_span: c.span,
             options: Options::new(),
             policy: ErrorPolicy::default(),
+            describes: info.describes,
+            spans: BTreeMap::new(),
+            call_span: c.span,
         };
         let mut ok = true;
         let mut positional = 0;
@@ -754,7 +921,13 @@ impl<'p> Checker<'p> {
             match &a.name {
                 None => {
                     positional += 1;
-                    if positional == 1 && file_based {
+                    if let (1, Some(key)) = (positional, positional_option) {
+                        if self.option(info, key, &a.value, &mut conn, fcx) {
+                            conn.spans.insert(key.to_string(), a.value.span);
+                        } else {
+                            ok = false;
+                        }
+                    } else if positional == 1 && file_based {
                         match &a.value.kind {
                             ast::ExprKind::Str(p) => {
                                 conn.path = Some(join_path(&fcx.base_dir, p));
@@ -817,7 +990,9 @@ impl<'p> Checker<'p> {
                         ok = false;
                         continue;
                     }
-                    if !self.option(info, &key.name, &a.value, &mut conn, fcx) {
+                    if self.option(info, &key.name, &a.value, &mut conn, fcx) {
+                        conn.spans.insert(key.name.clone(), a.value.span);
+                    } else {
                         ok = false;
                     }
                 }
@@ -832,6 +1007,46 @@ impl<'p> Checker<'p> {
                     )),
             );
             return None;
+        }
+        for group in &info.one_of {
+            let given: Vec<&str> = group
+                .iter()
+                .copied()
+                .filter(|o| conn.options.contains_key(*o))
+                .collect();
+            if given.len() == 1 || !ok {
+                continue;
+            }
+            let names = |v: &[&str]| {
+                v.iter()
+                    .map(|o| format!("`{o}:`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            };
+            let d = if given.is_empty() {
+                let mut d = Diagnostic::error(
+                    Code::OptionRequired,
+                    format!("`{name}` needs {}", names(group)),
+                )
+                .label(c.span, "not given");
+                if let Some(p) = positional_option.filter(|p| group.contains(p)) {
+                    d = d.help(format!(
+                        "the `{p}` is its first argument: `{name}(\"…\", …)`"
+                    ));
+                }
+                d
+            } else {
+                let mut d = Diagnostic::error(
+                    Code::OptionRequired,
+                    format!("`{name}` takes one of {}, not both", names(group)),
+                );
+                for g in &given {
+                    d = d.label(conn.span_of(Some(g)), format!("`{g}` given here"));
+                }
+                d
+            };
+            self.diags.push(d);
+            ok = false;
         }
         if !ok {
             return None;
@@ -940,6 +1155,21 @@ pub(super) struct Connector {
     pub path_span: Span,
     pub options: Options,
     pub policy: ErrorPolicy,
+    /// The connector describes its input or target itself (`ConnectorInfo::describes`).
+    pub describes: bool,
+    /// Where each option's value was written.
+    pub spans: BTreeMap<String, Span>,
+    pub call_span: Span,
+}
+
+impl Connector {
+    /// The span of an option's value, else of the whole call.
+    pub fn span_of(&self, option: Option<&str>) -> Span {
+        option
+            .and_then(|o| self.spans.get(o))
+            .copied()
+            .unwrap_or(self.call_span)
+    }
 }
 
 fn item_span(item: &ast::Item) -> Span {

@@ -15,7 +15,7 @@ mod share;
 mod stream;
 mod test_items;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Description, Refusal};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::Options;
 use crate::span::{FileId, Span};
@@ -41,6 +41,26 @@ pub trait Probe {
     ) -> Result<Option<Vec<String>>, String>;
     /// Infers a schema from the input (its header and a sample of its records).
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String>;
+    /// What a connector that describes its input (`ConnectorInfo::describes`: a database
+    /// table or query) says of it, given the call's validated options.
+    fn describe(&self, connector: &str, _options: &Options) -> Result<Description, Refusal> {
+        Err(Refusal::new(
+            Code::SchemaInference,
+            None,
+            format!("`{connector}` cannot be described here"),
+            "declare a schema",
+        ))
+    }
+    /// Whether a sink connector that describes its target accepts `row`-typed rows with these
+    /// options (a database table that exists, with compatible columns).
+    fn accept_sink(
+        &self,
+        _connector: &str,
+        _options: &Options,
+        _row: &RowType,
+    ) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// One user file to check.

@@ -78,9 +78,21 @@ impl<'p> Checker<'p> {
         let (Some(input), Some(conn), Some((hints, _))) = (stream, conn, hints) else {
             return;
         };
+        if conn.describes
+            && let Err(r) = self
+                .probe
+                .accept_sink(&conn.name, &conn.options, &input.row)
+        {
+            self.refused(&conn, r);
+            return;
+        }
         let line = line_of(fcx, last.span);
         let origin = format!("{}:{line}", fcx.name);
-        let dest = conn.path.clone().unwrap_or_else(|| "stdout".into());
+        let dest = match &conn.path {
+            Some(p) => p.clone(),
+            None if conn.describes => "…".into(),
+            None => "stdout".into(),
+        };
         self.types.push(format!(
             "{}: sink {}({dest}) <- {}",
             fcx.name, conn.name, input.row

@@ -298,7 +298,7 @@ fn run_on_engine(session: &mut crate::driver::Session, target: &str, quiet: bool
         &crate::sql::DuckDb
     };
     let compiled = match session.plan() {
-        Ok(plan) => crate::sql::compile(plan, dialect),
+        Ok(plan) => crate::sql::compile_on(plan, dialect, pg.then_some(target)),
         Err(_) => return ExitCode::from(1),
     };
     let statements = match compiled {

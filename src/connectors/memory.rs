@@ -9,7 +9,7 @@ use super::{
     SourceReader, Split,
 };
 use crate::batch::Batch;
-use crate::catalog::ConnectorInfo;
+use crate::catalog::{Argument, ConnectorInfo};
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Value};
 use std::collections::BTreeMap;
@@ -80,24 +80,19 @@ impl SourceConnector for RowsSource {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: ROWS,
-            takes_path: false,
+            argument: Argument::None,
             reads: "rows given in memory",
             options: Vec::new(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "rows given by the REPL or a test (internal)",
         }
     }
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
-        let mut out = vec![Vec::new(); workers.max(1)];
-        out[0].push(Split {
-            path: None,
-            start: 0,
-            end: u64::MAX,
-            skip_header: false,
-            field_of_column: (0..spec.schema.len()).collect(),
-            fields: spec.schema.len(),
-            align: false,
-        });
-        Ok(out)
+        Ok(Split::whole_on_first(
+            workers,
+            (0..spec.schema.len()).collect(),
+        ))
     }
     fn open(
         &self,
@@ -162,9 +157,11 @@ impl SinkConnector for CollectSink {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: COLLECT,
-            takes_path: true,
+            argument: Argument::Path,
             reads: "",
             options: Vec::new(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "keeps the rows in memory under a key (internal: REPL previews and tests)",
         }
     }

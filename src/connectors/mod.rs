@@ -14,13 +14,15 @@ pub mod jsonl;
 pub mod memory;
 pub mod outbuf;
 pub mod parquet;
+pub mod postgres;
 pub mod sink;
 pub mod split;
 pub mod stdio;
 pub mod tsv;
 
 use crate::batch::Batch;
-use crate::catalog::{Catalog, ConnectorInfo};
+use crate::catalog::{Catalog, ConnectorInfo, Description, Refusal};
+use crate::diagnostics::Code;
 use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::stdlib::ops;
@@ -52,6 +54,24 @@ pub struct Split {
     /// workers do this in parallel instead of the planner doing it serially before any reading).
     #[serde(default)]
     pub align: bool,
+}
+
+impl Split {
+    /// The whole of an input that is not a file (a table, rows in memory), read by the first
+    /// of `workers`: `result[0]` holds it, the others nothing. `columns`: `field_of_column`.
+    pub fn whole_on_first(workers: usize, columns: Vec<usize>) -> Vec<Vec<Split>> {
+        let mut out = vec![Vec::new(); workers.max(1)];
+        out[0].push(Split {
+            path: None,
+            start: 0,
+            end: u64::MAX,
+            skip_header: false,
+            fields: columns.len(),
+            field_of_column: columns,
+            align: false,
+        });
+        out
+    }
 }
 
 /// A malformed input row: where it is and why it was rejected.
@@ -117,6 +137,17 @@ pub trait SourceConnector: Send + Sync {
     fn header(&self, _file: &str, _options: &Options) -> Result<Option<Vec<String>>, String> {
         Ok(None)
     }
+    /// For a connector whose description says `describes`: the columns of its input (a
+    /// database table or query), asked of the server with the validated options. Runs at check
+    /// time, in the driver's probe.
+    fn describe(&self, _options: &Options) -> Result<Description, Refusal> {
+        Err(Refusal::new(
+            Code::SchemaInference,
+            None,
+            format!("`{}` does not describe its input", self.name()),
+            "declare a schema",
+        ))
+    }
     /// Runs on the coordinating thread: checks that the inputs exist and assigns splits to
     /// `workers` workers (`result[w]` = splits of worker `w`, read in order).
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError>;
@@ -145,6 +176,22 @@ pub enum SinkTarget {
     /// A file (`SinkSpec::path`), written atomically by one writer (worker 0) that gets every
     /// row and writes the whole file: for formats whose footer indexes the data (Parquet).
     OneFile,
+    /// Somewhere the connector writes itself, in a transaction (a database table): opened on
+    /// the coordinating process before data moves ([`SinkConnector::begin`]), written by one
+    /// writer ([`SinkConnector::load`]) and committed or rolled back with the job's outputs.
+    Transaction,
+}
+
+/// A sink's open transaction, held by the coordinating process from `prepare` to `commit`.
+pub trait PendingOutput: Send {
+    /// The key the job's writer finds the transaction under ([`SinkConnector::load`]).
+    fn token(&self) -> String;
+    /// Makes everything the writer loaded visible, at once.
+    fn commit(&mut self) -> Result<(), ConnectorError>;
+    /// Leaves the target as it was before the job.
+    fn abort(&mut self);
+    /// Where the rows went, for the run's summary ("table t on postgres://…", no password).
+    fn describe(&self) -> String;
 }
 
 pub trait SinkConnector: Send + Sync {
@@ -166,6 +213,36 @@ pub trait SinkConnector: Send + Sync {
         out: Box<dyn Write + Send>,
         first: bool,
     ) -> Result<Box<dyn RowWriter>, ConnectorError>;
+    /// For a connector whose description says `describes`: whether its target accepts
+    /// `row`-typed rows with these options. Runs at check time, in the driver's probe.
+    fn accept(&self, _options: &Options, _row: &RowType) -> Result<(), Refusal> {
+        Ok(())
+    }
+    /// `SinkTarget::Transaction`: opens the transaction, on the coordinating process, before
+    /// any data moves.
+    fn begin(
+        &self,
+        spec: &SinkSpec,
+        _row: &RowType,
+    ) -> Result<Box<dyn PendingOutput>, ConnectorError> {
+        Err(ConnectorError::new(
+            &spec.origin,
+            format!("`{}` writes no transactions", self.name()),
+        ))
+    }
+    /// `SinkTarget::Transaction`: the one writer, loading rows into the transaction `token`
+    /// (of [`SinkConnector::begin`], in this process).
+    fn load(
+        &self,
+        spec: &SinkSpec,
+        _row: &RowType,
+        _token: &str,
+    ) -> Result<Box<dyn RowWriter>, ConnectorError> {
+        Err(ConnectorError::new(
+            &spec.origin,
+            format!("`{}` writes no transactions", self.name()),
+        ))
+    }
 }
 
 /// Connectors by name.
@@ -183,18 +260,20 @@ impl Registry {
         }
     }
 
-    /// `csv`, `jsonl`, `parquet`, `stdin`, `tsv` sources; `csv`, `jsonl`, `parquet`, `stdout`, `tsv`
-    /// sinks.
+    /// `csv`, `jsonl`, `parquet`, `postgres`, `stdin`, `tsv` sources; `csv`, `jsonl`, `parquet`,
+    /// `postgres`, `stdout`, `tsv` sinks.
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
         r.add_source(Arc::new(csv::CsvSource));
         r.add_source(Arc::new(jsonl::JsonlSource));
         r.add_source(Arc::new(parquet::ParquetSource));
+        r.add_source(Arc::new(postgres::PostgresSource));
         r.add_source(Arc::new(stdio::StdinSource));
         r.add_source(Arc::new(tsv::TsvSource));
         r.add_sink(Arc::new(csv::CsvSink));
         r.add_sink(Arc::new(jsonl::JsonlSink));
         r.add_sink(Arc::new(parquet::ParquetSink));
+        r.add_sink(Arc::new(postgres::PostgresSink));
         r.add_sink(Arc::new(stdio::StdoutSink));
         r.add_sink(Arc::new(tsv::TsvSink));
         r

@@ -1,8 +1,12 @@
-//! The file-system probe the checker uses: existence checks here; headers and schema inference
-//! asked of the connector (each implements its own, e.g. `connectors::csv::infer`).
+//! The probe the checker uses: file existence checks here; headers and schema inference asked
+//! of the connector (each implements its own, e.g. `connectors::csv::infer`), and so are the
+//! descriptions of inputs and targets that are not files (a database's catalog:
+//! `connectors::postgres::describe`) — the checker itself does no I/O.
 
+use crate::catalog::{Description, Refusal};
 use crate::check::Probe;
 use crate::connectors::{Registry, SourceConnector};
+use crate::diagnostics::Code;
 use crate::job::Options;
 use crate::types::RowType;
 use std::sync::Arc;
@@ -75,5 +79,29 @@ impl Probe for FsProbe {
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String> {
         let file = first_file(path).ok_or_else(|| "no such file".to_string())?;
         self.connector(connector)?.infer(&file, options)
+    }
+
+    fn describe(&self, connector: &str, options: &Options) -> Result<Description, Refusal> {
+        let c = self
+            .connector(connector)
+            .map_err(|e| Refusal::new(Code::UnknownConnector, None, e, "not registered"))?;
+        c.describe(options)
+    }
+
+    fn accept_sink(
+        &self,
+        connector: &str,
+        options: &Options,
+        row: &RowType,
+    ) -> Result<(), Refusal> {
+        match self.registry.sink(connector) {
+            Some(c) => c.accept(options, row),
+            None => Err(Refusal::new(
+                Code::UnknownConnector,
+                None,
+                format!("no sink connector `{connector}` is registered"),
+                "not registered",
+            )),
+        }
     }
 }

@@ -222,7 +222,17 @@ fn call(connector: &str, path: &Option<String>, options: &[String]) -> String {
 }
 
 fn options(opts: &crate::job::Options) -> Vec<String> {
-    opts.iter().map(|(k, v)| format!("{k}: {v}")).collect()
+    opts.iter()
+        .map(|(k, v)| match v {
+            crate::types::Value::Str(s) if s.contains("://") => {
+                format!(
+                    "{k}: {}",
+                    crate::types::Value::Str(crate::job::redact_url(s))
+                )
+            }
+            v => format!("{k}: {v}"),
+        })
+        .collect()
 }
 
 pub fn on_error(o: &OnError) -> String {

@@ -63,6 +63,20 @@ impl Prepared {
                 }
             }
         }
+        // Transactions first: a refused commit still leaves every file absent.
+        let mut loaded = BTreeMap::new();
+        for i in 0..self.pending.len() {
+            let (sink, p) = &mut self.pending[i];
+            loaded.insert(*sink, p.describe());
+            if let Err(e) = p.commit() {
+                self.abort();
+                return Err(RunError::Output {
+                    path: e.place,
+                    reason: e.reason,
+                });
+            }
+        }
+        self.pending.clear();
         let outputs = self
             .outputs
             .iter_mut()
@@ -102,7 +116,11 @@ impl Prepared {
                 summary.sinks.push(SinkSummary {
                     origin: spec.origin.clone(),
                     connector: spec.connector.clone(),
-                    path: spec.path.clone().filter(|_| is_file),
+                    path: spec
+                        .path
+                        .clone()
+                        .filter(|_| is_file)
+                        .or_else(|| loaded.get(sink).cloned()),
                     rows_written: c.rows_out,
                 });
             }
@@ -124,6 +142,9 @@ impl Prepared {
         }
         for (_, o) in self.dead_outputs.iter_mut() {
             o.discard();
+        }
+        for (_, p) in self.pending.iter_mut() {
+            p.abort();
         }
     }
 }

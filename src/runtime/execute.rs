@@ -49,6 +49,7 @@ pub fn execute_on(
     }
     let job = Arc::new(Job {
         sink_files,
+        sink_tokens: spec.sink_tokens.clone(),
         dead_parts: Arc::new(
             spec.dead_parts
                 .iter()

@@ -5,7 +5,7 @@ use super::physical::{self, PhysOp, PhysicalPlan};
 use super::{RunError, RunOptions};
 use crate::codegen::Engine;
 use crate::connectors::sink::AtomicOutput;
-use crate::connectors::{ConnectorError, SinkTarget};
+use crate::connectors::{ConnectorError, PendingOutput, SinkTarget};
 use crate::job::{ErrorPolicy, OnError};
 use crate::plan::ir::Plan;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,10 @@ pub struct JobSpec {
     /// Per sink (`PhysOp::Sink::sink`): the temporary file that all workers append whole
     /// records to (its header is already written), for file sinks; `None` for standard output.
     pub sink_files: Vec<Option<PathBuf>>,
+    /// Per sink: the key of the transaction its writer loads into, for sinks that write in a
+    /// transaction (`SinkTarget::Transaction`, opened here by `SinkConnector::begin`).
+    #[serde(default)]
+    pub sink_tokens: Vec<Option<String>>,
     /// Per dead-letter path: one temporary part file per worker.
     pub dead_parts: BTreeMap<String, Vec<PathBuf>>,
     /// Processes the job runs on (each with `plan.threads` workers; splits and dead-letter parts
@@ -39,6 +43,8 @@ pub struct Prepared {
     pub spec: JobSpec,
     pub(super) outputs: Vec<Option<AtomicOutput>>,
     pub(super) dead_outputs: Vec<(String, AtomicOutput)>,
+    /// Open transactions of the sinks that write in one, committed before the files.
+    pub(super) pending: Vec<(usize, Box<dyn PendingOutput>)>,
     pub(super) warnings: Vec<String>,
     pub(super) started: Instant,
 }
@@ -85,6 +91,8 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         }
     };
     let mut outputs: Vec<Option<AtomicOutput>> = Vec::new();
+    let mut pending: Vec<(usize, Box<dyn PendingOutput>)> = Vec::new();
+    let mut tokens: Vec<Option<String>> = Vec::new();
     let mut final_paths: HashMap<PathBuf, String> = HashMap::new();
     let mut claim = |path: &str, what: String| -> Result<(), RunError> {
         let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
@@ -131,8 +139,26 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                 while outputs.len() <= *sink {
                     outputs.push(None);
                 }
+                while tokens.len() <= *sink {
+                    tokens.push(None);
+                }
                 let target = conn.target(spec);
-                if target != SinkTarget::Stdout {
+                if target == SinkTarget::Transaction {
+                    // The writer must be in this process, where the transaction is held.
+                    if processes > 1 {
+                        return Err(RunError::Output {
+                            path: spec.origin.clone(),
+                            reason: format!(
+                                "a `{}` sink writes in one transaction held by this process, so \
+                                 it cannot run on several nodes; run the job in one process",
+                                spec.connector
+                            ),
+                        });
+                    }
+                    let p = conn.begin(spec, &node.row).map_err(output_error)?;
+                    tokens[*sink] = Some(p.token());
+                    pending.push((*sink, p));
+                } else if target != SinkTarget::Stdout {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;
                     let fail = |reason: String| RunError::Output {
@@ -171,6 +197,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
             .iter()
             .map(|o| o.as_ref().and_then(|o| o.parts.first().cloned()))
             .collect(),
+        sink_tokens: tokens,
         dead_parts: dead_outputs
             .iter()
             .map(|(p, o)| (p.clone(), o.parts.clone()))
@@ -183,6 +210,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         spec,
         outputs,
         dead_outputs,
+        pending,
         warnings,
         started,
     })

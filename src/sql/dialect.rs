@@ -17,6 +17,12 @@ pub trait Dialect {
     /// `duckdb`, `postgres`, `spark`.
     fn name(&self) -> &'static str;
 
+    /// Reads and loads the `postgres` connector's tables in place (the job runs in that
+    /// database): only the dialect whose server they are on.
+    fn reads_tables(&self) -> bool {
+        false
+    }
+
     /// A quoted identifier: always quoted, so keywords and odd names are safe.
     fn ident(&self, name: &str) -> String {
         format!("\"{}\"", name.replace('"', "\"\""))
@@ -300,6 +306,9 @@ impl Dialect for DuckDb {
 pub struct Postgres;
 
 impl Dialect for Postgres {
+    fn reads_tables(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "postgres"
     }

@@ -51,6 +51,10 @@ pub enum StatementKind {
     /// Loads the file(s) `path` into a table (dialects without a file-reading function);
     /// the client sends the file's bytes (PostgreSQL: `COPY … FROM STDIN`).
     Load { source: String, path: String },
+    /// Loads a `postgres` sink's table on the server the job runs on: `sql` is its
+    /// `INSERT … SELECT` (after its `CREATE TABLE` or `TRUNCATE`, as `Setup`), run in the
+    /// job's one transaction; `table` names it for the summary.
+    Insert { origin: String, table: String },
     /// Writes one sink: `query` is its SELECT, `sql` the whole statement.
     Sink {
         origin: String,
@@ -70,9 +74,21 @@ pub struct Statement {
 
 /// The statements of the job in `dialect`, in order: setup, loads, one per sink.
 pub fn compile(plan: &Plan, dialect: &dyn Dialect) -> Result<Vec<Statement>, Vec<SqlError>> {
+    compile_on(plan, dialect, None)
+}
+
+/// [`compile`] for a run on the server `server` (a PostgreSQL URL): `postgres` sources and
+/// sinks must be on it (the same URL, `$NAME` resolved), and are read and loaded in place.
+/// Without a server (`flow compile`) they are taken to be on the one the SQL is run on.
+pub fn compile_on(
+    plan: &Plan,
+    dialect: &dyn Dialect,
+    server: Option<&str>,
+) -> Result<Vec<Statement>, Vec<SqlError>> {
     let mut cx = Compiler {
         plan,
         d: dialect,
+        server: server.map(str::to_string),
         errors: Vec::new(),
         ctes: Vec::new(),
         statements: Vec::new(),
@@ -155,10 +171,58 @@ struct Cte {
 struct Compiler<'a> {
     plan: &'a Plan,
     d: &'a dyn Dialect,
+    /// The server the job runs on, for `postgres` sources and sinks.
+    server: Option<String>,
     errors: Vec<SqlError>,
     /// In dependency order; the last CTE of a node is its result.
     ctes: Vec<Cte>,
     statements: Vec<Statement>,
+}
+
+/// A table name as PostgreSQL reads it (`parse_ident`): parts separated by `.`, an unquoted part
+/// folded to lower case, a `"quoted"` one as written; each part quoted again.
+pub fn table_ref(name: &str, d: &dyn Dialect) -> Result<String, String> {
+    let bad = || format!("`{name}` is not a table name");
+    let mut parts = Vec::new();
+    let mut chars = name.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return Err(bad()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                if !(c.is_alphanumeric() || c == '_' || c == '$') {
+                    return Err(bad());
+                }
+                part.push(c.to_ascii_lowercase());
+                chars.next();
+            }
+        }
+        if part.is_empty() {
+            return Err(bad());
+        }
+        parts.push(d.ident(&part));
+        match chars.next() {
+            None => break,
+            Some('.') => {}
+            Some(_) => return Err(bad()),
+        }
+    }
+    Ok(parts.join("."))
 }
 
 /// The file format of a connector with these options (`None`: not a file format we translate).
@@ -315,63 +379,70 @@ impl<'a> Compiler<'a> {
         match &n.op {
             Op::Source(spec) => {
                 self.policy(&spec.policy, n.span, "source");
-                let format =
-                    match self.format(&spec.connector, &spec.options, n.span, "this source") {
-                        Some(Format::JsonLines) => {
-                            // DuckDB's JSON reader converts where flow's rejects (1.5 into an int
-                            // column); not translated until that is guarded.
-                            return self.refuse(
-                                Code::NotTranslatable,
-                                n.span,
-                                format!(
-                                    "JSON lines sources are not translated to {} SQL yet",
-                                    self.d.name()
-                                ),
-                                "this source",
-                            );
-                        }
-                        Some(f) => f,
+                let relation = if spec.connector == "postgres" {
+                    match self.table_source(spec, n.span) {
+                        Some(r) => r,
                         None => return,
-                    };
-                let Some(path) = &spec.path else {
-                    return self.refuse(
-                        Code::NotTranslatable,
-                        n.span,
-                        "a source without a file (standard input) is not translated".into(),
-                        "this source",
-                    );
-                };
-                // All the file's columns, positionally; unused ones as text (never converted).
-                let columns: Vec<(String, String)> = spec
-                    .schema
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        let used = spec.columns.contains(&i);
-                        let t = if used {
-                            self.d.type_name(f.ty.scalar)
-                        } else {
-                            None
+                    }
+                } else {
+                    let format =
+                        match self.format(&spec.connector, &spec.options, n.span, "this source") {
+                            Some(Format::JsonLines) => {
+                                // DuckDB's JSON reader converts where flow's rejects (1.5 into an int
+                                // column); not translated until that is guarded.
+                                return self.refuse(
+                                    Code::NotTranslatable,
+                                    n.span,
+                                    format!(
+                                        "JSON lines sources are not translated to {} SQL yet",
+                                        self.d.name()
+                                    ),
+                                    "this source",
+                                );
+                            }
+                            Some(f) => f,
+                            None => return,
                         };
-                        let t = t.or(self.d.type_name(Scalar::Str)).unwrap_or("VARCHAR");
-                        (f.name.clone(), t.to_string())
-                    })
-                    .collect();
-                let relation = match self.d.read_file(path, format, &columns) {
-                    Some(r) => r,
-                    None => {
-                        let table = self.d.ident(&format!("flow_src_{}", spec.name));
-                        for sql in self.d.load(&table, path, format, &columns) {
-                            self.statements.push(Statement {
-                                kind: StatementKind::Load {
-                                    source: spec.name.clone(),
-                                    path: path.clone(),
-                                },
-                                sql,
-                            });
+                    let Some(path) = &spec.path else {
+                        return self.refuse(
+                            Code::NotTranslatable,
+                            n.span,
+                            "a source without a file (standard input) is not translated".into(),
+                            "this source",
+                        );
+                    };
+                    // All the file's columns, positionally; unused ones as text (never converted).
+                    let columns: Vec<(String, String)> = spec
+                        .schema
+                        .fields
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let used = spec.columns.contains(&i);
+                            let t = if used {
+                                self.d.type_name(f.ty.scalar)
+                            } else {
+                                None
+                            };
+                            let t = t.or(self.d.type_name(Scalar::Str)).unwrap_or("VARCHAR");
+                            (f.name.clone(), t.to_string())
+                        })
+                        .collect();
+                    match self.d.read_file(path, format, &columns) {
+                        Some(r) => r,
+                        None => {
+                            let table = self.d.ident(&format!("flow_src_{}", spec.name));
+                            for sql in self.d.load(&table, path, format, &columns) {
+                                self.statements.push(Statement {
+                                    kind: StatementKind::Load {
+                                        source: spec.name.clone(),
+                                        path: path.clone(),
+                                    },
+                                    sql,
+                                });
+                            }
+                            table
                         }
-                        table
                     }
                 };
                 // An empty cell is "" in a non-nullable text column and an error in other
@@ -609,6 +680,147 @@ impl<'a> Compiler<'a> {
         false
     }
 
+    /// The CTEs a sink of `input` needs, in dependency order.
+    fn ctes_of(&self, input: NodeId) -> Vec<String> {
+        let mut needed = BTreeSet::new();
+        let mut stack = vec![input];
+        while let Some(i) = stack.pop() {
+            if needed.insert(i) {
+                stack.extend(self.plan.inputs(i));
+            }
+        }
+        self.ctes
+            .iter()
+            .filter(|c| needed.contains(&c.node))
+            .map(|c| format!("{} AS ({})", c.name, c.sql))
+            .collect()
+    }
+
+    /// Whether a `postgres` source or sink can run in place: this dialect reads tables, and
+    /// the connector's server is the one the job runs on. Refused (at `span`) otherwise.
+    fn in_place(&mut self, options: &Options, span: Span, label: &str) -> bool {
+        let why = if !self.d.reads_tables() {
+            Some(format!(
+                "a PostgreSQL table is not read or loaded by {} SQL",
+                self.d.name()
+            ))
+        } else if let Some(server) = &self.server {
+            let resolve = crate::connectors::postgres::client::resolve;
+            let url = opt_str(options, "url").unwrap_or_default();
+            match (resolve(server), resolve(url)) {
+                (Ok(a), Ok(b)) if a == b => None,
+                (_, Err(e)) => Some(e),
+                _ => Some(format!(
+                    "{label} is on another server ({}) than the one the job runs on",
+                    crate::job::redact_url(url)
+                )),
+            }
+        } else {
+            None
+        };
+        match why {
+            None => true,
+            Some(msg) => {
+                self.refuse(Code::NotTranslatable, span, msg, label);
+                false
+            }
+        }
+    }
+
+    /// The relation of a `postgres` source read in place: its produced columns cast to the
+    /// dialect's types, from its table or query.
+    fn table_source(&mut self, spec: &crate::plan::ir::SourceSpec, span: Span) -> Option<String> {
+        if !self.in_place(&spec.options, span, "this source") {
+            return None;
+        }
+        let mut cols = Vec::new();
+        for f in spec
+            .columns
+            .iter()
+            .filter_map(|&i| spec.schema.fields.get(i))
+        {
+            let c = self.d.ident(&f.name);
+            let Some(t) = self.d.type_name(f.ty.scalar) else {
+                let msg = format!("the {} column `{}` is not translated", f.ty, f.name);
+                self.refuse(Code::NotTranslatable, span, msg, "this source");
+                return None;
+            };
+            cols.push(format!("CAST({c} AS {t}) AS {c}"));
+        }
+        let from = match opt_str(&spec.options, "table") {
+            Some(t) => match table_ref(t, self.d) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.refuse(Code::NotTranslatable, span, e, "this source");
+                    return None;
+                }
+            },
+            None => format!(
+                "({}) AS flow_query",
+                crate::connectors::postgres::describe::bare_query(
+                    opt_str(&spec.options, "query").unwrap_or_default()
+                )
+            ),
+        };
+        let alias = self.d.ident(&format!("flow_src_{}", spec.name));
+        Some(format!(
+            "(SELECT {} FROM {from}) AS {alias}",
+            cols.join(", ")
+        ))
+    }
+
+    /// A `postgres` sink loaded in place: `CREATE TABLE` or `TRUNCATE` as its `write:` says,
+    /// then `INSERT … SELECT`.
+    fn table_sink(&mut self, id: NodeId, spec: &crate::plan::ir::SinkSpec, input: NodeId) {
+        let n = &self.plan.graph[id];
+        if !self.in_place(&spec.options, n.span, "this sink") {
+            return;
+        }
+        let name = opt_str(&spec.options, "table").unwrap_or_default();
+        let table = match table_ref(name, self.d) {
+            Ok(t) => t,
+            Err(e) => return self.refuse(Code::NotTranslatable, n.span, e, "this sink"),
+        };
+        let mut cols = Vec::new();
+        let mut defs = Vec::new();
+        for f in &n.row.fields {
+            let c = self.d.ident(&f.name);
+            let Some(t) = self.d.type_name(f.ty.scalar) else {
+                let msg = format!("the {} column `{}` is not translated", f.ty, f.name);
+                return self.refuse(Code::NotTranslatable, n.span, msg, "this sink");
+            };
+            defs.push(format!(
+                "{c} {t}{}",
+                if f.ty.nullable { "" } else { " NOT NULL" }
+            ));
+            cols.push(c);
+        }
+        let setup = match opt_str(&spec.options, "write") {
+            Some("create") => Some(format!("CREATE TABLE {table} ({})", defs.join(", "))),
+            Some("replace") => Some(format!("TRUNCATE {table}")),
+            _ => None,
+        };
+        if let Some(sql) = setup {
+            self.statements.push(Statement {
+                kind: StatementKind::Setup,
+                sql,
+            });
+        }
+        let cols = cols.join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({cols}) WITH {} SELECT {cols} FROM {}",
+            self.ctes_of(input).join(", "),
+            self.relation(input)
+        );
+        self.statements.push(Statement {
+            kind: StatementKind::Insert {
+                origin: spec.origin.clone(),
+                table: format!("table {name}"),
+            },
+            sql,
+        });
+    }
+
     fn sink(&mut self, id: NodeId) {
         let plan = self.plan;
         let n = &plan.graph[id];
@@ -616,23 +828,13 @@ impl<'a> Compiler<'a> {
         let Some(&input) = plan.inputs(id).first() else {
             return;
         };
+        if spec.connector == "postgres" {
+            return self.table_sink(id, spec, input);
+        }
         let Some(format) = self.format(&spec.connector, &spec.options, n.span, "this sink") else {
             return;
         };
-        // The CTEs this sink needs, in dependency order.
-        let mut needed = BTreeSet::new();
-        let mut stack = vec![input];
-        while let Some(i) = stack.pop() {
-            if needed.insert(i) {
-                stack.extend(plan.inputs(i));
-            }
-        }
-        let ctes: Vec<String> = self
-            .ctes
-            .iter()
-            .filter(|c| needed.contains(&c.node))
-            .map(|c| format!("{} AS ({})", c.name, c.sql))
-            .collect();
+        let ctes = self.ctes_of(input);
         // JSON has no NaN or infinity: flow's JSON lines writer writes them as null.
         let cols: Vec<String> = n
             .row

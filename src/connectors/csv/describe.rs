@@ -1,6 +1,6 @@
 //! What the CSV connector says about itself, and its header probe for the checker.
 
-use crate::catalog::{ConnectorInfo, OptionKind, OptionSpec};
+use crate::catalog::{Argument, ConnectorInfo, OptionKind, OptionSpec};
 use crate::connectors::{opt_bool, opt_delimiter};
 use crate::job::Options;
 use crate::types::Value;
@@ -27,9 +27,11 @@ pub fn options() -> Vec<OptionSpec> {
 pub fn source() -> ConnectorInfo {
     ConnectorInfo {
         name: "csv",
-        takes_path: true,
+        argument: Argument::Path,
         reads: "a file",
         options: options(),
+        one_of: Vec::new(),
+        describes: false,
         doc: "reads RFC 4180 CSV files (a path or a glob), split by byte range across workers",
     }
 }
@@ -37,9 +39,11 @@ pub fn source() -> ConnectorInfo {
 pub fn sink() -> ConnectorInfo {
     ConnectorInfo {
         name: "csv",
-        takes_path: true,
+        argument: Argument::Path,
         reads: "",
         options: options(),
+        one_of: Vec::new(),
+        describes: false,
         doc: "writes a CSV file atomically (temporary file renamed on success)",
     }
 }

@@ -1,13 +1,15 @@
 //! What the JSON lines connector says about itself.
 
-use crate::catalog::ConnectorInfo;
+use crate::catalog::{Argument, ConnectorInfo};
 
 pub fn source() -> ConnectorInfo {
     ConnectorInfo {
         name: "jsonl",
-        takes_path: true,
+        argument: Argument::Path,
         reads: "a file",
         options: vec![],
+        one_of: Vec::new(),
+        describes: false,
         doc: "reads JSON lines files (one object per line; a path or a glob)",
     }
 }
@@ -15,9 +17,11 @@ pub fn source() -> ConnectorInfo {
 pub fn sink() -> ConnectorInfo {
     ConnectorInfo {
         name: "jsonl",
-        takes_path: true,
+        argument: Argument::Path,
         reads: "",
         options: vec![],
+        one_of: Vec::new(),
+        describes: false,
         doc: "writes one JSON object per row, atomically",
     }
 }

@@ -20,7 +20,7 @@ use super::{
     ConnectorError, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader, Split,
     opt_str,
 };
-use crate::catalog::{ConnectorInfo, OptionKind, OptionSpec};
+use crate::catalog::{Argument, ConnectorInfo, OptionKind, OptionSpec};
 use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Value};
@@ -42,9 +42,11 @@ impl SourceConnector for ParquetSource {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "parquet",
-            takes_path: true,
+            argument: Argument::Path,
             reads: "a file",
             options: vec![],
+            one_of: Vec::new(),
+            describes: false,
             doc: "reads Parquet files (a path or a glob): only the columns used; row groups split \
                   across workers and skipped by their statistics when a filter allows",
         }
@@ -93,7 +95,7 @@ impl SinkConnector for ParquetSink {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "parquet",
-            takes_path: true,
+            argument: Argument::Path,
             reads: "",
             options: vec![
                 OptionSpec::new(
@@ -103,6 +105,8 @@ impl SinkConnector for ParquetSink {
                 )
                 .default(Value::Str("snappy".into())),
             ],
+            one_of: Vec::new(),
+            describes: false,
             doc: "writes one Parquet file atomically, in row groups of bounded size",
         }
     }

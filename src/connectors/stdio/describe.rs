@@ -1,6 +1,6 @@
 //! What the standard input and output connectors say about themselves.
 
-use crate::catalog::{ConnectorInfo, OptionKind, OptionSpec};
+use crate::catalog::{Argument, ConnectorInfo, OptionKind, OptionSpec};
 use crate::types::Value;
 
 fn options() -> Vec<OptionSpec> {
@@ -19,9 +19,11 @@ fn options() -> Vec<OptionSpec> {
 pub fn source() -> ConnectorInfo {
     ConnectorInfo {
         name: "stdin",
-        takes_path: false,
+        argument: Argument::None,
         reads: "standard input",
         options: options(),
+        one_of: Vec::new(),
+        describes: false,
         doc: "reads standard input as CSV or JSON lines; its schema must be declared",
     }
 }
@@ -29,9 +31,11 @@ pub fn source() -> ConnectorInfo {
 pub fn sink() -> ConnectorInfo {
     ConnectorInfo {
         name: "stdout",
-        takes_path: false,
+        argument: Argument::None,
         reads: "",
         options: options(),
+        one_of: Vec::new(),
+        describes: false,
         doc: "writes standard output (not atomic: a failing job may have printed rows)",
     }
 }

@@ -9,7 +9,7 @@ use super::csv::{CsvSink, CsvSource};
 use super::{
     ConnectorError, RowWriter, SinkConnector, SinkTarget, SourceConnector, SourceReader, Split,
 };
-use crate::catalog::{ConnectorInfo, OptionSpec};
+use crate::catalog::{Argument, ConnectorInfo, OptionSpec};
 use crate::job::Options;
 use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::{RowType, Value};
@@ -50,9 +50,11 @@ impl SourceConnector for TsvSource {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "tsv",
-            takes_path: true,
+            argument: Argument::Path,
             reads: "a file",
             options: options(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "reads tab-separated files (a path or a glob), split across workers",
         }
     }
@@ -84,9 +86,11 @@ impl SinkConnector for TsvSink {
     fn info(&self) -> ConnectorInfo {
         ConnectorInfo {
             name: "tsv",
-            takes_path: true,
+            argument: Argument::Path,
             reads: "",
             options: options(),
+            one_of: Vec::new(),
+            describes: false,
             doc: "writes a tab-separated file atomically",
         }
     }

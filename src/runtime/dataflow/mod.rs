@@ -175,6 +175,8 @@ pub struct Job {
     pub factory: KernelFactory,
     /// Per sink (`PhysOp::Sink::sink`): the output file all workers append to, for file sinks.
     pub sink_files: Vec<Option<SharedFile>>,
+    /// Per sink: the transaction its writer loads into (`SinkTarget::Transaction`).
+    pub sink_tokens: Vec<Option<String>>,
     pub dead_parts: Arc<HashMap<String, Vec<PathBuf>>>,
 }
 

@@ -19,7 +19,7 @@ pub(super) fn sink_op<'s>(
         return input;
     };
     let ctx = ctx.clone();
-    let place = spec.path.clone().unwrap_or_else(|| "<stdout>".to_string());
+    let mut place = spec.path.clone().unwrap_or_else(|| "<stdout>".to_string());
     // Standard output and a one-writer file are written by the first worker that runs the sink.
     let writer_index = ctx
         .placed
@@ -36,7 +36,25 @@ pub(super) fn sink_op<'s>(
         ))),
         Some(conn) => {
             target = conn.target(spec);
+            if target == SinkTarget::Transaction {
+                place = format!("the {} sink at {}", spec.connector, spec.origin);
+                if ctx.index == writer_index {
+                    let token = ctx.job.sink_tokens.get(sink).cloned().flatten();
+                    match token.map(|t| conn.load(spec, &node.row, &t)) {
+                        Some(Ok(w)) => writer = Some(w),
+                        Some(Err(e)) => ctx.shared.fail(RunError::Output {
+                            path: e.place,
+                            reason: e.reason,
+                        }),
+                        None => ctx.shared.fail(RunError::Output {
+                            path: spec.origin.clone(),
+                            reason: "its transaction was not opened".into(),
+                        }),
+                    }
+                }
+            }
             let out: Option<Result<Box<dyn std::io::Write + Send>, String>> = match target {
+                SinkTarget::Transaction => None,
                 SinkTarget::Stdout => {
                     (ctx.index == writer_index).then(|| Ok(Box::new(std::io::stdout()) as Box<_>))
                 }

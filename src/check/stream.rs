@@ -809,7 +809,9 @@ impl<'p> Checker<'p> {
                     format!("`{}` must be an aggregate", name.name),
                 )
                 .label(e.span, "not an aggregate call")
-                .help("group outputs are count(), sum(x), min(x), max(x) or avg(x)"),
+                .help(
+                    "group outputs are count(), sum(x), min(x), max(x), avg(x), count_distinct(x), first(x) or last(x)",
+                ),
             );
             return None;
         };
@@ -819,11 +821,12 @@ impl<'p> Checker<'p> {
                 format!("unknown aggregate `{}`", fname.name),
             )
             .label(fname.span, "not an aggregate");
-            if let Some(s) = suggest(&fname.name, ["count", "sum", "min", "max", "avg"]) {
+            if let Some(s) = suggest(&fname.name, AggFunc::NAMES) {
                 d = d.help(s);
             }
-            self.diags
-                .push(d.note("the aggregates are count, sum, min, max and avg"));
+            self.diags.push(d.note(
+                "the aggregates are count, sum, min, max, avg, count_distinct, first and last",
+            ));
             return None;
         };
         let expected = if func == AggFunc::Count { 0 } else { 1 };
@@ -853,6 +856,8 @@ impl<'p> Checker<'p> {
                 scalar: Scalar::Float,
                 nullable: a.ty.nullable,
             },
+            (Some(_), AggFunc::CountDistinct) => Type::INT,
+            (Some(a), AggFunc::First | AggFunc::Last) => a.ty,
             (Some(a), AggFunc::Min | AggFunc::Max)
                 if matches!(
                     a.ty.scalar,

@@ -1,7 +1,7 @@
 //! The group operator: aggregates per worker, exchanges partial states by key hash, and emits
 //! each group once its input frontier is empty.
 
-use super::{Cb, Ctx, Packet, S, kernel_op};
+use super::{Cb, Ctx, Order, Packet, S, kernel_op};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::runtime::RunError;
 use crate::runtime::group::{GroupTable, route};
@@ -92,6 +92,7 @@ pub(super) fn group_op<'s>(
                     for p in data.drain(..) {
                         if !c2.shared.aborted() {
                             c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                            pre.set_position(position(p.order));
                             let r = pre.update(&p.batch).map_err(|reason| RunError::Stage {
                                 stage: name.clone(),
                                 reason,
@@ -152,6 +153,7 @@ pub(super) fn group_op<'s>(
                                 table.merge(&p.batch)
                             } else {
                                 ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                                table.set_position(position(p.order));
                                 table.update(&p.batch)
                             };
                             let r = r
@@ -199,6 +201,11 @@ pub(super) fn group_op<'s>(
             }
         },
     )
+}
+
+/// A packet's input position as `GroupTable::set_position` takes it (for `first`/`last`).
+fn position(o: Order) -> Option<(u64, u64)> {
+    (o != Order::NONE).then_some((o.split_key(), o.chunk))
 }
 
 /// A pre-aggregation table sends its partial states on once it holds this many bytes.

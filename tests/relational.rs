@@ -106,12 +106,18 @@ fn rows(text: &str) -> Vec<String> {
 
 /// Runs `stages` over the input with `workers` workers; the output rows.
 fn flow(dir: &Path, stages: &str, workers: usize, env: &[(&str, &str)]) -> Vec<String> {
+    flow_args(dir, stages, &["--threads", &workers.to_string()], env)
+}
+
+/// Runs `stages` over the input with the `flow run` arguments `args`; the output rows.
+fn flow_args(dir: &Path, stages: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     // A stage list may start with `let` statements (for a join's right side): `lets ;; r …`.
     let (lets, stages) = stages.split_once(";;").unwrap_or(("", stages));
     let script = format!("{HEAD}{lets}\nr {stages} | sink csv(\"out.csv\", header: true)\n");
     std::fs::write(dir.join("job.flow"), script).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-        .args(["run", "-q", "--threads", &workers.to_string()])
+        .args(["run", "-q"])
+        .args(args)
         .arg(dir.join("job.flow"))
         .envs(env.iter().copied())
         .output()
@@ -142,9 +148,16 @@ fn duckdb(dir: &Path, query: &str) -> Vec<String> {
 }
 
 fn case(stages: &str, query: &str, ordered: bool, workers: usize) {
+    let w = workers.to_string();
+    case_args(stages, query, ordered, &["--threads", &w]);
+}
+
+/// As `case`, with the `flow run` arguments `args` (e.g. `--nodes 2`).
+fn case_args(stages: &str, query: &str, ordered: bool, args: &[&str]) {
+    let workers = args.join(" ");
     let dir = tempfile::tempdir().expect("tempdir");
     write_inputs(dir.path(), 3000);
-    let mut got = flow(dir.path(), stages, workers, &[]);
+    let mut got = flow_args(dir.path(), stages, args, &[]);
     let mut want = duckdb(dir.path(), query);
     assert!(!want.is_empty());
     if !ordered {
@@ -154,7 +167,7 @@ fn case(stages: &str, query: &str, ordered: bool, workers: usize) {
     if got != want {
         let at = got.iter().zip(&want).position(|(a, b)| a != b);
         panic!(
-            "`{stages}` at {workers} workers differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
+            "`{stages}` with `{workers}` differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
             got.len(),
             want.len(),
             at.and_then(|i| got.get(i)),
@@ -239,10 +252,42 @@ cases! {
         "let g = r | group k { n: count() } | map { gk: k, n };; | left join g on k == gk { n } | filter n != null && n > 230 | map { id, k, n }",
         "SELECT i.id, i.k, g.n FROM {input} i LEFT JOIN (SELECT k, count(*) AS n FROM {input} GROUP BY k) g ON i.k = g.k WHERE g.n > 230",
         false;
+    count_distinct_of_strings_floats_ints:
+        "| group k { n: count(), ds: count_distinct(s), dx: count_distinct(x), dk: count_distinct(id % 50) }",
+        "SELECT k, count(*), count(DISTINCT s), count(DISTINCT x), count(DISTINCT id % 50) FROM {input} GROUP BY k",
+        false;
+    count_distinct_by_string_key:
+        "| group s { dk: count_distinct(k), dx: count_distinct((x ?? 1.0) * 2.0) }",
+        "SELECT s, count(DISTINCT k), count(DISTINCT COALESCE(x, 1.0) * 2.0) FROM {input} GROUP BY s",
+        false;
+    first_last_keep_nulls_in_input_order:
+        "| group k { fs: first(s), ls: last(s), fx: first(x), lx: last(x), fi: first(id), li: last(id) }",
+        "SELECT k, first(s ORDER BY id), last(s ORDER BY id), first(x ORDER BY id), last(x ORDER BY id), first(id ORDER BY id), last(id ORDER BY id) FROM {input} GROUP BY k",
+        false;
+    first_last_of_computed_values_after_filter:
+        "| filter id % 3 != 0 | group s { f: first((k ?? -1) * 10), l: last(s ?? \"-\"), n: count_distinct(k) }",
+        "SELECT s, first(COALESCE(k, -1) * 10 ORDER BY id), last(COALESCE(s, '-') ORDER BY id), count(DISTINCT k) FROM {input} WHERE id % 3 <> 0 GROUP BY s",
+        false;
+    groups_of_only_nulls:
+        "| filter s == null && x == null | group k { n: count(), ds: count_distinct(s), fs: first(s), lx: last(x) }",
+        "SELECT k, count(*), count(DISTINCT s), first(s ORDER BY id), last(x ORDER BY id) FROM {input} WHERE s IS NULL AND x IS NULL GROUP BY k",
+        false;
     distinct_then_sort:
         "| distinct s | sort s | map { s, id }",
         "SELECT s, id FROM {input} QUALIFY row_number() OVER (PARTITION BY s ORDER BY id) = 1 ORDER BY s NULLS LAST",
         true;
+}
+
+/// `first`/`last`/`count_distinct` across two `flow worker` processes: partial states from the
+/// two nodes merge by input position to DuckDB's answer.
+#[test]
+fn first_last_on_two_nodes() {
+    case_args(
+        "| group k { fs: first(s), lx: last(x), li: last(id), ds: count_distinct(s) }",
+        "SELECT k, first(s ORDER BY id), last(x ORDER BY id), last(id ORDER BY id), count(DISTINCT s) FROM {input} GROUP BY k",
+        false,
+        &["--nodes", "2", "--threads", "2"],
+    );
 }
 
 /// A sort far over its budget spills many runs to temporary files and merges them: the output
@@ -282,8 +327,9 @@ fn spilling_sort_four_workers() {
     spilling_sort(4);
 }
 
-/// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`; `sort` and keyed `distinct` are
-/// refused with E0080 (their order and "first row" are not SQL's).
+/// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`, `count_distinct` is
+/// `count(DISTINCT …)`; `sort`, keyed `distinct` and `first`/`last` are refused with E0080 (their
+/// order and "first row" are not SQL's).
 #[test]
 fn sql_translates_whole_row_distinct_and_refuses_sort() {
     use flow::driver::Session;
@@ -308,7 +354,14 @@ fn sql_translates_whole_row_distinct_and_refuses_sort() {
     };
     let ok = compile("| map { k, s } | distinct").expect("translates");
     assert!(ok.contains("SELECT DISTINCT *"), "{ok}");
-    for stages in ["| sort k", "| distinct k"] {
+    let cd = compile("| group k { d: count_distinct(s) }").expect("translates");
+    assert!(cd.contains("count(DISTINCT "), "{cd}");
+    for stages in [
+        "| sort k",
+        "| distinct k",
+        "| group k { f: first(s) }",
+        "| group k { l: last(x) }",
+    ] {
         let errs = compile(stages).expect_err("refused");
         assert!(
             errs.len() == 1 && errs[0].starts_with("E0080"),

@@ -208,6 +208,26 @@ cases! {
         "| sort x desc, s | limit 25",
         "SELECT * FROM {input} ORDER BY x DESC NULLS LAST, s NULLS LAST, id LIMIT 25",
         true;
+    sort_by_string_expression:
+        "| sort lower(s ?? \"~\") desc, k",
+        "SELECT * FROM {input} ORDER BY lower(COALESCE(s, '~')) DESC, k NULLS LAST, id",
+        true;
+    sort_by_float_expression_with_nan:
+        "| sort (x ?? 0.5) * 2.0 desc, s",
+        "SELECT * FROM {input} ORDER BY COALESCE(x, 0.5) * 2.0 DESC, s NULLS LAST, id",
+        true;
+    sort_by_nullable_expression_and_negation:
+        "| sort if k != null { k % 4 } else { null }, -id",
+        "SELECT * FROM {input} ORDER BY k % 4 NULLS LAST, -id",
+        true;
+    sort_by_expression_then_limit_is_top_n:
+        "| sort abs(id - 1500), id desc | limit 20",
+        "SELECT * FROM {input} ORDER BY abs(id - 1500), id DESC LIMIT 20",
+        true;
+    sort_by_expression_after_group:
+        "| group s { n: count(), f: first(id) } | sort n % 7, f",
+        "SELECT s, count(*) AS n, first(id ORDER BY id) AS f FROM {input} GROUP BY s ORDER BY n % 7, f",
+        true;
     filter_after_sort:
         "| sort s desc | filter k != null && k > 6 | map { id, s, k2: k * 2 }",
         "SELECT id, s, k * 2 AS k2 FROM {input} WHERE k > 6 ORDER BY s DESC NULLS LAST, id",

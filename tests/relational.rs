@@ -310,6 +310,24 @@ fn first_last_on_two_nodes() {
     );
 }
 
+/// The reference interpreter (`--engine interpreter`) evaluates computed sort keys and
+/// aggregate arguments to the same rows as the JIT (the other cases) and DuckDB.
+#[test]
+fn interpreter_sort_keys_and_aggregate_arguments() {
+    case_args(
+        "| sort lower(s ?? \"~\") desc, (x ?? 0.5) * 2.0",
+        "SELECT * FROM {input} ORDER BY lower(COALESCE(s, '~')) DESC, COALESCE(x, 0.5) * 2.0, id",
+        true,
+        &["--engine", "interpreter", "--threads", "2"],
+    );
+    case_args(
+        "| group k { d: count_distinct(id % 9), f: first((x ?? 1.0) * 3.0), l: last(lower(s ?? \"-\")) }",
+        "SELECT k, count(DISTINCT id % 9), first(COALESCE(x, 1.0) * 3.0 ORDER BY id), last(lower(COALESCE(s, '-')) ORDER BY id) FROM {input} GROUP BY k",
+        false,
+        &["--engine", "interpreter", "--threads", "4"],
+    );
+}
+
 /// A sort far over its budget spills many runs to temporary files and merges them: the output
 /// is complete and sorted (as DuckDB sorts it), and no temporary file is left behind.
 fn spilling_sort(workers: usize) {

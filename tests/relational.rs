@@ -365,6 +365,76 @@ fn spilling_sort_four_workers() {
     spilling_sort(4);
 }
 
+/// A distinct far over its spill budget (`FLOW_SORT_BUDGET`) writes partition files and merges
+/// them back: the first row of each key as DuckDB picks it (in input order with one worker),
+/// and no temporary file is left behind. The memory budget is set below what the whole table
+/// needs (the same job without spilling fails), so the spill really happened.
+fn spilling_distinct(workers: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 40_000);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let tmp_s = tmp.to_string_lossy().into_owned();
+    let stages = "| map { id, g: id % 15000, s, x } | distinct g, s";
+    let env = [
+        ("FLOW_SORT_BUDGET", "32K"),
+        ("FLOW_MEMORY_BUDGET", "1M"),
+        ("TMPDIR", tmp_s.as_str()),
+    ];
+    let mut got = flow(dir.path(), stages, workers, &env);
+    let mut want = duckdb(
+        dir.path(),
+        "SELECT id, id % 15000 AS g, s, x FROM {input} QUALIFY row_number() OVER (PARTITION BY id % 15000, s ORDER BY id) = 1 ORDER BY id",
+    );
+    assert!(want.len() > 14_000, "{}", want.len());
+    if workers > 1 {
+        got.sort();
+        want.sort();
+    }
+    assert!(
+        got == want,
+        "the spilled distinct differs from DuckDB's rows ({} vs {})",
+        got.len(),
+        want.len()
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("read tmp")
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    // Without spilling, the table does not fit the memory budget.
+    std::fs::write(
+        dir.path().join("job.flow"),
+        format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n"),
+    )
+    .expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "-q", "--threads", &workers.to_string()])
+        .arg(dir.path().join("job.flow"))
+        .envs([("FLOW_SORT_BUDGET", "1G"), ("FLOW_MEMORY_BUDGET", "1M")])
+        .output()
+        .expect("run flow");
+    assert!(
+        !out.status.success(),
+        "the unspilled distinct should be over budget"
+    );
+}
+
+#[test]
+fn spilling_distinct_one_worker() {
+    spilling_distinct(1);
+}
+
+#[test]
+fn spilling_distinct_two_workers() {
+    spilling_distinct(2);
+}
+
+#[test]
+fn spilling_distinct_four_workers() {
+    spilling_distinct(4);
+}
+
 /// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`, `count_distinct` is
 /// `count(DISTINCT …)`; `sort`, keyed `distinct` and `first`/`last` are refused with E0080 (their
 /// order and "first row" are not SQL's).

@@ -1161,6 +1161,103 @@ mod tests {
         assert!(g.update(&over).is_err());
     }
 
+    /// first/last/count_distinct over rows split into chunks of 3 (positions (split 0, chunk
+    /// i)), each pre-aggregated alone and merged in reverse order, equal the one-table result;
+    /// nulls are kept by first/last and not counted by count_distinct.
+    #[test]
+    fn first_last_merge_by_position_not_arrival() {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+        ]);
+        let vals = [
+            None,
+            Some("b"),
+            Some("a"),
+            Some("b"),
+            None,
+            Some("c"),
+            Some("a"),
+        ];
+        let rows: Vec<Vec<Value>> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                vec![
+                    Value::Int(i as i64 % 2),
+                    v.map_or(Value::Null, |s| Value::Str(s.into())),
+                ]
+            })
+            .collect();
+        let s = Some((1, Scalar::Str));
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::First, s),
+                (AggFunc::Last, s),
+                (AggFunc::CountDistinct, s),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for (i, part) in rows.chunks(3).enumerate().rev() {
+            let mut pre = GroupTable::new(layout.clone(), kt.clone());
+            pre.set_position(Some((0, i as u64)));
+            pre.update(&Batch::from_values(&t, part)).unwrap();
+            let mut b = Batch::new(pre.partial_columns());
+            for g in 0..pre.groups() {
+                pre.emit_partial(g, &mut b);
+            }
+            fin.merge(&b).unwrap();
+        }
+        let mut out = Batch::new(4);
+        fin.emit(0, 10, usize::MAX, &mut out);
+        let ot = RowType::new(vec![
+            t.fields[0].clone(),
+            t.fields[1].clone(),
+            t.fields[1].clone(),
+            Field {
+                name: "d".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let mut got = out.to_values(&ot);
+        got.sort_by_key(|r| format!("{:?}", r[0]));
+        let st = |x: &str| Value::Str(x.into());
+        // k = 0: rows 0, 2, 4, 6 = null, a, null, a; k = 1: rows 1, 3, 5 = b, b, c.
+        assert_eq!(
+            got,
+            vec![
+                vec![Value::Int(0), Value::Null, st("a"), Value::Int(1)],
+                vec![Value::Int(1), st("b"), st("c"), Value::Int(2)],
+            ]
+        );
+    }
+
+    /// A count_distinct set counts toward the table's limit: growing past it is an error.
+    #[test]
+    fn count_distinct_sets_count_toward_the_limit() {
+        let t = RowType::new(vec![Field {
+            name: "v".into(),
+            ty: Type::INT,
+        }]);
+        let rows: Vec<Vec<Value>> = (0..5000).map(|i| vec![Value::Int(i)]).collect();
+        let layout = GroupLayout {
+            keys: vec![],
+            aggs: vec![(AggFunc::CountDistinct, Some((0, Scalar::Int)))],
+        };
+        let mut g = GroupTable::new(layout, RowType::new(vec![]));
+        g.set_limit(64 << 10);
+        let e = g.update(&Batch::from_values(&t, &rows)).unwrap_err();
+        assert!(e.contains("memory budget"), "{e}");
+    }
+
     fn float_rows(xs: &[f64]) -> (RowType, Vec<Vec<Value>>) {
         let t = RowType::new(vec![
             Field {

@@ -530,3 +530,36 @@ fn sql_translates_join() {
         "{sql}"
     );
 }
+
+/// `sort <expression> | limit N` stays a top-N: the projection that drops the computed key
+/// between the sort and the limit does not hide the limit from the sort.
+#[test]
+fn sort_by_expression_then_limit_plans_a_top_n() {
+    use flow::driver::Session;
+    use flow::runtime::physical::{PhysOp, PhysicalPlan};
+    for (stages, want) in [
+        ("| sort abs(id - 5) | limit 7", Some(7)),
+        ("| sort k | limit 3", Some(3)),
+        ("| sort abs(id - 5) | map { id, x: 1 } | limit 7", None),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_inputs(dir.path(), 10);
+        let script = dir.path().join("job.flow");
+        let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
+        std::fs::write(&script, text).expect("write script");
+        let mut s = Session::default();
+        let path = script.to_string_lossy().into_owned();
+        assert!(s.load_paths(&[path.as_str()]).is_empty());
+        let plan = s.plan().expect("the script checks");
+        let phys = PhysicalPlan::from_plan(plan, 2, 100).expect("physical plan");
+        let limits: Vec<Option<u64>> = phys
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                PhysOp::Sort { limit, .. } => Some(*limit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(limits, vec![want], "{stages}");
+    }
+}

@@ -435,22 +435,28 @@ fn spilling_distinct_four_workers() {
     spilling_distinct(4);
 }
 
+/// A session holding the job `stages` over a small input (the directory lives as long as the
+/// returned guard).
+fn session_for(stages: &str) -> (tempfile::TempDir, flow::driver::Session) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 10);
+    let script = dir.path().join("job.flow");
+    let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
+    std::fs::write(&script, text).expect("write script");
+    let mut s = flow::driver::Session::default();
+    let path = script.to_string_lossy().into_owned();
+    assert!(s.load_paths(&[path.as_str()]).is_empty());
+    (dir, s)
+}
+
 /// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`, `count_distinct` is
 /// `count(DISTINCT …)`; `sort`, keyed `distinct` and `first`/`last` are refused with E0080 (their
 /// order and "first row" are not SQL's).
 #[test]
 fn sql_translates_whole_row_distinct_and_refuses_sort() {
-    use flow::driver::Session;
     use flow::sql::{self, DuckDb};
     let compile = |stages: &str| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write_inputs(dir.path(), 10);
-        let script = dir.path().join("job.flow");
-        let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
-        std::fs::write(&script, text).expect("write script");
-        let mut s = Session::default();
-        let path = script.to_string_lossy().into_owned();
-        assert!(s.load_paths(&[path.as_str()]).is_empty());
+        let (_dir, mut s) = session_for(stages);
         let plan = s.plan().expect("the script checks");
         sql::compile(plan, &DuckDb)
             .map(|st| sql::script(&st))
@@ -535,21 +541,13 @@ fn sql_translates_join() {
 /// between the sort and the limit does not hide the limit from the sort.
 #[test]
 fn sort_by_expression_then_limit_plans_a_top_n() {
-    use flow::driver::Session;
     use flow::runtime::physical::{PhysOp, PhysicalPlan};
     for (stages, want) in [
         ("| sort abs(id - 5) | limit 7", Some(7)),
         ("| sort k | limit 3", Some(3)),
         ("| sort abs(id - 5) | map { id, x: 1 } | limit 7", None),
     ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write_inputs(dir.path(), 10);
-        let script = dir.path().join("job.flow");
-        let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
-        std::fs::write(&script, text).expect("write script");
-        let mut s = Session::default();
-        let path = script.to_string_lossy().into_owned();
-        assert!(s.load_paths(&[path.as_str()]).is_empty());
+        let (_dir, mut s) = session_for(stages);
         let plan = s.plan().expect("the script checks");
         let phys = PhysicalPlan::from_plan(plan, 2, 100).expect("physical plan");
         let limits: Vec<Option<u64>> = phys

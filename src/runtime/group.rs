@@ -556,17 +556,12 @@ impl GroupTable {
                 match v {
                     In::Str(s) => {
                         let cur = self.states[at];
-                        if cur == u64::MAX {
-                            self.strs_bytes += s.len();
-                            self.strs.push(s.into());
-                            self.states[at] = (self.strs.len() - 1) as u64;
-                        } else {
-                            let c = &mut self.strs[cur as usize];
-                            let ord = s.cmp(c);
-                            if (max && ord.is_gt()) || (!max && ord.is_lt()) {
-                                self.strs_bytes = self.strs_bytes + s.len() - c.len();
-                                *c = s.into();
-                            }
+                        let better = cur == u64::MAX || {
+                            let ord = s.cmp(&self.strs[cur as usize]);
+                            (max && ord.is_gt()) || (!max && ord.is_lt())
+                        };
+                        if better {
+                            self.put_str(at, s);
                         }
                     }
                     In::Float(x) => {
@@ -755,6 +750,20 @@ impl GroupTable {
         Ok(())
     }
 
+    /// Stores `x` as the string of state word `at` (an index into `strs`; `u64::MAX`: none yet).
+    fn put_str(&mut self, at: usize, x: &[u8]) {
+        let cur = self.states[at];
+        if cur == u64::MAX {
+            self.strs_bytes += x.len();
+            self.strs.push(x.into());
+            self.states[at] = (self.strs.len() - 1) as u64;
+        } else {
+            let c = &mut self.strs[cur as usize];
+            self.strs_bytes = self.strs_bytes + x.len() - c.len();
+            *c = x.into();
+        }
+    }
+
     /// Adds the encoded value `v` to group `g`'s set of aggregate `a` (`count_distinct`).
     fn insert_distinct(&mut self, g: usize, a: usize, v: &[u8]) -> Result<(), String> {
         let at = g * self.words + self.slots[a].1;
@@ -797,18 +806,7 @@ impl GroupTable {
             Some(v) => {
                 self.states[fw_null] &= !null;
                 match v {
-                    In::Str(x) => {
-                        let cur = self.states[s];
-                        if cur == u64::MAX {
-                            self.strs_bytes += x.len();
-                            self.strs.push(x.into());
-                            self.states[s] = (self.strs.len() - 1) as u64;
-                        } else {
-                            let c = &mut self.strs[cur as usize];
-                            self.strs_bytes = self.strs_bytes + x.len() - c.len();
-                            *c = x.into();
-                        }
-                    }
+                    In::Str(x) => self.put_str(s, x),
                     In::Float(x) => self.states[s] = x.to_bits(),
                     In::Int(x) => self.states[s] = x as u64,
                     In::Avg(..) => {}

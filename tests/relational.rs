@@ -106,12 +106,18 @@ fn rows(text: &str) -> Vec<String> {
 
 /// Runs `stages` over the input with `workers` workers; the output rows.
 fn flow(dir: &Path, stages: &str, workers: usize, env: &[(&str, &str)]) -> Vec<String> {
+    flow_args(dir, stages, &["--threads", &workers.to_string()], env)
+}
+
+/// Runs `stages` over the input with the `flow run` arguments `args`; the output rows.
+fn flow_args(dir: &Path, stages: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
     // A stage list may start with `let` statements (for a join's right side): `lets ;; r …`.
     let (lets, stages) = stages.split_once(";;").unwrap_or(("", stages));
     let script = format!("{HEAD}{lets}\nr {stages} | sink csv(\"out.csv\", header: true)\n");
     std::fs::write(dir.join("job.flow"), script).expect("write script");
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
-        .args(["run", "-q", "--threads", &workers.to_string()])
+        .args(["run", "-q"])
+        .args(args)
         .arg(dir.join("job.flow"))
         .envs(env.iter().copied())
         .output()
@@ -142,9 +148,16 @@ fn duckdb(dir: &Path, query: &str) -> Vec<String> {
 }
 
 fn case(stages: &str, query: &str, ordered: bool, workers: usize) {
+    let w = workers.to_string();
+    case_args(stages, query, ordered, &["--threads", &w]);
+}
+
+/// As `case`, with the `flow run` arguments `args` (e.g. `--nodes 2`).
+fn case_args(stages: &str, query: &str, ordered: bool, args: &[&str]) {
+    let workers = args.join(" ");
     let dir = tempfile::tempdir().expect("tempdir");
     write_inputs(dir.path(), 3000);
-    let mut got = flow(dir.path(), stages, workers, &[]);
+    let mut got = flow_args(dir.path(), stages, args, &[]);
     let mut want = duckdb(dir.path(), query);
     assert!(!want.is_empty());
     if !ordered {
@@ -154,7 +167,7 @@ fn case(stages: &str, query: &str, ordered: bool, workers: usize) {
     if got != want {
         let at = got.iter().zip(&want).position(|(a, b)| a != b);
         panic!(
-            "`{stages}` at {workers} workers differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
+            "`{stages}` with `{workers}` differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
             got.len(),
             want.len(),
             at.and_then(|i| got.get(i)),
@@ -194,6 +207,26 @@ cases! {
     sort_then_limit_is_top_n:
         "| sort x desc, s | limit 25",
         "SELECT * FROM {input} ORDER BY x DESC NULLS LAST, s NULLS LAST, id LIMIT 25",
+        true;
+    sort_by_string_expression:
+        "| sort lower(s ?? \"~\") desc, k",
+        "SELECT * FROM {input} ORDER BY lower(COALESCE(s, '~')) DESC, k NULLS LAST, id",
+        true;
+    sort_by_float_expression_with_nan:
+        "| sort (x ?? 0.5) * 2.0 desc, s",
+        "SELECT * FROM {input} ORDER BY COALESCE(x, 0.5) * 2.0 DESC, s NULLS LAST, id",
+        true;
+    sort_by_nullable_expression_and_negation:
+        "| sort if k != null { k % 4 } else { null }, -id",
+        "SELECT * FROM {input} ORDER BY k % 4 NULLS LAST, -id",
+        true;
+    sort_by_expression_then_limit_is_top_n:
+        "| sort abs(id - 1500), id desc | limit 20",
+        "SELECT * FROM {input} ORDER BY abs(id - 1500), id DESC LIMIT 20",
+        true;
+    sort_by_expression_after_group:
+        "| group s { n: count(), f: first(id) } | sort n % 7, f",
+        "SELECT s, count(*) AS n, first(id ORDER BY id) AS f FROM {input} GROUP BY s ORDER BY n % 7, f",
         true;
     filter_after_sort:
         "| sort s desc | filter k != null && k > 6 | map { id, s, k2: k * 2 }",
@@ -239,10 +272,60 @@ cases! {
         "let g = r | group k { n: count() } | map { gk: k, n };; | left join g on k == gk { n } | filter n != null && n > 230 | map { id, k, n }",
         "SELECT i.id, i.k, g.n FROM {input} i LEFT JOIN (SELECT k, count(*) AS n FROM {input} GROUP BY k) g ON i.k = g.k WHERE g.n > 230",
         false;
+    count_distinct_of_strings_floats_ints:
+        "| group k { n: count(), ds: count_distinct(s), dx: count_distinct(x), dk: count_distinct(id % 50) }",
+        "SELECT k, count(*), count(DISTINCT s), count(DISTINCT x), count(DISTINCT id % 50) FROM {input} GROUP BY k",
+        false;
+    count_distinct_by_string_key:
+        "| group s { dk: count_distinct(k), dx: count_distinct((x ?? 1.0) * 2.0) }",
+        "SELECT s, count(DISTINCT k), count(DISTINCT COALESCE(x, 1.0) * 2.0) FROM {input} GROUP BY s",
+        false;
+    first_last_keep_nulls_in_input_order:
+        "| group k { fs: first(s), ls: last(s), fx: first(x), lx: last(x), fi: first(id), li: last(id) }",
+        "SELECT k, first(s ORDER BY id), last(s ORDER BY id), first(x ORDER BY id), last(x ORDER BY id), first(id ORDER BY id), last(id ORDER BY id) FROM {input} GROUP BY k",
+        false;
+    first_last_of_computed_values_after_filter:
+        "| filter id % 3 != 0 | group s { f: first((k ?? -1) * 10), l: last(s ?? \"-\"), n: count_distinct(k) }",
+        "SELECT s, first(COALESCE(k, -1) * 10 ORDER BY id), last(COALESCE(s, '-') ORDER BY id), count(DISTINCT k) FROM {input} WHERE id % 3 <> 0 GROUP BY s",
+        false;
+    groups_of_only_nulls:
+        "| filter s == null && x == null | group k { n: count(), ds: count_distinct(s), fs: first(s), lx: last(x) }",
+        "SELECT k, count(*), count(DISTINCT s), first(s ORDER BY id), last(x ORDER BY id) FROM {input} WHERE s IS NULL AND x IS NULL GROUP BY k",
+        false;
     distinct_then_sort:
         "| distinct s | sort s | map { s, id }",
         "SELECT s, id FROM {input} QUALIFY row_number() OVER (PARTITION BY s ORDER BY id) = 1 ORDER BY s NULLS LAST",
         true;
+}
+
+/// `first`/`last`/`count_distinct` across two `flow worker` processes: partial states from the
+/// two nodes merge by input position to DuckDB's answer.
+#[test]
+fn first_last_on_two_nodes() {
+    case_args(
+        "| group k { fs: first(s), lx: last(x), li: last(id), ds: count_distinct(s) }",
+        "SELECT k, first(s ORDER BY id), last(x ORDER BY id), last(id ORDER BY id), count(DISTINCT s) FROM {input} GROUP BY k",
+        false,
+        &["--nodes", "2", "--threads", "2"],
+    );
+}
+
+/// The reference interpreter (`--engine interpreter`) evaluates computed sort keys and
+/// aggregate arguments to the same rows as the JIT (the other cases) and DuckDB.
+#[test]
+fn interpreter_sort_keys_and_aggregate_arguments() {
+    case_args(
+        "| sort lower(s ?? \"~\") desc, (x ?? 0.5) * 2.0",
+        "SELECT * FROM {input} ORDER BY lower(COALESCE(s, '~')) DESC, COALESCE(x, 0.5) * 2.0, id",
+        true,
+        &["--engine", "interpreter", "--threads", "2"],
+    );
+    case_args(
+        "| group k { d: count_distinct(id % 9), f: first((x ?? 1.0) * 3.0), l: last(lower(s ?? \"-\")) }",
+        "SELECT k, count(DISTINCT id % 9), first(COALESCE(x, 1.0) * 3.0 ORDER BY id), last(lower(COALESCE(s, '-')) ORDER BY id) FROM {input} GROUP BY k",
+        false,
+        &["--engine", "interpreter", "--threads", "4"],
+    );
 }
 
 /// A sort far over its budget spills many runs to temporary files and merges them: the output
@@ -282,21 +365,98 @@ fn spilling_sort_four_workers() {
     spilling_sort(4);
 }
 
-/// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`; `sort` and keyed `distinct` are
-/// refused with E0080 (their order and "first row" are not SQL's).
+/// A distinct far over its spill budget (`FLOW_SORT_BUDGET`) writes partition files and merges
+/// them back: the first row of each key as DuckDB picks it (in input order with one worker),
+/// and no temporary file is left behind. The memory budget is set below what the whole table
+/// needs (the same job without spilling fails), so the spill really happened.
+fn spilling_distinct(workers: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 40_000);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let tmp_s = tmp.to_string_lossy().into_owned();
+    let stages = "| map { id, g: id % 15000, s, x } | distinct g, s";
+    let env = [
+        ("FLOW_SORT_BUDGET", "32K"),
+        ("FLOW_MEMORY_BUDGET", "1M"),
+        ("TMPDIR", tmp_s.as_str()),
+    ];
+    let mut got = flow(dir.path(), stages, workers, &env);
+    let mut want = duckdb(
+        dir.path(),
+        "SELECT id, id % 15000 AS g, s, x FROM {input} QUALIFY row_number() OVER (PARTITION BY id % 15000, s ORDER BY id) = 1 ORDER BY id",
+    );
+    assert!(want.len() > 14_000, "{}", want.len());
+    if workers > 1 {
+        got.sort();
+        want.sort();
+    }
+    assert!(
+        got == want,
+        "the spilled distinct differs from DuckDB's rows ({} vs {})",
+        got.len(),
+        want.len()
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("read tmp")
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    // Without spilling, the table does not fit the memory budget.
+    std::fs::write(
+        dir.path().join("job.flow"),
+        format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n"),
+    )
+    .expect("write script");
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "-q", "--threads", &workers.to_string()])
+        .arg(dir.path().join("job.flow"))
+        .envs([("FLOW_SORT_BUDGET", "1G"), ("FLOW_MEMORY_BUDGET", "1M")])
+        .output()
+        .expect("run flow");
+    assert!(
+        !out.status.success(),
+        "the unspilled distinct should be over budget"
+    );
+}
+
+#[test]
+fn spilling_distinct_one_worker() {
+    spilling_distinct(1);
+}
+
+#[test]
+fn spilling_distinct_two_workers() {
+    spilling_distinct(2);
+}
+
+#[test]
+fn spilling_distinct_four_workers() {
+    spilling_distinct(4);
+}
+
+/// A session holding the job `stages` over a small input (the directory lives as long as the
+/// returned guard).
+fn session_for(stages: &str) -> (tempfile::TempDir, flow::driver::Session) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 10);
+    let script = dir.path().join("job.flow");
+    let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
+    std::fs::write(&script, text).expect("write script");
+    let mut s = flow::driver::Session::default();
+    let path = script.to_string_lossy().into_owned();
+    assert!(s.load_paths(&[path.as_str()]).is_empty());
+    (dir, s)
+}
+
+/// The SQL backend: whole-row `distinct` is `SELECT DISTINCT`, `count_distinct` is
+/// `count(DISTINCT …)`; `sort`, keyed `distinct` and `first`/`last` are refused with E0080 (their
+/// order and "first row" are not SQL's).
 #[test]
 fn sql_translates_whole_row_distinct_and_refuses_sort() {
-    use flow::driver::Session;
     use flow::sql::{self, DuckDb};
     let compile = |stages: &str| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write_inputs(dir.path(), 10);
-        let script = dir.path().join("job.flow");
-        let text = format!("{HEAD}r {stages} | sink csv(\"out.csv\", header: true)\n");
-        std::fs::write(&script, text).expect("write script");
-        let mut s = Session::default();
-        let path = script.to_string_lossy().into_owned();
-        assert!(s.load_paths(&[path.as_str()]).is_empty());
+        let (_dir, mut s) = session_for(stages);
         let plan = s.plan().expect("the script checks");
         sql::compile(plan, &DuckDb)
             .map(|st| sql::script(&st))
@@ -308,7 +468,14 @@ fn sql_translates_whole_row_distinct_and_refuses_sort() {
     };
     let ok = compile("| map { k, s } | distinct").expect("translates");
     assert!(ok.contains("SELECT DISTINCT *"), "{ok}");
-    for stages in ["| sort k", "| distinct k"] {
+    let cd = compile("| group k { d: count_distinct(s) }").expect("translates");
+    assert!(cd.contains("count(DISTINCT "), "{cd}");
+    for stages in [
+        "| sort k",
+        "| distinct k",
+        "| group k { f: first(s) }",
+        "| group k { l: last(x) }",
+    ] {
         let errs = compile(stages).expect_err("refused");
         assert!(
             errs.len() == 1 && errs[0].starts_with("E0080"),
@@ -368,4 +535,29 @@ fn sql_translates_join() {
         sql.contains("LEFT JOIN") && sql.contains(" ON l.\"k\" = r.\"tk\""),
         "{sql}"
     );
+}
+
+/// `sort <expression> | limit N` stays a top-N: the projection that drops the computed key
+/// between the sort and the limit does not hide the limit from the sort.
+#[test]
+fn sort_by_expression_then_limit_plans_a_top_n() {
+    use flow::runtime::physical::{PhysOp, PhysicalPlan};
+    for (stages, want) in [
+        ("| sort abs(id - 5) | limit 7", Some(7)),
+        ("| sort k | limit 3", Some(3)),
+        ("| sort abs(id - 5) | map { id, x: 1 } | limit 7", None),
+    ] {
+        let (_dir, mut s) = session_for(stages);
+        let plan = s.plan().expect("the script checks");
+        let phys = PhysicalPlan::from_plan(plan, 2, 100).expect("physical plan");
+        let limits: Vec<Option<u64>> = phys
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                PhysOp::Sort { limit, .. } => Some(*limit),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(limits, vec![want], "{stages}");
+    }
 }

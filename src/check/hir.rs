@@ -160,27 +160,47 @@ pub enum AggFunc {
     Max,
     /// Mean of non-null values: float (nullable if the argument is).
     Avg,
+    /// Number of distinct non-null values (exact; floats by value, `-0.0 == 0.0`, NaNs equal):
+    /// int, never null.
+    CountDistinct,
+    /// The value of the group's first row in input order, null included (SQL's `first_value`
+    /// and DuckDB's `first`): the argument's type.
+    First,
+    /// The value of the group's last row in input order, null included.
+    Last,
 }
 
 impl AggFunc {
+    /// Every aggregate, in the order the docs list them.
+    pub const ALL: [AggFunc; 8] = [
+        AggFunc::Count,
+        AggFunc::Sum,
+        AggFunc::Min,
+        AggFunc::Max,
+        AggFunc::Avg,
+        AggFunc::CountDistinct,
+        AggFunc::First,
+        AggFunc::Last,
+    ];
+    /// The names of [`AggFunc::ALL`].
+    pub const NAMES: [&'static str; 8] = [
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count_distinct",
+        "first",
+        "last",
+    ];
+
     pub fn from_name(name: &str) -> Option<AggFunc> {
-        Some(match name {
-            "count" => AggFunc::Count,
-            "sum" => AggFunc::Sum,
-            "min" => AggFunc::Min,
-            "max" => AggFunc::Max,
-            "avg" => AggFunc::Avg,
-            _ => return None,
-        })
+        let i = AggFunc::NAMES.iter().position(|n| *n == name)?;
+        Some(AggFunc::ALL[i])
     }
     pub fn name(self) -> &'static str {
-        match self {
-            AggFunc::Count => "count",
-            AggFunc::Sum => "sum",
-            AggFunc::Min => "min",
-            AggFunc::Max => "max",
-            AggFunc::Avg => "avg",
-        }
+        let i = AggFunc::ALL.iter().position(|f| *f == self).unwrap_or(0);
+        AggFunc::NAMES[i]
     }
 }
 

@@ -361,11 +361,42 @@ impl<'p> Checker<'p> {
                 }
             },
             StageKind::Sort(keys) => {
-                let names: Vec<&ast::Ident> = keys.iter().map(|k| &k.name).collect();
+                // A key that is a plain column name is that column; any other expression is
+                // computed over the input row into a hidden column (below).
+                fn plain(k: &ast::SortKey) -> Option<&ast::Ident> {
+                    match &k.expr.kind {
+                        ast::ExprKind::Name(id) => Some(id),
+                        _ => None,
+                    }
+                }
+                let names: Vec<&ast::Ident> = keys.iter().filter_map(plain).collect();
                 let cols = self.key_columns(&input.row, &names, "sort");
-                let mut out = Vec::new();
                 let mut ok = cols.is_some();
-                for (k, col) in keys.iter().zip(cols.unwrap_or_default()) {
+                let mut cols = cols.unwrap_or_default().into_iter();
+                let mut out = Vec::new();
+                let mut computed: Vec<(String, hir::Expr)> = Vec::new();
+                for k in keys {
+                    let col = if plain(k).is_some() {
+                        match cols.next() {
+                            Some(c) => c,
+                            None => continue,
+                        }
+                    } else {
+                        let Some(e) = self.expr_cx(&input.row, fcx).check_root(&k.expr) else {
+                            ok = false;
+                            continue;
+                        };
+                        if let ExprKind::Field(c) = e.kind {
+                            c
+                        } else {
+                            let mut name = format!("_sort{}", computed.len() + 1);
+                            while input.row.index_of(&name).is_some() {
+                                name.insert(0, '_');
+                            }
+                            computed.push((name, e));
+                            input.row.len() + computed.len() - 1
+                        }
+                    };
                     let desc = match &k.dir {
                         None => false,
                         Some(d) if d.name == "asc" => false,
@@ -380,7 +411,7 @@ impl<'p> Checker<'p> {
                             diag = if lower.starts_with("desc") || lower.starts_with("asc") {
                                 diag.help(format!(
                                     "write `{} {}`",
-                                    k.name.name,
+                                    crate::syntax::dump::expr(&k.expr),
                                     if lower.starts_with("desc") {
                                         "desc"
                                     } else {
@@ -401,13 +432,17 @@ impl<'p> Checker<'p> {
                     return None;
                 }
                 let row = input.row.clone();
-                (
-                    StreamKind::Sort {
-                        input: Box::new(input),
-                        keys: out,
-                    },
-                    row,
-                )
+                if computed.is_empty() {
+                    (
+                        StreamKind::Sort {
+                            input: Box::new(input),
+                            keys: out,
+                        },
+                        row,
+                    )
+                } else {
+                    sort_by_computed_keys(input, computed, out, &hints, span)
+                }
             }
             StageKind::Distinct(names) => {
                 let refs: Vec<&ast::Ident> = names.iter().collect();
@@ -822,7 +857,9 @@ impl<'p> Checker<'p> {
                     format!("`{}` must be an aggregate", name.name),
                 )
                 .label(e.span, "not an aggregate call")
-                .help("group outputs are count(), sum(x), min(x), max(x) or avg(x)"),
+                .help(
+                    "group outputs are count(), sum(x), min(x), max(x), avg(x), count_distinct(x), first(x) or last(x)",
+                ),
             );
             return None;
         };
@@ -832,11 +869,12 @@ impl<'p> Checker<'p> {
                 format!("unknown aggregate `{}`", fname.name),
             )
             .label(fname.span, "not an aggregate");
-            if let Some(s) = suggest(&fname.name, ["count", "sum", "min", "max", "avg"]) {
+            if let Some(s) = suggest(&fname.name, AggFunc::NAMES) {
                 d = d.help(s);
             }
-            self.diags
-                .push(d.note("the aggregates are count, sum, min, max and avg"));
+            self.diags.push(d.note(
+                "the aggregates are count, sum, min, max, avg, count_distinct, first and last",
+            ));
             return None;
         };
         let expected = if func == AggFunc::Count { 0 } else { 1 };
@@ -866,6 +904,8 @@ impl<'p> Checker<'p> {
                 scalar: Scalar::Float,
                 nullable: a.ty.nullable,
             },
+            (Some(_), AggFunc::CountDistinct) => Type::INT,
+            (Some(a), AggFunc::First | AggFunc::Last) => a.ty,
             (Some(a), AggFunc::Min | AggFunc::Max)
                 if matches!(
                     a.ty.scalar,
@@ -1001,6 +1041,74 @@ impl<'p> Checker<'p> {
 }
 
 /// The most stages on a path from a source to `s` (iterative).
+/// `sort` with computed keys: `map { *, _sort1: e1, … } | sort … | map { <the input columns> }`
+/// (the keys are evaluated by the map kernels, JIT or interpreter, and never output).
+fn sort_by_computed_keys(
+    input: Stream,
+    computed: Vec<(String, hir::Expr)>,
+    keys: Vec<hir::SortKey>,
+    hints: &Hints,
+    span: Span,
+) -> (StreamKind, RowType) {
+    let row = input.row.clone();
+    let column = |i: usize, f: &Field| {
+        (
+            f.name.clone(),
+            hir::Expr::new(ExprKind::Field(i), f.ty, span),
+        )
+    };
+    let mut fields: Vec<(String, hir::Expr)> = row
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| column(i, f))
+        .collect();
+    let mut wide = row.fields.clone();
+    for (name, e) in computed {
+        wide.push(Field {
+            name: name.clone(),
+            ty: e.ty,
+        });
+        fields.push((name, e));
+    }
+    let wide = RowType::new(wide);
+    let with_keys = Stream {
+        kind: StreamKind::Map {
+            input: Box::new(input),
+            fields,
+            policy: ErrorPolicy::default(),
+        },
+        row: wide.clone(),
+        hints: Hints::default(),
+        label: None,
+        span,
+    };
+    let sorted = Stream {
+        kind: StreamKind::Sort {
+            input: Box::new(with_keys),
+            keys,
+        },
+        row: wide,
+        hints: hints.clone(),
+        label: None,
+        span,
+    };
+    let project = row
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| column(i, f))
+        .collect();
+    (
+        StreamKind::Map {
+            input: Box::new(sorted),
+            fields: project,
+            policy: ErrorPolicy::default(),
+        },
+        row,
+    )
+}
+
 fn stages_deep(s: &Stream) -> usize {
     let mut deepest = 0;
     let mut stack = vec![(s, 0usize)];

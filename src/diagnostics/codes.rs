@@ -89,11 +89,11 @@ codes! {
     ConflictingModes = "E0042", "conflicting modes",
         "Files run together form one job with one mode, but two of them declare different modes.";
     UnknownAggregate = "E0050", "unknown aggregate function",
-        "A `group` output must be an aggregate: count(), sum(x), min(x), max(x) or avg(x).";
+        "A `group` output must be an aggregate: count(), sum(x), min(x), max(x), avg(x), count_distinct(x), first(x) or last(x).";
     AggregateType = "E0051", "aggregate of the wrong type",
         "sum and avg need numbers; min and max need numbers, strings or timestamps; count takes no argument.";
     AggregateOutsideGroup = "E0052", "aggregate outside group",
-        "count, sum, min, max and avg aggregate many rows and can only be used in a `group` stage: `group vendor { n: count() }`.";
+        "count, sum, min, max, avg, count_distinct, first and last aggregate many rows and can only be used in a `group` stage: `group vendor { n: count() }`.";
     UnionMismatch = "E0053", "union of different row types",
         "All streams of a `union` must have the same columns with the same types, in the same order. Use `map` to align them first.";
     NoSink = "E0054", "pipeline without a sink",

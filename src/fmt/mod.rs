@@ -502,7 +502,7 @@ impl<'s> Formatter<'s> {
                     if i > 0 {
                         parts.push(text(", "));
                     }
-                    parts.push(self.ident(&k.name));
+                    parts.push(self.expr(&k.expr));
                     if let Some(d) = &k.dir {
                         parts.push(text(" "));
                         parts.push(self.ident(d));

@@ -16,7 +16,7 @@ pub const KEYWORDS: &[&str] = &[
     "sort", "distinct", "join", "sink", "if", "else", "true", "false", "null",
 ];
 
-const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+const AGGREGATES: &[&str] = &AggFunc::NAMES;
 
 /// One open file as the features see it.
 pub struct Doc<'a> {

@@ -106,7 +106,7 @@ impl Walker<'_> {
                 }
                 StageKind::Sort(keys) => {
                     for k in keys {
-                        self.push(Ns::Field, &k.name, false);
+                        self.expr(&k.expr, true);
                     }
                 }
                 StageKind::Distinct(keys) => {

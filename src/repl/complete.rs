@@ -10,7 +10,7 @@ const KEYWORDS: &[&str] = &[
     "sink", "if", "else", "true", "false", "null",
 ];
 const STAGES: &[&str] = &["filter", "map", "group", "union", "limit", "sink"];
-const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+const AGGREGATES: &[&str] = &crate::check::hir::AggFunc::NAMES;
 const COMMANDS: &[&str] = &[
     ":help", ":type", ":schema", ":explain", ":run", ":load", ":save", ":decls", ":limit",
     ":reset", ":quit",

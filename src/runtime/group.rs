@@ -5,7 +5,10 @@
 //! (strings bytewise), null if there was none; for floats NaN propagates, as in the builtins
 //! (`float_min`/`float_max`): one NaN makes the group's min and max NaN, whatever the row order
 //! and however the rows were split between workers; `avg` is the float mean of non-null
-//! values, null if there was none. Keys compare by value: nulls form one group, floats compare
+//! values, null if there was none; `count_distinct` counts the distinct non-null values (a set
+//! per group, values compared as keys are); `first`/`last` keep the value (null included) of
+//! the row with the smallest/largest input position (see [`GroupTable::set_position`]), so
+//! partial states from any split or worker merge to the same value. Keys compare by value: nulls form one group, floats compare
 //! by value with `-0.0 == 0.0` and all NaNs equal (a float key is written as its canonical
 //! value: `0.0` for a group of `-0.0` and `0.0`).
 //!
@@ -27,7 +30,9 @@
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
 //!   aggregate, two for `avg`, plus a word of "has a value" bits for min/max); only `min`/`max`
-//!   of strings keep a heap copy of the current best string;
+//!   of strings keep a heap copy of the current best string; `first`/`last` take four words
+//!   (the value and the row's position) and two flag bits (seen, null); `count_distinct` one
+//!   word, the index of its group's set of encoded values (counted in [`GroupTable::bytes`]);
 //! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
 //!   position);
 //! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
@@ -65,7 +70,40 @@ enum Slot {
         scalar: Scalar,
         bit: usize,
     },
+    /// count_distinct: the index of the group's set in `GroupTable::sets` (`u64::MAX`: none).
+    Distinct {
+        scalar: Scalar,
+    },
+    /// first/last: the value (as for `Best`), then the row's position (three words, compared
+    /// in order); flag bits `bit` ("seen") and `bit + 1` ("the value is null").
+    Pick {
+        last: bool,
+        scalar: Scalar,
+        bit: usize,
+    },
 }
+
+impl Slot {
+    /// State words of the slot.
+    fn words(self) -> usize {
+        match self {
+            Slot::Avg => 2,
+            Slot::Pick { .. } => 4,
+            _ => 1,
+        }
+    }
+    /// Columns of the slot's partial state.
+    fn partial_columns(self) -> usize {
+        match self {
+            Slot::Avg => 2,
+            Slot::Pick { .. } => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// Bytes counted per value in a `count_distinct` set beside the value's own bytes.
+const SET_ENTRY_BYTES: usize = 32;
 
 pub struct GroupTable {
     layout: GroupLayout,
@@ -77,15 +115,23 @@ pub struct GroupTable {
     flag_words: usize,
     /// The encoded keys, each stored once.
     keys: KeyStore,
-    /// Words of each group's state that start as `u64::MAX` (min/max of strings: no string).
+    /// Words of each group's state that start as `u64::MAX` (min/max and first/last of strings:
+    /// no string; count_distinct: no set).
     str_best_words: Vec<usize>,
     /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
     index: Vec<u64>,
     groups: usize,
     states: Vec<u64>,
-    /// Current best strings of min/max over strings.
+    /// Current best strings of min/max over strings (and of first/last).
     strs: Vec<Box<[u8]>>,
     strs_bytes: usize,
+    /// The sets of `count_distinct`: encoded values (as `encode_key` writes one column).
+    sets: Vec<std::collections::HashSet<Box<[u8]>>>,
+    sets_bytes: usize,
+    /// The input position of the batch given to `update` (see `set_position`).
+    pos: [u64; 2],
+    /// Rows seen without an input position (their position is this running count).
+    unplaced: u64,
     scratch: Vec<u8>,
     /// The group of each row of the batch being added (reused between batches).
     gids: Vec<u32>,
@@ -445,9 +491,18 @@ impl GroupTable {
                         bit: best - 1,
                     }
                 }
+                AggFunc::CountDistinct => Slot::Distinct { scalar },
+                AggFunc::First | AggFunc::Last => {
+                    best += 2;
+                    Slot::Pick {
+                        last: f == AggFunc::Last,
+                        scalar,
+                        bit: best - 2,
+                    }
+                }
             };
             slots.push((slot, words));
-            words += if slot == Slot::Avg { 2 } else { 1 };
+            words += slot.words();
         }
         let flag_words = best.div_ceil(64);
         let key_width = layout
@@ -461,7 +516,12 @@ impl GroupTable {
                 Slot::Best {
                     scalar: Scalar::Str,
                     ..
-                } => Some(w),
+                }
+                | Slot::Pick {
+                    scalar: Scalar::Str,
+                    ..
+                }
+                | Slot::Distinct { .. } => Some(w),
                 _ => None,
             })
             .collect();
@@ -478,6 +538,10 @@ impl GroupTable {
             states: Vec::new(),
             strs: Vec::new(),
             strs_bytes: 0,
+            sets: Vec::new(),
+            sets_bytes: 0,
+            pos: [u64::MAX; 2],
+            unplaced: 0,
             scratch: Vec::new(),
             gids: Vec::new(),
             limit: usize::MAX,
@@ -495,6 +559,19 @@ impl GroupTable {
             + self.states.capacity() * 8
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
+            + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
+            + self.sets_bytes
+    }
+
+    /// Where the rows of the next `update` are in the input: `hi` = source and split (`source
+    /// << 32 | split`), `chunk` = the chunk in the split; a row's position is then `(hi, chunk,
+    /// row index)`. `None`: rows without an input position (a `group`'s output, a sort's), which
+    /// rank after every positioned row, in the order this table sees them.
+    pub fn set_position(&mut self, at: Option<(u64, u64)>) {
+        self.pos = match at {
+            Some((hi, chunk)) => [hi, chunk],
+            None => [u64::MAX; 2],
+        };
     }
 
     /// The most bytes the table may hold: it does not grow past it (`add` and `merge_from`
@@ -522,6 +599,8 @@ impl GroupTable {
         self.states.clear();
         self.strs.clear();
         self.strs_bytes = 0;
+        self.sets.clear();
+        self.sets_bytes = 0;
     }
 
     #[inline(always)]
@@ -589,6 +668,16 @@ impl GroupTable {
         Ok(Some(g))
     }
 
+    /// An error if `extra` more bytes would pass the table's limit (a `count_distinct` set
+    /// growing: such sets are not spilled).
+    fn over_limit(&self, extra: usize) -> Result<(), String> {
+        let need = self.bytes() + extra;
+        if need > self.limit {
+            return Err(crate::runtime::policy::over_budget(need, self.limit));
+        }
+        Ok(())
+    }
+
     /// The error of a table that is full (past its limit).
     fn full(&self) -> String {
         crate::runtime::policy::over_budget(self.bytes(), self.limit)
@@ -643,17 +732,12 @@ impl GroupTable {
                 match v {
                     In::Str(s) => {
                         let cur = self.states[at];
-                        if cur == u64::MAX {
-                            self.strs_bytes += s.len();
-                            self.strs.push(s.into());
-                            self.states[at] = (self.strs.len() - 1) as u64;
-                        } else {
-                            let c = &mut self.strs[cur as usize];
-                            let ord = s.cmp(c);
-                            if (max && ord.is_gt()) || (!max && ord.is_lt()) {
-                                self.strs_bytes = self.strs_bytes + s.len() - c.len();
-                                *c = s.into();
-                            }
+                        let better = cur == u64::MAX || {
+                            let ord = s.cmp(&self.strs[cur as usize]);
+                            (max && ord.is_gt()) || (!max && ord.is_lt())
+                        };
+                        if better {
+                            self.put_str(at, s);
                         }
                     }
                     In::Float(x) => {
@@ -822,6 +906,36 @@ impl GroupTable {
                         }
                     }
                 }
+                (Slot::Distinct { .. }, _) => {
+                    let mut v = Vec::new();
+                    for (i, &g) in gids.iter().enumerate() {
+                        let row = from + i;
+                        if b.is_null(row, col) {
+                            continue;
+                        }
+                        v.clear();
+                        encode_key(&mut v, b, row, &[(col, scalar)]);
+                        self.insert_distinct(g as usize, a, &v)?;
+                    }
+                }
+                (Slot::Pick { .. }, _) => {
+                    let [hi, chunk] = self.pos;
+                    let unplaced = self.unplaced;
+                    for (i, &g) in gids.iter().enumerate() {
+                        let row = from + i;
+                        let at = if hi == u64::MAX {
+                            [hi, chunk, unplaced + row as u64]
+                        } else {
+                            [hi, chunk, row as u64]
+                        };
+                        let v = (!b.is_null(row, col)).then(|| match scalar {
+                            Scalar::Float => In::Float(b.get_float(row, col)),
+                            Scalar::Str => In::Str(b.get_str_bytes(row, col)),
+                            _ => In::Int(b.get_int(row, col)),
+                        });
+                        self.pick(g as usize, a, v, at);
+                    }
+                }
                 _ => {
                     for (i, &g) in gids.iter().enumerate() {
                         let row = from + i;
@@ -838,7 +952,75 @@ impl GroupTable {
                 }
             }
         }
+        if self.pos[0] == u64::MAX {
+            self.unplaced += b.rows as u64;
+        }
         Ok(())
+    }
+
+    /// Stores `x` as the string of state word `at` (an index into `strs`; `u64::MAX`: none yet).
+    fn put_str(&mut self, at: usize, x: &[u8]) {
+        let cur = self.states[at];
+        if cur == u64::MAX {
+            self.strs_bytes += x.len();
+            self.strs.push(x.into());
+            self.states[at] = (self.strs.len() - 1) as u64;
+        } else {
+            let c = &mut self.strs[cur as usize];
+            self.strs_bytes = self.strs_bytes + x.len() - c.len();
+            *c = x.into();
+        }
+    }
+
+    /// Adds the encoded value `v` to group `g`'s set of aggregate `a` (`count_distinct`).
+    fn insert_distinct(&mut self, g: usize, a: usize, v: &[u8]) -> Result<(), String> {
+        let at = g * self.words + self.slots[a].1;
+        if self.states[at] == u64::MAX {
+            self.over_limit(growth(&self.sets, 1))?;
+            self.sets.push(Default::default());
+            self.states[at] = (self.sets.len() - 1) as u64;
+        }
+        let i = self.states[at] as usize;
+        if self.sets[i].contains(v) {
+            return Ok(());
+        }
+        let cost = v.len() + SET_ENTRY_BYTES;
+        self.over_limit(cost)?;
+        self.sets[i].insert(v.into());
+        self.sets_bytes += cost;
+        Ok(())
+    }
+
+    /// Keeps `v` (`None`: null) at input position `at` as group `g`'s `first`/`last` (aggregate
+    /// `a`) if it comes before (after) the one kept.
+    fn pick(&mut self, g: usize, a: usize, v: Option<In>, at: [u64; 3]) {
+        let (Slot::Pick { last, bit, .. }, w) = self.slots[a] else {
+            return;
+        };
+        let base = g * self.words;
+        let fw = base + self.words - self.flag_words + bit / 64;
+        let (seen, null) = (1u64 << (bit % 64), 1u64 << ((bit + 1) % 64));
+        let fw_null = base + self.words - self.flag_words + (bit + 1) / 64;
+        let s = base + w;
+        let cur = [self.states[s + 1], self.states[s + 2], self.states[s + 3]];
+        let take = self.states[fw] & seen == 0 || if last { at > cur } else { at < cur };
+        if !take {
+            return;
+        }
+        self.states[fw] |= seen;
+        self.states[s + 1..s + 4].copy_from_slice(&at);
+        match v {
+            None => self.states[fw_null] |= null,
+            Some(v) => {
+                self.states[fw_null] &= !null;
+                match v {
+                    In::Str(x) => self.put_str(s, x),
+                    In::Float(x) => self.states[s] = x.to_bits(),
+                    In::Int(x) => self.states[s] = x as u64,
+                    In::Avg(..) => {}
+                }
+            }
+        }
     }
 
     /// Columns of a partial-state row (`emit_partial` / `merge`): the key as its encoding
@@ -851,7 +1033,7 @@ impl GroupTable {
             + self
                 .slots
                 .iter()
-                .map(|(s, _)| if *s == Slot::Avg { 2 } else { 1 })
+                .map(|(s, _)| s.partial_columns())
                 .sum::<usize>()
     }
 
@@ -864,6 +1046,10 @@ impl GroupTable {
                 Slot::SumFloat => t.push(Scalar::Float),
                 Slot::Avg => t.extend([Scalar::Float, Scalar::Int]),
                 Slot::Best { scalar, .. } => t.push(scalar),
+                Slot::Distinct { .. } => t.push(Scalar::Str),
+                Slot::Pick { scalar, .. } => {
+                    t.extend([scalar, Scalar::Int, Scalar::Int, Scalar::Int])
+                }
             }
         }
         t
@@ -903,9 +1089,31 @@ impl GroupTable {
                     out.set_float(r, c, f64::from_bits(x) / n as f64);
                 }
             }
-            Slot::Best { scalar, bit, .. } => {
-                let fw = base + self.words - self.flag_words + bit / 64;
-                if self.states[fw] >> (bit % 64) & 1 == 0 {
+            Slot::Distinct { .. } => {
+                let set = self.sets.get(x as usize);
+                if partial {
+                    let mut all = Vec::new();
+                    for v in set.into_iter().flatten() {
+                        all.extend_from_slice(v);
+                    }
+                    out.set_str_bytes(r, c, &all);
+                } else {
+                    out.set_int(r, c, set.map_or(0, |s| s.len()) as i64);
+                }
+            }
+            Slot::Best { scalar, bit, .. } | Slot::Pick { scalar, bit, .. } => {
+                let flag = |bit: usize| {
+                    let fw = base + self.words - self.flag_words + bit / 64;
+                    self.states[fw] >> (bit % 64) & 1 == 1
+                };
+                if let Slot::Pick { .. } = slot
+                    && partial
+                {
+                    for k in 1..4 {
+                        out.set_int(r, c + k, self.states[base + w + k] as i64);
+                    }
+                }
+                if !flag(bit) || (matches!(slot, Slot::Pick { .. }) && flag(bit + 1)) {
                     out.set_null(r, c);
                     return;
                 }
@@ -932,7 +1140,7 @@ impl GroupTable {
         let mut c = PARTIAL_KEY_COLS;
         for a in 0..self.slots.len() {
             self.write_state(g, a, out, r, c, true);
-            c += if self.slots[a].0 == Slot::Avg { 2 } else { 1 };
+            c += self.slots[a].0.partial_columns();
         }
     }
 
@@ -972,11 +1180,29 @@ impl GroupTable {
                         _ => In::Int(b.get_int(row, c)),
                     }),
                     Slot::Best { .. } => None,
+                    Slot::Distinct { scalar } => {
+                        let all = b.get_str_bytes(row, c);
+                        let mut at = 0;
+                        while let Some(v) = next_encoded(all, &mut at, scalar) {
+                            self.insert_distinct(g, a, v)?;
+                        }
+                        None
+                    }
+                    Slot::Pick { scalar, .. } => {
+                        let v = (!b.is_null(row, c)).then(|| match scalar {
+                            Scalar::Float => In::Float(b.get_float(row, c)),
+                            Scalar::Str => In::Str(b.get_str_bytes(row, c)),
+                            _ => In::Int(b.get_int(row, c)),
+                        });
+                        let at = [1, 2, 3].map(|k| b.get_int(row, c + k) as u64);
+                        self.pick(g, a, v, at);
+                        None
+                    }
                 };
                 if let Some(v) = v {
                     self.fold(g, a, v)?;
                 }
-                c += if slot == Slot::Avg { 2 } else { 1 };
+                c += slot.partial_columns();
             }
         }
         Ok(None)
@@ -999,6 +1225,22 @@ impl GroupTable {
         }
         end
     }
+}
+
+/// The next value of a `count_distinct` partial state (values as `encode_key` writes one
+/// non-null column, back to back) from `all[*at..]`; `None` at the end (or if damaged).
+fn next_encoded<'a>(all: &'a [u8], at: &mut usize, s: Scalar) -> Option<&'a [u8]> {
+    let start = *at;
+    let len = match s {
+        Scalar::Str => {
+            let n = all.get(start + 1..start + 5)?;
+            5 + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize
+        }
+        _ => 9,
+    };
+    let v = all.get(start..start + len)?;
+    *at = start + len;
+    Some(v)
 }
 
 /// A value folded into an aggregate state.
@@ -1153,6 +1395,103 @@ mod tests {
             ],
         );
         assert!(g.update(&over).is_err());
+    }
+
+    /// first/last/count_distinct over rows split into chunks of 3 (positions (split 0, chunk
+    /// i)), each pre-aggregated alone and merged in reverse order, equal the one-table result;
+    /// nulls are kept by first/last and not counted by count_distinct.
+    #[test]
+    fn first_last_merge_by_position_not_arrival() {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+        ]);
+        let vals = [
+            None,
+            Some("b"),
+            Some("a"),
+            Some("b"),
+            None,
+            Some("c"),
+            Some("a"),
+        ];
+        let rows: Vec<Vec<Value>> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                vec![
+                    Value::Int(i as i64 % 2),
+                    v.map_or(Value::Null, |s| Value::Str(s.into())),
+                ]
+            })
+            .collect();
+        let s = Some((1, Scalar::Str));
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::First, s),
+                (AggFunc::Last, s),
+                (AggFunc::CountDistinct, s),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for (i, part) in rows.chunks(3).enumerate().rev() {
+            let mut pre = GroupTable::new(layout.clone(), kt.clone());
+            pre.set_position(Some((0, i as u64)));
+            pre.update(&Batch::from_values(&t, part)).unwrap();
+            let mut b = Batch::new(pre.partial_columns());
+            for g in 0..pre.groups() {
+                pre.emit_partial(g, &mut b);
+            }
+            fin.merge(&b).unwrap();
+        }
+        let mut out = Batch::new(4);
+        fin.emit(0, 10, usize::MAX, &mut out);
+        let ot = RowType::new(vec![
+            t.fields[0].clone(),
+            t.fields[1].clone(),
+            t.fields[1].clone(),
+            Field {
+                name: "d".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let mut got = out.to_values(&ot);
+        got.sort_by_key(|r| format!("{:?}", r[0]));
+        let st = |x: &str| Value::Str(x.into());
+        // k = 0: rows 0, 2, 4, 6 = null, a, null, a; k = 1: rows 1, 3, 5 = b, b, c.
+        assert_eq!(
+            got,
+            vec![
+                vec![Value::Int(0), Value::Null, st("a"), Value::Int(1)],
+                vec![Value::Int(1), st("b"), st("c"), Value::Int(2)],
+            ]
+        );
+    }
+
+    /// A count_distinct set counts toward the table's limit: growing past it is an error.
+    #[test]
+    fn count_distinct_sets_count_toward_the_limit() {
+        let t = RowType::new(vec![Field {
+            name: "v".into(),
+            ty: Type::INT,
+        }]);
+        let rows: Vec<Vec<Value>> = (0..5000).map(|i| vec![Value::Int(i)]).collect();
+        let layout = GroupLayout {
+            keys: vec![],
+            aggs: vec![(AggFunc::CountDistinct, Some((0, Scalar::Int)))],
+        };
+        let mut g = GroupTable::new(layout, RowType::new(vec![]));
+        g.set_limit(64 << 10);
+        let e = g.update(&Batch::from_values(&t, &rows)).unwrap_err();
+        assert!(e.contains("memory budget"), "{e}");
     }
 
     fn float_rows(xs: &[f64]) -> (RowType, Vec<Vec<Value>>) {

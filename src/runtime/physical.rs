@@ -229,8 +229,16 @@ impl PhysicalPlan {
                 Op::Sort { keys } => {
                     let outs = plan.outputs(id);
                     let limit = match outs.as_slice() {
-                        [o] => match plan.graph[*o].op {
-                            Op::Limit(k) => Some(k),
+                        [o] => match &plan.graph[*o].op {
+                            Op::Limit(k) => Some(*k),
+                            // A sort by computed keys drops them in a projection first.
+                            op if projection(op) => match plan.outputs(*o).as_slice() {
+                                [l] => match plan.graph[*l].op {
+                                    Op::Limit(k) => Some(k),
+                                    _ => None,
+                                },
+                                _ => None,
+                            },
                             _ => None,
                         },
                         _ => None,
@@ -519,6 +527,23 @@ pub fn resolve_threads(
         batch: (batch as usize).max(1),
         warnings,
     })
+}
+
+/// Whether `op` only picks columns (no row is dropped, no value computed, no row error): a
+/// `limit` after it takes the same rows as right before it.
+fn projection(op: &Op) -> bool {
+    let fields_only = |fields: &[(String, Expr)]| {
+        fields
+            .iter()
+            .all(|(_, e)| matches!(e.kind, ExprKind::Field(_)))
+    };
+    match op {
+        Op::Map { fields, .. } => fields_only(fields),
+        Op::Fused { steps } => steps
+            .iter()
+            .all(|s| matches!(&s.step, Step::Map(es) if es.iter().all(|e| matches!(e.kind, ExprKind::Field(_))))),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

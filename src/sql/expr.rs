@@ -385,6 +385,17 @@ impl<'a> ExprCx<'a> {
                 "CAST(avg({x}) AS {})",
                 d.type_name(Scalar::Float).unwrap_or("DOUBLE")
             ),
+            // Nulls are not counted, as flow's; floats by value (-0.0 = 0.0, NaN = NaN) in
+            // both engines.
+            AggFunc::CountDistinct => format!("count(DISTINCT {x})"),
+            AggFunc::First | AggFunc::Last => self.refuse(
+                arg,
+                format!(
+                    "`{}` (a group's {} row in input order, and SQL has no input order)",
+                    a.func.name(),
+                    a.func.name()
+                ),
+            ),
             AggFunc::Min | AggFunc::Max => {
                 let f = if a.func == AggFunc::Min { "min" } else { "max" };
                 if scalar == Scalar::Float {

@@ -231,6 +231,11 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
     let mut script = String::new();
     for st in statements {
         match &st.kind {
+            StatementKind::Insert { origin, .. } => {
+                return Err(format!(
+                    "sink {origin}: a PostgreSQL table cannot be loaded by Spark"
+                ));
+            }
             StatementKind::Setup | StatementKind::Load { .. } => {
                 script.push_str(&st.sql);
                 script.push_str(";\n");

@@ -228,7 +228,8 @@ pub struct JoinField {
 /// checker).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SortKey {
-    pub name: Ident,
+    /// A column name (`ExprKind::Name`) or any expression over the row.
+    pub expr: Expr,
     pub dir: Option<Ident>,
     pub span: Span,
 }

@@ -72,10 +72,8 @@ fn roots(item: &mut Item) -> Vec<&mut Expr> {
                         }
                     }
                 }
-                StageKind::Union(_)
-                | StageKind::Sort(_)
-                | StageKind::Distinct(_)
-                | StageKind::Join(_) => {}
+                StageKind::Sort(keys) => out.extend(keys.iter_mut().map(|k| &mut k.expr)),
+                StageKind::Union(_) | StageKind::Distinct(_) | StageKind::Join(_) => {}
                 StageKind::Sink(c) => args(out, &mut c.args),
             }
         }

@@ -170,8 +170,8 @@ fn stage(out: &mut String, depth: usize, s: &Stage) {
             let keys: Vec<String> = keys
                 .iter()
                 .map(|k| match &k.dir {
-                    Some(d) => format!("{} {}", k.name.name, d.name),
-                    None => k.name.name.clone(),
+                    Some(d) => format!("{} {}", expr(&k.expr), d.name),
+                    None => expr(&k.expr),
                 })
                 .collect();
             line(out, depth, &format!("| sort {}", keys.join(", ")))

@@ -779,7 +779,7 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                     && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
                     && next.as_ref().and_then(kw) == Some(&Tok::LParen)
                     && (crate::stdlib::Builtin::from_name(lower).is_some()
-                        || matches!(lower, "count" | "sum" | "avg" | "min" | "max"))
+                        || crate::check::hir::AggFunc::from_name(lower).is_some())
                 {
                     let d = p
                         .habit(

@@ -36,7 +36,7 @@ syn match   flowBadEscape   +\\.+ contained
 syn match   flowEscape      +\\[nt"\\]+ contained
 
 " Calls: aggregates, connectors, builtins, module functions
-syn match   flowAggregate   "\<\(count\|sum\|min\|max\|avg\)\ze\s*("
+syn match   flowAggregate   "\<\(count_distinct\|count\|sum\|min\|max\|avg\|first\|last\)\ze\s*("
 syn match   flowConnector   "\<\(csv\|jsonl\|stdin\|stdout\)\ze\s*("
 syn match   flowBuiltin     "\<\(len\|upper\|lower\|trim\|contains\|starts_with\|ends_with\|substr\|replace\|concat\|abs\|round\|floor\|ceil\|sqrt\|to_int\|to_float\|to_str\|parse_int\|parse_float\|parse_timestamp\|from_unix\|unix\|is_null\)\ze\s*("
 syn match   flowModuleCall  "\<[A-Za-z_][A-Za-z0-9_]*\.\ze[A-Za-z_][A-Za-z0-9_]*\s*("

@@ -9,15 +9,25 @@
 //! owner keeps, per key, the row of the smallest rank, and emits its rows in rank order once its
 //! input is complete (with one worker: the input order of the first occurrences). The table
 //! counts against the memory budget of group state (`FLOW_MEMORY_BUDGET`).
+//!
+//! Past the spill budget (`FLOW_SORT_BUDGET`, the one of `sort`: [`crate::runtime::policy::
+//! sort_budget`]) the owner writes its whole table to [`PARTS`] partition files by a hash of the
+//! key and starts again empty; the files are unnamed temporary files (`tempfile::tempfile`, in
+//! `TMPDIR`), gone on every exit path, as a sort's. Once its input is complete it reads back one
+//! partition at a time (every occurrence of a key is in the same one), keeps per key the row of
+//! the smallest rank, writes the survivors sorted by rank as one run and merges the runs
+//! (`sort::Merge`): the same rows, in the same order, as without spilling.
 
-use super::sort::{encode_position, encode_row, encode_value};
+use super::sort::{Merge, encode_position, encode_row, encode_value, write_record};
 use super::{Cb, Ctx, Packet, S};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::runtime::RunError;
-use crate::runtime::group::route;
+use crate::runtime::group::{hash_key, route};
 use crate::runtime::physical::PhysNode;
 use crate::types::Scalar;
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 
@@ -38,6 +48,140 @@ fn copy_row(from: &Batch, r: usize, types: &[Scalar], to: &mut Batch) -> usize {
 
 /// Per-entry bookkeeping bytes counted beside the key, rank and row bytes.
 const ENTRY_OVERHEAD: usize = 96;
+
+/// Key → (rank, row): the first row of each key seen so far.
+type Table = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>)>;
+
+/// Keeps `(rank, row)` for `key` in `table` if it ranks before the row kept (or is the first);
+/// returns the change in the bytes the table holds.
+fn keep(table: &mut Table, key: &[u8], rank: &[u8], row: impl FnOnce(&mut Vec<u8>)) -> isize {
+    match table.get_mut(key) {
+        Some((old, kept)) if rank < old.as_slice() => {
+            let before = (old.len() + kept.len()) as isize;
+            old.clear();
+            old.extend_from_slice(rank);
+            kept.clear();
+            row(kept);
+            (old.len() + kept.len()) as isize - before
+        }
+        Some(_) => 0,
+        None => {
+            let mut r = Vec::new();
+            row(&mut r);
+            let n = key.len() + rank.len() + r.len() + ENTRY_OVERHEAD;
+            table.insert(key.to_vec(), (rank.to_vec(), r));
+            n as isize
+        }
+    }
+}
+
+/// Partition files of a distinct past its spill budget.
+const PARTS: usize = 16;
+
+/// The partition files of one distinct owner (see the module doc).
+struct Spill {
+    parts: Vec<Option<BufWriter<File>>>,
+}
+
+impl Spill {
+    fn new() -> Spill {
+        Spill {
+            parts: (0..PARTS).map(|_| None).collect(),
+        }
+    }
+
+    /// Appends every entry of `table` to its partition and empties the table.
+    fn spill(&mut self, table: &mut Table) -> io::Result<()> {
+        for (key, (rank, row)) in table.drain() {
+            // The low bits (the routing between workers uses the high ones).
+            let p = hash_key(&key) as usize % PARTS;
+            let w = match &mut self.parts[p] {
+                Some(w) => w,
+                slot => slot.insert(BufWriter::with_capacity(64 << 10, tempfile::tempfile()?)),
+            };
+            for part in [&key, &rank, &row] {
+                w.write_all(&(part.len() as u32).to_le_bytes())?;
+                w.write_all(part)?;
+            }
+        }
+        for w in self.parts.iter_mut().flatten() {
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reduces each partition to the first row of each of its keys, writes them in rank order
+    /// as one run, and returns the merge of the runs. `account(bytes)` is told the bytes of the
+    /// partition being reduced (the memory budget may stop it).
+    fn finish(
+        self,
+        types: Vec<Scalar>,
+        budget: usize,
+        account: &mut dyn FnMut(usize) -> Result<(), RunError>,
+    ) -> Result<Merge, SpillError> {
+        let mut out = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
+        let mut runs = Vec::new();
+        let mut at = 0u64;
+        for w in self.parts.into_iter().flatten() {
+            let mut f = w.into_inner().map_err(|e| e.into_error())?;
+            f.rewind()?;
+            let mut r = BufReader::with_capacity(64 << 10, f);
+            let mut table = Table::new();
+            let mut bytes = 0isize;
+            let mut fields: [Vec<u8>; 3] = Default::default();
+            'records: loop {
+                for (i, field) in fields.iter_mut().enumerate() {
+                    let mut len = [0u8; 4];
+                    match r.read_exact(&mut len) {
+                        Err(e) if i == 0 && e.kind() == io::ErrorKind::UnexpectedEof => {
+                            break 'records;
+                        }
+                        other => other?,
+                    }
+                    field.resize(u32::from_le_bytes(len) as usize, 0);
+                    r.read_exact(field)?;
+                }
+                let [key, rank, row] = &fields;
+                bytes += keep(&mut table, key, rank, |o| o.extend_from_slice(row));
+                account(bytes.max(0) as usize)?;
+            }
+            let mut kept: Vec<(Vec<u8>, Vec<u8>)> = table.into_values().collect();
+            kept.sort_unstable();
+            let start = at;
+            for (rank, row) in &kept {
+                at += write_record(&mut out, rank, row)? as u64;
+            }
+            runs.push((start, at));
+        }
+        account(0)?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        Ok(Merge::of_file_runs(file, &runs, budget, types))
+    }
+}
+
+/// Why finishing a spilled distinct failed.
+enum SpillError {
+    Io(io::Error),
+    Run(RunError),
+}
+
+impl From<io::Error> for SpillError {
+    fn from(e: io::Error) -> SpillError {
+        SpillError::Io(e)
+    }
+}
+
+impl From<RunError> for SpillError {
+    fn from(e: RunError) -> SpillError {
+        SpillError::Run(e)
+    }
+}
+
+/// The kept rows on their way out: from memory, or merged from the spilled runs.
+enum Out {
+    Mem(std::vec::IntoIter<(Vec<u8>, Vec<u8>)>),
+    Merged(Merge),
+}
 
 pub(super) fn distinct_op<'s>(
     input: S<'s>,
@@ -108,11 +252,21 @@ pub(super) fn distinct_op<'s>(
         move |cap, info| {
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
-            // Key → (rank, row).
-            let mut table: HashMap<Vec<u8>, (Vec<u8>, Vec<u8>)> = HashMap::new();
+            let mut table = Table::new();
             let mut bytes = 0usize;
             let mut held = 0usize;
-            let mut out: Option<std::vec::IntoIter<(Vec<u8>, Vec<u8>)>> = None;
+            let mut spill: Option<Spill> = None;
+            let mut out: Option<Out> = None;
+            let spill_budget = ctx.shared.sort_budget;
+            let fail = {
+                let name = name.clone();
+                move |ctx: &super::Ctx, e: io::Error| {
+                    ctx.shared.fail(RunError::Stage {
+                        stage: name.clone(),
+                        reason: format!("cannot spill distinct rows to a temporary file: {e}"),
+                    })
+                }
+            };
             let mut key = Vec::new();
             let mut rank = Vec::new();
             move |(input, frontier), output| {
@@ -142,23 +296,15 @@ pub(super) fn distinct_op<'s>(
                                 let n = rank.len();
                                 rank[n - 4..].copy_from_slice(&(at as u32).to_be_bytes());
                             }
-                            match table.get_mut(key.as_slice()) {
-                                Some((old, row)) => {
-                                    if rank < *old {
-                                        bytes -= old.len() + row.len();
-                                        old.clone_from(&rank);
-                                        row.clear();
-                                        encode_row(b, r, &types, row);
-                                        bytes += old.len() + row.len();
-                                    }
-                                }
-                                None => {
-                                    let mut row = Vec::new();
-                                    encode_row(b, r, &types, &mut row);
-                                    bytes += key.len() + rank.len() + row.len() + ENTRY_OVERHEAD;
-                                    table.insert(key.clone(), (rank.clone(), row));
-                                }
+                            let d = keep(&mut table, &key, &rank, |o| encode_row(b, r, &types, o));
+                            bytes = (bytes as isize + d).max(0) as usize;
+                        }
+                        if bytes > spill_budget && table.len() > 1 {
+                            if let Err(e) = spill.get_or_insert_with(Spill::new).spill(&mut table) {
+                                fail(&ctx, e);
                             }
+                            table.shrink_to_fit();
+                            bytes = 0;
                         }
                         if let Err(e) = ctx.shared.account_group(&mut held, bytes, &name) {
                             ctx.shared.fail(e);
@@ -170,29 +316,69 @@ pub(super) fn distinct_op<'s>(
                 if !super::sort::input_complete(c, frontier.frontier()) {
                     return;
                 }
-                let rows = out.get_or_insert_with(|| {
-                    let mut v: Vec<(Vec<u8>, Vec<u8>)> = table.drain().map(|(_, e)| e).collect();
-                    table.shrink_to_fit();
-                    v.sort_unstable();
-                    v.into_iter()
-                });
+                if out.is_none() && !ctx.shared.aborted() {
+                    out = match spill.take() {
+                        None => {
+                            let mut v: Vec<(Vec<u8>, Vec<u8>)> =
+                                table.drain().map(|(_, e)| e).collect();
+                            table.shrink_to_fit();
+                            v.sort_unstable();
+                            Some(Out::Mem(v.into_iter()))
+                        }
+                        Some(mut sp) => {
+                            let r = sp.spill(&mut table).map_err(SpillError::Io).and_then(|()| {
+                                table.shrink_to_fit();
+                                let _ = ctx.shared.account_group(&mut held, 0, &name);
+                                sp.finish(types.clone(), spill_budget, &mut |n| {
+                                    ctx.shared.account_group(&mut held, n, &name)
+                                })
+                            });
+                            match r {
+                                Ok(m) => Some(Out::Merged(m)),
+                                Err(SpillError::Io(e)) => {
+                                    fail(&ctx, e);
+                                    None
+                                }
+                                Err(SpillError::Run(e)) => {
+                                    ctx.shared.fail(e);
+                                    None
+                                }
+                            }
+                        }
+                    };
+                }
                 let mut given = 0;
                 let mut done = false;
                 while given < 4 && !ctx.shared.aborted() {
+                    let Some(rows) = out.as_mut() else {
+                        done = true;
+                        break;
+                    };
                     let mut b = ctx.pool.take(ncols);
-                    while b.rows < batch_rows && b.bytes() < BATCH_BYTES {
-                        let Some((_, row)) = rows.next() else {
-                            done = true;
-                            break;
-                        };
-                        if super::sort::decode_row(&row, &types, &mut b).is_none() {
-                            ctx.shared.fail(RunError::Stage {
-                                stage: name.clone(),
-                                reason: "internal error: a kept row does not decode".into(),
-                            });
-                            done = true;
-                            break;
+                    match rows {
+                        Out::Mem(rows) => {
+                            while b.rows < batch_rows && b.bytes() < BATCH_BYTES {
+                                let Some((_, row)) = rows.next() else {
+                                    done = true;
+                                    break;
+                                };
+                                if super::sort::decode_row(&row, &types, &mut b).is_none() {
+                                    ctx.shared.fail(RunError::Stage {
+                                        stage: name.clone(),
+                                        reason: "internal error: a kept row does not decode".into(),
+                                    });
+                                    done = true;
+                                    break;
+                                }
+                            }
                         }
+                        Out::Merged(m) => match m.fill(&mut b, batch_rows, BATCH_BYTES) {
+                            Ok(more) => done = !more,
+                            Err(e) => {
+                                fail(&ctx, e);
+                                done = true;
+                            }
+                        },
                     }
                     if b.rows > 0 {
                         ctx.shared.nodes[i].add(0, b.rows as u64);

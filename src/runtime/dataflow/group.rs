@@ -13,7 +13,7 @@
 //! in memory; only the order of the groups differs (partition by partition).
 
 use super::sort::{decode_row, encode_row};
-use super::{Cb, Ctx, Packet, S, kernel_op};
+use super::{Cb, Ctx, Order, Packet, S, kernel_op};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::runtime::RunError;
 use crate::runtime::group::{GroupTable, SPILL_FANOUT, SPILL_LEVELS, route_hash, spill_partition};
@@ -109,6 +109,7 @@ pub(super) fn group_op<'s>(
                 input.for_each(|_cap, data| {
                     for p in data.drain(..) {
                         c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        pre.set_position(position(p.order));
                         let mut from = 0;
                         while !c2.shared.aborted() {
                             match pre.add(&p.batch, from) {
@@ -201,6 +202,9 @@ pub(super) fn group_op<'s>(
                             ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
                         }
                         if !ctx.shared.aborted() {
+                            if !partial {
+                                table.set_position(position(p.order));
+                            }
                             let r =
                                 add_spilling(&mut table, &p.batch, partial, &mut spill, 0, &shape)
                                     .map_err(&stage_err)
@@ -306,6 +310,11 @@ pub(super) fn group_op<'s>(
             }
         },
     )
+}
+
+/// A packet's input position as `GroupTable::set_position` takes it (for `first`/`last`).
+fn position(o: Order) -> Option<(u64, u64)> {
+    (o != Order::NONE).then_some((o.split_key(), o.chunk))
 }
 
 /// A pre-aggregation table sends its partial states on once it holds this many bytes.

@@ -484,6 +484,19 @@ impl Ord for Head {
     }
 }
 
+/// Appends one record (as the runs hold them: key length, payload length, key, payload).
+pub(super) fn write_record(w: &mut impl Write, key: &[u8], payload: &[u8]) -> io::Result<usize> {
+    let (k, p) = (
+        u32::try_from(key.len()).map_err(|_| io::Error::other("key too long to spill"))?,
+        u32::try_from(payload.len()).map_err(|_| io::Error::other("row too long to spill"))?,
+    );
+    w.write_all(&k.to_le_bytes())?;
+    w.write_all(&p.to_le_bytes())?;
+    w.write_all(key)?;
+    w.write_all(payload)?;
+    Ok(8 + key.len() + payload.len())
+}
+
 /// The k-way merge of the sorted runs.
 pub(super) struct Merge {
     runs: Vec<Run>,
@@ -494,6 +507,38 @@ pub(super) struct Merge {
 }
 
 impl Merge {
+    /// The merge of sorted runs (byte ranges of `file` written by [`write_record`], each run
+    /// in key order, payloads as `encode_row` writes rows of `types`), reading each through a
+    /// buffer of about `budget / 2` split between them.
+    pub(super) fn of_file_runs(
+        file: File,
+        runs: &[(u64, u64)],
+        budget: usize,
+        types: Vec<Scalar>,
+    ) -> Merge {
+        let buf = (budget / 2 / (runs.len() + 1)).clamp(4 << 10, 1 << 20);
+        let file = std::sync::Arc::new(file);
+        Merge {
+            runs: runs
+                .iter()
+                .map(|&(at, end)| {
+                    Run::File(FileRun {
+                        file: file.clone(),
+                        at,
+                        end,
+                        buf: Vec::with_capacity(buf),
+                        pos: 0,
+                        cap: buf,
+                    })
+                })
+                .collect(),
+            heap: BinaryHeap::new(),
+            started: false,
+            left: usize::MAX,
+            types,
+        }
+    }
+
     /// Appends up to `rows` rows (or `bytes` of them) to `out`; `false` once all are given.
     pub(super) fn fill(&mut self, out: &mut Batch, rows: usize, bytes: usize) -> io::Result<bool> {
         if !self.started {

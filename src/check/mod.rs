@@ -40,6 +40,11 @@ pub trait Probe {
     ) -> Result<Option<Vec<String>>, String>;
     /// Infers a schema from the input (its header and a sample of its records).
     fn infer(&self, connector: &str, path: &str, options: &Options) -> Result<RowType, String>;
+    /// An estimate of the rows of the input, for the planner's choice of join strategy
+    /// (`plan::joins`); `None` when unknown.
+    fn rows(&self, _connector: &str, _path: &str, _options: &Options) -> Option<u64> {
+        None
+    }
 }
 
 /// One user file to check.

@@ -117,6 +117,12 @@ pub trait SourceConnector: Send + Sync {
     fn header(&self, _file: &str, _options: &Options) -> Result<Option<Vec<String>>, String> {
         Ok(None)
     }
+    /// An estimate of the rows in `files` (the source's path or glob, expanded), for the
+    /// planner's join strategy; runs at check time. The default suits line-based formats: the
+    /// files' bytes times the lines per byte of the first 64 KiB of the first file.
+    fn estimate_rows(&self, files: &[std::path::PathBuf], _options: &Options) -> Option<u64> {
+        estimate_lines(files)
+    }
     /// Runs on the coordinating thread: checks that the inputs exist and assigns splits to
     /// `workers` workers (`result[w]` = splits of worker `w`, read in order).
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError>;
@@ -126,6 +132,31 @@ pub trait SourceConnector: Send + Sync {
         spec: &SourceSpec,
         split: &Split,
     ) -> Result<Box<dyn SourceReader>, ConnectorError>;
+}
+
+/// The lines in `files`, estimated from the line density of the first 64 KiB of the first one
+/// (exact for files shorter than that).
+pub fn estimate_lines(files: &[std::path::PathBuf]) -> Option<u64> {
+    use std::io::Read;
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).ok().map(|m| m.len()))
+        .sum::<Option<u64>>()?;
+    let mut sample = Vec::with_capacity(64 << 10);
+    std::fs::File::open(files.first()?)
+        .ok()?
+        .take(64 << 10)
+        .read_to_end(&mut sample)
+        .ok()?;
+    if sample.is_empty() {
+        return Some(0);
+    }
+    let mut lines = sample.iter().filter(|&&b| b == b'\n').count() as u64;
+    if sample.last() != Some(&b'\n') {
+        lines += 1;
+    }
+    let per_byte = lines as f64 / sample.len() as f64;
+    Some((bytes as f64 * per_byte).round() as u64)
 }
 
 /// Formats rows onto a byte stream.

@@ -76,4 +76,11 @@ impl Probe for FsProbe {
         let file = first_file(path).ok_or_else(|| "no such file".to_string())?;
         self.connector(connector)?.infer(&file, options)
     }
+
+    fn rows(&self, connector: &str, path: &str, options: &Options) -> Option<u64> {
+        let files = crate::connectors::split::expand(path).ok()?;
+        self.connector(connector)
+            .ok()?
+            .estimate_rows(&files, options)
+    }
 }

@@ -343,6 +343,7 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
                     keys,
                     fields,
                     outer,
+                    strategy,
                     right_row,
                 },
                 Some(left),
@@ -356,6 +357,7 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
                     keys,
                     fields,
                     *outer,
+                    *strategy,
                     ctx,
                 )),
                 None => {

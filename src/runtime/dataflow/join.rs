@@ -353,7 +353,7 @@ pub(super) fn join_op<'s>(
                 });
                 let now = table_bytes + store.bytes() + held_bytes;
                 if now != accounted
-                    && let Err(e) = ctx.shared.account_group(&mut accounted, now, &name)
+                    && let Err(e) = ctx.shared.account_join(&mut accounted, now, &name)
                 {
                     ctx.shared.fail(e);
                 }
@@ -426,7 +426,7 @@ pub(super) fn join_op<'s>(
                     table = HashMap::new();
                     store = Batch::new(0);
                     table_bytes = 0;
-                    let _ = ctx.shared.account_group(&mut accounted, 0, &name);
+                    let _ = ctx.shared.account_join(&mut accounted, 0, &name);
                     cap = None;
                 } else if let Some(t) = pf.iter().chain(bf.iter()).min()
                     && *t > *c.time()

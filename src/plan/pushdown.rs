@@ -6,12 +6,21 @@
 //!    map would have been evaluated on every row anyway, and the filter sees the same rows. A
 //!    filter never moves across group, limit, union, distinct, another filter (both could fail,
 //!    in a different order) or a node with other consumers. A filter moves below a `sort` with
-//!    no other consumer (same rows, same order, fewer rows sorted).
+//!    no other consumer (same rows, same order, fewer rows sorted). Below a join with no other
+//!    consumer, the predicate is split into its `&&` conjuncts: a conjunct over the left
+//!    columns only moves onto the left input, for an inner join one over the brought fields only
+//!    onto the right input (rewritten over its row); the rest stay above. A left join keeps its
+//!    right-side conjuncts above (its null-extended rows would change their meaning). Only
+//!    conjuncts that cannot fail move, and none after the first that can (so every row a
+//!    fallible conjunct met, and failed on, still reaches it: a join repeats and drops rows), nor
+//!    one reading a column as non-null that only a conjunct staying behind proves present.
 //! 2. `project`: every source is told which of its columns are read downstream
 //!    (`SourceSpec::columns`; the union over all consumers when shared). Rows of filters and
 //!    limits on top of a projected source shrink the same way, and the expressions reading them
-//!    are re-indexed. Sinks and unions need every column of their input, so projection never
-//!    changes what a sink writes or the row type a union sees.
+//!    are re-indexed. A join reads its keys, the left columns and the brought fields read after
+//!    it: its inputs shrink (when projected) and so does its own row. Sinks and unions need
+//!    every column of their input, so projection never changes what a sink writes or the row
+//!    type a union sees.
 //! 3. `prune_hints`: a source whose only consumer is a filter that cannot fail is given that
 //!    predicate (`SourceSpec::prune`), so that its connector can skip input in which no row
 //!    passes (Parquet row groups by their min/max statistics). The filter stays: it still

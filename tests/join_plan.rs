@@ -301,13 +301,9 @@ fn shared_joined_prefix_stays_one_node() {
     assert_eq!(p.graph[js[0]].used_by.len(), 2);
     assert_eq!(steps_text(&p, input(&p, js[0], 0)), "filter amount > 10.0");
     // A different filter per script: the shared join cannot take either below it.
-    let c = format!(
-        "orders | join customers on cid == cid {{ name }} | filter amount > 1.0 | sink csv(\"c.csv\")"
-    );
-    let d = format!(
-        "orders | join customers on cid == cid {{ name }} | filter amount > 2.0 | sink csv(\"d.csv\")"
-    );
-    let p = case("shared_join_two_filters", &[&c, &d]);
+    let c = "orders | join customers on cid == cid { name } | filter amount > 1.0 | sink csv(\"c.csv\")";
+    let d = "orders | join customers on cid == cid { name } | filter amount > 2.0 | sink csv(\"d.csv\")";
+    let p = case("shared_join_two_filters", &[c, d]);
     let js = joins(&p);
     assert_eq!(js.len(), 1);
     assert_eq!(p.graph[input(&p, js[0], 0)].op.kind(), "source");
@@ -365,4 +361,62 @@ fn large_sides_are_exchanged_and_a_filtered_side_is_estimated() {
         (JoinSide::Right, false, None)
     );
     assert!(has_step(&p, "filter day == 1"));
+}
+
+/// The estimates of real files, through the driver's probe: a CSV file's lines from its size
+/// and a sample (exact for a small file, close for a large one), a Parquet file's rows exactly
+/// from its footer (written by flow itself).
+#[test]
+fn estimates_come_from_the_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut big = String::from("id,word\n");
+    for i in 0..200_000u64 {
+        let w = "x".repeat((i % 17) as usize);
+        big.push_str(&format!("{i},{w}\n"));
+    }
+    std::fs::write(d.join("big.csv"), big).expect("write");
+    std::fs::write(d.join("small.csv"), "sid,name\n1,a\n2,b\n3,c\n").expect("write");
+    std::fs::write(
+        d.join("make.flow"),
+        "source b = csv(\"big.csv\", header: true)\nb | filter id < 1234 | map { pid: id, word } | sink parquet(\"part.parquet\")\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["run", "-q"])
+        .arg(d.join("make.flow"))
+        .output()
+        .expect("run flow");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = d.join("job.flow");
+    std::fs::write(
+        &job,
+        "source b = csv(\"big.csv\", header: true)\n\
+         source s = csv(\"small.csv\", header: true)\n\
+         source p = parquet(\"part.parquet\")\n\
+         b | join s on id == sid { name } | sink csv(\"o1.csv\")\n\
+         b | join p on id == pid { w: word } | sink csv(\"o2.csv\")\n",
+    )
+    .expect("write");
+    let c = flow::driver::check_paths(&[job]);
+    let plan = c
+        .plan
+        .unwrap_or_else(|| panic!("does not plan: {:?}", c.diagnostics));
+    let js = joins(&plan);
+    assert_eq!(js.len(), 2);
+    let s = strategy(&plan, js[0]);
+    // Lines, the header included: the estimate is of lines, not records.
+    assert_eq!(s.right_rows, Some(4));
+    let big_rows = s.left_rows.expect("the big file's estimate");
+    assert!(
+        (190_000..=210_000).contains(&big_rows),
+        "estimated {big_rows} rows for 200,001 lines"
+    );
+    assert_eq!((s.build, s.broadcast), (JoinSide::Right, true));
+    let s = strategy(&plan, js[1]);
+    assert_eq!(s.right_rows, Some(1234), "the Parquet footer's row count");
 }

@@ -75,7 +75,7 @@ impl Shared {
     /// Records that a group table now holds `now` bytes (it held `*held`); an error naming the
     /// stage and the budget if the tables of the process together exceed the budget.
     pub fn account_group(&self, held: &mut usize, now: usize, stage: &str) -> Result<(), RunError> {
-        self.account_state(held, now, stage, |total, budget| over_budget(total, budget))
+        self.account_state(held, now, stage, over_budget)
     }
 
     /// As [`Shared::account_group`], for a join's hash table and held probe batches: the error

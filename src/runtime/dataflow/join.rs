@@ -166,6 +166,10 @@ fn broadcast_side<'s>(
     })
 }
 
+/// Where an output column comes from: the probe row (`true`, its column) or the stored build
+/// row (`false`, its stored column); its type.
+type OutCol = (bool, usize, Scalar);
+
 /// Per-key bookkeeping bytes counted beside the key and the build rows.
 const ENTRY_OVERHEAD: usize = 64;
 
@@ -224,7 +228,7 @@ pub(super) fn join_op<'s>(
     let build_left = strategy.build == JoinSide::Left && !outer;
     // The build rows keep what the output takes from them; each output column comes from the
     // probe row (`true`, its column) or the stored build row (`false`, its stored column).
-    let (stored, outcols): (Vec<(usize, Scalar)>, Vec<(bool, usize, Scalar)>) = if build_left {
+    let (stored, outcols): (Vec<(usize, Scalar)>, Vec<OutCol>) = if build_left {
         let stored = ltypes.iter().copied().enumerate().collect();
         let out = (0..nleft)
             .map(|c| (false, c, ltypes[c]))

@@ -74,9 +74,42 @@ fn copy_cell(from: &Batch, r: usize, c: usize, s: Scalar, to: &mut Batch, o: usi
     }
 }
 
+/// An operator on one side before the join: for each packet (none once the job is aborted;
+/// its rows counted as the join's rows in when `count` names the join), `f` gives the packets
+/// to send on.
+fn side_op<'s>(
+    input: S<'s>,
+    name: &str,
+    count: Option<usize>,
+    ctx: &Ctx,
+    mut f: impl FnMut(&Packet, &mut Vec<Packet>) + 'static,
+) -> S<'s> {
+    let c2 = ctx.clone();
+    input.unary::<Cb, _, _, _>(Pipeline, name, move |_cap, _info| {
+        let mut out = Vec::new();
+        move |input, output| {
+            input.for_each(|cap, data| {
+                let mut session = output.session(&cap);
+                for p in data.drain(..) {
+                    if !c2.shared.aborted() {
+                        if let Some(i) = count {
+                            c2.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        }
+                        f(&p, &mut out);
+                        for q in out.drain(..) {
+                            session.give(q);
+                        }
+                    }
+                    c2.pool.recycle(p.batch);
+                }
+            });
+        }
+    })
+}
+
 /// Splits each packet by the owner of each row's key. Rows with a null key go to the first
-/// owner if `keep_null` (a left join keeps them), else are dropped. `count`: the join whose
-/// rows in these are (the left side), counted here, before any is dropped.
+/// owner if `keep_null` (a left join keeps them), else are dropped. `count`: as for
+/// [`side_op`] (the left side's rows are counted before any is dropped).
 #[allow(clippy::too_many_arguments)]
 fn route_side<'s>(
     input: S<'s>,
@@ -88,51 +121,36 @@ fn route_side<'s>(
     count: Option<usize>,
     ctx: &Ctx,
 ) -> S<'s> {
-    let c2 = ctx.clone();
+    let pool = ctx.pool.clone();
     let peers = owners.len().max(1);
-    input.unary::<Cb, _, _, _>(Pipeline, name, move |_cap, _info| {
-        let mut key = Vec::new();
-        move |input, output| {
-            input.for_each(|cap, data| {
-                let mut session = output.session(&cap);
-                for p in data.drain(..) {
-                    if c2.shared.aborted() {
-                        c2.pool.recycle(p.batch);
-                        continue;
-                    }
-                    if let Some(i) = count {
-                        c2.shared.nodes[i].add(p.batch.rows as u64, 0);
-                    }
-                    let mut parts: Vec<Option<Batch>> = (0..peers).map(|_| None).collect();
-                    for r in 0..p.batch.rows {
-                        let w = if encode_key(&p.batch, r, &keys, &mut key) {
-                            route(&key, peers) as usize
-                        } else if keep_null {
-                            0
-                        } else {
-                            continue;
-                        };
-                        let part = parts[w].get_or_insert_with(|| c2.pool.take(types.len()));
-                        let o = part.push_row();
-                        for (c, &s) in types.iter().enumerate() {
-                            copy_cell(&p.batch, r, c, s, part, o, c);
-                        }
-                    }
-                    for (w, part) in parts.into_iter().enumerate() {
-                        if let Some(b) = part {
-                            let dest = owners.get(w).copied().unwrap_or(0) as u64;
-                            session.give(Packet::new(dest, b));
-                        }
-                    }
-                    c2.pool.recycle(p.batch);
-                }
-            });
+    let mut key = Vec::new();
+    side_op(input, name, count, ctx, move |p, out| {
+        let mut parts: Vec<Option<Batch>> = (0..peers).map(|_| None).collect();
+        for r in 0..p.batch.rows {
+            let w = if encode_key(&p.batch, r, &keys, &mut key) {
+                route(&key, peers) as usize
+            } else if keep_null {
+                0
+            } else {
+                continue;
+            };
+            let part = parts[w].get_or_insert_with(|| pool.take(types.len()));
+            let o = part.push_row();
+            for (c, &s) in types.iter().enumerate() {
+                copy_cell(&p.batch, r, c, s, part, o, c);
+            }
+        }
+        for (w, part) in parts.into_iter().enumerate() {
+            if let Some(b) = part {
+                let dest = owners.get(w).copied().unwrap_or(0) as u64;
+                out.push(Packet::new(dest, b));
+            }
         }
     })
 }
 
 /// Sends every packet to every worker in `owners` (a broadcast build side); `count` as for
-/// [`route_side`].
+/// [`side_op`].
 fn broadcast_side<'s>(
     input: S<'s>,
     name: &str,
@@ -140,29 +158,12 @@ fn broadcast_side<'s>(
     count: Option<usize>,
     ctx: &Ctx,
 ) -> S<'s> {
-    let c2 = ctx.clone();
-    input.unary::<Cb, _, _, _>(Pipeline, name, move |_cap, _info| {
-        move |input, output| {
-            input.for_each(|cap, data| {
-                let mut session = output.session(&cap);
-                for p in data.drain(..) {
-                    if c2.shared.aborted() {
-                        c2.pool.recycle(p.batch);
-                        continue;
-                    }
-                    if let Some(i) = count {
-                        c2.shared.nodes[i].add(p.batch.rows as u64, 0);
-                    }
-                    for &w in owners.iter() {
-                        session.give(Packet {
-                            route: w as u64,
-                            order: p.order,
-                            batch: p.batch.clone(),
-                        });
-                    }
-                }
-            });
-        }
+    side_op(input, name, count, ctx, move |p, out| {
+        out.extend(owners.iter().map(|&w| Packet {
+            route: w as u64,
+            order: p.order,
+            batch: p.batch.clone(),
+        }));
     })
 }
 

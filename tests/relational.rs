@@ -106,15 +106,20 @@ fn rows(text: &str) -> Vec<String> {
 
 /// Runs `stages` over the input with `workers` workers; the output rows.
 fn flow(dir: &Path, stages: &str, workers: usize, env: &[(&str, &str)]) -> Vec<String> {
-    flow_args(dir, stages, &["--threads", &workers.to_string()], env)
+    flow_with(dir, stages, &["--threads", &workers.to_string()], env)
 }
 
-/// Runs `stages` over the input with the `flow run` arguments `args`; the output rows.
-fn flow_args(dir: &Path, stages: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
-    // A stage list may start with `let` statements (for a join's right side): `lets ;; r …`.
+/// Writes the script of `stages` (which may start with `let` statements, for a join's right
+/// side: `lets ;; r …`) as `job.flow`.
+fn write_script(dir: &Path, stages: &str) {
     let (lets, stages) = stages.split_once(";;").unwrap_or(("", stages));
     let script = format!("{HEAD}{lets}\nr {stages} | sink csv(\"out.csv\", header: true)\n");
     std::fs::write(dir.join("job.flow"), script).expect("write script");
+}
+
+/// Runs `stages` over the input with the extra `flow run` arguments; the output rows.
+fn flow_with(dir: &Path, stages: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    write_script(dir, stages);
     let out = Command::new(env!("CARGO_BIN_EXE_flow"))
         .args(["run", "-q"])
         .args(args)
@@ -148,16 +153,24 @@ fn duckdb(dir: &Path, query: &str) -> Vec<String> {
 }
 
 fn case(stages: &str, query: &str, ordered: bool, workers: usize) {
-    let w = workers.to_string();
-    case_args(stages, query, ordered, &["--threads", &w]);
+    case_with(
+        stages,
+        query,
+        ordered,
+        &["--threads", &workers.to_string()],
+        &[],
+    );
 }
 
 /// As `case`, with the `flow run` arguments `args` (e.g. `--nodes 2`).
 fn case_args(stages: &str, query: &str, ordered: bool, args: &[&str]) {
-    let workers = args.join(" ");
+    case_with(stages, query, ordered, args, &[]);
+}
+
+fn case_with(stages: &str, query: &str, ordered: bool, args: &[&str], env: &[(&str, &str)]) {
     let dir = tempfile::tempdir().expect("tempdir");
     write_inputs(dir.path(), 3000);
-    let mut got = flow_args(dir.path(), stages, args, &[]);
+    let mut got = flow_with(dir.path(), stages, args, env);
     let mut want = duckdb(dir.path(), query);
     assert!(!want.is_empty());
     if !ordered {
@@ -167,7 +180,7 @@ fn case_args(stages: &str, query: &str, ordered: bool, args: &[&str]) {
     if got != want {
         let at = got.iter().zip(&want).position(|(a, b)| a != b);
         panic!(
-            "`{stages}` with `{workers}` differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
+            "`{stages}` with {args:?} {env:?} differs from DuckDB ({} vs {} rows; first difference at {at:?}: {:?} vs {:?})",
             got.len(),
             want.len(),
             at.and_then(|i| got.get(i)),
@@ -326,6 +339,118 @@ fn interpreter_sort_keys_and_aggregate_arguments() {
         false,
         &["--engine", "interpreter", "--threads", "4"],
     );
+}
+
+/// `flow explain` of the case's script: each expectation `below:TEXT` must appear before the
+/// join's line (a filter moved below it), `above:TEXT` after it, and anything else anywhere.
+fn explain_case(stages: &str, expect: &[&str]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 3000);
+    write_script(dir.path(), stages);
+    let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+        .arg("explain")
+        .arg(dir.path().join("job.flow"))
+        .output()
+        .expect("run flow explain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let join_at = text
+        .lines()
+        .position(|l| l.contains(" join "))
+        .expect("a join in the plan");
+    for e in expect {
+        let at = |t: &str| text.lines().position(|l| l.contains(t));
+        match e.split_once(':') {
+            Some(("below", t)) => assert!(
+                at(t).is_some_and(|i| i < join_at),
+                "`{t}` not below the join:\n{text}"
+            ),
+            Some(("above", t)) => assert!(
+                at(t).is_some_and(|i| i > join_at),
+                "`{t}` not above the join:\n{text}"
+            ),
+            _ => assert!(text.contains(e), "`{e}` not in:\n{text}"),
+        }
+    }
+}
+
+/// Each join case: against DuckDB at 1, 2 and 4 workers with the planner's strategy (a small
+/// side broadcast), at 2 and 4 workers with broadcasting off (`FLOW_BROADCAST_ROWS=0`: both
+/// sides exchanged by key), on two processes (`--nodes 2`) both ways, with the reference
+/// interpreter, and its `flow explain` (where the filters went, the strategy).
+macro_rules! join_cases {
+    ($($name:ident: $stages:expr, $query:expr, $expect:expr;)*) => {
+        $(mod $name {
+            const NO_BROADCAST: &[(&str, &str)] = &[("FLOW_BROADCAST_ROWS", "0")];
+            #[test]
+            fn one_worker() {
+                super::case($stages, $query, false, 1);
+            }
+            #[test]
+            fn two_workers() {
+                super::case($stages, $query, false, 2);
+            }
+            #[test]
+            fn four_workers() {
+                super::case($stages, $query, false, 4);
+            }
+            #[test]
+            fn two_workers_keyed_exchange() {
+                super::case_with($stages, $query, false, &["--threads", "2"], NO_BROADCAST);
+            }
+            #[test]
+            fn four_workers_keyed_exchange() {
+                super::case_with($stages, $query, false, &["--threads", "4"], NO_BROADCAST);
+            }
+            #[test]
+            fn two_nodes() {
+                super::case_with($stages, $query, false, &["--nodes", "2", "--threads", "2"], &[]);
+            }
+            #[test]
+            fn two_nodes_keyed_exchange() {
+                super::case_with($stages, $query, false, &["--nodes", "2", "--threads", "2"], NO_BROADCAST);
+            }
+            #[test]
+            fn interpreter_two_workers() {
+                super::case_with($stages, $query, false, &["--threads", "2", "--engine", "interpreter"], &[]);
+            }
+            #[test]
+            fn explain() {
+                super::explain_case($stages, $expect);
+            }
+        })*
+    };
+}
+
+join_cases! {
+    join_left_filter_moves_below:
+        "let t = r | filter id % 97 == 0 | map { tk: k, ts: s, tid: id };; | join t on k == tk { ts, tid } | filter id > 1000 && id < 2500",
+        "SELECT i.*, t.s AS ts, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 97 = 0) t ON i.k = t.k WHERE i.id > 1000 AND i.id < 2500",
+        &["below:filter id > 1000 && id < 2500", "build right", "broadcast right"];
+    join_right_filter_moves_below:
+        "let t = r | filter id % 97 == 0 | map { tk: k, ts: s, tid: id };; | join t on k == tk { ts, tid } | filter ts != null && ts != \"a\" && tid > 300",
+        "SELECT i.*, t.s AS ts, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 97 = 0) t ON i.k = t.k WHERE t.s IS NOT NULL AND t.s <> 'a' AND t.id > 300",
+        &["below:s == null) && s != \"a\" && id > 300"];
+    join_mixed_conjunction_splits:
+        "let t = r | filter id % 97 == 0 | map { tk: k, ts: s, tid: id };; | join t on k == tk { ts, tid } | filter id > 500 && tid > 100 && id + tid > 3000 && s != null",
+        "SELECT i.*, t.s AS ts, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 97 = 0) t ON i.k = t.k WHERE i.id > 500 AND t.id > 100 AND i.id + t.id > 3000 AND i.s IS NOT NULL",
+        &["below:filter id > 500", "below:filter id > 100", "above:filter id + tid > 3000 && !(s == null)"];
+    left_join_right_filter_stays_above:
+        "let t = r | filter id % 89 == 0 && k != null && k < 7 | map { tk: k, tx: x };; | left join t on k == tk { tx } | filter tx == null && id > 100",
+        "SELECT i.*, t.x AS tx FROM {input} i LEFT JOIN (SELECT * FROM {input} WHERE id % 89 = 0 AND k < 7) t ON i.k = t.k WHERE t.x IS NULL AND i.id > 100",
+        &["below:filter id > 100", "above:filter tx == null", "a left join always builds its right side"];
+    join_builds_the_smaller_left_side:
+        "let t = r | map { tk: k, ts: s, tid: id };; | filter id < 100 | join t on k == tk { tid }",
+        "SELECT i.*, t.id AS tid FROM {input} i JOIN {input} t ON i.k = t.k WHERE i.id < 100",
+        &["build left (~", "broadcast left to every worker"];
+    join_projection_through_join:
+        "let t = r | filter id % 97 == 0 | map { tk: k, ts: s, tid: id };; | join t on k == tk { ts, tid } | map { id, tid }",
+        "SELECT i.id, t.id AS tid FROM {input} i JOIN (SELECT * FROM {input} WHERE id % 97 = 0) t ON i.k = t.k",
+        &["reads: id, k, s (3 of 4)"];
 }
 
 /// A sort far over its budget spills many runs to temporary files and merges them: the output
@@ -503,7 +628,9 @@ fn join_over_the_memory_budget_fails_cleanly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the join should fail over budget");
     assert!(
-        err.contains("join") && err.contains("memory budget"),
+        err.contains("join #")
+            && err.contains("the join's hash table")
+            && err.contains("memory budget"),
         "unclear error: {err}"
     );
     assert!(

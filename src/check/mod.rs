@@ -61,6 +61,11 @@ pub trait Probe {
     ) -> Result<(), Refusal> {
         Ok(())
     }
+    /// An estimate of the rows of the input, for the planner's choice of join strategy
+    /// (`plan::joins`); `None` when unknown.
+    fn rows(&self, _connector: &str, _path: &str, _options: &Options) -> Option<u64> {
+        None
+    }
 }
 
 /// One user file to check.

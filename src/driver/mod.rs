@@ -63,9 +63,29 @@ pub fn check_sources(files: Vec<(String, String)>, probe: &dyn check::Probe) -> 
     s.compile_with_probe(probe).clone()
 }
 
-/// Plans a checked program; planner errors become diagnostics.
-pub fn plan_program(program: &Program, opts: PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
-    plan::build(program, opts).map_err(|errs| {
+/// The environment variable that sets the broadcast limit of joins (rows; `plan::joins`).
+pub const BROADCAST_ROWS_VAR: &str = "FLOW_BROADCAST_ROWS";
+
+/// Plans a checked program, the inputs' sizes asked of `probe` for the joins' strategies;
+/// planner errors become diagnostics.
+pub fn plan_program(
+    program: &Program,
+    opts: PlanOptions,
+    probe: &dyn check::Probe,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let rows = |s: &plan::SourceSpec| {
+        s.path
+            .as_deref()
+            .and_then(|p| probe.rows(&s.connector, p, &s.options))
+    };
+    let sizes = plan::Sizes {
+        rows: &rows,
+        broadcast_rows: std::env::var(BROADCAST_ROWS_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(plan::BROADCAST_ROWS),
+    };
+    plan::build_sized(program, opts, &sizes).map_err(|errs| {
         errs.into_iter()
             .map(|e| match e {
                 PlanError::DuplicateSink { path, first, second } => {

@@ -104,4 +104,11 @@ impl Probe for FsProbe {
             )),
         }
     }
+
+    fn rows(&self, connector: &str, path: &str, options: &Options) -> Option<u64> {
+        let files = crate::connectors::split::expand(path).ok()?;
+        self.connector(connector)
+            .ok()?
+            .estimate_rows(&files, options)
+    }
 }

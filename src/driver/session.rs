@@ -241,7 +241,7 @@ impl Session {
         super::paths::reject_overlaps(&mut program, &mut diagnostics);
         let mut plan = None;
         if let Some(p) = &program {
-            match plan_program(p, self.plan_options) {
+            match plan_program(p, self.plan_options, probe) {
                 Ok(pl) => plan = Some(pl),
                 Err(ds) => {
                     diagnostics.extend(ds);

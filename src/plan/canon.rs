@@ -88,6 +88,7 @@ pub fn op_key(op: &Op, row: &RowType) -> String {
             keys,
             fields,
             outer,
+            ..
         } => {
             out.push_str(if *outer { "leftjoin(" } else { "join(" });
             for k in keys {

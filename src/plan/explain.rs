@@ -3,7 +3,7 @@
 //! Nodes are named `n0`, `n1`… by their index, which is a topological order (inputs first) and
 //! deterministic: the same program always gives the same names.
 
-use super::ir::{NodeId, Op, Plan, Step};
+use super::ir::{JoinSide, NodeId, Op, Plan, Step};
 use super::print;
 use crate::types::RowType;
 use serde_json::json;
@@ -79,6 +79,7 @@ fn params(plan: &Plan, n: NodeId) -> (String, Vec<String>) {
             keys,
             fields,
             outer,
+            ..
         } => {
             let right = plan
                 .inputs(n)
@@ -123,6 +124,41 @@ fn source_columns(plan: &Plan, n: NodeId) -> Option<String> {
     ))
 }
 
+/// A join's strategy in words: which side is built, which streamed, and how rows meet across
+/// workers.
+fn join_strategy(plan: &Plan, n: NodeId) -> Option<String> {
+    let Op::Join {
+        outer, strategy, ..
+    } = &plan.graph[n].op
+    else {
+        return None;
+    };
+    let rows = |r: Option<u64>| match r {
+        Some(n) => format!("~{n} rows"),
+        None => "size unknown".to_string(),
+    };
+    let (build, built, stream, streamed) = match strategy.build {
+        JoinSide::Left => ("left", strategy.left_rows, "right", strategy.right_rows),
+        JoinSide::Right => ("right", strategy.right_rows, "left", strategy.left_rows),
+    };
+    let mut s = format!(
+        "build {build} ({}), stream {stream} ({})",
+        rows(built),
+        rows(streamed)
+    );
+    if *outer {
+        s.push_str(" (a left join always builds its right side)");
+    }
+    if strategy.broadcast {
+        s.push_str(&format!(
+            "; on several workers: broadcast {build} to every worker, {stream} stays where it is"
+        ));
+    } else {
+        s.push_str("; on several workers: both sides exchanged by key hash");
+    }
+    Some(s)
+}
+
 /// Labels worth showing: a source's own name is already in its parameters.
 fn labels(plan: &Plan, n: NodeId) -> Vec<String> {
     let node = &plan.graph[n];
@@ -165,6 +201,9 @@ pub fn text(plan: &Plan) -> String {
         }
         if let Some(cols) = source_columns(plan, n) {
             out.push_str(&format!("    reads: {cols}\n"));
+        }
+        if let Some(j) = join_strategy(plan, n) {
+            out.push_str(&format!("    strategy: {j}\n"));
         }
         if !matches!(node.op, Op::Sink(_)) {
             out.push_str(&format!("    row: {}\n", node.row));
@@ -264,6 +303,9 @@ pub fn json(plan: &Plan) -> serde_json::Value {
             });
             if !steps.is_empty() {
                 v["steps"] = json!(steps);
+            }
+            if let Some(j) = join_strategy(plan, n) {
+                v["strategy"] = json!(j);
             }
             if let Op::Source(spec) = &node.op {
                 let cols: Vec<&str> = node.row.fields.iter().map(|f| f.name.as_str()).collect();

@@ -113,3 +113,61 @@ pub fn infallible(e: &Expr) -> bool {
     });
     ok
 }
+
+/// The conjuncts of `e` (`a && b && c` → `[a, b, c]`, in evaluation order).
+pub fn conjuncts(e: &Expr) -> Vec<Expr> {
+    match &e.kind {
+        ExprKind::Binary(BinOp::And, a, b) => {
+            let mut v = conjuncts(a);
+            v.extend(conjuncts(b));
+            v
+        }
+        _ => vec![e.clone()],
+    }
+}
+
+/// `a && b && …` of non-empty `parts` (left-associated, in order).
+pub fn conjunction(parts: Vec<Expr>) -> Option<Expr> {
+    parts.into_iter().reduce(|a, b| {
+        let span = a.span;
+        Expr::new(
+            ExprKind::Binary(BinOp::And, Box::new(a), Box::new(b)),
+            crate::types::Type::BOOL,
+            span,
+        )
+    })
+}
+
+/// The input columns proven non-null when `cond` evaluates to `when` (the checker's narrowing of
+/// a filter's row, for the columns: `x != null`, through `!`, `&&` when true, `||` when false).
+pub fn non_null(cond: &Expr, when: bool, out: &mut BTreeSet<usize>) {
+    match (&cond.kind, when) {
+        (ExprKind::Unary(UnOp::Not, inner), _) => non_null(inner, !when, out),
+        (ExprKind::IsNull(inner), false) => {
+            if let ExprKind::Field(i) = inner.kind {
+                out.insert(i);
+            }
+        }
+        (ExprKind::Binary(BinOp::And, a, b), true) | (ExprKind::Binary(BinOp::Or, a, b), false) => {
+            non_null(a, when, out);
+            non_null(b, when, out);
+        }
+        _ => {}
+    }
+}
+
+/// Whether every read of a column that `e` treats as non-null is of a column non-null in `row`
+/// or in `proven`: `e` may be evaluated on rows of `row` once the rows failing `proven` are gone.
+pub fn reads_only_present(e: &Expr, row: &crate::types::RowType, proven: &BTreeSet<usize>) -> bool {
+    let mut ok = true;
+    visit(e, &mut |e| {
+        if let ExprKind::Field(i) = e.kind
+            && !e.ty.nullable
+            && row.fields.get(i).is_none_or(|f| f.ty.nullable)
+            && !proven.contains(&i)
+        {
+            ok = false;
+        }
+    });
+    ok
+}

@@ -93,12 +93,15 @@ pub enum Op {
     Distinct {
         keys: Option<Vec<usize>>,
     },
-    /// A hash join (see `hir::StreamKind::Join`): input port 0 is the left (streamed) side,
-    /// port 1 the right (built) side; the output is the left row then the right `fields`.
+    /// A hash join (see `hir::StreamKind::Join`): input port 0 is the left side, port 1 the
+    /// right side; the output is the left row then the right `fields`. Which side is built
+    /// into the hash table and whether it is broadcast: `strategy`.
     Join {
         keys: Vec<JoinKey>,
         fields: Vec<usize>,
         outer: bool,
+        #[serde(default)]
+        strategy: JoinStrategy,
     },
     Sink(SinkSpec),
 }
@@ -119,6 +122,27 @@ impl Op {
             Op::Sink(_) => "sink",
         }
     }
+}
+
+/// A side of a join.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinSide {
+    Left,
+    #[default]
+    Right,
+}
+
+/// How a join runs, chosen by the planner from its row estimates (`plan::joins`): the `build`
+/// side goes into the hash table, the other is streamed past it. With several workers, a
+/// `broadcast` build side is sent whole to every worker running the join and the streamed side
+/// stays where it was read; otherwise both sides are exchanged by the hash of their keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinStrategy {
+    pub build: JoinSide,
+    pub broadcast: bool,
+    /// The estimated rows of the left and right inputs (`None`: unknown).
+    pub left_rows: Option<u64>,
+    pub right_rows: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

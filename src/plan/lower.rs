@@ -190,6 +190,7 @@ impl Lowerer<'_> {
                     keys: keys.clone(),
                     fields: fields.clone(),
                     outer: *outer,
+                    strategy: Default::default(),
                 },
                 vec![self.stream(left)?, self.stream(right)?],
             ),

@@ -418,7 +418,8 @@ impl KeyStore {
     #[inline]
     fn push(&mut self, key: &[u8]) {
         let cap = self.next_chunk(key.len());
-        if cap > 0 {
+        // (A table without keys stores its one empty key in an empty first chunk.)
+        if cap > 0 || self.chunks.is_empty() {
             self.chunks.push(Vec::with_capacity(cap));
             self.chunk_bytes += cap;
         }
@@ -1448,7 +1449,7 @@ mod tests {
             pre.update(&Batch::from_values(&t, part)).unwrap();
             let mut b = Batch::new(pre.partial_columns());
             for g in 0..pre.groups() {
-                pre.emit_partial(g, &mut b);
+                pre.emit_partial(g, pre.group_hash(g), &mut b);
             }
             fin.merge(&b).unwrap();
         }

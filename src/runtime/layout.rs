@@ -6,7 +6,7 @@
 use super::physical::{self, PhysOp, PhysicalPlan};
 use super::{RunError, RunOptions};
 use crate::job::Mode;
-use crate::plan::ir::Plan;
+use crate::plan::ir::{JoinSide, Plan};
 use std::collections::BTreeSet;
 
 /// Under `mode auto`, one worker thread per this many input bytes (up to the cores): a job on a
@@ -243,7 +243,7 @@ pub fn describe(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Result<
     for (i, node) in phys.nodes.iter().enumerate() {
         let here = phys.workers_of(i, workers);
         out.push_str(&format!("{}: on {}\n", node.name, set(&here)));
-        for &p in &node.inputs {
+        for (port, &p) in node.inputs.iter().enumerate() {
             let from = phys.workers_of(p, workers);
             let crosses = |to: &[usize]| {
                 let (a, b) = (procs(&from), procs(to));
@@ -272,6 +272,30 @@ pub fn describe(plan: &Plan, opts: &RunOptions, nodes: Option<usize>) -> Result<
                     set(&here),
                     cross(&here)
                 )),
+                PhysOp::Join {
+                    outer, strategy, ..
+                } if here.len() > 1 => {
+                    let side = if port == 0 { "left" } else { "right" };
+                    let built = match strategy.build {
+                        JoinSide::Left => port == 0,
+                        JoinSide::Right => port == 1,
+                    } && !(*outer && port == 0);
+                    out.push_str(&match (strategy.broadcast, built) {
+                        (true, true) => format!(
+                            "  broadcast: every batch of the {side} (build) side goes to each of {} ({})\n",
+                            set(&here),
+                            cross(&here)
+                        ),
+                        (true, false) => format!(
+                            "  the {side} (probe) side stays on the worker that made it\n"
+                        ),
+                        (false, _) => format!(
+                            "  keyed exchange: the {side} side's rows by hash of the join keys to their owner among {} ({})\n",
+                            set(&here),
+                            cross(&here)
+                        ),
+                    });
+                }
                 PhysOp::Limit(n) => out.push_str(&format!(
                     "  global limit: each worker's first {n} rows per split go to worker {} ({})\n",
                     keeper[0],

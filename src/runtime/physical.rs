@@ -8,7 +8,7 @@ use super::group::GroupLayout;
 use crate::check::hir::{Agg, Expr, ExprKind, JoinKey, SortKey};
 use crate::connectors::Split;
 use crate::job::{ErrorPolicy, Hints, Mode};
-use crate::plan::ir::{FusedStep, Op, Plan, SinkSpec, SourceSpec, Step};
+use crate::plan::ir::{FusedStep, JoinStrategy, Op, Plan, SinkSpec, SourceSpec, Step};
 use crate::span::Span;
 use crate::types::RowType;
 use crate::types::{Field, Scalar, Type};
@@ -37,11 +37,14 @@ pub enum PhysOp {
     Distinct {
         keys: Vec<usize>,
     },
-    /// A hash join; input 0 is streamed, input 1 (of row `right_row`) built.
+    /// A hash join of input 0 (the left side) and input 1 (the right side, of row
+    /// `right_row`); `strategy` says which side is built and whether it is broadcast.
     Join {
         keys: Vec<JoinKey>,
         fields: Vec<usize>,
         outer: bool,
+        #[serde(default)]
+        strategy: JoinStrategy,
         right_row: RowType,
     },
     Sink {
@@ -255,10 +258,12 @@ impl PhysicalPlan {
                     keys,
                     fields,
                     outer,
+                    strategy,
                 } => PhysOp::Join {
                     keys: keys.clone(),
                     fields: fields.clone(),
                     outer: *outer,
+                    strategy: *strategy,
                     right_row: inputs
                         .get(1)
                         .map(|&p| plan.graph[order[p]].row.clone())

@@ -75,6 +75,30 @@ impl Shared {
     /// Records that a group table now holds `now` bytes (it held `*held`); an error naming the
     /// stage and the budget if the tables of the process together exceed the budget.
     pub fn account_group(&self, held: &mut usize, now: usize, stage: &str) -> Result<(), RunError> {
+        self.account_state(held, now, stage, over_budget)
+    }
+
+    /// As [`Shared::account_group`], for a join's hash table and held probe batches: the error
+    /// names the join's state.
+    pub fn account_join(&self, held: &mut usize, now: usize, stage: &str) -> Result<(), RunError> {
+        self.account_state(held, now, stage, |total, budget| {
+            format!(
+                "the join's hash table and held rows need {} MB, over the memory budget of {} MB \
+                 (set {MEMORY_BUDGET_VAR}, e.g. {MEMORY_BUDGET_VAR}=8G, to allow more; joins are \
+                 not spilled to disk: the planner builds the smaller side, see `flow explain`)",
+                total.div_ceil(1 << 20),
+                budget >> 20
+            )
+        })
+    }
+
+    fn account_state(
+        &self,
+        held: &mut usize,
+        now: usize,
+        stage: &str,
+        message: impl Fn(usize, usize) -> String,
+    ) -> Result<(), RunError> {
         let total = if now >= *held {
             self.group_bytes.fetch_add(now - *held, Ordering::Relaxed) + (now - *held)
         } else {
@@ -84,7 +108,7 @@ impl Shared {
         if total > self.memory_budget {
             return Err(RunError::Stage {
                 stage: stage.to_string(),
-                reason: over_budget(total, self.memory_budget),
+                reason: message(total, self.memory_budget),
             });
         }
         Ok(())

@@ -603,6 +603,7 @@ impl<'a> Compiler<'a> {
                 keys,
                 fields,
                 outer,
+                ..
             } => {
                 let (Some(&l), Some(&r)) = (inputs.first(), inputs.get(1)) else {
                     return;

@@ -76,6 +76,17 @@ impl SourceConnector for ParquetSource {
         ))
     }
 
+    fn estimate_rows(&self, files: &[std::path::PathBuf], _options: &Options) -> Option<u64> {
+        // Exact: the row counts in the footers.
+        files
+            .iter()
+            .map(|f| {
+                let r = footer(&f.to_string_lossy()).ok()?;
+                u64::try_from(r.metadata().file_metadata().num_rows()).ok()
+            })
+            .sum()
+    }
+
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
         read::plan(spec, workers)
     }

@@ -1,14 +1,24 @@
-//! The join operator: a hash join. The right (named) stream is built into a hash table of its
-//! keys; the left stream is probed against it, its batches held until the right input is
-//! complete (its frontier is empty). With several placed workers both sides are first split by
-//! the owner of each row's key (`group::route` of the key's encoding), so equal keys meet on one
-//! worker. A null key never matches: such right rows are dropped, such left rows are kept only
-//! by a left join (with null fields). The table and the held left batches count against the
-//! memory budget of group state (`FLOW_MEMORY_BUDGET`).
+//! The join operator: a hash join. The build side the planner chose (`JoinStrategy::build`:
+//! the right side, or for an inner join the left one when it is estimated smaller) is built
+//! into a hash table of its keys; the other (probe) side streams past it, its batches held only
+//! until the build input is complete (its frontier is empty). A left join always builds its
+//! right side, so that each left row, probed once, is null-extended when nothing matches.
+//!
+//! With several placed workers: when the build side is broadcast (`JoinStrategy::broadcast`)
+//! every batch of it goes to every worker running the join, each of which builds the whole
+//! table, and the probe side stays on the worker that produced it; otherwise both sides are
+//! split by the owner of each row's key (`group::route` of the key's encoding), so equal keys
+//! meet on one worker. A null key never matches: such build rows are dropped, such left rows of
+//! a left join are kept (with null fields). The table and the held probe batches count against
+//! the memory budget (`FLOW_MEMORY_BUDGET`); over it the job fails naming the join.
+//!
+//! Row order with one worker: the probe side's order, each probe row's matches in the build
+//! side's order (so the left side's order unless an inner join builds its left side).
 
 use super::{Cb, Ctx, Packet, S};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::check::hir::JoinKey;
+use crate::plan::ir::{JoinSide, JoinStrategy};
 use crate::runtime::group::route;
 use crate::runtime::physical::PhysNode;
 use crate::types::{RowType, Scalar};
@@ -64,48 +74,30 @@ fn copy_cell(from: &Batch, r: usize, c: usize, s: Scalar, to: &mut Batch, o: usi
     }
 }
 
-/// Splits each packet by the owner of each row's key. Rows with a null key go to the first
-/// owner if `keep_null` (a left join keeps them), else are dropped.
-fn route_side<'s>(
+/// An operator on one side before the join: for each packet (none once the job is aborted;
+/// its rows counted as the join's rows in when `count` names the join), `f` gives the packets
+/// to send on.
+fn side_op<'s>(
     input: S<'s>,
     name: &str,
-    keys: KeyCols,
-    types: Vec<Scalar>,
-    owners: Arc<Vec<usize>>,
-    keep_null: bool,
+    count: Option<usize>,
     ctx: &Ctx,
+    mut f: impl FnMut(&Packet, &mut Vec<Packet>) + 'static,
 ) -> S<'s> {
     let c2 = ctx.clone();
-    let peers = owners.len().max(1);
     input.unary::<Cb, _, _, _>(Pipeline, name, move |_cap, _info| {
-        let mut key = Vec::new();
+        let mut out = Vec::new();
         move |input, output| {
             input.for_each(|cap, data| {
                 let mut session = output.session(&cap);
                 for p in data.drain(..) {
-                    if c2.shared.aborted() {
-                        c2.pool.recycle(p.batch);
-                        continue;
-                    }
-                    let mut parts: Vec<Option<Batch>> = (0..peers).map(|_| None).collect();
-                    for r in 0..p.batch.rows {
-                        let w = if encode_key(&p.batch, r, &keys, &mut key) {
-                            route(&key, peers) as usize
-                        } else if keep_null {
-                            0
-                        } else {
-                            continue;
-                        };
-                        let part = parts[w].get_or_insert_with(|| c2.pool.take(types.len()));
-                        let o = part.push_row();
-                        for (c, &s) in types.iter().enumerate() {
-                            copy_cell(&p.batch, r, c, s, part, o, c);
+                    if !c2.shared.aborted() {
+                        if let Some(i) = count {
+                            c2.shared.nodes[i].add(p.batch.rows as u64, 0);
                         }
-                    }
-                    for (w, part) in parts.into_iter().enumerate() {
-                        if let Some(b) = part {
-                            let dest = owners.get(w).copied().unwrap_or(0) as u64;
-                            session.give(Packet::new(dest, b));
+                        f(&p, &mut out);
+                        for q in out.drain(..) {
+                            session.give(q);
                         }
                     }
                     c2.pool.recycle(p.batch);
@@ -115,8 +107,90 @@ fn route_side<'s>(
     })
 }
 
-/// Per-key bookkeeping bytes counted beside the key and the right rows.
+/// Splits each packet by the owner of each row's key. Rows with a null key go to the first
+/// owner if `keep_null` (a left join keeps them), else are dropped. `count`: as for
+/// [`side_op`] (the left side's rows are counted before any is dropped).
+#[allow(clippy::too_many_arguments)]
+fn route_side<'s>(
+    input: S<'s>,
+    name: &str,
+    keys: KeyCols,
+    types: Vec<Scalar>,
+    owners: Arc<Vec<usize>>,
+    keep_null: bool,
+    count: Option<usize>,
+    ctx: &Ctx,
+) -> S<'s> {
+    let pool = ctx.pool.clone();
+    let peers = owners.len().max(1);
+    let mut key = Vec::new();
+    side_op(input, name, count, ctx, move |p, out| {
+        let mut parts: Vec<Option<Batch>> = (0..peers).map(|_| None).collect();
+        for r in 0..p.batch.rows {
+            let w = if encode_key(&p.batch, r, &keys, &mut key) {
+                route(&key, peers) as usize
+            } else if keep_null {
+                0
+            } else {
+                continue;
+            };
+            let part = parts[w].get_or_insert_with(|| pool.take(types.len()));
+            let o = part.push_row();
+            for (c, &s) in types.iter().enumerate() {
+                copy_cell(&p.batch, r, c, s, part, o, c);
+            }
+        }
+        for (w, part) in parts.into_iter().enumerate() {
+            if let Some(b) = part {
+                let dest = owners.get(w).copied().unwrap_or(0) as u64;
+                out.push(Packet::new(dest, b));
+            }
+        }
+    })
+}
+
+/// Sends every packet to every worker in `owners` (a broadcast build side); `count` as for
+/// [`side_op`].
+fn broadcast_side<'s>(
+    input: S<'s>,
+    name: &str,
+    owners: Arc<Vec<usize>>,
+    count: Option<usize>,
+    ctx: &Ctx,
+) -> S<'s> {
+    side_op(input, name, count, ctx, move |p, out| {
+        out.extend(owners.iter().map(|&w| Packet {
+            route: w as u64,
+            order: p.order,
+            batch: p.batch.clone(),
+        }));
+    })
+}
+
+/// Where an output column comes from: the probe row (`true`, its column) or the stored build
+/// row (`false`, its stored column); its type.
+type OutCol = (bool, usize, Scalar);
+
+/// Per-key bookkeeping bytes counted beside the key and the build rows.
 const ENTRY_OVERHEAD: usize = 64;
+
+/// Where a packet goes at the join: to the worker its `route` names, to this worker, or to the
+/// join's only worker.
+#[derive(Clone, Copy)]
+enum Dest {
+    Routed,
+    Here(u64),
+    Only(u64),
+}
+
+impl Dest {
+    fn of(self, p: &Packet) -> u64 {
+        match self {
+            Dest::Routed => p.route,
+            Dest::Here(w) | Dest::Only(w) => w,
+        }
+    }
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn join_op<'s>(
@@ -128,97 +202,133 @@ pub(super) fn join_op<'s>(
     keys: &[JoinKey],
     fields: &[usize],
     outer: bool,
+    strategy: JoinStrategy,
     ctx: &Ctx,
 ) -> S<'s> {
     let ltypes: Vec<Scalar> = node.input_row.fields.iter().map(|f| f.ty.scalar).collect();
     let rtypes: Vec<Scalar> = right_row.fields.iter().map(|f| f.ty.scalar).collect();
-    let lkeys: KeyCols = keys
-        .iter()
-        .map(|k| {
-            (
-                k.left,
-                ltypes.get(k.left).copied().unwrap_or(Scalar::Null),
-                k.float,
-            )
-        })
-        .collect();
-    let rkeys: KeyCols = keys
-        .iter()
-        .map(|k| {
-            (
-                k.right,
-                rtypes.get(k.right).copied().unwrap_or(Scalar::Null),
-                k.float,
-            )
-        })
-        .collect();
+    let side_keys = |types: &[Scalar], col: fn(&JoinKey) -> usize| -> KeyCols {
+        keys.iter()
+            .map(|k| {
+                (
+                    col(k),
+                    types.get(col(k)).copied().unwrap_or(Scalar::Null),
+                    k.float,
+                )
+            })
+            .collect()
+    };
+    let lkeys = side_keys(&ltypes, |k| k.left);
+    let rkeys = side_keys(&rtypes, |k| k.right);
     let ftypes: Vec<(usize, Scalar)> = fields
         .iter()
         .map(|&f| (f, rtypes.get(f).copied().unwrap_or(Scalar::Null)))
         .collect();
+    let nleft = ltypes.len();
+    // A left join finds its unmatched left rows while they stream: it always builds the right.
+    let build_left = strategy.build == JoinSide::Left && !outer;
+    // The build rows keep what the output takes from them; each output column comes from the
+    // probe row (`true`, its column) or the stored build row (`false`, its stored column).
+    let (stored, outcols): (Vec<(usize, Scalar)>, Vec<OutCol>) = if build_left {
+        let stored = ltypes.iter().copied().enumerate().collect();
+        let out = (0..nleft)
+            .map(|c| (false, c, ltypes[c]))
+            .chain(ftypes.iter().map(|&(f, s)| (true, f, s)))
+            .collect();
+        (stored, out)
+    } else {
+        let out = (0..nleft)
+            .map(|c| (true, c, ltypes[c]))
+            .chain(ftypes.iter().enumerate().map(|(k, &(_, s))| (false, k, s)))
+            .collect();
+        (ftypes.clone(), out)
+    };
+    let (probe, build, pkeys, bkeys, ptypes, btypes) = if build_left {
+        (right, left, rkeys, lkeys, rtypes, ltypes)
+    } else {
+        (left, right, lkeys, rkeys, ltypes, rtypes)
+    };
     let owners = ctx.placed.get(i).cloned().unwrap_or_default();
     let partial = owners.len() > 1;
     let only = owners.first().copied().unwrap_or(0) as u64;
-    let (left, right) = if partial {
-        (
-            route_side(
-                left,
-                &format!("{} (route left)", node.name),
-                lkeys.clone(),
-                ltypes.clone(),
-                owners.clone(),
-                outer,
-                ctx,
-            ),
-            route_side(
-                right,
-                &format!("{} (route right)", node.name),
-                rkeys.clone(),
-                rtypes.clone(),
-                owners.clone(),
-                false,
-                ctx,
-            ),
-        )
+    let (probe, build, pdest, bdest) = if !partial {
+        (probe, build, Dest::Only(only), Dest::Only(only))
+    } else if strategy.broadcast {
+        let build = broadcast_side(
+            build,
+            &format!("{} (broadcast build side)", node.name),
+            owners.clone(),
+            build_left.then_some(i),
+            ctx,
+        );
+        (probe, build, Dest::Here(ctx.index as u64), Dest::Routed)
     } else {
-        (left, right)
+        let probe = route_side(
+            probe,
+            &format!("{} (route probe side)", node.name),
+            pkeys.clone(),
+            ptypes.clone(),
+            owners.clone(),
+            outer,
+            (!build_left).then_some(i),
+            ctx,
+        );
+        let build = route_side(
+            build,
+            &format!("{} (route build side)", node.name),
+            bkeys.clone(),
+            btypes.clone(),
+            owners.clone(),
+            false,
+            build_left.then_some(i),
+            ctx,
+        );
+        (probe, build, Dest::Routed, Dest::Routed)
+    };
+    // The rows in of a join are its left rows, counted where they arrive unless an operator
+    // before the join counted them (on the sending worker, before a broadcast copies them).
+    let count_here = match (partial, strategy.broadcast) {
+        (false, _) => true,
+        (true, true) => !build_left,
+        (true, false) => false,
     };
     let ctx = ctx.clone();
     let name = node.name.clone();
     let ncols = node.row.len();
-    let nleft = ltypes.len();
     let batch_rows = ctx.job.plan.batch.max(1);
-    let pact = move |p: &Packet| if partial { p.route } else { only };
-    left.binary_frontier::<_, Cb, _, _, _, _>(
-        right,
-        Exchange::new(pact),
-        Exchange::new(pact),
+    probe.binary_frontier::<_, Cb, _, _, _, _>(
+        build,
+        Exchange::new(move |p: &Packet| pdest.of(p)),
+        Exchange::new(move |p: &Packet| bdest.of(p)),
         &node.name,
         move |cap, _info| {
             let mut cap = Some(cap);
-            // Key → indices of the right rows (the brought fields, in `store`).
+            // Key → indices of the build rows (their stored columns, in `store`).
             let mut table: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
-            let mut store = Batch::new(ftypes.len());
-            let mut right_done = false;
+            let mut store = Batch::new(stored.len());
+            let mut build_done = false;
             let mut held: Vec<Arc<Batch>> = Vec::new();
             let mut held_bytes = 0usize;
             let mut table_bytes = 0usize;
             let mut accounted = 0usize;
             let mut key = Vec::new();
-            move |(linput, lfrontier), (rinput, rfrontier), output| {
-                rinput.for_each(|_cap, data| {
+            move |(pinput, pfrontier), (binput, bfrontier), output| {
+                binput.for_each(|_cap, data| {
                     for p in data.drain(..) {
                         if ctx.shared.aborted() {
                             ctx.pool.recycle(p.batch);
                             continue;
                         }
                         let b = &p.batch;
+                        if count_here && build_left {
+                            ctx.shared.nodes[i].add(b.rows as u64, 0);
+                        }
                         for r in 0..b.rows {
-                            if !encode_key(b, r, &rkeys, &mut key) {
+                            if !encode_key(b, r, &bkeys, &mut key) {
                                 continue;
                             }
                             let o = store.push_row();
-                            for (oc, &(c, s)) in ftypes.iter().enumerate() {
+                            for (oc, &(c, s)) in stored.iter().enumerate() {
                                 copy_cell(b, r, c, s, &mut store, o, oc);
                             }
                             match table.get_mut(key.as_slice()) {
@@ -233,20 +343,22 @@ pub(super) fn join_op<'s>(
                         ctx.pool.recycle(p.batch);
                     }
                 });
-                linput.for_each(|_cap, data| {
+                pinput.for_each(|_cap, data| {
                     for p in data.drain(..) {
                         if ctx.shared.aborted() {
                             ctx.pool.recycle(p.batch);
                             continue;
                         }
-                        ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        if count_here && !build_left {
+                            ctx.shared.nodes[i].add(p.batch.rows as u64, 0);
+                        }
                         held_bytes += p.batch.bytes();
                         held.push(p.batch);
                     }
                 });
                 let now = table_bytes + store.bytes() + held_bytes;
                 if now != accounted
-                    && let Err(e) = ctx.shared.account_group(&mut accounted, now, &name)
+                    && let Err(e) = ctx.shared.account_join(&mut accounted, now, &name)
                 {
                     ctx.shared.fail(e);
                 }
@@ -256,10 +368,10 @@ pub(super) fn join_op<'s>(
                     }
                     return;
                 };
-                if !right_done && rfrontier.frontier().is_empty() {
-                    right_done = true;
+                if !build_done && bfrontier.frontier().is_empty() {
+                    build_done = true;
                 }
-                if right_done && !held.is_empty() {
+                if build_done && !held.is_empty() {
                     let mut out = ctx.pool.take(ncols);
                     for b in held.drain(..) {
                         held_bytes -= b.bytes();
@@ -268,41 +380,40 @@ pub(super) fn join_op<'s>(
                             continue;
                         }
                         for r in 0..b.rows {
-                            let matches = if encode_key(&b, r, &lkeys, &mut key) {
+                            let matches = if encode_key(&b, r, &pkeys, &mut key) {
                                 table.get(key.as_slice()).map(|v| v.as_slice())
                             } else {
                                 None
                             };
                             let emit = |out: &mut Batch, m: Option<u32>| {
                                 let o = out.push_row();
-                                for (c, &s) in ltypes.iter().enumerate() {
-                                    copy_cell(&b, r, c, s, out, o, c);
-                                }
-                                if let Some(m) = m {
-                                    for (fc, &(_, s)) in ftypes.iter().enumerate() {
-                                        copy_cell(&store, m as usize, fc, s, out, o, nleft + fc);
+                                for (oc, &(from_probe, col, s)) in outcols.iter().enumerate() {
+                                    if from_probe {
+                                        copy_cell(&b, r, col, s, out, o, oc);
+                                    } else if let Some(m) = m {
+                                        copy_cell(&store, m as usize, col, s, out, o, oc);
                                     }
+                                }
+                            };
+                            let mut flush = |out: &mut Batch| {
+                                if out.rows >= batch_rows || out.bytes() >= BATCH_BYTES {
+                                    let full = std::mem::replace(out, ctx.pool.take(ncols));
+                                    ctx.shared.nodes[i].add(0, full.rows as u64);
+                                    output.session(&*c).give(Packet::new(0, full));
                                 }
                             };
                             match matches {
                                 Some(ms) => {
                                     for &m in ms {
                                         emit(&mut out, Some(m));
-                                        if out.rows >= batch_rows || out.bytes() >= BATCH_BYTES {
-                                            let full =
-                                                std::mem::replace(&mut out, ctx.pool.take(ncols));
-                                            ctx.shared.nodes[i].add(0, full.rows as u64);
-                                            output.session(&*c).give(Packet::new(0, full));
-                                        }
+                                        flush(&mut out);
                                     }
                                 }
-                                None if outer => emit(&mut out, None),
+                                None if outer => {
+                                    emit(&mut out, None);
+                                    flush(&mut out);
+                                }
                                 None => {}
-                            }
-                            if out.rows >= batch_rows || out.bytes() >= BATCH_BYTES {
-                                let full = std::mem::replace(&mut out, ctx.pool.take(ncols));
-                                ctx.shared.nodes[i].add(0, full.rows as u64);
-                                output.session(&*c).give(Packet::new(0, full));
                             }
                         }
                         ctx.pool.recycle(b);
@@ -314,15 +425,15 @@ pub(super) fn join_op<'s>(
                         ctx.pool.put(out);
                     }
                 }
-                let lf = lfrontier.frontier();
-                let rf = rfrontier.frontier();
-                if lf.is_empty() && rf.is_empty() {
+                let pf = pfrontier.frontier();
+                let bf = bfrontier.frontier();
+                if pf.is_empty() && bf.is_empty() {
                     table = HashMap::new();
                     store = Batch::new(0);
                     table_bytes = 0;
-                    let _ = ctx.shared.account_group(&mut accounted, 0, &name);
+                    let _ = ctx.shared.account_join(&mut accounted, 0, &name);
                     cap = None;
-                } else if let Some(t) = lf.iter().chain(rf.iter()).min()
+                } else if let Some(t) = pf.iter().chain(bf.iter()).min()
                     && *t > *c.time()
                 {
                     c.downgrade(t);

@@ -347,6 +347,7 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
                     keys,
                     fields,
                     outer,
+                    strategy,
                     right_row,
                 },
                 Some(left),
@@ -360,6 +361,7 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
                     keys,
                     fields,
                     *outer,
+                    *strategy,
                     ctx,
                 )),
                 None => {

@@ -391,6 +391,11 @@ fn every_example_is_covered() {
 }
 
 /// A directory with a generated input of `rows` rows and the scripts of the fault tests.
+/// Rows of the input of the fault tests that stop, kill or watch `slow.flow` mid-run (at
+/// `--batch 1`): enough that the job still runs when the signal comes (about 2 s on 2 cores;
+/// 300k rows once were, before small batches got cheap).
+const SLOW_ROWS: usize = 2_000_000;
+
 fn big_job(rows: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,k,v\n");
@@ -579,7 +584,7 @@ fn signal_worker(
 
 #[test]
 fn a_killed_worker_fails_the_job_within_two_seconds() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     let (victim, code, err, took) = signal_worker(dir.path(), 3, &[], "-9");
     assert_eq!(code, Some(1), "{err}");
     assert!(
@@ -594,7 +599,7 @@ fn a_killed_worker_fails_the_job_within_two_seconds() {
 
 #[test]
 fn a_stopped_worker_is_found_by_its_missed_heartbeats() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     let (victim, code, err, took) =
         signal_worker(dir.path(), 2, &["--heartbeat-timeout", "1.5"], "-STOP");
     assert_eq!(code, Some(1), "{err}");
@@ -679,7 +684,7 @@ fn a_wrong_token_is_refused_and_logged() {
 
 #[test]
 fn a_retry_succeeds_after_a_worker_is_killed() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     let (_, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "1"], "-9");
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -702,7 +707,7 @@ fn a_retry_succeeds_after_a_worker_is_killed() {
         }
     }
     let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
-    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+    assert_eq!(rows.lines().count(), 1 + SLOW_ROWS - count_small(SLOW_ROWS));
 }
 
 /// Rows of `big_job(rows)` with `v <= 10` (dropped by the filter of slow.flow).
@@ -981,7 +986,7 @@ fn slow_outputs_complete(dir: &Path, rows: usize) {
 
 #[test]
 fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     let args = ["--nodes", "2", "--threads", "1", "--batch", "4"];
     let (log, screen) = run_in_terminal("bar", dir.path(), &args);
     assert!(screen.contains("EXIT=0"), "{screen}");
@@ -1022,12 +1027,12 @@ fn a_multi_node_job_shows_one_progress_bar_on_a_terminal() {
             "{screen}"
         );
     }
-    slow_outputs_complete(dir.path(), 300_000);
+    slow_outputs_complete(dir.path(), SLOW_ROWS);
 }
 
 #[test]
 fn the_progress_bar_is_hidden_with_quiet_and_off_a_terminal() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     let args = ["--nodes", "2", "--threads", "1", "--batch", "4", "-q"];
     let (log, screen) = run_in_terminal("quiet", dir.path(), &args);
     assert!(screen.contains("EXIT=0"), "{screen}");
@@ -1036,14 +1041,14 @@ fn the_progress_bar_is_hidden_with_quiet_and_off_a_terminal() {
         !log.contains("worker process 0"),
         "a summary under -q:\n{log}"
     );
-    slow_outputs_complete(dir.path(), 300_000);
+    slow_outputs_complete(dir.path(), SLOW_ROWS);
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     // Standard error not a terminal: the summary, no bar.
     let (code, _, err) = run(dir.path(), "slow.flow", &args[..6]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("worker process 1 on 127.0.0.1"), "{err}");
     assert!(!err.contains(" rows read ("), "{err}");
-    slow_outputs_complete(dir.path(), 300_000);
+    slow_outputs_complete(dir.path(), SLOW_ROWS);
 }
 
 /// slow.flow of `big_job` with `mode multi(nodes: 2, threads: 1, retries: 1)`.
@@ -1059,7 +1064,7 @@ fn with_retries_in_the_mode(dir: &Path) {
 
 #[test]
 fn a_retry_asked_for_in_the_mode_succeeds_after_a_worker_is_killed() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     with_retries_in_the_mode(dir.path());
     let (_, code, err, _) = signal_worker(dir.path(), 2, &[], "-9");
     assert_eq!(code, Some(0), "{err}");
@@ -1069,12 +1074,12 @@ fn a_retry_asked_for_in_the_mode_succeeds_after_a_worker_is_killed() {
         "{err}"
     );
     let rows = std::fs::read_to_string(dir.path().join("out/slow.csv")).unwrap();
-    assert_eq!(rows.lines().count(), 1 + 300_000 - count_small(300_000));
+    assert_eq!(rows.lines().count(), 1 + SLOW_ROWS - count_small(SLOW_ROWS));
 }
 
 #[test]
 fn retries_on_the_command_line_override_the_mode() {
-    let dir = big_job(300_000);
+    let dir = big_job(SLOW_ROWS);
     with_retries_in_the_mode(dir.path());
     let (victim, code, err, _) = signal_worker(dir.path(), 2, &["--retries", "0"], "-9");
     assert_eq!(code, Some(1), "{err}");

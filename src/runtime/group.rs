@@ -585,11 +585,15 @@ impl GroupTable {
         self.limit
     }
 
-    /// Forgets every group and frees the allocations.
+    /// Forgets every group and frees the allocations. The limit and the input position of
+    /// the rows being added stay (a table released mid-batch to spill goes on with the same
+    /// batch, and `first`/`last` must still rank its rows by their position).
     pub fn release(&mut self) {
-        let limit = self.limit;
+        let (limit, pos, unplaced) = (self.limit, self.pos, self.unplaced);
         *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
         self.limit = limit;
+        self.pos = pos;
+        self.unplaced = unplaced;
     }
 
     /// Forgets every group, keeping the allocations.
@@ -1711,6 +1715,77 @@ mod tests {
         }
         assert!(stops > 1, "{stops}");
         assert_eq!(counted, 20_000);
+    }
+
+    /// A table released mid-batch to spill keeps the batch's input position: `first`/`last`
+    /// over partial states of every release, merged in reverse, are the values of the first and
+    /// last row per key in input order (with the position lost, the rows after a stop would
+    /// rank as unplaced, after every positioned row of the next chunk, and `last` would come
+    /// out wrong).
+    #[test]
+    fn first_and_last_survive_a_release_in_the_middle_of_a_batch() {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "v".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let n = 20_000i64;
+        // Key i % 5003, value i: first = the key itself, last = the largest i with that key.
+        let rows: Vec<Vec<Value>> = (0..n)
+            .map(|i| vec![Value::Int(i % 5003), Value::Int(i)])
+            .collect();
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::First, Some((1, Scalar::Int))),
+                (AggFunc::Last, Some((1, Scalar::Int))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut g = GroupTable::new(layout.clone(), kt.clone());
+        g.set_limit(64 << 10);
+        let mut partials = Vec::new();
+        let mut stops = 0;
+        // Two chunks of one split, each spilled part-way through.
+        for (chunk, part) in rows.chunks(rows.len() / 2).enumerate() {
+            let b = Batch::from_values(&t, part);
+            g.set_position(Some((7, chunk as u64)));
+            let mut from = 0;
+            loop {
+                let stop = g.add(&b, from).unwrap();
+                let mut p = Batch::new(g.partial_columns());
+                for i in 0..g.groups() {
+                    g.emit_partial(i, g.group_hash(i), &mut p);
+                }
+                partials.push(p);
+                g.release();
+                match stop {
+                    Some(r) => {
+                        from = r;
+                        stops += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        assert!(stops > 2, "{stops}");
+        let mut fin = GroupTable::new(layout, kt);
+        for p in partials.iter().rev() {
+            fin.merge(p).unwrap();
+        }
+        let mut out = Batch::new(3);
+        fin.emit(0, usize::MAX, usize::MAX, &mut out);
+        assert_eq!(out.rows, 5003);
+        for r in 0..out.rows {
+            let k = out.get_int(r, 0);
+            let last = k + (n - 1 - k) / 5003 * 5003;
+            assert_eq!((out.get_int(r, 1), out.get_int(r, 2)), (k, last), "key {k}");
+        }
     }
 
     /// Long string keys are stored once (200 distinct 10 KB keys take about their bytes, not a

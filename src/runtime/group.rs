@@ -117,7 +117,7 @@ pub struct GroupTable {
     keys: KeyStore,
     /// Words of each group's state that start as `u64::MAX` (min/max and first/last of strings:
     /// no string; count_distinct: no set).
-    str_best_words: Vec<usize>,
+    unset_words: Vec<usize>,
     /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
     index: Vec<u64>,
     groups: usize,
@@ -511,7 +511,7 @@ impl GroupTable {
             .iter()
             .map(|&(_, s)| fixed_width(s))
             .sum::<Option<usize>>();
-        let str_best_words = slots
+        let unset_words = slots
             .iter()
             .filter_map(|&(slot, w)| match slot {
                 Slot::Best {
@@ -533,7 +533,7 @@ impl GroupTable {
             words: words + flag_words,
             flag_words,
             keys: KeyStore::new(key_width),
-            str_best_words,
+            unset_words,
             index: Vec::new(),
             groups: 0,
             states: Vec::new(),
@@ -665,7 +665,7 @@ impl GroupTable {
         self.keys.push(key);
         let start = self.states.len();
         self.states.extend(std::iter::repeat_n(0, self.words));
-        for &w in &self.str_best_words {
+        for &w in &self.unset_words {
             self.states[start + w] = u64::MAX;
         }
         self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);

@@ -103,6 +103,9 @@ enum Command {
         /// With --layout: worker threads per process, as `flow run --threads N`.
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// Show the placement of `flow run --native` (every stage in flow).
+        #[arg(long)]
+        native: bool,
         #[command(flatten)]
         plan: PlanFlags,
     },
@@ -191,6 +194,7 @@ pub fn main() -> ExitCode {
             layout,
             nodes,
             threads,
+            native,
             plan,
         } => cmd_explain(
             &files,
@@ -198,6 +202,7 @@ pub fn main() -> ExitCode {
             format,
             plan,
             layout.then_some((nodes, threads)),
+            native,
         ),
         Command::Compile(args) => compile::cmd_compile(args),
         Command::Fmt(args) => fmt::cmd_fmt(args),
@@ -325,6 +330,7 @@ fn cmd_explain(
     format: Format,
     flags: PlanFlags,
     layout: Option<(Option<usize>, Option<usize>)>,
+    native: bool,
 ) -> ExitCode {
     let mut s = match session(files, flags, diagnostics::DEFAULT_MAX_ERRORS) {
         Ok(s) => s,
@@ -333,12 +339,23 @@ fn cmd_explain(
     let Ok(plan) = s.plan() else {
         return ExitCode::from(1);
     };
+    // Where each part runs, when the job touches a database (`sql::place`).
+    let placement =
+        crate::sql::place::uses_database(plan).then(|| crate::sql::place::place(plan, native));
     let text = if dot {
         crate::plan::explain::dot(plan)
     } else if format == Format::Json {
-        serde_json::to_string_pretty(&crate::plan::explain::json(plan)).unwrap_or_default()
+        let mut v = crate::plan::explain::json(plan);
+        if let Some(p) = &placement {
+            v["placement"] = crate::sql::place::json(p);
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
     } else {
-        crate::plan::explain::text(plan)
+        let mut t = crate::plan::explain::text(plan);
+        if let Some(p) = &placement {
+            t = format!("{}\n\n{}", t.trim_end(), crate::sql::place::text(p));
+        }
+        t
     };
     let text = match layout {
         None => text,

@@ -63,6 +63,11 @@ pub struct RunArgs {
     /// ~/.pgpass).
     #[arg(long, value_parser = parse_target)]
     target: Option<String>,
+    /// Run every stage in flow's runtime: no part of the job inside PostgreSQL, no stages
+    /// pushed into a `postgres` source's query (by default a pipeline whose sources and sinks
+    /// are all on one PostgreSQL server runs there; see `flow explain`).
+    #[arg(long, conflicts_with = "target")]
+    native: bool,
     #[command(flatten)]
     plan: PlanFlags,
 }
@@ -160,7 +165,7 @@ pub fn cmd_run(args: RunArgs) -> ExitCode {
     let retries = args.retries.unwrap_or(declared);
     let mut attempt = 0;
     let result = loop {
-        let r = session.run_in_layout(&opts, args.nodes, &cluster);
+        let r = session.run_placed(&opts, args.nodes, &cluster, args.native);
         match &r {
             Err(RunFailure::Job { error, .. }) if attempt < retries && error.is_worker_loss() => {
                 attempt += 1;
@@ -238,17 +243,27 @@ pub fn render_summary(s: &RunSummary) -> String {
             ));
         }
     }
-    out.push_str(&format!(
-        "done in {:.2}s on {} thread{} (batch {})\n",
-        s.elapsed_secs,
-        s.threads,
-        if s.threads == 1 { "" } else { "s" },
-        s.batch
-    ));
-    out.push_str(&format!(
-        "  {:<28} {:>12} {:>12} {:>10}\n",
-        "stage", "rows in", "rows out", "errored"
-    ));
+    if s.threads == 0 && s.stages.is_empty() {
+        // Every part ran inside the database (`sql::place`): no stage ran in flow.
+        out.push_str(&format!(
+            "done in {:.2}s, no rows through flow\n",
+            s.elapsed_secs
+        ));
+    } else {
+        out.push_str(&format!(
+            "done in {:.2}s on {} thread{} (batch {})\n",
+            s.elapsed_secs,
+            s.threads,
+            if s.threads == 1 { "" } else { "s" },
+            s.batch
+        ));
+    }
+    if !s.stages.is_empty() {
+        out.push_str(&format!(
+            "  {:<28} {:>12} {:>12} {:>10}\n",
+            "stage", "rows in", "rows out", "errored"
+        ));
+    }
     for st in &s.stages {
         out.push_str(&format!(
             "  {:<28} {:>12} {:>12} {:>10}\n",

@@ -4,6 +4,7 @@
 //! server all go through a `Session`.
 
 mod paths;
+mod place;
 mod probe;
 mod session;
 

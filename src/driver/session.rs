@@ -328,39 +328,49 @@ impl Session {
         cluster: &ClusterOptions,
     ) -> Result<RunSummary, RunFailure> {
         let plan = self.plan().map_err(RunFailure::Diagnostics)?;
-        let failed = |error: RunError| RunFailure::Job {
-            diagnostic: run_error_diagnostic(&error).map(Box::new),
-            error: Box::new(error),
-        };
-        let layout = runtime::layout::decide(plan, opts, nodes, cluster.hosts.len());
-        let why = &layout.why;
-        if layout.multi {
-            let mut c = cluster.clone();
-            c.nodes = layout.processes;
-            let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
-            s.layout = format!(
-                "multi-node: {} worker processes × {} thread{} {} ({why})",
-                layout.processes,
-                s.threads,
-                if s.threads == 1 { "" } else { "s" },
-                if c.hosts.is_empty() {
-                    "on this machine"
-                } else {
-                    "on the worker daemons"
-                }
-            );
-            return Ok(s);
-        }
-        let mut opts = opts.clone();
-        opts.threads = opts.threads.or(layout.threads);
-        let mut s = runtime::run(plan, &opts).map_err(failed)?;
-        s.layout = format!(
-            "single-node: {} thread{} ({why})",
-            s.threads,
-            if s.threads == 1 { "" } else { "s" }
-        );
-        Ok(s)
+        run_plan_in_layout(plan, opts, nodes, cluster)
     }
+}
+
+/// [`Session::run_in_layout`] of a given plan (the placement's native part: `driver::place`).
+pub(super) fn run_plan_in_layout(
+    plan: &Plan,
+    opts: &RunOptions,
+    nodes: Option<usize>,
+    cluster: &ClusterOptions,
+) -> Result<RunSummary, RunFailure> {
+    let failed = |error: RunError| RunFailure::Job {
+        diagnostic: run_error_diagnostic(&error).map(Box::new),
+        error: Box::new(error),
+    };
+    let layout = runtime::layout::decide(plan, opts, nodes, cluster.hosts.len());
+    let why = &layout.why;
+    if layout.multi {
+        let mut c = cluster.clone();
+        c.nodes = layout.processes;
+        let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
+        s.layout = format!(
+            "multi-node: {} worker processes × {} thread{} {} ({why})",
+            layout.processes,
+            s.threads,
+            if s.threads == 1 { "" } else { "s" },
+            if c.hosts.is_empty() {
+                "on this machine"
+            } else {
+                "on the worker daemons"
+            }
+        );
+        return Ok(s);
+    }
+    let mut opts = opts.clone();
+    opts.threads = opts.threads.or(layout.threads);
+    let mut s = runtime::run(plan, &opts).map_err(failed)?;
+    s.layout = format!(
+        "single-node: {} thread{} ({why})",
+        s.threads,
+        if s.threads == 1 { "" } else { "s" }
+    );
+    Ok(s)
 }
 
 /// A job failure that has a place in the script (a row that failed to evaluate under

@@ -11,6 +11,7 @@ pub mod dialect;
 pub mod duckdb;
 mod expr;
 pub mod outputs;
+pub mod place;
 pub mod postgres;
 pub mod spark;
 pub mod spark_run;
@@ -126,6 +127,56 @@ pub fn compile_on(
     } else {
         Err(cx.errors)
     }
+}
+
+/// The rows of `node` as one `WITH … SELECT` in `dialect` (to run after its prelude), compiled
+/// from `node` and the nodes upstream of it only; `server` as in [`compile_on`]. For a query
+/// sent to a `postgres` source's server in place of the stages it covers (`place`).
+pub fn select_of(
+    plan: &Plan,
+    dialect: &dyn Dialect,
+    server: Option<&str>,
+    node: NodeId,
+) -> Result<String, Vec<SqlError>> {
+    let mut cx = Compiler {
+        plan,
+        d: dialect,
+        server: server.map(str::to_string),
+        errors: Vec::new(),
+        ctes: Vec::new(),
+        statements: Vec::new(),
+    };
+    let mut needed = BTreeSet::new();
+    let mut stack = vec![node];
+    while let Some(i) = stack.pop() {
+        if needed.insert(i) {
+            stack.extend(plan.inputs(i));
+        }
+    }
+    // Node indices are a topological order (`plan::explain`).
+    for &id in &needed {
+        if !matches!(plan.graph[id].op, Op::Sink(_)) {
+            cx.node(id);
+        }
+    }
+    if !cx.statements.is_empty() && cx.errors.is_empty() {
+        let n = &plan.graph[node];
+        cx.refuse(
+            Code::NotTranslatable,
+            n.span,
+            "a file input is not read by a query".into(),
+            "this stage reads one",
+        );
+    }
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    let cols = cx.cols(&plan.graph[node].row).join(", ");
+    Ok(format!(
+        "WITH {} SELECT {cols} FROM {}",
+        cx.ctes_of(node).join(", "),
+        cx.relation(node)
+    ))
 }
 
 /// The place of an expression as the end of a stop's message: ` [at FILE:START-END]` (file id

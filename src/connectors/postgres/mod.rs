@@ -28,6 +28,11 @@ use crate::plan::ir::{SinkSpec, SourceSpec};
 use crate::types::RowType;
 use std::io::Write;
 
+/// An option only the placement sets (`sql::place`, a stage chain pushed into the query): SQL
+/// statements run on the reader's connection before its `COPY` (the SQL dialect's helper
+/// functions in `pg_temp`). Not in the connector's description, so no script can set it.
+pub const SETUP_OPTION: &str = "__setup";
+
 pub struct PostgresSource;
 
 impl SourceConnector for PostgresSource {

@@ -68,6 +68,11 @@ fn stream(spec: SourceSpec, tx: SyncSender<Result<Vec<u8>, String>>) {
     let run = || -> Result<(), String> {
         let u = url(&spec.options);
         let mut client = connect_session(u)?;
+        if let Some(setup) = opt_str(&spec.options, super::SETUP_OPTION) {
+            client
+                .batch_execute(setup)
+                .map_err(|e| format!("{}: {}", redact(u), error_text(&e)))?;
+        }
         let table = match opt_str(&spec.options, "table") {
             Some(t) => {
                 let row = client

@@ -1,0 +1,493 @@
+//! Where each part of a job runs (issue 12, "the engine follows the data"): the one placement
+//! decision. It reads a `plan::Plan` and returns, per part (a weakly connected component of the
+//! de-duplicated plan: a pipeline, or pipelines that share nodes),
+//!
+//! - **in PostgreSQL** when every source and sink of the part is a `postgres` table or query on
+//!   one server and the SQL backend translates every stage faithfully (`compile_on`): the part's
+//!   statements (its `INSERT … SELECT`s), run there in one transaction, no rows through flow;
+//! - **in flow** otherwise, with a note saying why, and for each `postgres` source the longest
+//!   translatable chain of stages right after it pushed into the query it sends (`select_of`),
+//!   so flow reads only the result rows.
+//!
+//! `native_plan` is the plan flow runs itself: the parts in flow, each pushed chain replaced by
+//! a `postgres` source of its query. `text` / `json` are what `flow explain` shows. No I/O here:
+//! the driver (`driver::place`) executes the placement.
+
+use super::{Postgres, SqlError, Statement, compile_on, select_of};
+use crate::connectors::opt_str;
+use crate::connectors::postgres::client::resolve;
+use crate::plan::ir::SourceSpec;
+use crate::plan::{Node, NodeId, Op, Plan};
+use crate::types::Value;
+use petgraph::visit::EdgeRef;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use crate::connectors::postgres::SETUP_OPTION;
+
+/// A PostgreSQL server as the placement compares and shows it.
+#[derive(Clone, PartialEq)]
+pub struct Server {
+    /// The resolved URL, for comparison only (it may hold a password: never shown).
+    key: String,
+    /// `host:port/db`, without user or password.
+    pub shown: String,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Server({})", self.shown)
+    }
+}
+
+impl Server {
+    /// The URL to connect to (it may hold a password: never show it).
+    pub fn url(&self) -> &str {
+        &self.key
+    }
+
+    /// The server of a connector's `url` option (`$NAME` resolved).
+    pub fn of(url: &str) -> Result<Server, String> {
+        let key = resolve(url)?;
+        let shown = match key.parse::<postgres::Config>() {
+            Ok(c) => {
+                let host = match c.get_hosts().first() {
+                    Some(postgres::config::Host::Tcp(h)) => h.clone(),
+                    Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+                    None => "localhost".into(),
+                };
+                let port = c.get_ports().first().copied().unwrap_or(5432);
+                format!("{host}:{port}/{}", c.get_dbname().unwrap_or("?"))
+            }
+            Err(_) => crate::job::redact_url(&key),
+        };
+        Ok(Server { key, shown })
+    }
+}
+
+/// A chain of stages pushed into a `postgres` source's query.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    pub source: NodeId,
+    /// The stages covered, in order (the last one's rows are what flow reads).
+    pub stages: Vec<NodeId>,
+    pub server: Server,
+    /// The statements run before the query on the reader's connection.
+    pub setup: Vec<String>,
+    /// The query sent.
+    pub sql: String,
+    /// Why the chain stops where it does, when a next stage exists but is not pushed.
+    pub stop: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Run {
+    /// Inside PostgreSQL: `statements` (setup, then one `INSERT … SELECT` per sink) in one
+    /// transaction on `server`.
+    Database {
+        server: Server,
+        statements: Vec<Statement>,
+    },
+    /// In flow's runtime; `note`: why not in the database (`None`: it reads or writes files, so
+    /// the question does not arise); `pushed`: chains sent to `postgres` sources.
+    Flow {
+        note: Option<String>,
+        pushed: Vec<Pushed>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Part {
+    /// The plan nodes of the part, in index order.
+    pub nodes: Vec<NodeId>,
+    pub run: Run,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    pub parts: Vec<Part>,
+}
+
+impl Placement {
+    /// Whether everything runs in flow exactly as planned (nothing in the database, nothing
+    /// pushed): the original plan is run unchanged.
+    pub fn all_in_flow(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| matches!(&p.run, Run::Flow { pushed, .. } if pushed.is_empty()))
+    }
+
+    /// The parts that run in the database, grouped by server (in order of first appearance).
+    pub fn in_database(&self) -> Vec<(&Server, Vec<&Part>)> {
+        let mut out: Vec<(&Server, Vec<&Part>)> = Vec::new();
+        for p in &self.parts {
+            if let Run::Database { server, .. } = &p.run {
+                match out.iter_mut().find(|(s, _)| *s == server) {
+                    Some((_, v)) => v.push(p),
+                    None => out.push((server, vec![p])),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether the plan reads or writes PostgreSQL at all (`flow explain` shows the placement then).
+pub fn uses_database(plan: &Plan) -> bool {
+    plan.graph.node_weights().any(|n| match &n.op {
+        Op::Source(s) => s.connector == "postgres",
+        Op::Sink(s) => s.connector == "postgres",
+        _ => false,
+    })
+}
+
+/// The parts of the plan: weakly connected components, each in index order, ordered by their
+/// first node.
+fn parts(plan: &Plan) -> Vec<Vec<NodeId>> {
+    let mut part: BTreeMap<NodeId, usize> = BTreeMap::new();
+    let mut out: Vec<Vec<NodeId>> = Vec::new();
+    for start in plan.graph.node_indices() {
+        if part.contains_key(&start) {
+            continue;
+        }
+        let k = out.len();
+        let mut nodes = Vec::new();
+        let mut stack = vec![start];
+        while let Some(n) = stack.pop() {
+            if part.contains_key(&n) {
+                continue;
+            }
+            part.insert(n, k);
+            nodes.push(n);
+            stack.extend(plan.graph.neighbors_undirected(n));
+        }
+        nodes.sort();
+        out.push(nodes);
+    }
+    out
+}
+
+/// The plan of `nodes` only (in index order, edges between them kept).
+fn subplan(plan: &Plan, nodes: &[NodeId]) -> Plan {
+    let mut graph = petgraph::graph::DiGraph::new();
+    let mut map = BTreeMap::new();
+    for &n in nodes {
+        map.insert(n, graph.add_node(plan.graph[n].clone()));
+    }
+    for e in plan.graph.edge_references() {
+        if let (Some(&a), Some(&b)) = (map.get(&e.source()), map.get(&e.target())) {
+            graph.add_edge(a, b, *e.weight());
+        }
+    }
+    Plan {
+        graph,
+        mode: plan.mode.clone(),
+        stats: plan.stats,
+    }
+}
+
+fn connector_of(node: &Node) -> Option<(&str, &crate::job::Options)> {
+    match &node.op {
+        Op::Source(s) => Some((s.connector.as_str(), &s.options)),
+        Op::Sink(s) => Some((s.connector.as_str(), &s.options)),
+        _ => None,
+    }
+}
+
+fn what(node: &Node) -> String {
+    match &node.op {
+        Op::Source(s) => format!("source `{}`", s.name),
+        Op::Sink(s) => format!("the sink at {}", s.origin),
+        _ => node.op.kind().to_string(),
+    }
+}
+
+fn refusal(errors: &[SqlError]) -> String {
+    match errors.first() {
+        Some(e) => format!("[{}] {} ({})", e.code.as_str(), e.message, e.label),
+        None => "not translated".into(),
+    }
+}
+
+/// Where each part of `plan` runs. `native`: everything in flow (`flow run --native`).
+pub fn place(plan: &Plan, native: bool) -> Placement {
+    let mut out = Placement::default();
+    for nodes in parts(plan) {
+        let run = if native {
+            Run::Flow {
+                note: uses_database_in(plan, &nodes)
+                    .then(|| "--native: every stage runs in flow".to_string()),
+                pushed: Vec::new(),
+            }
+        } else {
+            match in_database(plan, &nodes) {
+                Ok(Some((server, statements))) => Run::Database { server, statements },
+                Ok(None) => Run::Flow {
+                    note: None,
+                    pushed: pushes(plan, &nodes),
+                },
+                Err(note) => Run::Flow {
+                    note: Some(note),
+                    pushed: pushes(plan, &nodes),
+                },
+            }
+        };
+        out.parts.push(Part { nodes, run });
+    }
+    out
+}
+
+fn uses_database_in(plan: &Plan, nodes: &[NodeId]) -> bool {
+    nodes
+        .iter()
+        .any(|&n| matches!(connector_of(&plan.graph[n]), Some(("postgres", _))))
+}
+
+/// The part's server and statements when it runs in the database; `Ok(None)` when it touches no
+/// database; `Err(why not)` otherwise.
+fn in_database(plan: &Plan, nodes: &[NodeId]) -> Result<Option<(Server, Vec<Statement>)>, String> {
+    if !uses_database_in(plan, nodes) {
+        return Ok(None);
+    }
+    let mut server: Option<Server> = None;
+    for &n in nodes {
+        let node = &plan.graph[n];
+        let Some((connector, options)) = connector_of(node) else {
+            continue;
+        };
+        if connector != "postgres" {
+            let how = if matches!(node.op, Op::Source(_)) {
+                "reads"
+            } else {
+                "writes"
+            };
+            return Err(format!(
+                "{} {how} {connector}, not a PostgreSQL table",
+                what(node)
+            ));
+        }
+        let s = Server::of(opt_str(options, "url").unwrap_or_default())?;
+        match &server {
+            None => server = Some(s),
+            Some(first) if *first == s => {}
+            Some(first) => {
+                return Err(format!(
+                    "its tables are on more than one server ({} and {})",
+                    first.shown, s.shown
+                ));
+            }
+        }
+    }
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    let sub = subplan(plan, nodes);
+    match compile_on(&sub, &Postgres, Some(&server.key)) {
+        Ok(statements) => Ok(Some((server, statements))),
+        Err(errors) => Err(format!("not translated to SQL: {}", refusal(&errors))),
+    }
+}
+
+/// The chain of single-input, single-consumer stages that follow `source` (not the sink).
+fn chain(plan: &Plan, source: NodeId) -> (Vec<NodeId>, Option<String>) {
+    let mut out = Vec::new();
+    let mut at = source;
+    loop {
+        let next = plan.outputs(at);
+        if next.len() != 1 {
+            let stop = (next.len() > 1).then(|| {
+                format!(
+                    "n{} feeds {} consumers: its rows are read once for all of them",
+                    at.index(),
+                    next.len()
+                )
+            });
+            return (out, stop);
+        }
+        let n = next[0];
+        let node = &plan.graph[n];
+        if matches!(node.op, Op::Sink(_)) {
+            return (out, None);
+        }
+        if plan.inputs(n).len() != 1 {
+            let stop = format!("n{} {} has more than one input", n.index(), node.op.kind());
+            return (out, Some(stop));
+        }
+        out.push(n);
+        at = n;
+    }
+}
+
+/// The pushed chains of the part's `postgres` sources.
+fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
+    let mut out = Vec::new();
+    for &n in nodes {
+        let Op::Source(spec) = &plan.graph[n].op else {
+            continue;
+        };
+        if spec.connector != "postgres" {
+            continue;
+        }
+        let Ok(server) = Server::of(opt_str(&spec.options, "url").unwrap_or_default()) else {
+            continue;
+        };
+        let (candidates, mut stop) = chain(plan, n);
+        let mut best: Option<(usize, String)> = None;
+        for (k, &last) in candidates.iter().enumerate() {
+            match select_of(plan, &Postgres, Some(&server.key), last) {
+                Ok(sql) => best = Some((k + 1, sql)),
+                Err(errors) => {
+                    stop = Some(format!(
+                        "n{} {} is not translated: {}",
+                        last.index(),
+                        plan.graph[last].op.kind(),
+                        refusal(&errors)
+                    ));
+                    break;
+                }
+            }
+        }
+        if let Some((k, sql)) = best {
+            out.push(Pushed {
+                source: n,
+                stages: candidates[..k].to_vec(),
+                server,
+                setup: super::Dialect::prelude(&Postgres),
+                sql,
+                stop,
+            });
+        }
+    }
+    out
+}
+
+/// The plan flow runs itself: the parts in flow (`None`: there are none), each pushed chain
+/// replaced by a `postgres` source of its query (the chain's last node's row, labels and span).
+pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
+    let mut keep = Vec::new();
+    let mut covered = BTreeSet::new();
+    let mut replaced: BTreeMap<NodeId, &Pushed> = BTreeMap::new();
+    for p in &placement.parts {
+        let Run::Flow { pushed, .. } = &p.run else {
+            continue;
+        };
+        keep.extend(p.nodes.iter().copied());
+        for push in pushed {
+            covered.insert(push.source);
+            let Some((&last, init)) = push.stages.split_last() else {
+                continue;
+            };
+            covered.extend(init.iter().copied());
+            replaced.insert(last, push);
+        }
+    }
+    if keep.is_empty() {
+        return None;
+    }
+    keep.sort();
+    keep.retain(|n| !covered.contains(n));
+    let mut sub = subplan(plan, &keep);
+    for (i, &old) in keep.iter().enumerate() {
+        let Some(push) = replaced.get(&old) else {
+            continue;
+        };
+        let Op::Source(orig) = &plan.graph[push.source].op else {
+            continue;
+        };
+        let node = &mut sub.graph[NodeId::new(i)];
+        let mut options = crate::job::Options::new();
+        if let Some(url) = orig.options.get("url") {
+            options.insert("url".into(), url.clone());
+        }
+        options.insert("query".into(), Value::Str(push.sql.clone()));
+        options.insert(SETUP_OPTION.into(), Value::Str(push.setup.join(";\n")));
+        node.op = Op::Source(SourceSpec {
+            name: orig.name.clone(),
+            connector: "postgres".into(),
+            path: None,
+            options,
+            schema: node.row.clone(),
+            columns: (0..node.row.len()).collect(),
+            unread: Vec::new(),
+            policy: orig.policy.clone(),
+            prune: None,
+        });
+    }
+    Some(sub)
+}
+
+fn ids(nodes: &[NodeId]) -> String {
+    let v: Vec<String> = nodes.iter().map(|n| format!("n{}", n.index())).collect();
+    v.join(", ")
+}
+
+/// The placement as `flow explain` prints it after the plan (node names as in the plan).
+pub fn text(placement: &Placement) -> String {
+    let mut out = String::from("placement:\n");
+    for (k, p) in placement.parts.iter().enumerate() {
+        out.push_str(&format!("  part {} ({}): ", k + 1, ids(&p.nodes)));
+        match &p.run {
+            Run::Database { server, statements } => {
+                out.push_str(&format!(
+                    "runs in PostgreSQL (server {}), one transaction, no rows through flow\n",
+                    server.shown
+                ));
+                for st in statements {
+                    if let super::StatementKind::Insert { table, .. } = &st.kind {
+                        out.push_str(&format!("    {table}: {}\n", st.sql));
+                    }
+                }
+            }
+            Run::Flow { note, pushed } => {
+                out.push_str("runs in flow\n");
+                if let Some(note) = note {
+                    out.push_str(&format!("    note: not in the database: {note}\n"));
+                }
+                for push in pushed {
+                    out.push_str(&format!(
+                        "    n{} source pushed into PostgreSQL (server {}) with {}; flow reads the result of:\n      {}\n",
+                        push.source.index(),
+                        push.server.shown,
+                        ids(&push.stages),
+                        push.sql
+                    ));
+                    if let Some(stop) = &push.stop {
+                        out.push_str(&format!("    the rest runs in flow: {stop}\n"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The placement as `flow explain --format json` adds it.
+pub fn json(placement: &Placement) -> serde_json::Value {
+    let nodes =
+        |ns: &[NodeId]| -> Vec<String> { ns.iter().map(|n| format!("n{}", n.index())).collect() };
+    let parts: Vec<serde_json::Value> = placement
+        .parts
+        .iter()
+        .map(|p| match &p.run {
+            Run::Database { server, statements } => json!({
+                "nodes": nodes(&p.nodes),
+                "runs_in": "postgres",
+                "server": server.shown,
+                "statements": statements.iter().map(|s| s.sql.clone()).collect::<Vec<_>>(),
+            }),
+            Run::Flow { note, pushed } => json!({
+                "nodes": nodes(&p.nodes),
+                "runs_in": "flow",
+                "note": note,
+                "pushed": pushed.iter().map(|x| json!({
+                    "source": format!("n{}", x.source.index()),
+                    "stages": nodes(&x.stages),
+                    "server": x.server.shown,
+                    "sql": x.sql,
+                    "stop": x.stop,
+                })).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    json!({ "parts": parts })
+}

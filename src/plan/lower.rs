@@ -54,10 +54,17 @@ fn check_destinations(sinks: &[Sink], errors: &mut Vec<PlanError>) {
     for sink in sinks {
         let (dest, shown) = match &sink.path {
             Some(p) => (Destination::File(normalize_path(p)), p.clone()),
-            None => (
-                Destination::Stream(sink.connector.clone()),
-                sink.connector.clone(),
-            ),
+            // A database table (`postgres(url, table: …)`): the connector, server and table.
+            None => match (sink.options.get("url"), sink.options.get("table")) {
+                (Some(crate::types::Value::Str(url)), Some(crate::types::Value::Str(t))) => (
+                    Destination::Stream(format!("{} {url} {t}", sink.connector)),
+                    format!("table {t}"),
+                ),
+                _ => (
+                    Destination::Stream(sink.connector.clone()),
+                    sink.connector.clone(),
+                ),
+            },
         };
         match first.get(&dest) {
             Some(&span) => errors.push(PlanError::DuplicateSink {

@@ -288,23 +288,12 @@ fn in_database(plan: &Plan, nodes: &[NodeId]) -> Result<Option<(Server, Vec<Stat
     }
 }
 
-/// The chain of single-input, single-consumer stages that follow `source` (not the sink).
-fn chain(plan: &Plan, source: NodeId) -> (Vec<NodeId>, Option<String>) {
+/// The chain of stages from `first` (a consumer of a source) on: each with one input, each but
+/// the last with one consumer, no sink; and why it ends where it does, when that is not the sink.
+fn chain(plan: &Plan, first: NodeId) -> (Vec<NodeId>, Option<String>) {
     let mut out = Vec::new();
-    let mut at = source;
+    let mut n = first;
     loop {
-        let next = plan.outputs(at);
-        if next.len() != 1 {
-            let stop = (next.len() > 1).then(|| {
-                format!(
-                    "n{} feeds {} consumers: its rows are read once for all of them",
-                    at.index(),
-                    next.len()
-                )
-            });
-            return (out, stop);
-        }
-        let n = next[0];
         let node = &plan.graph[n];
         if matches!(node.op, Op::Sink(_)) {
             return (out, None);
@@ -314,11 +303,24 @@ fn chain(plan: &Plan, source: NodeId) -> (Vec<NodeId>, Option<String>) {
             return (out, Some(stop));
         }
         out.push(n);
-        at = n;
+        let next = plan.outputs(n);
+        if next.len() != 1 {
+            let stop = (next.len() > 1).then(|| {
+                format!(
+                    "n{} feeds {} consumers: its rows are computed once for all of them",
+                    n.index(),
+                    next.len()
+                )
+            });
+            return (out, stop);
+        }
+        n = next[0];
     }
 }
 
-/// The pushed chains of the part's `postgres` sources.
+/// The pushed chains of the part's `postgres` sources: per consumer of a source, the longest
+/// translatable chain after it (a source shared by several consumers is read once per pushed
+/// chain, and once more by flow for the consumers that push nothing).
 fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
     let mut out = Vec::new();
     for &n in nodes {
@@ -331,31 +333,33 @@ fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
         let Ok(server) = Server::of(opt_str(&spec.options, "url").unwrap_or_default()) else {
             continue;
         };
-        let (candidates, mut stop) = chain(plan, n);
-        let mut best: Option<(usize, String)> = None;
-        for (k, &last) in candidates.iter().enumerate() {
-            match select_of(plan, &Postgres, Some(&server.key), last) {
-                Ok(sql) => best = Some((k + 1, sql)),
-                Err(errors) => {
-                    stop = Some(format!(
-                        "n{} {} is not translated: {}",
-                        last.index(),
-                        plan.graph[last].op.kind(),
-                        refusal(&errors)
-                    ));
-                    break;
+        for first in plan.outputs(n) {
+            let (candidates, mut stop) = chain(plan, first);
+            let mut best: Option<(usize, String)> = None;
+            for (k, &last) in candidates.iter().enumerate() {
+                match select_of(plan, &Postgres, Some(&server.key), last) {
+                    Ok(sql) => best = Some((k + 1, sql)),
+                    Err(errors) => {
+                        stop = Some(format!(
+                            "n{} {} is not translated: {}",
+                            last.index(),
+                            plan.graph[last].op.kind(),
+                            refusal(&errors)
+                        ));
+                        break;
+                    }
                 }
             }
-        }
-        if let Some((k, sql)) = best {
-            out.push(Pushed {
-                source: n,
-                stages: candidates[..k].to_vec(),
-                server,
-                setup: super::Dialect::prelude(&Postgres),
-                sql,
-                stop,
-            });
+            if let Some((k, sql)) = best {
+                out.push(Pushed {
+                    source: n,
+                    stages: candidates[..k].to_vec(),
+                    server: server.clone(),
+                    setup: super::Dialect::prelude(&Postgres),
+                    sql,
+                    stop,
+                });
+            }
         }
     }
     out
@@ -373,7 +377,6 @@ pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
         };
         keep.extend(p.nodes.iter().copied());
         for push in pushed {
-            covered.insert(push.source);
             let Some((&last, init)) = push.stages.split_last() else {
                 continue;
             };
@@ -383,6 +386,17 @@ pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
     }
     if keep.is_empty() {
         return None;
+    }
+    // A source stays when a consumer of it is not the start of a pushed chain.
+    for p in replaced.values() {
+        let firsts: BTreeSet<NodeId> = replaced
+            .values()
+            .filter(|q| q.source == p.source)
+            .filter_map(|q| q.stages.first().copied())
+            .collect();
+        if plan.outputs(p.source).iter().all(|o| firsts.contains(o)) {
+            covered.insert(p.source);
+        }
     }
     keep.sort();
     keep.retain(|n| !covered.contains(n));
@@ -394,7 +408,12 @@ pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
         let Op::Source(orig) = &plan.graph[push.source].op else {
             continue;
         };
-        let node = &mut sub.graph[NodeId::new(i)];
+        let at = NodeId::new(i);
+        // Its input (the kept source, when a chain of one stage starts there) is the query now.
+        while let Some(e) = sub.graph.first_edge(at, petgraph::Direction::Incoming) {
+            sub.graph.remove_edge(e);
+        }
+        let node = &mut sub.graph[at];
         let mut options = crate::job::Options::new();
         if let Some(url) = orig.options.get("url") {
             options.insert("url".into(), url.clone());

@@ -378,6 +378,38 @@ fn pushed_prefix_same_rows() -> Result<(), Failed> {
     )
 }
 
+/// A row error inside a pushed query (a guard of the SQL) fails the job at its expression, as
+/// natively, with no output.
+fn pushed_row_error_at_the_expression() -> Result<(), Failed> {
+    let p = "pl_pusherr";
+    let mut c = client()?;
+    tables(&mut c, p, &[])?;
+    let script = format!(
+        "source t = postgres(\"{URL}\", table: \"{p}_trips\")\n\
+         t | map {{ id, q: 100 / (id - 4000) }} | sink csv(\"out.csv\")\n"
+    );
+    let d = Dir::new(&[("a.flow", &script)])?;
+    let (out, _) = d.ok(&["explain", "a.flow"])?;
+    expect(
+        "pushed",
+        out.contains("n0 source pushed into PostgreSQL"),
+        &out,
+    )?;
+    for args in [&["run", "a.flow"][..], &["run", "--native", "a.flow"][..]] {
+        let (code, _, err) = d.flow(args);
+        expect(
+            "fails at the expression",
+            code == 1
+                && err.contains("[E0070]")
+                && err.contains("division by zero")
+                && err.contains("a.flow:2:"),
+            &err,
+        )?;
+        expect("no csv", d.read("out.csv").is_none(), "out.csv exists")?;
+    }
+    Ok(())
+}
+
 /// `flow explain` of placed jobs, the server's port and the password kept out.
 fn explain_snapshot(case: &str, script: String) -> Result<(), Failed> {
     let url = pg_url()?;
@@ -442,6 +474,10 @@ fn main() {
             case(failure_leaves_targets_unchanged),
         ),
         ("pushed::prefix_same_rows", case(pushed_prefix_same_rows)),
+        (
+            "pushed::row_error_at_the_expression",
+            case(pushed_row_error_at_the_expression),
+        ),
         snap(
             "explain_in_database",
             "source t = postgres(\"URL\", table: \"{p}_trips\")\n\
@@ -465,9 +501,14 @@ fn main() {
              CI=true a missing server fails them instead). ***\n"
         );
     }
-    let trials = cases
+    let snapshots = ["explain_in_database", "explain_pushed"];
+    let mut trials: Vec<Trial> = cases
         .into_iter()
         .map(|(name, f)| Trial::test(name, move || f()).with_ignored_flag(skip))
         .collect();
+    trials.push(common::no_stale_snapshots(
+        "placement",
+        snapshots.iter().map(|s| s.to_string()).collect(),
+    ));
     common::run(trials);
 }

@@ -92,7 +92,17 @@ fn stream(spec: SourceSpec, tx: SyncSender<Result<Vec<u8>, String>>) {
                 match reader.read(&mut chunk[n..]) {
                     Ok(0) => break,
                     Ok(k) => n += k,
-                    Err(e) => return Err(format!("reading the COPY stream: {e}")),
+                    Err(e) => {
+                        // The server's error (a failing query) is inside the I/O error.
+                        let why = match e
+                            .get_ref()
+                            .and_then(|x| x.downcast_ref::<postgres::Error>())
+                        {
+                            Some(pg) => error_text(pg),
+                            None => e.to_string(),
+                        };
+                        return Err(format!("reading the COPY stream: {why}"));
+                    }
                 }
             }
             if n == 0 {

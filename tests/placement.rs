@@ -504,7 +504,7 @@ fn main() {
     let snapshots = ["explain_in_database", "explain_pushed"];
     let mut trials: Vec<Trial> = cases
         .into_iter()
-        .map(|(name, f)| Trial::test(name, move || f()).with_ignored_flag(skip))
+        .map(|(name, f)| Trial::test(name, f).with_ignored_flag(skip))
         .collect();
     trials.push(common::no_stale_snapshots(
         "placement",

@@ -176,7 +176,8 @@ fn read_with_declared_schema_and_projection() -> Result<(), Failed> {
          source t: R = postgres(\"{URL}\", table: \"pc_proj\")\n\
          t | filter n ?? 0 > 10 | map {{ id, twice: (n ?? 0) * 2 }} | sink csv(\"out.csv\")\n"
     );
-    let (r, dir) = flow(&[("a.flow", &script)], &["run", "a.flow"], &[])?;
+    // `--native`: the connector's own reader (by default the stages go into its query).
+    let (r, dir) = flow(&[("a.flow", &script)], &["run", "--native", "a.flow"], &[])?;
     ok(&r)?;
     let got = read_file(&dir, "out.csv")?;
     if got != "id,twice\n2,40\n" {
@@ -637,7 +638,8 @@ fn postgres_to_postgres() -> Result<(), Failed> {
          s | filter id % 2 == 0 | map {{ id, w: (v ?? 0.0) * 2.0 }} \
          | sink postgres(\"{URL}\", table: \"pc_dst\", write: \"create\")\n"
     );
-    let (r, _d) = flow(&[("a.flow", &script)], &["run", "a.flow"], &[])?;
+    // `--native`: through flow (by default this job runs inside the server, tests/placement.rs).
+    let (r, _d) = flow(&[("a.flow", &script)], &["run", "--native", "a.flow"], &[])?;
     ok(&r)?;
     let got = rows(&mut c, "SELECT count(*), sum(id), sum(w) FROM pc_dst")?;
     if got != ["10000\t100010000\t100010000"] {

@@ -16,33 +16,13 @@ mod common;
 use libtest_mimic::{Failed, Trial};
 use postgres::Client;
 
-const URL_VAR: &str = "FLOW_TEST_PG_URL";
+use common::pg::{URL_VAR, client, pg_url, sql};
+
 const URL: &str = "$FLOW_TEST_PG_URL";
-
-fn pg_url() -> Result<String, Failed> {
-    std::env::var(URL_VAR).map_err(|_| {
-        Failed::from("FLOW_TEST_PG_URL is not set: `source .ci/setup/30-postgres.sh` first")
-    })
-}
-
-fn client() -> Result<Client, Failed> {
-    flow::connectors::postgres::client::connect(&pg_url()?).map_err(Failed::from)
-}
-
-fn sql(c: &mut Client, q: &str) -> Result<(), Failed> {
-    c.batch_execute(q)
-        .map_err(|e| Failed::from(format!("{q}: {}", flow::sql::postgres::error_text(&e))))
-}
 
 /// The rows of `q` as text lines (`\N` for null), sorted.
 fn rows(c: &mut Client, q: &str) -> Result<Vec<String>, Failed> {
-    let copy = format!("COPY ({q}) TO STDOUT");
-    let mut r = c
-        .copy_out(copy.as_str())
-        .map_err(|e| format!("{q}: {}", flow::sql::postgres::error_text(&e)))?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut r, &mut text).map_err(|e| e.to_string())?;
-    let mut v: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut v = common::pg::rows(c, q)?;
     v.sort();
     Ok(v)
 }

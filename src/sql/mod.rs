@@ -86,14 +86,7 @@ pub fn compile_on(
     dialect: &dyn Dialect,
     server: Option<&str>,
 ) -> Result<Vec<Statement>, Vec<SqlError>> {
-    let mut cx = Compiler {
-        plan,
-        d: dialect,
-        server: server.map(str::to_string),
-        errors: Vec::new(),
-        ctes: Vec::new(),
-        statements: Vec::new(),
-    };
+    let mut cx = Compiler::new(plan, dialect, server);
     let order = match petgraph::algo::toposort(&plan.graph, None) {
         Ok(o) => o,
         Err(c) => {
@@ -138,14 +131,7 @@ pub fn select_of(
     server: Option<&str>,
     node: NodeId,
 ) -> Result<String, Vec<SqlError>> {
-    let mut cx = Compiler {
-        plan,
-        d: dialect,
-        server: server.map(str::to_string),
-        errors: Vec::new(),
-        ctes: Vec::new(),
-        statements: Vec::new(),
-    };
+    let mut cx = Compiler::new(plan, dialect, server);
     let mut needed = BTreeSet::new();
     let mut stack = vec![node];
     while let Some(i) = stack.pop() {
@@ -301,6 +287,17 @@ fn format_of(connector: &str, options: &Options) -> Result<Format, String> {
 }
 
 impl<'a> Compiler<'a> {
+    fn new(plan: &'a Plan, d: &'a dyn Dialect, server: Option<&str>) -> Compiler<'a> {
+        Compiler {
+            plan,
+            d,
+            server: server.map(str::to_string),
+            errors: Vec::new(),
+            ctes: Vec::new(),
+            statements: Vec::new(),
+        }
+    }
+
     fn refuse(&mut self, code: Code, span: Span, message: String, label: &str) {
         self.errors.push(SqlError {
             code,

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each suite uses a part
 
+pub mod pg;
+
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 

@@ -358,6 +358,45 @@ fn pushed_prefix_same_rows() -> Result<(), Failed> {
     )
 }
 
+/// A fused chain whose last step has no faithful SQL (`to_str` of a float): its first steps
+/// are pushed, the rest runs in flow; the same rows as natively.
+fn pushed_part_of_a_fused_node() -> Result<(), Failed> {
+    let p = "pl_split";
+    let mut c = client()?;
+    tables(&mut c, p, &[])?;
+    let script = format!(
+        "source t = postgres(\"{URL}\", table: \"{p}_trips\")\n\
+         t | filter fare > 30.0 | map {{ id, f2: fare * 2.0 }} | map {{ id, s: to_str(f2) }} \
+         | sink csv(\"out.csv\")\n"
+    );
+    let d = Dir::new(&[("a.flow", &script)])?;
+    let (out, _) = d.ok(&["explain", "a.flow"])?;
+    expect(
+        "explain",
+        out.contains("with the first 2 steps of n1") && out.contains("[E0080] to_str of a float"),
+        &out,
+    )?;
+    let want = rows(
+        &mut c,
+        &format!("SELECT count(*) FROM {p}_trips WHERE fare > 30"),
+    )?;
+    let (_, err) = d.ok(&["run", "--summary", "json", "a.flow"])?;
+    let s = summary(&err)?;
+    expect(
+        "flow read the filtered rows only",
+        s["stages"][0]["rows_out"].to_string() == want[0],
+        &err,
+    )?;
+    let pushed = csv_rows(d.read("out.csv"));
+    d.ok(&["run", "--native", "a.flow"])?;
+    let native = csv_rows(d.read("out.csv"));
+    expect(
+        "same rows",
+        pushed == native && pushed.len() > 100,
+        &format!("{pushed:?}\n{native:?}"),
+    )
+}
+
 /// A row error inside a pushed query (a guard of the SQL) fails the job at its expression, as
 /// natively, with no output.
 fn pushed_row_error_at_the_expression() -> Result<(), Failed> {
@@ -454,6 +493,10 @@ fn main() {
             case(failure_leaves_targets_unchanged),
         ),
         ("pushed::prefix_same_rows", case(pushed_prefix_same_rows)),
+        (
+            "pushed::part_of_a_fused_node",
+            case(pushed_part_of_a_fused_node),
+        ),
         (
             "pushed::row_error_at_the_expression",
             case(pushed_row_error_at_the_expression),

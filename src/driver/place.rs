@@ -123,12 +123,10 @@ fn describe(placement: &Placement) -> Vec<String> {
             )),
             Run::Flow { pushed, .. } => {
                 for x in pushed {
-                    let stages: Vec<String> =
-                        x.stages.iter().map(|n| format!("n{}", n.index())).collect();
                     out.push(format!(
                         "source n{} with {} pushed into its query in PostgreSQL ({})",
                         x.source.index(),
-                        stages.join(", "),
+                        place::covers(x),
                         x.server.shown
                     ));
                 }

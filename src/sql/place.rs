@@ -78,6 +78,16 @@ pub struct Pushed {
     pub sql: String,
     /// Why the chain stops where it does, when a next stage exists but is not pushed.
     pub stop: Option<String>,
+    /// The fused node after `stages` whose first `k` steps are pushed too (its other steps run
+    /// in flow): `(node, k)`.
+    pub split: Option<(NodeId, usize)>,
+}
+
+impl Pushed {
+    /// The first node of the chain (a consumer of the source).
+    fn first(&self) -> Option<NodeId> {
+        self.stages.first().copied().or(self.split.map(|s| s.0))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -350,6 +360,14 @@ fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
                     }
                 }
             }
+            let pushed = best.as_ref().map_or(0, |b| b.0);
+            let mut split = None;
+            if let Some(&at) = candidates.get(pushed)
+                && let Some((k, sql)) = fused_prefix(plan, &server, at)
+            {
+                split = Some((at, k));
+                best = Some((pushed, sql));
+            }
             if let Some((k, sql)) = best {
                 out.push(Pushed {
                     source: n,
@@ -358,6 +376,7 @@ fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
                     setup: super::Dialect::prelude(&Postgres),
                     sql,
                     stop,
+                    split,
                 });
             }
         }
@@ -365,34 +384,95 @@ fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
     out
 }
 
+/// The fused node `at` (not translated as a whole) cut to its longest translated first steps:
+/// how many, and the query of their rows.
+fn fused_prefix(plan: &Plan, server: &Server, at: NodeId) -> Option<(usize, String)> {
+    let Op::Fused { steps } = &plan.graph[at].op else {
+        return None;
+    };
+    (1..steps.len()).rev().find_map(|k| {
+        let mut cut = plan.clone();
+        let node = &mut cut.graph[at];
+        node.row = steps[k - 1].row.clone();
+        node.op = Op::Fused {
+            steps: steps[..k].to_vec(),
+        };
+        select_of(&cut, &Postgres, Some(&server.key), at)
+            .ok()
+            .map(|sql| (k, sql))
+    })
+}
+
+/// The `postgres` source that reads a pushed chain's query: rows `row`, in the place of `at`.
+fn query_source(plan: &Plan, push: &Pushed, at: &Node, row: crate::types::RowType) -> Node {
+    let mut options = crate::job::Options::new();
+    let (name, policy) = match &plan.graph[push.source].op {
+        Op::Source(orig) => {
+            if let Some(url) = orig.options.get("url") {
+                options.insert("url".into(), url.clone());
+            }
+            (orig.name.clone(), orig.policy.clone())
+        }
+        _ => (String::new(), Default::default()),
+    };
+    options.insert("query".into(), Value::Str(push.sql.clone()));
+    options.insert(SETUP_OPTION.into(), Value::Str(push.setup.join(";\n")));
+    Node {
+        op: Op::Source(SourceSpec {
+            name,
+            connector: "postgres".into(),
+            path: None,
+            options,
+            schema: row.clone(),
+            columns: (0..row.len()).collect(),
+            unread: Vec::new(),
+            policy,
+            prune: None,
+        }),
+        row,
+        hints: Default::default(),
+        used_by: at.used_by.clone(),
+        labels: Vec::new(),
+        span: at.span,
+    }
+}
+
 /// The plan flow runs itself: the parts in flow (`None`: there are none), each pushed chain
-/// replaced by a `postgres` source of its query (the chain's last node's row, labels and span).
+/// replaced by a `postgres` source of its query (in the place of the chain's last node, with
+/// its labels; before the rest of a split fused node).
 pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
     let mut keep = Vec::new();
     let mut covered = BTreeSet::new();
-    let mut replaced: BTreeMap<NodeId, &Pushed> = BTreeMap::new();
+    // Each pushed chain by the node it ends in: its last stage, or the split fused node.
+    let mut ends: BTreeMap<NodeId, &Pushed> = BTreeMap::new();
     for p in &placement.parts {
         let Run::Flow { pushed, .. } = &p.run else {
             continue;
         };
         keep.extend(p.nodes.iter().copied());
         for push in pushed {
-            let Some((&last, init)) = push.stages.split_last() else {
-                continue;
-            };
-            covered.extend(init.iter().copied());
-            replaced.insert(last, push);
+            match (push.split, push.stages.split_last()) {
+                (Some((at, _)), _) => {
+                    covered.extend(push.stages.iter().copied());
+                    ends.insert(at, push);
+                }
+                (None, Some((&last, init))) => {
+                    covered.extend(init.iter().copied());
+                    ends.insert(last, push);
+                }
+                (None, None) => {}
+            }
         }
     }
     if keep.is_empty() {
         return None;
     }
     // A source stays when a consumer of it is not the start of a pushed chain.
-    for p in replaced.values() {
-        let firsts: BTreeSet<NodeId> = replaced
+    for p in ends.values() {
+        let firsts: BTreeSet<NodeId> = ends
             .values()
             .filter(|q| q.source == p.source)
-            .filter_map(|q| q.stages.first().copied())
+            .filter_map(|q| q.first())
             .collect();
         if plan.outputs(p.source).iter().all(|o| firsts.contains(o)) {
             covered.insert(p.source);
@@ -400,43 +480,67 @@ pub fn native_plan(plan: &Plan, placement: &Placement) -> Option<Plan> {
     }
     keep.sort();
     keep.retain(|n| !covered.contains(n));
-    let mut sub = subplan(plan, &keep);
-    for (i, &old) in keep.iter().enumerate() {
-        let Some(push) = replaced.get(&old) else {
+    let mut graph = petgraph::graph::DiGraph::new();
+    let mut map = BTreeMap::new();
+    // New nodes whose inputs are the query now: no edge of the plan comes into them.
+    let mut cut = BTreeSet::new();
+    for &old in &keep {
+        let node = &plan.graph[old];
+        let Some(push) = ends.get(&old) else {
+            map.insert(old, graph.add_node(node.clone()));
             continue;
         };
-        let Op::Source(orig) = &plan.graph[push.source].op else {
-            continue;
+        let at = match (push.split, &node.op) {
+            (Some((_, k)), Op::Fused { steps }) => {
+                let src = graph.add_node(query_source(plan, push, node, steps[k - 1].row.clone()));
+                let mut rest = node.clone();
+                rest.op = Op::Fused {
+                    steps: steps[k..].to_vec(),
+                };
+                let at = graph.add_node(rest);
+                graph.add_edge(src, at, 0);
+                at
+            }
+            _ => {
+                let mut q = query_source(plan, push, node, node.row.clone());
+                q.labels = node.labels.clone();
+                q.hints = node.hints.clone();
+                graph.add_node(q)
+            }
         };
-        let at = NodeId::new(i);
-        // Its input (the kept source, when a chain of one stage starts there) is the query now.
-        while let Some(e) = sub.graph.first_edge(at, petgraph::Direction::Incoming) {
-            sub.graph.remove_edge(e);
-        }
-        let node = &mut sub.graph[at];
-        let mut options = crate::job::Options::new();
-        if let Some(url) = orig.options.get("url") {
-            options.insert("url".into(), url.clone());
-        }
-        options.insert("query".into(), Value::Str(push.sql.clone()));
-        options.insert(SETUP_OPTION.into(), Value::Str(push.setup.join(";\n")));
-        node.op = Op::Source(SourceSpec {
-            name: orig.name.clone(),
-            connector: "postgres".into(),
-            path: None,
-            options,
-            schema: node.row.clone(),
-            columns: (0..node.row.len()).collect(),
-            unread: Vec::new(),
-            policy: orig.policy.clone(),
-            prune: None,
-        });
+        cut.insert(at);
+        map.insert(old, at);
     }
-    Some(sub)
+    for e in plan.graph.edge_references() {
+        if let (Some(&a), Some(&b)) = (map.get(&e.source()), map.get(&e.target()))
+            && !cut.contains(&b)
+        {
+            graph.add_edge(a, b, *e.weight());
+        }
+    }
+    Some(Plan {
+        graph,
+        mode: plan.mode.clone(),
+        stats: plan.stats,
+    })
 }
 
 fn ids(nodes: &[NodeId]) -> String {
     let v: Vec<String> = nodes.iter().map(|n| format!("n{}", n.index())).collect();
+    v.join(", ")
+}
+
+/// The nodes a pushed chain covers, in words: `n1, n2` and `the first 2 steps of n3`.
+pub fn covers(push: &Pushed) -> String {
+    let mut v: Vec<String> = push
+        .stages
+        .iter()
+        .map(|n| format!("n{}", n.index()))
+        .collect();
+    if let Some((n, k)) = push.split {
+        let plural = if k == 1 { "step" } else { "steps" };
+        v.push(format!("the first {k} {plural} of n{}", n.index()));
+    }
     v.join(", ")
 }
 
@@ -467,7 +571,7 @@ pub fn text(placement: &Placement) -> String {
                         "    n{} source pushed into PostgreSQL (server {}) with {}; flow reads the result of:\n      {}\n",
                         push.source.index(),
                         push.server.shown,
-                        ids(&push.stages),
+                        covers(push),
                         push.sql
                     ));
                     if let Some(stop) = &push.stop {
@@ -501,6 +605,7 @@ pub fn json(placement: &Placement) -> serde_json::Value {
                 "pushed": pushed.iter().map(|x| json!({
                     "source": format!("n{}", x.source.index()),
                     "stages": nodes(&x.stages),
+                    "split": x.split.map(|(n, k)| json!({ "node": format!("n{}", n.index()), "steps": k })),
                     "server": x.server.shown,
                     "sql": x.sql,
                     "stop": x.stop,

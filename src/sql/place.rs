@@ -345,20 +345,33 @@ fn pushes(plan: &Plan, nodes: &[NodeId]) -> Vec<Pushed> {
         };
         for first in plan.outputs(n) {
             let (candidates, mut stop) = chain(plan, first);
-            let mut best: Option<(usize, String)> = None;
-            for (k, &last) in candidates.iter().enumerate() {
-                match select_of(plan, &Postgres, Some(&server.key), last) {
-                    Ok(sql) => best = Some((k + 1, sql)),
-                    Err(errors) => {
-                        stop = Some(format!(
-                            "n{} {} is not translated: {}",
-                            last.index(),
-                            plan.graph[last].op.kind(),
-                            refusal(&errors)
-                        ));
-                        break;
-                    }
+            let select = |k: usize| select_of(plan, &Postgres, Some(&server.key), candidates[k]);
+            // A chain translates if its longer chains do: the longest one is found by bisection
+            // (a chain may be up to 1,000 stages long).
+            let (mut lo, mut hi) = (0, candidates.len());
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                if select(mid - 1).is_ok() {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
                 }
+            }
+            let mut best: Option<(usize, String)> = None;
+            if lo > 0
+                && let Ok(sql) = select(lo - 1)
+            {
+                best = Some((lo, sql));
+            }
+            if let Some(&at) = candidates.get(lo)
+                && let Err(errors) = select(lo)
+            {
+                stop = Some(format!(
+                    "n{} {} is not translated: {}",
+                    at.index(),
+                    plan.graph[at].op.kind(),
+                    refusal(&errors)
+                ));
             }
             let pushed = best.as_ref().map_or(0, |b| b.0);
             let mut split = None;
@@ -390,7 +403,7 @@ fn fused_prefix(plan: &Plan, server: &Server, at: NodeId) -> Option<(usize, Stri
     let Op::Fused { steps } = &plan.graph[at].op else {
         return None;
     };
-    (1..steps.len()).rev().find_map(|k| {
+    let select = |k: usize| {
         let mut cut = plan.clone();
         let node = &mut cut.graph[at];
         node.row = steps[k - 1].row.clone();
@@ -398,9 +411,21 @@ fn fused_prefix(plan: &Plan, server: &Server, at: NodeId) -> Option<(usize, Stri
             steps: steps[..k].to_vec(),
         };
         select_of(&cut, &Postgres, Some(&server.key), at)
-            .ok()
-            .map(|sql| (k, sql))
-    })
+    };
+    // The longest translated first steps, by bisection (fewer steps translate if more do).
+    let (mut lo, mut hi) = (0, steps.len().saturating_sub(1));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if select(mid).is_ok() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if lo == 0 {
+        return None;
+    }
+    select(lo).ok().map(|sql| (lo, sql))
 }
 
 /// The `postgres` source that reads a pushed chain's query: rows `row`, in the place of `at`.
@@ -614,4 +639,19 @@ pub fn json(placement: &Placement) -> serde_json::Value {
         })
         .collect();
     json!({ "parts": parts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Server;
+
+    #[test]
+    fn a_server_is_shown_without_user_or_password() {
+        let s = Server::of("postgres://ann:s3cret@db.example:6543/shop").unwrap();
+        assert_eq!(s.shown, "db.example:6543/shop");
+        assert!(!format!("{s:?}").contains("s3cret"));
+        let d = Server::of("postgresql://ann@localhost/shop").unwrap();
+        assert_eq!(d.shown, "localhost:5432/shop");
+        assert_ne!(s, d);
+    }
 }

@@ -1245,3 +1245,27 @@ fn dead_letters_from_daemon_workers_name_the_input_as_single_node_does() {
     );
     assert_eq!(single, multi, "logs.flow on two daemons");
 }
+
+#[test]
+fn the_summary_states_the_layout_processes_times_threads() {
+    let dir = big_job(1000);
+    let done = |args: &[&str]| -> String {
+        let (code, _, err) = run(dir.path(), "slow.flow", args);
+        assert_eq!(code, Some(0), "{err}");
+        let line = err.lines().find(|l| l.starts_with("done in "));
+        line.unwrap_or_else(|| panic!("no summary line in {err}"))
+            .to_string()
+    };
+    let multi = done(&["--nodes", "3", "--threads", "2"]);
+    assert!(
+        multi.contains(" on 3 processes × 2 threads (batch "),
+        "{multi}"
+    );
+    let multi = done(&["--nodes", "2", "--threads", "1"]);
+    assert!(
+        multi.contains(" on 2 processes × 1 thread (batch "),
+        "{multi}"
+    );
+    let single = done(&["--threads", "2"]);
+    assert!(single.contains(" on 2 threads (batch "), "{single}");
+}

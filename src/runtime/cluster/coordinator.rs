@@ -245,30 +245,93 @@ pub fn run_multi(
         )));
     }
     mark("coordinator", || "run_multi (checked and planned)".into());
+    let token = job_token(copts)?;
+    let deadline = Instant::now() + copts.connect_timeout;
     let mut o = opts.clone();
     o.processes = n;
-    let prepared = prepare(plan, &o)?;
-    mark("coordinator", || {
-        "prepared (splits, temporary outputs)".into()
+    // Every worker process is started first, each on a thread of its own, so that their
+    // start-up (exec, loading, listening) overlaps with preparing the job here.
+    let (prepared, started) = std::thread::scope(|s| {
+        let token = &token;
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("flow-start-{i}"))
+                    .spawn_scoped(s, move || start(i, copts, token, deadline))
+            })
+            .collect();
+        let prepared = prepare(plan, &o);
+        mark("coordinator", || {
+            "prepared (splits, temporary outputs)".into()
+        });
+        let started: Vec<Result<(Proc, SocketAddr), RunError>> =
+            handles.into_iter().map(joined).collect();
+        (prepared, started)
     });
+    let mut procs = Procs(Vec::with_capacity(n));
+    let mut addrs = Vec::with_capacity(n);
+    let mut first_error = None;
+    for r in started {
+        match r {
+            Ok((p, a)) => {
+                procs.0.push(p);
+                addrs.push(a);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // A job that cannot be prepared (a missing input) fails as in single-node; `procs` is
+    // dropped on every early return: every worker started is killed.
+    let prepared = prepared?;
+    if let Some(e) = first_error {
+        prepared.abort();
+        return Err(e);
+    }
     // Workers a daemon starts run in the coordinator's directory (same relative paths, same
     // names in messages and dead-letter records as single-node; see docs/MULTINODE.md).
     let cwd = if copts.hosts.is_empty() {
         None
     } else {
-        Some(
-            std::env::current_dir()
-                .map_err(|e| RunError::Plan(format!("cannot read the working directory: {e}")))?,
-        )
+        match std::env::current_dir() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                prepared.abort();
+                return Err(RunError::Plan(format!(
+                    "cannot read the working directory: {e}"
+                )));
+            }
+        }
     };
-    match coordinate(&prepared.spec, copts, opts.progress, cwd) {
+    let up = Up {
+        copts,
+        token: &token,
+        deadline,
+        progress: opts.progress,
+        cwd,
+    };
+    match coordinate(&prepared.spec, &up, procs, addrs) {
         Ok((mut procs, outcome, per_process)) => {
-            // Every output is complete: the workers may go while the outputs are renamed.
-            release(&mut procs);
-            let committed = prepared.commit(&outcome);
+            // The processes that hold a sink's transaction commit it on our word (phase two),
+            // after the end-of-job checks and before the files are renamed; the others are
+            // released first and exit while the outputs are committed.
+            let mut holders: Vec<usize> = super::transaction_sinks(&prepared.spec, &opts.registry)
+                .into_iter()
+                .map(|(_, _, p)| p)
+                .collect();
+            holders.sort_unstable();
+            holders.dedup();
+            release(&mut procs, |i| !holders.contains(&i));
+            let committed = prepared.commit_with(&outcome, || {
+                commit_remote(&mut procs, &holders, copts.heartbeat_timeout)
+            });
+            release(&mut procs, |i| holders.contains(&i));
             mark("coordinator", || "committed".into());
             reap(&mut procs);
-            mark("coordinator", || "every worker process reaped".into());
+            mark("coordinator", || {
+                format!("every worker process reaped; {}", super::trace::own_cpu())
+            });
             let mut summary = committed?;
             summary.processes = per_process;
             Ok(summary)
@@ -280,9 +343,80 @@ pub fn run_multi(
     }
 }
 
-/// Every worker is ready: releases them all (a released worker exits).
-fn release(procs: &mut Procs) {
+/// What a start or ship thread returned.
+fn joined<T>(
+    h: std::io::Result<std::thread::ScopedJoinHandle<'_, Result<T, RunError>>>,
+) -> Result<T, RunError> {
+    match h.map(|h| h.join()) {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Err(RunError::Internal("a start thread failed".into())),
+        Err(e) => Err(RunError::Internal(format!("cannot start a thread: {e}"))),
+    }
+}
+
+/// The job's token: the daemons' (`--hosts`), or a fresh one for workers started here.
+fn job_token(copts: &ClusterOptions) -> Result<String, RunError> {
+    match (&copts.token, copts.hosts.is_empty()) {
+        (_, true) => protocol::new_token()
+            .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}"))),
+        (Some(t), false) => Ok(t.clone()),
+        (None, false) => Err(RunError::Plan(format!(
+            "reaching worker daemons needs their token: set {} or pass --token-file",
+            protocol::TOKEN_VAR
+        ))),
+    }
+}
+
+/// Phase two for the transactions held by worker processes `holders`: each is told to
+/// commit and answers by `within`; the sinks committed, with where their rows went.
+fn commit_remote(
+    procs: &mut Procs,
+    holders: &[usize],
+    within: Duration,
+) -> Result<Vec<(usize, String)>, RunError> {
+    let mut done = Vec::new();
+    for &i in holders {
+        let Some(p) = procs.0.get_mut(i) else {
+            continue;
+        };
+        let (index, pid, host) = (p.index, p.pid, p.host.clone());
+        let fail = |reason: String| worker_error(index, &host, Some(pid), reason);
+        let Some(c) = p.control.as_mut() else {
+            return Err(fail("no control connection to commit on".into()));
+        };
+        protocol::write_frame(c, &ToWorker::Commit)
+            .map_err(|e| fail(format!("cannot ask it to commit: {e}")))?;
+        let _ = c.set_read_timeout(Some(within));
+        let answer = protocol::read_frame::<ToCoordinator>(c);
+        let _ = c.set_read_timeout(None);
+        match answer {
+            Ok(ToCoordinator::Committed { sinks }) => done.extend(sinks),
+            Ok(ToCoordinator::Failed { error }) => {
+                return Err(RunError::Worker {
+                    index,
+                    host,
+                    pid: Some(pid),
+                    reason: String::new(),
+                    cause: Some(Box::new(error)),
+                });
+            }
+            Ok(_) => return Err(fail("unexpected message instead of its commit".into())),
+            Err(e) => {
+                return Err(fail(format!(
+                    "no answer to the commit ({e}): its transaction may not be committed"
+                )));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Every worker is ready: releases those `which` selects (a released worker exits).
+fn release(procs: &mut Procs, which: impl Fn(usize) -> bool) {
     for p in &mut procs.0 {
+        if !which(p.index) {
+            continue;
+        }
         if let Some(c) = p.control.as_mut() {
             let _ = protocol::write_frame(c, &ToWorker::Release);
         }
@@ -397,23 +531,18 @@ fn reading(beats: &Beats) -> Reading {
     }
 }
 
-/// Brings worker process `i` up: starts it here (or asks its daemon for it), connects and
-/// authenticates, sends it `job`, and reads the address of its mesh listener, all by
-/// `deadline`. The process, once started, comes back even on a failure, so that it is ended.
-fn bring_up(
+/// Starts worker process `i` here (or asks its daemon for it) and waits, by `deadline`, until
+/// it listens.
+fn start(
     i: usize,
     copts: &ClusterOptions,
     token: &str,
     deadline: Instant,
-    job: Assignment,
-) -> (Option<Proc>, Result<String, RunError>) {
-    let started = match copts.hosts.get(i) {
-        Some(h) => reach(i, h, token, deadline),
-        None => spawn(i, token, deadline),
-    };
-    let (mut p, a) = match started {
-        Ok(x) => x,
-        Err(e) => return (None, Err(e)),
+) -> Result<(Proc, SocketAddr), RunError> {
+    mark("coordinator", || format!("starting worker process {i}"));
+    let (p, a) = match copts.hosts.get(i) {
+        Some(h) => reach(i, h, token, deadline)?,
+        None => spawn(i, token, deadline)?,
     };
     mark("coordinator", || {
         format!("worker process {i} listening on {a}")
@@ -425,8 +554,16 @@ fn bring_up(
             p.pid
         );
     }
-    let r = ship(&mut p, a, token, deadline, job);
-    (Some(p), r)
+    Ok((p, a))
+}
+
+/// What bringing the started worker processes into the job needs.
+struct Up<'a> {
+    copts: &'a ClusterOptions,
+    token: &'a str,
+    deadline: Instant,
+    progress: bool,
+    cwd: Option<std::path::PathBuf>,
 }
 
 /// Connects to worker process `p` at `a`, sends it `job`, and returns its mesh address.
@@ -472,81 +609,40 @@ fn ship(
 
 fn coordinate(
     spec: &JobSpec,
-    copts: &ClusterOptions,
-    progress: bool,
-    cwd: Option<std::path::PathBuf>,
+    up: &Up,
+    mut procs: Procs,
+    addrs: Vec<SocketAddr>,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
-    let n = copts.processes();
-    let started = Instant::now();
-    let deadline = started + copts.connect_timeout;
-    // Daemons know the cluster's token; workers started here get a fresh one per job.
-    let token = match (&copts.token, copts.hosts.is_empty()) {
-        (_, true) => protocol::new_token()
-            .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}")))?,
-        (Some(t), false) => t.clone(),
-        (None, false) => {
-            return Err(RunError::Plan(format!(
-                "reaching worker daemons needs their token: set {} or pass --token-file",
-                protocol::TOKEN_VAR
-            )));
-        }
-    };
-    // Every worker process is brought up at once, each on a thread of its own: started (or
-    // asked of its daemon), connected, authenticated, sent its job, its mesh address read.
+    let (copts, progress) = (up.copts, up.progress);
+    let n = procs.0.len();
+    // Every started worker process is connected, authenticated, sent its job and asked its
+    // mesh address at once, each on a thread of its own.
     let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
-    let up = |i: usize| {
-        bring_up(
-            i,
-            copts,
-            &token,
-            deadline,
-            Assignment {
-                spec: spec.clone(),
-                process: i,
-                processes: n,
-                connect_timeout_ms: 0,
-                heartbeat_ms: hb_ms,
-                cwd: cwd.clone(),
-            },
-        )
-    };
-    let results: Vec<(Option<Proc>, Result<String, RunError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
+    let results: Vec<Result<String, RunError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = procs
+            .0
+            .iter_mut()
+            .zip(addrs)
+            .enumerate()
+            .map(|(i, (p, a))| {
+                let job = Assignment {
+                    spec: spec.clone(),
+                    process: i,
+                    processes: n,
+                    connect_timeout_ms: 0,
+                    heartbeat_ms: hb_ms,
+                    cwd: up.cwd.clone(),
+                };
                 std::thread::Builder::new()
-                    .name(format!("flow-start-{i}"))
-                    .spawn_scoped(s, move || up(i))
+                    .name(format!("flow-ship-{i}"))
+                    .spawn_scoped(s, move || ship(p, a, up.token, up.deadline, job))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.map(|h| h.join()) {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => (
-                    None,
-                    Err(RunError::Internal("a start thread failed".into())),
-                ),
-                Err(e) => (
-                    None,
-                    Err(RunError::Internal(format!("cannot start a thread: {e}"))),
-                ),
-            })
-            .collect()
+        handles.into_iter().map(joined).collect()
     });
-    let mut procs = Procs(Vec::with_capacity(n));
     let mut mesh = Vec::with_capacity(n);
-    let mut first_error = None;
-    for (p, r) in results {
-        procs.0.extend(p);
-        match r {
-            Ok(a) => mesh.push(a),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e); // `procs` is dropped: every worker started is killed
+    for r in results {
+        mesh.push(r?); // `procs` is dropped: every worker started is killed
     }
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     for p in &mut procs.0 {

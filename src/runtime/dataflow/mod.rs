@@ -285,9 +285,12 @@ pub fn run_worker(worker: &mut Worker, job: Arc<Job>, shared: Arc<Shared>) {
     let probe = ctx.probe.clone();
     let dead = ctx.dead.clone();
     worker.dataflow::<u64, _, _>(|scope| build(scope, &ctx));
+    let index = ctx.index;
+    crate::runtime::cluster::trace::mark("worker", || format!("timely worker {index}: built"));
     while !probe.done() {
         worker.step_or_park(None);
     }
+    crate::runtime::cluster::trace::mark("worker", || format!("timely worker {index}: done"));
     if let Err(e) = dead.borrow_mut().flush(&shared) {
         shared.fail(e);
     }

@@ -246,37 +246,76 @@ pub fn run_multi(
     }
     mark("coordinator", || "run_multi (checked and planned)".into());
     let token = job_token(copts)?;
+    // Workers a daemon starts run in the coordinator's directory (same relative paths, same
+    // names in messages and dead-letter records as single-node; see docs/MULTINODE.md).
+    let cwd = if copts.hosts.is_empty() {
+        None
+    } else {
+        Some(
+            std::env::current_dir()
+                .map_err(|e| RunError::Plan(format!("cannot read the working directory: {e}")))?,
+        )
+    };
     let deadline = Instant::now() + copts.connect_timeout;
     let mut o = opts.clone();
     o.processes = n;
-    // Every worker process is started first, each on a thread of its own, so that their
-    // start-up (exec, loading, listening) overlaps with preparing the job here.
-    let (prepared, started) = std::thread::scope(|s| {
+    // Every worker process is brought up on a thread of its own, started first, so that their
+    // start-up (exec, loading, listening) overlaps with each other and with preparing the job
+    // here; each then gets its part of the job from that thread.
+    let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
+    let (prepared, brought) = std::thread::scope(|s| {
         let token = &token;
+        let mut jobs = Vec::with_capacity(n);
         let handles: Vec<_> = (0..n)
             .map(|i| {
+                let (job, next) = mpsc::channel::<Assignment>();
+                jobs.push(job);
                 std::thread::Builder::new()
                     .name(format!("flow-start-{i}"))
-                    .spawn_scoped(s, move || start(i, copts, token, deadline))
+                    .spawn_scoped(s, move || bring_up(i, copts, token, deadline, next))
             })
             .collect();
         let prepared = prepare(plan, &o);
         mark("coordinator", || {
             "prepared (splits, temporary outputs)".into()
         });
-        let started: Vec<Result<(Proc, SocketAddr), RunError>> =
-            handles.into_iter().map(joined).collect();
-        (prepared, started)
+        // Not prepared: no job is sent, and every thread ends with the process it started.
+        if let Ok(p) = &prepared {
+            for (i, job) in jobs.iter().enumerate() {
+                let _ = job.send(Assignment {
+                    spec: p.spec.clone(),
+                    process: i,
+                    processes: n,
+                    connect_timeout_ms: 0,
+                    heartbeat_ms: hb_ms,
+                    cwd: cwd.clone(),
+                });
+            }
+        }
+        drop(jobs);
+        let brought: Vec<(Option<Proc>, Result<String, RunError>)> = handles
+            .into_iter()
+            .map(|h| match h.map(|h| h.join()) {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => (
+                    None,
+                    Err(RunError::Internal("a start thread failed".into())),
+                ),
+                Err(e) => (
+                    None,
+                    Err(RunError::Internal(format!("cannot start a thread: {e}"))),
+                ),
+            })
+            .collect();
+        (prepared, brought)
     });
     let mut procs = Procs(Vec::with_capacity(n));
-    let mut addrs = Vec::with_capacity(n);
+    let mut mesh = Vec::with_capacity(n);
     let mut first_error = None;
-    for r in started {
+    for (p, r) in brought {
+        procs.0.extend(p);
         match r {
-            Ok((p, a)) => {
-                procs.0.push(p);
-                addrs.push(a);
-            }
+            Ok(a) => mesh.push(a),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -289,29 +328,7 @@ pub fn run_multi(
         prepared.abort();
         return Err(e);
     }
-    // Workers a daemon starts run in the coordinator's directory (same relative paths, same
-    // names in messages and dead-letter records as single-node; see docs/MULTINODE.md).
-    let cwd = if copts.hosts.is_empty() {
-        None
-    } else {
-        match std::env::current_dir() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                prepared.abort();
-                return Err(RunError::Plan(format!(
-                    "cannot read the working directory: {e}"
-                )));
-            }
-        }
-    };
-    let up = Up {
-        copts,
-        token: &token,
-        deadline,
-        progress: opts.progress,
-        cwd,
-    };
-    match coordinate(&prepared.spec, &up, procs, addrs) {
+    match coordinate(&prepared.spec, copts, opts.progress, procs, mesh) {
         Ok((mut procs, outcome, per_process)) => {
             // The processes that hold a sink's transaction commit it on our word (phase two),
             // after the end-of-job checks and before the files are renamed; the others are
@@ -340,17 +357,6 @@ pub fn run_multi(
             prepared.abort();
             Err(e)
         }
-    }
-}
-
-/// What a start or ship thread returned.
-fn joined<T>(
-    h: std::io::Result<std::thread::ScopedJoinHandle<'_, Result<T, RunError>>>,
-) -> Result<T, RunError> {
-    match h.map(|h| h.join()) {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(RunError::Internal("a start thread failed".into())),
-        Err(e) => Err(RunError::Internal(format!("cannot start a thread: {e}"))),
     }
 }
 
@@ -557,13 +563,26 @@ fn start(
     Ok((p, a))
 }
 
-/// What bringing the started worker processes into the job needs.
-struct Up<'a> {
-    copts: &'a ClusterOptions,
-    token: &'a str,
+/// Brings worker process `i` up: starts it, waits for its part of the job (none: the job could
+/// not be prepared), connects and authenticates, sends it, and reads the address of its mesh
+/// listener, all by `deadline`. The process, once started, comes back even on a failure, so
+/// that it is ended.
+fn bring_up(
+    i: usize,
+    copts: &ClusterOptions,
+    token: &str,
     deadline: Instant,
-    progress: bool,
-    cwd: Option<std::path::PathBuf>,
+    job: mpsc::Receiver<Assignment>,
+) -> (Option<Proc>, Result<String, RunError>) {
+    let (mut p, a) = match start(i, copts, token, deadline) {
+        Ok(x) => x,
+        Err(e) => return (None, Err(e)),
+    };
+    let r = match job.recv() {
+        Ok(job) => ship(&mut p, a, token, deadline, job),
+        Err(_) => Err(RunError::Internal("the job was not prepared".into())),
+    };
+    (Some(p), r)
 }
 
 /// Connects to worker process `p` at `a`, sends it `job`, and returns its mesh address.
@@ -609,41 +628,12 @@ fn ship(
 
 fn coordinate(
     spec: &JobSpec,
-    up: &Up,
+    copts: &ClusterOptions,
+    progress: bool,
     mut procs: Procs,
-    addrs: Vec<SocketAddr>,
+    mesh: Vec<String>,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
-    let (copts, progress) = (up.copts, up.progress);
     let n = procs.0.len();
-    // Every started worker process is connected, authenticated, sent its job and asked its
-    // mesh address at once, each on a thread of its own.
-    let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
-    let results: Vec<Result<String, RunError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = procs
-            .0
-            .iter_mut()
-            .zip(addrs)
-            .enumerate()
-            .map(|(i, (p, a))| {
-                let job = Assignment {
-                    spec: spec.clone(),
-                    process: i,
-                    processes: n,
-                    connect_timeout_ms: 0,
-                    heartbeat_ms: hb_ms,
-                    cwd: up.cwd.clone(),
-                };
-                std::thread::Builder::new()
-                    .name(format!("flow-ship-{i}"))
-                    .spawn_scoped(s, move || ship(p, a, up.token, up.deadline, job))
-            })
-            .collect();
-        handles.into_iter().map(joined).collect()
-    });
-    let mut mesh = Vec::with_capacity(n);
-    for r in results {
-        mesh.push(r?); // `procs` is dropped: every worker started is killed
-    }
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     for p in &mut procs.0 {
         let Some(c) = p.control.as_mut() else {

@@ -4,6 +4,9 @@
 //! worker, with no output file and no process left; a wrong token is refused; a row error in a
 //! worker fails the job with the row.
 
+mod common;
+
+use common::alive;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -518,16 +521,6 @@ fn start_slow(dir: &Path, nodes: usize, extra: &[&str]) -> Running {
         child,
         pids,
         rest: rx,
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    // A process that exited and was reaped has no /proc entry; a zombie is not running.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::alive;
 use libtest_mimic::{Failed, Trial};
 use postgres::Client;
 use std::io::{BufRead, BufReader};
@@ -146,15 +147,6 @@ fn row_error_leaves_table_unchanged() -> Result<(), Failed> {
         return Err(format!("the table changed: {before:?} -> {after:?}").into());
     }
     Ok(())
-}
-
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 /// Starts a slow 2-process load (`--batch 1`), kills worker process `victim` with SIGKILL

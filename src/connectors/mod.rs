@@ -229,7 +229,8 @@ pub enum SinkTarget {
     Transaction,
 }
 
-/// A sink's open transaction, held by the coordinating process from `prepare` to `commit`.
+/// A sink's open transaction, held from before any data moves to the job's commit by the process
+/// of the sink's one writer (the coordinating process; multi-node, the writer's worker process).
 pub trait PendingOutput: Send {
     /// The key the job's writer finds the transaction under ([`SinkConnector::load`]).
     fn token(&self) -> String;
@@ -265,8 +266,8 @@ pub trait SinkConnector: Send + Sync {
     fn accept(&self, _options: &Options, _row: &RowType) -> Result<(), Refusal> {
         Ok(())
     }
-    /// `SinkTarget::Transaction`: opens the transaction, on the coordinating process, before
-    /// any data moves.
+    /// `SinkTarget::Transaction`: opens the transaction, on the process of the sink's one
+    /// writer, before any data moves.
     fn begin(
         &self,
         spec: &SinkSpec,

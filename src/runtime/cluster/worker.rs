@@ -519,12 +519,12 @@ fn prebuild(spec: &crate::runtime::JobSpec, factory: KernelFactory) -> KernelFac
     })
 }
 
+/// A sink's transaction held by this process: its sink number and the open transaction.
+type Held = (usize, Box<dyn PendingOutput>);
+
 /// Opens the transaction of every sink whose one writer runs in this process (see
 /// [`super::transaction_sinks`]) and hands its key to the writer through `job.spec`.
-fn open_transactions(
-    job: &mut Assignment,
-    opts: &RunOptions,
-) -> Result<Vec<(usize, Box<dyn PendingOutput>)>, RunError> {
+fn open_transactions(job: &mut Assignment, opts: &RunOptions) -> Result<Vec<Held>, RunError> {
     let mut pending = Vec::new();
     for (node, sink, process) in super::transaction_sinks(&job.spec, &opts.registry) {
         let Some(n) = job

@@ -518,6 +518,51 @@ fn wrong_password() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The REPL (like the LSP) re-checks the session on every input: the table's description is
+/// reused from the probe's cache, not asked of the server again — so a table dropped in
+/// between is found missing by the run (the reader), not by the check.
+fn repl_reuses_descriptions() -> Result<(), Failed> {
+    use std::io::{BufRead, Write};
+    let mut c = client()?;
+    sql(
+        &mut c,
+        "DROP TABLE IF EXISTS pc_cache; CREATE TABLE pc_cache (id int NOT NULL); \
+         INSERT INTO pc_cache VALUES (1), (2)",
+    )?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["repl", "--no-tty"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run flow repl: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    writeln!(stdin, "source t = postgres(\"{URL}\", table: \"pc_cache\")")
+        .map_err(|e| e.to_string())?;
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    if first != "defined source t: { id: int }" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("the REPL answered {first:?}").into());
+    }
+    sql(&mut c, "DROP TABLE pc_cache")?;
+    writeln!(stdin, "t").map_err(|e| e.to_string())?;
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let text = format!(
+        "{}\n{}",
+        rest.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !text.contains("table `pc_cache` no longer exists") || text.contains("[E0271]") {
+        return Err(format!("expected the run to find the table gone:\n{text}").into());
+    }
+    Ok(())
+}
+
 fn refused_port() -> Result<(), Failed> {
     // A port nobody listens on: bind one, note it, close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -878,6 +923,7 @@ fn main() {
         ("check::bad_query", bad_query),
         ("check::wrong_password", wrong_password),
         ("check::refused_port", refused_port),
+        ("check::repl_reuses_descriptions", repl_reuses_descriptions),
         ("check::sink_table_mismatch", sink_table_mismatch),
         ("sink::append", sink_append),
         ("sink::replace", sink_replace),

@@ -78,13 +78,17 @@ fn imported(name: &str) {
     }
 }
 
+/// One worker's part of a table: the `Split::path` naming the snapshot, the first block and
+/// the block after the last (`u64::MAX`: to the end).
+pub type BlockRange = (String, u64, u64);
+
 /// The table's block ranges for `workers` workers, in one exported snapshot; `None` when the
 /// table is too small to split (or has no heap of its own).
 pub fn plan_table(
     spec: &SourceSpec,
     table: &str,
     workers: usize,
-) -> Result<Option<Vec<(String, u64, u64)>>, String> {
+) -> Result<Option<Vec<BlockRange>>, String> {
     let mut client = connect_session(url(&spec.options))?;
     let err = |e: postgres::Error| error_text(&e);
     client

@@ -13,7 +13,7 @@
 //! group is killed and nothing is renamed (`interrupt`: exit 130/143/129).
 
 use super::dialect::{Dialect, DuckDb};
-use super::interrupt::{Interrupt, deadline, supervise};
+use super::interrupt::{Interrupt, deadline, guarded, supervise};
 use super::outputs::Outputs;
 pub use super::outputs::SinkRows;
 use super::{Statement, StatementKind};
@@ -40,9 +40,7 @@ pub fn find_cli() -> Result<PathBuf, String> {
 /// Runs `statements` (from `compile(plan, &DuckDb)`); standard-output sinks are written to
 /// `stdout` after the job succeeded. An interrupt stops DuckDB and exits (see the module doc).
 pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkRows>, String> {
-    let stop = Interrupt::install();
-    let result = run_until(statements, stdout, &stop);
-    stop.finish("DuckDB", result)
+    guarded("DuckDB", |stop| run_until(statements, stdout, stop))
 }
 
 fn run_until(

@@ -12,6 +12,7 @@
 //! once the outputs are being renamed into place is too late: the job completes.
 
 use super::outputs;
+use crate::runtime::signals::name;
 use signal_hook::SigId;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
@@ -24,15 +25,6 @@ use std::time::{Duration, Instant};
 pub struct Interrupt {
     sig: Arc<AtomicUsize>,
     ids: Vec<SigId>,
-}
-
-fn name(sig: i32) -> &'static str {
-    match sig {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
 }
 
 /// Exits with 128 + `sig` after one line naming the signal and the engine.
@@ -93,6 +85,17 @@ impl Drop for Interrupt {
             signal_hook::low_level::unregister(id);
         }
     }
+}
+
+/// Runs `f` (one engine run) with signals recorded: [`Interrupt::install`], then
+/// [`Interrupt::finish`] on its result.
+pub fn guarded<T>(
+    engine: &str,
+    f: impl FnOnce(&Interrupt) -> Result<T, String>,
+) -> Result<T, String> {
+    let stop = Interrupt::install();
+    let result = f(&stop);
+    stop.finish(engine, result)
 }
 
 /// The deadline of a whole engine run: the environment variable `var` in seconds (above 0),

@@ -10,7 +10,7 @@
 //! `connectors::postgres::client`.
 
 use super::dialect::Dialect;
-use super::interrupt::{Interrupt, PgWatch};
+use super::interrupt::{Interrupt, PgWatch, guarded};
 use super::outputs::{Outputs, SinkRows};
 use super::{Statement, StatementKind};
 pub use crate::connectors::postgres::client::{
@@ -61,9 +61,9 @@ pub fn run(
     statements: &[Statement],
     stdout: &mut dyn Write,
 ) -> Result<Vec<SinkRows>, String> {
-    let stop = Interrupt::install();
-    let result = run_until(url, statements, stdout, &stop);
-    stop.finish("PostgreSQL", result)
+    guarded("PostgreSQL", |stop| {
+        run_until(url, statements, stdout, stop)
+    })
 }
 
 fn run_until(

@@ -21,7 +21,7 @@
 //! Spark binds to 127.0.0.1 only, without its web UI; its catalog is in memory.
 
 use super::dialect::{Dialect, Format};
-use super::interrupt::{Interrupt, deadline, supervise};
+use super::interrupt::{Interrupt, deadline, guarded, supervise};
 use super::outputs::{Outputs, SinkRows};
 use super::spark::Spark;
 use super::{Statement, StatementKind};
@@ -200,9 +200,7 @@ fn spark_error(stderr: &str) -> String {
 /// Runs `statements` (from `compile(plan, &Spark)`) on a local Spark; standard-output sinks are
 /// written to `stdout` after the job succeeded.
 pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkRows>, String> {
-    let stop = Interrupt::install();
-    let result = run_until(statements, stdout, &stop);
-    stop.finish("Spark", result)
+    guarded("Spark", |stop| run_until(statements, stdout, stop))
 }
 
 fn run_until(

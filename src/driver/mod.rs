@@ -7,7 +7,7 @@ mod paths;
 mod probe;
 mod session;
 
-pub use probe::FsProbe;
+pub use probe::{FsProbe, cache_descriptions};
 pub use session::{RunFailure, Session, run_error_diagnostic};
 
 use crate::check::{self, hir::Program};

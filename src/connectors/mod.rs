@@ -552,7 +552,9 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
 #[inline(always)]
 pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
     let y = x * 100.0;
-    if !(y.abs() < 1e15) {
+    // Also false for NaN.
+    let small = y.abs() < 1e15;
+    if !small {
         return None;
     }
     // Rounded to the nearest integer (half away from zero).
@@ -565,7 +567,7 @@ pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> 
     let r = (u % 100) as u8;
     let mut q = u / 100;
     // The fraction: one digit when the second is 0 (`.0` for whole numbers), else two.
-    let end = if r % 10 == 0 { 31 } else { 32 };
+    let end = if r.is_multiple_of(10) { 31 } else { 32 };
     out[29] = b'.';
     out[30] = b'0' + r / 10;
     out[31] = b'0' + r % 10;

@@ -129,6 +129,35 @@ fn json_diagnostics_have_the_documented_fields() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The passwords written in the `*_password_not_echoed` scripts appear nowhere in their
+/// rendered diagnostics (text and JSON), and the labels still point at the right columns.
+fn passwords_are_never_rendered() -> Result<(), Failed> {
+    for (name, secret, at) in [
+        ("270_password_not_echoed", "Sup3r-s3cret", (3, 26)),
+        ("031_password_not_echoed", "pä$$wörd", (3, 95)),
+    ] {
+        let path = format!("{DIR}/{name}.flow");
+        let c = driver::check_paths(&[&path]);
+        let text = diagnostics::render(&c.sources, &c.diagnostics, false);
+        let json = diagnostics::to_json(&c.sources, &c.diagnostics).to_string();
+        if text.contains(secret)
+            || json.contains(secret)
+            || !text.contains(":1/shop") && !text.contains("db.example")
+        {
+            return Err(format!(
+                "{name}: the password is shown (or the URL is gone):\n{text}\n{json}"
+            )
+            .into());
+        }
+        let first = diagnostics::to_json(&c.sources, &c.diagnostics);
+        let got = (&first[0]["line"], &first[0]["column"]);
+        if got != (&at.0.into(), &at.1.into()) {
+            return Err(format!("{name}: the diagnostic is at {got:?}, expected {at:?}").into());
+        }
+    }
+    Ok(())
+}
+
 /// The table of every code in docs/ERRORS.md, generated from the registry.
 fn errors_table() -> String {
     let mut codes: Vec<Code> = Code::ALL.to_vec();
@@ -190,6 +219,10 @@ fn main() {
     trials.push(Trial::test(
         "json_diagnostics_have_the_documented_fields",
         json_diagnostics_have_the_documented_fields,
+    ));
+    trials.push(Trial::test(
+        "passwords_are_never_rendered",
+        passwords_are_never_rendered,
     ));
     trials.push(Trial::test(
         "errors_table_is_up_to_date",

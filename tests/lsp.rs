@@ -365,6 +365,37 @@ fn hover_shows_types_and_builtin_docs() {
     assert!(hover_text(&e).contains(": bool"), "{e}");
 }
 
+/// A password written in a script is never sent back by the server: not in a hovered literal,
+/// not in diagnostics (a connection failure's message and a mistake on the same line).
+#[test]
+fn passwords_are_masked_in_hover_and_diagnostics() {
+    const SECRET: &str = "Hunter2-s3cret";
+    let text = format!(
+        "source db = postgres(\"postgres://u:{SECRET}@127.0.0.1:1/db\", table: \"t\")\n\
+         db | sink csv(\"db.csv\")\n\
+         source trips = csv(\"trips.csv\", header: true)\n\
+         trips | filter city == \"postgresql://u:{SECRET}@h/db\" | sink csv(\"out.csv\")\n\
+         trips | filter city == \"postgres://u:{SECRET}@h/db\" + 1 | sink csv(\"bad.csv\")\n"
+    );
+    let mut c = Client::start_with(&[("trips.csv", "id,city\n1,x\n")]);
+    let uri = c.open("job.flow", &text);
+    let diags = c.diagnostics(&uri);
+    let all = serde_json::to_string(&diags).unwrap();
+    assert!(diags.len() >= 2, "{all}");
+    assert!(
+        !all.contains(SECRET),
+        "a diagnostic shows the password: {all}"
+    );
+    let h = c.at(
+        "textDocument/hover",
+        &uri,
+        pos(&text, "postgresql://", 0, 3),
+    );
+    let h = hover_text(&h);
+    assert!(h.contains("postgresql://u:**************@h/db"), "{h}");
+    assert!(!h.contains(SECRET), "{h}");
+}
+
 #[test]
 fn hover_and_completion_of_stdlib_module_functions() {
     let mut c = Client::start();

@@ -4,6 +4,9 @@
 //! worker, with no output file and no process left; a wrong token is refused; a row error in a
 //! worker fails the job with the row.
 
+mod common;
+
+use common::alive;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -518,16 +521,6 @@ fn start_slow(dir: &Path, nodes: usize, extra: &[&str]) -> Running {
         child,
         pids,
         rest: rx,
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    // A process that exited and was reaped has no /proc entry; a zombie is not running.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 
@@ -1244,4 +1237,28 @@ fn dead_letters_from_daemon_workers_name_the_input_as_single_node_does() {
         "{bad:?}"
     );
     assert_eq!(single, multi, "logs.flow on two daemons");
+}
+
+#[test]
+fn the_summary_states_the_layout_processes_times_threads() {
+    let dir = big_job(1000);
+    let done = |args: &[&str]| -> String {
+        let (code, _, err) = run(dir.path(), "slow.flow", args);
+        assert_eq!(code, Some(0), "{err}");
+        let line = err.lines().find(|l| l.starts_with("done in "));
+        line.unwrap_or_else(|| panic!("no summary line in {err}"))
+            .to_string()
+    };
+    let multi = done(&["--nodes", "3", "--threads", "2"]);
+    assert!(
+        multi.contains(" on 3 processes × 2 threads (batch "),
+        "{multi}"
+    );
+    let multi = done(&["--nodes", "2", "--threads", "1"]);
+    assert!(
+        multi.contains(" on 2 processes × 1 thread (batch "),
+        "{multi}"
+    );
+    let single = done(&["--threads", "2"]);
+    assert!(single.contains(" on 2 threads (batch "), "{single}");
 }

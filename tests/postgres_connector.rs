@@ -180,6 +180,149 @@ fn read_query() -> Result<(), Failed> {
     Ok(())
 }
 
+/// 40,000 rows over a few hundred blocks, with holes (deleted rows) and moved rows (updated).
+fn par_table(name: &str) -> String {
+    format!(
+        "DROP TABLE IF EXISTS {name}; \
+         CREATE TABLE {name} (id int NOT NULL, name text, score float8); \
+         INSERT INTO {name} SELECT g, 'n' || g, g / 8.0 FROM generate_series(1, 40000) g; \
+         DELETE FROM {name} WHERE id % 7 = 0; \
+         UPDATE {name} SET name = 'u' || id WHERE id % 11 = 0"
+    )
+}
+
+/// The sorted data lines of a CSV output.
+fn sorted_rows(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// A table source read at 1, 2 and 4 threads and by two processes gives the same rows, all of
+/// the table's.
+fn read_parallel_same_rows() -> Result<(), Failed> {
+    let mut c = client()?;
+    sql(&mut c, &par_table("pc_par"))?;
+    let want = rows(
+        &mut c,
+        "SELECT count(*)::text || ',' || sum(id)::text FROM pc_par",
+    )?;
+    let script = format!(
+        "source t = postgres(\"{URL}\", table: \"pc_par\")\nt | sink csv(\"out.csv\")\n\
+         source q = postgres(\"{URL}\", query: \"SELECT id, name FROM pc_par WHERE id <= 100\")\n\
+         q | sink csv(\"q.csv\")\n"
+    );
+    let mut first: Option<(Vec<String>, Vec<String>)> = None;
+    // 1, 2 and 4 threads, and two worker processes of two threads (the snapshot exported by
+    // the coordinator, imported by the workers).
+    for layout in [
+        &["--threads", "1"][..],
+        &["--threads", "2"],
+        &["--threads", "4"],
+        &["--nodes", "2", "--threads", "2"],
+    ] {
+        let threads = layout.join(" ");
+        let (r, dir) = flow(
+            &[("a.flow", &script)],
+            &[&["run"][..], layout, &["a.flow"]].concat(),
+            &[],
+        )?;
+        ok(&r)?;
+        let got = sorted_rows(&read_file(&dir, "out.csv")?);
+        let q = sorted_rows(&read_file(&dir, "q.csv")?);
+        let ids: i64 = got
+            .iter()
+            .filter_map(|l| l.split(',').next()?.parse::<i64>().ok())
+            .sum();
+        if [format!("{},{ids}", got.len())] != want[..] || q.len() != 86 {
+            return Err(format!(
+                "{threads}: {} rows, id sum {ids}, {} query rows; the table has {want:?}",
+                got.len(),
+                q.len()
+            )
+            .into());
+        }
+        match &first {
+            None => first = Some((got, q)),
+            Some(f) if *f != (got, q) => {
+                return Err(format!("{threads}: other rows than 1 thread").into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The planner's splits: one block range per worker (contiguous, the first open below and
+/// the last open above) for a table; one split for a query. And every split reads in the
+/// planner's snapshot: rows committed after planning are not read.
+fn read_parallel_splits_share_a_snapshot() -> Result<(), Failed> {
+    use flow::connectors::{Registry, RowReject};
+    let mut c = client()?;
+    sql(&mut c, &par_table("pc_par_snap"))?;
+    let script = format!(
+        "source t = postgres(\"{URL}\", table: \"pc_par_snap\")\nt | sink csv(\"out.csv\")\n\
+         source q = postgres(\"{URL}\", query: \"SELECT id FROM pc_par_snap\")\nq | sink csv(\"q.csv\")\n"
+    );
+    let mut session = flow::driver::Session::default();
+    session.set_file("a.flow", &script);
+    let plan = session.plan().map_err(|d| format!("{d:?}"))?;
+    let specs: Vec<_> = plan
+        .graph
+        .node_weights()
+        .filter_map(|n| match &n.op {
+            flow::plan::Op::Source(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let registry = Registry::builtin();
+    let pg = registry.source("postgres").ok_or("no postgres connector")?;
+    let table = specs.iter().find(|s| s.name == "t").ok_or("no source t")?;
+    let query = specs.iter().find(|s| s.name == "q").ok_or("no source q")?;
+    let q = pg.plan(query, 4).map_err(|e| format!("{e:?}"))?;
+    if q.iter().map(Vec::len).collect::<Vec<_>>() != [1, 0, 0, 0] {
+        return Err(format!("a query is split: {q:?}").into());
+    }
+    let splits = pg.plan(table, 4).map_err(|e| format!("{e:?}"))?;
+    let flat: Vec<_> = splits.iter().flatten().collect();
+    let contiguous = flat.windows(2).all(|w| w[0].end == w[1].start);
+    if splits.iter().any(|s| s.len() != 1)
+        || !contiguous
+        || flat.first().map(|s| s.start) != Some(0)
+        || flat.last().map(|s| s.end) != Some(u64::MAX)
+    {
+        return Err(format!("splits: {splits:?}").into());
+    }
+    // Committed after planning: not in the snapshot the splits read.
+    sql(
+        &mut c,
+        "INSERT INTO pc_par_snap SELECT g, 'late', 0 FROM generate_series(50001, 51000) g",
+    )?;
+    let mut total = 0;
+    for split in &flat {
+        let mut reader = pg.open(table, split).map_err(|e| format!("{e:?}"))?;
+        let mut rejects: Vec<RowReject> = Vec::new();
+        loop {
+            let mut b = flow::batch::Batch::new(table.columns.len());
+            let more = reader
+                .read(&mut b, 4096, &mut rejects)
+                .map_err(|e| format!("{e:?}"))?;
+            total += b.rows;
+            if !more {
+                break;
+            }
+        }
+        if !rejects.is_empty() {
+            return Err(format!("rejected rows: {:?}", rejects.len()).into());
+        }
+    }
+    let want = 40000 - 40000 / 7;
+    if total != want {
+        return Err(format!("the splits read {total} rows, the snapshot has {want}").into());
+    }
+    Ok(())
+}
+
 fn read_row_error_follows_policy() -> Result<(), Failed> {
     let mut c = client()?;
     sql(
@@ -350,6 +493,51 @@ fn wrong_password() -> Result<(), Failed> {
     ok(&r)?;
     if r.stderr.contains(real.as_str()) || r.stdout.contains(real.as_str()) {
         return Err(format!("run shows the password:\n{}", r.stderr).into());
+    }
+    Ok(())
+}
+
+/// The REPL (like the LSP) re-checks the session on every input: the table's description is
+/// reused from the probe's cache, not asked of the server again — so a table dropped in
+/// between is found missing by the run (the reader), not by the check.
+fn repl_reuses_descriptions() -> Result<(), Failed> {
+    use std::io::{BufRead, Write};
+    let mut c = client()?;
+    sql(
+        &mut c,
+        "DROP TABLE IF EXISTS pc_cache; CREATE TABLE pc_cache (id int NOT NULL); \
+         INSERT INTO pc_cache VALUES (1), (2)",
+    )?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flow"))
+        .args(["repl", "--no-tty"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run flow repl: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    writeln!(stdin, "source t = postgres(\"{URL}\", table: \"pc_cache\")")
+        .map_err(|e| e.to_string())?;
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    if first != "defined source t: { id: int }" {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("the REPL answered {first:?}").into());
+    }
+    sql(&mut c, "DROP TABLE pc_cache")?;
+    writeln!(stdin, "t").map_err(|e| e.to_string())?;
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let text = format!(
+        "{}\n{}",
+        rest.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !text.contains("table `pc_cache` no longer exists") || text.contains("[E0271]") {
+        return Err(format!("expected the run to find the table gone:\n{text}").into());
     }
     Ok(())
 }
@@ -699,6 +887,11 @@ fn main() {
             read_with_declared_schema_and_projection,
         ),
         ("read::query", read_query),
+        ("read::parallel_same_rows", read_parallel_same_rows),
+        (
+            "read::parallel_splits_share_a_snapshot",
+            read_parallel_splits_share_a_snapshot,
+        ),
         (
             "read::row_error_follows_policy",
             read_row_error_follows_policy,
@@ -710,6 +903,7 @@ fn main() {
         ("check::bad_query", bad_query),
         ("check::wrong_password", wrong_password),
         ("check::refused_port", refused_port),
+        ("check::repl_reuses_descriptions", repl_reuses_descriptions),
         ("check::sink_table_mismatch", sink_table_mismatch),
         ("sink::append", sink_append),
         ("sink::replace", sink_replace),

@@ -371,7 +371,8 @@ fn cmd_explain(
             }
         }
     };
-    match out(text.trim_end()) {
+    // A password in a literal the plan prints back (a query's text, a filter's string) is masked.
+    match out(&diagnostics::mask_secrets(text.trim_end())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
     }

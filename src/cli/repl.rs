@@ -21,6 +21,8 @@ pub struct ReplArgs {
 }
 
 pub fn cmd_repl(args: ReplArgs) -> ExitCode {
+    // Every input re-checks the session: database descriptions are reused for a while.
+    crate::driver::cache_descriptions();
     let mut repl = Repl::new();
     repl.limit = args.limit.max(1);
     let tty = !args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();

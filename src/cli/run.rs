@@ -251,10 +251,9 @@ pub fn render_summary(s: &RunSummary) -> String {
         ));
     } else {
         out.push_str(&format!(
-            "done in {:.2}s on {} thread{} (batch {})\n",
+            "done in {:.2}s on {} (batch {})\n",
             s.elapsed_secs,
-            s.threads,
-            if s.threads == 1 { "" } else { "s" },
+            s.workers(),
             s.batch
         ));
     }

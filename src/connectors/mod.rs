@@ -229,7 +229,8 @@ pub enum SinkTarget {
     Transaction,
 }
 
-/// A sink's open transaction, held by the coordinating process from `prepare` to `commit`.
+/// A sink's open transaction, held from before any data moves to the job's commit by the process
+/// of the sink's one writer (the coordinating process; multi-node, the writer's worker process).
 pub trait PendingOutput: Send {
     /// The key the job's writer finds the transaction under ([`SinkConnector::load`]).
     fn token(&self) -> String;
@@ -265,8 +266,8 @@ pub trait SinkConnector: Send + Sync {
     fn accept(&self, _options: &Options, _row: &RowType) -> Result<(), Refusal> {
         Ok(())
     }
-    /// `SinkTarget::Transaction`: opens the transaction, on the coordinating process, before
-    /// any data moves.
+    /// `SinkTarget::Transaction`: opens the transaction, on the process of the sink's one
+    /// writer, before any data moves.
     fn begin(
         &self,
         spec: &SinkSpec,
@@ -542,6 +543,60 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// The shortest round-trip text of `x` when it is a whole number of hundredths below 10^13 in
+/// magnitude (`x == n / 100.0`, the common case of data with two decimals): then the decimal
+/// `n / 100` has at most 15 significant digits and reads back as `x`, so no shorter decimal
+/// does (two decimals of at most 15 digits never read as the same double), and it is the text
+/// `ryu` and `zmij` write — `12.5`, `12.0`, `-0.05`, `-0.0`. Writes it into the end of `out`
+/// (digits right to left, no `memcpy`) and returns where it is; `None` for any other `x` (then the
+/// caller formats it in full).
+#[inline(always)]
+pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
+    let y = x * 100.0;
+    // Also false for NaN.
+    let small = y.abs() < 1e15;
+    if !small {
+        return None;
+    }
+    // Rounded to the nearest integer (half away from zero).
+    // SAFETY: `|y| < 1e15`, so `y ± 0.5` is finite and its integer part fits an `i64`.
+    let n: i64 = unsafe { (y + 0.5f64.copysign(y)).to_int_unchecked() };
+    if n as f64 / 100.0 != x {
+        return None;
+    }
+    let u = n.unsigned_abs();
+    let r = (u % 100) as u8;
+    let mut q = u / 100;
+    // The fraction: one digit when the second is 0 (`.0` for whole numbers), else two.
+    let end = if r.is_multiple_of(10) { 31 } else { 32 };
+    out[29] = b'.';
+    out[30] = b'0' + r / 10;
+    out[31] = b'0' + r % 10;
+    let mut p = 29;
+    // Two digits at a time (most values have at most two before the point).
+    while q >= 100 {
+        let d = (q % 100) as u8;
+        q /= 100;
+        out[p - 2] = b'0' + d / 10;
+        out[p - 1] = b'0' + d % 10;
+        p -= 2;
+    }
+    if q >= 10 {
+        let d = q as u8;
+        out[p - 2] = b'0' + d / 10;
+        out[p - 1] = b'0' + d % 10;
+        p -= 2;
+    } else {
+        out[p - 1] = b'0' + q as u8;
+        p -= 1;
+    }
+    if x.is_sign_negative() {
+        p -= 1;
+        out[p] = b'-';
+    }
+    Some(p..end)
+}
+
 /// Appends the shortest round-trip text of a finite float, byte for byte as `ryu` writes it
 /// (the form flow has always used), computed with `zmij` (faster). See [`float_text`].
 #[inline]
@@ -555,8 +610,13 @@ pub fn push_float_finite(buf: &mut Vec<u8>, x: f64) {
 /// agrees with `ryu` on every double except that it writes positive exponents as `e+NN` where
 /// `ryu` writes `eNN` (see the differential test below), so the `+` is dropped. `zmij` uses an
 /// exponent only outside `1e-5 <= |x| < 1e16`, so below `1e15` there is nothing to look for.
-#[inline]
+/// Whole hundredths (two-decimal data) take [`cents_text`], without `zmij`. Always inlined:
+/// as a call of its own it costs its writers more than `cents_text` saves.
+#[inline(always)]
 pub fn float_text<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) -> &'a [u8] {
+    if let Some(r) = cents_text(x, tmp) {
+        return &tmp[r];
+    }
     let t = z.format_finite(x).as_bytes();
     if x.abs() < 1e15 {
         return t;
@@ -753,5 +813,131 @@ mod fast_parse_tests {
             );
         }
         assert_eq!(fast_int(b"-42"), Some(-42));
+    }
+
+    /// `cents_text` writes what `ryu` and `zmij` write for every whole number of hundredths it
+    /// takes (both signs, zeros, up to its bound), takes every such value below the bound, and
+    /// declines the rest (or, if it takes one, still writes `ryu`'s text).
+    #[test]
+    fn cents_text_is_ryus_and_zmijs() {
+        let mut seed = 0x5851_f42d_4c95_7f2du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut cents: Vec<i64> = vec![0, 1, -1, 5, 10, 99, 100, 101, 12345, 999_999_999_999_999];
+        cents.extend([
+            -999_999_999_999_999,
+            100_000_000_000_000,
+            999_999_999_999_990,
+        ]);
+        for _ in 0..200_000 {
+            let r = next();
+            let n = match r % 4 {
+                0 => (r >> 8) as i64 % 1_000_000_000_000_000,
+                1 => (r >> 8) as i64 % 1_000_000,
+                2 => (r >> 8) as i64 % 100_000 * 100,
+                _ => (r >> 8) as i64 % 100_000 * 10,
+            };
+            cents.push(if r & 1 == 1 { -n } else { n });
+        }
+        let (mut r, mut z, mut tmp) = (ryu::Buffer::new(), zmij::Buffer::new(), [0u8; 32]);
+        for n in cents {
+            let x = n as f64 / 100.0;
+            let t = cents_text(x, &mut tmp).unwrap_or_else(|| panic!("{n} declined"));
+            let got = std::str::from_utf8(&tmp[t]).unwrap().to_string();
+            assert_eq!(got, r.format_finite(x), "{n}");
+            assert_eq!(got, z.format_finite(x), "{n}");
+        }
+        let zero = cents_text(-0.0, &mut tmp);
+        assert_eq!(zero.map(|at| &tmp[at]), Some(&b"-0.0"[..]));
+        let mut others: Vec<f64> = vec![0.001, 0.125, 1e13, -1e13, 1e-300, f64::NAN, f64::INFINITY];
+        others.extend([f64::NEG_INFINITY, 0.1 + 0.2, 1.0 / 3.0, 5e-324, 1e300]);
+        for _ in 0..200_000 {
+            let b = next();
+            others.push(f64::from_bits(b));
+            others.push((b % 1_000_000_000) as f64 / 1000.0);
+            others.push((b % 1_000_000) as f64 / 100.0 + 1e-9);
+        }
+        for x in others {
+            if let Some(t) = cents_text(x, &mut tmp) {
+                assert_eq!(
+                    std::str::from_utf8(&tmp[t]).unwrap(),
+                    r.format_finite(x),
+                    "{x:e}"
+                );
+            }
+        }
+        assert_eq!(cents_text(0.125, &mut tmp), None);
+        assert_eq!(cents_text(1e13, &mut tmp), None);
+    }
+
+    /// Random decimal strings (0–12 integer and fraction digits, signs, a stray byte now and
+    /// then): whenever `fast_float` takes one it gives the bits `str::parse::<f64>` gives, and it
+    /// takes every plain form of at most 15 digits.
+    #[test]
+    fn fast_float_is_str_parse_on_random_decimals() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let junk = b"0123456789.-e+, \n\"x";
+        let mut fields: Vec<Vec<u8>> = ["", "-", ".", "-.", "1.", ".5", "-0", "-0.0", "0.000000"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        fields.extend(
+            [
+                "12345678",
+                "1234567.12345678",
+                "1234567.123456789",
+                "9999999.99999999",
+            ]
+            .iter()
+            .map(|s| s.as_bytes().to_vec()),
+        );
+        for _ in 0..300_000 {
+            let mut f = Vec::new();
+            if next(3) == 0 {
+                f.push(b'-');
+            }
+            for _ in 0..next(12) {
+                f.push(b'0' + next(10) as u8);
+            }
+            if next(5) != 0 {
+                f.push(b'.');
+                for _ in 0..next(12) {
+                    f.push(b'0' + next(10) as u8);
+                }
+            }
+            if next(20) == 0 {
+                let at = next(f.len() as u64 + 1) as usize;
+                f.insert(at, junk[next(junk.len() as u64) as usize]);
+            }
+            fields.push(f);
+        }
+        let mut taken = 0;
+        for f in &fields {
+            let t = std::str::from_utf8(f).unwrap();
+            let plain = {
+                let d = t.strip_prefix('-').unwrap_or(t);
+                let (i, fr) = d.split_once('.').unwrap_or((d, "1"));
+                let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+                digits(i) && digits(fr) && d.bytes().filter(|b| b.is_ascii_digit()).count() <= 15
+            };
+            match fast_float(f) {
+                Some(v) => {
+                    assert_eq!(v.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+                    taken += 1;
+                }
+                None => assert!(!plain, "{t} declined"),
+            }
+        }
+        assert!(taken > 150_000, "{taken}");
     }
 }

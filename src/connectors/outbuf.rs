@@ -178,6 +178,65 @@ pub fn any_word(s: &[u8], hit: impl Fn(u64) -> bool) -> Option<bool> {
     }
 }
 
+/// Whether some byte of `s` is one of `set`, 16 bytes at a time (SSE2 on x86_64): the writers
+/// check a whole batch's string bytes for the CSV specials (delimiter, quote, CR, LF) at once.
+pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; each load reads `s[i..i + 16]`, in bounds.
+        unsafe {
+            let a = _mm_set1_epi8(set[0] as i8);
+            let b = _mm_set1_epi8(set[1] as i8);
+            let c = _mm_set1_epi8(set[2] as i8);
+            let d = _mm_set1_epi8(set[3] as i8);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                let hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                    _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
+                );
+                if _mm_movemask_epi8(hit) != 0 {
+                    return true;
+                }
+                i += 16;
+            }
+        }
+    }
+    s[i..].iter().any(|x| set.contains(x))
+}
+
+/// Whether some byte of `s` needs escaping in a JSON string (below 0x20, `"`, `\`), 16 bytes
+/// at a time (SSE2 on x86_64), for a whole batch's string bytes at once.
+pub fn any_json_escape(s: &[u8]) -> bool {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; each load reads `s[i..i + 16]`, in bounds.
+        unsafe {
+            let ctl = _mm_set1_epi8(0x1f);
+            let q = _mm_set1_epi8(b'"' as i8);
+            let bs = _mm_set1_epi8(b'\\' as i8);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                // Unsigned `v <= 0x1f`: min(v, 0x1f) == v.
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v);
+                let hit = _mm_or_si128(
+                    low,
+                    _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+                );
+                if _mm_movemask_epi8(hit) != 0 {
+                    return true;
+                }
+                i += 16;
+            }
+        }
+    }
+    s[i..].iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -321,6 +380,26 @@ pub(crate) mod tests {
         assert_eq!(sink, want);
     }
 
+    /// The 16-byte scans over long inputs: one special byte at every position of 0..100 bytes
+    /// (first block, later blocks, the tail), every byte value.
+    #[test]
+    fn block_scans_find_every_position() {
+        for len in 0..100 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    let csv = b",\"\r\n".contains(&b);
+                    assert_eq!(any_of4(&s, *b",\"\r\n"), csv, "{len} {at} {b}");
+                    let json = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(any_json_escape(&s), json, "{len} {at} {b}");
+                }
+            }
+            assert!(!any_of4(&vec![b'a'; len], *b",\"\r\n"));
+            assert!(!any_json_escape(&vec![0x80; len]));
+        }
+    }
+
     #[test]
     fn word_scans_agree_with_byte_scans() {
         let alphabet = b"ab,\"\r\n\\\x01\x1f \x7f\xc3\xa9";
@@ -359,6 +438,8 @@ pub(crate) mod tests {
             if let Some(v) = any_word(&s, json) {
                 assert_eq!(v, want_json, "{s:?}");
             }
+            assert_eq!(any_of4(&s, *b",\"\r\n"), want_csv, "{s:?}");
+            assert_eq!(any_json_escape(&s), want_json, "{s:?}");
         }
     }
 }

@@ -2,8 +2,10 @@
 //! with, and its two renderings: ariadne text (for people) and JSON (for tools).
 
 mod codes;
+mod mask;
 
 pub use codes::Code;
+pub use mask::mask_secrets;
 
 use crate::span::{SourceMap, Span};
 use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
@@ -123,16 +125,37 @@ pub fn render_capped(
     text
 }
 
+/// `d` with the passwords of its texts masked ([`mask_secrets`]).
+fn masked(d: &Diagnostic) -> Diagnostic {
+    let m = |t: &String| mask_secrets(t).into_owned();
+    Diagnostic {
+        code: d.code,
+        severity: d.severity,
+        message: m(&d.message),
+        labels: d
+            .labels
+            .iter()
+            .map(|l| Label {
+                message: m(&l.message),
+                ..l.clone()
+            })
+            .collect(),
+        help: d.help.iter().map(m).collect(),
+        notes: d.notes.iter().map(m).collect(),
+    }
+}
+
 fn render_all(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
     let mut out = Vec::new();
-    let cache = ariadne::sources(
+    // The source lines ariadne prints, passwords masked (same lengths: the spans still fit).
+    let mut cache = ariadne::sources(
         sources
             .files
             .iter()
-            .map(|f| (f.name.clone(), f.text.clone())),
+            .map(|f| (f.name.clone(), mask_secrets(&f.text).into_owned())),
     );
-    let mut cache = cache;
     for d in diags {
+        let d = &masked(d);
         let kind = match d.severity {
             Severity::Error => ReportKind::Error,
             Severity::Warning => ReportKind::Warning,
@@ -224,6 +247,7 @@ pub fn to_json_capped(
     let items: Vec<serde_json::Value> = diags
         .iter()
         .map(|d| {
+            let d = &masked(d);
             let labels: Vec<serde_json::Value> = d
                 .labels
                 .iter()

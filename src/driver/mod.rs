@@ -8,7 +8,7 @@ mod place;
 mod probe;
 mod session;
 
-pub use probe::FsProbe;
+pub use probe::{FsProbe, cache_descriptions};
 pub use session::{RunFailure, Session, run_error_diagnostic};
 
 use crate::check::{self, hir::Program};

@@ -2,6 +2,13 @@
 //! of the connector (each implements its own, e.g. `connectors::csv::infer`), and so are the
 //! descriptions of inputs and targets that are not files (a database's catalog:
 //! `connectors::postgres::describe`) — the checker itself does no I/O.
+//!
+//! A language server or a REPL re-checks on every change: there, [`cache_descriptions`] keeps
+//! each database description and sink fit (keyed by connector and options: URL and table or
+//! query) for a short time — [`CACHE_OK`] for an answer, [`CACHE_REFUSED`] for a refusal or an
+//! unreachable server —, so that typing does not connect to the server on each keystroke, and
+//! a dead server costs one connect timeout per [`CACHE_REFUSED`], not one per check. The
+//! command line (one check per process) does not cache.
 
 use crate::catalog::{Description, Refusal};
 use crate::check::Probe;
@@ -9,7 +16,63 @@ use crate::connectors::{Registry, SourceConnector};
 use crate::diagnostics::Code;
 use crate::job::Options;
 use crate::types::RowType;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a description or a sink's fit is reused once the cache is on.
+pub const CACHE_OK: Duration = Duration::from_secs(30);
+/// How long a refusal (an unknown table, an unreachable server) is reused.
+pub const CACHE_REFUSED: Duration = Duration::from_secs(5);
+
+type Entry<T> = (Instant, Result<T, Refusal>);
+
+#[derive(Default)]
+struct Cache {
+    describe: HashMap<String, Entry<Description>>,
+    accept: HashMap<String, Entry<()>>,
+}
+
+/// `None` until [`cache_descriptions`] turns the cache on for this process.
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+fn cache() -> MutexGuard<'static, Option<Cache>> {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Turns on the description cache for the rest of this process (the LSP, the REPL).
+pub fn cache_descriptions() {
+    cache().get_or_insert_with(Cache::default);
+}
+
+fn fresh<T: Clone>(e: &Entry<T>) -> Option<Result<T, Refusal>> {
+    let ttl = if e.1.is_ok() { CACHE_OK } else { CACHE_REFUSED };
+    (e.0.elapsed() < ttl).then(|| e.1.clone())
+}
+
+/// `ask()`, or its answer of less than a TTL ago under `key` of the `table` chosen by `pick`;
+/// the lock is not held while asking (a connect can take its timeout).
+fn cached<T: Clone>(
+    pick: fn(&mut Cache) -> &mut HashMap<String, Entry<T>>,
+    key: String,
+    ask: impl FnOnce() -> Result<T, Refusal>,
+) -> Result<T, Refusal> {
+    match cache().as_mut() {
+        None => return ask(),
+        Some(c) => {
+            let table = pick(c);
+            table.retain(|_, e| fresh(e).is_some());
+            if let Some(hit) = table.get(&key).and_then(fresh) {
+                return hit;
+            }
+        }
+    }
+    let answer = ask();
+    if let Some(c) = cache().as_mut() {
+        pick(c).insert(key, (Instant::now(), answer.clone()));
+    }
+    answer
+}
 
 /// Probes real files; the format-specific parts (header, inference) are asked of the connector
 /// registered under the source's name.
@@ -85,7 +148,11 @@ impl Probe for FsProbe {
         let c = self
             .connector(connector)
             .map_err(|e| Refusal::new(Code::UnknownConnector, None, e, "not registered"))?;
-        c.describe(options)
+        cached(
+            |c| &mut c.describe,
+            format!("{connector}\0{options:?}"),
+            || c.describe(options),
+        )
     }
 
     fn accept_sink(
@@ -95,7 +162,11 @@ impl Probe for FsProbe {
         row: &RowType,
     ) -> Result<(), Refusal> {
         match self.registry.sink(connector) {
-            Some(c) => c.accept(options, row),
+            Some(c) => cached(
+                |c| &mut c.accept,
+                format!("{connector}\0{options:?}\0{row:?}"),
+                || c.accept(options, row),
+            ),
             None => Err(Refusal::new(
                 Code::UnknownConnector,
                 None,
@@ -110,5 +181,29 @@ impl Probe for FsProbe {
         self.connector(connector)
             .ok()?
             .estimate_rows(&files, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn answers_are_reused_once_the_cache_is_on() {
+        static ASKED: AtomicUsize = AtomicUsize::new(0);
+        let ask = || {
+            ASKED.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(Refusal::new(Code::UnknownConnector, None, "down", "here"))
+        };
+        let key = || "test\0cache".to_string();
+        cache_descriptions();
+        let first = cached(|c| &mut c.accept, key(), ask);
+        let second = cached(|c| &mut c.accept, key(), ask);
+        assert_eq!(first, second);
+        assert_eq!(ASKED.load(Ordering::SeqCst), 1);
+        // Another key is asked again.
+        let _ = cached(|c| &mut c.accept, "other".into(), ask);
+        assert_eq!(ASKED.load(Ordering::SeqCst), 2);
     }
 }

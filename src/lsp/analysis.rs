@@ -75,14 +75,15 @@ impl<'a> Doc<'a> {
         None
     }
 
-    fn decl_text(&self, def: Span) -> Option<&str> {
+    /// A declaration's text as the checker recorded it, passwords masked.
+    fn decl_text(&self, def: Span) -> Option<String> {
         self.comp
             .index
             .decls
             .iter()
             .rev()
             .find(|(s, _)| *s == def)
-            .map(|(_, t)| t.as_str())
+            .map(|(_, t)| crate::diagnostics::mask_secrets(t).into_owned())
     }
 
     /// The innermost stage of this file around `offset` that the checker saw.
@@ -142,7 +143,7 @@ fn name_hover(doc: &Doc, offset: usize) -> Option<String> {
     match occ.ns {
         Ns::Stream | Ns::Fn => {
             if let Some(t) = def.and_then(|d| doc.decl_text(d.span)) {
-                return Some(code(t));
+                return Some(code(&t));
             }
             let row = doc
                 .comp
@@ -347,10 +348,10 @@ pub fn completion(
         let (kind, detail) = match o.ns {
             Ns::Stream => (ItemKind::Stream, doc.decl_text(o.span)),
             Ns::Fn => (ItemKind::Function, doc.decl_text(o.span)),
-            Ns::Schema => (ItemKind::Schema, Some("schema")),
+            Ns::Schema => (ItemKind::Schema, Some("schema".to_string())),
             Ns::Field => continue,
         };
-        out.push(item(&o.name, kind, detail.map(String::from)));
+        out.push(item(&o.name, kind, detail));
     }
     for i in &doc.module.items {
         if let ast::Item::Use(u) = i
@@ -512,14 +513,17 @@ pub fn symbols(doc: &Doc) -> Vec<Symbol> {
             }
             ast::Item::Source(s) => {
                 let d = doc.decl_text(s.name.span);
+                let d = d.as_deref();
                 out.push(sym(&s.name, ItemKind::Stream, s.span, d));
             }
             ast::Item::Let(l) => {
                 let d = doc.decl_text(l.name.span);
+                let d = d.as_deref();
                 out.push(sym(&l.name, ItemKind::Variable, l.span, d));
             }
             ast::Item::Fn(f) => {
                 let d = doc.decl_text(f.name.span);
+                let d = d.as_deref();
                 out.push(sym(&f.name, ItemKind::Function, f.span, d));
             }
             _ => {}

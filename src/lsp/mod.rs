@@ -297,6 +297,8 @@ impl Server {
                 let pos = p.text_document_position_params;
                 let hover = self.with_doc(&pos.text_document.uri, |doc, ix| {
                     let text = analysis::hover(doc, ix.offset(pos.position))?;
+                    // A hovered URL or declaration never shows its password.
+                    let text = crate::diagnostics::mask_secrets(&text).into_owned();
                     Some(lt::Hover {
                         contents: lt::HoverContents::Markup(lt::MarkupContent {
                             kind: lt::MarkupKind::Markdown,
@@ -532,6 +534,7 @@ fn publish_one(conn: &Connection, path: &Path, diagnostics: Vec<lt::Diagnostic>)
 fn to_lsp(d: &FlowDiagnostic, ix: &LineIndex, comp: &Compilation) -> lt::Diagnostic {
     let span = d.primary_span().unwrap_or_default();
     let mut message = d.message.clone();
+    let mask = |t: String| crate::diagnostics::mask_secrets(&t).into_owned();
     if let Some(l) = d.labels.first()
         && !l.message.is_empty()
     {
@@ -553,7 +556,7 @@ fn to_lsp(d: &FlowDiagnostic, ix: &LineIndex, comp: &Compilation) -> lt::Diagnos
             let lix = LineIndex::new(&file.text);
             Some(lt::DiagnosticRelatedInformation {
                 location: lt::Location::new(uri, lix.range(l.span.start as _, l.span.end as _)),
-                message: l.message.clone(),
+                message: mask(l.message.clone()),
             })
         })
         .collect();
@@ -565,7 +568,7 @@ fn to_lsp(d: &FlowDiagnostic, ix: &LineIndex, comp: &Compilation) -> lt::Diagnos
         }),
         code: Some(lt::NumberOrString::String(d.code.as_str().to_string())),
         source: Some("flow".into()),
-        message,
+        message: mask(message),
         related_information: (!related.is_empty()).then_some(related),
         ..Default::default()
     }

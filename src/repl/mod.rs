@@ -504,7 +504,8 @@ impl Repl {
             "decls" | "list" => {
                 let mut s = String::new();
                 for d in &self.decls {
-                    let _ = writeln!(s, "{}", d.text);
+                    // Shown, not saved: passwords masked (`:save` writes the text as typed).
+                    let _ = writeln!(s, "{}", crate::diagnostics::mask_secrets(&d.text));
                 }
                 s
             }

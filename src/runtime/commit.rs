@@ -47,7 +47,18 @@ pub struct Outcome {
 impl Prepared {
     /// The end-of-job thresholds (`max_errors` ratios), then every output moved into place and
     /// the summary; on any failure nothing appears under a final name.
-    pub fn commit(mut self, outcome: &Outcome) -> Result<RunSummary, RunError> {
+    pub fn commit(self, outcome: &Outcome) -> Result<RunSummary, RunError> {
+        self.commit_with(outcome, || Ok(Vec::new()))
+    }
+
+    /// As [`Prepared::commit`], with transactions held by other processes (multi-node: the
+    /// worker process of a transactional sink's writer): `remote` commits them after the
+    /// end-of-job checks and before the files, and returns each one's sink and description;
+    /// its error fails the job with every file absent.
+    pub fn commit_with<R>(mut self, outcome: &Outcome, remote: R) -> Result<RunSummary, RunError>
+    where
+        R: FnOnce() -> Result<Vec<(usize, String)>, RunError>,
+    {
         let count = |i: usize| outcome.nodes.get(i).copied().unwrap_or_default();
         for (i, node) in self.spec.plan.nodes.iter().enumerate() {
             let c = count(i);
@@ -65,6 +76,13 @@ impl Prepared {
         }
         // Transactions first: a refused commit still leaves every file absent.
         let mut loaded = BTreeMap::new();
+        match remote() {
+            Ok(done) => loaded.extend(done),
+            Err(e) => {
+                self.abort();
+                return Err(e);
+            }
+        }
         for i in 0..self.pending.len() {
             let (sink, p) = &mut self.pending[i];
             loaded.insert(*sink, p.describe());

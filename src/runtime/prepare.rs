@@ -144,20 +144,14 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                 }
                 let target = conn.target(spec);
                 if target == SinkTarget::Transaction {
-                    // The writer must be in this process, where the transaction is held.
-                    if processes > 1 {
-                        return Err(RunError::Output {
-                            path: spec.origin.clone(),
-                            reason: format!(
-                                "a `{}` sink writes in one transaction held by this process, so \
-                                 it cannot run on several nodes; run the job in one process",
-                                spec.connector
-                            ),
-                        });
+                    // The transaction is held by the process of the sink's one writer: this one,
+                    // or, multi-node, the worker process that runs it, which opens it itself
+                    // (`cluster::transaction_sinks`) and commits it on the coordinator's word.
+                    if processes == 1 {
+                        let p = conn.begin(spec, &node.row).map_err(output_error)?;
+                        tokens[*sink] = Some(p.token());
+                        pending.push((*sink, p));
                     }
-                    let p = conn.begin(spec, &node.row).map_err(output_error)?;
-                    tokens[*sink] = Some(p.token());
-                    pending.push((*sink, p));
                 } else if target != SinkTarget::Stdout {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;

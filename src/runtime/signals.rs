@@ -33,7 +33,8 @@ pub fn install() -> std::io::Result<()> {
     result
 }
 
-fn name(sig: i32) -> &'static str {
+/// The name of a signal handled here, for messages.
+pub fn name(sig: i32) -> &'static str {
     match sig {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",

@@ -80,4 +80,18 @@ impl RunSummary {
     pub fn total_errored(&self) -> u64 {
         self.stages.iter().map(|s| s.errored).sum()
     }
+    /// The workers that ran the job: `2 threads`, or multi-node `2 processes × 1 thread`
+    /// (processes × threads per process).
+    pub fn workers(&self) -> String {
+        let threads = format!(
+            "{} thread{}",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        );
+        match self.processes.len() {
+            0 => threads,
+            1 => format!("1 process × {threads}"),
+            n => format!("{n} processes × {threads}"),
+        }
+    }
 }

@@ -4,15 +4,23 @@
 //!
 //! Outputs stay atomic (`outputs`): every sink is first materialized into a temporary table,
 //! copied to a temporary file beside its final name, and only when every statement succeeded
-//! are the files renamed; on failure they are removed. Rows per sink come from the tables.
+//! are the files renamed; on failure they are removed, with the directories created for them.
+//! Rows per sink come from the tables.
+//!
+//! The CLI reads the script from a file in a work directory (also its spill directory, so
+//! DuckDB leaves no `.tmp/` behind) and runs in its own process group with a deadline
+//! (`FLOW_DUCKDB_TIMEOUT` seconds, default 3600); on the deadline or SIGINT/SIGTERM/SIGHUP the
+//! group is killed and nothing is renamed (`interrupt`: exit 130/143/129).
 
 use super::dialect::{Dialect, DuckDb};
+use super::interrupt::{Interrupt, deadline, guarded, supervise};
 use super::outputs::Outputs;
 pub use super::outputs::SinkRows;
 use super::{Statement, StatementKind};
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The `duckdb` program: `FLOW_DUCKDB` if set, else the first `duckdb` on `PATH`.
 pub fn find_cli() -> Result<PathBuf, String> {
@@ -30,11 +38,25 @@ pub fn find_cli() -> Result<PathBuf, String> {
 }
 
 /// Runs `statements` (from `compile(plan, &DuckDb)`); standard-output sinks are written to
-/// `stdout` after the job succeeded.
+/// `stdout` after the job succeeded. An interrupt stops DuckDB and exits (see the module doc).
 pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkRows>, String> {
+    guarded("DuckDB", |stop| run_until(statements, stdout, stop))
+}
+
+fn run_until(
+    statements: &[Statement],
+    stdout: &mut dyn Write,
+    stop: &Interrupt,
+) -> Result<Vec<SinkRows>, String> {
     let cli = find_cli()?;
+    let limit = deadline("FLOW_DUCKDB_TIMEOUT")?;
+    let work = tempfile::Builder::new()
+        .prefix("flow-duckdb-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a work directory for DuckDB: {e}"))?;
     let d = DuckDb;
-    let mut script = String::new();
+    let spill = work.path().join("spill").to_string_lossy().into_owned();
+    let mut script = format!("SET temp_directory = {};\n", d.string(&spill));
     let mut outputs = Outputs::new("duckdb");
     for st in statements {
         match &st.kind {
@@ -55,9 +77,7 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
                 ..
             } => {
                 let k = outputs.pending.len();
-                let tmp = outputs
-                    .add(origin, path.as_deref())
-                    .inspect_err(|_| outputs.discard())?;
+                let tmp = outputs.add(origin, path.as_deref())?;
                 let table = d.ident(&format!("flow_sink_{k}"));
                 script.push_str(&format!("CREATE TEMPORARY TABLE {table} AS {query};\n"));
                 let tmp_text = tmp.to_string_lossy().into_owned();
@@ -78,46 +98,48 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
     if !counts.is_empty() {
         script.push_str(&format!("{} ORDER BY k;\n", counts.join(" UNION ALL ")));
     }
-    let mut child = match Command::new(&cli)
+    let file = |name: &str| -> Result<(PathBuf, std::fs::File), String> {
+        let p = work.path().join(name);
+        let f =
+            std::fs::File::create(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        Ok((p, f))
+    };
+    let (job, mut job_file) = file("job.sql")?;
+    job_file
+        .write_all(script.as_bytes())
+        .and_then(|_| job_file.flush())
+        .map_err(|e| format!("cannot write {}: {e}", job.display()))?;
+    drop(job_file);
+    let input =
+        std::fs::File::open(&job).map_err(|e| format!("cannot read {}: {e}", job.display()))?;
+    let (out_path, out_file) = file("stdout.txt")?;
+    let (err_path, err_file) = file("stderr.txt")?;
+    stop.check()?;
+    let mut child = Command::new(&cli)
         .args(["-bail", "-batch", "-csv", "-noheader", ":memory:"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdin(input)
+        .stdout(out_file)
+        .stderr(err_file)
+        .process_group(0)
         .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return Err(format!(
+        .map_err(|e| {
+            format!(
                 "cannot start {}: {e}; install DuckDB with `pip install duckdb-cli`",
                 cli.display()
-            ));
-        }
+            )
+        })?;
+    let status = supervise(&mut child, "DuckDB", (limit, "FLOW_DUCKDB_TIMEOUT"), stop)?;
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
     };
-    if let Some(mut input) = child.stdin.take()
-        && let Err(e) = input.write_all(script.as_bytes())
-    {
-        let _ = child.kill();
-        let _ = child.wait();
-        outputs.discard();
-        return Err(format!("cannot send the job to duckdb: {e}"));
-    }
-    let out = match child.wait_with_output() {
-        Ok(o) => o,
-        Err(e) => {
-            outputs.discard();
-            return Err(format!("duckdb did not finish: {e}"));
-        }
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !stderr.trim().is_empty() {
-        outputs.discard();
+    let stderr = read(&err_path)?;
+    if !status.success() || !stderr.trim().is_empty() {
         return Err(format!(
-            "the job failed in DuckDB ({}): {}",
-            out.status,
+            "the job failed in DuckDB ({status}): {}",
             stderr.trim()
         ));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = read(&out_path)?;
     let mut rows = vec![None; outputs.pending.len()];
     for line in text.lines() {
         if let Some((k, n)) = line.split_once(',')
@@ -128,12 +150,12 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
         }
     }
     if rows.iter().any(Option::is_none) {
-        outputs.discard();
         return Err(format!(
             "duckdb did not report the row counts of the sinks; it printed: {}",
             text.trim()
         ));
     }
     let rows: Vec<u64> = rows.into_iter().map(|n| n.unwrap_or(0)).collect();
+    stop.check()?;
     outputs.commit(&rows, stdout)
 }

@@ -10,6 +10,7 @@
 pub mod dialect;
 pub mod duckdb;
 mod expr;
+pub mod interrupt;
 pub mod outputs;
 pub mod place;
 pub mod postgres;

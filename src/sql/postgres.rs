@@ -10,6 +10,7 @@
 //! `connectors::postgres::client`.
 
 use super::dialect::Dialect;
+use super::interrupt::{Interrupt, PgWatch, guarded};
 use super::outputs::{Outputs, SinkRows};
 use super::{Statement, StatementKind};
 pub use crate::connectors::postgres::client::{
@@ -52,37 +53,49 @@ fn copy_file(client: &mut Client, sql: &str, path: &str) -> Result<u64, String> 
 }
 
 /// Runs `statements` (from `compile(plan, &Postgres)`) on the server at `url`; standard-output
-/// sinks are written to `stdout` after the job succeeded.
+/// sinks are written to `stdout` after the job succeeded. SIGINT/SIGTERM/SIGHUP cancel the
+/// running statement, roll the transaction back, remove the temporary outputs and exit
+/// 130/143/129 (`interrupt`).
 pub fn run(
     url: &str,
     statements: &[Statement],
     stdout: &mut dyn Write,
 ) -> Result<Vec<SinkRows>, String> {
+    guarded("PostgreSQL", |stop| {
+        run_until(url, statements, stdout, stop)
+    })
+}
+
+fn run_until(
+    url: &str,
+    statements: &[Statement],
+    stdout: &mut dyn Write,
+    stop: &Interrupt,
+) -> Result<Vec<SinkRows>, String> {
     let mut client = connect(url)?;
     let mut outputs = Outputs::new("postgres");
+    let watch = PgWatch::start(stop, client.cancel_token());
     // One transaction: the tables a job loads in place change only if it all succeeds.
     let result = client
         .batch_execute("BEGIN")
         .map_err(|e| format!("{}: {}", redact(url), error_text(&e)))
-        .and_then(|_| run_on(&mut client, statements, &mut outputs))
+        .and_then(|_| run_on(&mut client, statements, &mut outputs, stop))
         .and_then(|r| {
+            stop.check()?;
             client
                 .batch_execute("COMMIT")
                 .map_err(|e| format!("COMMIT failed in PostgreSQL: {}", error_text(&e)))
                 .map(|_| r)
         });
+    drop(watch);
     // Temporary tables and functions go with the session (and an open transaction with it).
     let _ = client.close();
-    match result {
-        Ok((rows, inserted)) => outputs.commit(&rows, stdout).map(|mut v| {
-            v.extend(inserted);
-            v
-        }),
-        Err(e) => {
-            outputs.discard();
-            Err(e)
-        }
-    }
+    // On an error, dropping `outputs` removes the temporary files.
+    let (rows, inserted) = result?;
+    outputs.commit(&rows, stdout).map(|mut v| {
+        v.extend(inserted);
+        v
+    })
 }
 
 /// Rows per file sink (in `outputs` order), and the tables loaded in place.
@@ -90,11 +103,13 @@ fn run_on(
     client: &mut Client,
     statements: &[Statement],
     outputs: &mut Outputs,
+    stop: &Interrupt,
 ) -> Result<(Vec<u64>, Vec<SinkRows>), String> {
     let failed = |e: postgres::Error| format!("the job failed in PostgreSQL: {}", error_text(&e));
     let mut rows = Vec::new();
     let mut inserted = Vec::new();
     for st in statements {
+        stop.check()?;
         match &st.kind {
             StatementKind::Insert { origin, table } => {
                 let n = client.execute(st.sql.as_str(), &[]).map_err(failed)?;

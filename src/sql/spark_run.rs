@@ -15,10 +15,13 @@
 //! flow writes the sink's file beside its final name (flow's CSV header, then the part files)
 //! and renames it into place; on failure, timeout or interrupt nothing is renamed. Spark runs
 //! in its own process group with a deadline on the whole submission (`FLOW_SPARK_TIMEOUT`
-//! seconds, default 3600); on the deadline or SIGINT/SIGTERM/SIGHUP the group is killed.
+//! seconds, default 3600); on the deadline or SIGINT/SIGTERM/SIGHUP the group is killed
+//! (`interrupt`: an interrupt exits 130/143/129 with the work directory and the temporary
+//! outputs removed, and the directories created for them).
 //! Spark binds to 127.0.0.1 only, without its web UI; its catalog is in memory.
 
 use super::dialect::{Dialect, Format};
+use super::interrupt::{Interrupt, deadline, guarded, supervise};
 use super::outputs::{Outputs, SinkRows};
 use super::spark::Spark;
 use super::{Statement, StatementKind};
@@ -29,9 +32,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where the `pyspark` package is looked for last (under `~`).
 pub const DEFAULT_VENV: &str = ".cache/flow-spark/venv";
@@ -120,15 +121,7 @@ pub fn find() -> Result<Install, String> {
 
 /// The deadline of the whole submission: `FLOW_SPARK_TIMEOUT` seconds (default 3600).
 pub fn timeout() -> Result<Duration, String> {
-    match std::env::var("FLOW_SPARK_TIMEOUT") {
-        Err(_) => Ok(Duration::from_secs(3600)),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-            _ => Err(format!(
-                "FLOW_SPARK_TIMEOUT is {v:?}; it takes a number of seconds above 0"
-            )),
-        },
-    }
+    deadline("FLOW_SPARK_TIMEOUT")
 }
 
 /// One sink of the run: where Spark writes its part files, how flow assembles them.
@@ -204,21 +197,17 @@ fn spark_error(stderr: &str) -> String {
     }
 }
 
-/// Kills the process group `pgid` (Spark's launcher, JVM and any children).
-fn kill_group(pgid: u32) {
-    if let Ok(p) = i32::try_from(pgid)
-        && p > 0
-    {
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
-        unsafe {
-            libc::kill(-p, libc::SIGKILL);
-        }
-    }
-}
-
 /// Runs `statements` (from `compile(plan, &Spark)`) on a local Spark; standard-output sinks are
 /// written to `stdout` after the job succeeded.
 pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkRows>, String> {
+    guarded("Spark", |stop| run_until(statements, stdout, stop))
+}
+
+fn run_until(
+    statements: &[Statement],
+    stdout: &mut dyn Write,
+    stop: &Interrupt,
+) -> Result<Vec<SinkRows>, String> {
     let install = find()?;
     let deadline = timeout()?;
     let work = tempfile::Builder::new()
@@ -305,19 +294,14 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
         .process_group(0);
     // Interrupts stop Spark (in its own process group, so the terminal's Ctrl-C reaches only
     // flow) and leave no output.
-    let stop = Arc::new(AtomicBool::new(false));
-    let ids: Vec<_> = [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]
-    .iter()
-    .filter_map(|&s| signal_hook::flag::register(s, Arc::clone(&stop)).ok())
-    .collect();
-    let result = supervise(&mut cmd, &install, deadline, &stop);
-    for id in ids {
-        signal_hook::low_level::unregister(id);
-    }
+    stop.check()?;
+    let mut child = cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start {}: {e}; {INSTALL}",
+            install.spark_sql.display()
+        )
+    })?;
+    let result = supervise(&mut child, "Spark", (deadline, "FLOW_SPARK_TIMEOUT"), stop);
     let status = result?;
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     if !status.success() {
@@ -346,56 +330,11 @@ pub fn run(statements: &[Statement], stdout: &mut dyn Write) -> Result<Vec<SinkR
         ));
     }
     for (sink, p) in sinks.iter().zip(&outputs.pending) {
-        if let Err(e) = assemble(sink, &p.tmp) {
-            outputs.discard();
-            return Err(e);
-        }
+        assemble(sink, &p.tmp)?;
     }
     let rows: Vec<u64> = rows.into_iter().map(|n| n.unwrap_or(0)).collect();
+    stop.check()?;
     outputs.commit(&rows, stdout)
-}
-
-/// Starts `cmd` and waits for it until `deadline` or `stop`; then kills its process group.
-fn supervise(
-    cmd: &mut Command,
-    install: &Install,
-    deadline: Duration,
-    stop: &AtomicBool,
-) -> Result<std::process::ExitStatus, String> {
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot start {}: {e}; {INSTALL}",
-            install.spark_sql.display()
-        )
-    })?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) => {}
-            Err(e) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                return Err(format!("cannot wait for Spark: {e}"));
-            }
-        }
-        let why = if stop.load(Ordering::SeqCst) {
-            Some("interrupted: Spark was stopped".to_string())
-        } else if start.elapsed() >= deadline {
-            Some(format!(
-                "the job did not finish within {:.0} s (FLOW_SPARK_TIMEOUT): Spark was stopped",
-                deadline.as_secs_f64()
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            kill_group(child.id());
-            let _ = child.wait();
-            return Err(why);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[cfg(test)]

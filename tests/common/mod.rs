@@ -213,3 +213,14 @@ pub fn duckdb_path() -> Result<String, String> {
     let joined = std::env::join_paths(parts).map_err(|e| format!("PATH: {e}"))?;
     Ok(joined.to_string_lossy().into_owned())
 }
+
+/// Whether process `pid` is running: a process that exited and was reaped has no /proc entry; a
+/// zombie is not running.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}

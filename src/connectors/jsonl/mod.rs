@@ -326,9 +326,11 @@ impl SinkConnector for JsonlSink {
 
 /// Writes one JSON object per row into its own buffer (`OutBuf`), flushed to `out` in large
 /// writes. The text is exactly what `serde_json` writes for the row's `value_to_json` values:
-/// ints with `itoa`, finite floats with `zmij` (as `serde_json` does), strings escaped with
-/// `serde_json`'s rules. Strings with nothing to escape (checked a word at a time) are copied
-/// as they are — batch str slots are valid UTF-8 already; others go through `serde_json`.
+/// ints with `itoa`, finite floats with `zmij` (as `serde_json` does; whole hundredths with
+/// `cents_text`, the same text), strings escaped with `serde_json`'s rules. Strings with
+/// nothing to escape (checked a word at a time, for the whole batch's string bytes at once
+/// first) are copied as they are — batch str slots are valid UTF-8 already; others go through
+/// `serde_json`.
 pub struct JsonlWriter {
     out: Box<dyn Write + Send>,
     buf: OutBuf,
@@ -425,6 +427,10 @@ impl RowWriter for JsonlWriter {
         let stride = b.layout.stride;
         let mut z = zmij::Buffer::new();
         let mut itoa = itoa::Buffer::new();
+        let mut tmp = [0u8; 32];
+        // One scan of the batch's string bytes: when none needs escaping, no string of the
+        // batch does, and each is copied without its own check.
+        let clean = !outbuf::any_json_escape(&b.arena);
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // Room for the row: its str values are copied as they are (2 quotes) or go
             // through `scratch` (which asks for its own room).
@@ -450,7 +456,9 @@ impl RowWriter for JsonlWriter {
                     Scalar::Int => buf.bytes(itoa.format(w as i64).as_bytes()),
                     Scalar::Float => {
                         let x = f64::from_bits(w);
-                        if x.is_finite() {
+                        if let Some(r) = super::cents_text(x, &mut tmp) {
+                            buf.bytes(&tmp[r]);
+                        } else if x.is_finite() {
                             buf.bytes(z.format_finite(x).as_bytes());
                         } else {
                             buf.bytes(b"null");
@@ -460,7 +468,7 @@ impl RowWriter for JsonlWriter {
                     Scalar::Str => {
                         let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
                         let t = b.arena.get(off..off + len).unwrap_or(&[]);
-                        if needs_escape(t) {
+                        if !clean && needs_escape(t) {
                             scratch.clear();
                             serde_json::to_writer(&mut *scratch, b.get_str(row, col))
                                 .map_err(io::Error::other)?;
@@ -609,6 +617,118 @@ mod tests {
             wrong.len(),
             &wrong[..wrong.len().min(5)]
         );
+    }
+
+    /// Writes `rows` of `t` as one batch and returns the text.
+    fn written(t: &RowType, rows: &[Vec<crate::types::Value>]) -> String {
+        let got = super::super::outbuf::tests::Shared::default();
+        let mut w = JsonlWriter::new(Box::new(got.clone()), t);
+        w.write_batch(&Batch::from_values(t, rows)).unwrap();
+        w.finish().unwrap();
+        String::from_utf8(got.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The escapes, byte for byte: quote, backslash, the short escapes, other control bytes as
+    /// `\u00XX`, DEL, `/` and non-ASCII as they are; a key that needs escaping; a batch whose
+    /// strings are all clean but one (the batch-wide check must not skip that one).
+    #[test]
+    fn writer_escapes_strings_and_keys() {
+        use crate::types::{Field, Value};
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "k\"e\\y\u{1}é".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+        ]);
+        let s = |x: &str| Value::Str(x.into());
+        let rows = vec![
+            vec![s("plain"), s("")],
+            vec![
+                s("q\"b\\s\u{1}\u{1f}\u{7f}é😀\t\n\r\u{8}\u{c}/"),
+                Value::Null,
+            ],
+            vec![s("also plain"), s("x")],
+        ];
+        assert_eq!(
+            written(&t, &rows),
+            concat!(
+                r#"{"s":"plain","k\"e\\y\u0001é":""}"#,
+                "\n",
+                r#"{"s":"q\"b\\s\u0001\u001f"#,
+                "\u{7f}",
+                r#"é😀\t\n\r\b\f/","k\"e\\y\u0001é":null}"#,
+                "\n",
+                r#"{"s":"also plain","k\"e\\y\u0001é":"x"}"#,
+                "\n",
+            )
+        );
+        // All clean: copied as they are.
+        let clean = vec![vec![s("a b"), s("ÿé😀 ,;")]];
+        assert_eq!(
+            written(&t, &clean),
+            "{\"s\":\"a b\",\"k\\\"e\\\\y\\u0001é\":\"ÿé😀 ,;\"}\n"
+        );
+    }
+
+    /// Floats: non-finite ones are `null`, whole hundredths (the `cents_text` path) and others
+    /// are `serde_json`'s text, ints at their extremes.
+    #[test]
+    fn writer_numbers_and_non_finite_floats() {
+        use crate::types::{Field, Value};
+        let t = RowType::new(vec![
+            Field {
+                name: "x".into(),
+                ty: Type::nullable(Scalar::Float),
+            },
+            Field {
+                name: "i".into(),
+                ty: Type::nullable(Scalar::Int),
+            },
+        ]);
+        let xs = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            12.5,
+            12.0,
+            -0.05,
+            0.1 + 0.2,
+            1e16,
+            1e-7,
+            123456789012.34,
+        ];
+        let ints = [i64::MIN, i64::MAX, 0, -1, 7, 1, 2, 3, 4, 5, 6, 8];
+        let rows: Vec<Vec<Value>> = xs
+            .iter()
+            .zip(ints)
+            .map(|(&x, i)| vec![Value::Float(x), Value::Int(i)])
+            .collect();
+        let got = written(&t, &rows);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], r#"{"x":null,"i":-9223372036854775808}"#);
+        assert_eq!(lines[1], r#"{"x":null,"i":9223372036854775807}"#);
+        assert_eq!(lines[2], r#"{"x":null,"i":0}"#);
+        assert_eq!(lines[3], r#"{"x":-0.0,"i":-1}"#);
+        assert_eq!(lines[4], r#"{"x":0.0,"i":7}"#);
+        assert_eq!(lines[5], r#"{"x":12.5,"i":1}"#);
+        assert_eq!(lines[6], r#"{"x":12.0,"i":2}"#);
+        assert_eq!(lines[7], r#"{"x":-0.05,"i":3}"#);
+        assert_eq!(lines[8], r#"{"x":0.30000000000000004,"i":4}"#);
+        for (k, x) in xs.iter().enumerate().skip(9) {
+            let want = format!(
+                r#"{{"x":{},"i":{}}}"#,
+                serde_json::to_string(x).unwrap(),
+                ints[k]
+            );
+            assert_eq!(lines[k], want);
+        }
+        assert_eq!(lines[11], r#"{"x":123456789012.34,"i":8}"#);
     }
 
     /// `JsonlWriter` writes exactly what `serde_json` writes for each row's `row_to_json`

@@ -3,8 +3,10 @@
 //! Source: `postgres(url, table: "t")` or `postgres(url, query: "select …")`. The schema comes
 //! from the server's catalog when the script is checked (`describe.rs`, asked through the
 //! driver's probe: columns, types, NOT NULL; a query is prepared and its result described); a
-//! declared schema picks columns by name and must agree with it. At run time one worker reads
-//! the needed columns with `COPY (SELECT …) TO STDOUT (FORMAT binary)` (`read.rs`).
+//! declared schema picks columns by name and must agree with it. At run time the needed
+//! columns are read with `COPY (SELECT …) TO STDOUT (FORMAT binary)` (`read.rs`): a table by
+//! every worker of the source, each a range of its blocks in one exported snapshot; a query
+//! (or a small table) by one worker.
 //!
 //! (`write:`, since `mode` is a keyword.) Sink: `sink postgres(url, table: "t", write: "append" | "replace" | "create")`, loaded with
 //! `COPY … FROM STDIN` in one transaction committed only when the whole job succeeded
@@ -44,9 +46,35 @@ impl SourceConnector for PostgresSource {
         describe::describe(options)
     }
 
-    /// One split, read by the first worker of the source.
+    /// A table big enough: one block range per worker, all in one snapshot (`read.rs`);
+    /// otherwise (a query, a small table) one split, read by the first worker of the source.
     fn plan(&self, spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, ConnectorError> {
-        Ok(Split::whole_on_first(workers, spec.columns.clone()))
+        let whole = || Ok(Split::whole_on_first(workers, spec.columns.clone()));
+        let Some(table) = crate::connectors::opt_str(&spec.options, "table") else {
+            return whole();
+        };
+        if workers < 2 {
+            return whole();
+        }
+        let ranges = read::plan_table(spec, table, workers)
+            .map_err(|e| ConnectorError::new(read::place(spec), e))?;
+        let Some(ranges) = ranges else {
+            return whole();
+        };
+        Ok(ranges
+            .into_iter()
+            .map(|(snapshot, start, end)| {
+                vec![Split {
+                    path: Some(snapshot.into()),
+                    start,
+                    end,
+                    skip_header: false,
+                    fields: spec.columns.len(),
+                    field_of_column: spec.columns.clone(),
+                    align: false,
+                }]
+            })
+            .collect())
     }
 
     fn open(

@@ -5,15 +5,27 @@
 //! crate's reader borrows its client, and the worker's reader must own what it reads); the
 //! worker's [`PgReader`] decodes the tuples into batches. A null in a non-nullable column or an
 //! infinite timestamp is a row error under the source's error policy.
-
+//!
+//! Parallel reads ([`plan_table`]): a table source read by several workers is split by block
+//! ranges of its heap (`pg_relation_size / block_size`, one contiguous range per worker, the
+//! first open below and the last open above), each worker copying `… WHERE ctid >= '(a,0)' AND
+//! ctid < '(b,0)'` (a TID range scan). All of them read in one snapshot, so the rows are one
+//! consistent set whatever commits meanwhile: the planner's connection exports it
+//! (`pg_export_snapshot` in a REPEATABLE READ transaction) and stays open while the workers
+//! import it (`SET TRANSACTION SNAPSHOT`); it is closed when every local split has imported it
+//! (or with the process, for workers in other processes). A split carries the snapshot's name
+//! in `Split::path` as `/pg-snapshot/NAME` (a table has no file). A `query:` source, a small
+//! table, a view and a partitioned parent (no heap blocks of their own) stay on one worker.
 use super::client::{connect_session, error_text, redact};
 use super::describe::{bare_query, ident, url};
 use crate::batch::Batch;
 use crate::connectors::{ConnectorError, RowReject, SourceReader, Split, opt_str};
 use crate::plan::ir::SourceSpec;
 use crate::types::{Field, Scalar};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, MutexGuard};
 
 /// Bytes per chunk sent from the connection's thread.
 const CHUNK: usize = 256 * 1024;
@@ -41,8 +53,98 @@ pub fn place(spec: &SourceSpec) -> String {
     format!("{} {what}", redact(url(&spec.options)))
 }
 
-/// The COPY statement of a source: the produced columns, in order.
-pub fn copy_sql(spec: &SourceSpec, table: Option<&str>) -> String {
+/// `Split::path` of a table split read in an exported snapshot: `/pg-snapshot/NAME` (absolute,
+/// so that no host takes it for a path relative to its directory; no file is opened).
+const SNAPSHOT: &str = "/pg-snapshot/";
+/// A table is split only when every worker gets at least this many blocks (8 kB each).
+const MIN_BLOCKS_PER_WORKER: u64 = 8;
+
+/// The exporting transactions of this process, by snapshot name: the connection and how many
+/// local splits have not imported the snapshot yet.
+static EXPORTERS: Mutex<BTreeMap<String, (postgres::Client, usize)>> = Mutex::new(BTreeMap::new());
+
+fn exporters() -> MutexGuard<'static, BTreeMap<String, (postgres::Client, usize)>> {
+    EXPORTERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One split imported the snapshot `name`: the last one closes the exporting connection.
+fn imported(name: &str) {
+    let mut e = exporters();
+    if let Some((_, left)) = e.get_mut(name) {
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            e.remove(name);
+        }
+    }
+}
+
+/// One worker's part of a table: the `Split::path` naming the snapshot, the first block and
+/// the block after the last (`u64::MAX`: to the end).
+pub type BlockRange = (String, u64, u64);
+
+/// The table's block ranges for `workers` workers, in one exported snapshot; `None` when the
+/// table is too small to split (or has no heap of its own).
+pub fn plan_table(
+    spec: &SourceSpec,
+    table: &str,
+    workers: usize,
+) -> Result<Option<Vec<BlockRange>>, String> {
+    let mut client = connect_session(url(&spec.options))?;
+    let err = |e: postgres::Error| error_text(&e);
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .map_err(err)?;
+    let row = client
+        .query_opt(
+            "SELECT pg_export_snapshot(), \
+             (pg_relation_size(c.oid) / current_setting('block_size')::bigint)::bigint \
+             FROM pg_class c WHERE c.oid = to_regclass($1)",
+            &[&table],
+        )
+        .map_err(err)?
+        .ok_or_else(|| format!("table `{table}` no longer exists"))?;
+    let name: String = row.try_get(0).map_err(err)?;
+    let blocks: i64 = row.try_get(1).map_err(err)?;
+    let blocks = u64::try_from(blocks).unwrap_or(0);
+    let n = workers as u64;
+    if workers < 2 || blocks < n * MIN_BLOCKS_PER_WORKER {
+        return Ok(None);
+    }
+    let ranges = (0..n)
+        .map(|k| {
+            let start = if k == 0 { 0 } else { blocks * k / n };
+            let end = if k + 1 == n {
+                u64::MAX
+            } else {
+                blocks * (k + 1) / n
+            };
+            (format!("{SNAPSHOT}{name}"), start, end)
+        })
+        .collect();
+    exporters().insert(name, (client, workers));
+    Ok(Some(ranges))
+}
+
+/// The table's row filter of a split: its block range (`u64::MAX`: no upper bound).
+fn ctid_range(split: &Split) -> Option<String> {
+    let bound = |b: u64| format!("'({b},0)'::tid");
+    match (split.start, split.end) {
+        (0, u64::MAX) => None,
+        (0, e) => Some(format!("ctid < {}", bound(e))),
+        (s, u64::MAX) => Some(format!("ctid >= {}", bound(s))),
+        (s, e) => Some(format!("ctid >= {} AND ctid < {}", bound(s), bound(e))),
+    }
+}
+
+/// The snapshot a split reads in, if it is a block range of a split table.
+fn snapshot_of(split: &Split) -> Option<String> {
+    let p = split.path.as_ref()?.to_str()?;
+    p.strip_prefix(SNAPSHOT).map(str::to_string)
+}
+
+/// The COPY statement of a source: the produced columns, in order; `filter` a row condition
+/// (a split's block range).
+fn copy_sql_where(spec: &SourceSpec, table: Option<&str>, filter: Option<&str>) -> String {
     let cols: Vec<String> = spec
         .columns
         .iter()
@@ -56,22 +158,35 @@ pub fn copy_sql(spec: &SourceSpec, table: Option<&str>) -> String {
             bare_query(opt_str(&spec.options, "query").unwrap_or_default())
         ),
     };
+    let filter = filter.map(|f| format!(" WHERE {f}")).unwrap_or_default();
     format!(
-        "COPY (SELECT {} FROM {from}) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {from}{filter}) TO STDOUT (FORMAT binary)",
         cols.join(", ")
     )
 }
 
 /// The connection's thread: connects, resolves the table, streams the COPY in chunks. It ends
 /// when the stream does, on an error (sent), or when the reader hangs up.
-fn stream(spec: SourceSpec, tx: SyncSender<Result<Vec<u8>, String>>) {
+fn stream(spec: SourceSpec, split: Split, tx: SyncSender<Result<Vec<u8>, String>>) {
     let run = || -> Result<(), String> {
         let u = url(&spec.options);
         let mut client = connect_session(u)?;
+        // A pushed chain's helper functions (`sql::place`), before any transaction: they live
+        // in the session's `pg_temp`, and a snapshot's transaction is read-only.
         if let Some(setup) = opt_str(&spec.options, super::SETUP_OPTION) {
             client
                 .batch_execute(setup)
                 .map_err(|e| format!("{}: {}", redact(u), error_text(&e)))?;
+        }
+        let snapshot = snapshot_of(&split);
+        if let Some(name) = &snapshot {
+            let set = format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                name.replace('\'', "''")
+            );
+            let done = client.batch_execute(&set);
+            imported(name);
+            done.map_err(|e| format!("cannot read in the job's snapshot: {}", error_text(&e)))?;
         }
         let table = match opt_str(&spec.options, "table") {
             Some(t) => {
@@ -83,7 +198,8 @@ fn stream(spec: SourceSpec, tx: SyncSender<Result<Vec<u8>, String>>) {
             }
             None => None,
         };
-        let sql = copy_sql(&spec, table.as_deref());
+        let filter = snapshot.as_ref().and_then(|_| ctid_range(&split));
+        let sql = copy_sql_where(&spec, table.as_deref(), filter.as_deref());
         let mut reader = client.copy_out(sql.as_str()).map_err(|e| error_text(&e))?;
         loop {
             let mut chunk = vec![0u8; CHUNK];
@@ -119,12 +235,12 @@ fn stream(spec: SourceSpec, tx: SyncSender<Result<Vec<u8>, String>>) {
     }
 }
 
-pub fn open(spec: &SourceSpec, _split: &Split) -> Result<Box<dyn SourceReader>, ConnectorError> {
+pub fn open(spec: &SourceSpec, split: &Split) -> Result<Box<dyn SourceReader>, ConnectorError> {
     let (tx, rx) = sync_channel(4);
-    let s = spec.clone();
+    let (s, sp) = (spec.clone(), split.clone());
     std::thread::Builder::new()
         .name("flow-pg-read".into())
-        .spawn(move || stream(s, tx))
+        .spawn(move || stream(s, sp, tx))
         .map_err(|e| ConnectorError::new(place(spec), format!("cannot start a thread: {e}")))?;
     let fields = spec
         .columns

@@ -1,6 +1,7 @@
 //! Loading: one connection, one transaction, from `prepare` to `commit`.
 //!
-//! [`begin`] (on the coordinating process, before any data moves) connects, opens the
+//! [`begin`] (before any data moves, on the process of the sink's one writer: the coordinating
+//! process, or multi-node the writer's worker process, see docs/MULTINODE.md) connects, opens the
 //! transaction, creates the table (`create`) or empties it (`replace`: `TRUNCATE`, rolled back
 //! with the rest), checks its columns, and parks the connection under a token. The sink's one
 //! writer ([`load`], a worker thread of this process) takes the connection, runs

@@ -245,12 +245,7 @@ pub fn run_multi(
         )));
     }
     mark("coordinator", || "run_multi (checked and planned)".into());
-    let mut o = opts.clone();
-    o.processes = n;
-    let prepared = prepare(plan, &o)?;
-    mark("coordinator", || {
-        "prepared (splits, temporary outputs)".into()
-    });
+    let token = job_token(copts)?;
     // Workers a daemon starts run in the coordinator's directory (same relative paths, same
     // names in messages and dead-letter records as single-node; see docs/MULTINODE.md).
     let cwd = if copts.hosts.is_empty() {
@@ -261,14 +256,99 @@ pub fn run_multi(
                 .map_err(|e| RunError::Plan(format!("cannot read the working directory: {e}")))?,
         )
     };
-    match coordinate(&prepared.spec, copts, opts.progress, cwd) {
+    let deadline = Instant::now() + copts.connect_timeout;
+    let mut o = opts.clone();
+    o.processes = n;
+    // Every worker process is brought up on a thread of its own, started first, so that their
+    // start-up (exec, loading, listening) overlaps with each other and with preparing the job
+    // here; each then gets its part of the job from that thread.
+    let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
+    let (prepared, brought) = std::thread::scope(|s| {
+        let token = &token;
+        let mut jobs = Vec::with_capacity(n);
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (job, next) = mpsc::channel::<Assignment>();
+                jobs.push(job);
+                std::thread::Builder::new()
+                    .name(format!("flow-start-{i}"))
+                    .spawn_scoped(s, move || bring_up(i, copts, token, deadline, next))
+            })
+            .collect();
+        let prepared = prepare(plan, &o);
+        mark("coordinator", || {
+            "prepared (splits, temporary outputs)".into()
+        });
+        // Not prepared: no job is sent, and every thread ends with the process it started.
+        if let Ok(p) = &prepared {
+            for (i, job) in jobs.iter().enumerate() {
+                let _ = job.send(Assignment {
+                    spec: p.spec.clone(),
+                    process: i,
+                    processes: n,
+                    connect_timeout_ms: 0,
+                    heartbeat_ms: hb_ms,
+                    cwd: cwd.clone(),
+                });
+            }
+        }
+        drop(jobs);
+        let brought: Vec<(Option<Proc>, Result<String, RunError>)> = handles
+            .into_iter()
+            .map(|h| match h.map(|h| h.join()) {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => (
+                    None,
+                    Err(RunError::Internal("a start thread failed".into())),
+                ),
+                Err(e) => (
+                    None,
+                    Err(RunError::Internal(format!("cannot start a thread: {e}"))),
+                ),
+            })
+            .collect();
+        (prepared, brought)
+    });
+    let mut procs = Procs(Vec::with_capacity(n));
+    let mut mesh = Vec::with_capacity(n);
+    let mut first_error = None;
+    for (p, r) in brought {
+        procs.0.extend(p);
+        match r {
+            Ok(a) => mesh.push(a),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // A job that cannot be prepared (a missing input) fails as in single-node; `procs` is
+    // dropped on every early return: every worker started is killed.
+    let prepared = prepared?;
+    if let Some(e) = first_error {
+        prepared.abort();
+        return Err(e);
+    }
+    match coordinate(&prepared.spec, copts, opts.progress, procs, mesh) {
         Ok((mut procs, outcome, per_process)) => {
-            // Every output is complete: the workers may go while the outputs are renamed.
-            release(&mut procs);
-            let committed = prepared.commit(&outcome);
+            // The processes that hold a sink's transaction commit it on our word (phase two),
+            // after the end-of-job checks and before the files are renamed; the others are
+            // released first and exit while the outputs are committed.
+            let mut holders: Vec<usize> = super::transaction_sinks(&prepared.spec, &opts.registry)
+                .into_iter()
+                .map(|(_, _, p)| p)
+                .collect();
+            holders.sort_unstable();
+            holders.dedup();
+            release(&mut procs, |i| !holders.contains(&i));
+            let committed = prepared.commit_with(&outcome, || {
+                commit_remote(&mut procs, &holders, copts.heartbeat_timeout)
+            });
+            release(&mut procs, |i| holders.contains(&i));
             mark("coordinator", || "committed".into());
             reap(&mut procs);
-            mark("coordinator", || "every worker process reaped".into());
+            mark("coordinator", || {
+                format!("every worker process reaped; {}", super::trace::own_cpu())
+            });
             let mut summary = committed?;
             summary.processes = per_process;
             Ok(summary)
@@ -280,9 +360,69 @@ pub fn run_multi(
     }
 }
 
-/// Every worker is ready: releases them all (a released worker exits).
-fn release(procs: &mut Procs) {
+/// The job's token: the daemons' (`--hosts`), or a fresh one for workers started here.
+fn job_token(copts: &ClusterOptions) -> Result<String, RunError> {
+    match (&copts.token, copts.hosts.is_empty()) {
+        (_, true) => protocol::new_token()
+            .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}"))),
+        (Some(t), false) => Ok(t.clone()),
+        (None, false) => Err(RunError::Plan(format!(
+            "reaching worker daemons needs their token: set {} or pass --token-file",
+            protocol::TOKEN_VAR
+        ))),
+    }
+}
+
+/// Phase two for the transactions held by worker processes `holders`: each is told to
+/// commit and answers by `within`; the sinks committed, with where their rows went.
+fn commit_remote(
+    procs: &mut Procs,
+    holders: &[usize],
+    within: Duration,
+) -> Result<Vec<(usize, String)>, RunError> {
+    let mut done = Vec::new();
+    for &i in holders {
+        let Some(p) = procs.0.get_mut(i) else {
+            continue;
+        };
+        let (index, pid, host) = (p.index, p.pid, p.host.clone());
+        let fail = |reason: String| worker_error(index, &host, Some(pid), reason);
+        let Some(c) = p.control.as_mut() else {
+            return Err(fail("no control connection to commit on".into()));
+        };
+        protocol::write_frame(c, &ToWorker::Commit)
+            .map_err(|e| fail(format!("cannot ask it to commit: {e}")))?;
+        let _ = c.set_read_timeout(Some(within));
+        let answer = protocol::read_frame::<ToCoordinator>(c);
+        let _ = c.set_read_timeout(None);
+        match answer {
+            Ok(ToCoordinator::Committed { sinks }) => done.extend(sinks),
+            Ok(ToCoordinator::Failed { error }) => {
+                return Err(RunError::Worker {
+                    index,
+                    host,
+                    pid: Some(pid),
+                    reason: String::new(),
+                    cause: Some(Box::new(error)),
+                });
+            }
+            Ok(_) => return Err(fail("unexpected message instead of its commit".into())),
+            Err(e) => {
+                return Err(fail(format!(
+                    "no answer to the commit ({e}): its transaction may not be committed"
+                )));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Every worker is ready: releases those `which` selects (a released worker exits).
+fn release(procs: &mut Procs, which: impl Fn(usize) -> bool) {
     for p in &mut procs.0 {
+        if !which(p.index) {
+            continue;
+        }
         if let Some(c) = p.control.as_mut() {
             let _ = protocol::write_frame(c, &ToWorker::Release);
         }
@@ -397,23 +537,18 @@ fn reading(beats: &Beats) -> Reading {
     }
 }
 
-/// Brings worker process `i` up: starts it here (or asks its daemon for it), connects and
-/// authenticates, sends it `job`, and reads the address of its mesh listener, all by
-/// `deadline`. The process, once started, comes back even on a failure, so that it is ended.
-fn bring_up(
+/// Starts worker process `i` here (or asks its daemon for it) and waits, by `deadline`, until
+/// it listens.
+fn start(
     i: usize,
     copts: &ClusterOptions,
     token: &str,
     deadline: Instant,
-    job: Assignment,
-) -> (Option<Proc>, Result<String, RunError>) {
-    let started = match copts.hosts.get(i) {
-        Some(h) => reach(i, h, token, deadline),
-        None => spawn(i, token, deadline),
-    };
-    let (mut p, a) = match started {
-        Ok(x) => x,
-        Err(e) => return (None, Err(e)),
+) -> Result<(Proc, SocketAddr), RunError> {
+    mark("coordinator", || format!("starting worker process {i}"));
+    let (p, a) = match copts.hosts.get(i) {
+        Some(h) => reach(i, h, token, deadline)?,
+        None => spawn(i, token, deadline)?,
     };
     mark("coordinator", || {
         format!("worker process {i} listening on {a}")
@@ -425,7 +560,28 @@ fn bring_up(
             p.pid
         );
     }
-    let r = ship(&mut p, a, token, deadline, job);
+    Ok((p, a))
+}
+
+/// Brings worker process `i` up: starts it, waits for its part of the job (none: the job could
+/// not be prepared), connects and authenticates, sends it, and reads the address of its mesh
+/// listener, all by `deadline`. The process, once started, comes back even on a failure, so
+/// that it is ended.
+fn bring_up(
+    i: usize,
+    copts: &ClusterOptions,
+    token: &str,
+    deadline: Instant,
+    job: mpsc::Receiver<Assignment>,
+) -> (Option<Proc>, Result<String, RunError>) {
+    let (mut p, a) = match start(i, copts, token, deadline) {
+        Ok(x) => x,
+        Err(e) => return (None, Err(e)),
+    };
+    let r = match job.recv() {
+        Ok(job) => ship(&mut p, a, token, deadline, job),
+        Err(_) => Err(RunError::Internal("the job was not prepared".into())),
+    };
     (Some(p), r)
 }
 
@@ -474,80 +630,10 @@ fn coordinate(
     spec: &JobSpec,
     copts: &ClusterOptions,
     progress: bool,
-    cwd: Option<std::path::PathBuf>,
+    mut procs: Procs,
+    mesh: Vec<String>,
 ) -> Result<(Procs, Outcome, Vec<ProcessSummary>), RunError> {
-    let n = copts.processes();
-    let started = Instant::now();
-    let deadline = started + copts.connect_timeout;
-    // Daemons know the cluster's token; workers started here get a fresh one per job.
-    let token = match (&copts.token, copts.hosts.is_empty()) {
-        (_, true) => protocol::new_token()
-            .map_err(|e| RunError::Internal(format!("cannot make a job token: {e}")))?,
-        (Some(t), false) => t.clone(),
-        (None, false) => {
-            return Err(RunError::Plan(format!(
-                "reaching worker daemons needs their token: set {} or pass --token-file",
-                protocol::TOKEN_VAR
-            )));
-        }
-    };
-    // Every worker process is brought up at once, each on a thread of its own: started (or
-    // asked of its daemon), connected, authenticated, sent its job, its mesh address read.
-    let hb_ms = copts.heartbeat_interval.as_millis().max(10) as u64;
-    let up = |i: usize| {
-        bring_up(
-            i,
-            copts,
-            &token,
-            deadline,
-            Assignment {
-                spec: spec.clone(),
-                process: i,
-                processes: n,
-                connect_timeout_ms: 0,
-                heartbeat_ms: hb_ms,
-                cwd: cwd.clone(),
-            },
-        )
-    };
-    let results: Vec<(Option<Proc>, Result<String, RunError>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("flow-start-{i}"))
-                    .spawn_scoped(s, move || up(i))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h.map(|h| h.join()) {
-                Ok(Ok(r)) => r,
-                Ok(Err(_)) => (
-                    None,
-                    Err(RunError::Internal("a start thread failed".into())),
-                ),
-                Err(e) => (
-                    None,
-                    Err(RunError::Internal(format!("cannot start a thread: {e}"))),
-                ),
-            })
-            .collect()
-    });
-    let mut procs = Procs(Vec::with_capacity(n));
-    let mut mesh = Vec::with_capacity(n);
-    let mut first_error = None;
-    for (p, r) in results {
-        procs.0.extend(p);
-        match r {
-            Ok(a) => mesh.push(a),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e); // `procs` is dropped: every worker started is killed
-    }
+    let n = procs.0.len();
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     for p in &mut procs.0 {
         let Some(c) = p.control.as_mut() else {

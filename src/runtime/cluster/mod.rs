@@ -75,6 +75,32 @@ pub fn has_relative_paths(spec: &super::JobSpec) -> bool {
         .any(|p| p.is_relative())
 }
 
+/// The sinks that write in a transaction (`SinkTarget::Transaction`, e.g. `postgres`), as
+/// (node, sink number, worker process), the process being the one that opens it: the process of the sink's one writer (its first worker, to
+/// which all its rows are routed). Multi-node, that process holds the transaction from before
+/// the job's data moves until the coordinator's `Commit` (docs/MULTINODE.md).
+pub fn transaction_sinks(
+    spec: &super::JobSpec,
+    registry: &crate::connectors::Registry,
+) -> Vec<(usize, usize, usize)> {
+    let threads = spec.plan.threads.max(1);
+    let workers = threads * spec.processes.max(1);
+    let mut out = Vec::new();
+    for (i, n) in spec.plan.nodes.iter().enumerate() {
+        let super::physical::PhysOp::Sink { spec: s, sink } = &n.op else {
+            continue;
+        };
+        let transactional = registry
+            .sink(&s.connector)
+            .is_some_and(|c| c.target(s) == crate::connectors::SinkTarget::Transaction);
+        if transactional {
+            let writer = spec.plan.workers_of(i, workers).first().copied();
+            out.push((i, *sink, writer.unwrap_or(0) / threads));
+        }
+    }
+    out
+}
+
 /// Starts `flow worker --listen IP:0 --once --announce --token-stdin`: the token goes on its
 /// standard input (never on its command line), its port is read from the first line of its
 /// standard output by `deadline`. Returns the process, its address, and the rest of its

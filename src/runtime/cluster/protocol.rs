@@ -35,6 +35,10 @@ pub enum ToWorker {
     },
     /// The job is over (committed or aborted): the worker is released.
     Release,
+    /// Every process is ready: commit the transactions this process holds (the sinks of
+    /// `cluster::transaction_sinks` whose writer runs here); answered by
+    /// [`ToCoordinator::Committed`] or [`ToCoordinator::Failed`].
+    Commit,
     /// To a daemon (`flow worker --listen`): start a worker process for one job; the daemon
     /// answers [`ToCoordinator::Launched`] and serves no other job until this connection closes.
     Launch,
@@ -88,6 +92,10 @@ pub enum ToCoordinator {
     },
     Failed {
         error: RunError,
+    },
+    /// This process's transactions are committed: (sink number, where the rows went).
+    Committed {
+        sinks: Vec<(usize, String)>,
     },
     /// From a daemon: the job's worker process listens at `address`.
     Launched {

@@ -35,3 +35,19 @@ pub fn mark(who: &str, what: impl FnOnce() -> String) {
     );
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
+
+/// This process's own CPU time so far (not its children's), for the trace: the coordinator
+/// must not compete with its workers for the cores.
+pub fn own_cpu() -> String {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return "own CPU time unknown".into();
+    }
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    format!(
+        "own CPU {:.1} ms user, {:.1} ms system",
+        ms(u.ru_utime),
+        ms(u.ru_stime)
+    )
+}

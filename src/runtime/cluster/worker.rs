@@ -10,9 +10,14 @@
 
 use super::protocol::{self, Assignment, ToCoordinator, ToWorker};
 use super::trace::mark;
+use crate::codegen::Kernel;
+use crate::connectors::PendingOutput;
+use crate::plan::ir::FusedStep;
 use crate::runtime::commit::NodeCounts;
+use crate::runtime::physical::PhysOp;
 use crate::runtime::policy::Shared;
-use crate::runtime::{RunError, RunOptions, dataflow, execute_on};
+use crate::runtime::{KernelFactory, RunError, RunOptions, dataflow, execute_on};
+use crate::types::RowType;
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -266,6 +271,20 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
             dir.display()
         )));
     }
+    let mut opts = RunOptions::for_engine(job.spec.engine);
+    // The kernels are compiled while the mesh connects, not after it.
+    opts.kernel_factory = prebuild(&job.spec, opts.kernel_factory.clone());
+    // The transactions of the sinks whose one writer runs here, opened before any data moves
+    // and held until the coordinator's `Commit` (a lost coordinator or an abort drops the
+    // connection: the server rolls back).
+    let mut job = job;
+    let mut pending = match open_transactions(&mut job, &opts) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    if !pending.is_empty() {
+        mark("worker", || "transactions opened".into());
+    }
     let mesh = match TcpListener::bind((ip, 0)).and_then(|l| l.local_addr().map(|a| (l, a))) {
         Ok(x) => x,
         Err(e) => {
@@ -325,21 +344,34 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
         }
     };
 
-    // Released or gone: the reader thread waits for `Release` (and says so on `released`); a
-    // closed connection before it means the coordinator ended the job (or died): stop at once.
-    let (released_tx, released) = mpsc::channel::<()>();
+    // The reader thread passes on `Commit` and `Release` (after which it ends); a closed
+    // connection (or anything else) before the job is done means the coordinator ended the job
+    // (or died): stop at once. After it, the channel closes.
+    let (control_tx, control) = mpsc::channel::<ToWorker>();
     let done = Arc::new(AtomicBool::new(false));
     {
         let done = done.clone();
         let _ = std::thread::Builder::new()
             .name("flow-control".into())
             .spawn(move || {
-                let msg: std::io::Result<ToWorker> = protocol::read_frame(&mut reader);
-                if !matches!(msg, Ok(ToWorker::Release)) && !done.load(Ordering::SeqCst) {
-                    log("the coordinator ended the job");
-                    std::process::exit(1);
+                loop {
+                    match protocol::read_frame::<ToWorker>(&mut reader) {
+                        Ok(m @ ToWorker::Commit) => {
+                            if control_tx.send(m).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(ToWorker::Release) => {
+                            let _ = control_tx.send(ToWorker::Release);
+                            break;
+                        }
+                        _ if !done.load(Ordering::SeqCst) => {
+                            log("the coordinator ended the job");
+                            std::process::exit(1);
+                        }
+                        _ => break,
+                    }
                 }
-                let _ = released_tx.send(());
             });
     }
     let shared = Arc::new(Shared::new(job.spec.plan.nodes.len()));
@@ -367,7 +399,6 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
             })
             .ok()
     };
-    let opts = RunOptions::for_engine(job.spec.engine);
     mark("worker", || "timely networking up; executing".into());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         execute_on(&job.spec, &opts, Some(comms), shared.clone())
@@ -394,8 +425,133 @@ fn serve_job(conn: TcpStream, ip: IpAddr, token: &str) -> bool {
         }
         Err(error) => fail(error),
     };
-    // Phase two is the coordinator's (it renames the outputs): wait to be released.
-    let _ = released.recv_timeout(Duration::from_secs(60));
+    // Phase two is the coordinator's (it renames the outputs) and, for the transactions held
+    // here, this process's on its word: wait for it, then to be released. Released without a
+    // commit (or not at all), the transactions roll back when `pending` is dropped.
+    // A coordinator that dies closes the connection (and a spawned worker's standard input),
+    // which ends the wait at once; the bound is for one that hangs. A process holding a
+    // transaction waits longer: the other processes may still be running.
+    let wait = Duration::from_secs(if pending.is_empty() { 60 } else { 3600 });
+    let mut ok = ok;
+    while let Ok(m) = control.recv_timeout(wait) {
+        let ToWorker::Commit = m else {
+            break;
+        };
+        let mut sinks = Vec::new();
+        let mut failed = None;
+        for (sink, p) in &mut pending {
+            match p.commit() {
+                Ok(()) => sinks.push((*sink, p.describe())),
+                Err(e) => {
+                    failed = Some(RunError::Output {
+                        path: e.place,
+                        reason: e.reason,
+                    });
+                    break;
+                }
+            }
+        }
+        pending.clear();
+        mark("worker", || "transactions committed".into());
+        ok &= match failed {
+            None => send(&ToCoordinator::Committed { sinks }),
+            Some(error) => fail(error),
+        };
+    }
+    drop(pending);
     mark("worker", || "released".into());
     ok
+}
+
+/// Starts building the job's kernels (its fused chains and group argument kernels) on a thread
+/// of their own, so that the JIT overlaps with the mesh set-up; the factory returned hands
+/// each one out once, to the first worker that asks for it (waiting for the thread if it is
+/// not done), and builds any other as `factory` would.
+fn prebuild(spec: &crate::runtime::JobSpec, factory: KernelFactory) -> KernelFactory {
+    let wanted: Vec<(RowType, Vec<FusedStep>)> = spec
+        .plan
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            PhysOp::Kernel { steps } => Some((n.input_row.clone(), steps.clone())),
+            PhysOp::Group(g) => g
+                .args
+                .as_ref()
+                .map(|(s, _)| (n.input_row.clone(), s.clone())),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return factory;
+    }
+    let f = factory.clone();
+    let building = std::thread::Builder::new()
+        .name("flow-jit".into())
+        .spawn(move || {
+            let built: Vec<_> = wanted
+                .into_iter()
+                .filter_map(|(row, steps)| {
+                    // A kernel that cannot be built is built (and reported) again by its stage.
+                    let k =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&row, &steps)));
+                    k.ok().map(|k| (row, steps, k))
+                })
+                .collect();
+            mark("worker", || "kernels built".into());
+            built
+        });
+    let Ok(building) = building else {
+        return factory;
+    };
+    type Built = Vec<(RowType, Vec<FusedStep>, Arc<dyn Kernel>)>;
+    let state: Mutex<(Option<std::thread::JoinHandle<Built>>, Built)> =
+        Mutex::new((Some(building), Vec::new()));
+    Arc::new(move |row: &RowType, steps: &[FusedStep]| {
+        let found = {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(h) = s.0.take() {
+                s.1 = h.join().unwrap_or_default();
+            }
+            let at = s.1.iter().position(|(r, st, _)| r == row && st == steps);
+            at.map(|i| s.1.swap_remove(i).2)
+        };
+        found.unwrap_or_else(|| factory(row, steps))
+    })
+}
+
+/// A sink's transaction held by this process: its sink number and the open transaction.
+type Held = (usize, Box<dyn PendingOutput>);
+
+/// Opens the transaction of every sink whose one writer runs in this process (see
+/// [`super::transaction_sinks`]) and hands its key to the writer through `job.spec`.
+fn open_transactions(job: &mut Assignment, opts: &RunOptions) -> Result<Vec<Held>, RunError> {
+    let mut pending = Vec::new();
+    for (node, sink, process) in super::transaction_sinks(&job.spec, &opts.registry) {
+        let Some(n) = job
+            .spec
+            .plan
+            .nodes
+            .get(node)
+            .filter(|_| process == job.process)
+        else {
+            continue;
+        };
+        let PhysOp::Sink { spec, .. } = &n.op else {
+            continue;
+        };
+        let conn = opts.registry.sink(&spec.connector).ok_or_else(|| {
+            RunError::Plan(format!("unknown sink connector `{}`", spec.connector))
+        })?;
+        let p = conn.begin(spec, &n.row).map_err(|e| RunError::Output {
+            path: e.place,
+            reason: e.reason,
+        })?;
+        let tokens = &mut job.spec.sink_tokens;
+        if tokens.len() <= sink {
+            tokens.resize(sink + 1, None);
+        }
+        tokens[sink] = Some(p.token());
+        pending.push((sink, p));
+    }
+    Ok(pending)
 }

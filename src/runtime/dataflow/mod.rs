@@ -10,7 +10,8 @@
 //!   the sinks (probe-window back-pressure, see notes/timely.md), so memory is set by the
 //!   window, not by the input size. A file sink takes its input over a pipeline edge.
 //! - Batches are recycled through a per-worker pool: consumers return the batches they are done
-//!   with and producers take from it (`Batch::reset` keeps both allocations).
+//!   with and producers take from it (`Batch::reset` keeps both allocations); the pool keeps at
+//!   most 64 batches and 16 MiB of their allocations.
 //! - Kernel nodes run on the worker that read the rows (no exchange). `group` routes rows by key
 //!   hash (keyed exchange) and emits when its input frontier is empty; `limit` keeps at most N
 //!   rows per split on each worker, routes them to worker 0, which emits the first N in input
@@ -180,14 +181,33 @@ pub struct Job {
     pub dead_parts: Arc<HashMap<String, Vec<PathBuf>>>,
 }
 
-/// Recycled batches of one worker.
+/// Recycled batches of one worker: at most [`POOL_BATCHES`] batches holding at most
+/// [`POOL_BYTES`] of allocations (row words and string bytes, by capacity) in all, so a burst
+/// of large batches (long strings) is freed rather than kept for the rest of the job.
 #[derive(Clone, Default)]
-struct Pool(Rc<RefCell<Vec<Batch>>>);
+struct Pool(Rc<RefCell<Pooled>>);
+
+#[derive(Default)]
+struct Pooled {
+    batches: Vec<Batch>,
+    /// The sum of `capacity_bytes` over `batches`.
+    bytes: usize,
+}
+
+const POOL_BATCHES: usize = 64;
+const POOL_BYTES: usize = 2 * crate::batch::BATCH_BYTES;
+
+/// What a batch's allocations hold, used or not.
+fn capacity_bytes(b: &Batch) -> usize {
+    b.words.capacity() * 8 + b.arena.capacity()
+}
 
 impl Pool {
     fn take(&self, columns: usize) -> Batch {
-        match self.0.borrow_mut().pop() {
+        let mut p = self.0.borrow_mut();
+        match p.batches.pop() {
             Some(mut b) => {
+                p.bytes -= capacity_bytes(&b);
                 b.reset(columns);
                 b
             }
@@ -196,8 +216,10 @@ impl Pool {
     }
     fn put(&self, b: Batch) {
         let mut p = self.0.borrow_mut();
-        if p.len() < 64 {
-            p.push(b);
+        let n = capacity_bytes(&b);
+        if p.batches.len() < POOL_BATCHES && p.bytes + n <= POOL_BYTES {
+            p.bytes += n;
+            p.batches.push(b);
         }
     }
     /// Takes back a packet's batch if this was its last holder (other consumers of the same
@@ -285,9 +307,12 @@ pub fn run_worker(worker: &mut Worker, job: Arc<Job>, shared: Arc<Shared>) {
     let probe = ctx.probe.clone();
     let dead = ctx.dead.clone();
     worker.dataflow::<u64, _, _>(|scope| build(scope, &ctx));
+    let index = ctx.index;
+    crate::runtime::cluster::trace::mark("worker", || format!("timely worker {index}: built"));
     while !probe.done() {
         worker.step_or_park(None);
     }
+    crate::runtime::cluster::trace::mark("worker", || format!("timely worker {index}: done"));
     if let Err(e) = dead.borrow_mut().flush(&shared) {
         shared.fail(e);
     }
@@ -378,5 +403,43 @@ fn build<'s>(scope: Scope<'s, u64>, ctx: &Ctx) {
             }
             (_, None) => None,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(bytes: usize) -> Batch {
+        let mut b = Batch::new(1);
+        b.arena.reserve_exact(bytes);
+        b
+    }
+
+    /// The pool keeps batches up to its byte bound, drops one that alone exceeds it, accounts
+    /// for what `take` hands out, and never holds more than `POOL_BATCHES`.
+    #[test]
+    fn pool_is_bounded_by_bytes_and_count() {
+        let pool = Pool::default();
+        let held = |p: &Pool| (p.0.borrow().batches.len(), p.0.borrow().bytes);
+        pool.put(batch_of(POOL_BYTES + 1));
+        assert_eq!(held(&pool).0, 0, "a batch larger than the bound is freed");
+        let each = POOL_BYTES / 4;
+        for _ in 0..6 {
+            pool.put(batch_of(each));
+        }
+        let (n, bytes) = held(&pool);
+        assert_eq!(n, 4);
+        assert!(bytes <= POOL_BYTES && bytes >= 4 * each, "{bytes}");
+        let b = pool.take(3);
+        assert_eq!(b.layout.columns, 3);
+        assert!(b.arena.capacity() >= each);
+        assert_eq!(held(&pool).0, 3);
+        assert_eq!(held(&pool).1, bytes - capacity_bytes(&b));
+        let pool = Pool::default();
+        for _ in 0..POOL_BATCHES + 10 {
+            pool.put(Batch::new(1));
+        }
+        assert_eq!(held(&pool), (POOL_BATCHES, 0));
     }
 }

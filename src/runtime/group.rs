@@ -113,8 +113,9 @@ pub struct GroupTable {
     /// Words per group: the aggregates', then the flag words.
     words: usize,
     flag_words: usize,
-    /// The encoded keys, each stored once.
+    /// The encoded keys, each stored once, and their encoding.
     keys: KeyStore,
+    enc: Enc,
     /// Words of each group's state that start as `u64::MAX` (min/max and first/last of strings:
     /// no string; count_distinct: no set).
     unset_words: Vec<usize>,
@@ -133,49 +134,301 @@ pub struct GroupTable {
     /// Rows seen without an input position (their position is this running count).
     unplaced: u64,
     scratch: Vec<u8>,
-    /// The group of each row of the batch being added (reused between batches).
+    /// The group of each row of the batch being added, and its key hash (reused between
+    /// batches).
     gids: Vec<u32>,
+    hashes: Vec<u64>,
     limit: usize,
+    /// The key hash of each group, kept if `set_keep_hashes` (a pre-aggregation table, which
+    /// sends every group on with its hash: recomputing it from the key would walk the key).
+    group_hashes: Option<Vec<u64>>,
 }
 
-/// Appends the canonical encoding of the key of `b[row]` to `out`: per column a tag byte (0 null,
-/// 1 present), then a fixed-width value's 8 bytes (also for a null: keys of fixed-width columns
-/// are found by position), or a string's length (u32) and bytes.
+/// How a table encodes its keys. `Fixed` (every key column fixed-width: int, float, bool,
+/// timestamp): per column a tag byte (0 null, 1 present) and the value's 8 bytes, also for a null,
+/// so that the keys have one width and are found by position. `Compact` (a key with a string
+/// column): per column one length byte — a string: 0 null, `1 + len` for `len < 254`, else 255
+/// and the length as u32; a fixed-width value: 0 null, else `1 + k` and the `k` low bytes of its
+/// word (an int's or timestamp's zigzag, a float's canonical bits, a bool's 0/1), `k` as few as
+/// hold it — then the bytes. Either encoding is canonical (equal keys, equal bytes), so stored
+/// keys compare bytewise; a row's key is compared with a stored one column by column without
+/// being encoded ([`row_matches`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Enc {
+    Fixed,
+    Compact,
+}
+
+/// The word of a fixed-width key value that keys compare by: floats with `-0.0 == 0.0` and all
+/// NaNs equal.
+#[inline(always)]
+fn canon(s: Scalar, x: u64) -> u64 {
+    if s == Scalar::Float {
+        let f = f64::from_bits(x);
+        if f.is_nan() {
+            return f64::NAN.to_bits();
+        } else if f == 0.0 {
+            return 0;
+        }
+    }
+    x
+}
+
+/// The word `Enc::Compact` stores for a canonical value (small ints in few bytes).
+#[inline(always)]
+fn compact_word(s: Scalar, x: u64) -> u64 {
+    match s {
+        Scalar::Int | Scalar::Timestamp => (x << 1) ^ ((x as i64 >> 63) as u64),
+        _ => x,
+    }
+}
+
+/// The inverse of [`compact_word`].
+#[inline(always)]
+fn from_compact_word(s: Scalar, u: u64) -> u64 {
+    match s {
+        Scalar::Int | Scalar::Timestamp => (u >> 1) ^ (u & 1).wrapping_neg(),
+        _ => u,
+    }
+}
+
+/// Bytes of `u` without its high zero bytes (0 for 0).
+#[inline(always)]
+fn word_len(u: u64) -> usize {
+    (71 - u.leading_zeros() as usize) / 8
+}
+
+/// The value of one key column, as the key hash and the comparisons see it.
+enum Col<'a> {
+    Null,
+    /// A fixed-width value's canonical word.
+    Word(u64),
+    Str(&'a [u8]),
+}
+
+/// The key hash: per column one folded multiply of the running hash with the column's value (a
+/// string's [`hash_key`]), so that it is computed alike from a row ([`row_hash`]) and from an
+/// encoded key ([`GroupTable::group_hash`]) in either encoding, and is the same in every process.
+const HASH_SEED: u64 = P0;
+
+#[inline(always)]
+fn hash_col(h: u64, c: Col) -> u64 {
+    match c {
+        Col::Null => mix(h ^ P0, P1),
+        Col::Word(x) => mix(x ^ P1, h ^ P2),
+        Col::Str(s) => {
+            // A short string (most keys) in one multiply: its bytes as two (overlapping)
+            // words, its length in the high bits of the first.
+            let n = s.len();
+            let (x, y) = if n > 16 {
+                (hash_key(s), 0)
+            } else if n >= 8 {
+                (read8(s, 0), read8(s, n - 8))
+            } else if n >= 4 {
+                (read4(s, 0), read4(s, n - 4))
+            } else if n > 0 {
+                (
+                    ((s[0] as u64) << 16) | ((s[n / 2] as u64) << 8) | s[n - 1] as u64,
+                    0,
+                )
+            } else {
+                (0, 0)
+            };
+            mix(x ^ P1 ^ ((n as u64) << 57), y ^ h ^ P2)
+        }
+    }
+}
+
+/// Key column `c` (of scalar `s`) of the row at word `base` of `b`.
+#[inline(always)]
+fn row_col(b: &Batch, row: usize, base: usize, c: usize, s: Scalar) -> Col<'_> {
+    if b.words[base + c / 64] >> (c % 64) & 1 == 1 {
+        Col::Null
+    } else if s == Scalar::Str {
+        Col::Str(b.get_str_bytes(row, c))
+    } else {
+        Col::Word(canon(s, b.words[base + b.layout.slot(c)]))
+    }
+}
+
+/// The key hash of row `row` of `b` (see [`hash_col`]; the tests check [`batch_hashes`] against it).
+#[cfg(test)]
 #[inline]
-pub fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]) {
+fn row_hash(b: &Batch, row: usize, keys: &[(usize, Scalar)]) -> u64 {
+    let base = row * b.layout.stride;
+    let mut h = HASH_SEED;
+    for &(c, s) in keys {
+        h = hash_col(h, row_col(b, row, base, c, s));
+    }
+    h
+}
+
+/// The key hashes of rows `from..` of `b` into `out` ([`row_hash`] of each), one column at a
+/// time (a tight loop per key column rather than a walk over the key columns per row).
+fn batch_hashes(b: &Batch, from: usize, keys: &[(usize, Scalar)], out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(b.rows.saturating_sub(from), HASH_SEED);
+    let stride = b.layout.stride;
+    let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
+    for &(c, s) in keys {
+        let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
+        let rows = out.iter_mut().zip(words.chunks_exact(stride));
+        match s {
+            Scalar::Str => {
+                for (h, r) in rows {
+                    *h = if r[nw] & bit != 0 {
+                        hash_col(*h, Col::Null)
+                    } else {
+                        let (o, n) = ((r[off] >> 32) as usize, (r[off] & 0xffff_ffff) as usize);
+                        hash_col(*h, Col::Str(b.arena.get(o..o + n).unwrap_or(&[])))
+                    };
+                }
+            }
+            _ => {
+                for (h, r) in rows {
+                    *h = if r[nw] & bit != 0 {
+                        hash_col(*h, Col::Null)
+                    } else {
+                        hash_col(*h, Col::Word(canon(s, r[off])))
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Little-endian `k <= 8` bytes as a word.
+#[inline(always)]
+fn read_le(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let k = b.len().min(8);
+    a[..k].copy_from_slice(&b[..k]);
+    u64::from_le_bytes(a)
+}
+
+/// The next column of an encoded key, from `key[*at..]` (a damaged key, from a partial state of
+/// another process, gives nulls and empty strings, never a panic).
+#[inline]
+fn next_col<'a>(key: &'a [u8], at: &mut usize, s: Scalar, enc: Enc) -> Col<'a> {
+    let start = *at;
+    if enc == Enc::Fixed {
+        *at += 9;
+        return match key.get(start..start + 9) {
+            Some(w) if w[0] != 0 => Col::Word(read_le(&w[1..])),
+            _ => Col::Null,
+        };
+    }
+    let Some(&t) = key.get(start) else {
+        *at += 1;
+        return Col::Null;
+    };
+    if s == Scalar::Str {
+        let (from, len) = match t {
+            0 => {
+                *at += 1;
+                return Col::Null;
+            }
+            255 => (
+                start + 5,
+                key.get(start + 1..start + 5).map_or(0, read_le) as usize,
+            ),
+            _ => (start + 1, t as usize - 1),
+        };
+        *at = from + len;
+        return Col::Str(key.get(from..from + len).unwrap_or(&[]));
+    }
+    if t == 0 {
+        *at += 1;
+        return Col::Null;
+    }
+    let k = (t as usize - 1).min(8);
+    *at = start + 1 + k;
+    let u = key.get(start + 1..start + 1 + k).map_or(0, read_le);
+    Col::Word(from_compact_word(s, u))
+}
+
+/// Appends the encoding (`enc`) of the key of `b[row]` to `out`.
+#[inline]
+fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) {
     let base = row * b.layout.stride;
     for &(c, s) in keys {
-        let null = b.words[base + c / 64] >> (c % 64) & 1 == 1;
-        if s == Scalar::Str {
-            if null {
-                out.push(0);
-                continue;
+        match (row_col(b, row, base, c, s), enc) {
+            (Col::Null, Enc::Fixed) => out.extend_from_slice(&[0; 9]),
+            (Col::Null, Enc::Compact) => out.push(0),
+            (Col::Word(x), Enc::Fixed) => {
+                let mut w = [1u8; 9];
+                w[1..].copy_from_slice(&x.to_le_bytes());
+                out.extend_from_slice(&w);
             }
-            let v = b.get_str_bytes(row, c);
-            let mut head = [1u8; 5];
-            head[1..].copy_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(&head);
-            out.extend_from_slice(v);
-            continue;
-        }
-        let mut w = [0u8; 9];
-        if !null {
-            let mut x = b.words[base + b.layout.slot(c)];
-            if s == Scalar::Float {
-                let f = f64::from_bits(x);
-                x = if f.is_nan() {
-                    f64::NAN.to_bits()
-                } else if f == 0.0 {
-                    0
+            (Col::Word(x), Enc::Compact) => {
+                let u = compact_word(s, x);
+                let k = word_len(u);
+                let mut w = [0u8; 9];
+                w[0] = 1 + k as u8;
+                w[1..].copy_from_slice(&u.to_le_bytes());
+                out.extend_from_slice(&w[..1 + k]);
+            }
+            (Col::Str(v), _) => {
+                if v.len() < 254 {
+                    out.push(1 + v.len() as u8);
                 } else {
-                    x
-                };
+                    out.push(255);
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
+                out.extend_from_slice(v);
             }
-            w[0] = 1;
-            w[1..].copy_from_slice(&x.to_le_bytes());
         }
-        out.extend_from_slice(&w);
     }
+}
+
+/// Whether the stored key `key` (encoded as `enc`) is the key of `b[row]`, compared column by
+/// column without encoding the row's.
+#[inline]
+fn row_matches(key: &[u8], b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) -> bool {
+    let base = row * b.layout.stride;
+    let mut at = 0;
+    for &(c, s) in keys {
+        let same = match (row_col(b, row, base, c, s), enc) {
+            (Col::Null, Enc::Fixed) => key.get(at) == Some(&0),
+            (Col::Word(x), Enc::Fixed) => {
+                key.get(at) == Some(&1) && key.get(at + 1..at + 9).map(read_le) == Some(x)
+            }
+            (Col::Null, Enc::Compact) => {
+                at += 1;
+                key.get(at - 1) == Some(&0)
+            }
+            (Col::Word(x), Enc::Compact) => {
+                let u = compact_word(s, x);
+                let k = word_len(u);
+                let same = key.get(at) == Some(&(1 + k as u8))
+                    && key.get(at + 1..at + 1 + k).map(read_le) == Some(u);
+                at += 1 + k;
+                same
+            }
+            (Col::Str(v), _) => {
+                let n = v.len();
+                let from = if n < 254 { at + 1 } else { at + 5 };
+                let end = from + n;
+                if end > key.len() {
+                    return false;
+                }
+                let head = if n < 254 {
+                    key[at] == 1 + n as u8
+                } else {
+                    key[at] == 255 && read4(key, at + 1) == n as u64
+                };
+                at = end;
+                head && same_bytes(&key[from..end], v)
+            }
+        };
+        if !same {
+            return false;
+        }
+        if enc == Enc::Fixed {
+            at += 9;
+        }
+    }
+    at == key.len()
 }
 
 pub fn route(key: &[u8], peers: usize) -> u64 {
@@ -265,7 +518,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    if (8..=16).contains(&n) {
+    if n < 4 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else if n < 8 {
+        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
+    } else if n <= 16 {
         read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
     } else if (17..=32).contains(&n) {
         read8(a, 0) == read8(b, 0)
@@ -285,38 +542,26 @@ fn fixed_width(s: Scalar) -> Option<usize> {
     }
 }
 
-/// The next key column in `bytes[*at..]` (as `encode_key` wrote it) written to `out[row, col]`
-/// (a damaged key, from a partial state of another process, gives nulls and empty strings).
+/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`.
 #[inline]
-fn decode_into(bytes: &[u8], at: &mut usize, s: Scalar, out: &mut Batch, row: usize, col: usize) {
-    let rest = bytes.get(*at..).unwrap_or(&[]);
-    if s == Scalar::Str {
-        match rest {
-            [1, a, b, c, d, tail @ ..] => {
-                let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
-                out.set_str_bytes(row, col, tail.get(..len).unwrap_or(&[]));
-                *at += 5 + len;
-            }
-            _ => {
-                out.set_null(row, col);
-                *at += 1;
-            }
-        }
-        return;
-    }
-    *at += 9;
-    let Some(w) = rest.get(..9).filter(|w| w[0] != 0) else {
-        out.set_null(row, col);
-        return;
-    };
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&w[1..]);
-    let x = u64::from_le_bytes(a);
-    match s {
-        Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
-        Scalar::Bool => out.set_bool(row, col, x != 0),
-        Scalar::Null => out.set_null(row, col),
-        _ => out.set_int(row, col, x as i64),
+fn decode_into(
+    bytes: &[u8],
+    at: &mut usize,
+    s: Scalar,
+    enc: Enc,
+    out: &mut Batch,
+    row: usize,
+    col: usize,
+) {
+    match next_col(bytes, at, s, enc) {
+        Col::Null => out.set_null(row, col),
+        Col::Str(v) => out.set_str_bytes(row, col, v),
+        Col::Word(x) => match s {
+            Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
+            Scalar::Bool => out.set_bool(row, col, x != 0),
+            Scalar::Null => out.set_null(row, col),
+            _ => out.set_int(row, col, x as i64),
+        },
     }
 }
 
@@ -533,6 +778,11 @@ impl GroupTable {
             words: words + flag_words,
             flag_words,
             keys: KeyStore::new(key_width),
+            enc: if key_width.is_some() {
+                Enc::Fixed
+            } else {
+                Enc::Compact
+            },
             unset_words,
             index: Vec::new(),
             groups: 0,
@@ -545,7 +795,9 @@ impl GroupTable {
             unplaced: 0,
             scratch: Vec::new(),
             gids: Vec::new(),
+            hashes: Vec::new(),
             limit: usize::MAX,
+            group_hashes: None,
         }
     }
 
@@ -558,6 +810,7 @@ impl GroupTable {
         self.keys.bytes()
             + self.index.capacity() * 8
             + self.states.capacity() * 8
+            + self.group_hashes.as_ref().map_or(0, |v| v.capacity() * 8)
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
             + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
@@ -590,10 +843,12 @@ impl GroupTable {
     /// batch, and `first`/`last` must still rank its rows by their position).
     pub fn release(&mut self) {
         let (limit, pos, unplaced) = (self.limit, self.pos, self.unplaced);
+        let keep = self.group_hashes.is_some();
         *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
         self.limit = limit;
         self.pos = pos;
         self.unplaced = unplaced;
+        self.set_keep_hashes(keep);
     }
 
     /// Forgets every group, keeping the allocations.
@@ -606,6 +861,15 @@ impl GroupTable {
         self.strs_bytes = 0;
         self.sets.clear();
         self.sets_bytes = 0;
+        if let Some(h) = self.group_hashes.as_mut() {
+            h.clear();
+        }
+    }
+
+    /// Keeps each group's key hash (8 bytes a group), so that [`GroupTable::group_hash`] is a
+    /// look-up.
+    pub fn set_keep_hashes(&mut self, keep: bool) {
+        self.group_hashes = keep.then(Vec::new);
     }
 
     #[inline(always)]
@@ -619,35 +883,76 @@ impl GroupTable {
         self.keys.free_before(g, self.groups);
     }
 
-    /// The group of `key` (hashed `h` by [`hash_key`]), created if new; `None` if creating it
-    /// would pass the table's limit (nothing is changed then).
-    #[inline]
-    fn find_or_insert(&mut self, h: u64, key: &[u8]) -> Result<Option<usize>, String> {
-        // The low bits (the routing between workers uses the high ones).
-        let h32 = h as u32;
-        if self.index.is_empty() && !self.grow_index(0) {
-            return Ok(None);
-        }
-        let mut mask = self.index.len() - 1;
+    /// The group whose stored key `same` accepts, among those hashed like `h32`, or the
+    /// index slot where a new group of that hash goes.
+    #[inline(always)]
+    fn probe(&self, h32: u32, same: impl Fn(&[u8]) -> bool) -> Result<usize, usize> {
+        let mask = self.index.len() - 1;
         let mut i = h32 as usize & mask;
         loop {
             let s = self.index[i];
             if s == 0 {
-                break;
+                return Err(i);
             }
             if (s >> 32) as u32 == h32 {
                 let g = (s & 0xffff_ffff) as usize - 1;
-                if same_bytes(self.key(g), key) {
-                    return Ok(Some(g));
+                if same(self.key(g)) {
+                    return Ok(g);
                 }
             }
             i = (i + 1) & mask;
         }
-        // A new group.
+    }
+
+    /// The group of `key` (encoded as this table encodes keys, hashed `h` as
+    /// [`GroupTable::group_hash`] hashes it), created if new; `None` if creating it would pass
+    /// the table's limit (nothing is changed then).
+    #[inline]
+    fn find_or_insert(&mut self, h: u64, key: &[u8]) -> Result<Option<usize>, String> {
+        // The low bits (the routing between workers uses the high ones).
+        if self.index.is_empty() && !self.grow_index(0) {
+            return Ok(None);
+        }
+        match self.probe(h as u32, |k| same_bytes(k, key)) {
+            Ok(g) => Ok(Some(g)),
+            Err(slot) => self.insert(h, slot, key),
+        }
+    }
+
+    /// The group of row `row` of `b` (hashed `h` by [`row_hash`]), created if new (its key
+    /// encoded into `scratch` only then); `None` as for [`GroupTable::find_or_insert`].
+    #[inline]
+    fn find_or_insert_row(
+        &mut self,
+        h: u64,
+        b: &Batch,
+        row: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<usize>, String> {
+        if self.index.is_empty() && !self.grow_index(0) {
+            return Ok(None);
+        }
+        let (keys, enc) = (&self.layout.keys, self.enc);
+        match self.probe(h as u32, |k| row_matches(k, b, row, keys, enc)) {
+            Ok(g) => Ok(Some(g)),
+            Err(slot) => {
+                scratch.clear();
+                encode_key(scratch, b, row, &self.layout.keys, self.enc);
+                self.insert(h, slot, scratch)
+            }
+        }
+    }
+
+    /// Creates the group of `key` (hashed `h32`, absent) at index slot `i`; `None` if that
+    /// would pass the table's limit.
+    fn insert(&mut self, h: u64, mut i: usize, key: &[u8]) -> Result<Option<usize>, String> {
+        let h32 = h as u32;
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
         }
-        let extra = self.keys.extra(key.len()) + growth(&self.states, self.words) * 8;
+        let extra = self.keys.extra(key.len())
+            + growth(&self.states, self.words) * 8
+            + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1) * 8);
         if extra > 0 && self.bytes() + extra > self.limit {
             return Ok(None);
         }
@@ -655,7 +960,7 @@ impl GroupTable {
             if !self.grow_index(extra) {
                 return Ok(None);
             }
-            mask = self.index.len() - 1;
+            let mask = self.index.len() - 1;
             i = h32 as usize & mask;
             while self.index[i] != 0 {
                 i = (i + 1) & mask;
@@ -670,6 +975,9 @@ impl GroupTable {
         }
         self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);
         self.groups += 1;
+        if let Some(v) = self.group_hashes.as_mut() {
+            v.push(h);
+        }
         Ok(Some(g))
     }
 
@@ -816,12 +1124,19 @@ impl GroupTable {
             }
             let slot = b.layout.slot(c);
             let (x, y) = (b.words[cur + slot], b.words[prev + slot]);
-            x == y || (s == Scalar::Str && b.get_str_bytes(row, c) == b.get_str_bytes(row - 1, c))
+            x == y
+                || (s == Scalar::Str
+                    && same_bytes(b.get_str_bytes(row, c), b.get_str_bytes(row - 1, c)))
         })
     }
 
     /// The group of every row `from..` of `b` (created if new), in `gids`; `Some(r)` if the
     /// table is full at row `r` (`gids` then covers `from..r`).
+    ///
+    /// A row's key is hashed and compared from the batch's columns (encoded only for a new
+    /// group). Whether a row has the previous row's key is checked while that pays: after the
+    /// first 32 checks of a batch, only while at least a quarter of them hit (sorted or
+    /// clustered keys), so random keys do not pay for the check.
     fn group_ids(
         &mut self,
         b: &Batch,
@@ -831,15 +1146,20 @@ impl GroupTable {
         gids.reserve(b.rows.saturating_sub(from));
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut stop = None;
+        let mut hashes = std::mem::take(&mut self.hashes);
+        batch_hashes(b, from, &self.layout.keys, &mut hashes);
+        let (mut checks, mut hits) = (0u32, 0u32);
         for row in from..b.rows {
-            if row > from && self.same_key_as_previous(b, row) {
-                let g = gids[row - from - 1];
-                gids.push(g);
-                continue;
+            if row > from && (checks < 32 || hits * 4 >= checks) {
+                checks += 1;
+                if self.same_key_as_previous(b, row) {
+                    hits += 1;
+                    let g = gids[row - from - 1];
+                    gids.push(g);
+                    continue;
+                }
             }
-            scratch.clear();
-            encode_key(&mut scratch, b, row, &self.layout.keys);
-            match self.find_or_insert(hash_key(&scratch), &scratch) {
+            match self.find_or_insert_row(hashes[row - from], b, row, &mut scratch) {
                 Ok(Some(g)) => gids.push(g as u32),
                 Ok(None) => {
                     stop = Some(row);
@@ -847,11 +1167,13 @@ impl GroupTable {
                 }
                 Err(e) => {
                     self.scratch = scratch;
+                    self.hashes = hashes;
                     return Err(e);
                 }
             }
         }
         self.scratch = scratch;
+        self.hashes = hashes;
         Ok(stop)
     }
 
@@ -919,7 +1241,7 @@ impl GroupTable {
                             continue;
                         }
                         v.clear();
-                        encode_key(&mut v, b, row, &[(col, scalar)]);
+                        encode_key(&mut v, b, row, &[(col, scalar)], Enc::Compact);
                         self.insert_distinct(g as usize, a, &v)?;
                     }
                 }
@@ -1060,9 +1382,19 @@ impl GroupTable {
         t
     }
 
-    /// The [`hash_key`] of group `g`'s key (the same in every process for the same key).
+    /// The hash of group `g`'s key, as [`row_hash`] hashes a row with that key (the same in
+    /// every process for the same key).
     pub fn group_hash(&self, g: usize) -> u64 {
-        hash_key(self.key(g))
+        if let Some(&h) = self.group_hashes.as_ref().and_then(|v| v.get(g)) {
+            return h;
+        }
+        let key = self.key(g);
+        let mut at = 0;
+        let mut h = HASH_SEED;
+        for &(_, s) in &self.layout.keys {
+            h = hash_col(h, next_col(key, &mut at, s, self.enc));
+        }
+        h
     }
 
     /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
@@ -1070,7 +1402,7 @@ impl GroupTable {
         let bytes = self.key(g);
         let mut at = 0;
         for (i, f) in self.key_types.fields.iter().enumerate() {
-            decode_into(bytes, &mut at, f.ty.scalar, out, r, i);
+            decode_into(bytes, &mut at, f.ty.scalar, self.enc, out, r, i);
         }
     }
 
@@ -1233,15 +1565,15 @@ impl GroupTable {
 }
 
 /// The next value of a `count_distinct` partial state (values as `encode_key` writes one
-/// non-null column, back to back) from `all[*at..]`; `None` at the end (or if damaged).
+/// non-null column in `Enc::Compact`, back to back) from `all[*at..]`; `None` at the end (or if
+/// damaged).
 fn next_encoded<'a>(all: &'a [u8], at: &mut usize, s: Scalar) -> Option<&'a [u8]> {
     let start = *at;
+    let t = *all.get(start)? as usize;
     let len = match s {
-        Scalar::Str => {
-            let n = all.get(start + 1..start + 5)?;
-            5 + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize
-        }
-        _ => 9,
+        Scalar::Str if t == 255 => 5 + all.get(start + 1..start + 5).map(read_le)? as usize,
+        Scalar::Str => t.max(1),
+        _ => 1 + t.saturating_sub(1).min(8),
     };
     let v = all.get(start..start + len)?;
     *at = start + len;
@@ -1885,6 +2217,298 @@ mod tests {
         for (row, (k, n)) in got.iter().zip(&want) {
             assert_eq!(&row[..2], &k[..]);
             assert_eq!(row[2], Value::Int(*n));
+        }
+    }
+
+    fn mixed_rows() -> (RowType, Vec<Vec<Value>>) {
+        let f = |name: &str, ty| Field {
+            name: name.into(),
+            ty,
+        };
+        let t = RowType::new(vec![
+            f("s", Type::nullable(Scalar::Str)),
+            f("i", Type::nullable(Scalar::Int)),
+            f("f", Type::nullable(Scalar::Float)),
+            f("b", Type::nullable(Scalar::Bool)),
+        ]);
+        let long = "x".repeat(300);
+        let strs = [
+            Value::Null,
+            Value::Str(String::new()),
+            Value::Str("id001".into()),
+            Value::Str("id0000012345".into()),
+            Value::Str("a string of twenty-five".into()),
+            Value::Str(long),
+        ];
+        let ints = [
+            Value::Null,
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(57),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Int(12345),
+        ];
+        let floats = [
+            Value::Null,
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(-2.5),
+        ];
+        let bools = [Value::Null, Value::Bool(true), Value::Bool(false)];
+        let rows = (0..600usize)
+            .map(|i| {
+                vec![
+                    strs[i % 6].clone(),
+                    ints[i % 7].clone(),
+                    floats[i % 5].clone(),
+                    bools[i / 7 % 3].clone(),
+                ]
+            })
+            .collect();
+        (t, rows)
+    }
+
+    /// A row's key hash computed from the batch (per column, and per row) equals the hash the
+    /// table computes from the stored key, in both encodings (what the exchange of partial
+    /// states and the spill partitions rely on); equal keys (-0.0 and 0.0, NaNs) share a group.
+    #[test]
+    fn row_and_key_hashes_agree_in_both_encodings() {
+        let (t, rows) = mixed_rows();
+        let b = Batch::from_values(&t, &rows);
+        let all = vec![
+            (0, Scalar::Str),
+            (1, Scalar::Int),
+            (2, Scalar::Float),
+            (3, Scalar::Bool),
+        ];
+        for keys in [all.clone(), all[1..].to_vec(), vec![all[0]]] {
+            let layout = GroupLayout {
+                keys: keys.clone(),
+                aggs: vec![(AggFunc::Count, None)],
+            };
+            let kt = RowType::new(keys.iter().map(|&(c, _)| t.fields[c].clone()).collect());
+            let mut g = GroupTable::new(layout, kt);
+            assert_eq!(g.enc == Enc::Fixed, keys[0].1 != Scalar::Str, "{keys:?}");
+            g.update(&b).unwrap();
+            let mut hashes = Vec::new();
+            batch_hashes(&b, 0, &keys, &mut hashes);
+            for row in 0..b.rows {
+                let gid = g.gids[row] as usize;
+                assert_eq!(hashes[row], row_hash(&b, row, &keys), "row {row}");
+                assert_eq!(hashes[row], g.group_hash(gid), "row {row} {keys:?}");
+                assert!(row_matches(g.key(gid), &b, row, &keys, g.enc), "row {row}");
+            }
+            // Groups by value: -0.0 joins 0.0 (floats at i % 5 = 1, 2 fold together).
+            let mut distinct: Vec<Vec<Value>> = Vec::new();
+            for r in &rows {
+                let k: Vec<Value> = keys
+                    .iter()
+                    .map(|&(c, _)| match &r[c] {
+                        Value::Float(x) if *x == 0.0 => Value::Float(0.0),
+                        v => v.clone(),
+                    })
+                    .collect();
+                let same = |a: &Vec<Value>| {
+                    a.iter().zip(&k).all(|(x, y)| match (x, y) {
+                        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+                        _ => x == y,
+                    })
+                };
+                if !distinct.iter().any(same) {
+                    distinct.push(k);
+                }
+            }
+            assert_eq!(g.groups(), distinct.len(), "{keys:?}");
+            let mut out = Batch::new(keys.len() + 1);
+            g.emit(0, usize::MAX, usize::MAX, &mut out);
+            let mut ot = g.key_types.clone();
+            ot.fields.push(Field {
+                name: "n".into(),
+                ty: Type::INT,
+            });
+            let got = out.to_values(&ot);
+            assert_eq!(
+                got.iter()
+                    .map(|r| match r[keys.len()] {
+                        Value::Int(n) => n,
+                        _ => 0,
+                    })
+                    .sum::<i64>(),
+                600
+            );
+            for (r, want) in got.iter().zip(&distinct) {
+                for (x, y) in r.iter().zip(want) {
+                    match (x, y) {
+                        (Value::Float(x), Value::Float(y)) if x.is_nan() => assert!(y.is_nan()),
+                        _ => assert_eq!(x, y),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Compact keys: the H2O q10 key (`id057`, `id012`, `id0000012345`, 57, 12, 12345) takes 32
+    /// bytes (a length byte per column, ints in as few bytes as hold them), not 64.
+    #[test]
+    fn compact_keys_take_the_bytes_they_need() {
+        let f = |name: &str, ty| Field {
+            name: name.into(),
+            ty,
+        };
+        let t = RowType::new(vec![
+            f("id1", Type::STR),
+            f("id2", Type::STR),
+            f("id3", Type::STR),
+            f("id4", Type::INT),
+            f("id5", Type::INT),
+            f("id6", Type::INT),
+        ]);
+        let row = vec![
+            Value::Str("id057".into()),
+            Value::Str("id012".into()),
+            Value::Str("id0000012345".into()),
+            Value::Int(57),
+            Value::Int(12),
+            Value::Int(12345),
+        ];
+        let layout = GroupLayout {
+            keys: (0..3)
+                .map(|c| (c, Scalar::Str))
+                .chain((3..6).map(|c| (c, Scalar::Int)))
+                .collect(),
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.update(&Batch::from_values(&t, &[row.clone(), row.clone()]))
+            .unwrap();
+        assert_eq!(g.groups(), 1);
+        assert_eq!(g.key(0).len(), 6 + 6 + 13 + 2 + 2 + 3);
+        let mut out = Batch::new(7);
+        g.emit(0, 1, usize::MAX, &mut out);
+        let mut ot = t.clone();
+        ot.fields.push(f("n", Type::INT));
+        let mut want = row;
+        want.push(Value::Int(2));
+        assert_eq!(out.to_values(&ot), vec![want]);
+    }
+
+    /// The previous-row check switches off on random keys and on again on sorted ones; with
+    /// nulls and a limit that makes the table stop (the spill's path) every row is counted once
+    /// in its group, as a plain fold counts them.
+    #[test]
+    fn clustered_and_random_keys_under_a_limit_count_like_a_fold() {
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "k".into(),
+                ty: Type::nullable(Scalar::Int),
+            },
+        ]);
+        let key = |i: i64| {
+            // Random keys first, then runs of one key, then random again.
+            let k = if (3000..6000).contains(&i) {
+                i / 50
+            } else {
+                i * 7919 % 1009
+            };
+            vec![
+                if k % 11 == 0 {
+                    Value::Null
+                } else {
+                    Value::Str(format!("v{}", k % 97))
+                },
+                if k % 13 == 0 {
+                    Value::Null
+                } else {
+                    Value::Int(k)
+                },
+            ]
+        };
+        let rows: Vec<Vec<Value>> = (0..9000).map(key).collect();
+        let mut want: std::collections::HashMap<String, i64> = Default::default();
+        for r in &rows {
+            *want.entry(format!("{r:?}")).or_default() += 1;
+        }
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str), (1, Scalar::Int)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.set_limit(24 << 10);
+        let mut got: std::collections::HashMap<String, i64> = Default::default();
+        let mut stops = 0;
+        for part in rows.chunks(2048) {
+            let b = Batch::from_values(&t, part);
+            let mut from = 0;
+            loop {
+                let stop = g.add(&b, from).unwrap();
+                let mut out = Batch::new(3);
+                g.emit(0, usize::MAX, usize::MAX, &mut out);
+                let mut ot = t.clone();
+                ot.fields.push(Field {
+                    name: "n".into(),
+                    ty: Type::INT,
+                });
+                for r in out.to_values(&ot) {
+                    let Value::Int(n) = r[2] else {
+                        panic!("count {r:?}")
+                    };
+                    *got.entry(format!("{:?}", &r[..2])).or_default() += n;
+                }
+                g.release();
+                match stop {
+                    Some(r) => {
+                        from = r;
+                        stops += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        assert!(stops > 0);
+        assert_eq!(got, want);
+    }
+
+    /// `count_distinct` sets (values in the compact encoding) merge across partial states to
+    /// the counts of one table.
+    #[test]
+    fn count_distinct_merges_across_partial_states() {
+        let (t, rows) = mixed_rows();
+        let layout = GroupLayout {
+            keys: vec![(3, Scalar::Bool)],
+            aggs: vec![
+                (AggFunc::CountDistinct, Some((0, Scalar::Str))),
+                (AggFunc::CountDistinct, Some((1, Scalar::Int))),
+                (AggFunc::CountDistinct, Some((2, Scalar::Float))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[3].clone()]);
+        let mut whole = GroupTable::new(layout.clone(), kt.clone());
+        whole.update(&Batch::from_values(&t, &rows)).unwrap();
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for part in rows.chunks(41) {
+            let mut pre = GroupTable::new(layout.clone(), kt.clone());
+            pre.set_keep_hashes(true);
+            pre.update(&Batch::from_values(&t, part)).unwrap();
+            let mut b = Batch::new(pre.partial_columns());
+            for g in 0..pre.groups() {
+                pre.emit_partial(g, pre.group_hash(g), &mut b);
+            }
+            fin.merge(&b).unwrap();
+        }
+        let (mut x, mut y) = (Batch::new(4), Batch::new(4));
+        whole.emit(0, 100, usize::MAX, &mut x);
+        fin.emit(0, 100, usize::MAX, &mut y);
+        assert_eq!(whole.groups(), 3);
+        assert_eq!(x.words, y.words);
+        // Per group: 5 non-null strings, 6 ints, 3 floats (0.0 = -0.0, one NaN).
+        for r in 0..x.rows {
+            assert_eq!([1, 2, 3].map(|c| x.get_int(r, c)), [5, 6, 3], "group {r}");
         }
     }
 }

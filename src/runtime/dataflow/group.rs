@@ -73,6 +73,7 @@ pub(super) fn group_op<'s>(
             let mut cap = Some(cap);
             let mut pre = GroupTable::new(layout, key_types);
             pre.set_limit(share.min(2 * PRE_FLUSH_BYTES));
+            pre.set_keep_hashes(true);
             let mut held = 0;
             let pcols = pre.partial_columns();
             move |(input, frontier), output| {

@@ -297,13 +297,15 @@ fn batch_hashes(b: &Batch, from: usize, keys: &[(usize, Scalar)], out: &mut Vec<
     }
 }
 
-/// Little-endian `k <= 8` bytes as a word.
+/// Little-endian `b.len() <= 8` bytes as a word (without a call to `memcpy` for the
+/// variable length).
 #[inline(always)]
 fn read_le(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    let k = b.len().min(8);
-    a[..k].copy_from_slice(&b[..k]);
-    u64::from_le_bytes(a)
+    match b.len() {
+        8.. => read8(b, 0),
+        4..8 => read4(b, 0) | read4(b, b.len() - 4) << (8 * (b.len() - 4)),
+        _ => b.iter().rev().fold(0, |x, &c| (x << 8) | c as u64),
+    }
 }
 
 /// The next column of an encoded key, from `key[*at..]` (a damaged key, from a partial state of
@@ -351,6 +353,7 @@ fn next_col<'a>(key: &'a [u8], at: &mut usize, s: Scalar, enc: Enc) -> Col<'a> {
 #[inline]
 fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) {
     let base = row * b.layout.stride;
+    out.reserve(keys.len() * 9 + 64);
     for &(c, s) in keys {
         match (row_col(b, row, base, c, s), enc) {
             (Col::Null, Enc::Fixed) => out.extend_from_slice(&[0; 9]),
@@ -366,7 +369,10 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
                 let mut w = [0u8; 9];
                 w[0] = 1 + k as u8;
                 w[1..].copy_from_slice(&u.to_le_bytes());
-                out.extend_from_slice(&w[..1 + k]);
+                // A fixed-size copy, then cut (no `memcpy` call for the variable length).
+                let at = out.len();
+                out.extend_from_slice(&w);
+                out.truncate(at + 1 + k);
             }
             (Col::Str(v), _) => {
                 if v.len() < 254 {
@@ -1481,6 +1487,83 @@ impl GroupTable {
         }
     }
 
+    /// Writes every row of `b` as the partial-state row of a group of that row alone (what
+    /// `add` of the row into an empty table and `emit_partial` would give, without the table)
+    /// to `parts[route_hash(h, parts.len())]`: a pre-aggregation that does not reduce (nearly
+    /// every key new) passes its rows on this way.
+    pub fn row_partials(&mut self, b: &Batch, parts: &mut [Batch]) {
+        if parts.is_empty() {
+            return;
+        }
+        let mut hashes = std::mem::take(&mut self.hashes);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        batch_hashes(b, 0, &self.layout.keys, &mut hashes);
+        let [hi, chunk] = self.pos;
+        for (row, &h) in hashes.iter().enumerate() {
+            let out = &mut parts[route_hash(h, parts.len()) as usize];
+            scratch.clear();
+            encode_key(&mut scratch, b, row, &self.layout.keys, self.enc);
+            let r = out.push_row();
+            out.set_str_bytes(r, 0, &scratch);
+            out.set_int(r, 1, h as i64);
+            let mut c = PARTIAL_KEY_COLS;
+            for (&(slot, _), &(_, arg)) in self.slots.iter().zip(&self.layout.aggs) {
+                // The argument, if not null (push_row left every column null).
+                let v = arg.filter(|&(col, _)| !b.is_null(row, col));
+                let int = |(col, _): (usize, Scalar)| b.get_int(row, col);
+                let float = |(col, _): (usize, Scalar)| b.get_float(row, col);
+                match slot {
+                    Slot::Count => out.set_int(r, c, 1),
+                    Slot::SumInt => out.set_int(r, c, v.map_or(0, int)),
+                    Slot::SumFloat => out.set_float(r, c, v.map_or(0.0, float)),
+                    Slot::Avg => {
+                        let x = v.map_or(0.0, |(col, s)| {
+                            if s == Scalar::Float {
+                                b.get_float(row, col)
+                            } else {
+                                b.get_int(row, col) as f64
+                            }
+                        });
+                        out.set_float(r, c, x);
+                        out.set_int(r, c + 1, v.is_some() as i64);
+                    }
+                    Slot::Distinct { scalar } => {
+                        let mut one = Vec::new();
+                        if let Some((col, _)) = v {
+                            encode_key(&mut one, b, row, &[(col, scalar)], Enc::Compact);
+                        }
+                        out.set_str_bytes(r, c, &one);
+                    }
+                    Slot::Best { scalar, .. } | Slot::Pick { scalar, .. } => {
+                        if let Slot::Pick { .. } = slot {
+                            let at = if hi == u64::MAX {
+                                [hi, chunk, self.unplaced + row as u64]
+                            } else {
+                                [hi, chunk, row as u64]
+                            };
+                            for (k, x) in at.into_iter().enumerate() {
+                                out.set_int(r, c + 1 + k, x as i64);
+                            }
+                        }
+                        if let Some((col, _)) = v {
+                            match scalar {
+                                Scalar::Str => out.set_str_bytes(r, c, b.get_str_bytes(row, col)),
+                                Scalar::Float => out.set_float(r, c, b.get_float(row, col)),
+                                _ => out.set_int(r, c, b.get_int(row, col)),
+                            }
+                        }
+                    }
+                }
+                c += slot.partial_columns();
+            }
+        }
+        if hi == u64::MAX {
+            self.unplaced += b.rows as u64;
+        }
+        self.hashes = hashes;
+        self.scratch = scratch;
+    }
+
     /// Merges partial-state rows (from `emit_partial` of other tables with the same layout).
     pub fn merge(&mut self, b: &Batch) -> Result<(), String> {
         match self.merge_from(b, 0)? {
@@ -2510,5 +2593,78 @@ mod tests {
         for r in 0..x.rows {
             assert_eq!([1, 2, 3].map(|c| x.get_int(r, c)), [5, 6, 3], "group {r}");
         }
+    }
+
+    /// Rows passed through as their own partial states (`row_partials`, a pre-aggregation that
+    /// does not reduce), in two routes, merge to what one table gives, for every aggregate
+    /// (nulls, strings, first/last by position, count_distinct).
+    #[test]
+    fn row_partials_merge_like_a_table() {
+        let (t, rows) = mixed_rows();
+        let layout = GroupLayout {
+            keys: vec![(1, Scalar::Int), (3, Scalar::Bool)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Min, Some((1, Scalar::Int))),
+                (AggFunc::Sum, Some((2, Scalar::Float))),
+                (AggFunc::Avg, Some((1, Scalar::Int))),
+                (AggFunc::Min, Some((0, Scalar::Str))),
+                (AggFunc::Max, Some((2, Scalar::Float))),
+                (AggFunc::First, Some((0, Scalar::Str))),
+                (AggFunc::Last, Some((2, Scalar::Float))),
+                (AggFunc::CountDistinct, Some((0, Scalar::Str))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[1].clone(), t.fields[3].clone()]);
+        let mut whole = GroupTable::new(layout.clone(), kt.clone());
+        let mut pre = GroupTable::new(layout.clone(), kt.clone());
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for (chunk, part) in rows.chunks(97).enumerate() {
+            let b = Batch::from_values(&t, part);
+            let at = (chunk % 2 == 0).then_some((3, chunk as u64));
+            whole.set_position(at);
+            whole.update(&b).unwrap();
+            pre.set_position(at);
+            let mut parts = [
+                Batch::new(pre.partial_columns()),
+                Batch::new(pre.partial_columns()),
+            ];
+            pre.row_partials(&b, &mut parts);
+            assert_eq!(parts[0].rows + parts[1].rows, b.rows);
+            // The owners in reverse: merging is by position, not arrival.
+            fin.merge(&parts[1]).unwrap();
+            fin.merge(&parts[0]).unwrap();
+        }
+        assert_eq!(whole.groups(), fin.groups());
+        let cols = 2 + layout.aggs.len();
+        let (mut x, mut y) = (Batch::new(cols), Batch::new(cols));
+        whole.emit(0, usize::MAX, usize::MAX, &mut x);
+        fin.emit(0, usize::MAX, usize::MAX, &mut y);
+        let mut ot = kt.clone();
+        for (i, ty) in [
+            Type::INT,
+            Type::nullable(Scalar::Int),
+            Type::FLOAT,
+            Type::nullable(Scalar::Float),
+            Type::nullable(Scalar::Str),
+            Type::nullable(Scalar::Float),
+            Type::nullable(Scalar::Str),
+            Type::nullable(Scalar::Float),
+            Type::INT,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            ot.fields.push(Field {
+                name: format!("a{i}"),
+                ty,
+            });
+        }
+        let key = |r: &Vec<Value>| format!("{:?}", &r[..2]);
+        let mut want = x.to_values(&ot);
+        let mut got = y.to_values(&ot);
+        want.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(format!("{want:?}"), format!("{got:?}"));
     }
 }

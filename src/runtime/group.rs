@@ -12,16 +12,23 @@
 //! by value with `-0.0 == 0.0` and all NaNs equal (a float key is written as its canonical
 //! value: `0.0` for a group of `-0.0` and `0.0`).
 //!
-//! Speed: `update` first finds the group of every row of the batch (a row whose key columns
-//! equal the previous row's reuses its group; keys hash with a wyhash-style `hash_key`, short
-//! keys compare inline), then folds each aggregate in one loop over the batch.
+//! Speed: `update` first hashes the key of every row of the batch, one key column at a time,
+//! straight from the batch's columns ([`batch_hashes`]: one folded multiply per column, a short
+//! string's bytes read as two words), then finds each row's group by comparing the row's key
+//! columns with the stored key ([`row_matches`]: a row's key is encoded only when it starts a
+//! new group); a row whose key columns equal the previous row's reuses its group (checked only
+//! while that hits: sorted or clustered keys); then it folds each aggregate in one loop over
+//! the batch.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
-//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows are routed between workers by a hash of the encoded key that is
-//! the same in every process (`hash_key` is a fixed function).
+//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows
+//! are routed between workers by the key hash, the same in every process (a fixed function of
+//! the key's values, computed alike from a row and from a stored key: [`hash_col`]).
 //!
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
-//! - keys are stored once, in their canonical encoding, back to back in chunks allocated at
+//! - keys are stored once, in their canonical encoding ([`Enc`]: 9 bytes per column if every key
+//!   column is fixed-width, else compact — a length byte per column, ints in the bytes they
+//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in chunks allocated at
 //!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
 //!   half; fixed-width keys are found by position, variable-width ones by one start offset per
 //!   group); they are decoded when the groups are written out, and the chunks of groups already
@@ -33,14 +40,17 @@
 //!   of strings keep a heap copy of the current best string; `first`/`last` take four words
 //!   (the value and the row's position) and two flag bits (seen, null); `count_distinct` one
 //!   word, the index of its group's set of encoded values (counted in [`GroupTable::bytes`]);
-//! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
-//!   position);
+//! - a null in a key column of a fixed-width key keeps the column's 9 bytes (so such keys stay
+//!   found by position);
 //! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
 //!   [`GroupTable::set_limit`]: [`GroupTable::add`] stops at the first row whose group would
 //!   need more (before the allocation), so that the caller can spill the table and go on.
 //!
 //! Partial states (pre-aggregation on several workers, and the spill) carry the encoded key and
-//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys.
+//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys; a
+//! pre-aggregation table keeps each group's hash ([`GroupTable::set_keep_hashes`]), and rows
+//! of a pre-aggregation that does not reduce are sent on as one-row partial states without a
+//! table ([`GroupTable::row_partials`]).
 
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;

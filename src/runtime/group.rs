@@ -148,6 +148,9 @@ pub struct GroupTable {
     /// batches).
     gids: Vec<u32>,
     hashes: Vec<u64>,
+    /// A table of one key column: a direct-mapped cache from the key (as [`small_key`] gives
+    /// it) to its group, tried before the index (empty until used; cleared with the groups).
+    cache: Vec<([u64; 3], u32)>,
     limit: usize,
     /// The key hash of each group, kept if `set_keep_hashes` (a pre-aggregation table, which
     /// sends every group on with its hash: recomputing it from the key would walk the key).
@@ -232,20 +235,50 @@ fn hash_col(h: u64, c: Col) -> u64 {
             let n = s.len();
             let (x, y) = if n > 16 {
                 (hash_key(s), 0)
-            } else if n >= 8 {
-                (read8(s, 0), read8(s, n - 8))
-            } else if n >= 4 {
-                (read4(s, 0), read4(s, n - 4))
-            } else if n > 0 {
-                (
-                    ((s[0] as u64) << 16) | ((s[n / 2] as u64) << 8) | s[n - 1] as u64,
-                    0,
-                )
             } else {
-                (0, 0)
+                short_words(s)
             };
             mix(x ^ P1 ^ ((n as u64) << 57), y ^ h ^ P2)
         }
+    }
+}
+
+/// A string of at most 16 bytes as two (overlapping) words; with its length, they are the
+/// string (so equal length and words are equal strings).
+#[inline(always)]
+fn short_words(s: &[u8]) -> (u64, u64) {
+    let n = s.len();
+    if n >= 8 {
+        (read8(s, 0), read8(s, n - 8))
+    } else if n >= 4 {
+        (read4(s, 0), read4(s, n - 4))
+    } else if n > 0 {
+        (
+            ((s[0] as u64) << 16) | ((s[n / 2] as u64) << 8) | s[n - 1] as u64,
+            0,
+        )
+    } else {
+        (0, 0)
+    }
+}
+
+/// Entries of the small-key cache (see [`GroupTable::group_ids`]).
+const CACHE: usize = 256;
+
+/// A key of one column that three words hold exactly: `(kind, x, y)`, kind 1 a null, 2 a
+/// fixed-width value (`x` its canonical word), `3 + len` a string of at most 16 bytes
+/// ([`short_words`]); `None` for a longer string. Kind 0 marks an empty cache entry.
+#[inline(always)]
+fn small_key(b: &Batch, row: usize, c: usize, s: Scalar) -> Option<[u64; 3]> {
+    let base = row * b.layout.stride;
+    match row_col(b, row, base, c, s) {
+        Col::Null => Some([1, 0, 0]),
+        Col::Word(x) => Some([2, x, 0]),
+        Col::Str(v) if v.len() <= 16 => {
+            let (x, y) = short_words(v);
+            Some([3 + v.len() as u64, x, y])
+        }
+        Col::Str(_) => None,
     }
 }
 
@@ -812,6 +845,7 @@ impl GroupTable {
             scratch: Vec::new(),
             gids: Vec::new(),
             hashes: Vec::new(),
+            cache: Vec::new(),
             limit: usize::MAX,
             group_hashes: None,
         }
@@ -877,6 +911,7 @@ impl GroupTable {
         self.strs_bytes = 0;
         self.sets.clear();
         self.sets_bytes = 0;
+        self.cache.clear();
         if let Some(h) = self.group_hashes.as_mut() {
             h.clear();
         }
@@ -1165,6 +1200,16 @@ impl GroupTable {
         let mut hashes = std::mem::take(&mut self.hashes);
         batch_hashes(b, from, &self.layout.keys, &mut hashes);
         let (mut checks, mut hits) = (0u32, 0u32);
+        // A key of one column: the small-key cache, while it hits at least half the time
+        // (after its first 64 tries of the batch), so that many distinct keys do not pay for it.
+        let one = match self.layout.keys[..] {
+            [(c, s)] => Some((c, s)),
+            _ => None,
+        };
+        if one.is_some() && self.cache.is_empty() {
+            self.cache = vec![([0; 3], 0); CACHE];
+        }
+        let (mut tries, mut found) = (0u32, 0u32);
         for row in from..b.rows {
             if row > from && (checks < 32 || hits * 4 >= checks) {
                 checks += 1;
@@ -1175,8 +1220,28 @@ impl GroupTable {
                     continue;
                 }
             }
-            match self.find_or_insert_row(hashes[row - from], b, row, &mut scratch) {
-                Ok(Some(g)) => gids.push(g as u32),
+            let h = hashes[row - from];
+            let cached = match one {
+                Some((c, s)) if tries < 64 || found * 2 >= tries => small_key(b, row, c, s),
+                _ => None,
+            };
+            let slot = (h >> 24) as usize % CACHE;
+            if let Some(k) = cached {
+                tries += 1;
+                let (ck, g) = self.cache[slot];
+                if ck == k {
+                    found += 1;
+                    gids.push(g);
+                    continue;
+                }
+            }
+            match self.find_or_insert_row(h, b, row, &mut scratch) {
+                Ok(Some(g)) => {
+                    if let Some(k) = cached {
+                        self.cache[slot] = (k, g as u32);
+                    }
+                    gids.push(g as u32)
+                }
                 Ok(None) => {
                     stop = Some(row);
                     break;
@@ -2676,5 +2741,113 @@ mod tests {
         want.sort_by_key(key);
         got.sort_by_key(key);
         assert_eq!(format!("{want:?}"), format!("{got:?}"));
+    }
+
+    /// A key of one column goes through the small-key cache: few keys (null, short and long
+    /// strings, -0.0 and 0.0, NaN), then a run of distinct keys (the cache stops paying and is
+    /// skipped), then the few again, under a limit that makes the table stop and start empty
+    /// (the cache must not outlive its groups): every row counted in its group, as a fold does.
+    #[test]
+    fn one_column_keys_through_the_small_key_cache_count_like_a_fold() {
+        let long = "k".repeat(40);
+        let cases: Vec<(Scalar, Box<dyn Fn(i64) -> Value>)> = vec![
+            (
+                Scalar::Str,
+                Box::new(move |i| match i % 4 {
+                    0 => Value::Null,
+                    1 => Value::Str(format!("id{:03}", i % 7)),
+                    2 => Value::Str(format!("{long}{}", i % 3)),
+                    _ => Value::Str(format!("id{i:010}")),
+                }),
+            ),
+            (
+                Scalar::Float,
+                Box::new(|i| match i % 5 {
+                    0 => Value::Null,
+                    1 => Value::Float(-0.0),
+                    2 => Value::Float(0.0),
+                    3 => Value::Float(f64::NAN),
+                    _ => Value::Float(i as f64 / 8.0),
+                }),
+            ),
+            (
+                Scalar::Int,
+                Box::new(|i| {
+                    if i % 9 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(i % 5 - 2)
+                    }
+                }),
+            ),
+        ];
+        for (scalar, value) in cases {
+            let t = RowType::new(vec![Field {
+                name: "k".into(),
+                ty: Type::nullable(scalar),
+            }]);
+            // Few keys, many distinct ones, few again.
+            let rows: Vec<Vec<Value>> = (0..9000i64)
+                .map(|i| {
+                    let k = if (3000..6000).contains(&i) {
+                        i * 131
+                    } else {
+                        i % 13
+                    };
+                    vec![value(k)]
+                })
+                .collect();
+            let show = |v: &Value| match v {
+                Value::Float(x) if *x == 0.0 => "0.0".to_string(),
+                Value::Float(x) if x.is_nan() => "NaN".to_string(),
+                v => format!("{v:?}"),
+            };
+            let mut want: std::collections::HashMap<String, i64> = Default::default();
+            for r in &rows {
+                *want.entry(show(&r[0])).or_default() += 1;
+            }
+            let layout = GroupLayout {
+                keys: vec![(0, scalar)],
+                aggs: vec![(AggFunc::Count, None)],
+            };
+            let mut g = GroupTable::new(layout, t.clone());
+            g.set_limit(48 << 10);
+            let mut got: std::collections::HashMap<String, i64> = Default::default();
+            let mut stops = 0;
+            for part in rows.chunks(1500) {
+                let b = Batch::from_values(&t, part);
+                let mut from = 0;
+                loop {
+                    let stop = g.add(&b, from).unwrap();
+                    let mut out = Batch::new(2);
+                    g.emit(0, usize::MAX, usize::MAX, &mut out);
+                    let mut ot = t.clone();
+                    ot.fields.push(Field {
+                        name: "n".into(),
+                        ty: Type::INT,
+                    });
+                    for r in out.to_values(&ot) {
+                        let Value::Int(n) = r[1] else {
+                            panic!("count {r:?}")
+                        };
+                        *got.entry(show(&r[0])).or_default() += n;
+                    }
+                    // Every other time emptied by `clear` (the kept allocations), else `release`.
+                    if stops % 2 == 0 {
+                        g.clear();
+                    } else {
+                        g.release();
+                    }
+                    match stop {
+                        Some(r) => {
+                            from = r;
+                            stops += 1;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            assert_eq!(got, want, "{scalar:?}");
+        }
     }
 }

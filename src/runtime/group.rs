@@ -17,8 +17,9 @@
 //! string's bytes read as two words), then finds each row's group by comparing the row's key
 //! columns with the stored key ([`row_matches`]: a row's key is encoded only when it starts a
 //! new group); a row whose key columns equal the previous row's reuses its group (checked only
-//! while that hits: sorted or clustered keys); then it folds each aggregate in one loop over
-//! the batch.
+//! while that hits: sorted or clustered keys), and a key of one column is first looked up in a
+//! small direct-mapped cache that holds such keys exactly (while it hits: few distinct keys);
+//! then it folds each aggregate in one loop over the batch.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows
@@ -536,18 +537,7 @@ fn read4(b: &[u8], i: usize) -> u64 {
 pub fn hash_key(b: &[u8]) -> u64 {
     let n = b.len();
     let (x, y) = if n <= 16 {
-        if n >= 8 {
-            (read8(b, 0), read8(b, n - 8))
-        } else if n >= 4 {
-            (read4(b, 0), read4(b, n - 4))
-        } else if n > 0 {
-            (
-                ((b[0] as u64) << 16) | ((b[n / 2] as u64) << 8) | b[n - 1] as u64,
-                0,
-            )
-        } else {
-            (0, 0)
-        }
+        short_words(b)
     } else {
         let mut h = P0;
         let mut i = 0;
@@ -1794,21 +1784,7 @@ mod tests {
             ],
         };
         let kt = RowType::new(vec![t.fields[0].clone()]);
-        let mut whole = GroupTable::new(layout.clone(), kt.clone());
-        whole.update(&Batch::from_values(&t, &rows)).unwrap();
-        let mut fin = GroupTable::new(layout.clone(), kt.clone());
-        for part in rows.chunks(37) {
-            let mut pre = GroupTable::new(layout.clone(), kt.clone());
-            pre.update(&Batch::from_values(&t, part)).unwrap();
-            let mut b = Batch::new(pre.partial_columns());
-            for g in 0..pre.groups() {
-                pre.emit_partial(g, pre.group_hash(g), &mut b);
-            }
-            fin.merge(&b).unwrap();
-        }
-        let (mut x, mut y) = (Batch::new(7), Batch::new(7));
-        whole.emit(0, 100, usize::MAX, &mut x);
-        fin.emit(0, 100, usize::MAX, &mut y);
+        let (x, y) = whole_and_merged(&t, &rows, &layout, &kt, 37, false);
         assert_eq!(x.words, y.words);
         assert_eq!(x.arena, y.arena);
     }
@@ -2452,10 +2428,10 @@ mod tests {
             g.update(&b).unwrap();
             let mut hashes = Vec::new();
             batch_hashes(&b, 0, &keys, &mut hashes);
-            for row in 0..b.rows {
+            for (row, &h) in hashes.iter().enumerate() {
                 let gid = g.gids[row] as usize;
-                assert_eq!(hashes[row], row_hash(&b, row, &keys), "row {row}");
-                assert_eq!(hashes[row], g.group_hash(gid), "row {row} {keys:?}");
+                assert_eq!(h, row_hash(&b, row, &keys), "row {row}");
+                assert_eq!(h, g.group_hash(gid), "row {row} {keys:?}");
                 assert!(row_matches(g.key(gid), &b, row, &keys, g.enc), "row {row}");
             }
             // Groups by value: -0.0 joins 0.0 (floats at i % 5 = 1, 2 fold together).
@@ -2596,38 +2572,8 @@ mod tests {
             keys: vec![(0, Scalar::Str), (1, Scalar::Int)],
             aggs: vec![(AggFunc::Count, None)],
         };
-        let mut g = GroupTable::new(layout, t.clone());
-        g.set_limit(24 << 10);
-        let mut got: std::collections::HashMap<String, i64> = Default::default();
-        let mut stops = 0;
-        for part in rows.chunks(2048) {
-            let b = Batch::from_values(&t, part);
-            let mut from = 0;
-            loop {
-                let stop = g.add(&b, from).unwrap();
-                let mut out = Batch::new(3);
-                g.emit(0, usize::MAX, usize::MAX, &mut out);
-                let mut ot = t.clone();
-                ot.fields.push(Field {
-                    name: "n".into(),
-                    ty: Type::INT,
-                });
-                for r in out.to_values(&ot) {
-                    let Value::Int(n) = r[2] else {
-                        panic!("count {r:?}")
-                    };
-                    *got.entry(format!("{:?}", &r[..2])).or_default() += n;
-                }
-                g.release();
-                match stop {
-                    Some(r) => {
-                        from = r;
-                        stops += 1;
-                    }
-                    None => break,
-                }
-            }
-        }
+        let show = |k: &[Value]| format!("{k:?}");
+        let (got, stops) = counts_through_stops(&t, &rows, layout, 24 << 10, 2048, &show);
         assert!(stops > 0);
         assert_eq!(got, want);
     }
@@ -2646,23 +2592,8 @@ mod tests {
             ],
         };
         let kt = RowType::new(vec![t.fields[3].clone()]);
-        let mut whole = GroupTable::new(layout.clone(), kt.clone());
-        whole.update(&Batch::from_values(&t, &rows)).unwrap();
-        let mut fin = GroupTable::new(layout.clone(), kt.clone());
-        for part in rows.chunks(41) {
-            let mut pre = GroupTable::new(layout.clone(), kt.clone());
-            pre.set_keep_hashes(true);
-            pre.update(&Batch::from_values(&t, part)).unwrap();
-            let mut b = Batch::new(pre.partial_columns());
-            for g in 0..pre.groups() {
-                pre.emit_partial(g, pre.group_hash(g), &mut b);
-            }
-            fin.merge(&b).unwrap();
-        }
-        let (mut x, mut y) = (Batch::new(4), Batch::new(4));
-        whole.emit(0, 100, usize::MAX, &mut x);
-        fin.emit(0, 100, usize::MAX, &mut y);
-        assert_eq!(whole.groups(), 3);
+        let (x, y) = whole_and_merged(&t, &rows, &layout, &kt, 41, true);
+        assert_eq!(x.rows, 3);
         assert_eq!(x.words, y.words);
         // Per group: 5 non-null strings, 6 ints, 3 floats (0.0 = -0.0, one NaN).
         for r in 0..x.rows {
@@ -2750,19 +2681,20 @@ mod tests {
     #[test]
     fn one_column_keys_through_the_small_key_cache_count_like_a_fold() {
         let long = "k".repeat(40);
-        let cases: Vec<(Scalar, Box<dyn Fn(i64) -> Value>)> = vec![
+        type Gen = Box<dyn Fn(i64) -> Value>;
+        let cases: Vec<(Scalar, Gen)> = vec![
             (
                 Scalar::Str,
-                Box::new(move |i| match i % 4 {
+                Box::new(move |i| match i {
                     0 => Value::Null,
-                    1 => Value::Str(format!("id{:03}", i % 7)),
-                    2 => Value::Str(format!("{long}{}", i % 3)),
+                    1..=6 => Value::Str(format!("id{i:03}")),
+                    7..=9 => Value::Str(format!("{long}{i}")),
                     _ => Value::Str(format!("id{i:010}")),
                 }),
             ),
             (
                 Scalar::Float,
-                Box::new(|i| match i % 5 {
+                Box::new(|i| match i {
                     0 => Value::Null,
                     1 => Value::Float(-0.0),
                     2 => Value::Float(0.0),
@@ -2773,10 +2705,10 @@ mod tests {
             (
                 Scalar::Int,
                 Box::new(|i| {
-                    if i % 9 == 0 {
+                    if i == 0 {
                         Value::Null
                     } else {
-                        Value::Int(i % 5 - 2)
+                        Value::Int(i - 2)
                     }
                 }),
             ),
@@ -2810,44 +2742,97 @@ mod tests {
                 keys: vec![(0, scalar)],
                 aggs: vec![(AggFunc::Count, None)],
             };
-            let mut g = GroupTable::new(layout, t.clone());
-            g.set_limit(48 << 10);
-            let mut got: std::collections::HashMap<String, i64> = Default::default();
-            let mut stops = 0;
-            for part in rows.chunks(1500) {
-                let b = Batch::from_values(&t, part);
-                let mut from = 0;
-                loop {
-                    let stop = g.add(&b, from).unwrap();
-                    let mut out = Batch::new(2);
-                    g.emit(0, usize::MAX, usize::MAX, &mut out);
-                    let mut ot = t.clone();
-                    ot.fields.push(Field {
-                        name: "n".into(),
-                        ty: Type::INT,
-                    });
-                    for r in out.to_values(&ot) {
-                        let Value::Int(n) = r[1] else {
-                            panic!("count {r:?}")
-                        };
-                        *got.entry(show(&r[0])).or_default() += n;
-                    }
-                    // Every other time emptied by `clear` (the kept allocations), else `release`.
-                    if stops % 2 == 0 {
-                        g.clear();
-                    } else {
-                        g.release();
-                    }
-                    match stop {
-                        Some(r) => {
-                            from = r;
-                            stops += 1;
-                        }
-                        None => break,
-                    }
-                }
-            }
+            let one = |k: &[Value]| show(&k[0]);
+            let (got, stops) = counts_through_stops(&t, &rows, layout, 48 << 10, 1500, &one);
+            assert!(stops > 1, "{scalar:?}");
             assert_eq!(got, want, "{scalar:?}");
         }
+    }
+
+    /// The count per key (named by `show`) of `rows` through a table of `layout` (a `count()`
+    /// last) under `limit`, added `chunk` rows at a time and emptied (by `clear` and `release` in
+    /// turn) at every stop, as the spill does; and the number of stops.
+    fn counts_through_stops(
+        t: &RowType,
+        rows: &[Vec<Value>],
+        layout: GroupLayout,
+        limit: usize,
+        chunk: usize,
+        show: &dyn Fn(&[Value]) -> String,
+    ) -> (std::collections::HashMap<String, i64>, usize) {
+        let k = layout.keys.len();
+        let mut ot = RowType::new(
+            layout
+                .keys
+                .iter()
+                .map(|&(c, _)| t.fields[c].clone())
+                .collect(),
+        );
+        ot.fields.push(Field {
+            name: "n".into(),
+            ty: Type::INT,
+        });
+        let mut g = GroupTable::new(layout, t.clone());
+        g.set_limit(limit);
+        let mut got: std::collections::HashMap<String, i64> = Default::default();
+        let mut stops = 0;
+        for part in rows.chunks(chunk) {
+            let b = Batch::from_values(t, part);
+            let mut from = 0;
+            loop {
+                let stop = g.add(&b, from).unwrap();
+                let mut out = Batch::new(k + 1);
+                g.emit(0, usize::MAX, usize::MAX, &mut out);
+                for r in out.to_values(&ot) {
+                    let Value::Int(n) = r[k] else {
+                        panic!("count {r:?}")
+                    };
+                    *got.entry(show(&r[..k])).or_default() += n;
+                }
+                if stops % 2 == 0 {
+                    g.clear();
+                } else {
+                    g.release();
+                }
+                match stop {
+                    Some(r) => {
+                        from = r;
+                        stops += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        (got, stops)
+    }
+
+    /// `rows` aggregated by one table, and by a table per `chunk` rows whose partial states (with
+    /// kept hashes if `keep`) are merged into another: both tables' groups, emitted.
+    fn whole_and_merged(
+        t: &RowType,
+        rows: &[Vec<Value>],
+        layout: &GroupLayout,
+        kt: &RowType,
+        chunk: usize,
+        keep: bool,
+    ) -> (Batch, Batch) {
+        let mut whole = GroupTable::new(layout.clone(), kt.clone());
+        whole.update(&Batch::from_values(t, rows)).unwrap();
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for part in rows.chunks(chunk) {
+            let mut pre = GroupTable::new(layout.clone(), kt.clone());
+            pre.set_keep_hashes(keep);
+            pre.update(&Batch::from_values(t, part)).unwrap();
+            let mut b = Batch::new(pre.partial_columns());
+            for g in 0..pre.groups() {
+                pre.emit_partial(g, pre.group_hash(g), &mut b);
+            }
+            fin.merge(&b).unwrap();
+        }
+        let cols = kt.fields.len() + layout.aggs.len();
+        let (mut x, mut y) = (Batch::new(cols), Batch::new(cols));
+        whole.emit(0, usize::MAX, usize::MAX, &mut x);
+        fin.emit(0, usize::MAX, usize::MAX, &mut y);
+        (x, y)
     }
 }

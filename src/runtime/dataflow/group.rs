@@ -87,6 +87,17 @@ pub(super) fn group_op<'s>(
                     });
                     return;
                 };
+                // Sends each non-empty part to its owner (the others back to the pool).
+                let send = |parts: Vec<Batch>, output: &mut OutputBuilderSession<'_, u64, Cb>| {
+                    for (w, b) in parts.into_iter().enumerate() {
+                        if b.rows > 0 {
+                            let dest = owners.get(w).copied().unwrap_or(0) as u64;
+                            output.session(&*c).give(Packet::new(dest, b));
+                        } else {
+                            c2.pool.put(b);
+                        }
+                    }
+                };
                 let flush =
                     |pre: &mut GroupTable, output: &mut OutputBuilderSession<'_, u64, Cb>| {
                         let mut parts: Vec<Batch> =
@@ -101,14 +112,7 @@ pub(super) fn group_op<'s>(
                                 output.session(&*c).give(Packet::new(dest, b));
                             }
                         }
-                        for (w, b) in parts.into_iter().enumerate() {
-                            if b.rows > 0 {
-                                let dest = owners.get(w).copied().unwrap_or(0) as u64;
-                                output.session(&*c).give(Packet::new(dest, b));
-                            } else {
-                                c2.pool.put(b);
-                            }
-                        }
+                        send(parts, output);
                         pre.clear();
                     };
                 input.for_each(|_cap, data| {
@@ -121,14 +125,7 @@ pub(super) fn group_op<'s>(
                             let mut parts: Vec<Batch> =
                                 (0..peers).map(|_| c2.pool.take(pcols)).collect();
                             pre.row_partials(&p.batch, &mut parts);
-                            for (w, b) in parts.into_iter().enumerate() {
-                                if b.rows > 0 {
-                                    let dest = owners.get(w).copied().unwrap_or(0) as u64;
-                                    output.session(&*c).give(Packet::new(dest, b));
-                                } else {
-                                    c2.pool.put(b);
-                                }
-                            }
+                            send(parts, output);
                             c2.pool.recycle(p.batch);
                             continue;
                         }

@@ -12,16 +12,24 @@
 //! by value with `-0.0 == 0.0` and all NaNs equal (a float key is written as its canonical
 //! value: `0.0` for a group of `-0.0` and `0.0`).
 //!
-//! Speed: `update` first finds the group of every row of the batch (a row whose key columns
-//! equal the previous row's reuses its group; keys hash with a wyhash-style `hash_key`, short
-//! keys compare inline), then folds each aggregate in one loop over the batch.
+//! Speed: `update` first hashes the key of every row of the batch, one key column at a time,
+//! straight from the batch's columns ([`batch_hashes`]: one folded multiply per column, a short
+//! string's bytes read as two words), then finds each row's group by comparing the row's key
+//! columns with the stored key ([`row_matches`]: a row's key is encoded only when it starts a
+//! new group); a row whose key columns equal the previous row's reuses its group (checked only
+//! while that hits: sorted or clustered keys), and a key of one column is first looked up in a
+//! small direct-mapped cache that holds such keys exactly (while it hits: few distinct keys);
+//! then it folds each aggregate in one loop over the batch.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
-//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows are routed between workers by a hash of the encoded key that is
-//! the same in every process (`hash_key` is a fixed function).
+//! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows
+//! are routed between workers by the key hash, the same in every process (a fixed function of
+//! the key's values, computed alike from a row and from a stored key: [`hash_col`]).
 //!
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
-//! - keys are stored once, in their canonical encoding, back to back in chunks allocated at
+//! - keys are stored once, in their canonical encoding ([`Enc`]: 9 bytes per column if every key
+//!   column is fixed-width, else compact — a length byte per column, ints in the bytes they
+//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in chunks allocated at
 //!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
 //!   half; fixed-width keys are found by position, variable-width ones by one start offset per
 //!   group); they are decoded when the groups are written out, and the chunks of groups already
@@ -33,14 +41,17 @@
 //!   of strings keep a heap copy of the current best string; `first`/`last` take four words
 //!   (the value and the row's position) and two flag bits (seen, null); `count_distinct` one
 //!   word, the index of its group's set of encoded values (counted in [`GroupTable::bytes`]);
-//! - a null in a fixed-width key column keeps the column's 9 bytes (so such keys stay found by
-//!   position);
+//! - a null in a key column of a fixed-width key keeps the column's 9 bytes (so such keys stay
+//!   found by position);
 //! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
 //!   [`GroupTable::set_limit`]: [`GroupTable::add`] stops at the first row whose group would
 //!   need more (before the allocation), so that the caller can spill the table and go on.
 //!
 //! Partial states (pre-aggregation on several workers, and the spill) carry the encoded key and
-//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys.
+//! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys; a
+//! pre-aggregation table keeps each group's hash ([`GroupTable::set_keep_hashes`]), and rows
+//! of a pre-aggregation that does not reduce are sent on as one-row partial states without a
+//! table ([`GroupTable::row_partials`]).
 
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
@@ -113,8 +124,9 @@ pub struct GroupTable {
     /// Words per group: the aggregates', then the flag words.
     words: usize,
     flag_words: usize,
-    /// The encoded keys, each stored once.
+    /// The encoded keys, each stored once, and their encoding.
     keys: KeyStore,
+    enc: Enc,
     /// Words of each group's state that start as `u64::MAX` (min/max and first/last of strings:
     /// no string; count_distinct: no set).
     unset_words: Vec<usize>,
@@ -133,49 +145,340 @@ pub struct GroupTable {
     /// Rows seen without an input position (their position is this running count).
     unplaced: u64,
     scratch: Vec<u8>,
-    /// The group of each row of the batch being added (reused between batches).
+    /// The group of each row of the batch being added, and its key hash (reused between
+    /// batches).
     gids: Vec<u32>,
+    hashes: Vec<u64>,
+    /// A table of one key column: a direct-mapped cache from the key (as [`small_key`] gives
+    /// it) to its group, tried before the index (empty until used; cleared with the groups).
+    cache: Vec<([u64; 3], u32)>,
     limit: usize,
+    /// The key hash of each group, kept if `set_keep_hashes` (a pre-aggregation table, which
+    /// sends every group on with its hash: recomputing it from the key would walk the key).
+    group_hashes: Option<Vec<u64>>,
 }
 
-/// Appends the canonical encoding of the key of `b[row]` to `out`: per column a tag byte (0 null,
-/// 1 present), then a fixed-width value's 8 bytes (also for a null: keys of fixed-width columns
-/// are found by position), or a string's length (u32) and bytes.
-#[inline]
-pub fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]) {
-    let base = row * b.layout.stride;
-    for &(c, s) in keys {
-        let null = b.words[base + c / 64] >> (c % 64) & 1 == 1;
-        if s == Scalar::Str {
-            if null {
-                out.push(0);
-                continue;
-            }
-            let v = b.get_str_bytes(row, c);
-            let mut head = [1u8; 5];
-            head[1..].copy_from_slice(&(v.len() as u32).to_le_bytes());
-            out.extend_from_slice(&head);
-            out.extend_from_slice(v);
-            continue;
+/// How a table encodes its keys. `Fixed` (every key column fixed-width: int, float, bool,
+/// timestamp): per column a tag byte (0 null, 1 present) and the value's 8 bytes, also for a null,
+/// so that the keys have one width and are found by position. `Compact` (a key with a string
+/// column): per column one length byte — a string: 0 null, `1 + len` for `len < 254`, else 255
+/// and the length as u32; a fixed-width value: 0 null, else `1 + k` and the `k` low bytes of its
+/// word (an int's or timestamp's zigzag, a float's canonical bits, a bool's 0/1), `k` as few as
+/// hold it — then the bytes. Either encoding is canonical (equal keys, equal bytes), so stored
+/// keys compare bytewise; a row's key is compared with a stored one column by column without
+/// being encoded ([`row_matches`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Enc {
+    Fixed,
+    Compact,
+}
+
+/// The word of a fixed-width key value that keys compare by: floats with `-0.0 == 0.0` and all
+/// NaNs equal.
+#[inline(always)]
+fn canon(s: Scalar, x: u64) -> u64 {
+    if s == Scalar::Float {
+        let f = f64::from_bits(x);
+        if f.is_nan() {
+            return f64::NAN.to_bits();
+        } else if f == 0.0 {
+            return 0;
         }
-        let mut w = [0u8; 9];
-        if !null {
-            let mut x = b.words[base + b.layout.slot(c)];
-            if s == Scalar::Float {
-                let f = f64::from_bits(x);
-                x = if f.is_nan() {
-                    f64::NAN.to_bits()
-                } else if f == 0.0 {
-                    0
-                } else {
-                    x
-                };
-            }
-            w[0] = 1;
-            w[1..].copy_from_slice(&x.to_le_bytes());
-        }
-        out.extend_from_slice(&w);
     }
+    x
+}
+
+/// The word `Enc::Compact` stores for a canonical value (small ints in few bytes).
+#[inline(always)]
+fn compact_word(s: Scalar, x: u64) -> u64 {
+    match s {
+        Scalar::Int | Scalar::Timestamp => (x << 1) ^ ((x as i64 >> 63) as u64),
+        _ => x,
+    }
+}
+
+/// The inverse of [`compact_word`].
+#[inline(always)]
+fn from_compact_word(s: Scalar, u: u64) -> u64 {
+    match s {
+        Scalar::Int | Scalar::Timestamp => (u >> 1) ^ (u & 1).wrapping_neg(),
+        _ => u,
+    }
+}
+
+/// Bytes of `u` without its high zero bytes (0 for 0).
+#[inline(always)]
+fn word_len(u: u64) -> usize {
+    (71 - u.leading_zeros() as usize) / 8
+}
+
+/// The value of one key column, as the key hash and the comparisons see it.
+enum Col<'a> {
+    Null,
+    /// A fixed-width value's canonical word.
+    Word(u64),
+    Str(&'a [u8]),
+}
+
+/// The key hash: per column one folded multiply of the running hash with the column's value (a
+/// string's [`hash_key`]), so that it is computed alike from a row ([`row_hash`]) and from an
+/// encoded key ([`GroupTable::group_hash`]) in either encoding, and is the same in every process.
+const HASH_SEED: u64 = P0;
+
+#[inline(always)]
+fn hash_col(h: u64, c: Col) -> u64 {
+    match c {
+        Col::Null => mix(h ^ P0, P1),
+        Col::Word(x) => mix(x ^ P1, h ^ P2),
+        Col::Str(s) => {
+            // A short string (most keys) in one multiply: its bytes as two (overlapping)
+            // words, its length in the high bits of the first.
+            let n = s.len();
+            let (x, y) = if n > 16 {
+                (hash_key(s), 0)
+            } else {
+                short_words(s)
+            };
+            mix(x ^ P1 ^ ((n as u64) << 57), y ^ h ^ P2)
+        }
+    }
+}
+
+/// A string of at most 16 bytes as two (overlapping) words; with its length, they are the
+/// string (so equal length and words are equal strings).
+#[inline(always)]
+fn short_words(s: &[u8]) -> (u64, u64) {
+    let n = s.len();
+    if n >= 8 {
+        (read8(s, 0), read8(s, n - 8))
+    } else if n >= 4 {
+        (read4(s, 0), read4(s, n - 4))
+    } else if n > 0 {
+        (
+            ((s[0] as u64) << 16) | ((s[n / 2] as u64) << 8) | s[n - 1] as u64,
+            0,
+        )
+    } else {
+        (0, 0)
+    }
+}
+
+/// Entries of the small-key cache (see [`GroupTable::group_ids`]).
+const CACHE: usize = 256;
+
+/// A key of one column that three words hold exactly: `(kind, x, y)`, kind 1 a null, 2 a
+/// fixed-width value (`x` its canonical word), `3 + len` a string of at most 16 bytes
+/// ([`short_words`]); `None` for a longer string. Kind 0 marks an empty cache entry.
+#[inline(always)]
+fn small_key(b: &Batch, row: usize, c: usize, s: Scalar) -> Option<[u64; 3]> {
+    let base = row * b.layout.stride;
+    match row_col(b, row, base, c, s) {
+        Col::Null => Some([1, 0, 0]),
+        Col::Word(x) => Some([2, x, 0]),
+        Col::Str(v) if v.len() <= 16 => {
+            let (x, y) = short_words(v);
+            Some([3 + v.len() as u64, x, y])
+        }
+        Col::Str(_) => None,
+    }
+}
+
+/// Key column `c` (of scalar `s`) of the row at word `base` of `b`.
+#[inline(always)]
+fn row_col(b: &Batch, row: usize, base: usize, c: usize, s: Scalar) -> Col<'_> {
+    if b.words[base + c / 64] >> (c % 64) & 1 == 1 {
+        Col::Null
+    } else if s == Scalar::Str {
+        Col::Str(b.get_str_bytes(row, c))
+    } else {
+        Col::Word(canon(s, b.words[base + b.layout.slot(c)]))
+    }
+}
+
+/// The key hash of row `row` of `b` (see [`hash_col`]; the tests check [`batch_hashes`] against it).
+#[cfg(test)]
+#[inline]
+fn row_hash(b: &Batch, row: usize, keys: &[(usize, Scalar)]) -> u64 {
+    let base = row * b.layout.stride;
+    let mut h = HASH_SEED;
+    for &(c, s) in keys {
+        h = hash_col(h, row_col(b, row, base, c, s));
+    }
+    h
+}
+
+/// The key hashes of rows `from..` of `b` into `out` ([`row_hash`] of each), one column at a
+/// time (a tight loop per key column rather than a walk over the key columns per row).
+fn batch_hashes(b: &Batch, from: usize, keys: &[(usize, Scalar)], out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(b.rows.saturating_sub(from), HASH_SEED);
+    let stride = b.layout.stride;
+    let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
+    for &(c, s) in keys {
+        let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
+        let rows = out.iter_mut().zip(words.chunks_exact(stride));
+        match s {
+            Scalar::Str => {
+                for (h, r) in rows {
+                    *h = if r[nw] & bit != 0 {
+                        hash_col(*h, Col::Null)
+                    } else {
+                        let (o, n) = ((r[off] >> 32) as usize, (r[off] & 0xffff_ffff) as usize);
+                        hash_col(*h, Col::Str(b.arena.get(o..o + n).unwrap_or(&[])))
+                    };
+                }
+            }
+            _ => {
+                for (h, r) in rows {
+                    *h = if r[nw] & bit != 0 {
+                        hash_col(*h, Col::Null)
+                    } else {
+                        hash_col(*h, Col::Word(canon(s, r[off])))
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Little-endian `b.len() <= 8` bytes as a word (without a call to `memcpy` for the
+/// variable length).
+#[inline(always)]
+fn read_le(b: &[u8]) -> u64 {
+    match b.len() {
+        8.. => read8(b, 0),
+        4..8 => read4(b, 0) | read4(b, b.len() - 4) << (8 * (b.len() - 4)),
+        _ => b.iter().rev().fold(0, |x, &c| (x << 8) | c as u64),
+    }
+}
+
+/// The next column of an encoded key, from `key[*at..]` (a damaged key, from a partial state of
+/// another process, gives nulls and empty strings, never a panic).
+#[inline]
+fn next_col<'a>(key: &'a [u8], at: &mut usize, s: Scalar, enc: Enc) -> Col<'a> {
+    let start = *at;
+    if enc == Enc::Fixed {
+        *at += 9;
+        return match key.get(start..start + 9) {
+            Some(w) if w[0] != 0 => Col::Word(read_le(&w[1..])),
+            _ => Col::Null,
+        };
+    }
+    let Some(&t) = key.get(start) else {
+        *at += 1;
+        return Col::Null;
+    };
+    if s == Scalar::Str {
+        let (from, len) = match t {
+            0 => {
+                *at += 1;
+                return Col::Null;
+            }
+            255 => (
+                start + 5,
+                key.get(start + 1..start + 5).map_or(0, read_le) as usize,
+            ),
+            _ => (start + 1, t as usize - 1),
+        };
+        *at = from + len;
+        return Col::Str(key.get(from..from + len).unwrap_or(&[]));
+    }
+    if t == 0 {
+        *at += 1;
+        return Col::Null;
+    }
+    let k = (t as usize - 1).min(8);
+    *at = start + 1 + k;
+    let u = key.get(start + 1..start + 1 + k).map_or(0, read_le);
+    Col::Word(from_compact_word(s, u))
+}
+
+/// Appends the encoding (`enc`) of the key of `b[row]` to `out`.
+#[inline]
+fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) {
+    let base = row * b.layout.stride;
+    out.reserve(keys.len() * 9 + 64);
+    for &(c, s) in keys {
+        match (row_col(b, row, base, c, s), enc) {
+            (Col::Null, Enc::Fixed) => out.extend_from_slice(&[0; 9]),
+            (Col::Null, Enc::Compact) => out.push(0),
+            (Col::Word(x), Enc::Fixed) => {
+                let mut w = [1u8; 9];
+                w[1..].copy_from_slice(&x.to_le_bytes());
+                out.extend_from_slice(&w);
+            }
+            (Col::Word(x), Enc::Compact) => {
+                let u = compact_word(s, x);
+                let k = word_len(u);
+                let mut w = [0u8; 9];
+                w[0] = 1 + k as u8;
+                w[1..].copy_from_slice(&u.to_le_bytes());
+                // A fixed-size copy, then cut (no `memcpy` call for the variable length).
+                let at = out.len();
+                out.extend_from_slice(&w);
+                out.truncate(at + 1 + k);
+            }
+            (Col::Str(v), _) => {
+                if v.len() < 254 {
+                    out.push(1 + v.len() as u8);
+                } else {
+                    out.push(255);
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
+                out.extend_from_slice(v);
+            }
+        }
+    }
+}
+
+/// Whether the stored key `key` (encoded as `enc`) is the key of `b[row]`, compared column by
+/// column without encoding the row's.
+#[inline]
+fn row_matches(key: &[u8], b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) -> bool {
+    let base = row * b.layout.stride;
+    let mut at = 0;
+    for &(c, s) in keys {
+        let same = match (row_col(b, row, base, c, s), enc) {
+            (Col::Null, Enc::Fixed) => key.get(at) == Some(&0),
+            (Col::Word(x), Enc::Fixed) => {
+                key.get(at) == Some(&1) && key.get(at + 1..at + 9).map(read_le) == Some(x)
+            }
+            (Col::Null, Enc::Compact) => {
+                at += 1;
+                key.get(at - 1) == Some(&0)
+            }
+            (Col::Word(x), Enc::Compact) => {
+                let u = compact_word(s, x);
+                let k = word_len(u);
+                let same = key.get(at) == Some(&(1 + k as u8))
+                    && key.get(at + 1..at + 1 + k).map(read_le) == Some(u);
+                at += 1 + k;
+                same
+            }
+            (Col::Str(v), _) => {
+                let n = v.len();
+                let from = if n < 254 { at + 1 } else { at + 5 };
+                let end = from + n;
+                if end > key.len() {
+                    return false;
+                }
+                let head = if n < 254 {
+                    key[at] == 1 + n as u8
+                } else {
+                    key[at] == 255 && read4(key, at + 1) == n as u64
+                };
+                at = end;
+                head && same_bytes(&key[from..end], v)
+            }
+        };
+        if !same {
+            return false;
+        }
+        if enc == Enc::Fixed {
+            at += 9;
+        }
+    }
+    at == key.len()
 }
 
 pub fn route(key: &[u8], peers: usize) -> u64 {
@@ -234,18 +537,7 @@ fn read4(b: &[u8], i: usize) -> u64 {
 pub fn hash_key(b: &[u8]) -> u64 {
     let n = b.len();
     let (x, y) = if n <= 16 {
-        if n >= 8 {
-            (read8(b, 0), read8(b, n - 8))
-        } else if n >= 4 {
-            (read4(b, 0), read4(b, n - 4))
-        } else if n > 0 {
-            (
-                ((b[0] as u64) << 16) | ((b[n / 2] as u64) << 8) | b[n - 1] as u64,
-                0,
-            )
-        } else {
-            (0, 0)
-        }
+        short_words(b)
     } else {
         let mut h = P0;
         let mut i = 0;
@@ -265,7 +557,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    if (8..=16).contains(&n) {
+    if n < 4 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else if n < 8 {
+        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
+    } else if n <= 16 {
         read8(a, 0) == read8(b, 0) && read8(a, n - 8) == read8(b, n - 8)
     } else if (17..=32).contains(&n) {
         read8(a, 0) == read8(b, 0)
@@ -285,38 +581,26 @@ fn fixed_width(s: Scalar) -> Option<usize> {
     }
 }
 
-/// The next key column in `bytes[*at..]` (as `encode_key` wrote it) written to `out[row, col]`
-/// (a damaged key, from a partial state of another process, gives nulls and empty strings).
+/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`.
 #[inline]
-fn decode_into(bytes: &[u8], at: &mut usize, s: Scalar, out: &mut Batch, row: usize, col: usize) {
-    let rest = bytes.get(*at..).unwrap_or(&[]);
-    if s == Scalar::Str {
-        match rest {
-            [1, a, b, c, d, tail @ ..] => {
-                let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
-                out.set_str_bytes(row, col, tail.get(..len).unwrap_or(&[]));
-                *at += 5 + len;
-            }
-            _ => {
-                out.set_null(row, col);
-                *at += 1;
-            }
-        }
-        return;
-    }
-    *at += 9;
-    let Some(w) = rest.get(..9).filter(|w| w[0] != 0) else {
-        out.set_null(row, col);
-        return;
-    };
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&w[1..]);
-    let x = u64::from_le_bytes(a);
-    match s {
-        Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
-        Scalar::Bool => out.set_bool(row, col, x != 0),
-        Scalar::Null => out.set_null(row, col),
-        _ => out.set_int(row, col, x as i64),
+fn decode_into(
+    bytes: &[u8],
+    at: &mut usize,
+    s: Scalar,
+    enc: Enc,
+    out: &mut Batch,
+    row: usize,
+    col: usize,
+) {
+    match next_col(bytes, at, s, enc) {
+        Col::Null => out.set_null(row, col),
+        Col::Str(v) => out.set_str_bytes(row, col, v),
+        Col::Word(x) => match s {
+            Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
+            Scalar::Bool => out.set_bool(row, col, x != 0),
+            Scalar::Null => out.set_null(row, col),
+            _ => out.set_int(row, col, x as i64),
+        },
     }
 }
 
@@ -533,6 +817,11 @@ impl GroupTable {
             words: words + flag_words,
             flag_words,
             keys: KeyStore::new(key_width),
+            enc: if key_width.is_some() {
+                Enc::Fixed
+            } else {
+                Enc::Compact
+            },
             unset_words,
             index: Vec::new(),
             groups: 0,
@@ -545,7 +834,10 @@ impl GroupTable {
             unplaced: 0,
             scratch: Vec::new(),
             gids: Vec::new(),
+            hashes: Vec::new(),
+            cache: Vec::new(),
             limit: usize::MAX,
+            group_hashes: None,
         }
     }
 
@@ -558,6 +850,7 @@ impl GroupTable {
         self.keys.bytes()
             + self.index.capacity() * 8
             + self.states.capacity() * 8
+            + self.group_hashes.as_ref().map_or(0, |v| v.capacity() * 8)
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
             + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
@@ -590,10 +883,12 @@ impl GroupTable {
     /// batch, and `first`/`last` must still rank its rows by their position).
     pub fn release(&mut self) {
         let (limit, pos, unplaced) = (self.limit, self.pos, self.unplaced);
+        let keep = self.group_hashes.is_some();
         *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
         self.limit = limit;
         self.pos = pos;
         self.unplaced = unplaced;
+        self.set_keep_hashes(keep);
     }
 
     /// Forgets every group, keeping the allocations.
@@ -606,6 +901,16 @@ impl GroupTable {
         self.strs_bytes = 0;
         self.sets.clear();
         self.sets_bytes = 0;
+        self.cache.clear();
+        if let Some(h) = self.group_hashes.as_mut() {
+            h.clear();
+        }
+    }
+
+    /// Keeps each group's key hash (8 bytes a group), so that [`GroupTable::group_hash`] is a
+    /// look-up.
+    pub fn set_keep_hashes(&mut self, keep: bool) {
+        self.group_hashes = keep.then(Vec::new);
     }
 
     #[inline(always)]
@@ -619,35 +924,76 @@ impl GroupTable {
         self.keys.free_before(g, self.groups);
     }
 
-    /// The group of `key` (hashed `h` by [`hash_key`]), created if new; `None` if creating it
-    /// would pass the table's limit (nothing is changed then).
-    #[inline]
-    fn find_or_insert(&mut self, h: u64, key: &[u8]) -> Result<Option<usize>, String> {
-        // The low bits (the routing between workers uses the high ones).
-        let h32 = h as u32;
-        if self.index.is_empty() && !self.grow_index(0) {
-            return Ok(None);
-        }
-        let mut mask = self.index.len() - 1;
+    /// The group whose stored key `same` accepts, among those hashed like `h32`, or the
+    /// index slot where a new group of that hash goes.
+    #[inline(always)]
+    fn probe(&self, h32: u32, same: impl Fn(&[u8]) -> bool) -> Result<usize, usize> {
+        let mask = self.index.len() - 1;
         let mut i = h32 as usize & mask;
         loop {
             let s = self.index[i];
             if s == 0 {
-                break;
+                return Err(i);
             }
             if (s >> 32) as u32 == h32 {
                 let g = (s & 0xffff_ffff) as usize - 1;
-                if same_bytes(self.key(g), key) {
-                    return Ok(Some(g));
+                if same(self.key(g)) {
+                    return Ok(g);
                 }
             }
             i = (i + 1) & mask;
         }
-        // A new group.
+    }
+
+    /// The group of `key` (encoded as this table encodes keys, hashed `h` as
+    /// [`GroupTable::group_hash`] hashes it), created if new; `None` if creating it would pass
+    /// the table's limit (nothing is changed then).
+    #[inline]
+    fn find_or_insert(&mut self, h: u64, key: &[u8]) -> Result<Option<usize>, String> {
+        // The low bits (the routing between workers uses the high ones).
+        if self.index.is_empty() && !self.grow_index(0) {
+            return Ok(None);
+        }
+        match self.probe(h as u32, |k| same_bytes(k, key)) {
+            Ok(g) => Ok(Some(g)),
+            Err(slot) => self.insert(h, slot, key),
+        }
+    }
+
+    /// The group of row `row` of `b` (hashed `h` by [`row_hash`]), created if new (its key
+    /// encoded into `scratch` only then); `None` as for [`GroupTable::find_or_insert`].
+    #[inline]
+    fn find_or_insert_row(
+        &mut self,
+        h: u64,
+        b: &Batch,
+        row: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<usize>, String> {
+        if self.index.is_empty() && !self.grow_index(0) {
+            return Ok(None);
+        }
+        let (keys, enc) = (&self.layout.keys, self.enc);
+        match self.probe(h as u32, |k| row_matches(k, b, row, keys, enc)) {
+            Ok(g) => Ok(Some(g)),
+            Err(slot) => {
+                scratch.clear();
+                encode_key(scratch, b, row, &self.layout.keys, self.enc);
+                self.insert(h, slot, scratch)
+            }
+        }
+    }
+
+    /// Creates the group of `key` (hashed `h32`, absent) at index slot `i`; `None` if that
+    /// would pass the table's limit.
+    fn insert(&mut self, h: u64, mut i: usize, key: &[u8]) -> Result<Option<usize>, String> {
+        let h32 = h as u32;
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
         }
-        let extra = self.keys.extra(key.len()) + growth(&self.states, self.words) * 8;
+        let extra = self.keys.extra(key.len())
+            + growth(&self.states, self.words) * 8
+            + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1) * 8);
         if extra > 0 && self.bytes() + extra > self.limit {
             return Ok(None);
         }
@@ -655,7 +1001,7 @@ impl GroupTable {
             if !self.grow_index(extra) {
                 return Ok(None);
             }
-            mask = self.index.len() - 1;
+            let mask = self.index.len() - 1;
             i = h32 as usize & mask;
             while self.index[i] != 0 {
                 i = (i + 1) & mask;
@@ -670,6 +1016,9 @@ impl GroupTable {
         }
         self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);
         self.groups += 1;
+        if let Some(v) = self.group_hashes.as_mut() {
+            v.push(h);
+        }
         Ok(Some(g))
     }
 
@@ -816,12 +1165,19 @@ impl GroupTable {
             }
             let slot = b.layout.slot(c);
             let (x, y) = (b.words[cur + slot], b.words[prev + slot]);
-            x == y || (s == Scalar::Str && b.get_str_bytes(row, c) == b.get_str_bytes(row - 1, c))
+            x == y
+                || (s == Scalar::Str
+                    && same_bytes(b.get_str_bytes(row, c), b.get_str_bytes(row - 1, c)))
         })
     }
 
     /// The group of every row `from..` of `b` (created if new), in `gids`; `Some(r)` if the
     /// table is full at row `r` (`gids` then covers `from..r`).
+    ///
+    /// A row's key is hashed and compared from the batch's columns (encoded only for a new
+    /// group). Whether a row has the previous row's key is checked while that pays: after the
+    /// first 32 checks of a batch, only while at least a quarter of them hit (sorted or
+    /// clustered keys), so random keys do not pay for the check.
     fn group_ids(
         &mut self,
         b: &Batch,
@@ -831,27 +1187,64 @@ impl GroupTable {
         gids.reserve(b.rows.saturating_sub(from));
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut stop = None;
+        let mut hashes = std::mem::take(&mut self.hashes);
+        batch_hashes(b, from, &self.layout.keys, &mut hashes);
+        let (mut checks, mut hits) = (0u32, 0u32);
+        // A key of one column: the small-key cache, while it hits at least half the time
+        // (after its first 64 tries of the batch), so that many distinct keys do not pay for it.
+        let one = match self.layout.keys[..] {
+            [(c, s)] => Some((c, s)),
+            _ => None,
+        };
+        if one.is_some() && self.cache.is_empty() {
+            self.cache = vec![([0; 3], 0); CACHE];
+        }
+        let (mut tries, mut found) = (0u32, 0u32);
         for row in from..b.rows {
-            if row > from && self.same_key_as_previous(b, row) {
-                let g = gids[row - from - 1];
-                gids.push(g);
-                continue;
+            if row > from && (checks < 32 || hits * 4 >= checks) {
+                checks += 1;
+                if self.same_key_as_previous(b, row) {
+                    hits += 1;
+                    let g = gids[row - from - 1];
+                    gids.push(g);
+                    continue;
+                }
             }
-            scratch.clear();
-            encode_key(&mut scratch, b, row, &self.layout.keys);
-            match self.find_or_insert(hash_key(&scratch), &scratch) {
-                Ok(Some(g)) => gids.push(g as u32),
+            let h = hashes[row - from];
+            let cached = match one {
+                Some((c, s)) if tries < 64 || found * 2 >= tries => small_key(b, row, c, s),
+                _ => None,
+            };
+            let slot = (h >> 24) as usize % CACHE;
+            if let Some(k) = cached {
+                tries += 1;
+                let (ck, g) = self.cache[slot];
+                if ck == k {
+                    found += 1;
+                    gids.push(g);
+                    continue;
+                }
+            }
+            match self.find_or_insert_row(h, b, row, &mut scratch) {
+                Ok(Some(g)) => {
+                    if let Some(k) = cached {
+                        self.cache[slot] = (k, g as u32);
+                    }
+                    gids.push(g as u32)
+                }
                 Ok(None) => {
                     stop = Some(row);
                     break;
                 }
                 Err(e) => {
                     self.scratch = scratch;
+                    self.hashes = hashes;
                     return Err(e);
                 }
             }
         }
         self.scratch = scratch;
+        self.hashes = hashes;
         Ok(stop)
     }
 
@@ -919,7 +1312,7 @@ impl GroupTable {
                             continue;
                         }
                         v.clear();
-                        encode_key(&mut v, b, row, &[(col, scalar)]);
+                        encode_key(&mut v, b, row, &[(col, scalar)], Enc::Compact);
                         self.insert_distinct(g as usize, a, &v)?;
                     }
                 }
@@ -1060,9 +1453,19 @@ impl GroupTable {
         t
     }
 
-    /// The [`hash_key`] of group `g`'s key (the same in every process for the same key).
+    /// The hash of group `g`'s key, as [`row_hash`] hashes a row with that key (the same in
+    /// every process for the same key).
     pub fn group_hash(&self, g: usize) -> u64 {
-        hash_key(self.key(g))
+        if let Some(&h) = self.group_hashes.as_ref().and_then(|v| v.get(g)) {
+            return h;
+        }
+        let key = self.key(g);
+        let mut at = 0;
+        let mut h = HASH_SEED;
+        for &(_, s) in &self.layout.keys {
+            h = hash_col(h, next_col(key, &mut at, s, self.enc));
+        }
+        h
     }
 
     /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
@@ -1070,7 +1473,7 @@ impl GroupTable {
         let bytes = self.key(g);
         let mut at = 0;
         for (i, f) in self.key_types.fields.iter().enumerate() {
-            decode_into(bytes, &mut at, f.ty.scalar, out, r, i);
+            decode_into(bytes, &mut at, f.ty.scalar, self.enc, out, r, i);
         }
     }
 
@@ -1147,6 +1550,83 @@ impl GroupTable {
             self.write_state(g, a, out, r, c, true);
             c += self.slots[a].0.partial_columns();
         }
+    }
+
+    /// Writes every row of `b` as the partial-state row of a group of that row alone (what
+    /// `add` of the row into an empty table and `emit_partial` would give, without the table)
+    /// to `parts[route_hash(h, parts.len())]`: a pre-aggregation that does not reduce (nearly
+    /// every key new) passes its rows on this way.
+    pub fn row_partials(&mut self, b: &Batch, parts: &mut [Batch]) {
+        if parts.is_empty() {
+            return;
+        }
+        let mut hashes = std::mem::take(&mut self.hashes);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        batch_hashes(b, 0, &self.layout.keys, &mut hashes);
+        let [hi, chunk] = self.pos;
+        for (row, &h) in hashes.iter().enumerate() {
+            let out = &mut parts[route_hash(h, parts.len()) as usize];
+            scratch.clear();
+            encode_key(&mut scratch, b, row, &self.layout.keys, self.enc);
+            let r = out.push_row();
+            out.set_str_bytes(r, 0, &scratch);
+            out.set_int(r, 1, h as i64);
+            let mut c = PARTIAL_KEY_COLS;
+            for (&(slot, _), &(_, arg)) in self.slots.iter().zip(&self.layout.aggs) {
+                // The argument, if not null (push_row left every column null).
+                let v = arg.filter(|&(col, _)| !b.is_null(row, col));
+                let int = |(col, _): (usize, Scalar)| b.get_int(row, col);
+                let float = |(col, _): (usize, Scalar)| b.get_float(row, col);
+                match slot {
+                    Slot::Count => out.set_int(r, c, 1),
+                    Slot::SumInt => out.set_int(r, c, v.map_or(0, int)),
+                    Slot::SumFloat => out.set_float(r, c, v.map_or(0.0, float)),
+                    Slot::Avg => {
+                        let x = v.map_or(0.0, |(col, s)| {
+                            if s == Scalar::Float {
+                                b.get_float(row, col)
+                            } else {
+                                b.get_int(row, col) as f64
+                            }
+                        });
+                        out.set_float(r, c, x);
+                        out.set_int(r, c + 1, v.is_some() as i64);
+                    }
+                    Slot::Distinct { scalar } => {
+                        let mut one = Vec::new();
+                        if let Some((col, _)) = v {
+                            encode_key(&mut one, b, row, &[(col, scalar)], Enc::Compact);
+                        }
+                        out.set_str_bytes(r, c, &one);
+                    }
+                    Slot::Best { scalar, .. } | Slot::Pick { scalar, .. } => {
+                        if let Slot::Pick { .. } = slot {
+                            let at = if hi == u64::MAX {
+                                [hi, chunk, self.unplaced + row as u64]
+                            } else {
+                                [hi, chunk, row as u64]
+                            };
+                            for (k, x) in at.into_iter().enumerate() {
+                                out.set_int(r, c + 1 + k, x as i64);
+                            }
+                        }
+                        if let Some((col, _)) = v {
+                            match scalar {
+                                Scalar::Str => out.set_str_bytes(r, c, b.get_str_bytes(row, col)),
+                                Scalar::Float => out.set_float(r, c, b.get_float(row, col)),
+                                _ => out.set_int(r, c, b.get_int(row, col)),
+                            }
+                        }
+                    }
+                }
+                c += slot.partial_columns();
+            }
+        }
+        if hi == u64::MAX {
+            self.unplaced += b.rows as u64;
+        }
+        self.hashes = hashes;
+        self.scratch = scratch;
     }
 
     /// Merges partial-state rows (from `emit_partial` of other tables with the same layout).
@@ -1233,15 +1713,15 @@ impl GroupTable {
 }
 
 /// The next value of a `count_distinct` partial state (values as `encode_key` writes one
-/// non-null column, back to back) from `all[*at..]`; `None` at the end (or if damaged).
+/// non-null column in `Enc::Compact`, back to back) from `all[*at..]`; `None` at the end (or if
+/// damaged).
 fn next_encoded<'a>(all: &'a [u8], at: &mut usize, s: Scalar) -> Option<&'a [u8]> {
     let start = *at;
+    let t = *all.get(start)? as usize;
     let len = match s {
-        Scalar::Str => {
-            let n = all.get(start + 1..start + 5)?;
-            5 + u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize
-        }
-        _ => 9,
+        Scalar::Str if t == 255 => 5 + all.get(start + 1..start + 5).map(read_le)? as usize,
+        Scalar::Str => t.max(1),
+        _ => 1 + t.saturating_sub(1).min(8),
     };
     let v = all.get(start..start + len)?;
     *at = start + len;
@@ -1304,21 +1784,7 @@ mod tests {
             ],
         };
         let kt = RowType::new(vec![t.fields[0].clone()]);
-        let mut whole = GroupTable::new(layout.clone(), kt.clone());
-        whole.update(&Batch::from_values(&t, &rows)).unwrap();
-        let mut fin = GroupTable::new(layout.clone(), kt.clone());
-        for part in rows.chunks(37) {
-            let mut pre = GroupTable::new(layout.clone(), kt.clone());
-            pre.update(&Batch::from_values(&t, part)).unwrap();
-            let mut b = Batch::new(pre.partial_columns());
-            for g in 0..pre.groups() {
-                pre.emit_partial(g, pre.group_hash(g), &mut b);
-            }
-            fin.merge(&b).unwrap();
-        }
-        let (mut x, mut y) = (Batch::new(7), Batch::new(7));
-        whole.emit(0, 100, usize::MAX, &mut x);
-        fin.emit(0, 100, usize::MAX, &mut y);
+        let (x, y) = whole_and_merged(&t, &rows, &layout, &kt, 37, false);
         assert_eq!(x.words, y.words);
         assert_eq!(x.arena, y.arena);
     }
@@ -1886,5 +2352,487 @@ mod tests {
             assert_eq!(&row[..2], &k[..]);
             assert_eq!(row[2], Value::Int(*n));
         }
+    }
+
+    fn mixed_rows() -> (RowType, Vec<Vec<Value>>) {
+        let f = |name: &str, ty| Field {
+            name: name.into(),
+            ty,
+        };
+        let t = RowType::new(vec![
+            f("s", Type::nullable(Scalar::Str)),
+            f("i", Type::nullable(Scalar::Int)),
+            f("f", Type::nullable(Scalar::Float)),
+            f("b", Type::nullable(Scalar::Bool)),
+        ]);
+        let long = "x".repeat(300);
+        let strs = [
+            Value::Null,
+            Value::Str(String::new()),
+            Value::Str("id001".into()),
+            Value::Str("id0000012345".into()),
+            Value::Str("a string of twenty-five".into()),
+            Value::Str(long),
+        ];
+        let ints = [
+            Value::Null,
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int(57),
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Int(12345),
+        ];
+        let floats = [
+            Value::Null,
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(-2.5),
+        ];
+        let bools = [Value::Null, Value::Bool(true), Value::Bool(false)];
+        let rows = (0..600usize)
+            .map(|i| {
+                vec![
+                    strs[i % 6].clone(),
+                    ints[i % 7].clone(),
+                    floats[i % 5].clone(),
+                    bools[i / 7 % 3].clone(),
+                ]
+            })
+            .collect();
+        (t, rows)
+    }
+
+    /// A row's key hash computed from the batch (per column, and per row) equals the hash the
+    /// table computes from the stored key, in both encodings (what the exchange of partial
+    /// states and the spill partitions rely on); equal keys (-0.0 and 0.0, NaNs) share a group.
+    #[test]
+    fn row_and_key_hashes_agree_in_both_encodings() {
+        let (t, rows) = mixed_rows();
+        let b = Batch::from_values(&t, &rows);
+        let all = vec![
+            (0, Scalar::Str),
+            (1, Scalar::Int),
+            (2, Scalar::Float),
+            (3, Scalar::Bool),
+        ];
+        for keys in [all.clone(), all[1..].to_vec(), vec![all[0]]] {
+            let layout = GroupLayout {
+                keys: keys.clone(),
+                aggs: vec![(AggFunc::Count, None)],
+            };
+            let kt = RowType::new(keys.iter().map(|&(c, _)| t.fields[c].clone()).collect());
+            let mut g = GroupTable::new(layout, kt);
+            assert_eq!(g.enc == Enc::Fixed, keys[0].1 != Scalar::Str, "{keys:?}");
+            g.update(&b).unwrap();
+            let mut hashes = Vec::new();
+            batch_hashes(&b, 0, &keys, &mut hashes);
+            for (row, &h) in hashes.iter().enumerate() {
+                let gid = g.gids[row] as usize;
+                assert_eq!(h, row_hash(&b, row, &keys), "row {row}");
+                assert_eq!(h, g.group_hash(gid), "row {row} {keys:?}");
+                assert!(row_matches(g.key(gid), &b, row, &keys, g.enc), "row {row}");
+            }
+            // Groups by value: -0.0 joins 0.0 (floats at i % 5 = 1, 2 fold together).
+            let mut distinct: Vec<Vec<Value>> = Vec::new();
+            for r in &rows {
+                let k: Vec<Value> = keys
+                    .iter()
+                    .map(|&(c, _)| match &r[c] {
+                        Value::Float(x) if *x == 0.0 => Value::Float(0.0),
+                        v => v.clone(),
+                    })
+                    .collect();
+                let same = |a: &Vec<Value>| {
+                    a.iter().zip(&k).all(|(x, y)| match (x, y) {
+                        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+                        _ => x == y,
+                    })
+                };
+                if !distinct.iter().any(same) {
+                    distinct.push(k);
+                }
+            }
+            assert_eq!(g.groups(), distinct.len(), "{keys:?}");
+            let mut out = Batch::new(keys.len() + 1);
+            g.emit(0, usize::MAX, usize::MAX, &mut out);
+            let mut ot = g.key_types.clone();
+            ot.fields.push(Field {
+                name: "n".into(),
+                ty: Type::INT,
+            });
+            let got = out.to_values(&ot);
+            assert_eq!(
+                got.iter()
+                    .map(|r| match r[keys.len()] {
+                        Value::Int(n) => n,
+                        _ => 0,
+                    })
+                    .sum::<i64>(),
+                600
+            );
+            for (r, want) in got.iter().zip(&distinct) {
+                for (x, y) in r.iter().zip(want) {
+                    match (x, y) {
+                        (Value::Float(x), Value::Float(y)) if x.is_nan() => assert!(y.is_nan()),
+                        _ => assert_eq!(x, y),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Compact keys: the H2O q10 key (`id057`, `id012`, `id0000012345`, 57, 12, 12345) takes 32
+    /// bytes (a length byte per column, ints in as few bytes as hold them), not 64.
+    #[test]
+    fn compact_keys_take_the_bytes_they_need() {
+        let f = |name: &str, ty| Field {
+            name: name.into(),
+            ty,
+        };
+        let t = RowType::new(vec![
+            f("id1", Type::STR),
+            f("id2", Type::STR),
+            f("id3", Type::STR),
+            f("id4", Type::INT),
+            f("id5", Type::INT),
+            f("id6", Type::INT),
+        ]);
+        let row = vec![
+            Value::Str("id057".into()),
+            Value::Str("id012".into()),
+            Value::Str("id0000012345".into()),
+            Value::Int(57),
+            Value::Int(12),
+            Value::Int(12345),
+        ];
+        let layout = GroupLayout {
+            keys: (0..3)
+                .map(|c| (c, Scalar::Str))
+                .chain((3..6).map(|c| (c, Scalar::Int)))
+                .collect(),
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.update(&Batch::from_values(&t, &[row.clone(), row.clone()]))
+            .unwrap();
+        assert_eq!(g.groups(), 1);
+        assert_eq!(g.key(0).len(), 6 + 6 + 13 + 2 + 2 + 3);
+        let mut out = Batch::new(7);
+        g.emit(0, 1, usize::MAX, &mut out);
+        let mut ot = t.clone();
+        ot.fields.push(f("n", Type::INT));
+        let mut want = row;
+        want.push(Value::Int(2));
+        assert_eq!(out.to_values(&ot), vec![want]);
+    }
+
+    /// The previous-row check switches off on random keys and on again on sorted ones; with
+    /// nulls and a limit that makes the table stop (the spill's path) every row is counted once
+    /// in its group, as a plain fold counts them.
+    #[test]
+    fn clustered_and_random_keys_under_a_limit_count_like_a_fold() {
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "k".into(),
+                ty: Type::nullable(Scalar::Int),
+            },
+        ]);
+        let key = |i: i64| {
+            // Random keys first, then runs of one key, then random again.
+            let k = if (3000..6000).contains(&i) {
+                i / 50
+            } else {
+                i * 7919 % 1009
+            };
+            vec![
+                if k % 11 == 0 {
+                    Value::Null
+                } else {
+                    Value::Str(format!("v{}", k % 97))
+                },
+                if k % 13 == 0 {
+                    Value::Null
+                } else {
+                    Value::Int(k)
+                },
+            ]
+        };
+        let rows: Vec<Vec<Value>> = (0..9000).map(key).collect();
+        let mut want: std::collections::HashMap<String, i64> = Default::default();
+        for r in &rows {
+            *want.entry(format!("{r:?}")).or_default() += 1;
+        }
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str), (1, Scalar::Int)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let show = |k: &[Value]| format!("{k:?}");
+        let (got, stops) = counts_through_stops(&t, &rows, layout, 24 << 10, 2048, &show);
+        assert!(stops > 0);
+        assert_eq!(got, want);
+    }
+
+    /// `count_distinct` sets (values in the compact encoding) merge across partial states to
+    /// the counts of one table.
+    #[test]
+    fn count_distinct_merges_across_partial_states() {
+        let (t, rows) = mixed_rows();
+        let layout = GroupLayout {
+            keys: vec![(3, Scalar::Bool)],
+            aggs: vec![
+                (AggFunc::CountDistinct, Some((0, Scalar::Str))),
+                (AggFunc::CountDistinct, Some((1, Scalar::Int))),
+                (AggFunc::CountDistinct, Some((2, Scalar::Float))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[3].clone()]);
+        let (x, y) = whole_and_merged(&t, &rows, &layout, &kt, 41, true);
+        assert_eq!(x.rows, 3);
+        assert_eq!(x.words, y.words);
+        // Per group: 5 non-null strings, 6 ints, 3 floats (0.0 = -0.0, one NaN).
+        for r in 0..x.rows {
+            assert_eq!([1, 2, 3].map(|c| x.get_int(r, c)), [5, 6, 3], "group {r}");
+        }
+    }
+
+    /// Rows passed through as their own partial states (`row_partials`, a pre-aggregation that
+    /// does not reduce), in two routes, merge to what one table gives, for every aggregate
+    /// (nulls, strings, first/last by position, count_distinct).
+    #[test]
+    fn row_partials_merge_like_a_table() {
+        let (t, rows) = mixed_rows();
+        let layout = GroupLayout {
+            keys: vec![(1, Scalar::Int), (3, Scalar::Bool)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Min, Some((1, Scalar::Int))),
+                (AggFunc::Sum, Some((2, Scalar::Float))),
+                (AggFunc::Avg, Some((1, Scalar::Int))),
+                (AggFunc::Min, Some((0, Scalar::Str))),
+                (AggFunc::Max, Some((2, Scalar::Float))),
+                (AggFunc::First, Some((0, Scalar::Str))),
+                (AggFunc::Last, Some((2, Scalar::Float))),
+                (AggFunc::CountDistinct, Some((0, Scalar::Str))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[1].clone(), t.fields[3].clone()]);
+        let mut whole = GroupTable::new(layout.clone(), kt.clone());
+        let mut pre = GroupTable::new(layout.clone(), kt.clone());
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for (chunk, part) in rows.chunks(97).enumerate() {
+            let b = Batch::from_values(&t, part);
+            let at = (chunk % 2 == 0).then_some((3, chunk as u64));
+            whole.set_position(at);
+            whole.update(&b).unwrap();
+            pre.set_position(at);
+            let mut parts = [
+                Batch::new(pre.partial_columns()),
+                Batch::new(pre.partial_columns()),
+            ];
+            pre.row_partials(&b, &mut parts);
+            assert_eq!(parts[0].rows + parts[1].rows, b.rows);
+            // The owners in reverse: merging is by position, not arrival.
+            fin.merge(&parts[1]).unwrap();
+            fin.merge(&parts[0]).unwrap();
+        }
+        assert_eq!(whole.groups(), fin.groups());
+        let cols = 2 + layout.aggs.len();
+        let (mut x, mut y) = (Batch::new(cols), Batch::new(cols));
+        whole.emit(0, usize::MAX, usize::MAX, &mut x);
+        fin.emit(0, usize::MAX, usize::MAX, &mut y);
+        let mut ot = kt.clone();
+        for (i, ty) in [
+            Type::INT,
+            Type::nullable(Scalar::Int),
+            Type::FLOAT,
+            Type::nullable(Scalar::Float),
+            Type::nullable(Scalar::Str),
+            Type::nullable(Scalar::Float),
+            Type::nullable(Scalar::Str),
+            Type::nullable(Scalar::Float),
+            Type::INT,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            ot.fields.push(Field {
+                name: format!("a{i}"),
+                ty,
+            });
+        }
+        let key = |r: &Vec<Value>| format!("{:?}", &r[..2]);
+        let mut want = x.to_values(&ot);
+        let mut got = y.to_values(&ot);
+        want.sort_by_key(key);
+        got.sort_by_key(key);
+        assert_eq!(format!("{want:?}"), format!("{got:?}"));
+    }
+
+    /// A key of one column goes through the small-key cache: few keys (null, short and long
+    /// strings, -0.0 and 0.0, NaN), then a run of distinct keys (the cache stops paying and is
+    /// skipped), then the few again, under a limit that makes the table stop and start empty
+    /// (the cache must not outlive its groups): every row counted in its group, as a fold does.
+    #[test]
+    fn one_column_keys_through_the_small_key_cache_count_like_a_fold() {
+        let long = "k".repeat(40);
+        type Gen = Box<dyn Fn(i64) -> Value>;
+        let cases: Vec<(Scalar, Gen)> = vec![
+            (
+                Scalar::Str,
+                Box::new(move |i| match i {
+                    0 => Value::Null,
+                    1..=6 => Value::Str(format!("id{i:03}")),
+                    7..=9 => Value::Str(format!("{long}{i}")),
+                    _ => Value::Str(format!("id{i:010}")),
+                }),
+            ),
+            (
+                Scalar::Float,
+                Box::new(|i| match i {
+                    0 => Value::Null,
+                    1 => Value::Float(-0.0),
+                    2 => Value::Float(0.0),
+                    3 => Value::Float(f64::NAN),
+                    _ => Value::Float(i as f64 / 8.0),
+                }),
+            ),
+            (
+                Scalar::Int,
+                Box::new(|i| {
+                    if i == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(i - 2)
+                    }
+                }),
+            ),
+        ];
+        for (scalar, value) in cases {
+            let t = RowType::new(vec![Field {
+                name: "k".into(),
+                ty: Type::nullable(scalar),
+            }]);
+            // Few keys, many distinct ones, few again.
+            let rows: Vec<Vec<Value>> = (0..9000i64)
+                .map(|i| {
+                    let k = if (3000..6000).contains(&i) {
+                        i * 131
+                    } else {
+                        i % 13
+                    };
+                    vec![value(k)]
+                })
+                .collect();
+            let show = |v: &Value| match v {
+                Value::Float(x) if *x == 0.0 => "0.0".to_string(),
+                Value::Float(x) if x.is_nan() => "NaN".to_string(),
+                v => format!("{v:?}"),
+            };
+            let mut want: std::collections::HashMap<String, i64> = Default::default();
+            for r in &rows {
+                *want.entry(show(&r[0])).or_default() += 1;
+            }
+            let layout = GroupLayout {
+                keys: vec![(0, scalar)],
+                aggs: vec![(AggFunc::Count, None)],
+            };
+            let one = |k: &[Value]| show(&k[0]);
+            let (got, stops) = counts_through_stops(&t, &rows, layout, 48 << 10, 1500, &one);
+            assert!(stops > 1, "{scalar:?}");
+            assert_eq!(got, want, "{scalar:?}");
+        }
+    }
+
+    /// The count per key (named by `show`) of `rows` through a table of `layout` (a `count()`
+    /// last) under `limit`, added `chunk` rows at a time and emptied (by `clear` and `release` in
+    /// turn) at every stop, as the spill does; and the number of stops.
+    fn counts_through_stops(
+        t: &RowType,
+        rows: &[Vec<Value>],
+        layout: GroupLayout,
+        limit: usize,
+        chunk: usize,
+        show: &dyn Fn(&[Value]) -> String,
+    ) -> (std::collections::HashMap<String, i64>, usize) {
+        let k = layout.keys.len();
+        let mut ot = RowType::new(
+            layout
+                .keys
+                .iter()
+                .map(|&(c, _)| t.fields[c].clone())
+                .collect(),
+        );
+        ot.fields.push(Field {
+            name: "n".into(),
+            ty: Type::INT,
+        });
+        let mut g = GroupTable::new(layout, t.clone());
+        g.set_limit(limit);
+        let mut got: std::collections::HashMap<String, i64> = Default::default();
+        let mut stops = 0;
+        for part in rows.chunks(chunk) {
+            let b = Batch::from_values(t, part);
+            let mut from = 0;
+            loop {
+                let stop = g.add(&b, from).unwrap();
+                let mut out = Batch::new(k + 1);
+                g.emit(0, usize::MAX, usize::MAX, &mut out);
+                for r in out.to_values(&ot) {
+                    let Value::Int(n) = r[k] else {
+                        panic!("count {r:?}")
+                    };
+                    *got.entry(show(&r[..k])).or_default() += n;
+                }
+                if stops % 2 == 0 {
+                    g.clear();
+                } else {
+                    g.release();
+                }
+                match stop {
+                    Some(r) => {
+                        from = r;
+                        stops += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+        (got, stops)
+    }
+
+    /// `rows` aggregated by one table, and by a table per `chunk` rows whose partial states (with
+    /// kept hashes if `keep`) are merged into another: both tables' groups, emitted.
+    fn whole_and_merged(
+        t: &RowType,
+        rows: &[Vec<Value>],
+        layout: &GroupLayout,
+        kt: &RowType,
+        chunk: usize,
+        keep: bool,
+    ) -> (Batch, Batch) {
+        let mut whole = GroupTable::new(layout.clone(), kt.clone());
+        whole.update(&Batch::from_values(t, rows)).unwrap();
+        let mut fin = GroupTable::new(layout.clone(), kt.clone());
+        for part in rows.chunks(chunk) {
+            let mut pre = GroupTable::new(layout.clone(), kt.clone());
+            pre.set_keep_hashes(keep);
+            pre.update(&Batch::from_values(t, part)).unwrap();
+            let mut b = Batch::new(pre.partial_columns());
+            for g in 0..pre.groups() {
+                pre.emit_partial(g, pre.group_hash(g), &mut b);
+            }
+            fin.merge(&b).unwrap();
+        }
+        let cols = kt.fields.len() + layout.aggs.len();
+        let (mut x, mut y) = (Batch::new(cols), Batch::new(cols));
+        whole.emit(0, usize::MAX, usize::MAX, &mut x);
+        fin.emit(0, usize::MAX, usize::MAX, &mut y);
+        (x, y)
     }
 }

@@ -196,20 +196,47 @@ fn fails_cleanly(target: &str) -> Result<(), Failed> {
 
 /// The table sink reads a quick query; the file sink a query that sleeps 30 s on the server.
 fn pg_signal(sig: &str, code: i32) -> Result<(), Failed> {
+    pg_signal_in(sig, code, false)
+}
+
+/// `placed`: no `--target`; both sinks are tables on the test server, so plain `flow run`
+/// places both pipelines in the database (`sql::place`) and the signal arrives during their
+/// `INSERT … SELECT`s.
+fn pg_signal_in(sig: &str, code: i32, placed: bool) -> Result<(), Failed> {
     let url = pg_url()?;
-    let table = format!("er_sig_{}", sig.to_lowercase());
+    let table = format!(
+        "er_sig_{}{}",
+        sig.to_lowercase(),
+        if placed { "_placed" } else { "" }
+    );
+    let slow_sink = if placed {
+        format!("sink postgres(\"$FLOW_TEST_PG_URL\", table: \"{table}_slow\", write: \"create\")")
+    } else {
+        "sink csv(\"out/a/slow.csv\")".to_string()
+    };
+    pg(&format!("DROP TABLE IF EXISTS {table}_slow"))?;
     pg(&format!(
         "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id bigint); INSERT INTO {table} VALUES (7)"
     ))?;
-    let marker = format!("flow_er_{}_{}", sig.to_lowercase(), std::process::id());
+    let marker = format!(
+        "flow_er_{}{}_{}",
+        sig.to_lowercase(),
+        if placed { "_placed" } else { "" },
+        std::process::id()
+    );
     let script = format!(
         "source quick = postgres(\"$FLOW_TEST_PG_URL\", query: \"SELECT g::bigint AS id FROM generate_series(1, 3) AS g\")\n\
          source slow = postgres(\"$FLOW_TEST_PG_URL\", query: \"SELECT g::bigint AS id, '{marker}' AS m FROM generate_series(1, 3) AS g, pg_sleep(30) AS z\")\n\
          quick | sink postgres(\"$FLOW_TEST_PG_URL\", table: \"{table}\", write: \"append\")\n\
-         slow | sink csv(\"out/a/slow.csv\")\n"
+         slow | {slow_sink}\n"
     );
     let files = [("job.flow", script.as_str())];
-    let (child, dir) = start(&files, &["run", "--target", &url, "job.flow"])?;
+    let args: &[&str] = if placed {
+        &["run", "job.flow"]
+    } else {
+        &["run", "--target", &url, "job.flow"]
+    };
+    let (child, dir) = start(&files, args)?;
     let pid = child.id();
     let active = format!(
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
@@ -219,9 +246,14 @@ fn pg_signal(sig: &str, code: i32) -> Result<(), Failed> {
     })?;
     kill(pid, sig)?;
     let (got, stderr, took) = wait(child, Duration::from_secs(15))?;
-    if got != Some(code)
-        || !stderr.contains(&format!("interrupted by SIG{sig}: PostgreSQL was stopped"))
-    {
+    // A `--target` run stops the engine itself; a placed run exits through the runtime's
+    // signal handler, which cancels the statements first.
+    let said = if placed {
+        format!("interrupted by SIG{sig}: stopped")
+    } else {
+        format!("interrupted by SIG{sig}: PostgreSQL was stopped")
+    };
+    if got != Some(code) || !stderr.contains(&said) {
         return Err(format!("exit {got:?}, expected {code}:\n{stderr}").into());
     }
     if took > Duration::from_secs(5) {
@@ -243,6 +275,15 @@ fn pg_signal(sig: &str, code: i32) -> Result<(), Failed> {
         Duration::from_secs(5),
         || pg(&active).is_ok_and(|r| r == ["0"]),
     )?;
+    if placed {
+        // `write: "create"` made the table inside the rolled-back transaction.
+        let made = pg(&format!(
+            "SELECT count(*) FROM pg_tables WHERE tablename = '{table}_slow'"
+        ))?;
+        if made != ["0"] {
+            return Err(format!("{table}_slow exists after the interrupt").into());
+        }
+    }
     pg(&format!("DROP TABLE {table}"))?;
     Ok(())
 }
@@ -284,6 +325,16 @@ fn main() {
             "postgres::sigterm_cancels_and_rolls_back",
             true,
             Box::new(|| pg_signal("TERM", 143)),
+        ),
+        (
+            "placement::sigint_cancels_the_in_database_part",
+            true,
+            Box::new(|| pg_signal_in("INT", 130, true)),
+        ),
+        (
+            "placement::sigterm_cancels_the_in_database_part",
+            true,
+            Box::new(|| pg_signal_in("TERM", 143, true)),
         ),
     ];
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");

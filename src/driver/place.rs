@@ -45,6 +45,9 @@ fn failure(server: &Server, reason: String) -> RunFailure {
 /// once per session).
 fn begin(server: &Server, parts: &[&Part]) -> Result<Open, RunFailure> {
     let mut client = postgres::connect(server.url()).map_err(|e| failure(server, e))?;
+    // A signal during the statements cancels them (`runtime::signals`), so none runs on after
+    // flow has exited.
+    let _live = crate::connectors::postgres::client::cancel_on_signal(client.cancel_token());
     let failed = |e: ::postgres::Error| failure(server, postgres::error_text(&e));
     client.batch_execute("BEGIN").map_err(failed)?;
     let mut done = BTreeSet::new();

@@ -46,6 +46,9 @@ pub fn name(sig: i32) -> &'static str {
 /// Removes the temporaries and exits with 128 + `sig`.
 fn stop(sig: i32) -> ! {
     let removed = crate::connectors::sink::remove_live_temporaries();
+    // Statements run in PostgreSQL for this job (a part placed there) are cancelled; their
+    // transactions roll back when the process's connections close.
+    crate::connectors::postgres::client::cancel_live();
     let files = if removed == 1 { "file" } else { "files" };
     let _ = writeln!(
         std::io::stderr(),

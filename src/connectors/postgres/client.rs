@@ -188,6 +188,58 @@ pub fn connect_with(
     Ok(client)
 }
 
+/// The statements running on the server on behalf of this process that a signal must cancel
+/// before flow exits (`runtime::signals`): without a cancel, a long `INSERT … SELECT` placed in
+/// the database would run on after flow is gone (the server notices a dropped client only when
+/// it next writes to it), holding its locks until it ends and rolls back.
+static LIVE: std::sync::Mutex<Vec<(u64, postgres::CancelToken)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A statement registered with [`cancel_on_signal`]; dropping it unregisters it.
+pub struct LiveStatement(u64);
+
+/// Registers `token` (of a connection about to run statements) to be cancelled on a signal.
+pub fn cancel_on_signal(token: postgres::CancelToken) -> LiveStatement {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(mut live) = LIVE.lock() {
+        live.push((id, token));
+    }
+    LiveStatement(id)
+}
+
+impl Drop for LiveStatement {
+    fn drop(&mut self) {
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(id, _)| *id != self.0);
+        }
+    }
+}
+
+/// Asks the server to cancel every registered statement, waiting at most 2 s in all (a dead
+/// server must not hold up the exit); returns how many were registered.
+pub fn cancel_live() -> usize {
+    let tokens: Vec<postgres::CancelToken> = match LIVE.try_lock() {
+        Ok(live) => live.iter().map(|(_, t)| t.clone()).collect(),
+        Err(_) => return 0,
+    };
+    let n = tokens.len();
+    if n == 0 {
+        return 0;
+    }
+    let (done, wait) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new()
+        .name("flow-pg-cancel".into())
+        .spawn(move || {
+            for t in tokens {
+                let _ = t.cancel_query(NoTls);
+            }
+            let _ = done.send(());
+        });
+    let _ = wait.recv_timeout(Duration::from_secs(2));
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A piece of one input that one worker reads: a byte range of a file aligned to record
-/// boundaries (records *starting* in `start..end` belong to the split), or standard input.
+/// boundaries (records *starting* in `start..end` belong to the split), standard input, or a
+/// block range of a PostgreSQL table (`snapshot`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     /// `None`: standard input.
@@ -54,6 +55,10 @@ pub struct Split {
     /// workers do this in parallel instead of the planner doing it serially before any reading).
     #[serde(default)]
     pub align: bool,
+    /// A block range of a PostgreSQL table: the exported snapshot (`pg_export_snapshot`) every
+    /// split of that table reads in. `None` for every other input.
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 impl Split {
@@ -69,6 +74,7 @@ impl Split {
             fields: columns.len(),
             field_of_column: columns,
             align: false,
+            snapshot: None,
         });
         out
     }

@@ -71,6 +71,7 @@ impl SourceConnector for CsvSource {
                     field_of_column,
                     fields,
                     align: false,
+                    snapshot: None,
                 })
             },
         )
@@ -1090,6 +1091,7 @@ mod tests {
             field_of_column: (0..fields).collect(),
             fields,
             align: false,
+            snapshot: None,
         };
         (spec, split)
     }

@@ -52,6 +52,7 @@ impl SourceConnector for JsonlSource {
                 field_of_column: (0..n).collect(),
                 fields: n,
                 align: false,
+                snapshot: None,
             })
         })
     }
@@ -529,6 +530,7 @@ mod tests {
             field_of_column: (0..schema.len()).collect(),
             fields: schema.len(),
             align: false,
+            snapshot: None,
         };
         let mut r = JsonlReader::new(
             Box::new(std::io::Cursor::new(text.to_vec())),

@@ -65,13 +65,14 @@ impl SourceConnector for PostgresSource {
             .into_iter()
             .map(|(snapshot, start, end)| {
                 vec![Split {
-                    path: Some(snapshot.into()),
+                    path: None,
                     start,
                     end,
                     skip_header: false,
                     fields: spec.columns.len(),
                     field_of_column: spec.columns.clone(),
                     align: false,
+                    snapshot: Some(snapshot),
                 }]
             })
             .collect())

@@ -14,7 +14,7 @@
 //! (`pg_export_snapshot` in a REPEATABLE READ transaction) and stays open while the workers
 //! import it (`SET TRANSACTION SNAPSHOT`); it is closed when every local split has imported it
 //! (or with the process, for workers in other processes). A split carries the snapshot's name
-//! in `Split::path` as `/pg-snapshot/NAME` (a table has no file). A `query:` source, a small
+//! in `Split::snapshot`. A `query:` source, a small
 //! table, a view and a partitioned parent (no heap blocks of their own) stay on one worker.
 use super::client::{connect_session, error_text, redact};
 use super::describe::{bare_query, ident, url};
@@ -53,9 +53,6 @@ pub fn place(spec: &SourceSpec) -> String {
     format!("{} {what}", redact(url(&spec.options)))
 }
 
-/// `Split::path` of a table split read in an exported snapshot: `/pg-snapshot/NAME` (absolute,
-/// so that no host takes it for a path relative to its directory; no file is opened).
-const SNAPSHOT: &str = "/pg-snapshot/";
 /// A table is split only when every worker gets at least this many blocks (8 kB each).
 const MIN_BLOCKS_PER_WORKER: u64 = 8;
 
@@ -78,7 +75,7 @@ fn imported(name: &str) {
     }
 }
 
-/// One worker's part of a table: the `Split::path` naming the snapshot, the first block and
+/// One worker's part of a table: the name of the snapshot (`Split::snapshot`), the first block and
 /// the block after the last (`u64::MAX`: to the end).
 pub type BlockRange = (String, u64, u64);
 
@@ -118,7 +115,7 @@ pub fn plan_table(
             } else {
                 blocks * (k + 1) / n
             };
-            (format!("{SNAPSHOT}{name}"), start, end)
+            (name.clone(), start, end)
         })
         .collect();
     exporters().insert(name, (client, workers));
@@ -134,12 +131,6 @@ fn ctid_range(split: &Split) -> Option<String> {
         (s, u64::MAX) => Some(format!("ctid >= {}", bound(s))),
         (s, e) => Some(format!("ctid >= {} AND ctid < {}", bound(s), bound(e))),
     }
-}
-
-/// The snapshot a split reads in, if it is a block range of a split table.
-fn snapshot_of(split: &Split) -> Option<String> {
-    let p = split.path.as_ref()?.to_str()?;
-    p.strip_prefix(SNAPSHOT).map(str::to_string)
 }
 
 /// The COPY statement of a source: the produced columns, in order; `filter` a row condition
@@ -178,8 +169,7 @@ fn stream(spec: SourceSpec, split: Split, tx: SyncSender<Result<Vec<u8>, String>
                 .batch_execute(setup)
                 .map_err(|e| format!("{}: {}", redact(u), error_text(&e)))?;
         }
-        let snapshot = snapshot_of(&split);
-        if let Some(name) = &snapshot {
+        if let Some(name) = &split.snapshot {
             let set = format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
                 name.replace('\'', "''")
@@ -198,7 +188,7 @@ fn stream(spec: SourceSpec, split: Split, tx: SyncSender<Result<Vec<u8>, String>
             }
             None => None,
         };
-        let filter = snapshot.as_ref().and_then(|_| ctid_range(&split));
+        let filter = split.snapshot.as_ref().and_then(|_| ctid_range(&split));
         let sql = copy_sql_where(&spec, table.as_deref(), filter.as_deref());
         let mut reader = client.copy_out(sql.as_str()).map_err(|e| error_text(&e))?;
         loop {

@@ -37,24 +37,75 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One open output file shared by the workers of a process. Every `write` call is written
 /// whole under the lock, so the callers' buffers (whole records) never interleave.
+///
+/// Write-behind: every [`WRITE_BEHIND_BYTES`] written to a regular file, the writer that
+/// crossed the mark asks the kernel to start writing the file's dirty pages to disk
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait for the disk), outside the
+/// lock. Without it all of a large output is still dirty when the job ends, and renaming the
+/// part over an existing file makes ext4 (`auto_da_alloc`) allocate and queue all of it at
+/// that moment: ~0.1-0.2 s of the 0.9 s of J1 at 10M rows, spent after the last row, on one
+/// thread. Started while the workers write, the same I/O overlaps the job.
 #[derive(Clone, Debug)]
-pub struct SharedFile(Arc<Mutex<File>>);
+pub struct SharedFile(Arc<SharedInner>);
+
+#[derive(Debug)]
+struct SharedInner {
+    file: Mutex<File>,
+    /// Bytes written since the last write-behind request (`None`: not a regular file, or not
+    /// Linux).
+    behind: Option<AtomicU64>,
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::RawFd,
+}
+
+/// Bytes written to a shared output between two write-behind requests.
+pub const WRITE_BEHIND_BYTES: u64 = 8 << 20;
 
 impl SharedFile {
     pub fn new(file: File) -> SharedFile {
-        SharedFile(Arc::new(Mutex::new(file)))
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        SharedFile(Arc::new(SharedInner {
+            behind: (cfg!(target_os = "linux") && regular).then(|| AtomicU64::new(0)),
+            #[cfg(target_os = "linux")]
+            fd: std::os::fd::AsRawFd::as_raw_fd(&file),
+            file: Mutex::new(file),
+        }))
+    }
+
+    /// Starts writeback of the file's dirty pages once enough bytes were written since the
+    /// last time. Advisory: an error (a file system without it) changes nothing.
+    fn write_behind(&self, written: usize) {
+        let Some(behind) = &self.0.behind else { return };
+        let n = behind.fetch_add(written as u64, Ordering::Relaxed) + written as u64;
+        if n < WRITE_BEHIND_BYTES {
+            return;
+        }
+        behind.store(0, Ordering::Relaxed);
+        #[cfg(target_os = "linux")]
+        // SAFETY: the descriptor belongs to the `File` owned by `self.0`, open while `self`
+        // lives; the call only reads the file's page cache state.
+        unsafe {
+            libc::sync_file_range(self.0.fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
     }
 }
 
 impl Write for SharedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // A worker that panicked while writing fails the job anyway; the file stays usable.
-        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.write_all(buf)?;
+        {
+            // A worker that panicked while writing fails the job anyway; the file stays usable.
+            let mut f = self.0.file.lock().unwrap_or_else(|e| e.into_inner());
+            f.write_all(buf)?;
+        }
+        self.write_behind(buf.len());
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+        self.0
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
     }
 }
 
@@ -406,5 +457,53 @@ mod tests {
             assert_eq!(l.len(), 37);
             assert!(l.bytes().all(|b| b == l.as_bytes()[0]), "{l}");
         }
+    }
+
+    /// Past the write-behind mark (several times, from several threads, with an existing file
+    /// under the final name) every byte arrives, and the old file is replaced whole.
+    #[test]
+    fn write_behind_keeps_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("o.bin");
+        std::fs::write(&dest, vec![b'x'; 3 << 20]).unwrap();
+        let mut out = AtomicOutput::prepare(&dest, 1).unwrap();
+        let file = SharedFile::new(out.open_part(0).unwrap());
+        assert!(file.0.behind.is_some() || !cfg!(target_os = "linux"));
+        let block = 1usize << 20;
+        let threads: Vec<_> = (0..3u8)
+            .map(|t| {
+                let mut f = file.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10 {
+                        f.write_all(&vec![b'a' + t; block]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(file);
+        out.commit().unwrap();
+        let bytes = std::fs::read(&dest).unwrap();
+        assert_eq!(bytes.len() as u64, 30 * block as u64);
+        assert!(30 * block as u64 > 3 * WRITE_BEHIND_BYTES);
+        for t in 0..3u8 {
+            let n = bytes.iter().filter(|&&b| b == b'a' + t).count();
+            assert_eq!(n, 10 * block, "{}", (b'a' + t) as char);
+        }
+        // Each 1 MiB write stays whole.
+        for chunk in bytes.chunks(block) {
+            assert!(chunk.iter().all(|&b| b == chunk[0]));
+        }
+    }
+
+    /// A non-regular destination (a character device) is written without write-behind.
+    #[test]
+    fn write_behind_skips_non_regular_files() {
+        let f = OpenOptions::new().write(true).open("/dev/null").unwrap();
+        let mut file = SharedFile::new(f);
+        assert!(file.0.behind.is_none());
+        file.write_all(&vec![0u8; 9 << 20]).unwrap();
     }
 }

@@ -349,10 +349,16 @@ impl AtomicOutput {
                 }
                 out.flush()?;
             }
+            // The file being replaced, held open across the rename: the rename then only swaps
+            // names, and the old file's pages and blocks are freed when this closes, after the
+            // registry is unlocked (0.05-0.1 s for a 260 MB file here), so that outputs
+            // committed on several threads free theirs at the same time.
+            let mut replaced = None;
             if self.direct.is_none() {
                 if let Some(m) = &self.mode {
                     fs::set_permissions(first, m.clone())?;
                 }
+                replaced = File::open(&self.target).ok();
                 fs::rename(first, &self.target)?;
                 l.remove(first);
             }
@@ -360,6 +366,8 @@ impl AtomicOutput {
                 let _ = fs::remove_file(p);
                 l.remove(p);
             }
+            drop(l);
+            drop(replaced);
         }
         self.committed = true;
         Ok(())

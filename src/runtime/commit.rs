@@ -3,9 +3,11 @@
 
 use super::physical::PhysOp;
 use super::{DeadLetterSummary, Prepared, RunError, RunSummary, SinkSummary, StageSummary, policy};
+use crate::connectors::sink::AtomicOutput;
 use crate::job::ErrorPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 /// One node's counters, summed over the workers.
@@ -43,6 +45,47 @@ pub struct Outcome {
     /// Rows written to each dead-letter path.
     pub dead_rows: BTreeMap<String, u64>,
 }
+
+/// Moves every output into place, on several threads when there are several outputs (an
+/// output that replaces a large file spends most of its commit freeing the old one: in
+/// parallel, the job waits for the largest, not for their sum). The first failure in output
+/// order, if any; the outputs that failed stay uncommitted (the caller aborts them).
+fn commit_all(outputs: Vec<&mut AtomicOutput>) -> Option<RunError> {
+    let n = outputs.len();
+    let queue = Mutex::new(outputs.into_iter().enumerate().collect::<Vec<_>>());
+    let failed = Mutex::new(Vec::new());
+    let work = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some((i, o)) = next else { return };
+            if let Err(e) = o.commit() {
+                let e = RunError::Output {
+                    path: o.final_path.display().to_string(),
+                    reason: format!("cannot move the finished output into place: {e}"),
+                };
+                failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, e));
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        // Helpers that cannot be started leave their share to this thread.
+        for _ in 1..n.min(COMMIT_THREADS) {
+            let _ = std::thread::Builder::new()
+                .name("flow-commit".into())
+                .spawn_scoped(s, work);
+        }
+        work();
+    });
+    let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+    failed.sort_by_key(|(i, _)| *i);
+    failed.into_iter().next().map(|(_, e)| e)
+}
+
+/// The most threads committing outputs at once.
+const COMMIT_THREADS: usize = 4;
 
 impl Prepared {
     /// The end-of-job thresholds (`max_errors` ratios), then every output moved into place and
@@ -95,20 +138,15 @@ impl Prepared {
             }
         }
         self.pending.clear();
-        let outputs = self
+        let outputs: Vec<&mut AtomicOutput> = self
             .outputs
             .iter_mut()
             .flatten()
-            .chain(self.dead_outputs.iter_mut().map(|(_, o)| o));
-        for o in outputs {
-            if let Err(e) = o.commit() {
-                let e = RunError::Output {
-                    path: o.final_path.display().to_string(),
-                    reason: format!("cannot move the finished output into place: {e}"),
-                };
-                self.abort();
-                return Err(e);
-            }
+            .chain(self.dead_outputs.iter_mut().map(|(_, o)| o))
+            .collect();
+        if let Some(e) = commit_all(outputs) {
+            self.abort();
+            return Err(e);
         }
         let plan = &self.spec.plan;
         let mut summary = RunSummary {
@@ -164,5 +202,74 @@ impl Prepared {
         for (_, p) in self.pending.iter_mut() {
             p.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn output(dir: &std::path::Path, name: &str, text: &str) -> AtomicOutput {
+        let out = AtomicOutput::prepare(&dir.join(name), 1).unwrap();
+        out.open_part(0)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        out
+    }
+
+    /// Several outputs, committed on several threads, each replacing an existing file.
+    #[test]
+    fn commit_all_moves_every_output_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..6 {
+            std::fs::write(dir.path().join(format!("o{i}.csv")), "old\n").unwrap();
+        }
+        let mut outs: Vec<AtomicOutput> = (0..6)
+            .map(|i| output(dir.path(), &format!("o{i}.csv"), &format!("new {i}\n")))
+            .collect();
+        assert!(commit_all(outs.iter_mut().collect()).is_none());
+        for i in 0..6 {
+            let text = std::fs::read_to_string(dir.path().join(format!("o{i}.csv"))).unwrap();
+            assert_eq!(text, format!("new {i}\n"));
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// An output that cannot be moved (its final name became a directory) is the error, names
+    /// its path, and stays uncommitted; the others are in place.
+    #[test]
+    fn commit_all_reports_the_output_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outs: Vec<AtomicOutput> = (0..3)
+            .map(|i| output(dir.path(), &format!("o{i}.csv"), &format!("new {i}\n")))
+            .collect();
+        let blocked = dir.path().join("o1.csv");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("inside"), "x").unwrap();
+        let e = commit_all(outs.iter_mut().collect()).expect("a failure");
+        let RunError::Output { path, reason } = e else {
+            panic!("{e:?}")
+        };
+        assert!(path.ends_with("o1.csv"), "{path}");
+        assert!(reason.contains("cannot move"), "{reason}");
+        for i in [0, 2] {
+            let text = std::fs::read_to_string(dir.path().join(format!("o{i}.csv"))).unwrap();
+            assert_eq!(text, format!("new {i}\n"));
+        }
+        outs[1].discard();
+        assert!(blocked.join("inside").exists());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -141,6 +141,80 @@ pub unsafe extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64
     (off << 32) | l
 }
 
+/// `upper`/`lower` of an output column, written straight into the output arena: its slot word.
+///
+/// # Safety
+/// JIT-code arguments (see `s`, `ctx`).
+unsafe fn out_case(c: *mut Ctx<'static>, p: *const u8, l: u64, upper: bool) -> u64 {
+    // SAFETY: see the function contract.
+    let (c, bytes) = unsafe { (ctx(c), raw(p, l)) };
+    let arena = &mut *c.out_arena;
+    let off = arena.len();
+    if !ascii_case_into(arena, bytes, upper) {
+        arena.truncate(off);
+        // SAFETY: as above.
+        let v = unsafe { s(p, l) };
+        let t = if upper { ops::upper(v) } else { ops::lower(v) };
+        arena.extend_from_slice(t.as_bytes());
+    }
+    ((off as u64) << 32) | (arena.len() - off) as u64
+}
+
+pub unsafe extern "C" fn flow_out_upper(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { out_case(c, p, l, true) }
+}
+
+pub unsafe extern "C" fn flow_out_lower(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { out_case(c, p, l, false) }
+}
+
+/// Appends `src` upper- (or lower-) cased to `dst`, 8 bytes at a time, if it is all ASCII (for
+/// which Unicode case mapping is ASCII case mapping); false if it is not (then what was
+/// appended is to be dropped).
+fn ascii_case_into(dst: &mut Vec<u8>, src: &[u8], upper: bool) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (first, last) = if upper { (b'a', b'z') } else { (b'A', b'Z') };
+    // Bytes are below 0x80 when they are kept, so these sums never carry into the next byte:
+    // bit 7 of a byte of `ge` is set when the byte is >= `first`, of `gt` when it is > `last`.
+    let map = |w: u64| {
+        let ge = w.wrapping_add(LO * u64::from(0x80 - first));
+        let gt = w.wrapping_add(LO * u64::from(0x7f - last));
+        w ^ ((ge & !gt & HI) >> 2)
+    };
+    dst.reserve(src.len());
+    let mut any = 0u64;
+    let mut chunks = src.chunks_exact(8);
+    for ch in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(ch);
+        let w = u64::from_le_bytes(a);
+        any |= w;
+        dst.extend_from_slice(&map(w).to_le_bytes());
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut a = [0u8; 8];
+        a[..rest.len()].copy_from_slice(rest);
+        let w = u64::from_le_bytes(a);
+        any |= w;
+        dst.extend_from_slice(&map(w).to_le_bytes()[..rest.len()]);
+    }
+    any & HI == 0
+}
+
+/// Copies `n` words of a kept row (a chain of filters only, rows too wide to copy inline).
+///
+/// # Safety
+/// `src` points to `n` readable words of the input batch and `dst` to `n` writable words of
+/// the output batch (different allocations).
+pub unsafe extern "C" fn flow_copy_words(dst: *mut u64, src: *const u64, n: u64) {
+    // SAFETY: see the function contract.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, n as usize) }
+}
+
 /// Bytewise comparison: -1, 0 or 1.
 pub unsafe extern "C" fn flow_str_cmp(ap: *const u8, al: u64, bp: *const u8, bl: u64) -> i64 {
     // SAFETY: valid string pairs from JIT code.
@@ -471,5 +545,39 @@ pub unsafe extern "C" fn flow_zone_shift(
             0
         },
         Err(code) => code as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time case mapping is `str::to_ascii_uppercase`/`lowercase` on ASCII and
+    /// declines anything else, for every byte value at every position of 0–20 bytes.
+    #[test]
+    fn ascii_case_into_is_ascii_case_mapping() {
+        for len in 0..20 {
+            for at in 0..len.max(1) {
+                for b in 0..=255u8 {
+                    let mut src: Vec<u8> = (0..len).map(|i| b"aZ@[`{mQ09"[i % 10]).collect();
+                    if len > 0 {
+                        src[at] = b;
+                    }
+                    for upper in [true, false] {
+                        let mut dst = b"x".to_vec();
+                        let ok = ascii_case_into(&mut dst, &src, upper);
+                        assert_eq!(ok, src.is_ascii(), "{src:?}");
+                        if ok {
+                            let want = if upper {
+                                src.to_ascii_uppercase()
+                            } else {
+                                src.to_ascii_lowercase()
+                            };
+                            assert_eq!(&dst[1..], &want[..], "{src:?} {upper}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The kernel operator: runs a fused filter/map chain (JIT or interpreter) on each batch, on the
-//! worker that read it; row errors go to the stage's error policy.
+//! worker that read it; row errors go to the stage's error policy. A chain of filters only
+//! (`Kernel::run_shared`) passes its kept rows on with the input's string bytes, uncopied.
 
 use super::{Cb, Ctx, Packet, S, panic_message};
 use crate::batch::Batch;
@@ -83,8 +84,12 @@ pub(super) fn kernel_op<'s>(
                     }
                     let mut out = ctx.pool.take(out_cols);
                     errors.clear();
+                    // A chain of filters only moves the kept rows' words and shares the
+                    // input's string bytes; other chains write their rows out.
                     let ran = catch_unwind(AssertUnwindSafe(|| {
-                        kernel.run(&p.batch, &mut out, &mut errors)
+                        if !kernel.run_shared(&p.batch, &mut out, &mut errors) {
+                            kernel.run(&p.batch, &mut out, &mut errors)
+                        }
                     }));
                     if let Err(e) = ran {
                         shared.fail(RunError::Stage {

@@ -136,9 +136,42 @@ pub unsafe extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64
     if l > 0 && !p.is_null() {
         // SAFETY: a valid string pair from JIT code (see `s`).
         let bytes = unsafe { std::slice::from_raw_parts(p, l as usize) };
-        c.out_arena.extend_from_slice(bytes);
+        push_bytes(c.out_arena, bytes);
     }
     (off << 32) | l
+}
+
+/// `dst.extend_from_slice(s)`, with two overlapping fixed-size moves for a short `s` (most
+/// output strings) instead of a `memcpy` call.
+#[inline]
+fn push_bytes(dst: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if !(4..=16).contains(&n) {
+        return dst.extend_from_slice(s);
+    }
+    dst.reserve(n);
+    let off = dst.len();
+    let (src, d) = (
+        s.as_ptr(),
+        dst.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+    );
+    // SAFETY: `4 <= n <= 16`: the reads are `s[..k]` and `s[n - k..]` for `k <= n`, the
+    // writes `d[..k]` and `d[n - k..]`, within the `n` bytes reserved; all `n` bytes are
+    // written before the length covers them.
+    unsafe {
+        if n >= 8 {
+            let a = src.cast::<u64>().read_unaligned();
+            let b = src.add(n - 8).cast::<u64>().read_unaligned();
+            d.cast::<u64>().write_unaligned(a);
+            d.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else {
+            let a = src.cast::<u32>().read_unaligned();
+            let b = src.add(n - 4).cast::<u32>().read_unaligned();
+            d.cast::<u32>().write_unaligned(a);
+            d.add(n - 4).cast::<u32>().write_unaligned(b);
+        }
+        dst.set_len(off + n);
+    }
 }
 
 /// `upper`/`lower` of an output column, written straight into the output arena: its slot word.
@@ -151,7 +184,6 @@ unsafe fn out_case(c: *mut Ctx<'static>, p: *const u8, l: u64, upper: bool) -> u
     let arena = &mut *c.out_arena;
     let off = arena.len();
     if !ascii_case_into(arena, bytes, upper) {
-        arena.truncate(off);
         // SAFETY: as above.
         let v = unsafe { s(p, l) };
         let t = if upper { ops::upper(v) } else { ops::lower(v) };
@@ -171,8 +203,7 @@ pub unsafe extern "C" fn flow_out_lower(c: *mut Ctx<'static>, p: *const u8, l: u
 }
 
 /// Appends `src` upper- (or lower-) cased to `dst`, 8 bytes at a time, if it is all ASCII (for
-/// which Unicode case mapping is ASCII case mapping); false if it is not (then what was
-/// appended is to be dropped).
+/// which Unicode case mapping is ASCII case mapping); false, appending nothing, if it is not.
 fn ascii_case_into(dst: &mut Vec<u8>, src: &[u8], upper: bool) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -184,25 +215,50 @@ fn ascii_case_into(dst: &mut Vec<u8>, src: &[u8], upper: bool) -> bool {
         let gt = w.wrapping_add(LO * u64::from(0x7f - last));
         w ^ ((ge & !gt & HI) >> 2)
     };
-    dst.reserve(src.len());
+    let n = src.len();
+    dst.reserve(n);
+    let off = dst.len();
+    let (s, d) = (
+        src.as_ptr(),
+        dst.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+    );
     let mut any = 0u64;
-    let mut chunks = src.chunks_exact(8);
-    for ch in &mut chunks {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(ch);
-        let w = u64::from_le_bytes(a);
-        any |= w;
-        dst.extend_from_slice(&map(w).to_le_bytes());
+    // SAFETY: reads stay within `src` (whole words up to `n`, then the last word ending at
+    // `n`, overlapping; or two 4-byte halves; or single bytes), writes within the `n` bytes
+    // reserved after `off` (the overlapping writes store the same mapped bytes again).
+    unsafe {
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 <= n {
+                let w = s.add(i).cast::<u64>().read_unaligned();
+                any |= w;
+                d.add(i).cast::<u64>().write_unaligned(map(w));
+                i += 8;
+            }
+            if i < n {
+                let w = s.add(n - 8).cast::<u64>().read_unaligned();
+                any |= w;
+                d.add(n - 8).cast::<u64>().write_unaligned(map(w));
+            }
+        } else if n >= 4 {
+            let a = u64::from(s.cast::<u32>().read_unaligned());
+            let b = u64::from(s.add(n - 4).cast::<u32>().read_unaligned());
+            any = a | b;
+            d.cast::<u32>().write_unaligned(map(a) as u32);
+            d.add(n - 4).cast::<u32>().write_unaligned(map(b) as u32);
+        } else {
+            for i in 0..n {
+                let b = u64::from(*s.add(i));
+                any |= b;
+                *d.add(i) = map(b) as u8;
+            }
+        }
+        if any & HI != 0 {
+            return false;
+        }
+        dst.set_len(off + n);
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut a = [0u8; 8];
-        a[..rest.len()].copy_from_slice(rest);
-        let w = u64::from_le_bytes(a);
-        any |= w;
-        dst.extend_from_slice(&map(w).to_le_bytes()[..rest.len()]);
-    }
-    any & HI == 0
+    true
 }
 
 /// Copies `n` words of a kept row (a chain of filters only, rows too wide to copy inline).
@@ -552,6 +608,22 @@ pub unsafe extern "C" fn flow_zone_shift(
 mod tests {
     use super::*;
 
+    #[test]
+    fn push_bytes_is_extend_from_slice() {
+        let src: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
+        for start in [0, 3] {
+            for n in 0..=30 {
+                let mut a = b"prefix".to_vec();
+                let mut b = a.clone();
+                a.truncate(start + 3);
+                b.truncate(start + 3);
+                push_bytes(&mut a, &src[..n]);
+                b.extend_from_slice(&src[..n]);
+                assert_eq!(a, b, "{n}");
+            }
+        }
+    }
+
     /// The word-at-a-time case mapping is `str::to_ascii_uppercase`/`lowercase` on ASCII and
     /// declines anything else, for every byte value at every position of 0–20 bytes.
     #[test]
@@ -567,6 +639,7 @@ mod tests {
                         let mut dst = b"x".to_vec();
                         let ok = ascii_case_into(&mut dst, &src, upper);
                         assert_eq!(ok, src.is_ascii(), "{src:?}");
+                        assert!(ok || dst == b"x", "{src:?}: appended on decline");
                         if ok {
                             let want = if upper {
                                 src.to_ascii_uppercase()

@@ -230,6 +230,29 @@ impl Batch {
         self.rows += 1;
     }
 
+    /// Copies the strings of columns `str_cols` of rows `from..` out of `src` (the arena their
+    /// slots point into: another batch's, or the one this batch shares) into this batch's own
+    /// arena, rewriting their slots; a slot out of `src`'s range becomes "", as `get_str` reads it.
+    pub fn copy_strings_from(&mut self, src: &[u8], from: usize, str_cols: &[usize]) {
+        for r in from..self.rows {
+            for &c in str_cols {
+                if !self.is_null(r, c) {
+                    let w = self.raw(r, c);
+                    let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
+                    self.set_str_bytes(r, c, src.get(off..off + len).unwrap_or(&[]));
+                }
+            }
+        }
+    }
+
+    /// Gives a batch that shares another's strings its own copy of those its rows use (columns
+    /// `str_cols`): a filter that kept few rows then does not hold its whole input.
+    pub fn own_strings(&mut self, str_cols: &[usize]) {
+        if let Some(src) = self.arena.take_shared() {
+            self.copy_strings_from(&src.arena, 0, str_cols);
+        }
+    }
+
     /// Removes the last row (e.g. one that failed to parse half-way). Its arena bytes stay until
     /// `clear`.
     pub fn pop_row(&mut self) {
@@ -448,6 +471,12 @@ mod tests {
             again.arena.take_shared().as_ref().unwrap(),
             &input
         ));
+        // A copy of only the strings its rows use.
+        let mut own = out.clone();
+        own.own_strings(&[0]);
+        assert!(!own.arena.is_shared());
+        assert_eq!(&own.arena[..], "hélloab".as_bytes());
+        assert_eq!(own.to_values(&t), out.to_values(&t));
         // Copy on write.
         let r = out.push_row();
         out.set_str(r, 0, "new");

@@ -366,18 +366,8 @@ impl Kernel for JitKernel {
         let first = out.rows;
         self.call(input, out, errors);
         if self.select {
-            // The kept rows' strings still point into the input: copy them over (a slot out
-            // of the input's range reads as "", as `Batch::get_str_bytes` has it).
-            for r in first..out.rows {
-                for &c in &self.str_columns {
-                    if !out.is_null(r, c) {
-                        let w = out.raw(r, c);
-                        let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
-                        let bytes = input.arena.get(off..off + len).unwrap_or(&[]);
-                        out.set_str_bytes(r, c, bytes);
-                    }
-                }
-            }
+            // The kept rows' strings still point into the input: copy them over.
+            out.copy_strings_from(&input.arena, first, &self.str_columns);
         }
     }
 

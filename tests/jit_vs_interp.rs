@@ -575,6 +575,13 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The first row where two equally long row lists differ (`same_value` per value).
+fn first_difference(a: &[Vec<Value>], b: &[Vec<Value>]) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x.len() != y.len() || x.iter().zip(y).any(|(u, v)| !same_value(u, v)))
+}
+
 fn run(k: &dyn Kernel, input: &Batch, out_cols: usize) -> (Batch, Vec<RowError>) {
     let mut out = Batch::new(out_cols);
     let mut errs = Vec::new();
@@ -638,12 +645,11 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
                     once.len()
                 ));
             }
-            for (k, (a, b)) in sv.iter().zip(&once).enumerate() {
-                if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
-                    return Err(format!(
-                        "{name}: shared row {k} differs:\n {a:?}\n run {b:?}"
-                    ));
-                }
+            if let Some(k) = first_difference(&sv, &once) {
+                let (a, b) = (&sv[k], &once[k]);
+                return Err(format!(
+                    "{name}: shared row {k} differs:\n {a:?}\n run {b:?}"
+                ));
             }
         }
     }
@@ -662,10 +668,9 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
                 iv.len()
             ));
         }
-        for (k, (a, b)) in jv.iter().zip(&iv).enumerate() {
-            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
-                return Err(format!("row {k} differs:\n jit {a:?}\n {name} {b:?}"));
-            }
+        if let Some(k) = first_difference(&jv, &iv) {
+            let (a, b) = (&jv[k], &iv[k]);
+            return Err(format!("row {k} differs:\n jit {a:?}\n {name} {b:?}"));
         }
     }
     Ok(())

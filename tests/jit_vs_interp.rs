@@ -12,6 +12,7 @@ use flow::span::Span;
 use flow::stdlib::{Builtin, RowErrorCode};
 use flow::types::{Field, RowType, Scalar, Type, Value};
 use proptest::prelude::*;
+use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------------
 // A small deterministic RNG: proptest draws the seed, the generator is type-directed.
@@ -515,6 +516,11 @@ fn rand_rows(r: &mut Rng, t: &RowType, n: usize) -> Vec<Vec<Value>> {
 }
 
 fn rand_chain(r: &mut Rng, input: &RowType) -> Vec<FusedStep> {
+    rand_chain_of(r, input, 40)
+}
+
+/// A chain of 1–3 steps, each a filter with probability `filter_pct`, else a map.
+fn rand_chain_of(r: &mut Rng, input: &RowType, filter_pct: u64) -> Vec<FusedStep> {
     let nsteps = 1 + r.below(3);
     let mut row = input.clone();
     let mut steps = Vec::new();
@@ -525,7 +531,7 @@ fn rand_chain(r: &mut Rng, input: &RowType) -> Vec<FusedStep> {
             locals: Vec::new(),
             next_local: 0,
         };
-        if g.r.chance(40) {
+        if g.r.chance(filter_pct) {
             let depth = 1 + g.r.below(4) as u32;
             let p = g.expr(Type::BOOL, depth);
             steps.push(FusedStep {
@@ -569,6 +575,13 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The first row where two equally long row lists differ (`same_value` per value).
+fn first_difference(a: &[Vec<Value>], b: &[Vec<Value>]) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x.len() != y.len() || x.iter().zip(y).any(|(u, v)| !same_value(u, v)))
+}
+
 fn run(k: &dyn Kernel, input: &Batch, out_cols: usize) -> (Batch, Vec<RowError>) {
     let mut out = Batch::new(out_cols);
     let mut errs = Vec::new();
@@ -594,6 +607,52 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
         (o.to_values(out_row), e)
     };
     let (jv, je) = twice(jit.as_ref());
+    // A chain of filters only also runs sharing its input's strings (as the runtime runs it):
+    // the same rows and errors; any other chain declines and writes nothing.
+    let filters_only = steps.iter().all(|s| matches!(s.step, Step::Filter(_)));
+    let shared_input = Arc::new(batch.clone());
+    let (once, once_errs) = {
+        let (o, e) = run(jit.as_ref(), &batch, out_row.len());
+        (o.to_values(out_row), e)
+    };
+    for (name, k) in [
+        ("jit", jit.as_ref()),
+        ("interpreter", interp.as_ref()),
+        ("unfolded interpreter", &unfolded),
+    ] {
+        let mut o = Batch::new(out_row.len());
+        let mut e = Vec::new();
+        let shared = k.run_shared(&shared_input, &mut o, &mut e);
+        if shared != filters_only {
+            return Err(format!(
+                "{name}: run_shared gave {shared} for filters_only {filters_only}"
+            ));
+        }
+        if !shared && (o.rows != 0 || !e.is_empty()) {
+            return Err(format!(
+                "{name}: run_shared declined but wrote rows or errors"
+            ));
+        }
+        if shared {
+            if !o.arena.is_shared() && o.rows > 0 {
+                return Err(format!("{name}: run_shared copied the strings"));
+            }
+            let sv = o.to_values(out_row);
+            if e != once_errs || sv.len() != once.len() {
+                return Err(format!(
+                    "{name}: run_shared gives {} rows, errors {e:?}; run {} rows, errors {once_errs:?}",
+                    sv.len(),
+                    once.len()
+                ));
+            }
+            if let Some(k) = first_difference(&sv, &once) {
+                let (a, b) = (&sv[k], &once[k]);
+                return Err(format!(
+                    "{name}: shared row {k} differs:\n {a:?}\n run {b:?}"
+                ));
+            }
+        }
+    }
     for (name, k) in [
         ("interpreter", interp.as_ref()),
         ("unfolded interpreter", &unfolded),
@@ -609,10 +668,9 @@ fn check_agree(input: &RowType, steps: &[FusedStep], rows: &[Vec<Value>]) -> Res
                 iv.len()
             ));
         }
-        for (k, (a, b)) in jv.iter().zip(&iv).enumerate() {
-            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !same_value(x, y)) {
-                return Err(format!("row {k} differs:\n jit {a:?}\n {name} {b:?}"));
-            }
+        if let Some(k) = first_difference(&jv, &iv) {
+            let (a, b) = (&jv[k], &iv[k]);
+            return Err(format!("row {k} differs:\n jit {a:?}\n {name} {b:?}"));
         }
     }
     Ok(())
@@ -626,6 +684,19 @@ proptest! {
         let mut r = Rng(seed);
         let input = input_type();
         let steps = rand_chain(&mut r, &input);
+        let rows = rand_rows(&mut r, &input, 40);
+        if let Err(msg) = check_agree(&input, &steps, &rows) {
+            prop_assert!(false, "seed {seed}: {msg}\nsteps: {steps:#?}");
+        }
+    }
+
+    /// Chains of filters only, which the runtime runs with `run_shared` (kept rows' words
+    /// moved, the input's strings shared).
+    #[test]
+    fn filter_chains_agree_and_share_their_input(seed in any::<u64>()) {
+        let mut r = Rng(seed);
+        let input = input_type();
+        let steps = rand_chain_of(&mut r, &input, 100);
         let rows = rand_rows(&mut r, &input, 40);
         if let Err(msg) = check_agree(&input, &steps, &rows) {
             prop_assert!(false, "seed {seed}: {msg}\nsteps: {steps:#?}");
@@ -1159,6 +1230,15 @@ fn empty_chain_copies_rows_and_bad_string_slots_read_as_empty() {
         assert_eq!(got[0][2], Value::Str(String::new()), "{engine:?}");
         assert_eq!(got[1][2], Value::Str("ok".into()), "{engine:?}");
         assert_eq!(got[1][3], Value::Int(3), "{engine:?}");
+        // Sharing the input's strings: the bad slot is kept as it is and still reads as "".
+        let shared = Arc::new(batch.clone());
+        let mut out = Batch::new(4);
+        let mut errs = Vec::new();
+        assert!(k.run_shared(&shared, &mut out, &mut errs), "{engine:?}");
+        assert!(errs.is_empty());
+        // (Compared as text: the row holds a NaN.)
+        let shared_rows = format!("{:?}", out.to_values(&input));
+        assert_eq!(shared_rows, format!("{got:?}"), "{engine:?}");
     }
 }
 
@@ -1217,6 +1297,8 @@ fn wide_rows_use_several_null_words() {
         },
     ];
     check_agree(&input, &steps, &rows).unwrap();
+    // The filter alone: rows of 72 words, copied by the helper rather than inline.
+    check_agree(&input, &steps[..1], &rows).unwrap();
     let k = build_uncached(&input, &steps, Engine::Jit);
     let (o, _) = run(k.as_ref(), &Batch::from_values(&input, &rows), 68);
     let kept: Vec<&Vec<Value>> = rows.iter().filter(|r| r[66] != Value::Null).collect();

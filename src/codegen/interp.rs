@@ -240,6 +240,38 @@ impl Kernel for InterpKernel {
         }
     }
 
+    fn run_shared(
+        &self,
+        input: &std::sync::Arc<Batch>,
+        out: &mut Batch,
+        errors: &mut Vec<RowError>,
+    ) -> bool {
+        let filters_only = self.steps.iter().all(|s| matches!(s.step, Step::Filter(_)));
+        if !filters_only || out.rows != 0 || !out.arena.is_empty() || out.layout != input.layout {
+            return false;
+        }
+        let lits = self.lits.get_or_init(|| compile_literals(&self.steps));
+        let stride = input.layout.stride;
+        for (r, words) in input
+            .words
+            .chunks_exact(stride)
+            .take(input.rows)
+            .enumerate()
+        {
+            match run_row(input, r, &self.input, &self.steps, lits) {
+                Outcome::Kept(_) => out.push_words(words),
+                Outcome::Dropped => {}
+                Outcome::Failed { step, code } => errors.push(RowError {
+                    row: r as u32,
+                    step,
+                    code,
+                }),
+            }
+        }
+        out.arena.share(input);
+        true
+    }
+
     fn describe(&self) -> String {
         format!("interpreter: {}", self.reason)
     }

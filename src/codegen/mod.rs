@@ -34,6 +34,19 @@ pub trait Kernel: Send + Sync {
     /// order. A row whose evaluation fails is not written; it is reported in `errors`.
     fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>);
 
+    /// `run` for a chain of filters only, into an empty `out`: each kept row's words are
+    /// copied unchanged and `out` shares `input`'s string bytes (`batch::Arena::share`)
+    /// instead of copying them. Returns false, writing nothing, for any other chain or a
+    /// non-empty `out` (then use `run`).
+    fn run_shared(
+        &self,
+        _input: &std::sync::Arc<Batch>,
+        _out: &mut Batch,
+        _errors: &mut Vec<RowError>,
+    ) -> bool {
+        false
+    }
+
     /// "jit" or "interpreter: <reason>" (shown by `flow explain` and `flow run --verbose`).
     fn describe(&self) -> String;
 

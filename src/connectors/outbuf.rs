@@ -127,6 +127,119 @@ impl OutBuf {
     }
 }
 
+impl OutBuf {
+    /// A cursor at the write position, for writing one record without checks: the caller has
+    /// asked for room (`room`, `grow`) for everything it writes through it, and hands it back
+    /// with `commit` before asking for room again (which may move the buffer).
+    #[inline(always)]
+    pub fn cursor(&mut self) -> Cursor {
+        let base = self.buf.as_mut_ptr();
+        // SAFETY: `pos <= len`, so both pointers are within (or one past) the allocation.
+        unsafe {
+            Cursor {
+                p: base.add(self.pos),
+                end: base.add(self.buf.len()),
+            }
+        }
+    }
+
+    /// Drops the last `n` pending bytes.
+    pub fn unwrite(&mut self, n: usize) {
+        self.pos = self.pos.saturating_sub(n);
+    }
+
+    /// Takes the cursor's position back as the write position.
+    #[inline(always)]
+    pub fn commit(&mut self, c: Cursor) {
+        // SAFETY: the cursor was made from this buffer, which has not moved since (no `room`
+        // or `grow` in between), and its writes stayed within it (the room asked for).
+        let pos = unsafe { c.p.offset_from(self.buf.as_ptr()) } as usize;
+        debug_assert!(pos <= self.buf.len());
+        self.pos = pos.min(self.buf.len());
+    }
+}
+
+/// An unchecked write position inside an `OutBuf` (see `OutBuf::cursor`): a record's bytes are
+/// written through a pointer kept in a register, without a bounds check or a store of the
+/// position per piece. Every write is `unsafe`: the caller must have asked for room for it.
+pub struct Cursor {
+    p: *mut u8,
+    /// The end of the buffer (checked in debug builds only).
+    end: *mut u8,
+}
+
+impl Cursor {
+    /// Appends one byte.
+    ///
+    /// # Safety
+    /// The byte is within the room asked for.
+    #[inline(always)]
+    pub unsafe fn byte(&mut self, b: u8) {
+        debug_assert!(self.p < self.end);
+        // SAFETY: see the function contract.
+        unsafe {
+            self.p.write(b);
+            self.p = self.p.add(1);
+        }
+    }
+
+    /// Appends the first `n` bytes of `s` (`n <= FIXED`) with one fixed-size move; the bytes
+    /// after them land in the slack.
+    ///
+    /// # Safety
+    /// The `n` bytes are within the room asked for (the move's other bytes then fall in the
+    /// slack every `room` keeps).
+    #[inline(always)]
+    pub unsafe fn fixed(&mut self, s: &[u8; FIXED], n: usize) {
+        debug_assert!(self.p.wrapping_add(FIXED) <= self.end);
+        // SAFETY: see the function contract.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), self.p, FIXED);
+            self.p = self.p.add(n.min(FIXED));
+        }
+    }
+
+    /// Appends `s`, with fixed-size moves when it is short.
+    ///
+    /// # Safety
+    /// `s.len()` bytes are within the room asked for.
+    #[inline(always)]
+    pub unsafe fn bytes(&mut self, s: &[u8]) {
+        let n = s.len();
+        let (d, src) = (self.p, s.as_ptr());
+        debug_assert!(d.wrapping_add(n) <= self.end);
+        // SAFETY: see the function contract; every read is within `s` (the overlapping moves
+        // read `s[..k]` and `s[n - k..]` for `k <= n`), every write within `d[..n]`.
+        unsafe {
+            if n >= 8 {
+                if n <= 16 {
+                    let a = src.cast::<u64>().read_unaligned();
+                    let b = src.add(n - 8).cast::<u64>().read_unaligned();
+                    d.cast::<u64>().write_unaligned(a);
+                    d.add(n - 8).cast::<u64>().write_unaligned(b);
+                } else if n <= 32 {
+                    let a = src.cast::<u128>().read_unaligned();
+                    let b = src.add(n - 16).cast::<u128>().read_unaligned();
+                    d.cast::<u128>().write_unaligned(a);
+                    d.add(n - 16).cast::<u128>().write_unaligned(b);
+                } else {
+                    std::ptr::copy_nonoverlapping(src, d, n);
+                }
+            } else if n >= 4 {
+                let a = src.cast::<u32>().read_unaligned();
+                let b = src.add(n - 4).cast::<u32>().read_unaligned();
+                d.cast::<u32>().write_unaligned(a);
+                d.add(n - 4).cast::<u32>().write_unaligned(b);
+            } else if n > 0 {
+                *d = *src;
+                *d.add(n / 2) = *src.add(n / 2);
+                *d.add(n - 1) = *src.add(n - 1);
+            }
+            self.p = d.add(n);
+        }
+    }
+}
+
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
@@ -378,6 +491,47 @@ pub(crate) mod tests {
         b.flush_to(&mut sink).unwrap();
         assert!(b.is_empty());
         assert_eq!(sink, want);
+    }
+
+    /// The cursor writes what the checked methods write, byte for byte.
+    #[test]
+    fn cursor_writes_like_bytes() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut a, mut b) = (OutBuf::new(0), OutBuf::new(0));
+        let (mut sa, mut sb): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+        let mut key = [0u8; FIXED];
+        for round in 0..20000 {
+            let len = match next(10) {
+                0 => next(400),
+                _ => next(40),
+            };
+            let s: Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
+            let k = next(FIXED + 1);
+            key.iter_mut().for_each(|x| *x = next(256) as u8);
+            a.room(len + k + 1, &mut sa).unwrap();
+            b.room(len + k + 1, &mut sb).unwrap();
+            a.byte(b'|');
+            a.fixed(&key, k);
+            a.bytes(&s);
+            let mut c = b.cursor();
+            // SAFETY: room for `len + k + 1` bytes was asked for.
+            unsafe {
+                c.byte(b'|');
+                c.fixed(&key, k);
+                c.bytes(&s);
+            }
+            b.commit(c);
+            assert_eq!(a.as_bytes(), b.as_bytes(), "round {round}");
+        }
+        a.flush_to(&mut sa).unwrap();
+        b.flush_to(&mut sb).unwrap();
+        assert_eq!(sa, sb);
     }
 
     /// The 16-byte scans over long inputs: one special byte at every position of 0..100 bytes

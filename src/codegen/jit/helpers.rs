@@ -136,9 +136,139 @@ pub unsafe extern "C" fn flow_out_str(c: *mut Ctx<'static>, p: *const u8, l: u64
     if l > 0 && !p.is_null() {
         // SAFETY: a valid string pair from JIT code (see `s`).
         let bytes = unsafe { std::slice::from_raw_parts(p, l as usize) };
-        c.out_arena.extend_from_slice(bytes);
+        push_bytes(c.out_arena, bytes);
     }
     (off << 32) | l
+}
+
+/// `dst.extend_from_slice(s)`, with two overlapping fixed-size moves for a short `s` (most
+/// output strings) instead of a `memcpy` call.
+#[inline]
+fn push_bytes(dst: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if !(4..=16).contains(&n) {
+        return dst.extend_from_slice(s);
+    }
+    dst.reserve(n);
+    let off = dst.len();
+    let (src, d) = (
+        s.as_ptr(),
+        dst.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+    );
+    // SAFETY: `4 <= n <= 16`: the reads are `s[..k]` and `s[n - k..]` for `k <= n`, the
+    // writes `d[..k]` and `d[n - k..]`, within the `n` bytes reserved; all `n` bytes are
+    // written before the length covers them.
+    unsafe {
+        if n >= 8 {
+            let a = src.cast::<u64>().read_unaligned();
+            let b = src.add(n - 8).cast::<u64>().read_unaligned();
+            d.cast::<u64>().write_unaligned(a);
+            d.add(n - 8).cast::<u64>().write_unaligned(b);
+        } else {
+            let a = src.cast::<u32>().read_unaligned();
+            let b = src.add(n - 4).cast::<u32>().read_unaligned();
+            d.cast::<u32>().write_unaligned(a);
+            d.add(n - 4).cast::<u32>().write_unaligned(b);
+        }
+        dst.set_len(off + n);
+    }
+}
+
+/// `upper`/`lower` of an output column, written straight into the output arena: its slot word.
+///
+/// # Safety
+/// JIT-code arguments (see `s`, `ctx`).
+unsafe fn out_case(c: *mut Ctx<'static>, p: *const u8, l: u64, upper: bool) -> u64 {
+    // SAFETY: see the function contract.
+    let (c, bytes) = unsafe { (ctx(c), raw(p, l)) };
+    let arena = &mut *c.out_arena;
+    let off = arena.len();
+    if !ascii_case_into(arena, bytes, upper) {
+        // SAFETY: as above.
+        let v = unsafe { s(p, l) };
+        let t = if upper { ops::upper(v) } else { ops::lower(v) };
+        arena.extend_from_slice(t.as_bytes());
+    }
+    ((off as u64) << 32) | (arena.len() - off) as u64
+}
+
+pub unsafe extern "C" fn flow_out_upper(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { out_case(c, p, l, true) }
+}
+
+pub unsafe extern "C" fn flow_out_lower(c: *mut Ctx<'static>, p: *const u8, l: u64) -> u64 {
+    // SAFETY: JIT-code arguments, passed through.
+    unsafe { out_case(c, p, l, false) }
+}
+
+/// Appends `src` upper- (or lower-) cased to `dst`, 8 bytes at a time, if it is all ASCII (for
+/// which Unicode case mapping is ASCII case mapping); false, appending nothing, if it is not.
+fn ascii_case_into(dst: &mut Vec<u8>, src: &[u8], upper: bool) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (first, last) = if upper { (b'a', b'z') } else { (b'A', b'Z') };
+    // Bytes are below 0x80 when they are kept, so these sums never carry into the next byte:
+    // bit 7 of a byte of `ge` is set when the byte is >= `first`, of `gt` when it is > `last`.
+    let map = |w: u64| {
+        let ge = w.wrapping_add(LO * u64::from(0x80 - first));
+        let gt = w.wrapping_add(LO * u64::from(0x7f - last));
+        w ^ ((ge & !gt & HI) >> 2)
+    };
+    let n = src.len();
+    dst.reserve(n);
+    let off = dst.len();
+    let (s, d) = (
+        src.as_ptr(),
+        dst.spare_capacity_mut().as_mut_ptr().cast::<u8>(),
+    );
+    let mut any = 0u64;
+    // SAFETY: reads stay within `src` (whole words up to `n`, then the last word ending at
+    // `n`, overlapping; or two 4-byte halves; or single bytes), writes within the `n` bytes
+    // reserved after `off` (the overlapping writes store the same mapped bytes again).
+    unsafe {
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 <= n {
+                let w = s.add(i).cast::<u64>().read_unaligned();
+                any |= w;
+                d.add(i).cast::<u64>().write_unaligned(map(w));
+                i += 8;
+            }
+            if i < n {
+                let w = s.add(n - 8).cast::<u64>().read_unaligned();
+                any |= w;
+                d.add(n - 8).cast::<u64>().write_unaligned(map(w));
+            }
+        } else if n >= 4 {
+            let a = u64::from(s.cast::<u32>().read_unaligned());
+            let b = u64::from(s.add(n - 4).cast::<u32>().read_unaligned());
+            any = a | b;
+            d.cast::<u32>().write_unaligned(map(a) as u32);
+            d.add(n - 4).cast::<u32>().write_unaligned(map(b) as u32);
+        } else {
+            for i in 0..n {
+                let b = u64::from(*s.add(i));
+                any |= b;
+                *d.add(i) = map(b) as u8;
+            }
+        }
+        if any & HI != 0 {
+            return false;
+        }
+        dst.set_len(off + n);
+    }
+    true
+}
+
+/// Copies `n` words of a kept row (a chain of filters only, rows too wide to copy inline).
+///
+/// # Safety
+/// `src` points to `n` readable words of the input batch and `dst` to `n` writable words of
+/// the output batch (different allocations).
+pub unsafe extern "C" fn flow_copy_words(dst: *mut u64, src: *const u64, n: u64) {
+    // SAFETY: see the function contract.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, n as usize) }
 }
 
 /// Bytewise comparison: -1, 0 or 1.
@@ -471,5 +601,56 @@ pub unsafe extern "C" fn flow_zone_shift(
             0
         },
         Err(code) => code as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_bytes_is_extend_from_slice() {
+        let src: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
+        for start in [0, 3] {
+            for n in 0..=30 {
+                let mut a = b"prefix".to_vec();
+                let mut b = a.clone();
+                a.truncate(start + 3);
+                b.truncate(start + 3);
+                push_bytes(&mut a, &src[..n]);
+                b.extend_from_slice(&src[..n]);
+                assert_eq!(a, b, "{n}");
+            }
+        }
+    }
+
+    /// The word-at-a-time case mapping is `str::to_ascii_uppercase`/`lowercase` on ASCII and
+    /// declines anything else, for every byte value at every position of 0–20 bytes.
+    #[test]
+    fn ascii_case_into_is_ascii_case_mapping() {
+        for len in 0..20 {
+            for at in 0..len.max(1) {
+                for b in 0..=255u8 {
+                    let mut src: Vec<u8> = (0..len).map(|i| b"aZ@[`{mQ09"[i % 10]).collect();
+                    if len > 0 {
+                        src[at] = b;
+                    }
+                    for upper in [true, false] {
+                        let mut dst = b"x".to_vec();
+                        let ok = ascii_case_into(&mut dst, &src, upper);
+                        assert_eq!(ok, src.is_ascii(), "{src:?}");
+                        assert!(ok || dst == b"x", "{src:?}: appended on decline");
+                        if ok {
+                            let want = if upper {
+                                src.to_ascii_uppercase()
+                            } else {
+                                src.to_ascii_lowercase()
+                            };
+                            assert_eq!(&dst[1..], &want[..], "{src:?} {upper}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -46,6 +46,9 @@ type KernelFn = unsafe extern "C" fn(
 enum H {
     Err,
     OutStr,
+    OutUpper,
+    OutLower,
+    CopyWords,
     StrCmp,
     Len,
     Upper,
@@ -83,6 +86,9 @@ enum H {
 const ALL_HELPERS: &[H] = &[
     H::Err,
     H::OutStr,
+    H::OutUpper,
+    H::OutLower,
+    H::CopyWords,
     H::StrCmp,
     H::Len,
     H::Upper,
@@ -138,6 +144,18 @@ impl H {
                 &[I, I, I],
                 Some(I),
             ),
+            H::OutUpper => {
+                let p = flow_out_upper as *const u8;
+                ("flow_out_upper", p, &[I, I, I], Some(I))
+            }
+            H::OutLower => {
+                let p = flow_out_lower as *const u8;
+                ("flow_out_lower", p, &[I, I, I], Some(I))
+            }
+            H::CopyWords => {
+                let p = flow_copy_words as *const u8;
+                ("flow_copy_words", p, &[I, I, I], None)
+            }
             H::StrCmp => (
                 "flow_str_cmp",
                 flow_str_cmp as *const u8,
@@ -280,6 +298,11 @@ pub struct JitKernel {
     f: KernelFn,
     in_columns: usize,
     out_columns: usize,
+    /// A chain of filters only: the code copies each kept row's words as they are, so their
+    /// string slots still point into the input's arena (`run_shared` shares it, `run` copies
+    /// the strings of `str_columns` afterwards).
+    select: bool,
+    str_columns: Vec<usize>,
     compile_micros: u64,
     /// Used if a batch does not have the layout the code was compiled for (a caller bug).
     fallback: InterpKernel,
@@ -290,26 +313,25 @@ pub struct JitKernel {
     _code: CodeHolder,
 }
 
-impl Kernel for JitKernel {
-    fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
+impl JitKernel {
+    /// Whether the code can run over `input` into `out` (the layouts it was compiled for).
+    fn fits(&self, input: &Batch, out: &Batch) -> bool {
+        input.layout == Layout::new(self.in_columns)
+            && out.layout == Layout::new(self.out_columns)
+            && input.words.len() >= input.rows * input.layout.stride
+            && out.words.len() == out.rows * out.layout.stride
+    }
+
+    /// Runs the code over `input`, appending the kept rows to `out` (`fits` holds).
+    fn call(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
         let n = input.rows;
-        if n == 0 {
-            return;
-        }
         let ostride = out.layout.stride;
-        if input.layout != Layout::new(self.in_columns)
-            || out.layout != Layout::new(self.out_columns)
-            || input.words.len() < n * input.layout.stride
-            || out.words.len() != out.rows * ostride
-        {
-            return self.fallback.run(input, out, errors);
-        }
         out.words.reserve(n * ostride);
         let base = out.words.len();
         // SAFETY: `reserve` made room for `n` more rows after `base`.
         let out_ptr = unsafe { out.words.as_mut_ptr().add(base) };
         let mut ctx = Ctx {
-            out_arena: &mut out.arena,
+            out_arena: out.arena.vec_mut(),
             errors,
             scratch: helpers::Scratch::default(),
         };
@@ -330,6 +352,42 @@ impl Kernel for JitKernel {
         // SAFETY: the code initialised every word of the `kept <= n` rows it reports.
         unsafe { out.words.set_len(base + kept.min(n) * ostride) };
         out.rows += kept.min(n);
+    }
+}
+
+impl Kernel for JitKernel {
+    fn run(&self, input: &Batch, out: &mut Batch, errors: &mut Vec<RowError>) {
+        if input.rows == 0 {
+            return;
+        }
+        if !self.fits(input, out) {
+            return self.fallback.run(input, out, errors);
+        }
+        let first = out.rows;
+        self.call(input, out, errors);
+        if self.select {
+            // The kept rows' strings still point into the input: copy them over.
+            out.copy_strings_from(&input.arena, first, &self.str_columns);
+        }
+    }
+
+    fn run_shared(
+        &self,
+        input: &std::sync::Arc<Batch>,
+        out: &mut Batch,
+        errors: &mut Vec<RowError>,
+    ) -> bool {
+        if !self.select || out.rows != 0 || !out.arena.is_empty() {
+            return false;
+        }
+        if !self.fits(input, out) {
+            return self.fallback.run_shared(input, out, errors);
+        }
+        if input.rows > 0 {
+            self.call(input, out, errors);
+        }
+        out.arena.share(input);
+        true
     }
 
     fn describe(&self) -> String {
@@ -446,6 +504,11 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
         f,
         in_columns: input.len(),
         out_columns,
+        select: filters_only(steps),
+        str_columns: (input.fields.iter().enumerate())
+            .filter(|(_, f)| f.ty.scalar == Scalar::Str)
+            .map(|(c, _)| c)
+            .collect(),
         compile_micros: start.elapsed().as_micros() as u64,
         fallback: InterpKernel::new(
             input.clone(),
@@ -457,6 +520,32 @@ fn compile_inner(input: &RowType, steps: &[FusedStep]) -> Result<JitKernel, Stri
         _code: CodeHolder(Some(module)),
     })
 }
+
+/// `upper(x)` / `lower(x)` of a non-nullable string: the helper that writes its result
+/// straight into the output arena, and `x`.
+fn case_output(e: &Expr) -> Option<(H, &Expr)> {
+    let ExprKind::Call(bi, args) = &e.kind else {
+        return None;
+    };
+    let h = match bi {
+        Builtin::Upper => H::OutUpper,
+        Builtin::Lower => H::OutLower,
+        _ => return None,
+    };
+    match args.as_slice() {
+        [x] if x.ty == Type::STR && e.ty == Type::STR => Some((h, x)),
+        _ => None,
+    }
+}
+
+/// A chain of filters only: its output rows are input rows, unchanged.
+fn filters_only(steps: &[FusedStep]) -> bool {
+    steps.iter().all(|s| matches!(s.step, Step::Filter(_)))
+}
+
+/// Rows of at most this many words are copied by inline loads and stores (wider ones by a
+/// helper call).
+const INLINE_COPY_WORDS: usize = 32;
 
 /// Regular expressions and time zones compiled once per kernel; boxed, so the addresses the code
 /// embeds stay valid while the kernel lives.
@@ -565,10 +654,12 @@ impl Gen<'_, '_> {
             .iter()
             .position(|s| matches!(s.step, Step::Map(_)))
             .unwrap_or(steps.len());
+        // A chain of filters only copies its kept rows' words as they are: it loads only the
+        // columns its predicates read.
+        let select = filters_only(steps);
+        // Output columns whose slot word a helper has already written (`case_output`).
+        let mut direct: HashMap<usize, ir::Value> = HashMap::new();
         let mut needed = BTreeSet::new();
-        if first_map == steps.len() {
-            needed.extend(0..input.len());
-        }
         for s in steps.iter().take(first_map + 1) {
             match &s.step {
                 Step::Filter(e) => fields(e, &mut needed),
@@ -654,8 +745,25 @@ impl Gen<'_, '_> {
                     self.b.switch_to_block(cont);
                 }
                 Step::Map(es) => {
+                    let last = si + 1 == steps.len();
                     let mut vals = Vec::with_capacity(es.len());
-                    for e in es {
+                    for (k, e) in es.iter().enumerate() {
+                        // An output column that is `upper`/`lower` of a (non-null) string is
+                        // mapped straight into the output arena, not through the scratch.
+                        if last && let Some((h, arg)) = case_output(e) {
+                            let v = self.expr(arg, &row)?;
+                            let (None, Some(len)) = (v.null, v.len) else {
+                                return Err("upper/lower of a null string".into());
+                            };
+                            let word = self.call(h, &[ctx, v.a, len])?;
+                            direct.insert(k, word);
+                            vals.push(Some(Jv {
+                                null: None,
+                                a: word,
+                                len: Some(len),
+                            }));
+                            continue;
+                        }
                         vals.push(Some(self.expr(e, &row)?));
                     }
                     row = vals;
@@ -667,46 +775,66 @@ impl Gen<'_, '_> {
             }
         }
 
-        // Write the output row.
-        let n = self.b.use_var(var_n);
-        let off = self.b.ins().imul_imm_s(n, (out_layout.stride * 8) as i64);
-        let dst = self.b.ins().iadd(out_words, off);
-        let mut nw: Vec<ir::Value> = (0..out_layout.null_words)
-            .map(|_| self.b.ins().iconst(i64t, 0))
-            .collect();
-        let row_ty = std::mem::take(&mut self.row_ty);
-        for (c, ty) in row_ty.iter().enumerate() {
-            let Some(v) = row.get(c).copied().flatten() else {
-                return Err(format!("output column {c} not computed"));
-            };
-            // `expr` keeps a null flag only on nullable expressions.
-            let null = if ty.scalar == Scalar::Null {
-                Some(self.b.ins().iconst(types::I8, 1))
-            } else {
-                v.null
-            };
-            if let Some(nf) = null {
-                let bit = self.b.ins().uextend(i64t, nf);
-                let bit = self.b.ins().ishl_imm_s(bit, (c % 64) as i64);
-                nw[c / 64] = self.b.ins().bor(nw[c / 64], bit);
-            }
-            let slot_off = (out_layout.slot(c) * 8) as i32;
-            let word = match ty.scalar {
-                Scalar::Str => {
-                    let len = v.len.ok_or("string without length")?;
-                    self.call(H::OutStr, &[ctx, v.a, len])?
+        if select {
+            let n = self.b.use_var(var_n);
+            let off = self.b.ins().imul_imm_s(n, (in_layout.stride * 8) as i64);
+            let dst = self.b.ins().iadd(out_words, off);
+            if in_layout.stride <= INLINE_COPY_WORDS {
+                for k in 0..in_layout.stride {
+                    let w = self.b.ins().load(i64t, trusted(), row_ptr, (k * 8) as i32);
+                    self.b.ins().store(trusted(), w, dst, (k * 8) as i32);
                 }
-                Scalar::Bool => self.b.ins().uextend(i64t, v.a),
-                Scalar::Null => self.b.ins().iconst(i64t, 0),
-                _ => v.a,
-            };
-            self.b.ins().store(trusted(), word, dst, slot_off);
+            } else {
+                let words = self.b.ins().iconst(i64t, in_layout.stride as i64);
+                self.call_multi(H::CopyWords, &[dst, row_ptr, words])?;
+            }
+            let n1 = self.b.ins().iadd_imm_s(n, 1);
+            self.b.def_var(var_n, n1);
+        } else {
+            // Write the output row.
+            let n = self.b.use_var(var_n);
+            let off = self.b.ins().imul_imm_s(n, (out_layout.stride * 8) as i64);
+            let dst = self.b.ins().iadd(out_words, off);
+            let mut nw: Vec<ir::Value> = (0..out_layout.null_words)
+                .map(|_| self.b.ins().iconst(i64t, 0))
+                .collect();
+            let row_ty = std::mem::take(&mut self.row_ty);
+            for (c, ty) in row_ty.iter().enumerate() {
+                let Some(v) = row.get(c).copied().flatten() else {
+                    return Err(format!("output column {c} not computed"));
+                };
+                // `expr` keeps a null flag only on nullable expressions.
+                let null = if ty.scalar == Scalar::Null {
+                    Some(self.b.ins().iconst(types::I8, 1))
+                } else {
+                    v.null
+                };
+                if let Some(nf) = null {
+                    let bit = self.b.ins().uextend(i64t, nf);
+                    let bit = self.b.ins().ishl_imm_s(bit, (c % 64) as i64);
+                    nw[c / 64] = self.b.ins().bor(nw[c / 64], bit);
+                }
+                let slot_off = (out_layout.slot(c) * 8) as i32;
+                let word = match ty.scalar {
+                    Scalar::Str => match direct.get(&c) {
+                        Some(word) => *word,
+                        None => {
+                            let len = v.len.ok_or("string without length")?;
+                            self.call(H::OutStr, &[ctx, v.a, len])?
+                        }
+                    },
+                    Scalar::Bool => self.b.ins().uextend(i64t, v.a),
+                    Scalar::Null => self.b.ins().iconst(i64t, 0),
+                    _ => v.a,
+                };
+                self.b.ins().store(trusted(), word, dst, slot_off);
+            }
+            for (k, w) in nw.iter().enumerate() {
+                self.b.ins().store(trusted(), *w, dst, (k * 8) as i32);
+            }
+            let n1 = self.b.ins().iadd_imm_s(n, 1);
+            self.b.def_var(var_n, n1);
         }
-        for (k, w) in nw.iter().enumerate() {
-            self.b.ins().store(trusted(), *w, dst, (k * 8) as i32);
-        }
-        let n1 = self.b.ins().iadd_imm_s(n, 1);
-        self.b.def_var(var_n, n1);
         self.b.ins().jump(next, &[]);
 
         // err(code, step): report, then go on with the next row.

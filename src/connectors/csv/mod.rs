@@ -820,6 +820,7 @@ impl SinkConnector for CsvSink {
 pub struct CsvWriter {
     out: Box<dyn Write + Send>,
     buf: OutBuf,
+    layout: crate::batch::Layout,
     cols: Vec<Col>,
     /// The str columns: (null word, bit, slot), to size a record.
     str_cols: Vec<(usize, u32, usize)>,
@@ -890,19 +891,33 @@ impl Quoting {
     }
 
     /// Appends one field, quoted if needed; the room (`2 * len + 2`) was asked for.
-    #[inline]
     fn field(&self, buf: &mut OutBuf, f: &[u8]) {
-        if self.needed(f) {
-            buf.byte(b'"');
-            for &b in f {
-                if b == b'"' {
-                    buf.byte(b'"');
+        let mut w = buf.cursor();
+        // SAFETY: the caller asked for the room the field can take.
+        unsafe { self.field_at(&mut w, f) };
+        buf.commit(w);
+    }
+
+    /// Appends one field through a cursor, quoted if needed.
+    ///
+    /// # Safety
+    /// Room for `2 * f.len() + 2` bytes was asked for.
+    #[inline]
+    unsafe fn field_at(&self, w: &mut outbuf::Cursor, f: &[u8]) {
+        // SAFETY: at most `2 * len + 2` bytes, as the caller asked for.
+        unsafe {
+            if self.needed(f) {
+                w.byte(b'"');
+                for &b in f {
+                    if b == b'"' {
+                        w.byte(b'"');
+                    }
+                    w.byte(b);
                 }
-                buf.byte(b);
+                w.byte(b'"');
+            } else {
+                w.bytes(f);
             }
-            buf.byte(b'"');
-        } else {
-            buf.bytes(f);
         }
     }
 }
@@ -945,6 +960,7 @@ impl CsvWriter {
         CsvWriter {
             out,
             buf: OutBuf::new(BUF_SIZE),
+            layout,
             cols,
             str_cols,
             fixed_room,
@@ -989,6 +1005,7 @@ impl RowWriter for CsvWriter {
         let CsvWriter {
             out,
             buf,
+            layout,
             cols,
             str_cols,
             fixed_room,
@@ -997,58 +1014,76 @@ impl RowWriter for CsvWriter {
             scratch,
             ..
         } = self;
+        if b.layout != *layout {
+            return Err(io::Error::other("batch layout differs from the sink's row"));
+        }
         let stride = b.layout.stride;
         let mut z = zmij::Buffer::new();
         let mut tmp = [0u8; 32];
         let mut itoa = itoa::Buffer::new();
+        let arena: &[u8] = &b.arena;
         // One scan of the batch's string bytes: when none needs quotes, no string of the batch
         // does, and each is copied without its own check.
-        let clean = !outbuf::any_of4(&b.arena, quoting.bytes);
+        let clean = !outbuf::any_of4(arena, quoting.bytes);
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
+            // SAFETY (word reads): every column's null word and slot are below the stride of
+            // the layout checked above.
+            let word = |i: usize| unsafe { *words.get_unchecked(i) };
             let mut need = *fixed_room;
             for &(nw, bit, slot) in str_cols.iter() {
-                if words[nw] >> bit & 1 == 0 {
-                    need += 2 * (words[slot] & 0xffff_ffff) as usize + 2;
+                if word(nw) >> bit & 1 == 0 {
+                    need += 2 * (word(slot) & 0xffff_ffff) as usize + 2;
                 }
             }
             buf.room(need, &mut **out)?;
             let start = buf.written();
-            for (i, c) in cols.iter().enumerate() {
-                if i > 0 {
-                    buf.byte(*delimiter);
-                }
-                if words[c.null_word] >> c.bit & 1 == 1 {
-                    continue;
-                }
-                let w = words[c.slot];
-                match c.kind {
-                    ColKind::Str => {
-                        let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
-                        let t = b.arena.get(off..off + len).unwrap_or(&[]);
-                        if clean {
-                            buf.bytes(t);
-                        } else {
-                            quoting.field(buf, t);
-                        }
-                    }
-                    ColKind::Int => buf.bytes(itoa.format(w as i64).as_bytes()),
-                    ColKind::Float if f64::from_bits(w).is_finite() => {
-                        buf.bytes(float_text(&mut z, &mut tmp, f64::from_bits(w)))
-                    }
-                    _ => {
-                        scratch.clear();
-                        match c.scalar {
-                            // A float with a delimiter that its text may contain.
-                            Scalar::Float if f64::from_bits(w).is_finite() => {
-                                push_float_finite(scratch, f64::from_bits(w))
+            let mut w = buf.cursor();
+            // SAFETY (every cursor write): the record fits in `need` bytes — a delimiter after
+            // each field, numbers of at most NUMBER_ROOM bytes, str fields of at most twice
+            // their length plus quotes —, and a field written through `scratch` asks for its
+            // own room first.
+            unsafe {
+                for (i, c) in cols.iter().enumerate() {
+                    if word(c.null_word) >> c.bit & 1 == 0 {
+                        let x = word(c.slot);
+                        match c.kind {
+                            ColKind::Str => {
+                                let (off, len) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+                                let t = arena.get(off..off + len).unwrap_or(&[]);
+                                if clean {
+                                    w.bytes(t);
+                                } else {
+                                    quoting.field_at(&mut w, t);
+                                }
                             }
-                            _ => push_text(scratch, b, row, i, c.scalar),
+                            ColKind::Int => w.bytes(itoa.format(x as i64).as_bytes()),
+                            ColKind::Float if f64::from_bits(x).is_finite() => {
+                                w.bytes(float_text(&mut z, &mut tmp, f64::from_bits(x)))
+                            }
+                            _ => {
+                                scratch.clear();
+                                match c.scalar {
+                                    // A float with a delimiter that its text may contain.
+                                    Scalar::Float if f64::from_bits(x).is_finite() => {
+                                        push_float_finite(scratch, f64::from_bits(x))
+                                    }
+                                    _ => push_text(scratch, b, row, i, c.scalar),
+                                }
+                                // Room for this field and, again, for the rest of the record.
+                                buf.commit(w);
+                                buf.grow(2 * scratch.len() + 2 + need);
+                                w = buf.cursor();
+                                quoting.field_at(&mut w, scratch);
+                            }
                         }
-                        // Room for this field and, again, for the rest of the record.
-                        buf.grow(2 * scratch.len() + 2 + need);
-                        quoting.field(buf, scratch);
                     }
+                    w.byte(*delimiter);
                 }
+            }
+            buf.commit(w);
+            // The last delimiter gives way to the end of the record.
+            if !cols.is_empty() {
+                buf.unwrite(1);
             }
             end_record(buf, start);
         }

@@ -335,6 +335,7 @@ impl SinkConnector for JsonlSink {
 pub struct JsonlWriter {
     out: Box<dyn Write + Send>,
     buf: OutBuf,
+    layout: crate::batch::Layout,
     cols: Vec<JCol>,
     /// The str columns (null word, bit, slot), to size a row.
     str_cols: Vec<(usize, u32, usize)>,
@@ -346,8 +347,10 @@ pub struct JsonlWriter {
 /// How to write one column: its key and where its null bit and slot are in a row's words.
 struct JCol {
     /// `"name":`, with `,` before all but the first column, JSON-escaped; `key_len` bytes of
-    /// `key` when they fit (copied with one fixed-size move), else in `long_key`.
+    /// `key` when they fit (copied with one fixed-size move), else in `long_key`. A str
+    /// column's `key` also holds the opening quote after them when it fits (`quoted`).
     key: [u8; outbuf::FIXED],
+    quoted: bool,
     key_len: usize,
     long_key: Option<Vec<u8>>,
     scalar: Scalar,
@@ -388,8 +391,13 @@ impl JsonlWriter {
                 if fits {
                     key[..k.len()].copy_from_slice(&k);
                 }
+                let quoted = f.ty.scalar == Scalar::Str && k.len() < key.len();
+                if quoted {
+                    key[k.len()] = b'"';
+                }
                 JCol {
                     key,
+                    quoted,
                     key_len: k.len(),
                     long_key: (!fits).then_some(k),
                     scalar: f.ty.scalar,
@@ -403,6 +411,7 @@ impl JsonlWriter {
         JsonlWriter {
             out,
             buf: OutBuf::new(BUF_SIZE),
+            layout,
             str_cols: cols
                 .iter()
                 .filter(|c| c.scalar == Scalar::Str)
@@ -420,78 +429,110 @@ impl RowWriter for JsonlWriter {
         let JsonlWriter {
             out,
             buf,
+            layout,
             cols,
             str_cols,
             fixed_room,
             scratch,
         } = self;
+        if b.layout != *layout {
+            return Err(io::Error::other("batch layout differs from the sink's row"));
+        }
         let stride = b.layout.stride;
         let mut z = zmij::Buffer::new();
         let mut itoa = itoa::Buffer::new();
         let mut tmp = [0u8; 32];
+        let arena: &[u8] = &b.arena;
         // One scan of the batch's string bytes: when none needs escaping, no string of the
         // batch does, and each is copied without its own check.
-        let clean = !outbuf::any_json_escape(&b.arena);
+        let clean = !outbuf::any_json_escape(arena);
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
+            // SAFETY (word reads): every column's null word and slot are below the stride of
+            // the layout checked above.
+            let word = |i: usize| unsafe { *words.get_unchecked(i) };
             // Room for the row: its str values are copied as they are (2 quotes) or go
             // through `scratch` (which asks for its own room).
             let mut need = *fixed_room;
             for &(nw, bit, slot) in str_cols.iter() {
-                if words[nw] >> bit & 1 == 0 {
-                    need += (words[slot] & 0xffff_ffff) as usize + 2;
+                if word(nw) >> bit & 1 == 0 {
+                    need += (word(slot) & 0xffff_ffff) as usize + 2;
                 }
             }
             buf.room(need, &mut **out)?;
-            buf.byte(b'{');
-            for (col, c) in cols.iter().enumerate() {
-                match &c.long_key {
-                    None => buf.fixed(&c.key, c.key_len),
-                    Some(k) => buf.bytes(k),
-                }
-                if words[c.null_word] >> c.bit & 1 == 1 {
-                    buf.bytes(b"null");
-                    continue;
-                }
-                let w = words[c.slot];
-                match c.scalar {
-                    Scalar::Int => buf.bytes(itoa.format(w as i64).as_bytes()),
-                    Scalar::Float => {
-                        let x = f64::from_bits(w);
-                        if let Some(r) = super::cents_text(x, &mut tmp) {
-                            buf.bytes(&tmp[r]);
-                        } else if x.is_finite() {
-                            buf.bytes(z.format_finite(x).as_bytes());
-                        } else {
-                            buf.bytes(b"null");
+            let mut w = buf.cursor();
+            // SAFETY (every cursor write): the row's text fits in `need` bytes — each key, a
+            // value of at most VALUE_ROOM bytes or a str value and its quotes, the braces and
+            // the newline —, and a value written through `scratch` asks for its own room first.
+            unsafe {
+                w.byte(b'{');
+                for (col, c) in cols.iter().enumerate() {
+                    let null = word(c.null_word) >> c.bit & 1 == 1;
+                    if c.quoted && !null {
+                        // The key and the opening quote in one move.
+                        w.fixed(&c.key, c.key_len + 1);
+                    } else {
+                        match &c.long_key {
+                            None => w.fixed(&c.key, c.key_len),
+                            Some(k) => w.bytes(k),
+                        }
+                        if null {
+                            w.bytes(b"null");
+                            continue;
                         }
                     }
-                    Scalar::Bool => buf.bytes(if w != 0 { b"true" } else { b"false" }),
-                    Scalar::Str => {
-                        let (off, len) = ((w >> 32) as usize, (w & 0xffff_ffff) as usize);
-                        let t = b.arena.get(off..off + len).unwrap_or(&[]);
-                        if !clean && needs_escape(t) {
+                    let x = word(c.slot);
+                    match c.scalar {
+                        Scalar::Int => w.bytes(itoa.format(x as i64).as_bytes()),
+                        Scalar::Float => {
+                            let x = f64::from_bits(x);
+                            if let Some(r) = super::cents_text(x, &mut tmp) {
+                                w.bytes(&tmp[r]);
+                            } else if x.is_finite() {
+                                w.bytes(z.format_finite(x).as_bytes());
+                            } else {
+                                w.bytes(b"null");
+                            }
+                        }
+                        Scalar::Bool => w.bytes(if x != 0 { b"true" } else { b"false" }),
+                        Scalar::Str => {
+                            let (off, len) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+                            let t = arena.get(off..off + len).unwrap_or(&[]);
+                            if !clean && needs_escape(t) {
+                                scratch.clear();
+                                serde_json::to_writer(&mut *scratch, b.get_str(row, col))
+                                    .map_err(io::Error::other)?;
+                                // Room for this value and, again, for the rest of the row;
+                                // the opening quote is serde's.
+                                buf.commit(w);
+                                if c.quoted {
+                                    buf.unwrite(1);
+                                }
+                                buf.grow(scratch.len() + need);
+                                w = buf.cursor();
+                                w.bytes(scratch);
+                            } else {
+                                if !c.quoted {
+                                    w.byte(b'"');
+                                }
+                                w.bytes(t);
+                                w.byte(b'"');
+                            }
+                        }
+                        s => {
                             scratch.clear();
-                            serde_json::to_writer(&mut *scratch, b.get_str(row, col))
-                                .map_err(io::Error::other)?;
-                            // Room for this value and, again, for the rest of the row.
+                            let v = super::value_to_json(b, row, col, s);
+                            serde_json::to_writer(&mut *scratch, &v).map_err(io::Error::other)?;
+                            buf.commit(w);
                             buf.grow(scratch.len() + need);
-                            buf.bytes(scratch);
-                        } else {
-                            buf.byte(b'"');
-                            buf.bytes(t);
-                            buf.byte(b'"');
+                            w = buf.cursor();
+                            w.bytes(scratch);
                         }
                     }
-                    s => {
-                        scratch.clear();
-                        serde_json::to_writer(&mut *scratch, &super::value_to_json(b, row, col, s))
-                            .map_err(io::Error::other)?;
-                        buf.grow(scratch.len() + need);
-                        buf.bytes(scratch);
-                    }
                 }
+                w.byte(b'}');
+                w.byte(b'\n');
             }
-            buf.bytes(b"}\n");
+            buf.commit(w);
         }
         Ok(())
     }

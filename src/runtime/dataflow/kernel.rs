@@ -1,5 +1,6 @@
 //! The kernel operator: runs a fused filter/map chain (JIT or interpreter) on each batch, on the
-//! worker that read it; row errors go to the stage's error policy.
+//! worker that read it; row errors go to the stage's error policy. A chain of filters only
+//! (`Kernel::run_shared`) passes its kept rows on with the input's string bytes, uncopied.
 
 use super::{Cb, Ctx, Packet, S, panic_message};
 use crate::batch::Batch;
@@ -31,6 +32,10 @@ fn step_span(step: &Step) -> Option<crate::span::Span> {
     }
 }
 
+/// A filter's output shares its input's strings when it kept at least 1 / SHARE_ABOVE of the
+/// input's rows, so a shared batch never pins more than that many times its own rows.
+const SHARE_ABOVE: usize = 4;
+
 /// Stands in for a kernel that could not be built, after the job has been failed.
 struct Broken;
 impl Kernel for Broken {
@@ -58,6 +63,10 @@ pub(super) fn kernel_op<'s>(
     let name = name.to_string();
     let in_row = in_row.clone();
     let out_cols = out_row.len();
+    let str_cols: Vec<usize> = (out_row.fields.iter().enumerate())
+        .filter(|(_, f)| f.ty.scalar == crate::types::Scalar::Str)
+        .map(|(c, _)| c)
+        .collect();
     let factory = ctx.job.factory.clone();
     let kernel: Arc<dyn Kernel> = match catch_unwind(AssertUnwindSafe(|| factory(&in_row, &steps)))
     {
@@ -83,8 +92,18 @@ pub(super) fn kernel_op<'s>(
                     }
                     let mut out = ctx.pool.take(out_cols);
                     errors.clear();
+                    // A chain of filters only moves the kept rows' words and shares the
+                    // input's string bytes; other chains write their rows out.
                     let ran = catch_unwind(AssertUnwindSafe(|| {
-                        kernel.run(&p.batch, &mut out, &mut errors)
+                        if kernel.run_shared(&p.batch, &mut out, &mut errors) {
+                            // Kept under a quarter of the rows: copy their few strings rather
+                            // than hold the whole input (e.g. while a join holds the batch).
+                            if out.rows * SHARE_ABOVE < p.batch.rows {
+                                out.own_strings(&str_cols);
+                            }
+                        } else {
+                            kernel.run(&p.batch, &mut out, &mut errors)
+                        }
                     }));
                     if let Err(e) = ran {
                         shared.fail(RunError::Stage {

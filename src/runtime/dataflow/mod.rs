@@ -141,7 +141,7 @@ impl<'de> Deserialize<'de> for Packet {
         }
         batch.rows = w.rows;
         batch.words = w.words;
-        batch.arena = w.arena;
+        batch.arena = w.arena.into();
         let mut p = Packet::new(w.route, batch);
         p.order = w.order;
         Ok(p)
@@ -214,7 +214,11 @@ impl Pool {
             None => Batch::new(columns),
         }
     }
-    fn put(&self, b: Batch) {
+    fn put(&self, mut b: Batch) {
+        // A filter's output shares its input's strings: the input is taken back too.
+        if let Some(input) = b.arena.take_shared() {
+            self.recycle(input);
+        }
         let mut p = self.0.borrow_mut();
         let n = capacity_bytes(&b);
         if p.batches.len() < POOL_BATCHES && p.bytes + n <= POOL_BYTES {

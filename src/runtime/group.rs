@@ -19,7 +19,12 @@
 //! new group); a row whose key columns equal the previous row's reuses its group (checked only
 //! while that hits: sorted or clustered keys), and a key of one column is first looked up in a
 //! small direct-mapped cache that holds such keys exactly (while it hits: few distinct keys);
-//! then it folds each aggregate in one loop over the batch.
+//! then it folds each aggregate in one loop over the batch. Keys of few values (`group vendor`,
+//! `group vendor, city`) skip all of that: each key column's values get dense codes from a
+//! dictionary of the column (exact small keys, one column at a time), and the row's codes,
+//! combined into one word, map to its group ([`Dicts`]; hashed, probed and encoded only for a
+//! new combination); past [`DICT_MAX`] values in a column or [`COMBO_MAX`] combinations the
+//! table turns that path off for good.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows
@@ -730,13 +735,24 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
                 out.truncate(at + 1 + k);
             }
             (Col::Str(v), _) => {
-                if v.len() < 254 {
-                    out.push(1 + v.len() as u8);
+                let n = v.len();
+                if n < 254 {
+                    out.push(1 + n as u8);
                 } else {
                     out.push(255);
-                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&(n as u32).to_le_bytes());
                 }
-                out.extend_from_slice(v);
+                // A short string with 16 bytes of the arena from its start: one fixed-size
+                // copy, then cut (no `memcpy` call for the variable length).
+                let o = (b.words[base + b.layout.slot(c)] >> 32) as usize;
+                match b.arena.get(o..o + 16).map(<&[u8; 16]>::try_from) {
+                    Some(Ok(w)) if n <= 16 => {
+                        let at = out.len();
+                        out.extend_from_slice(w);
+                        out.truncate(at + n);
+                    }
+                    _ => out.extend_from_slice(v),
+                }
             }
         }
     }
@@ -892,10 +908,13 @@ fn fixed_width(s: Scalar) -> Option<usize> {
     }
 }
 
-/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`.
+/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`;
+/// `tail` is `bytes` followed by whatever the key store holds after it (for one fixed-size
+/// copy of a short string).
 #[inline]
 fn decode_into(
     bytes: &[u8],
+    tail: &[u8],
     at: &mut usize,
     s: Scalar,
     enc: Enc,
@@ -903,9 +922,20 @@ fn decode_into(
     row: usize,
     col: usize,
 ) {
+    let start = *at;
     match next_col(bytes, at, s, enc) {
         Col::Null => out.set_null(row, col),
-        Col::Str(v) => out.set_str_bytes(row, col, v),
+        Col::Str(v) => {
+            // A short string (its bytes start right after its length byte) with 16 bytes of
+            // the key store from there: one fixed-size copy.
+            let n = v.len();
+            match tail.get(start + 1..start + 17).map(<&[u8; 16]>::try_from) {
+                Some(Ok(w)) if n <= 16 && *at == start + 1 + n => {
+                    out.set_str_prefix(row, col, w, n)
+                }
+                _ => out.set_str_bytes(row, col, v),
+            }
+        }
         Col::Word(x) => match s {
             Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
             Scalar::Bool => out.set_bool(row, col, x != 0),
@@ -978,6 +1008,20 @@ impl KeyStore {
                 &self.chunks[c][s as u32 as usize..end]
             }
         }
+    }
+
+    /// [`KeyStore::get`], and the bytes of its chunk from the key's start on.
+    #[inline(always)]
+    fn get_with_tail(&self, g: usize) -> (&[u8], &[u8]) {
+        let key = self.get(g);
+        let tail = match self.fixed {
+            Some(_) => key,
+            None => {
+                let s = self.starts[g];
+                &self.chunks[(s >> 32) as usize][s as u32 as usize..]
+            }
+        };
+        (key, tail)
     }
 
     /// The capacity of a new chunk for a `len`-byte key, or 0 if it fits the current one.
@@ -1277,9 +1321,22 @@ impl GroupTable {
         }
     }
 
+    /// [`GroupTable::find_or_insert_row`] of the few-key path (a new combination: rare), kept
+    /// out of line so that the general path keeps its copy inline.
+    #[inline(never)]
+    fn find_or_insert_new_row(
+        &mut self,
+        b: &Batch,
+        row: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<usize>, String> {
+        let h = row_hash(b, row, &self.layout.keys);
+        self.find_or_insert_row(h, b, row, scratch)
+    }
+
     /// The group of row `row` of `b` (hashed `h` by [`row_hash`]), created if new (its key
     /// encoded into `scratch` only then); `None` as for [`GroupTable::find_or_insert`].
-    #[inline]
+    #[inline(always)]
     fn find_or_insert_row(
         &mut self,
         h: u64,
@@ -1570,6 +1627,14 @@ impl GroupTable {
         Ok(stop)
     }
 
+    /// The bytes the few-key path may still allocate: at most an eighth of the table's limit
+    /// in all (the groups keep the rest), and no more than is left under it.
+    fn dict_room(&self) -> usize {
+        (self.limit / 8)
+            .saturating_sub(self.dict_bytes)
+            .min(self.limit.saturating_sub(self.bytes()))
+    }
+
     /// The few-key path of [`GroupTable::group_ids`]: each key column's values are mapped to
     /// dense codes by its dictionary, one column at a time, and a row's combined code to its
     /// group (hashed, probed and encoded only when the combination is new). `None` if the path
@@ -1594,7 +1659,7 @@ impl GroupTable {
             d.bits = (64 / keys.len() as u32).min(16);
         }
         let max = DICT_MAX.min((1 << d.bits) - 1);
-        let mut room = self.limit.saturating_sub(self.bytes());
+        let mut room = self.dict_room();
         let mut codes = std::mem::take(&mut d.codes);
         codes.clear();
         codes.resize(b.rows.saturating_sub(from), 0);
@@ -1629,11 +1694,10 @@ impl GroupTable {
             let Some(&code) = codes.get(i) else { break };
             // A new combination (or a key a dictionary does not hold: a long string).
             let row = from + i;
-            let h = row_hash(b, row, &self.layout.keys);
-            match self.find_or_insert_row(h, b, row, &mut scratch) {
+            match self.find_or_insert_new_row(b, row, &mut scratch) {
                 Ok(Some(g)) => {
                     if code != u64::MAX {
-                        let room = self.limit.saturating_sub(self.bytes());
+                        let room = self.dict_room();
                         d.remember(code, g as u32, room);
                         self.dict_bytes = d.bytes();
                     }
@@ -1892,10 +1956,10 @@ impl GroupTable {
 
     /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
     fn write_key(&self, g: usize, out: &mut Batch, r: usize) {
-        let bytes = self.key(g);
+        let (bytes, tail) = self.keys.get_with_tail(g);
         let mut at = 0;
         for (i, f) in self.key_types.fields.iter().enumerate() {
-            decode_into(bytes, &mut at, f.ty.scalar, self.enc, out, r, i);
+            decode_into(bytes, tail, &mut at, f.ty.scalar, self.enc, out, r, i);
         }
     }
 
@@ -2078,8 +2142,18 @@ impl GroupTable {
             for a in 0..self.slots.len() {
                 let (slot, _) = self.slots[a];
                 let v = match slot {
-                    Slot::Count | Slot::SumInt => Some(In::Int(b.get_int(row, c))),
-                    Slot::SumFloat => Some(In::Float(b.get_float(row, c))),
+                    Slot::Count => {
+                        let at = g * self.words + self.slots[a].1;
+                        self.states[at] = self.states[at].wrapping_add(b.get_int(row, c) as u64);
+                        None
+                    }
+                    Slot::SumFloat => {
+                        let at = g * self.words + self.slots[a].1;
+                        let x = f64::from_bits(self.states[at]) + b.get_float(row, c);
+                        self.states[at] = x.to_bits();
+                        None
+                    }
+                    Slot::SumInt => Some(In::Int(b.get_int(row, c))),
                     Slot::Avg => Some(In::Avg(b.get_float(row, c), b.get_int(row, c + 1) as u64)),
                     Slot::Best { scalar, .. } if !b.is_null(row, c) => Some(match scalar {
                         Scalar::Float => In::Float(b.get_float(row, c)),
@@ -2126,8 +2200,15 @@ impl GroupTable {
             }
             let r = out.push_row();
             self.write_key(g, out, r);
-            for a in 0..self.slots.len() {
-                self.write_state(g, a, out, r, k + a, false);
+            let base = g * self.words;
+            for (a, &(slot, w)) in self.slots.iter().enumerate() {
+                // The plain slots here, the others by `write_state`.
+                let x = self.states[base + w];
+                match slot {
+                    Slot::Count | Slot::SumInt => out.set_int(r, k + a, x as i64),
+                    Slot::SumFloat => out.set_float(r, k + a, f64::from_bits(x)),
+                    _ => self.write_state(g, a, out, r, k + a, false),
+                }
             }
         }
         end
@@ -3328,6 +3409,32 @@ mod tests {
         let (t, rows) = three_key_rows(50_000, &|r| [5 + r % 2, 4 + r % 200, (r / 200) % 200]);
         let g = dict_counts(&t, &rows, 4096);
         assert!(g.dicts.off);
+    }
+
+    /// The dictionaries take at most an eighth of a small limit: a table of many distinct keys
+    /// under 64 KiB still holds groups at every stop (it spills them rather than failing).
+    #[test]
+    fn dictionaries_leave_a_small_limit_to_the_groups() {
+        let (t, layout) = int_key_count();
+        let rows: Vec<Vec<Value>> = (0..20_000).map(|i| vec![Value::Int(i)]).collect();
+        let mut g = GroupTable::new(layout, RowType::new(vec![t.fields[0].clone()]));
+        g.set_limit(64 << 10);
+        let (mut stops, mut total) = (0, 0);
+        for part in rows.chunks(1000) {
+            let b = Batch::from_values(&t, part);
+            let mut from = 0;
+            while let Some(r) = g.add(&b, from).unwrap() {
+                assert!(g.groups() > 0, "a stop at row {r} with no group");
+                assert!(g.dict_bytes <= (64 << 10) / 8);
+                total += g.groups();
+                g.release();
+                stops += 1;
+                from = r;
+            }
+        }
+        total += g.groups();
+        assert!(stops > 2, "{stops}");
+        assert_eq!(total, 20_000);
     }
 
     /// Under a limit that stops the table again and again while the dictionaries are on (and

@@ -760,7 +760,7 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
 
 /// Whether the stored key `key` (encoded as `enc`) is the key of `b[row]`, compared column by
 /// column without encoding the row's.
-#[inline]
+#[inline(always)]
 fn row_matches(key: &[u8], b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) -> bool {
     let base = row * b.layout.stride;
     let mut at = 0;
@@ -1788,6 +1788,41 @@ impl GroupTable {
                                 add(st, g, r[off] as i64 as f64);
                             }
                         }
+                    }
+                }
+                (
+                    Slot::Best {
+                        max,
+                        bit: flag,
+                        scalar,
+                    },
+                    _,
+                ) if scalar != Scalar::Str => {
+                    // min/max of a fixed-width value, as `fold` does it, in one loop.
+                    let (fw, fb) = (words - self.flag_words + flag / 64, 1u64 << (flag % 64));
+                    let float = scalar == Scalar::Float;
+                    for (r, &g) in rows {
+                        if r[nw] & bit != 0 {
+                            continue;
+                        }
+                        let base = g as usize * words;
+                        let seen = st[base + fw] & fb != 0;
+                        st[base + fw] |= fb;
+                        let (cur, x) = (st[base + w], r[off]);
+                        st[base + w] = if !seen {
+                            x
+                        } else if float {
+                            let (c, y) = (f64::from_bits(cur), f64::from_bits(x));
+                            if max {
+                                ops::float_max(c, y).to_bits()
+                            } else {
+                                ops::float_min(c, y).to_bits()
+                            }
+                        } else if max {
+                            (cur as i64).max(x as i64) as u64
+                        } else {
+                            (cur as i64).min(x as i64) as u64
+                        };
                     }
                 }
                 (Slot::Distinct { .. }, _) => {

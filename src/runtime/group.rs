@@ -912,6 +912,7 @@ fn fixed_width(s: Scalar) -> Option<usize> {
 /// `tail` is `bytes` followed by whatever the key store holds after it (for one fixed-size
 /// copy of a short string).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn decode_into(
     bytes: &[u8],
     tail: &[u8],
@@ -3291,24 +3292,20 @@ mod tests {
     /// float: null, -0.0 and 0.0, NaN; an int) and a nullable int value; key `i` of each
     /// column from `key(row)`.
     fn three_key_rows(n: i64, key: &dyn Fn(i64) -> [i64; 3]) -> (RowType, Vec<Vec<Value>>) {
-        let t = RowType::new(vec![
-            Field {
-                name: "s".into(),
-                ty: Type::nullable(Scalar::Str),
-            },
-            Field {
-                name: "f".into(),
-                ty: Type::nullable(Scalar::Float),
-            },
-            Field {
-                name: "i".into(),
-                ty: Type::nullable(Scalar::Int),
-            },
-            Field {
-                name: "v".into(),
-                ty: Type::nullable(Scalar::Int),
-            },
-        ]);
+        let cols = [
+            ("s", Scalar::Str),
+            ("f", Scalar::Float),
+            ("i", Scalar::Int),
+            ("v", Scalar::Int),
+        ];
+        let t = RowType::new(
+            cols.iter()
+                .map(|&(name, s)| Field {
+                    name: name.into(),
+                    ty: Type::nullable(s),
+                })
+                .collect(),
+        );
         let long = "x".repeat(17);
         let rows = (0..n)
             .map(|r| {

@@ -19,7 +19,12 @@
 //! new group); a row whose key columns equal the previous row's reuses its group (checked only
 //! while that hits: sorted or clustered keys), and a key of one column is first looked up in a
 //! small direct-mapped cache that holds such keys exactly (while it hits: few distinct keys);
-//! then it folds each aggregate in one loop over the batch.
+//! then it folds each aggregate in one loop over the batch. Keys of few values (`group vendor`,
+//! `group vendor, city`) skip all of that: each key column's values get dense codes from a
+//! dictionary of the column (exact small keys, one column at a time), and the row's codes,
+//! combined into one word, map to its group ([`Dicts`]; hashed, probed and encoded only for a
+//! new combination); past [`DICT_MAX`] values in a column or [`COMBO_MAX`] combinations the
+//! table turns that path off for good.
 //!
 //! Groups are emitted in the order their keys were first seen (so with one worker the output
 //! order is deterministic; after a spill, partition by partition, see `dataflow::group`); rows
@@ -152,6 +157,9 @@ pub struct GroupTable {
     /// A table of one key column: a direct-mapped cache from the key (as [`small_key`] gives
     /// it) to its group, tried before the index (empty until used; cleared with the groups).
     cache: Vec<([u64; 3], u32)>,
+    /// The few-key path (see [`Dicts`]) and the bytes it holds.
+    dicts: Dicts,
+    dict_bytes: usize,
     limit: usize,
     /// The key hash of each group, kept if `set_keep_hashes` (a pre-aggregation table, which
     /// sends every group on with its hash: recomputing it from the key would walk the key).
@@ -263,6 +271,315 @@ fn short_words(s: &[u8]) -> (u64, u64) {
     }
 }
 
+/// The most values a key column's dictionary holds, the most key columns and the most
+/// combinations of the few-key path ([`Dicts`]); past them the table goes the general way.
+const DICT_MAX: usize = 1024;
+const DICT_COLS: usize = 8;
+const COMBO_MAX: usize = 1 << 15;
+
+/// The few-key path of a table (`group vendor`, `group vendor, city`): per key column a
+/// dictionary from its values to dense codes, the row's codes combined into one word (`bits`
+/// per column), and a map from that word to the group. A row's group then costs a few
+/// dictionary probes of exact small keys instead of a hash of the whole key, an index probe
+/// and a comparison with the stored key. It turns itself off for good (until the table is
+/// made anew) once a column has more than [`DICT_MAX`] values or there are more than
+/// [`COMBO_MAX`] combinations.
+#[derive(Default)]
+struct Dicts {
+    off: bool,
+    bits: u32,
+    cols: Vec<Dict>,
+    /// One key column: `direct[code]` is the group (`u32::MAX`: none yet). Several: an
+    /// open-addressing map of `(code + 1, group)` (0: empty) holding `combos` entries.
+    direct: Vec<u32>,
+    map: Vec<(u64, u32)>,
+    combos: usize,
+    /// The combined code of each row of the batch being added (reused between batches, not
+    /// counted, as the table's other per-batch vectors).
+    codes: Vec<u64>,
+}
+
+/// Bytes of a dictionary slot and of a combination map slot.
+const DICT_SLOT: usize = std::mem::size_of::<([u64; 3], u32)>();
+const MAP_SLOT: usize = std::mem::size_of::<(u64, u32)>();
+
+impl Dicts {
+    fn bytes(&self) -> usize {
+        self.cols
+            .iter()
+            .map(|d| d.slots.capacity() * DICT_SLOT)
+            .sum::<usize>()
+            + self.direct.capacity() * 4
+            + self.map.capacity() * MAP_SLOT
+    }
+
+    /// The group of combined code `code` (of several key columns), if known.
+    #[inline(always)]
+    fn group(&self, code: u64) -> Option<u32> {
+        if self.map.is_empty() || code == u64::MAX {
+            return None;
+        }
+        let mask = self.map.len() - 1;
+        let mut i = combo_slot(code) & mask;
+        loop {
+            let (k, g) = self.map[i];
+            if k == code + 1 {
+                return Some(g);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Notes that combined code `code` (absent) is group `g`, unless that needs more than
+    /// `room` bytes (then its rows keep going the slow way, still to the right group).
+    #[cold]
+    fn remember(&mut self, code: u64, g: u32, room: usize) {
+        if self.cols.len() == 1 {
+            let need = code as usize + 1;
+            if self.direct.len() < need {
+                let cap = need.next_power_of_two().max(16);
+                if cap.saturating_sub(self.direct.capacity()) * 4 > room {
+                    return;
+                }
+                self.direct.reserve_exact(cap - self.direct.len());
+                self.direct.resize(need, u32::MAX);
+            }
+            self.direct[code as usize] = g;
+            return;
+        }
+        if (self.combos + 1) * 2 > self.map.len() {
+            let n = (self.map.len() * 2).max(64);
+            if n * MAP_SLOT > room {
+                return;
+            }
+            let old = std::mem::replace(&mut self.map, vec![(0, 0); n]);
+            for (k, v) in old.into_iter().filter(|&(k, _)| k != 0) {
+                self.put(k, v);
+            }
+        }
+        self.put(code + 1, g);
+        self.combos += 1;
+    }
+
+    fn put(&mut self, k: u64, g: u32) {
+        let mask = self.map.len() - 1;
+        let mut i = combo_slot(k - 1) & mask;
+        while self.map[i].0 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.map[i] = (k, g);
+    }
+
+    /// Forgets the groups of the combinations (the dictionaries' codes stay).
+    fn forget_groups(&mut self) {
+        self.direct.clear();
+        self.map.iter_mut().for_each(|e| *e = (0, 0));
+        self.combos = 0;
+    }
+}
+
+#[inline(always)]
+fn combo_slot(code: u64) -> usize {
+    (code.wrapping_mul(P0) >> 32) as usize
+}
+
+/// Pushes the group of each code of `codes` to `gids` while `group` knows it (`u32::MAX` or
+/// `None`: not known; `u64::MAX`, a row without a code, is never known); returns how many.
+#[inline(always)]
+fn known(codes: &[u64], gids: &mut Vec<u32>, group: impl Fn(u64) -> Option<u32>) -> usize {
+    for (i, &c) in codes.iter().enumerate() {
+        match group(c) {
+            Some(g) if g != u32::MAX => gids.push(g),
+            _ => return i,
+        }
+    }
+    codes.len()
+}
+
+/// One key column's dictionary: an open-addressing table from the value (exact, as
+/// [`small_key`] gives it; kind 0 marks an empty slot) to its code, in first-seen order.
+#[derive(Default)]
+struct Dict {
+    slots: Vec<([u64; 3], u32)>,
+    /// `64 - log2(slots)`.
+    shift: u32,
+    len: usize,
+}
+
+impl Dict {
+    /// ORs the code of each row's value of key column `c` (of scalar `s`), shifted by `shift`,
+    /// into `codes` (rows `from..` of `b`); a string too long for a small key makes the row's
+    /// code `u64::MAX`. False if the column has more than `max` values or its dictionary
+    /// would need more than `room` bytes.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn fill(
+        &mut self,
+        b: &Batch,
+        from: usize,
+        c: usize,
+        s: Scalar,
+        shift: u32,
+        max: usize,
+        room: &mut usize,
+        codes: &mut [u64],
+    ) -> bool {
+        let stride = b.layout.stride;
+        let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
+        let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
+        let rows = codes.iter_mut().zip(words.chunks_exact(stride));
+        if s == Scalar::Str {
+            let arena = &b.arena[..];
+            for (code, r) in rows {
+                let (o, n) = ((r[off] >> 32) as usize, (r[off] & 0xffff_ffff) as usize);
+                let k = if r[nw] & bit != 0 {
+                    [1, 0, 0]
+                } else if n <= 16
+                    && let Some(w) = arena.get(o..o + 16)
+                {
+                    let [mx, my] = STR_MASKS[n];
+                    [3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]
+                } else if let Some(k) = small_str(arena, o, n) {
+                    k
+                } else {
+                    *code = u64::MAX;
+                    continue;
+                };
+                let mut v = self.find(k);
+                if v == u32::MAX {
+                    match self.insert(k, max, room) {
+                        Some(x) => v = x,
+                        None => return false,
+                    }
+                }
+                *code |= (v as u64) << shift;
+            }
+        } else {
+            for (code, r) in rows {
+                let k = if r[nw] & bit != 0 {
+                    [1, 0, 0]
+                } else {
+                    [2, canon(s, r[off]), 0]
+                };
+                match self.code(k, max, room) {
+                    Some(v) => *code |= (v as u64) << shift,
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// The code of `k`, given a new one if absent; `None` as for [`Dict::fill`].
+    #[inline(always)]
+    fn code(&mut self, k: [u64; 3], max: usize, room: &mut usize) -> Option<u32> {
+        let v = self.find(k);
+        if v != u32::MAX {
+            return Some(v);
+        }
+        self.insert(k, max, room)
+    }
+
+    /// The code of `k`, `u32::MAX` if absent.
+    #[inline(always)]
+    fn find(&self, k: [u64; 3]) -> u32 {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = dict_slot(k, self.shift) & mask;
+        while let Some((sk, v)) = self.slots.get(i) {
+            if sk[0] == k[0] && sk[1] == k[1] && sk[2] == k[2] {
+                return *v;
+            }
+            if sk[0] == 0 {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        u32::MAX
+    }
+
+    #[cold]
+    fn insert(&mut self, k: [u64; 3], max: usize, room: &mut usize) -> Option<u32> {
+        if self.len >= max {
+            return None;
+        }
+        // At most a quarter full while small (most probes hit their first slot), half past
+        // 1024 slots.
+        let load = if self.slots.len() < 1024 { 4 } else { 2 };
+        if (self.len + 1) * load > self.slots.len() {
+            let n = (self.slots.len() * 2).max(64);
+            let more = (n - self.slots.len()) * DICT_SLOT;
+            if more > *room {
+                return None;
+            }
+            *room -= more;
+            let old = std::mem::replace(&mut self.slots, vec![([0; 3], 0); n]);
+            self.shift = 64 - n.trailing_zeros();
+            for (sk, v) in old.into_iter().filter(|(sk, _)| sk[0] != 0) {
+                self.put(sk, v);
+            }
+        }
+        let v = self.len as u32;
+        self.put(k, v);
+        self.len += 1;
+        Some(v)
+    }
+
+    fn put(&mut self, k: [u64; 3], v: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = dict_slot(k, self.shift) & mask;
+        while self.slots[i].0[0] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (k, v);
+    }
+}
+
+/// A string of at most 16 bytes at `arena[o..o + n]` as a dictionary key `[3 + n, x, y]`: its
+/// bytes as two little-endian words, zero past its end (one 16-byte read, masked, where the
+/// arena has 16 bytes from `o`); `None` for a longer string (or a range out of the arena).
+#[inline(always)]
+fn small_str(arena: &[u8], o: usize, n: usize) -> Option<[u64; 3]> {
+    if n > 16 {
+        return None;
+    }
+    if let Some(w) = arena.get(o..o + 16) {
+        let [mx, my] = STR_MASKS[n];
+        return Some([3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]);
+    }
+    let v = arena.get(o..o + n)?;
+    let mut w = [0u8; 16];
+    w[..n].copy_from_slice(v);
+    Some([3 + n as u64, read8(&w, 0), read8(&w, 8)])
+}
+
+/// The masks of the first `n` bytes of two little-endian words (`n` ≤ 16).
+const STR_MASKS: [[u64; 2]; 17] = {
+    let mut m = [[0u64; 2]; 17];
+    let mut n = 1;
+    while n <= 16 {
+        m[n] = if n < 8 {
+            [(1u64 << (8 * n)) - 1, 0]
+        } else if n == 8 {
+            [u64::MAX, 0]
+        } else if n < 16 {
+            [u64::MAX, (1u64 << (8 * (n - 8))) - 1]
+        } else {
+            [u64::MAX, u64::MAX]
+        };
+        n += 1;
+    }
+    m
+};
+
+/// The slot of `k` in a dictionary of `2^(64 - shift)` slots: the high bits of a multiply.
+#[inline(always)]
+fn dict_slot(k: [u64; 3], shift: u32) -> usize {
+    ((k[1].wrapping_mul(P0) ^ k[2] ^ (k[0] << 56)).wrapping_mul(P1) >> shift) as usize
+}
+
 /// Entries of the small-key cache (see [`GroupTable::group_ids`]).
 const CACHE: usize = 256;
 
@@ -296,7 +613,6 @@ fn row_col(b: &Batch, row: usize, base: usize, c: usize, s: Scalar) -> Col<'_> {
 }
 
 /// The key hash of row `row` of `b` (see [`hash_col`]; the tests check [`batch_hashes`] against it).
-#[cfg(test)]
 #[inline]
 fn row_hash(b: &Batch, row: usize, keys: &[(usize, Scalar)]) -> u64 {
     let base = row * b.layout.stride;
@@ -419,13 +735,24 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
                 out.truncate(at + 1 + k);
             }
             (Col::Str(v), _) => {
-                if v.len() < 254 {
-                    out.push(1 + v.len() as u8);
+                let n = v.len();
+                if n < 254 {
+                    out.push(1 + n as u8);
                 } else {
                     out.push(255);
-                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&(n as u32).to_le_bytes());
                 }
-                out.extend_from_slice(v);
+                // A short string with 16 bytes of the arena from its start: one fixed-size
+                // copy, then cut (no `memcpy` call for the variable length).
+                let o = (b.words[base + b.layout.slot(c)] >> 32) as usize;
+                match b.arena.get(o..o + 16).map(<&[u8; 16]>::try_from) {
+                    Some(Ok(w)) if n <= 16 => {
+                        let at = out.len();
+                        out.extend_from_slice(w);
+                        out.truncate(at + n);
+                    }
+                    _ => out.extend_from_slice(v),
+                }
             }
         }
     }
@@ -433,7 +760,7 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
 
 /// Whether the stored key `key` (encoded as `enc`) is the key of `b[row]`, compared column by
 /// column without encoding the row's.
-#[inline]
+#[inline(always)]
 fn row_matches(key: &[u8], b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) -> bool {
     let base = row * b.layout.stride;
     let mut at = 0;
@@ -581,10 +908,14 @@ fn fixed_width(s: Scalar) -> Option<usize> {
     }
 }
 
-/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`.
+/// The next key column in `bytes[*at..]` (encoded as `enc`) written to `out[row, col]`;
+/// `tail` is `bytes` followed by whatever the key store holds after it (for one fixed-size
+/// copy of a short string).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn decode_into(
     bytes: &[u8],
+    tail: &[u8],
     at: &mut usize,
     s: Scalar,
     enc: Enc,
@@ -592,9 +923,20 @@ fn decode_into(
     row: usize,
     col: usize,
 ) {
+    let start = *at;
     match next_col(bytes, at, s, enc) {
         Col::Null => out.set_null(row, col),
-        Col::Str(v) => out.set_str_bytes(row, col, v),
+        Col::Str(v) => {
+            // A short string (its bytes start right after its length byte) with 16 bytes of
+            // the key store from there: one fixed-size copy.
+            let n = v.len();
+            match tail.get(start + 1..start + 17).map(<&[u8; 16]>::try_from) {
+                Some(Ok(w)) if n <= 16 && *at == start + 1 + n => {
+                    out.set_str_prefix(row, col, w, n)
+                }
+                _ => out.set_str_bytes(row, col, v),
+            }
+        }
         Col::Word(x) => match s {
             Scalar::Float => out.set_float(row, col, f64::from_bits(x)),
             Scalar::Bool => out.set_bool(row, col, x != 0),
@@ -667,6 +1009,20 @@ impl KeyStore {
                 &self.chunks[c][s as u32 as usize..end]
             }
         }
+    }
+
+    /// [`KeyStore::get`], and the bytes of its chunk from the key's start on.
+    #[inline(always)]
+    fn get_with_tail(&self, g: usize) -> (&[u8], &[u8]) {
+        let key = self.get(g);
+        let tail = match self.fixed {
+            Some(_) => key,
+            None => {
+                let s = self.starts[g];
+                &self.chunks[(s >> 32) as usize][s as u32 as usize..]
+            }
+        };
+        (key, tail)
     }
 
     /// The capacity of a new chunk for a `len`-byte key, or 0 if it fits the current one.
@@ -836,6 +1192,8 @@ impl GroupTable {
             gids: Vec::new(),
             hashes: Vec::new(),
             cache: Vec::new(),
+            dicts: Dicts::default(),
+            dict_bytes: 0,
             limit: usize::MAX,
             group_hashes: None,
         }
@@ -855,6 +1213,7 @@ impl GroupTable {
             + self.strs_bytes
             + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
             + self.sets_bytes
+            + self.dict_bytes
     }
 
     /// Where the rows of the next `update` are in the input: `hi` = source and split (`source
@@ -884,7 +1243,9 @@ impl GroupTable {
     pub fn release(&mut self) {
         let (limit, pos, unplaced) = (self.limit, self.pos, self.unplaced);
         let keep = self.group_hashes.is_some();
+        let dicts_off = self.dicts.off;
         *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
+        self.dicts.off = dicts_off;
         self.limit = limit;
         self.pos = pos;
         self.unplaced = unplaced;
@@ -902,6 +1263,7 @@ impl GroupTable {
         self.sets.clear();
         self.sets_bytes = 0;
         self.cache.clear();
+        self.dicts.forget_groups();
         if let Some(h) = self.group_hashes.as_mut() {
             h.clear();
         }
@@ -960,9 +1322,22 @@ impl GroupTable {
         }
     }
 
+    /// [`GroupTable::find_or_insert_row`] of the few-key path (a new combination: rare), kept
+    /// out of line so that the general path keeps its copy inline.
+    #[inline(never)]
+    fn find_or_insert_new_row(
+        &mut self,
+        b: &Batch,
+        row: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Option<usize>, String> {
+        let h = row_hash(b, row, &self.layout.keys);
+        self.find_or_insert_row(h, b, row, scratch)
+    }
+
     /// The group of row `row` of `b` (hashed `h` by [`row_hash`]), created if new (its key
     /// encoded into `scratch` only then); `None` as for [`GroupTable::find_or_insert`].
-    #[inline]
+    #[inline(always)]
     fn find_or_insert_row(
         &mut self,
         h: u64,
@@ -1185,6 +1560,11 @@ impl GroupTable {
         gids: &mut Vec<u32>,
     ) -> Result<Option<usize>, String> {
         gids.reserve(b.rows.saturating_sub(from));
+        if !self.dicts.off
+            && let Some(r) = self.dict_ids(b, from, gids)
+        {
+            return r;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut stop = None;
         let mut hashes = std::mem::take(&mut self.hashes);
@@ -1248,6 +1628,107 @@ impl GroupTable {
         Ok(stop)
     }
 
+    /// The bytes the few-key path may still allocate: at most an eighth of the table's limit
+    /// in all (the groups keep the rest), and no more than is left under it.
+    fn dict_room(&self) -> usize {
+        (self.limit / 8)
+            .saturating_sub(self.dict_bytes)
+            .min(self.limit.saturating_sub(self.bytes()))
+    }
+
+    /// The few-key path of [`GroupTable::group_ids`]: each key column's values are mapped to
+    /// dense codes by its dictionary, one column at a time, and a row's combined code to its
+    /// group (hashed, probed and encoded only when the combination is new). `None` if the path
+    /// is off or turns off in this batch (a column with more than its dictionary's values, or
+    /// the dictionaries would pass the table's limit) before any row was added: the caller
+    /// goes the general way.
+    fn dict_ids(
+        &mut self,
+        b: &Batch,
+        from: usize,
+        gids: &mut Vec<u32>,
+    ) -> Option<Result<Option<usize>, String>> {
+        let mut d = std::mem::take(&mut self.dicts);
+        let keys = &self.layout.keys;
+        if d.cols.is_empty() {
+            if keys.is_empty() || keys.len() > DICT_COLS {
+                d.off = true;
+                self.dicts = d;
+                return None;
+            }
+            d.cols = (0..keys.len()).map(|_| Dict::default()).collect();
+            d.bits = (64 / keys.len() as u32).min(16);
+        }
+        let max = DICT_MAX.min((1 << d.bits) - 1);
+        let mut room = self.dict_room();
+        let mut codes = std::mem::take(&mut d.codes);
+        codes.clear();
+        codes.resize(b.rows.saturating_sub(from), 0);
+        let mut ok = true;
+        for (i, &(c, s)) in keys.iter().enumerate() {
+            let shift = i as u32 * d.bits;
+            ok = d.cols[i].fill(b, from, c, s, shift, max, &mut room, &mut codes);
+            if !ok {
+                break;
+            }
+        }
+        if !ok {
+            self.dict_bytes = 0;
+            self.dicts = Dicts {
+                off: true,
+                ..Dicts::default()
+            };
+            return None;
+        }
+        self.dict_bytes = d.bytes();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut stop = None;
+        let mut result = Ok(());
+        let mut i = 0;
+        while i < codes.len() {
+            // The rows of known combinations, in a tight loop.
+            i += if d.cols.len() == 1 {
+                known(&codes[i..], gids, |c| d.direct.get(c as usize).copied())
+            } else {
+                known(&codes[i..], gids, |c| d.group(c))
+            };
+            let Some(&code) = codes.get(i) else { break };
+            // A new combination (or a key a dictionary does not hold: a long string).
+            let row = from + i;
+            match self.find_or_insert_new_row(b, row, &mut scratch) {
+                Ok(Some(g)) => {
+                    if code != u64::MAX {
+                        let room = self.dict_room();
+                        d.remember(code, g as u32, room);
+                        self.dict_bytes = d.bytes();
+                    }
+                    gids.push(g as u32)
+                }
+                Ok(None) => {
+                    stop = Some(row);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            i += 1;
+        }
+        self.scratch = scratch;
+        d.codes = codes;
+        if d.combos >= COMBO_MAX {
+            // Many combinations: their map costs what the index does; go the general way.
+            d = Dicts {
+                off: true,
+                ..Dicts::default()
+            };
+            self.dict_bytes = 0;
+        }
+        self.dicts = d;
+        Some(result.map(|()| stop))
+    }
+
     /// Folds the aggregate arguments of rows `from..from + gids.len()` of `b` into group
     /// `gids[row - from]`, one loop per aggregate.
     fn fold_batch(&mut self, b: &Batch, from: usize, gids: &[u32]) -> Result<(), String> {
@@ -1290,18 +1771,59 @@ impl GroupTable {
                     }
                 }
                 (Slot::Avg, _) => {
+                    let add = |st: &mut [u64], g: u32, x: f64| {
+                        let at = g as usize * words + w;
+                        let p = &mut st[at..at + 2];
+                        p[0] = (f64::from_bits(p[0]) + x).to_bits();
+                        p[1] += 1;
+                    };
+                    if scalar == Scalar::Float {
+                        for (r, &g) in rows {
+                            if r[nw] & bit == 0 {
+                                add(st, g, f64::from_bits(r[off]));
+                            }
+                        }
+                    } else {
+                        for (r, &g) in rows {
+                            if r[nw] & bit == 0 {
+                                add(st, g, r[off] as i64 as f64);
+                            }
+                        }
+                    }
+                }
+                (
+                    Slot::Best {
+                        max,
+                        bit: flag,
+                        scalar,
+                    },
+                    _,
+                ) if scalar != Scalar::Str => {
+                    // min/max of a fixed-width value, as `fold` does it, in one loop.
+                    let (fw, fb) = (words - self.flag_words + flag / 64, 1u64 << (flag % 64));
                     let float = scalar == Scalar::Float;
                     for (r, &g) in rows {
-                        if r[nw] & bit == 0 {
-                            let x = if float {
-                                f64::from_bits(r[off])
-                            } else {
-                                r[off] as i64 as f64
-                            };
-                            let at = g as usize * words + w;
-                            st[at] = (f64::from_bits(st[at]) + x).to_bits();
-                            st[at + 1] += 1;
+                        if r[nw] & bit != 0 {
+                            continue;
                         }
+                        let base = g as usize * words;
+                        let seen = st[base + fw] & fb != 0;
+                        st[base + fw] |= fb;
+                        let (cur, x) = (st[base + w], r[off]);
+                        st[base + w] = if !seen {
+                            x
+                        } else if float {
+                            let (c, y) = (f64::from_bits(cur), f64::from_bits(x));
+                            if max {
+                                ops::float_max(c, y).to_bits()
+                            } else {
+                                ops::float_min(c, y).to_bits()
+                            }
+                        } else if max {
+                            (cur as i64).max(x as i64) as u64
+                        } else {
+                            (cur as i64).min(x as i64) as u64
+                        };
                     }
                 }
                 (Slot::Distinct { .. }, _) => {
@@ -1470,10 +1992,10 @@ impl GroupTable {
 
     /// Writes group `g`'s key into columns `0..keys` of `out[r]`.
     fn write_key(&self, g: usize, out: &mut Batch, r: usize) {
-        let bytes = self.key(g);
+        let (bytes, tail) = self.keys.get_with_tail(g);
         let mut at = 0;
         for (i, f) in self.key_types.fields.iter().enumerate() {
-            decode_into(bytes, &mut at, f.ty.scalar, self.enc, out, r, i);
+            decode_into(bytes, tail, &mut at, f.ty.scalar, self.enc, out, r, i);
         }
     }
 
@@ -1656,8 +2178,18 @@ impl GroupTable {
             for a in 0..self.slots.len() {
                 let (slot, _) = self.slots[a];
                 let v = match slot {
-                    Slot::Count | Slot::SumInt => Some(In::Int(b.get_int(row, c))),
-                    Slot::SumFloat => Some(In::Float(b.get_float(row, c))),
+                    Slot::Count => {
+                        let at = g * self.words + self.slots[a].1;
+                        self.states[at] = self.states[at].wrapping_add(b.get_int(row, c) as u64);
+                        None
+                    }
+                    Slot::SumFloat => {
+                        let at = g * self.words + self.slots[a].1;
+                        let x = f64::from_bits(self.states[at]) + b.get_float(row, c);
+                        self.states[at] = x.to_bits();
+                        None
+                    }
+                    Slot::SumInt => Some(In::Int(b.get_int(row, c))),
                     Slot::Avg => Some(In::Avg(b.get_float(row, c), b.get_int(row, c + 1) as u64)),
                     Slot::Best { scalar, .. } if !b.is_null(row, c) => Some(match scalar {
                         Scalar::Float => In::Float(b.get_float(row, c)),
@@ -1704,8 +2236,15 @@ impl GroupTable {
             }
             let r = out.push_row();
             self.write_key(g, out, r);
-            for a in 0..self.slots.len() {
-                self.write_state(g, a, out, r, k + a, false);
+            let base = g * self.words;
+            for (a, &(slot, w)) in self.slots.iter().enumerate() {
+                // The plain slots here, the others by `write_state`.
+                let x = self.states[base + w];
+                match slot {
+                    Slot::Count | Slot::SumInt => out.set_int(r, k + a, x as i64),
+                    Slot::SumFloat => out.set_float(r, k + a, f64::from_bits(x)),
+                    _ => self.write_state(g, a, out, r, k + a, false),
+                }
             }
         }
         end
@@ -2747,6 +3286,205 @@ mod tests {
             assert!(stops > 1, "{scalar:?}");
             assert_eq!(got, want, "{scalar:?}");
         }
+    }
+
+    /// Rows of three key columns (a string: null, empty, short and longer than 16 bytes; a
+    /// float: null, -0.0 and 0.0, NaN; an int) and a nullable int value; key `i` of each
+    /// column from `key(row)`.
+    fn three_key_rows(n: i64, key: &dyn Fn(i64) -> [i64; 3]) -> (RowType, Vec<Vec<Value>>) {
+        let cols = [
+            ("s", Scalar::Str),
+            ("f", Scalar::Float),
+            ("i", Scalar::Int),
+            ("v", Scalar::Int),
+        ];
+        let t = RowType::new(
+            cols.iter()
+                .map(|&(name, s)| Field {
+                    name: name.into(),
+                    ty: Type::nullable(s),
+                })
+                .collect(),
+        );
+        let long = "x".repeat(17);
+        let rows = (0..n)
+            .map(|r| {
+                let [a, b, c] = key(r);
+                vec![
+                    match a {
+                        0 => Value::Null,
+                        1 => Value::Str(String::new()),
+                        2..=4 => Value::Str(format!("{long}{a}")),
+                        _ => Value::Str(format!("v{}", "y".repeat(a as usize % 16))),
+                    },
+                    match b {
+                        0 => Value::Null,
+                        1 => Value::Float(-0.0),
+                        2 => Value::Float(0.0),
+                        3 => Value::Float(f64::NAN),
+                        _ => Value::Float(b as f64 / 4.0),
+                    },
+                    if c == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(c * 1_000_003)
+                    },
+                    if r % 7 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(r % 100)
+                    },
+                ]
+            })
+            .collect();
+        (t, rows)
+    }
+
+    fn show_keys(k: &[Value]) -> String {
+        k.iter()
+            .map(|v| match v {
+                Value::Float(x) if *x == 0.0 => "0.0".to_string(),
+                Value::Float(x) if x.is_nan() => "NaN".to_string(),
+                v => format!("{v:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    /// Count and sum per key of `rows` through one table (`chunk` rows a batch) against a
+    /// plain fold; the table, to look at.
+    fn dict_counts(t: &RowType, rows: &[Vec<Value>], chunk: usize) -> GroupTable {
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str), (1, Scalar::Float), (2, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Sum, Some((3, Scalar::Int))),
+            ],
+        };
+        let kt = RowType::new(t.fields[..3].to_vec());
+        let mut g = GroupTable::new(layout, kt.clone());
+        for part in rows.chunks(chunk) {
+            g.update(&Batch::from_values(t, part)).unwrap();
+        }
+        let mut want: std::collections::HashMap<String, (i64, i64)> = Default::default();
+        let mut order = Vec::new();
+        for r in rows {
+            let k = show_keys(&r[..3]);
+            let e = want.entry(k.clone()).or_insert_with(|| {
+                order.push(k);
+                (0, 0)
+            });
+            e.0 += 1;
+            if let Value::Int(v) = r[3] {
+                e.1 += v;
+            }
+        }
+        let mut out = Batch::new(5);
+        g.emit(0, usize::MAX, usize::MAX, &mut out);
+        let mut ot = kt;
+        for name in ["n", "s"] {
+            ot.fields.push(Field {
+                name: name.into(),
+                ty: Type::INT,
+            });
+        }
+        let got = out.to_values(&ot);
+        let keys: Vec<String> = got.iter().map(|r| show_keys(&r[..3])).collect();
+        assert_eq!(keys, order, "groups in first-seen order");
+        for r in &got {
+            let (Value::Int(n), Value::Int(s)) = (&r[3], &r[4]) else {
+                panic!("{r:?}")
+            };
+            assert_eq!(want[&show_keys(&r[..3])], (*n, *s), "{r:?}");
+        }
+        g
+    }
+
+    /// Few keys (nulls, -0.0 and 0.0, NaN, strings longer than a dictionary holds) go through
+    /// the dictionaries, which stay on; counted and summed as a fold does, in first-seen order.
+    #[test]
+    fn few_keys_through_the_dictionaries_count_like_a_fold() {
+        let (t, rows) = three_key_rows(20_000, &|r| [r % 11, (r / 3) % 9, (r / 7) % 5]);
+        let g = dict_counts(&t, &rows, 1000);
+        assert!(!g.dicts.off);
+        assert!(g.dicts.combos > 100, "{}", g.dicts.combos);
+        // One key column: the direct map.
+        let t1 = RowType::new(vec![t.fields[0].clone()]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let one = |k: &[Value]| show_keys(k);
+        let rows1: Vec<Vec<Value>> = rows.iter().map(|r| vec![r[0].clone()]).collect();
+        let (got, _) = counts_through_stops(&t1, &rows1, layout, usize::MAX, 999, &one);
+        let mut want: std::collections::HashMap<String, i64> = Default::default();
+        for r in &rows1 {
+            *want.entry(show_keys(r)).or_default() += 1;
+        }
+        assert_eq!(got, want);
+    }
+
+    /// A column with more values than its dictionary holds (in the middle of a batch), and more
+    /// combinations than the path keeps: the table goes the general way from there, with the
+    /// same counts.
+    #[test]
+    fn dictionaries_turn_off_when_the_keys_grow_many() {
+        // Few, then many values of the int column, then few again.
+        let (t, rows) = three_key_rows(12_000, &|r| {
+            let c = if (4000..8000).contains(&r) { r } else { r % 3 };
+            [r % 6, r % 4, c]
+        });
+        let g = dict_counts(&t, &rows, 1500);
+        assert!(g.dicts.off);
+        assert_eq!(g.dict_bytes, 0);
+        // Many combinations of few values each (200 x 200 > COMBO_MAX).
+        let (t, rows) = three_key_rows(50_000, &|r| [5 + r % 2, 4 + r % 200, (r / 200) % 200]);
+        let g = dict_counts(&t, &rows, 4096);
+        assert!(g.dicts.off);
+    }
+
+    /// The dictionaries take at most an eighth of a small limit: a table of many distinct keys
+    /// under 64 KiB still holds groups at every stop (it spills them rather than failing).
+    #[test]
+    fn dictionaries_leave_a_small_limit_to_the_groups() {
+        let (t, layout) = int_key_count();
+        let rows: Vec<Vec<Value>> = (0..20_000).map(|i| vec![Value::Int(i)]).collect();
+        let mut g = GroupTable::new(layout, RowType::new(vec![t.fields[0].clone()]));
+        g.set_limit(64 << 10);
+        let (mut stops, mut total) = (0, 0);
+        for part in rows.chunks(1000) {
+            let b = Batch::from_values(&t, part);
+            let mut from = 0;
+            while let Some(r) = g.add(&b, from).unwrap() {
+                assert!(g.groups() > 0, "a stop at row {r} with no group");
+                assert!(g.dict_bytes <= (64 << 10) / 8);
+                total += g.groups();
+                g.release();
+                stops += 1;
+                from = r;
+            }
+        }
+        total += g.groups();
+        assert!(stops > 2, "{stops}");
+        assert_eq!(total, 20_000);
+    }
+
+    /// Under a limit that stops the table again and again while the dictionaries are on (and
+    /// their map of combinations cannot grow past it), every row is counted in its group.
+    #[test]
+    fn dictionaries_under_a_limit_count_like_a_fold() {
+        let (t, rows) = three_key_rows(30_000, &|r| [5 + r % 10, 4 + (r / 10) % 30, 1 + r % 7]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str), (1, Scalar::Float), (2, Scalar::Int)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let mut want: std::collections::HashMap<String, i64> = Default::default();
+        for r in &rows {
+            *want.entry(show_keys(&r[..3])).or_default() += 1;
+        }
+        let (got, stops) = counts_through_stops(&t, &rows, layout, 96 << 10, 2000, &show_keys);
+        assert!(stops > 2, "{stops}");
+        assert_eq!(got, want);
     }
 
     /// The count per key (named by `show`) of `rows` through a table of `layout` (a `count()`

@@ -142,12 +142,12 @@ fn record(
         return fail(out, Stop::Unusual);
     };
     for conv in body {
-        match take(input, pos, scan, &mut lines, *conv, plain.delim, out, row) {
+        match take(input, pos, scan, &mut lines, conv, plain.delim, out, row) {
             Ok(p) => pos = p,
             Err(stop) => return fail(out, stop),
         }
     }
-    match take(input, pos, scan, &mut lines, *last, b'\n', out, row) {
+    match take(input, pos, scan, &mut lines, last, b'\n', out, row) {
         Ok(p) => pos = p,
         Err(stop) => return fail(out, stop),
     }
@@ -155,7 +155,9 @@ fn record(
 }
 
 /// Reads the field at `pos`, which must end at the byte `end`, and converts it as `conv` says:
-/// the position after `end`.
+/// the position after `end`. A quoted field runs to its closing quote (a delimiter, `\r` or
+/// `\n` inside is text; each `\n` counts in `lines`), which `end` must follow right away; text
+/// after the closing quote, or a second quote (an escaped one), is for the general path.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn take(
@@ -163,55 +165,43 @@ fn take(
     pos: usize,
     scan: &mut Specials,
     lines: &mut u64,
-    conv: Conv,
+    conv: &Conv,
     end: u8,
     out: &mut Batch,
     row: usize,
 ) -> Result<usize, Stop> {
-    let (s, e, p) = field(input, pos, scan, lines)?;
+    let p = scan.next(input).ok_or(Stop::NeedMore)?;
     // SAFETY: `p` is a position `scan` found, inside `input`.
-    if unsafe { *input.get_unchecked(p) } != end {
+    let c = unsafe { *input.get_unchecked(p) };
+    let (s, e, p) = if c == end {
+        (pos, p, p)
+    } else if c == b'"' && p == pos {
+        let e = loop {
+            let q = scan.next(input).ok_or(Stop::NeedMore)?;
+            // SAFETY: as above.
+            match unsafe { *input.get_unchecked(q) } {
+                b'"' => break q,
+                b'\n' => *lines += 1,
+                _ => {}
+            }
+        };
+        let q = scan.next(input).ok_or(Stop::NeedMore)?;
+        // SAFETY: as above.
+        if q != e + 1 || unsafe { *input.get_unchecked(q) } != end {
+            return Err(Stop::Unusual);
+        }
+        (pos + 1, e, q)
+    } else {
+        // Another field end than `end` (a wrong field count), a quote inside an unquoted
+        // field, or a `\r`.
         return Err(Stop::Unusual);
-    }
+    };
     if let Conv::Col { col, ty } = conv
-        && !convert(out, row, col, ty, input, s, e)
+        && !convert(out, row, *col, *ty, input, s, e)
     {
         return Err(Stop::Unusual);
     }
     Ok(p + 1)
-}
-
-/// The field starting at `pos`: `(start, end, p)` with its text `input[start..end]` and `p`
-/// the position of the special byte after it (the caller checks that it is the delimiter or
-/// the record's `\n`). A quoted field runs to its closing quote (a delimiter, `\r` or `\n`
-/// inside is text; each `\n` counts in `lines`) and must be followed right away by `p`; text
-/// after the closing quote, or a second quote (an escaped one), is for the general path.
-#[inline(always)]
-fn field(
-    input: &[u8],
-    pos: usize,
-    scan: &mut Specials,
-    lines: &mut u64,
-) -> Result<(usize, usize, usize), Stop> {
-    let p = scan.next(input).ok_or(Stop::NeedMore)?;
-    // SAFETY: `p` is a position `scan` found, inside `input`.
-    if p != pos || unsafe { *input.get_unchecked(p) } != b'"' {
-        return Ok((pos, p, p));
-    }
-    let e = loop {
-        let q = scan.next(input).ok_or(Stop::NeedMore)?;
-        // SAFETY: as above.
-        match unsafe { *input.get_unchecked(q) } {
-            b'"' => break q,
-            b'\n' => *lines += 1,
-            _ => {}
-        }
-    };
-    let q = scan.next(input).ok_or(Stop::NeedMore)?;
-    if q != e + 1 {
-        return Err(Stop::Unusual);
-    }
-    Ok((pos + 1, e, q))
 }
 
 /// `Batch::push_row` without a `memset` call per row: a row of at most 8 words (at most 7

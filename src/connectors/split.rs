@@ -578,7 +578,7 @@ mod tests {
                 let mut d = Vec::new();
                 while d.len() < 900 {
                     let f = random_bytes(&mut seed, 1 + d.len() % 7, b"ab ,\n\r\"");
-                    if seed % 3 == 0 {
+                    if seed.is_multiple_of(3) {
                         d.push(b'"');
                         for &b in &f {
                             if b == b'"' {
@@ -593,7 +593,11 @@ mod tests {
                                 .filter(|&&b| !matches!(b, b'"' | b',' | b'\n' | b'\r')),
                         );
                     }
-                    d.extend_from_slice(if seed % 4 == 0 { b"\r\n" } else { b"," });
+                    d.extend_from_slice(if seed.is_multiple_of(4) {
+                        b"\r\n"
+                    } else {
+                        b","
+                    });
                 }
                 d
             };

@@ -1169,8 +1169,22 @@ mod tests {
         }
     }
 
-    /// Pieces read by separate readers (aligned lazily) give exactly the rows of one reader, in
-    /// order, for files with quoted newlines, CRLF line ends and blank lines.
+    /// The rows of every split of `plan`, in order (no row may be rejected).
+    fn read_plan(spec: &SourceSpec, schema: &RowType, plan: &[Vec<Split>]) -> Vec<Vec<Value>> {
+        let mut rows = Vec::new();
+        for sp in plan.iter().flatten() {
+            let mut r = CsvSource.open(spec, sp).unwrap();
+            let mut out = Batch::new(schema.len());
+            let mut rejects = Vec::new();
+            while r.read(&mut out, 1000, &mut rejects).unwrap() {}
+            assert!(rejects.is_empty(), "{rejects:?}");
+            rows.extend(out.to_values(schema));
+        }
+        rows
+    }
+
+    /// Pieces as the planner cuts them (boundaries found at plan time) give exactly the rows of
+    /// one reader, in order, for files with quoted newlines, CRLF line ends and blank lines.
     #[test]
     fn pieces_together_read_every_record_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -1191,16 +1205,7 @@ mod tests {
                 let plan = CsvSource.plan(&spec, workers).unwrap();
                 // The planner found every boundary itself (no reader scans from the start).
                 assert!(plan.iter().flatten().all(|s| !s.align), "{plan:?}");
-                let mut rows = Vec::new();
-                for sp in plan.iter().flatten() {
-                    let mut r = CsvSource.open(&spec, sp).unwrap();
-                    let mut out = Batch::new(2);
-                    let mut rejects = Vec::new();
-                    while r.read(&mut out, 1000, &mut rejects).unwrap() {}
-                    assert!(rejects.is_empty(), "{rejects:?}");
-                    rows.extend(out.to_values(&schema));
-                }
-                rows
+                read_plan(&spec, &schema, &plan)
             };
             let one = read_all(1);
             assert_eq!(one.len(), 12000);
@@ -1233,15 +1238,7 @@ mod tests {
         let read_all = |workers: usize| {
             let plan = CsvSource.plan(&spec, workers).unwrap();
             assert!(workers == 1 || plan.iter().flatten().any(|s| s.align));
-            let mut rows = Vec::new();
-            for sp in plan.iter().flatten() {
-                let mut r = CsvSource.open(&spec, sp).unwrap();
-                let mut out = Batch::new(2);
-                let mut rejects = Vec::new();
-                while r.read(&mut out, 1000, &mut rejects).unwrap() {}
-                assert!(rejects.is_empty(), "{rejects:?}");
-                rows.extend(out.to_values(&schema));
-            }
+            let mut rows = read_plan(&spec, &schema, &plan);
             rows.sort_by_key(|r| match r[0] {
                 Value::Int(i) => i,
                 _ => -1,

@@ -9,17 +9,20 @@
 //!   target offset. Provably safe. (A JSON lines record ends only at `\n`; a `\r` before it is
 //!   whitespace to the parser.)
 //! - CSV: a quoted field may contain newlines, so a newline byte is not necessarily a record end,
-//!   and the quote state at an arbitrary offset cannot be known without reading what precedes it.
-//!   A piece's start is therefore only a target (`Split::align`): its reader scans the file from
-//!   the beginning with a small quote-state automaton that mirrors csv-core's tokenizer states
-//!   (field start / unquoted / quoted / quote-in-quoted), accelerated with `memchr`, and starts
-//!   after the first line end (`\n`, `\r\n` or a lone `\r`, all of which csv-core accepts)
-//!   past the target that is outside a quoted field; the previous piece
-//!   ends at `target + 1`. The scan runs on the worker that owns the piece, while the workers of
-//!   earlier pieces already read (no serial pass before the job starts), and later pieces are
-//!   made a little smaller to make up for it. A file whose quoting is broken cannot move a
-//!   boundary into the middle of a record as csv-core sees it, because both follow the same
-//!   state machine.
+//!   and the quote state at an arbitrary offset is not written there. A small quote-state
+//!   automaton mirrors csv-core's tokenizer states (field start / unquoted / quoted /
+//!   quote-in-quoted); a boundary is placed after the first line end (`\n`, `\r\n` or a lone `\r`,
+//!   all of which csv-core accepts) past the target that is outside a quoted field. To know that
+//!   state without reading the file from its start, the planner runs the automaton from the
+//!   target in all four states at once (`near_boundary`): the true state is one of them, and
+//!   in CSV the four runs meet within a record or two, after which the state is known exactly
+//!   and the next record end is the boundary (the previous piece ends there).
+//!   Only when they do not meet within `AGREE_BYTES` (a file without quotes there, where the
+//!   run inside a quoted field never leaves it, or one built to keep them apart) is the
+//!   piece's start left as a target (`Split::align`): its reader scans the file from the
+//!   beginning (accelerated with `memchr`) on its own worker, and the previous piece ends at
+//!   `target + 1`. A file whose quoting is broken cannot move a boundary into the middle of a
+//!   record as csv-core sees it, because both follow the same state machine.
 //!
 //! Files are never split below `MIN_SPLIT_BYTES` per part. Pieces are dealt to workers in order
 //! (piece `i` → worker `i % workers`), so with one worker every file is read whole, in order.
@@ -84,13 +87,9 @@ pub enum Framing {
 
 /// Byte ranges of `path` (size `size`) for at most `parts` readers: `(start, end, align)`.
 ///
-/// CSV ranges are not aligned here (that would need a sequential scan of the file before any
-/// worker starts): piece `k` is `(t_k, t_{k+1} + 1, true)` for targets `t_k`, and its reader
-/// first moves `t_k` to the first record start after it (`align`), scanning from the beginning
-/// of the file on its own worker while the workers before it already read. Records whose first
-/// byte is at or before `t_{k+1}` then belong to piece `k` and the others to piece `k + 1`: every
-/// record after `t_{k+1}` starts at or after the aligned start of piece `k + 1` (a record starts
-/// right after a newline outside quotes, which is exactly a boundary of the scan).
+/// CSV boundaries are exact record starts found from the bytes after each target
+/// ([`csv_pieces`]); a boundary whose quote state those bytes do not tell is left to the reader
+/// (`align`, see [`csv_pieces`]).
 pub fn ranges(
     path: &Path,
     size: u64,
@@ -105,24 +104,13 @@ pub fn ranges(
     let io = |e: std::io::Error| ConnectorError::new(path.display().to_string(), e.to_string());
     let bounds = match framing {
         Framing::Lines => line_boundaries(path, &targets).map_err(io)?,
-        Framing::Csv { .. } => {
-            // A later piece's worker first scans up to its start (it stops only at quotes, but
-            // still reads those bytes), so pieces after the first are made smaller: targets
-            // move 5% later (with 2 workers: 52.5% / 47.5%), which evens out the two workers'
-            // CPU in J1/J2 at 10M rows (per-thread shares from `perf`: 3% later left the second
-            // worker 6% busier, 7.7% later the first one 9% busier).
-            let targets: Vec<u64> = targets
-                .iter()
-                .map(|&t| (t + t / 20).min(size - 1))
-                .collect();
-            let mut out = Vec::new();
-            let mut start = 0;
-            for &t in &targets {
-                out.push((start, t + 1, start > 0));
-                start = t;
-            }
-            out.push((start, u64::MAX, true));
-            return Ok(out);
+        Framing::Csv { delimiter } => {
+            // A boundary left to its reader costs that reader a scan up to it (it stops only at
+            // quotes, but still reads those bytes), so such a piece starts 5% later (with 2
+            // workers: 52.5% / 47.5%), which evened out the two workers' CPU in J1/J2 at 10M
+            // rows (per-thread shares from `perf`: 3% later left the second worker 6% busier,
+            // 7.7% later the first one 9% busier).
+            return csv_pieces(path, size, &targets, delimiter, |t| t + t / 20).map_err(io);
         }
     };
     let mut out = Vec::new();
@@ -265,6 +253,142 @@ fn scan(
         }
     }
     state
+}
+
+/// How far past a target the runs of [`near_boundary`] may go without agreeing on the quote
+/// state before that boundary is left to its reader's scan from the start of the file.
+#[cfg(not(test))]
+const AGREE_BYTES: u64 = 64 << 10;
+#[cfg(test)]
+const AGREE_BYTES: u64 = 4 << 10;
+
+/// What the bytes after a target say about a record start after it.
+enum Near {
+    /// A record end after the target (a record start, or the end of a blank line): the first
+    /// one after the point where the quote state became known, not always the first after the
+    /// target.
+    At(u64),
+    /// No record starts after the target: the file ends first.
+    End,
+    /// The quote state stayed unknown for [`AGREE_BYTES`].
+    Unknown,
+}
+
+/// `read` that retries when interrupted.
+fn read_some(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match f.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
+/// A record end after `target`, found from the bytes from `target` on alone: the automaton
+/// runs from each of its four states at once (the state before `target` is one of them), and
+/// once all four runs are in the same state that state is the true one, so from there on the
+/// single exact run finds the next record end. (A record end before that point is not taken:
+/// the true run is not known yet.) In CSV the runs agree within a record or two (a
+/// run that wrongly thinks it is inside quotes takes the next opening quote for a closing one,
+/// sees a field character after it and becomes an unquoted field, which ends where the true run's
+/// quoted field ends), but a file made to keep them apart (say, quoted fields that all start with
+/// a delimiter) is possible: past [`AGREE_BYTES`] the answer is `Unknown`.
+fn near_boundary(f: &mut File, target: u64, delim: u8, buf: &mut [u8]) -> std::io::Result<Near> {
+    f.seek(SeekFrom::Start(target))?;
+    let mut runs = [Q::FieldStart, Q::Unquoted, Q::Quoted, Q::QuoteInQuoted];
+    let mut agreed = None;
+    let mut offset = target;
+    let mut out = Vec::new();
+    loop {
+        let n = read_some(f, buf)?;
+        if n == 0 {
+            return Ok(Near::End);
+        }
+        let mut i = 0;
+        if agreed.is_none() && n >= 4096 && memchr::memchr(b'"', &buf[..n]).is_none() {
+            // Without a quote the run in a quoted field stays there, apart from the others, most
+            // likely for good: a file without quotes (common) takes the reader's scan, see
+            // `csv_pieces`, without stepping four runs over every byte of the window first.
+            return Ok(Near::Unknown);
+        }
+        while agreed.is_none() && i < n {
+            let b = buf[i];
+            for r in runs.iter_mut() {
+                *r = step(*r, b, delim).0;
+            }
+            i += 1;
+            if runs.iter().all(|&r| r == runs[0]) {
+                // All four at field start after a line end: every run ended a record there (a
+                // line end leaves a quoted field quoted).
+                if matches!(b, b'\n' | b'\r') && runs[0] == Q::FieldStart {
+                    return Ok(Near::At(offset + i as u64));
+                }
+                agreed = Some(runs[0]);
+            }
+        }
+        if let Some(state) = agreed {
+            let mut next = 0;
+            let s = scan(
+                &buf[i..n],
+                offset + i as u64,
+                state,
+                delim,
+                &[target],
+                &mut next,
+                &mut out,
+            );
+            if let Some(&b) = out.first() {
+                return Ok(Near::At(b));
+            }
+            agreed = Some(s);
+        } else if offset + n as u64 - target >= AGREE_BYTES {
+            return Ok(Near::Unknown);
+        }
+        offset += n as u64;
+    }
+}
+
+/// CSV pieces of `path` (size `size`) cut near `targets` (sorted), as [`ranges`] returns them.
+/// Each boundary is placed exactly when the bytes after its target tell the quote state
+/// ([`near_boundary`]); otherwise it is left to the next piece's reader at `lazy(target)`
+/// (kept below the next target; `align`: the piece before ends at that point + 1, the next one
+/// starts there and its reader scans from the start of the file, see [`csv_boundaries`]).
+/// Pieces that would start at the end of the file are dropped.
+pub fn csv_pieces(
+    path: &Path,
+    size: u64,
+    targets: &[u64],
+    delim: u8,
+    lazy: impl Fn(u64) -> u64,
+) -> std::io::Result<Vec<(u64, u64, bool)>> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut out = Vec::new();
+    let (mut start, mut align) = (0u64, false);
+    for (k, &t) in targets.iter().enumerate() {
+        if !align && start > t {
+            // The exact boundary before already lies past `t`: it is the first after `t` too.
+            continue;
+        }
+        match near_boundary(&mut f, t, delim, &mut buf)? {
+            Near::At(b) if b >= size => break,
+            Near::At(b) => {
+                if b > start {
+                    out.push((start, b, align));
+                    (start, align) = (b, false);
+                }
+            }
+            Near::End => break,
+            Near::Unknown => {
+                let below = targets.get(k + 1).copied().unwrap_or(size).max(t + 1);
+                let t = lazy(t).clamp(t, below - 1);
+                out.push((start, t + 1, align));
+                (start, align) = (t, true);
+            }
+        }
+    }
+    out.push((start, u64::MAX, align));
+    Ok(out)
 }
 
 /// Record starts after each target offset, found by one quote-aware sequential scan.
@@ -424,5 +548,148 @@ mod tests {
         for x in b {
             assert!(starts.contains(&x), "boundary {x} is not a record start");
         }
+    }
+
+    /// Random bytes from `alphabet` (xorshift, seeded).
+    fn random_bytes(seed: &mut u64, len: usize, alphabet: &[u8]) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                alphabet[(*seed % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
+    /// A boundary found from the bytes after a target alone is a record end that the scan from
+    /// the start of the file finds, or the end of the file; nearly always found.
+    #[test]
+    fn near_boundary_is_a_record_end_of_the_scan_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let mut seed = 0x0bad_cafe_1234_5678u64;
+        let (mut at, mut all) = (0, 0);
+        for round in 0..200 {
+            // Quote-rich noise, and CSV-like text (fields, some quoted, with newlines inside).
+            let data = if round % 2 == 0 {
+                random_bytes(&mut seed, 1 + (round * 13) % 600, b"a,\"\r\n;x")
+            } else {
+                let mut d = Vec::new();
+                while d.len() < 900 {
+                    let f = random_bytes(&mut seed, 1 + d.len() % 7, b"ab ,\n\r\"");
+                    if seed.is_multiple_of(3) {
+                        d.push(b'"');
+                        for &b in &f {
+                            if b == b'"' {
+                                d.push(b'"');
+                            }
+                            d.push(b);
+                        }
+                        d.push(b'"');
+                    } else {
+                        d.extend(
+                            f.iter()
+                                .filter(|&&b| !matches!(b, b'"' | b',' | b'\n' | b'\r')),
+                        );
+                    }
+                    d.extend_from_slice(if seed.is_multiple_of(4) {
+                        b"\r\n"
+                    } else {
+                        b","
+                    });
+                }
+                d
+            };
+            std::fs::write(&p, &data).unwrap();
+            let mut f = File::open(&p).unwrap();
+            let mut buf = vec![0u8; 1 + round % 50];
+            // Every record end, from the byte-by-byte automaton from the start.
+            let every: Vec<u64> =
+                slow_boundaries(&data, &(0..data.len() as u64).collect::<Vec<_>>(), b',');
+            for t in 0..data.len() as u64 {
+                match near_boundary(&mut f, t, b',', &mut buf).unwrap() {
+                    Near::At(b) => {
+                        at += 1;
+                        assert!(b > t && every.contains(&b), "round {round} target {t}: {b}");
+                    }
+                    // Also before the runs agree: the piece before then reads to the end.
+                    Near::End => {}
+                    Near::Unknown => panic!("round {round} target {t}: unknown in 900 bytes"),
+                }
+                all += 1;
+            }
+        }
+        eprintln!("{at} of {all} found");
+        assert!(at * 10 > all * 9, "{at} of {all} found");
+    }
+
+    /// Records whose quoted fields keep a run in the wrong quote state from ever meeting the
+    /// true one (`","`): the boundary is left to the reader (`align`), after a target.
+    #[test]
+    fn runs_that_never_agree_leave_the_boundary_to_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.csv");
+        let data = "\",\"\n".repeat(20_000);
+        std::fs::write(&p, &data).unwrap();
+        let size = data.len() as u64;
+        let pieces = csv_pieces(&p, size, &[size / 3, 2 * size / 3], b',', |t| t).unwrap();
+        assert_eq!(
+            pieces,
+            vec![
+                (0, size / 3 + 1, false),
+                (size / 3, 2 * size / 3 + 1, true),
+                (2 * size / 3, u64::MAX, true)
+            ]
+        );
+    }
+
+    /// A file without quotes: the quote state is unknown after any target, so the boundaries
+    /// are left to the readers, at the later (lazy) targets, kept apart.
+    #[test]
+    fn a_file_without_quotes_leaves_boundaries_to_the_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.csv");
+        let data = "1,abc,2.5\n".repeat(10_000);
+        std::fs::write(&p, &data).unwrap();
+        let size = data.len() as u64;
+        let pieces = csv_pieces(&p, size, &[1000, 1001, 50_000], b',', |t| t + 100).unwrap();
+        assert_eq!(
+            pieces,
+            vec![
+                (0, 1001, false),
+                (1000, 1102, true),
+                (1101, 50_101, true),
+                (50_100, u64::MAX, true)
+            ]
+        );
+    }
+
+    /// Exact boundaries in a plain file; a target whose record ends the file gives no piece.
+    #[test]
+    fn csv_pieces_are_exact_record_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.csv");
+        // Records of 11 bytes, each with a quoted newline.
+        let rec = "1234,\"a\nb\"\n";
+        let data = rec.repeat(100);
+        std::fs::write(&p, &data).unwrap();
+        let size = data.len() as u64;
+        let r = rec.len() as u64;
+        // A target inside the quoted newline of record 3: the boundary is record 4's start.
+        let pieces = csv_pieces(&p, size, &[3 * r + 7, 3 * r + 8, 50 * r], b',', |t| t).unwrap();
+        assert_eq!(
+            pieces,
+            vec![
+                (0, 4 * r, false),
+                (4 * r, 51 * r, false),
+                (51 * r, u64::MAX, false)
+            ]
+        );
+        // Targets in the last record: one piece.
+        assert_eq!(
+            csv_pieces(&p, size, &[size - 5, size - 1], b',', |t| t).unwrap(),
+            vec![(0, u64::MAX, false)]
+        );
     }
 }

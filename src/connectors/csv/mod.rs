@@ -1204,8 +1204,22 @@ mod tests {
         }
     }
 
-    /// Pieces read by separate readers (aligned lazily) give exactly the rows of one reader, in
-    /// order, for files with quoted newlines, CRLF line ends and blank lines.
+    /// The rows of every split of `plan`, in order (no row may be rejected).
+    fn read_plan(spec: &SourceSpec, schema: &RowType, plan: &[Vec<Split>]) -> Vec<Vec<Value>> {
+        let mut rows = Vec::new();
+        for sp in plan.iter().flatten() {
+            let mut r = CsvSource.open(spec, sp).unwrap();
+            let mut out = Batch::new(schema.len());
+            let mut rejects = Vec::new();
+            while r.read(&mut out, 1000, &mut rejects).unwrap() {}
+            assert!(rejects.is_empty(), "{rejects:?}");
+            rows.extend(out.to_values(schema));
+        }
+        rows
+    }
+
+    /// Pieces as the planner cuts them (boundaries found at plan time) give exactly the rows of
+    /// one reader, in order, for files with quoted newlines, CRLF line ends and blank lines.
     #[test]
     fn pieces_together_read_every_record_once() {
         let dir = tempfile::tempdir().unwrap();
@@ -1224,16 +1238,9 @@ mod tests {
             let spec = file_spec(&p, &schema);
             let read_all = |workers: usize| {
                 let plan = CsvSource.plan(&spec, workers).unwrap();
-                let mut rows = Vec::new();
-                for sp in plan.iter().flatten() {
-                    let mut r = CsvSource.open(&spec, sp).unwrap();
-                    let mut out = Batch::new(2);
-                    let mut rejects = Vec::new();
-                    while r.read(&mut out, 1000, &mut rejects).unwrap() {}
-                    assert!(rejects.is_empty(), "{rejects:?}");
-                    rows.extend(out.to_values(&schema));
-                }
-                rows
+                // The planner found every boundary itself (no reader scans from the start).
+                assert!(plan.iter().flatten().all(|s| !s.align), "{plan:?}");
+                read_plan(&spec, &schema, &plan)
             };
             let one = read_all(1);
             assert_eq!(one.len(), 12000);
@@ -1245,6 +1252,39 @@ mod tests {
                 });
                 assert_eq!(many, one, "eol {eol:?}, {w} pieces");
             }
+        }
+    }
+
+    /// A file whose quoting keeps the planner from knowing the quote state after a target
+    /// (`1,","`: a run that starts inside quotes never meets the true one): the boundaries are
+    /// left to the readers, which scan from the start, and the pieces still read every record
+    /// once, also with more pieces than the file has boundaries to spare.
+    #[test]
+    fn pieces_aligned_by_their_readers_read_every_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = id_note();
+        let p = dir.path().join("q.csv");
+        let mut text = String::from("id,note\r\n");
+        for i in 0..40_000 {
+            text.push_str(&format!("{i},\",\"\r\n"));
+        }
+        std::fs::write(&p, &text).unwrap();
+        let spec = file_spec(&p, &schema);
+        let read_all = |workers: usize| {
+            let plan = CsvSource.plan(&spec, workers).unwrap();
+            assert!(workers == 1 || plan.iter().flatten().any(|s| s.align));
+            let mut rows = read_plan(&spec, &schema, &plan);
+            rows.sort_by_key(|r| match r[0] {
+                Value::Int(i) => i,
+                _ => -1,
+            });
+            rows
+        };
+        let one = read_all(1);
+        assert_eq!(one.len(), 40_000);
+        assert_eq!(one[7], vec![Value::Int(7), Value::Str(",".into())]);
+        for w in [2, 3, 5] {
+            assert_eq!(read_all(w), one, "{w} pieces");
         }
     }
 
@@ -1338,32 +1378,37 @@ mod tests {
                     .collect();
                 targets.sort();
                 targets.dedup();
-                let mut pieces = Vec::new();
+                // Every boundary left to the readers, and as the planner places them.
+                let mut lazy = Vec::new();
                 let mut start = 0;
                 for &t in &targets {
-                    pieces.push((start, t + 1, start > 0));
+                    lazy.push((start, t + 1, start > 0));
                     start = t;
                 }
-                pieces.push((start, u64::MAX, true));
-                let mut got = (Vec::new(), Vec::new());
-                for (start, end, align) in pieces {
-                    let sp = Split {
-                        start,
-                        end,
-                        align,
-                        skip_header: start == 0 && !align,
-                        ..whole.clone()
-                    };
-                    let (rows, rejects) = read(&sp);
-                    got.0.extend(rows);
-                    got.1.extend(rejects);
+                lazy.push((start, u64::MAX, true));
+                let planned =
+                    split::csv_pieces(&p, data.len() as u64, &targets, b',', |t| t).unwrap();
+                for pieces in [lazy, planned] {
+                    let mut got = (Vec::new(), Vec::new());
+                    for &(start, end, align) in &pieces {
+                        let sp = Split {
+                            start,
+                            end,
+                            align,
+                            skip_header: start == 0 && !align,
+                            ..whole.clone()
+                        };
+                        let (rows, rejects) = read(&sp);
+                        got.0.extend(rows);
+                        got.1.extend(rejects);
+                    }
+                    assert_eq!(
+                        got,
+                        want,
+                        "round {round}, cuts {targets:?}, pieces {pieces:?}, file {:?}",
+                        String::from_utf8_lossy(&data)
+                    );
                 }
-                assert_eq!(
-                    got,
-                    want,
-                    "round {round}, cuts {targets:?}, file {:?}",
-                    String::from_utf8_lossy(&data)
-                );
             }
         }
     }

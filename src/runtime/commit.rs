@@ -219,6 +219,15 @@ mod tests {
         out
     }
 
+    fn assert_no_temporaries(dir: &std::path::Path) {
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
     /// Several outputs, committed on several threads, each replacing an existing file.
     #[test]
     fn commit_all_moves_every_output_into_place() {
@@ -234,12 +243,7 @@ mod tests {
             let text = std::fs::read_to_string(dir.path().join(format!("o{i}.csv"))).unwrap();
             assert_eq!(text, format!("new {i}\n"));
         }
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_no_temporaries(dir.path());
     }
 
     /// An output that cannot be moved (its final name became a directory) is the error, names
@@ -265,11 +269,6 @@ mod tests {
         }
         outs[1].discard();
         assert!(blocked.join("inside").exists());
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
+        assert_no_temporaries(dir.path());
     }
 }

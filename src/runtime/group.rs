@@ -58,6 +58,7 @@
 //! of a pre-aggregation that does not reduce are sent on as one-row partial states without a
 //! table ([`GroupTable::row_partials`]).
 
+use super::memhint;
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
 use crate::stdlib::ops;
@@ -583,6 +584,15 @@ fn dict_slot(k: [u64; 3], shift: u32) -> usize {
 /// Entries of the small-key cache (see [`GroupTable::group_ids`]).
 const CACHE: usize = 256;
 
+/// Index slots from which probe loops prefetch ([`GroupTable::prefetch_ahead`]): 256 KiB of
+/// index, some 12k groups (with their keys and states, more than the L1 and L2 caches hold
+/// comfortably).
+const PREFETCH_MIN_SLOTS: usize = 1 << 15;
+/// How many rows ahead of the probe each prefetch runs (see [`GroupTable::prefetch_ahead`]).
+const AHEAD_SLOT: usize = 16;
+const AHEAD_GROUP: usize = 8;
+const AHEAD_KEY: usize = 4;
+
 /// A key of one column that three words hold exactly: `(kind, x, y)`, kind 1 a null, 2 a
 /// fixed-width value (`x` its canonical word), `3 + len` a string of at most 16 bytes
 /// ([`short_words`]); `None` for a longer string. Kind 0 marks an empty cache entry.
@@ -1011,6 +1021,30 @@ impl KeyStore {
         }
     }
 
+    /// Prefetches what [`KeyStore::get`] of `g` reads first: a fixed-width key's bytes, or a
+    /// variable-width key's start (its bytes follow with [`KeyStore::prefetch_bytes`]).
+    #[inline(always)]
+    fn prefetch(&self, g: usize) {
+        match self.fixed {
+            Some((w, shift)) => {
+                if let Some(c) = self.chunks.get(g >> shift) {
+                    memhint::prefetch(c.as_ptr().wrapping_add((g & ((1 << shift) - 1)) * w));
+                }
+            }
+            None => memhint::prefetch(self.starts.as_ptr().wrapping_add(g)),
+        }
+    }
+
+    /// Prefetches the bytes of variable-width key `g` (its start read from `starts`).
+    #[inline(always)]
+    fn prefetch_bytes(&self, g: usize) {
+        if let Some(&s) = self.starts.get(g)
+            && let Some(c) = self.chunks.get((s >> 32) as usize)
+        {
+            memhint::prefetch(c.as_ptr().wrapping_add(s as u32 as usize));
+        }
+    }
+
     /// [`KeyStore::get`], and the bytes of its chunk from the key's start on.
     #[inline(always)]
     fn get_with_tail(&self, g: usize) -> (&[u8], &[u8]) {
@@ -1307,6 +1341,49 @@ impl GroupTable {
         }
     }
 
+    /// Whether the index is large enough for [`GroupTable::prefetch_ahead`] to pay (a smaller
+    /// one stays in the caches).
+    #[inline]
+    fn prefetching(&self) -> bool {
+        self.index.len() >= PREFETCH_MIN_SLOTS
+    }
+
+    /// The group in the first index slot of hash `h` if that slot's hash matches (no probing
+    /// further: a hint, right in all but a few collisions).
+    #[inline(always)]
+    fn first_group(&self, h: u64) -> Option<usize> {
+        let s = *self
+            .index
+            .get(h as u32 as usize & (self.index.len().wrapping_sub(1)))?;
+        (s != 0 && (s >> 32) as u32 == h as u32).then(|| (s & 0xffff_ffff) as usize - 1)
+    }
+
+    /// The software pipeline of a probe loop over a table larger than the caches: called for
+    /// row `i` with the key hashes of the rows ahead (`hash(k)` for row `i + k`, `None` past the
+    /// end), it prefetches the index slot of row `i + AHEAD_SLOT`, the states and key (or key
+    /// start) of row `i + AHEAD_GROUP`'s group (its slot is in the cache by then) and a
+    /// variable-width key's bytes for row `i + AHEAD_KEY`, so that the cache misses of many rows
+    /// overlap instead of each probe waiting for its own.
+    #[inline(always)]
+    fn prefetch_ahead(&self, hash: impl Fn(usize) -> Option<u64>) {
+        if let Some(h) = hash(AHEAD_SLOT) {
+            let mask = self.index.len().wrapping_sub(1);
+            memhint::prefetch(self.index.as_ptr().wrapping_add(h as u32 as usize & mask));
+        }
+        if let Some(h) = hash(AHEAD_GROUP)
+            && let Some(g) = self.first_group(h)
+        {
+            memhint::prefetch(self.states.as_ptr().wrapping_add(g * self.words));
+            self.keys.prefetch(g);
+        }
+        if self.keys.fixed.is_none()
+            && let Some(h) = hash(AHEAD_KEY)
+            && let Some(g) = self.first_group(h)
+        {
+            self.keys.prefetch_bytes(g);
+        }
+    }
+
     /// The group of `key` (encoded as this table encodes keys, hashed `h` as
     /// [`GroupTable::group_hash`] hashes it), created if new; `None` if creating it would pass
     /// the table's limit (nothing is changed then).
@@ -1385,7 +1462,11 @@ impl GroupTable {
         let g = self.groups;
         self.keys.push(key);
         let start = self.states.len();
+        let cap = self.states.capacity();
         self.states.extend(std::iter::repeat_n(0, self.words));
+        if self.states.capacity() != cap {
+            memhint::advise_huge(&self.states);
+        }
         for &w in &self.unset_words {
             self.states[start + w] = u64::MAX;
         }
@@ -1418,7 +1499,7 @@ impl GroupTable {
         if self.bytes() + n * 8 + extra > self.limit {
             return false;
         }
-        let mut index = vec![0u64; n];
+        let mut index = memhint::zeroed_vec(n);
         let mask = n - 1;
         for &s in &self.index {
             if s != 0 {
@@ -1580,7 +1661,12 @@ impl GroupTable {
             self.cache = vec![([0; 3], 0); CACHE];
         }
         let (mut tries, mut found) = (0u32, 0u32);
+        let mut pf = self.prefetching();
         for row in from..b.rows {
+            if pf {
+                let at = row - from;
+                self.prefetch_ahead(|k| hashes.get(at + k).copied());
+            }
             if row > from && (checks < 32 || hits * 4 >= checks) {
                 checks += 1;
                 if self.same_key_as_previous(b, row) {
@@ -1610,7 +1696,9 @@ impl GroupTable {
                     if let Some(k) = cached {
                         self.cache[slot] = (k, g as u32);
                     }
-                    gids.push(g as u32)
+                    gids.push(g as u32);
+                    // (The index may have grown past the threshold.)
+                    pf = pf || (g + 1 == self.groups && self.prefetching());
                 }
                 Ok(None) => {
                     stop = Some(row);
@@ -2162,6 +2250,9 @@ impl GroupTable {
     /// Merges partial-state rows `from..` of `b`; `Some(r)` as for [`GroupTable::add`].
     pub fn merge_from(&mut self, b: &Batch, from: usize) -> Result<Option<usize>, String> {
         for row in from..b.rows {
+            if self.prefetching() {
+                self.prefetch_ahead(|k| (row + k < b.rows).then(|| b.get_int(row + k, 1) as u64));
+            }
             let key = b.get_str_bytes(row, 0);
             if let Some((w, _)) = self.keys.fixed
                 && key.len() != w
@@ -3115,6 +3206,114 @@ mod tests {
         let (got, stops) = counts_through_stops(&t, &rows, layout, 24 << 10, 2048, &show);
         assert!(stops > 0);
         assert_eq!(got, want);
+    }
+
+    /// Tables large enough for the probe loops' prefetching (more than `PREFETCH_MIN_SLOTS`
+    /// index slots), with a string key (variable-width: the prefetch of a key's start, then its
+    /// bytes) and with an int key (fixed-width), rows added directly and through partial rows
+    /// merged by two owners: every group's count and sum as a plain fold gives them.
+    #[test]
+    fn large_tables_with_prefetching_count_and_sum_like_a_fold() {
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "k".into(),
+                ty: Type::nullable(Scalar::Int),
+            },
+            Field {
+                name: "v".into(),
+                ty: Type::INT,
+            },
+        ]);
+        // 40k distinct keys in random order, every one seen about three times, a few nulls.
+        let n = 120_000i64;
+        let key = |i: i64| i.wrapping_mul(2_654_435_761) % 40_009;
+        let rows: Vec<Vec<Value>> = (0..n)
+            .map(|i| {
+                let k = key(i);
+                vec![
+                    if k == 7 {
+                        Value::Null
+                    } else {
+                        Value::Str(format!("id{k:010}"))
+                    },
+                    if k == 7 {
+                        Value::Null
+                    } else {
+                        Value::Int(k * 1_000_003)
+                    },
+                    Value::Int(i % 5 + 1),
+                ]
+            })
+            .collect();
+        for kc in [0usize, 1] {
+            let mut want: std::collections::HashMap<String, (i64, i64)> = Default::default();
+            for r in &rows {
+                let Value::Int(v) = r[2] else { unreachable!() };
+                let e = want.entry(format!("{:?}", r[kc])).or_default();
+                e.0 += 1;
+                e.1 += v;
+            }
+            let layout = GroupLayout {
+                keys: vec![(kc, t.fields[kc].ty.scalar)],
+                aggs: vec![
+                    (AggFunc::Count, None),
+                    (AggFunc::Sum, Some((2, Scalar::Int))),
+                ],
+            };
+            let kt = RowType::new(vec![t.fields[kc].clone()]);
+            let mut whole = GroupTable::new(layout.clone(), kt.clone());
+            let pre = GroupTable::new(layout.clone(), kt.clone());
+            let mut owners = [
+                GroupTable::new(layout.clone(), kt.clone()),
+                GroupTable::new(layout.clone(), kt.clone()),
+            ];
+            for part in rows.chunks(1000) {
+                let b = Batch::from_values(&t, part);
+                whole.update(&b).unwrap();
+                let mut parts = [
+                    Batch::new(pre.partial_columns()),
+                    Batch::new(pre.partial_columns()),
+                ];
+                let mut pre = GroupTable::new(layout.clone(), kt.clone());
+                pre.row_partials(&b, &mut parts);
+                for (o, p) in owners.iter_mut().zip(&parts) {
+                    o.merge(p).unwrap();
+                }
+            }
+            assert!(whole.prefetching(), "{} index slots", whole.index.len());
+            assert!(owners.iter().all(|o| o.prefetching()));
+            let mut ot = kt.clone();
+            for name in ["n", "sum"] {
+                ot.fields.push(Field {
+                    name: name.into(),
+                    ty: Type::nullable(Scalar::Int),
+                });
+            }
+            let got = |tables: &[&GroupTable]| {
+                let mut got: std::collections::HashMap<String, (i64, i64)> = Default::default();
+                for g in tables {
+                    let mut out = Batch::new(3);
+                    g.emit(0, usize::MAX, usize::MAX, &mut out);
+                    for r in out.to_values(&ot) {
+                        let (Value::Int(c), Value::Int(s)) = (&r[1], &r[2]) else {
+                            panic!("{r:?}")
+                        };
+                        assert!(got.insert(format!("{:?}", r[0]), (*c, *s)).is_none());
+                    }
+                }
+                got
+            };
+            assert_eq!(got(&[&whole]), want, "key column {kc}, one table");
+            assert_eq!(
+                got(&[&owners[0], &owners[1]]),
+                want,
+                "key column {kc}, merged"
+            );
+        }
     }
 
     /// `count_distinct` sets (values in the compact encoding) merge across partial states to

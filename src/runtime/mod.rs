@@ -28,6 +28,7 @@ pub mod dataflow;
 mod execute;
 pub mod group;
 pub mod layout;
+mod memhint;
 pub mod physical;
 pub mod policy;
 mod prepare;

@@ -137,9 +137,9 @@ pub struct GroupTable {
     /// no string; count_distinct: no set).
     unset_words: Vec<usize>,
     /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
-    index: Vec<u64>,
+    index: memhint::Words,
     groups: usize,
-    states: Vec<u64>,
+    states: memhint::Words,
     /// Current best strings of min/max over strings (and of first/last).
     strs: Vec<Box<[u8]>>,
     strs_bytes: usize,
@@ -592,6 +592,18 @@ const PREFETCH_MIN_SLOTS: usize = 1 << 15;
 const AHEAD_SLOT: usize = 16;
 const AHEAD_GROUP: usize = 8;
 const AHEAD_KEY: usize = 4;
+/// Rows per run of [`GroupTable::add`] on a table past the caches.
+const FOLD_RUN: usize = 256;
+
+/// The running counts of [`GroupTable::group_ids`]' two shortcuts within one batch: checks of
+/// "same key as the previous row" and their hits, tries of the small-key cache and its hits.
+#[derive(Clone, Copy, Default)]
+struct Probing {
+    checks: u32,
+    hits: u32,
+    tries: u32,
+    found: u32,
+}
 
 /// A key of one column that three words hold exactly: `(kind, x, y)`, kind 1 a null, 2 a
 /// fixed-width value (`x` its canonical word), `3 + len` a string of at most 16 bytes
@@ -1081,11 +1093,11 @@ impl KeyStore {
     fn extra(&self, len: usize) -> usize {
         self.next_chunk(len)
             + if self.fixed.is_none() {
-                growth(&self.starts, 1) * 8
+                growth(&self.starts, 1)
             } else {
                 0
             }
-            + growth(&self.chunks, 1) * std::mem::size_of::<Vec<u8>>()
+            + growth(&self.chunks, 1)
     }
 
     /// Appends the next group's key (a fixed-width key must be `width` bytes).
@@ -1213,9 +1225,9 @@ impl GroupTable {
                 Enc::Compact
             },
             unset_words,
-            index: Vec::new(),
+            index: memhint::Words::new(),
             groups: 0,
-            states: Vec::new(),
+            states: memhint::Words::new(),
             strs: Vec::new(),
             strs_bytes: 0,
             sets: Vec::new(),
@@ -1444,8 +1456,8 @@ impl GroupTable {
             return Err("more than 4 billion groups".into());
         }
         let extra = self.keys.extra(key.len())
-            + growth(&self.states, self.words) * 8
-            + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1) * 8);
+            + self.states.growth_bytes(self.words)
+            + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1));
         if extra > 0 && self.bytes() + extra > self.limit {
             return Ok(None);
         }
@@ -1462,11 +1474,7 @@ impl GroupTable {
         let g = self.groups;
         self.keys.push(key);
         let start = self.states.len();
-        let cap = self.states.capacity();
-        self.states.extend(std::iter::repeat_n(0, self.words));
-        if self.states.capacity() != cap {
-            memhint::advise_huge(&self.states);
-        }
+        self.states.push_zeros(self.words);
         for &w in &self.unset_words {
             self.states[start + w] = u64::MAX;
         }
@@ -1499,9 +1507,9 @@ impl GroupTable {
         if self.bytes() + n * 8 + extra > self.limit {
             return false;
         }
-        let mut index = memhint::zeroed_vec(n);
+        let mut index = memhint::Words::zeroed(n);
         let mask = n - 1;
-        for &s in &self.index {
+        for &s in self.index.iter() {
             if s != 0 {
                 let mut i = (s >> 32) as usize & mask;
                 while index[i] != 0 {
@@ -1591,15 +1599,54 @@ impl GroupTable {
     ///
     /// Two passes: first the group of every row (a row whose key columns hold the same values
     /// as the previous row's reuses its group without encoding or probing), then one tight
-    /// loop per aggregate over those rows.
+    /// loop per aggregate over those rows. A table larger than the caches takes the two passes
+    /// per run of [`FOLD_RUN`] rows: the states its probes prefetched are still cached when
+    /// they are folded.
     pub fn add(&mut self, b: &Batch, from: usize) -> Result<Option<usize>, String> {
         let mut gids = std::mem::take(&mut self.gids);
         gids.clear();
-        let r = self.group_ids(b, from, &mut gids).and_then(|stop| {
-            self.fold_batch(b, from, &gids)?;
-            Ok(stop)
-        });
+        gids.reserve(b.rows.saturating_sub(from));
+        let r = self.add_rows(b, from, &mut gids);
         self.gids = gids;
+        r
+    }
+
+    fn add_rows(
+        &mut self,
+        b: &Batch,
+        from: usize,
+        gids: &mut Vec<u32>,
+    ) -> Result<Option<usize>, String> {
+        if !self.dicts.off
+            && let Some(r) = self.dict_ids(b, from, gids)
+        {
+            let stop = r?;
+            self.fold_batch(b, from, gids)?;
+            return Ok(stop);
+        }
+        let mut hashes = std::mem::take(&mut self.hashes);
+        batch_hashes(b, from, &self.layout.keys, &mut hashes);
+        let mut probe = Probing::default();
+        let mut at = from;
+        let r = loop {
+            let to = if self.prefetching() {
+                at.saturating_add(FOLD_RUN).min(b.rows)
+            } else {
+                b.rows
+            };
+            let stop = match self.group_ids(b, from, to, &hashes, &mut probe, gids) {
+                Ok(stop) => stop,
+                Err(e) => break Err(e),
+            };
+            if let Err(e) = self.fold_batch(b, at, &gids[at - from..]) {
+                break Err(e);
+            }
+            if stop.is_some() || to >= b.rows {
+                break Ok(stop);
+            }
+            at = to;
+        };
+        self.hashes = hashes;
         r
     }
 
@@ -1627,8 +1674,11 @@ impl GroupTable {
         })
     }
 
-    /// The group of every row `from..` of `b` (created if new), in `gids`; `Some(r)` if the
-    /// table is full at row `r` (`gids` then covers `from..r`).
+    /// The group of every row `from + gids.len()..to` of `b` (created if new), appended to
+    /// `gids` (which holds rows `from..` before them); `Some(r)` if the table is full at row
+    /// `r` (`gids` then ends before `r`). `hashes[i]` is the key hash of row `from + i`, for
+    /// every row of the batch (also past `to`: the prefetches look ahead); `probe` carries
+    /// the running checks below from one run of rows to the next.
     ///
     /// A row's key is hashed and compared from the batch's columns (encoded only for a new
     /// group). Whether a row has the previous row's key is checked while that pays: after the
@@ -1638,19 +1688,19 @@ impl GroupTable {
         &mut self,
         b: &Batch,
         from: usize,
+        to: usize,
+        hashes: &[u64],
+        probe: &mut Probing,
         gids: &mut Vec<u32>,
     ) -> Result<Option<usize>, String> {
-        gids.reserve(b.rows.saturating_sub(from));
-        if !self.dicts.off
-            && let Some(r) = self.dict_ids(b, from, gids)
-        {
-            return r;
-        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut stop = None;
-        let mut hashes = std::mem::take(&mut self.hashes);
-        batch_hashes(b, from, &self.layout.keys, &mut hashes);
-        let (mut checks, mut hits) = (0u32, 0u32);
+        let Probing {
+            mut checks,
+            mut hits,
+            mut tries,
+            mut found,
+        } = *probe;
         // A key of one column: the small-key cache, while it hits at least half the time
         // (after its first 64 tries of the batch), so that many distinct keys do not pay for it.
         let one = match self.layout.keys[..] {
@@ -1660,9 +1710,8 @@ impl GroupTable {
         if one.is_some() && self.cache.is_empty() {
             self.cache = vec![([0; 3], 0); CACHE];
         }
-        let (mut tries, mut found) = (0u32, 0u32);
         let mut pf = self.prefetching();
-        for row in from..b.rows {
+        for row in from + gids.len()..to {
             if pf {
                 let at = row - from;
                 self.prefetch_ahead(|k| hashes.get(at + k).copied());
@@ -1706,13 +1755,17 @@ impl GroupTable {
                 }
                 Err(e) => {
                     self.scratch = scratch;
-                    self.hashes = hashes;
                     return Err(e);
                 }
             }
         }
         self.scratch = scratch;
-        self.hashes = hashes;
+        *probe = Probing {
+            checks,
+            hits,
+            tries,
+            found,
+        };
         Ok(stop)
     }
 

@@ -1,9 +1,10 @@
 //! Hints to the CPU and the kernel about large, randomly accessed tables (the group table's
 //! index and states): a prefetch of a cache line that a loop will need a few iterations later,
-//! and zeroed allocations that ask for transparent huge pages and are written, not just mapped.
+//! and [`Words`], an array whose large buffers sit on transparent huge pages.
 //!
 //! Invariant: hints only. Nothing here changes a value: a prefetch never faults (any address
-//! may be given), and a refused `madvise` leaves ordinary pages.
+//! may be given), a refused `madvise` leaves ordinary pages, and `Words` holds what a
+//! `Vec<u64>` would.
 
 /// Tables smaller than this get no huge-page advice (they fit the caches; a 2 MiB page would
 /// be mostly unused).
@@ -23,43 +24,176 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// A vector of `n` zeros whose pages are faulted in by writing them (a zeroed allocation read
-/// before it is written maps the kernel's shared zero page first, and the first write to each
-/// page then costs a copy-on-write fault and a TLB shootdown of every thread's CPU), with
-/// huge pages asked for when it is large.
-pub fn zeroed_vec(n: usize) -> Vec<u64> {
-    let mut v: Vec<u64> = Vec::with_capacity(n);
-    advise_huge(&v);
-    v.resize(n, 0);
-    v
+const HUGE: usize = 2 << 20;
+
+/// A growable array of words for the large tables of the group operator (its index and
+/// states): like a `Vec<u64>`, but a buffer of [`HUGE_MIN_BYTES`] or more is aligned to 2 MiB
+/// and asks for transparent huge pages before its pages are first touched, so that a table
+/// probed at random takes one page fault and one TLB entry per 2 MiB instead of per 4 KiB.
+/// New words are written as zeros (never mapped from the kernel's zero page first: a write to
+/// such a page costs a copy-on-write fault and a TLB shootdown of every thread's CPU).
+pub struct Words {
+    ptr: std::ptr::NonNull<u64>,
+    len: usize,
+    cap: usize,
 }
 
-/// Asks for transparent huge pages over `v`'s buffer when it is large (Linux; elsewhere a
-/// no-op). Pages already faulted in stay as they are; later faults in the range (a vector's
-/// growth) get huge pages where the kernel can give them. Fewer faults, and fewer TLB misses
-/// for a table probed at random.
-pub fn advise_huge<T>(v: &Vec<T>) {
-    let bytes = v.capacity() * std::mem::size_of::<T>();
-    if bytes < HUGE_MIN_BYTES {
-        return;
+// SAFETY: `Words` owns its buffer, as a `Vec<u64>` does.
+unsafe impl Send for Words {}
+// SAFETY: as for `Vec<u64>`: shared access only reads.
+unsafe impl Sync for Words {}
+
+impl Default for Words {
+    fn default() -> Words {
+        Words::new()
     }
+}
+
+impl Words {
+    pub const fn new() -> Words {
+        Words {
+            ptr: std::ptr::NonNull::dangling(),
+            len: 0,
+            cap: 0,
+        }
+    }
+
+    /// `n` zero words.
+    pub fn zeroed(n: usize) -> Words {
+        let mut w = Words::new();
+        w.push_zeros(n);
+        w
+    }
+
+    fn layout(cap: usize) -> std::alloc::Layout {
+        let bytes = cap.checked_mul(8).unwrap_or_else(|| capacity_overflow());
+        let align = if bytes >= HUGE_MIN_BYTES { HUGE } else { 8 };
+        std::alloc::Layout::from_size_align(bytes, align).unwrap_or_else(|_| capacity_overflow())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    pub fn as_ptr(&self) -> *const u64 {
+        self.ptr.as_ptr()
+    }
+
+    /// Forgets the words, keeping the buffer.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The capacity a push of `more` words leads to: the same, or doubled (at least what is
+    /// needed, at least 4), as a `Vec` grows.
+    fn grown(&self, more: usize) -> usize {
+        let need = self
+            .len
+            .checked_add(more)
+            .unwrap_or_else(|| capacity_overflow());
+        if need <= self.cap {
+            self.cap
+        } else {
+            need.max(self.cap * 2).max(4)
+        }
+    }
+
+    /// The bytes a push of `more` words would allocate (0 if they fit).
+    pub fn growth_bytes(&self, more: usize) -> usize {
+        (self.grown(more) - self.cap) * 8
+    }
+
+    /// Appends `n` zero words.
+    pub fn push_zeros(&mut self, n: usize) {
+        let cap = self.grown(n);
+        if cap != self.cap {
+            self.reallocate(cap);
+        }
+        // SAFETY: `len + n <= cap` words are allocated; the new ones are written before use.
+        unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(self.len), 0, n) };
+        self.len += n;
+    }
+
+    fn reallocate(&mut self, cap: usize) {
+        let layout = Words::layout(cap);
+        // SAFETY: `cap > 0` here (a push of at least one word), so the layout is not empty.
+        let new = unsafe { std::alloc::alloc(layout) } as *mut u64;
+        let Some(new) = std::ptr::NonNull::new(new) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        if layout.size() >= HUGE_MIN_BYTES {
+            advise_range(new.as_ptr() as usize, layout.size());
+        }
+        if self.cap > 0 {
+            // SAFETY: the old buffer holds `len` initialized words, the new one room for
+            // `cap >= len`; they do not overlap; the old one was allocated with this layout.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new.as_ptr(), self.len);
+                std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, Words::layout(self.cap));
+            }
+        }
+        self.ptr = new;
+        self.cap = cap;
+    }
+}
+
+#[cold]
+fn capacity_overflow() -> ! {
+    panic!("group table: capacity overflow")
+}
+
+impl std::ops::Deref for Words {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        // SAFETY: `len` initialized words at `ptr` (dangling and aligned when 0).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Words {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        // SAFETY: as for `deref`, and `&mut self` is unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        if self.cap > 0 {
+            // SAFETY: allocated in `reallocate` with this layout.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, Words::layout(self.cap)) };
+        }
+    }
+}
+
+/// Asks for transparent huge pages over the whole 2 MiB pages inside `start..start + bytes`
+/// (Linux; elsewhere a no-op). Pages already faulted in stay as they are.
+fn advise_range(start: usize, bytes: usize) {
     #[cfg(target_os = "linux")]
     {
-        const HUGE: usize = 2 << 20;
-        let start = v.as_ptr() as usize;
         let (lo, hi) = (
             (start + HUGE - 1) & !(HUGE - 1),
             (start + bytes) & !(HUGE - 1),
         );
         if hi > lo {
-            // SAFETY: the range lies inside `v`'s own allocation; MADV_HUGEPAGE changes how the
-            // kernel backs those pages, never their contents. A failure (THP disabled) is
+            // SAFETY: the range lies inside one allocation of ours; MADV_HUGEPAGE changes how
+            // the kernel backs those pages, never their contents. A failure (THP disabled) is
             // ignored: the pages stay ordinary.
             unsafe {
                 libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, bytes);
 }
 
 #[cfg(test)]
@@ -67,28 +201,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zeroed_vectors_are_zero_small_and_large() {
+    fn words_grow_like_a_vector_small_and_large() {
         for n in [0, 1, 1000, (HUGE_MIN_BYTES / 8) + 12345] {
-            let v = zeroed_vec(n);
-            assert_eq!(v.len(), n);
-            assert!(v.iter().all(|&x| x == 0));
+            let w = Words::zeroed(n);
+            assert_eq!(w.len(), n);
+            assert!(w.iter().all(|&x| x == 0));
         }
-    }
-
-    #[test]
-    fn advice_keeps_the_contents() {
-        let mut v: Vec<u64> = (0..(HUGE_MIN_BYTES / 8 * 3) as u64).collect();
-        advise_huge(&v);
-        v.push(7);
-        advise_huge(&v);
-        assert!(
-            v.iter()
-                .take(v.len() - 1)
-                .enumerate()
-                .all(|(i, &x)| x == i as u64)
-        );
-        assert_eq!(v.last(), Some(&7));
+        let mut w = Words::new();
+        let mut v: Vec<u64> = Vec::new();
+        let mut x = 1u64;
+        // Past the huge-page size: the buffer moves to a 2 MiB-aligned one and keeps its words.
+        while v.len() < HUGE_MIN_BYTES / 8 * 2 {
+            let n = (x % 7 + 1) as usize;
+            assert_eq!(w.growth_bytes(n) > 0, w.len() + n > w.capacity());
+            w.push_zeros(n);
+            let at = w.len() - 1;
+            w[at] = x;
+            v.extend(std::iter::repeat_n(0, n - 1));
+            v.push(x);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+        }
+        assert_eq!(&w[..], &v[..]);
+        assert_eq!(w.as_ptr() as usize % HUGE, 0);
+        w.clear();
+        assert!(w.is_empty());
+        w.push_zeros(3);
+        assert_eq!(&w[..], &[0, 0, 0]);
         // Prefetching anywhere, even past the end, is harmless.
-        prefetch(v.as_ptr().wrapping_add(1 << 30));
+        prefetch(w.as_ptr().wrapping_add(1 << 30));
     }
 }

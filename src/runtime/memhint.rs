@@ -67,7 +67,7 @@ impl Words {
 
     fn layout(cap: usize) -> std::alloc::Layout {
         let bytes = cap.checked_mul(8).unwrap_or_else(|| capacity_overflow());
-        let align = if bytes >= HUGE_MIN_BYTES { HUGE } else { 8 };
+        let align = if bytes >= HUGE_MIN_BYTES { HUGE } else { 64 };
         std::alloc::Layout::from_size_align(bytes, align).unwrap_or_else(|_| capacity_overflow())
     }
 

@@ -710,51 +710,87 @@ fn next_col<'a>(key: &'a [u8], at: &mut usize, s: Scalar, enc: Enc) -> Col<'a> {
 }
 
 /// Appends the encoding (`enc`) of the key of `b[row]` to `out`.
+///
+/// Room for the whole key is reserved once (9 bytes a column, a string's length plus 16), then
+/// each column is written through a pointer: a word as one 8-byte store (cut to the bytes it
+/// needs), a string of at most 16 bytes as one 16-byte move when the arena has 16 bytes from
+/// its start (the bytes past the key land in the reserved room and are cut off).
 #[inline]
 fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) {
     let base = row * b.layout.stride;
-    out.reserve(keys.len() * 9 + 64);
+    let Some(words) = b.words.get(base..base + b.layout.stride) else {
+        return;
+    };
+    let arena: &[u8] = &b.arena;
+    let mut room = 0;
     for &(c, s) in keys {
-        match (row_col(b, row, base, c, s), enc) {
-            (Col::Null, Enc::Fixed) => out.extend_from_slice(&[0; 9]),
-            (Col::Null, Enc::Compact) => out.push(0),
-            (Col::Word(x), Enc::Fixed) => {
-                let mut w = [1u8; 9];
-                w[1..].copy_from_slice(&x.to_le_bytes());
-                out.extend_from_slice(&w);
-            }
-            (Col::Word(x), Enc::Compact) => {
-                let u = compact_word(s, x);
-                let k = word_len(u);
-                let mut w = [0u8; 9];
-                w[0] = 1 + k as u8;
-                w[1..].copy_from_slice(&u.to_le_bytes());
-                // A fixed-size copy, then cut (no `memcpy` call for the variable length).
-                let at = out.len();
-                out.extend_from_slice(&w);
-                out.truncate(at + 1 + k);
-            }
-            (Col::Str(v), _) => {
+        room += 9;
+        if s == Scalar::Str && words[c / 64] >> (c % 64) & 1 == 0 {
+            room += (words[b.layout.slot(c)] & 0xffff_ffff) as usize + 16;
+        }
+    }
+    out.reserve(room);
+    let start = out.len();
+    // SAFETY: `room` bytes past `start` are reserved, and every column writes at most what
+    // `room` counted for it (9 bytes for a word or a null — a 1-byte tag and an 8-byte store —,
+    // 5 + len for a string, 16 for a short string's fixed-size move): `p` stays within them,
+    // and the bytes up to `p` are all written before `set_len`.
+    unsafe {
+        let mut p = out.as_mut_ptr().add(start);
+        for &(c, s) in keys {
+            let null = words[c / 64] >> (c % 64) & 1 == 1;
+            let x = words[b.layout.slot(c)];
+            if null {
+                match enc {
+                    Enc::Fixed => {
+                        p.write_bytes(0, 9);
+                        p = p.add(9);
+                    }
+                    Enc::Compact => {
+                        p.write(0);
+                        p = p.add(1);
+                    }
+                }
+            } else if s == Scalar::Str {
+                let (o, n) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+                let v = arena.get(o..o + n).unwrap_or(&[]);
                 let n = v.len();
                 if n < 254 {
-                    out.push(1 + n as u8);
+                    p.write(1 + n as u8);
+                    p = p.add(1);
                 } else {
-                    out.push(255);
-                    out.extend_from_slice(&(n as u32).to_le_bytes());
+                    p.write(255);
+                    p.add(1)
+                        .cast::<[u8; 4]>()
+                        .write_unaligned((n as u32).to_le_bytes());
+                    p = p.add(5);
                 }
-                // A short string with 16 bytes of the arena from its start: one fixed-size
-                // copy, then cut (no `memcpy` call for the variable length).
-                let o = (b.words[base + b.layout.slot(c)] >> 32) as usize;
-                match b.arena.get(o..o + 16).map(<&[u8; 16]>::try_from) {
-                    Some(Ok(w)) if n <= 16 => {
-                        let at = out.len();
-                        out.extend_from_slice(w);
-                        out.truncate(at + n);
+                match arena.get(o..o + 16) {
+                    Some(w) if n <= 16 && n == (x & 0xffff_ffff) as usize => {
+                        std::ptr::copy_nonoverlapping(w.as_ptr(), p, 16)
                     }
-                    _ => out.extend_from_slice(v),
+                    _ => std::ptr::copy_nonoverlapping(v.as_ptr(), p, n),
+                }
+                p = p.add(n);
+            } else {
+                let x = canon(s, x);
+                match enc {
+                    Enc::Fixed => {
+                        p.write(1);
+                        p.add(1).cast::<u64>().write_unaligned(x.to_le());
+                        p = p.add(9);
+                    }
+                    Enc::Compact => {
+                        let u = compact_word(s, x);
+                        let k = word_len(u);
+                        p.write(1 + k as u8);
+                        p.add(1).cast::<u64>().write_unaligned(u.to_le());
+                        p = p.add(1 + k);
+                    }
                 }
             }
         }
+        out.set_len(p.offset_from(out.as_ptr()) as usize);
     }
 }
 
@@ -2064,6 +2100,29 @@ impl GroupTable {
     /// Appends group `g`'s key (hashed `h`: [`GroupTable::group_hash`]) and aggregate states
     /// to `out` as one partial-state row.
     pub fn emit_partial(&self, g: usize, h: u64, out: &mut Batch) {
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if plain && out.layout.stride == 1 + self.partial_columns() {
+            // Count, sum and avg states are never null: the row's words as they are.
+            let key = self.key(g);
+            let arena = out.arena.vec_mut();
+            let off = arena.len();
+            arena.extend_from_slice(key);
+            out.words.push(0);
+            out.words.push(((off as u64) << 32) | key.len() as u64);
+            out.words.push(h);
+            let base = g * self.words;
+            for &(slot, w) in &self.slots {
+                out.words.push(self.states[base + w]);
+                if slot == Slot::Avg {
+                    out.words.push(self.states[base + w + 1]);
+                }
+            }
+            out.rows += 1;
+            return;
+        }
         let r = out.push_row();
         out.set_str_bytes(r, 0, self.key(g));
         out.set_int(r, 1, h as i64);
@@ -2072,6 +2131,12 @@ impl GroupTable {
             self.write_state(g, a, out, r, c, true);
             c += self.slots[a].0.partial_columns();
         }
+    }
+
+    /// About the bytes of a partial-state row's key (the average over the table's groups), to
+    /// size the batches [`GroupTable::emit_partial`] fills.
+    pub fn partial_key_bytes(&self) -> usize {
+        self.keys.chunk_bytes / self.groups.max(1) + 1
     }
 
     /// Writes every row of `b` as the partial-state row of a group of that row alone (what
@@ -2086,6 +2151,68 @@ impl GroupTable {
         let mut scratch = std::mem::take(&mut self.scratch);
         batch_hashes(b, 0, &self.layout.keys, &mut hashes);
         let [hi, chunk] = self.pos;
+        // Room in every part for its rows, asked for once (the parts cross to other workers
+        // and are not recycled, so they would otherwise grow by doubling): their words, and
+        // their keys at about this batch's string bytes per row plus 9 bytes a key column.
+        let peers = parts.len();
+        let mut counts = vec![0usize; peers];
+        for &h in &hashes {
+            counts[route_hash(h, peers) as usize] += 1;
+        }
+        let key_room = self.layout.keys.len() * 9 + b.arena.len() / b.rows.max(1) + 1;
+        for (out, &n) in parts.iter_mut().zip(&counts) {
+            out.words.reserve(n * out.layout.stride);
+            out.arena.vec_mut().reserve(n * key_room + 64);
+        }
+        // Plain states (count, sum, avg: never null) straight into the rows' words, the key
+        // encoded straight into the part's arena.
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if plain
+            && parts
+                .iter()
+                .all(|o| o.layout.stride == 1 + self.partial_columns())
+        {
+            for (row, &h) in hashes.iter().enumerate() {
+                let out = &mut parts[route_hash(h, peers) as usize];
+                let arena = out.arena.vec_mut();
+                let off = arena.len();
+                encode_key(arena, b, row, &self.layout.keys, self.enc);
+                let len = arena.len() - off;
+                let words = &mut out.words;
+                words.push(0);
+                words.push(((off as u64) << 32) | len as u64);
+                words.push(h);
+                for (&(slot, _), &(_, arg)) in self.slots.iter().zip(&self.layout.aggs) {
+                    let v = arg.filter(|&(col, _)| !b.is_null(row, col));
+                    match slot {
+                        Slot::Count => words.push(1),
+                        Slot::SumInt => words.push(v.map_or(0, |(col, _)| b.raw(row, col))),
+                        Slot::SumFloat => words.push(v.map_or(0, |(col, _)| b.raw(row, col))),
+                        _ => {
+                            let x = v.map_or(0.0, |(col, s)| {
+                                if s == Scalar::Float {
+                                    b.get_float(row, col)
+                                } else {
+                                    b.get_int(row, col) as f64
+                                }
+                            });
+                            words.push(x.to_bits());
+                            words.push(v.is_some() as u64);
+                        }
+                    }
+                }
+                out.rows += 1;
+            }
+            if hi == u64::MAX {
+                self.unplaced += b.rows as u64;
+            }
+            self.hashes = hashes;
+            self.scratch = scratch;
+            return;
+        }
         for (row, &h) in hashes.iter().enumerate() {
             let out = &mut parts[route_hash(h, parts.len()) as usize];
             scratch.clear();
@@ -2230,6 +2357,9 @@ impl GroupTable {
     pub fn emit(&self, from: usize, max: usize, max_bytes: usize, out: &mut Batch) -> usize {
         let k = self.layout.keys.len();
         let end = from.saturating_add(max).min(self.groups);
+        if let Some(next) = self.emit_plain(from, end, max_bytes, out) {
+            return next;
+        }
         for g in from..end {
             if g > from && out.bytes() >= max_bytes {
                 return g;
@@ -2248,6 +2378,130 @@ impl GroupTable {
             }
         }
         end
+    }
+}
+
+/// Output rows of at most this many words are built on the stack by [`GroupTable::emit`].
+const EMIT_WORDS: usize = 16;
+
+impl GroupTable {
+    /// [`GroupTable::emit`] of a table whose output rows have one null word and at most
+    /// [`EMIT_WORDS`] words and whose aggregates are count, sum or avg: each row built in a
+    /// fixed-size array (keys decoded straight from their encoding, a short string copied into
+    /// the arena with one 16-byte move) and appended with one fixed-size copy, the batch's room
+    /// asked for once. `None` (nothing written) for any other table.
+    fn emit_plain(
+        &self,
+        from: usize,
+        end: usize,
+        max_bytes: usize,
+        out: &mut Batch,
+    ) -> Option<usize> {
+        let k = self.layout.keys.len();
+        let stride = out.layout.stride;
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if !plain
+            || out.layout.null_words != 1
+            || out.layout.columns != k + self.slots.len()
+            || stride > EMIT_WORDS
+            || self.key_types.fields.len() != k
+        {
+            return None;
+        }
+        let rows = end.saturating_sub(from);
+        out.words.reserve(rows * stride + EMIT_WORDS);
+        let Batch { words, arena, .. } = out;
+        let arena = arena.vec_mut();
+        // About the key bytes of these groups (a string's bytes at most its key's).
+        let strs = self
+            .key_types
+            .fields
+            .iter()
+            .any(|f| f.ty.scalar == Scalar::Str);
+        if strs && rows > 0 {
+            let per = self.keys.chunk_bytes / self.groups.max(1) + 1;
+            arena.reserve(rows.min(1 << 16) * per + 16);
+        }
+        let w0 = words.len();
+        let mut n = 0;
+        let mut next = end;
+        for g in from..end {
+            if g > from && words.len() * 8 + arena.len() >= max_bytes {
+                next = g;
+                break;
+            }
+            let mut row = [0u64; EMIT_WORDS];
+            let mut nulls = 0u64;
+            let (bytes, tail) = self.keys.get_with_tail(g);
+            let mut at = 0;
+            for (i, f) in self.key_types.fields.iter().enumerate() {
+                let s = f.ty.scalar;
+                let start = at;
+                match next_col(bytes, &mut at, s, self.enc) {
+                    Col::Null => nulls |= 1 << i,
+                    Col::Str(v) => {
+                        let len = v.len();
+                        let off = arena.len();
+                        match tail.get(start + 1..start + 17) {
+                            Some(w) if len <= 16 && at == start + 1 + len => {
+                                if arena.capacity() - off < 16 {
+                                    arena.reserve(16 + (end - g) * 16);
+                                }
+                                // SAFETY: 16 bytes past the length are reserved (just
+                                // above), `w` has 16 bytes, and only the first `len <= 16` of
+                                // them become the arena's.
+                                unsafe {
+                                    std::ptr::copy_nonoverlapping(
+                                        w.as_ptr(),
+                                        arena.as_mut_ptr().add(off),
+                                        16,
+                                    );
+                                    arena.set_len(off + len);
+                                }
+                            }
+                            _ => arena.extend_from_slice(v),
+                        }
+                        row[1 + i] = ((off as u64) << 32) | len as u64;
+                    }
+                    Col::Word(x) => {
+                        row[1 + i] = match s {
+                            Scalar::Bool => (x != 0) as u64,
+                            Scalar::Null => {
+                                nulls |= 1 << i;
+                                0
+                            }
+                            _ => x,
+                        }
+                    }
+                }
+            }
+            let base = g * self.words;
+            for (a, &(slot, w)) in self.slots.iter().enumerate() {
+                let x = self.states[base + w];
+                row[1 + k + a] = match slot {
+                    Slot::Avg => {
+                        let n = self.states[base + w + 1];
+                        if n == 0 {
+                            nulls |= 1 << (k + a);
+                            0
+                        } else {
+                            (f64::from_bits(x) / n as f64).to_bits()
+                        }
+                    }
+                    _ => x,
+                };
+            }
+            row[0] = nulls;
+            // One fixed-size copy (room for `EMIT_WORDS` more was reserved), then cut.
+            words.extend_from_slice(&row);
+            words.truncate(w0 + (n + 1) * stride);
+            n += 1;
+        }
+        out.rows += n;
+        Some(next)
     }
 }
 

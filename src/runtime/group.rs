@@ -722,22 +722,17 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
         return;
     };
     let arena: &[u8] = &b.arena;
-    let mut room = 0;
-    for &(c, s) in keys {
-        room += 9;
-        if s == Scalar::Str && words[c / 64] >> (c % 64) & 1 == 0 {
-            room += (words[b.layout.slot(c)] & 0xffff_ffff) as usize + 16;
-        }
-    }
-    out.reserve(room);
-    let start = out.len();
-    // SAFETY: `room` bytes past `start` are reserved, and every column writes at most what
-    // `room` counted for it (9 bytes for a word or a null — a 1-byte tag and an 8-byte store —,
-    // 5 + len for a string, 16 for a short string's fixed-size move): `p` stays within them,
-    // and the bytes up to `p` are all written before `set_len`.
+    // Room for every column as a short one (a word or a null: a tag byte and an 8-byte store;
+    // a string of at most 16 bytes: its length byte and a 16-byte move); a longer string asks
+    // for its own room.
+    const COL_ROOM: usize = 17;
+    out.reserve(keys.len() * COL_ROOM);
+    // SAFETY: `p` stays within the reserved room: `COL_ROOM` bytes for each column left to
+    // write are free past it (a longer string reserves its own first, and the pointer is
+    // taken again), and the bytes up to `p` are all written before `set_len`.
     unsafe {
-        let mut p = out.as_mut_ptr().add(start);
-        for &(c, s) in keys {
+        let mut p = out.as_mut_ptr().add(out.len());
+        for (j, &(c, s)) in keys.iter().enumerate() {
             let null = words[c / 64] >> (c % 64) & 1 == 1;
             let x = words[b.layout.slot(c)];
             if null {
@@ -755,6 +750,13 @@ fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)]
                 let (o, n) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
                 let v = arena.get(o..o + n).unwrap_or(&[]);
                 let n = v.len();
+                if n > 16 {
+                    // Room for it (5 + n) and for the columns after it.
+                    let used = p.offset_from(out.as_ptr()) as usize;
+                    out.set_len(used);
+                    out.reserve(5 + n + (keys.len() - j) * COL_ROOM);
+                    p = out.as_mut_ptr().add(used);
+                }
                 if n < 254 {
                     p.write(1 + n as u8);
                     p = p.add(1);
@@ -3397,6 +3399,133 @@ mod tests {
     /// Rows passed through as their own partial states (`row_partials`, a pre-aggregation that
     /// does not reduce), in two routes, merge to what one table gives, for every aggregate
     /// (nulls, strings, first/last by position, count_distinct).
+    /// count/sum/avg tables take the word-writing paths (`row_partials`, `emit_partial`,
+    /// `emit`'s plain rows): every way of getting the rows to an owner gives what a plain fold
+    /// gives, for compact and fixed-width keys, also when the output is cut into small batches.
+    #[test]
+    fn plain_states_through_every_path_count_like_a_fold() {
+        let (mut t, mut rows) = mixed_rows();
+        t.fields.push(Field {
+            name: "v".into(),
+            ty: Type::nullable(Scalar::Int),
+        });
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.push(if i % 13 == 0 {
+                Value::Null
+            } else {
+                Value::Int(i as i64 % 11 - 5)
+            });
+        }
+        let canon = |v: &Value| match v {
+            Value::Float(x) if *x == 0.0 => Value::Float(0.0),
+            v => v.clone(),
+        };
+        for keys in [vec![0, 1, 2, 3], vec![1, 2, 3]] {
+            let scalar = |c: usize| t.fields[c].ty.scalar;
+            let layout = GroupLayout {
+                keys: keys.iter().map(|&c| (c, scalar(c))).collect(),
+                aggs: vec![
+                    (AggFunc::Count, None),
+                    (AggFunc::Sum, Some((4, Scalar::Int))),
+                    (AggFunc::Sum, Some((2, Scalar::Float))),
+                    (AggFunc::Avg, Some((1, Scalar::Int))),
+                ],
+            };
+            let kt = RowType::new(keys.iter().map(|&c| t.fields[c].clone()).collect());
+            let mut ot = kt.clone();
+            for (name, ty) in [
+                ("n", Type::INT),
+                ("si", Type::INT),
+                ("sf", Type::FLOAT),
+                ("avg", Type::nullable(Scalar::Float)),
+            ] {
+                ot.fields.push(Field {
+                    name: name.into(),
+                    ty,
+                });
+            }
+            // The fold: per key, count, int sum, float sum, and the int column's sum and count.
+            let mut want = std::collections::BTreeMap::<String, (i64, i64, f64, f64, u64)>::new();
+            for r in &rows {
+                let k: Vec<Value> = keys.iter().map(|&c| canon(&r[c])).collect();
+                let e = want.entry(format!("{k:?}")).or_insert((0, 0, 0.0, 0.0, 0));
+                e.0 += 1;
+                if let Value::Int(v) = r[4] {
+                    e.1 += v;
+                }
+                if let Value::Float(f) = r[2] {
+                    e.2 += f;
+                }
+                if let Value::Int(i) = r[1] {
+                    e.3 += i as f64;
+                    e.4 += 1;
+                }
+            }
+            let want: Vec<String> = want
+                .into_iter()
+                .map(|(k, (n, si, sf, s, c))| {
+                    let avg = if c == 0 {
+                        Value::Null
+                    } else {
+                        Value::Float(s / c as f64)
+                    };
+                    let vals = [Value::Int(n), Value::Int(si), Value::Float(sf), avg];
+                    format!("{k} {vals:?}")
+                })
+                .collect();
+            let show = |table: &GroupTable, max: usize, max_bytes: usize| {
+                let mut got = Vec::new();
+                let mut from = 0;
+                while from < table.groups() {
+                    let mut out = Batch::new(ot.fields.len());
+                    let next = table.emit(from, max, max_bytes, &mut out);
+                    assert!(next > from && out.rows == next - from);
+                    for r in out.to_values(&ot) {
+                        let (k, v) = r.split_at(keys.len());
+                        got.push(format!("{k:?} {v:?}"));
+                    }
+                    from = next;
+                }
+                got.sort();
+                got
+            };
+            let new = || GroupTable::new(layout.clone(), kt.clone());
+            let (mut whole, mut pre, mut rp, mut ep) = (new(), new(), new(), new());
+            for part in rows.chunks(97) {
+                let b = Batch::from_values(&t, part);
+                whole.update(&b).unwrap();
+                let mut parts = [
+                    Batch::new(pre.partial_columns()),
+                    Batch::new(pre.partial_columns()),
+                ];
+                pre.row_partials(&b, &mut parts);
+                assert_eq!(parts[0].rows + parts[1].rows, b.rows);
+                rp.merge(&parts[1]).unwrap();
+                rp.merge(&parts[0]).unwrap();
+                pre.clear();
+                pre.update(&b).unwrap();
+                let mut p = Batch::new(pre.partial_columns());
+                for g in 0..pre.groups() {
+                    pre.emit_partial(g, pre.group_hash(g), &mut p);
+                }
+                ep.merge(&p).unwrap();
+                pre.clear();
+            }
+            assert_eq!(show(&whole, usize::MAX, usize::MAX), want, "keys {keys:?}");
+            assert_eq!(show(&whole, 7, 300), want, "keys {keys:?}, small batches");
+            assert_eq!(
+                show(&rp, usize::MAX, usize::MAX),
+                want,
+                "keys {keys:?}, row partials"
+            );
+            assert_eq!(
+                show(&ep, 5, usize::MAX),
+                want,
+                "keys {keys:?}, partial states"
+            );
+        }
+    }
+
     #[test]
     fn row_partials_merge_like_a_table() {
         let (t, rows) = mixed_rows();

@@ -734,51 +734,89 @@ fn next_col<'a>(key: &'a [u8], at: &mut usize, s: Scalar, enc: Enc) -> Col<'a> {
 }
 
 /// Appends the encoding (`enc`) of the key of `b[row]` to `out`.
+///
+/// Room for the whole key is reserved once (9 bytes a column, a string's length plus 16), then
+/// each column is written through a pointer: a word as one 8-byte store (cut to the bytes it
+/// needs), a string of at most 16 bytes as one 16-byte move when the arena has 16 bytes from
+/// its start (the bytes past the key land in the reserved room and are cut off).
 #[inline]
 fn encode_key(out: &mut Vec<u8>, b: &Batch, row: usize, keys: &[(usize, Scalar)], enc: Enc) {
     let base = row * b.layout.stride;
-    out.reserve(keys.len() * 9 + 64);
-    for &(c, s) in keys {
-        match (row_col(b, row, base, c, s), enc) {
-            (Col::Null, Enc::Fixed) => out.extend_from_slice(&[0; 9]),
-            (Col::Null, Enc::Compact) => out.push(0),
-            (Col::Word(x), Enc::Fixed) => {
-                let mut w = [1u8; 9];
-                w[1..].copy_from_slice(&x.to_le_bytes());
-                out.extend_from_slice(&w);
-            }
-            (Col::Word(x), Enc::Compact) => {
-                let u = compact_word(s, x);
-                let k = word_len(u);
-                let mut w = [0u8; 9];
-                w[0] = 1 + k as u8;
-                w[1..].copy_from_slice(&u.to_le_bytes());
-                // A fixed-size copy, then cut (no `memcpy` call for the variable length).
-                let at = out.len();
-                out.extend_from_slice(&w);
-                out.truncate(at + 1 + k);
-            }
-            (Col::Str(v), _) => {
-                let n = v.len();
-                if n < 254 {
-                    out.push(1 + n as u8);
-                } else {
-                    out.push(255);
-                    out.extend_from_slice(&(n as u32).to_le_bytes());
-                }
-                // A short string with 16 bytes of the arena from its start: one fixed-size
-                // copy, then cut (no `memcpy` call for the variable length).
-                let o = (b.words[base + b.layout.slot(c)] >> 32) as usize;
-                match b.arena.get(o..o + 16).map(<&[u8; 16]>::try_from) {
-                    Some(Ok(w)) if n <= 16 => {
-                        let at = out.len();
-                        out.extend_from_slice(w);
-                        out.truncate(at + n);
+    let Some(words) = b.words.get(base..base + b.layout.stride) else {
+        return;
+    };
+    let arena: &[u8] = &b.arena;
+    // Room for every column as a short one (a word or a null: a tag byte and an 8-byte store;
+    // a string of at most 16 bytes: its length byte and a 16-byte move); a longer string asks
+    // for its own room.
+    const COL_ROOM: usize = 17;
+    out.reserve(keys.len() * COL_ROOM);
+    // SAFETY: `p` stays within the reserved room: `COL_ROOM` bytes for each column left to
+    // write are free past it (a longer string reserves its own first, and the pointer is
+    // taken again), and the bytes up to `p` are all written before `set_len`.
+    unsafe {
+        let mut p = out.as_mut_ptr().add(out.len());
+        for (j, &(c, s)) in keys.iter().enumerate() {
+            let null = words[c / 64] >> (c % 64) & 1 == 1;
+            let x = words[b.layout.slot(c)];
+            if null {
+                match enc {
+                    Enc::Fixed => {
+                        p.write_bytes(0, 9);
+                        p = p.add(9);
                     }
-                    _ => out.extend_from_slice(v),
+                    Enc::Compact => {
+                        p.write(0);
+                        p = p.add(1);
+                    }
+                }
+            } else if s == Scalar::Str {
+                let (o, n) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+                let v = arena.get(o..o + n).unwrap_or(&[]);
+                let n = v.len();
+                if n > 16 {
+                    // Room for it (5 + n) and for the columns after it.
+                    let used = p.offset_from(out.as_ptr()) as usize;
+                    out.set_len(used);
+                    out.reserve(5 + n + (keys.len() - j) * COL_ROOM);
+                    p = out.as_mut_ptr().add(used);
+                }
+                if n < 254 {
+                    p.write(1 + n as u8);
+                    p = p.add(1);
+                } else {
+                    p.write(255);
+                    p.add(1)
+                        .cast::<[u8; 4]>()
+                        .write_unaligned((n as u32).to_le_bytes());
+                    p = p.add(5);
+                }
+                match arena.get(o..o + 16) {
+                    Some(w) if n <= 16 && n == (x & 0xffff_ffff) as usize => {
+                        std::ptr::copy_nonoverlapping(w.as_ptr(), p, 16)
+                    }
+                    _ => std::ptr::copy_nonoverlapping(v.as_ptr(), p, n),
+                }
+                p = p.add(n);
+            } else {
+                let x = canon(s, x);
+                match enc {
+                    Enc::Fixed => {
+                        p.write(1);
+                        p.add(1).cast::<u64>().write_unaligned(x.to_le());
+                        p = p.add(9);
+                    }
+                    Enc::Compact => {
+                        let u = compact_word(s, x);
+                        let k = word_len(u);
+                        p.write(1 + k as u8);
+                        p.add(1).cast::<u64>().write_unaligned(u.to_le());
+                        p = p.add(1 + k);
+                    }
                 }
             }
         }
+        out.set_len(p.offset_from(out.as_ptr()) as usize);
     }
 }
 
@@ -2219,6 +2257,29 @@ impl GroupTable {
     /// Appends group `g`'s key (hashed `h`: [`GroupTable::group_hash`]) and aggregate states
     /// to `out` as one partial-state row.
     pub fn emit_partial(&self, g: usize, h: u64, out: &mut Batch) {
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if plain && out.layout.stride == 1 + self.partial_columns() {
+            // Count, sum and avg states are never null: the row's words as they are.
+            let key = self.key(g);
+            let arena = out.arena.vec_mut();
+            let off = arena.len();
+            arena.extend_from_slice(key);
+            out.words.push(0);
+            out.words.push(((off as u64) << 32) | key.len() as u64);
+            out.words.push(h);
+            let base = g * self.words;
+            for &(slot, w) in &self.slots {
+                out.words.push(self.states[base + w]);
+                if slot == Slot::Avg {
+                    out.words.push(self.states[base + w + 1]);
+                }
+            }
+            out.rows += 1;
+            return;
+        }
         let r = out.push_row();
         out.set_str_bytes(r, 0, self.key(g));
         out.set_int(r, 1, h as i64);
@@ -2227,6 +2288,12 @@ impl GroupTable {
             self.write_state(g, a, out, r, c, true);
             c += self.slots[a].0.partial_columns();
         }
+    }
+
+    /// About the bytes of a partial-state row's key (the average over the table's groups), to
+    /// size the batches [`GroupTable::emit_partial`] fills.
+    pub fn partial_key_bytes(&self) -> usize {
+        self.keys.chunk_bytes / self.groups.max(1) + 1
     }
 
     /// Writes every row of `b` as the partial-state row of a group of that row alone (what
@@ -2241,6 +2308,68 @@ impl GroupTable {
         let mut scratch = std::mem::take(&mut self.scratch);
         batch_hashes(b, 0, &self.layout.keys, &mut hashes);
         let [hi, chunk] = self.pos;
+        // Room in every part for its rows, asked for once (the parts cross to other workers
+        // and are not recycled, so they would otherwise grow by doubling): their words, and
+        // their keys at about this batch's string bytes per row plus 9 bytes a key column.
+        let peers = parts.len();
+        let mut counts = vec![0usize; peers];
+        for &h in &hashes {
+            counts[route_hash(h, peers) as usize] += 1;
+        }
+        let key_room = self.layout.keys.len() * 9 + b.arena.len() / b.rows.max(1) + 1;
+        for (out, &n) in parts.iter_mut().zip(&counts) {
+            out.words.reserve(n * out.layout.stride);
+            out.arena.vec_mut().reserve(n * key_room + 64);
+        }
+        // Plain states (count, sum, avg: never null) straight into the rows' words, the key
+        // encoded straight into the part's arena.
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if plain
+            && parts
+                .iter()
+                .all(|o| o.layout.stride == 1 + self.partial_columns())
+        {
+            for (row, &h) in hashes.iter().enumerate() {
+                let out = &mut parts[route_hash(h, peers) as usize];
+                let arena = out.arena.vec_mut();
+                let off = arena.len();
+                encode_key(arena, b, row, &self.layout.keys, self.enc);
+                let len = arena.len() - off;
+                let words = &mut out.words;
+                words.push(0);
+                words.push(((off as u64) << 32) | len as u64);
+                words.push(h);
+                for (&(slot, _), &(_, arg)) in self.slots.iter().zip(&self.layout.aggs) {
+                    let v = arg.filter(|&(col, _)| !b.is_null(row, col));
+                    match slot {
+                        Slot::Count => words.push(1),
+                        Slot::SumInt => words.push(v.map_or(0, |(col, _)| b.raw(row, col))),
+                        Slot::SumFloat => words.push(v.map_or(0, |(col, _)| b.raw(row, col))),
+                        _ => {
+                            let x = v.map_or(0.0, |(col, s)| {
+                                if s == Scalar::Float {
+                                    b.get_float(row, col)
+                                } else {
+                                    b.get_int(row, col) as f64
+                                }
+                            });
+                            words.push(x.to_bits());
+                            words.push(v.is_some() as u64);
+                        }
+                    }
+                }
+                out.rows += 1;
+            }
+            if hi == u64::MAX {
+                self.unplaced += b.rows as u64;
+            }
+            self.hashes = hashes;
+            self.scratch = scratch;
+            return;
+        }
         for (row, &h) in hashes.iter().enumerate() {
             let out = &mut parts[route_hash(h, parts.len()) as usize];
             scratch.clear();
@@ -2388,6 +2517,9 @@ impl GroupTable {
     pub fn emit(&self, from: usize, max: usize, max_bytes: usize, out: &mut Batch) -> usize {
         let k = self.layout.keys.len();
         let end = from.saturating_add(max).min(self.groups);
+        if let Some(next) = self.emit_plain(from, end, max_bytes, out) {
+            return next;
+        }
         for g in from..end {
             if g > from && out.bytes() >= max_bytes {
                 return g;
@@ -2406,6 +2538,130 @@ impl GroupTable {
             }
         }
         end
+    }
+}
+
+/// Output rows of at most this many words are built on the stack by [`GroupTable::emit`].
+const EMIT_WORDS: usize = 16;
+
+impl GroupTable {
+    /// [`GroupTable::emit`] of a table whose output rows have one null word and at most
+    /// [`EMIT_WORDS`] words and whose aggregates are count, sum or avg: each row built in a
+    /// fixed-size array (keys decoded straight from their encoding, a short string copied into
+    /// the arena with one 16-byte move) and appended with one fixed-size copy, the batch's room
+    /// asked for once. `None` (nothing written) for any other table.
+    fn emit_plain(
+        &self,
+        from: usize,
+        end: usize,
+        max_bytes: usize,
+        out: &mut Batch,
+    ) -> Option<usize> {
+        let k = self.layout.keys.len();
+        let stride = out.layout.stride;
+        let plain = self
+            .slots
+            .iter()
+            .all(|(s, _)| matches!(s, Slot::Count | Slot::SumInt | Slot::SumFloat | Slot::Avg));
+        if !plain
+            || out.layout.null_words != 1
+            || out.layout.columns != k + self.slots.len()
+            || stride > EMIT_WORDS
+            || self.key_types.fields.len() != k
+        {
+            return None;
+        }
+        let rows = end.saturating_sub(from);
+        out.words.reserve(rows * stride + EMIT_WORDS);
+        let Batch { words, arena, .. } = out;
+        let arena = arena.vec_mut();
+        // About the key bytes of these groups (a string's bytes at most its key's).
+        let strs = self
+            .key_types
+            .fields
+            .iter()
+            .any(|f| f.ty.scalar == Scalar::Str);
+        if strs && rows > 0 {
+            let per = self.keys.chunk_bytes / self.groups.max(1) + 1;
+            arena.reserve(rows.min(1 << 16) * per + 16);
+        }
+        let w0 = words.len();
+        let mut n = 0;
+        let mut next = end;
+        for g in from..end {
+            if g > from && words.len() * 8 + arena.len() >= max_bytes {
+                next = g;
+                break;
+            }
+            let mut row = [0u64; EMIT_WORDS];
+            let mut nulls = 0u64;
+            let (bytes, tail) = self.keys.get_with_tail(g);
+            let mut at = 0;
+            for (i, f) in self.key_types.fields.iter().enumerate() {
+                let s = f.ty.scalar;
+                let start = at;
+                match next_col(bytes, &mut at, s, self.enc) {
+                    Col::Null => nulls |= 1 << i,
+                    Col::Str(v) => {
+                        let len = v.len();
+                        let off = arena.len();
+                        match tail.get(start + 1..start + 17) {
+                            Some(w) if len <= 16 && at == start + 1 + len => {
+                                if arena.capacity() - off < 16 {
+                                    arena.reserve(16 + (end - g) * 16);
+                                }
+                                // SAFETY: 16 bytes past the length are reserved (just
+                                // above), `w` has 16 bytes, and only the first `len <= 16` of
+                                // them become the arena's.
+                                unsafe {
+                                    std::ptr::copy_nonoverlapping(
+                                        w.as_ptr(),
+                                        arena.as_mut_ptr().add(off),
+                                        16,
+                                    );
+                                    arena.set_len(off + len);
+                                }
+                            }
+                            _ => arena.extend_from_slice(v),
+                        }
+                        row[1 + i] = ((off as u64) << 32) | len as u64;
+                    }
+                    Col::Word(x) => {
+                        row[1 + i] = match s {
+                            Scalar::Bool => (x != 0) as u64,
+                            Scalar::Null => {
+                                nulls |= 1 << i;
+                                0
+                            }
+                            _ => x,
+                        }
+                    }
+                }
+            }
+            let base = g * self.words;
+            for (a, &(slot, w)) in self.slots.iter().enumerate() {
+                let x = self.states[base + w];
+                row[1 + k + a] = match slot {
+                    Slot::Avg => {
+                        let n = self.states[base + w + 1];
+                        if n == 0 {
+                            nulls |= 1 << (k + a);
+                            0
+                        } else {
+                            (f64::from_bits(x) / n as f64).to_bits()
+                        }
+                    }
+                    _ => x,
+                };
+            }
+            row[0] = nulls;
+            // One fixed-size copy (room for `EMIT_WORDS` more was reserved), then cut.
+            words.extend_from_slice(&row);
+            words.truncate(w0 + (n + 1) * stride);
+            n += 1;
+        }
+        out.rows += n;
+        Some(next)
     }
 }
 
@@ -3409,6 +3665,133 @@ mod tests {
     /// Rows passed through as their own partial states (`row_partials`, a pre-aggregation that
     /// does not reduce), in two routes, merge to what one table gives, for every aggregate
     /// (nulls, strings, first/last by position, count_distinct).
+    /// count/sum/avg tables take the word-writing paths (`row_partials`, `emit_partial`,
+    /// `emit`'s plain rows): every way of getting the rows to an owner gives what a plain fold
+    /// gives, for compact and fixed-width keys, also when the output is cut into small batches.
+    #[test]
+    fn plain_states_through_every_path_count_like_a_fold() {
+        let (mut t, mut rows) = mixed_rows();
+        t.fields.push(Field {
+            name: "v".into(),
+            ty: Type::nullable(Scalar::Int),
+        });
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.push(if i % 13 == 0 {
+                Value::Null
+            } else {
+                Value::Int(i as i64 % 11 - 5)
+            });
+        }
+        let canon = |v: &Value| match v {
+            Value::Float(x) if *x == 0.0 => Value::Float(0.0),
+            v => v.clone(),
+        };
+        for keys in [vec![0, 1, 2, 3], vec![1, 2, 3]] {
+            let scalar = |c: usize| t.fields[c].ty.scalar;
+            let layout = GroupLayout {
+                keys: keys.iter().map(|&c| (c, scalar(c))).collect(),
+                aggs: vec![
+                    (AggFunc::Count, None),
+                    (AggFunc::Sum, Some((4, Scalar::Int))),
+                    (AggFunc::Sum, Some((2, Scalar::Float))),
+                    (AggFunc::Avg, Some((1, Scalar::Int))),
+                ],
+            };
+            let kt = RowType::new(keys.iter().map(|&c| t.fields[c].clone()).collect());
+            let mut ot = kt.clone();
+            for (name, ty) in [
+                ("n", Type::INT),
+                ("si", Type::INT),
+                ("sf", Type::FLOAT),
+                ("avg", Type::nullable(Scalar::Float)),
+            ] {
+                ot.fields.push(Field {
+                    name: name.into(),
+                    ty,
+                });
+            }
+            // The fold: per key, count, int sum, float sum, and the int column's sum and count.
+            let mut want = std::collections::BTreeMap::<String, (i64, i64, f64, f64, u64)>::new();
+            for r in &rows {
+                let k: Vec<Value> = keys.iter().map(|&c| canon(&r[c])).collect();
+                let e = want.entry(format!("{k:?}")).or_insert((0, 0, 0.0, 0.0, 0));
+                e.0 += 1;
+                if let Value::Int(v) = r[4] {
+                    e.1 += v;
+                }
+                if let Value::Float(f) = r[2] {
+                    e.2 += f;
+                }
+                if let Value::Int(i) = r[1] {
+                    e.3 += i as f64;
+                    e.4 += 1;
+                }
+            }
+            let want: Vec<String> = want
+                .into_iter()
+                .map(|(k, (n, si, sf, s, c))| {
+                    let avg = if c == 0 {
+                        Value::Null
+                    } else {
+                        Value::Float(s / c as f64)
+                    };
+                    let vals = [Value::Int(n), Value::Int(si), Value::Float(sf), avg];
+                    format!("{k} {vals:?}")
+                })
+                .collect();
+            let show = |table: &GroupTable, max: usize, max_bytes: usize| {
+                let mut got = Vec::new();
+                let mut from = 0;
+                while from < table.groups() {
+                    let mut out = Batch::new(ot.fields.len());
+                    let next = table.emit(from, max, max_bytes, &mut out);
+                    assert!(next > from && out.rows == next - from);
+                    for r in out.to_values(&ot) {
+                        let (k, v) = r.split_at(keys.len());
+                        got.push(format!("{k:?} {v:?}"));
+                    }
+                    from = next;
+                }
+                got.sort();
+                got
+            };
+            let new = || GroupTable::new(layout.clone(), kt.clone());
+            let (mut whole, mut pre, mut rp, mut ep) = (new(), new(), new(), new());
+            for part in rows.chunks(97) {
+                let b = Batch::from_values(&t, part);
+                whole.update(&b).unwrap();
+                let mut parts = [
+                    Batch::new(pre.partial_columns()),
+                    Batch::new(pre.partial_columns()),
+                ];
+                pre.row_partials(&b, &mut parts);
+                assert_eq!(parts[0].rows + parts[1].rows, b.rows);
+                rp.merge(&parts[1]).unwrap();
+                rp.merge(&parts[0]).unwrap();
+                pre.clear();
+                pre.update(&b).unwrap();
+                let mut p = Batch::new(pre.partial_columns());
+                for g in 0..pre.groups() {
+                    pre.emit_partial(g, pre.group_hash(g), &mut p);
+                }
+                ep.merge(&p).unwrap();
+                pre.clear();
+            }
+            assert_eq!(show(&whole, usize::MAX, usize::MAX), want, "keys {keys:?}");
+            assert_eq!(show(&whole, 7, 300), want, "keys {keys:?}, small batches");
+            assert_eq!(
+                show(&rp, usize::MAX, usize::MAX),
+                want,
+                "keys {keys:?}, row partials"
+            );
+            assert_eq!(
+                show(&ep, 5, usize::MAX),
+                want,
+                "keys {keys:?}, partial states"
+            );
+        }
+    }
+
     #[test]
     fn row_partials_merge_like_a_table() {
         let (t, rows) = mixed_rows();

@@ -100,15 +100,26 @@ pub(super) fn group_op<'s>(
                 };
                 let flush =
                     |pre: &mut GroupTable, output: &mut OutputBuilderSession<'_, u64, Cb>| {
-                        let mut parts: Vec<Batch> =
-                            (0..peers).map(|_| c2.pool.take(pcols)).collect();
+                        // Parts with room for their share of the groups (up to a batch),
+                        // asked for once: they cross to other workers and are not recycled,
+                        // so they would otherwise grow by doubling.
+                        let rows = (pre.groups() / peers + pre.groups() / (8 * peers) + 64)
+                            .min(batch_rows);
+                        let key_bytes = pre.partial_key_bytes();
+                        let part = || {
+                            let mut b = c2.pool.take(pcols);
+                            b.words.reserve(rows * b.layout.stride);
+                            b.arena.vec_mut().reserve(rows * key_bytes);
+                            b
+                        };
+                        let mut parts: Vec<Batch> = (0..peers).map(|_| part()).collect();
                         for g in 0..pre.groups() {
                             let h = pre.group_hash(g);
                             let w = route_hash(h, peers) as usize;
                             let dest = owners.get(w).copied().unwrap_or(0) as u64;
                             pre.emit_partial(g, h, &mut parts[w]);
                             if parts[w].rows >= batch_rows || parts[w].bytes() >= BATCH_BYTES {
-                                let b = std::mem::replace(&mut parts[w], c2.pool.take(pcols));
+                                let b = std::mem::replace(&mut parts[w], part());
                                 output.session(&*c).give(Packet::new(dest, b));
                             }
                         }

@@ -304,13 +304,24 @@ pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
             let b = _mm_set1_epi8(set[1] as i8);
             let c = _mm_set1_epi8(set[2] as i8);
             let d = _mm_set1_epi8(set[3] as i8);
-            while i + 16 <= s.len() {
-                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
-                let hit = _mm_or_si128(
+            let hits = |v: __m128i| {
+                _mm_or_si128(
                     _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
                     _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
-                );
-                if _mm_movemask_epi8(hit) != 0 {
+                )
+            };
+            // 32 bytes a step (one test for both halves), then one 16-byte step.
+            while i + 32 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                let u = _mm_loadu_si128(s.as_ptr().add(i + 16) as *const __m128i);
+                if _mm_movemask_epi8(_mm_or_si128(hits(v), hits(u))) != 0 {
+                    return true;
+                }
+                i += 32;
+            }
+            if i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                if _mm_movemask_epi8(hits(v)) != 0 {
                     return true;
                 }
                 i += 16;
@@ -332,15 +343,26 @@ pub fn any_json_escape(s: &[u8]) -> bool {
             let ctl = _mm_set1_epi8(0x1f);
             let q = _mm_set1_epi8(b'"' as i8);
             let bs = _mm_set1_epi8(b'\\' as i8);
-            while i + 16 <= s.len() {
-                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+            let hits = |v: __m128i| {
                 // Unsigned `v <= 0x1f`: min(v, 0x1f) == v.
                 let low = _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v);
-                let hit = _mm_or_si128(
+                _mm_or_si128(
                     low,
                     _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
-                );
-                if _mm_movemask_epi8(hit) != 0 {
+                )
+            };
+            // 32 bytes a step (one test for both halves), then one 16-byte step.
+            while i + 32 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                let u = _mm_loadu_si128(s.as_ptr().add(i + 16) as *const __m128i);
+                if _mm_movemask_epi8(_mm_or_si128(hits(v), hits(u))) != 0 {
+                    return true;
+                }
+                i += 32;
+            }
+            if i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+                if _mm_movemask_epi8(hits(v)) != 0 {
                     return true;
                 }
                 i += 16;

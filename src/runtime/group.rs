@@ -410,19 +410,19 @@ struct Dict {
 }
 
 impl Dict {
-    /// ORs the code of each row's value of key column `c` (of scalar `s`), shifted by `shift`,
-    /// into `codes` (rows `from..` of `b`); a string too long for a small key makes the row's
-    /// code `u64::MAX`. False if the column has more than `max` values or its dictionary
-    /// would need more than `room` bytes.
+    /// Puts the code of each row's value of key column `c` (of scalar `s`), shifted by
+    /// `shift`, into `codes` (rows `from..` of `b`): ORed into what is there, or in place of it
+    /// for the first column (`first`), so `codes` need not be zeroed; a string too long for a
+    /// small key makes the row's code `u64::MAX`. False if the column has more than `max`
+    /// values or its dictionary would need more than `room` bytes.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn fill(
         &mut self,
         b: &Batch,
         from: usize,
-        c: usize,
-        s: Scalar,
-        shift: u32,
+        (c, s): (usize, Scalar),
+        (shift, first): (u32, bool),
         max: usize,
         room: &mut usize,
         codes: &mut [u64],
@@ -430,47 +430,86 @@ impl Dict {
         let stride = b.layout.stride;
         let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
         let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
-        let rows = codes.iter_mut().zip(words.chunks_exact(stride));
+        let keep = if first { 0 } else { u64::MAX };
         if s == Scalar::Str {
-            let arena = &b.arena[..];
-            for (code, r) in rows {
-                let (o, n) = ((r[off] >> 32) as usize, (r[off] & 0xffff_ffff) as usize);
-                let k = if r[nw] & bit != 0 {
-                    [1, 0, 0]
-                } else if n <= 16
-                    && let Some(w) = arena.get(o..o + 16)
-                {
-                    let [mx, my] = STR_MASKS[n];
-                    [3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]
-                } else if let Some(k) = small_str(arena, o, n) {
-                    k
+            let col = (nw, bit, off);
+            let mut at = 0;
+            // Rows up to the next value the dictionary lacks in a loop that only reads it,
+            // then that value inserted.
+            while at < codes.len() {
+                let r = if first {
+                    self.fill_str::<true>(b, words, col, shift, &mut codes[at..])
                 } else {
-                    *code = u64::MAX;
-                    continue;
+                    self.fill_str::<false>(b, words, col, shift, &mut codes[at..])
                 };
-                let mut v = self.find(k);
-                if v == u32::MAX {
-                    match self.insert(k, max, room) {
-                        Some(x) => v = x,
-                        None => return false,
-                    }
-                }
-                *code |= (v as u64) << shift;
+                let Some((i, k)) = r else { break };
+                at += i;
+                let Some(v) = self.insert(k, max, room) else {
+                    return false;
+                };
+                let code = &mut codes[at];
+                *code = (*code & keep) | (v as u64) << shift;
+                at += 1;
             }
         } else {
-            for (code, r) in rows {
+            for (code, r) in codes.iter_mut().zip(words.chunks_exact(stride)) {
                 let k = if r[nw] & bit != 0 {
                     [1, 0, 0]
                 } else {
                     [2, canon(s, r[off]), 0]
                 };
                 match self.code(k, max, room) {
-                    Some(v) => *code |= (v as u64) << shift,
+                    Some(v) => *code = (*code & keep) | (v as u64) << shift,
                     None => return false,
                 }
             }
         }
         true
+    }
+
+    /// [`Dict::fill`]'s loop over a str column's rows (`codes[i]` is row `from + i`'s code,
+    /// `words` the batch's rows from `from`), while the dictionary holds their values: `Some((i,
+    /// k))` at the first row `i` whose value `k` it lacks (its code not written).
+    #[inline(always)]
+    fn fill_str<const FIRST: bool>(
+        &self,
+        b: &Batch,
+        words: &[u64],
+        (nw, bit, off): (usize, u64, usize),
+        shift: u32,
+        codes: &mut [u64],
+    ) -> Option<(usize, [u64; 3])> {
+        let stride = b.layout.stride;
+        let arena = &b.arena[..];
+        // Strings whose 16 bytes from their start lie in the arena: `o < end`.
+        let end = arena.len().saturating_sub(15);
+        let base = (words.len() / stride).saturating_sub(codes.len());
+        let rows = words[base * stride..].chunks_exact(stride);
+        for (i, (code, r)) in codes.iter_mut().zip(rows).enumerate() {
+            let x = r[off];
+            let (o, n) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+            let null = r[nw] & bit != 0;
+            let k = if !null && n <= 16 && o < end {
+                // SAFETY: `o + 16 <= arena.len()` (above).
+                let w = unsafe { arena.get_unchecked(o..o + 16) };
+                let [mx, my] = STR_MASKS[n];
+                [3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]
+            } else if null {
+                [1, 0, 0]
+            } else if let Some(k) = small_str(arena, o, n) {
+                k
+            } else {
+                *code = u64::MAX;
+                continue;
+            };
+            let v = self.find(k);
+            if v == u32::MAX {
+                return Some((i, k));
+            }
+            let c = (v as u64) << shift;
+            *code = if FIRST { c } else { *code | c };
+        }
+        None
     }
 
     /// The code of `k`, given a new one if absent; `None` as for [`Dict::fill`].
@@ -574,10 +613,11 @@ const STR_MASKS: [[u64; 2]; 17] = {
     m
 };
 
-/// The slot of `k` in a dictionary of `2^(64 - shift)` slots: the high bits of a multiply.
+/// The slot of `k` in a dictionary of `2^(64 - shift)` slots: the high bits of one multiply
+/// (the second word turned by half, so that its bytes reach the high bits too).
 #[inline(always)]
 fn dict_slot(k: [u64; 3], shift: u32) -> usize {
-    ((k[1].wrapping_mul(P0) ^ k[2] ^ (k[0] << 56)).wrapping_mul(P1) >> shift) as usize
+    ((k[1] ^ k[2].rotate_left(32) ^ (k[0] << 56)).wrapping_mul(P1) >> shift) as usize
 }
 
 /// Entries of the small-key cache (see [`GroupTable::group_ids`]).
@@ -1662,12 +1702,12 @@ impl GroupTable {
         let max = DICT_MAX.min((1 << d.bits) - 1);
         let mut room = self.dict_room();
         let mut codes = std::mem::take(&mut d.codes);
-        codes.clear();
+        // Not zeroed: the first column's codes replace what is there.
         codes.resize(b.rows.saturating_sub(from), 0);
         let mut ok = true;
-        for (i, &(c, s)) in keys.iter().enumerate() {
-            let shift = i as u32 * d.bits;
-            ok = d.cols[i].fill(b, from, c, s, shift, max, &mut room, &mut codes);
+        for (i, &key) in keys.iter().enumerate() {
+            let shift = (i as u32 * d.bits, i == 0);
+            ok = d.cols[i].fill(b, from, key, shift, max, &mut room, &mut codes);
             if !ok {
                 break;
             }

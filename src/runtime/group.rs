@@ -3464,6 +3464,34 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// A str key column after the first (its codes ORed into the first column's, which are
+    /// written in place of stale ones from the previous batch), long strings and nulls among
+    /// its values: the counts of a fold.
+    #[test]
+    fn a_later_str_key_column_counts_like_a_fold() {
+        let (t, rows) = three_key_rows(20_000, &|r| [(r / 5) % 13, r % 4, r % 3]);
+        // (i, s): the int key first, the str key second.
+        let t = RowType::new(vec![t.fields[2].clone(), t.fields[0].clone()]);
+        let rows: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| vec![r[2].clone(), r[0].clone()])
+            .collect();
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int), (1, Scalar::Str)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let show = |k: &[Value]| show_keys(k);
+        for chunk in [999, 4096] {
+            let (got, _) =
+                counts_through_stops(&t, &rows, layout.clone(), usize::MAX, chunk, &show);
+            let mut want: std::collections::HashMap<String, i64> = Default::default();
+            for r in &rows {
+                *want.entry(show_keys(r)).or_default() += 1;
+            }
+            assert_eq!(got, want, "chunk {chunk}");
+        }
+    }
+
     /// A column with more values than its dictionary holds (in the middle of a batch), and more
     /// combinations than the path keeps: the table goes the general way from there, with the
     /// same counts.

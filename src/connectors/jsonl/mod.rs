@@ -799,6 +799,43 @@ mod tests {
     /// `JsonlWriter` writes exactly what `serde_json` writes for each row's `row_to_json`
     /// object: escapes, non-ASCII, floats (`zmij` through `serde_json`), non-finite floats and
     /// nulls, timestamps, across many batches with strings that outgrow the buffer.
+    /// A float column that starts with values that are not whole hundredths (past its tries,
+    /// the rest of the batch goes straight to `zmij`), then hundredths, non-finite values and
+    /// nulls, over two batches: the text `serde_json` writes.
+    #[test]
+    fn floats_past_the_hundredths_tries_are_written_the_same() {
+        use crate::types::{Field, Type, Value};
+        let t = RowType::new(vec![Field {
+            name: "x".into(),
+            ty: Type::nullable(Scalar::Float),
+        }]);
+        let mut vals: Vec<Value> = (1..20).map(|i| Value::Float(i as f64 / 3.0)).collect();
+        vals.extend(
+            [12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float),
+        );
+        vals.extend((0..20).map(|i| Value::Float(i as f64 * 1.25)));
+        vals.push(Value::Null);
+        let rows: Vec<Vec<Value>> = vals.into_iter().map(|v| vec![v]).collect();
+        let got = super::super::outbuf::tests::Shared::default();
+        let mut w = JsonlWriter::new(Box::new(got.clone()), &t);
+        let mut want = Vec::new();
+        for part in [&rows[..30], &rows[30..]] {
+            let b = Batch::from_values(&t, part);
+            w.write_batch(&b).unwrap();
+            for row in 0..b.rows {
+                serde_json::to_writer(&mut want, &super::super::row_to_json(&b, row, &t)).unwrap();
+                want.push(b'\n');
+            }
+        }
+        w.finish().unwrap();
+        let got = got.0.lock().unwrap().clone();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        assert!(String::from_utf8_lossy(&got).contains("{\"x\":100.25}"));
+    }
+
     #[test]
     fn writer_matches_serde_json() {
         for round in 0..400u64 {

@@ -291,7 +291,7 @@ pub fn any_word(s: &[u8], hit: impl Fn(u64) -> bool) -> Option<bool> {
     }
 }
 
-/// Whether some byte of `s` is one of `set`, 16 bytes at a time (SSE2 on x86_64): the writers
+/// Whether some byte of `s` is one of `set`, 32 bytes a step (SSE2 on x86_64): the writers
 /// check a whole batch's string bytes for the CSV specials (delimiter, quote, CR, LF) at once.
 pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
     let mut i = 0;
@@ -331,8 +331,8 @@ pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
     s[i..].iter().any(|x| set.contains(x))
 }
 
-/// Whether some byte of `s` needs escaping in a JSON string (below 0x20, `"`, `\`), 16 bytes
-/// at a time (SSE2 on x86_64), for a whole batch's string bytes at once.
+/// Whether some byte of `s` needs escaping in a JSON string (below 0x20, `"`, `\`), 32 bytes
+/// a step (SSE2 on x86_64), for a whole batch's string bytes at once.
 pub fn any_json_escape(s: &[u8]) -> bool {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
@@ -556,7 +556,7 @@ pub(crate) mod tests {
         assert_eq!(sa, sb);
     }
 
-    /// The 16-byte scans over long inputs: one special byte at every position of 0..100 bytes
+    /// The SSE2 scans over long inputs: one special byte at every position of 0..100 bytes
     /// (first block, later blocks, the tail), every byte value.
     #[test]
     fn block_scans_find_every_position() {

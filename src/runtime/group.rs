@@ -390,13 +390,22 @@ fn combo_slot(code: u64) -> usize {
 /// `None`: not known; `u64::MAX`, a row without a code, is never known); returns how many.
 #[inline(always)]
 fn known(codes: &[u64], gids: &mut Vec<u32>, group: impl Fn(u64) -> Option<u32>) -> usize {
-    for (i, &c) in codes.iter().enumerate() {
+    // Written into the spare room (reserved once) rather than pushed: no length stored and
+    // no capacity checked per row.
+    gids.reserve(codes.len());
+    let mut n = 0;
+    for (slot, &c) in gids.spare_capacity_mut().iter_mut().zip(codes) {
         match group(c) {
-            Some(g) if g != u32::MAX => gids.push(g),
-            _ => return i,
+            Some(g) if g != u32::MAX => {
+                slot.write(g);
+                n += 1;
+            }
+            _ => break,
         }
     }
-    codes.len()
+    // SAFETY: the `n` slots past the length were written just above, within the capacity.
+    unsafe { gids.set_len(gids.len() + n) };
+    n
 }
 
 /// One key column's dictionary: an open-addressing table from the value (exact, as

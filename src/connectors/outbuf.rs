@@ -291,62 +291,101 @@ pub fn any_word(s: &[u8], hit: impl Fn(u64) -> bool) -> Option<bool> {
     }
 }
 
-/// Whether some byte of `s` is one of `set`, 16 bytes at a time (SSE2 on x86_64): the writers
-/// check a whole batch's string bytes for the CSV specials (delimiter, quote, CR, LF) at once.
-pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
+/// The SSE2 scan of [`any_of4`] and [`any_json_escape`]: `hits` marks the bytes of 16 looked
+/// for; 32 bytes a step (one test for both halves), then one 16-byte step. `None` if a byte of
+/// `s` was hit, else `Some(i)`: none of `s[..i]` is (the rest, under 16 bytes, is the caller's).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn scan_sse2(
+    s: &[u8],
+    hits: impl Fn(std::arch::x86_64::__m128i) -> std::arch::x86_64::__m128i,
+) -> Option<usize> {
+    use std::arch::x86_64::*;
     let mut i = 0;
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; each load reads `s[i..i + 16]`, in bounds.
-        unsafe {
-            let a = _mm_set1_epi8(set[0] as i8);
-            let b = _mm_set1_epi8(set[1] as i8);
-            let c = _mm_set1_epi8(set[2] as i8);
-            let d = _mm_set1_epi8(set[3] as i8);
-            while i + 16 <= s.len() {
-                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
-                let hit = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
-                    _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
-                );
-                if _mm_movemask_epi8(hit) != 0 {
-                    return true;
-                }
-                i += 16;
+    // SAFETY: SSE2 is part of the x86_64 baseline; each load reads 16 bytes of `s` from `i` or
+    // `i + 16`, in bounds by the loop conditions.
+    unsafe {
+        while i + 32 <= s.len() {
+            let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+            let u = _mm_loadu_si128(s.as_ptr().add(i + 16) as *const __m128i);
+            if _mm_movemask_epi8(_mm_or_si128(hits(v), hits(u))) != 0 {
+                return None;
             }
+            i += 32;
+        }
+        if i + 16 <= s.len() {
+            let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
+            if _mm_movemask_epi8(hits(v)) != 0 {
+                return None;
+            }
+            i += 16;
         }
     }
+    Some(i)
+}
+
+/// Whether some byte of `s` is one of `set`, 32 bytes a step (SSE2 on x86_64): the writers
+/// check a whole batch's string bytes for the CSV specials (delimiter, quote, CR, LF) at once.
+pub fn any_of4(s: &[u8], set: [u8; 4]) -> bool {
+    #[cfg(not(target_arch = "x86_64"))]
+    let i = 0;
+    #[cfg(target_arch = "x86_64")]
+    let i = {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline (register operations only).
+        let (a, b, c, d) = unsafe {
+            (
+                _mm_set1_epi8(set[0] as i8),
+                _mm_set1_epi8(set[1] as i8),
+                _mm_set1_epi8(set[2] as i8),
+                _mm_set1_epi8(set[3] as i8),
+            )
+        };
+        // SAFETY: as above.
+        let hits = |v: __m128i| unsafe {
+            _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
+                _mm_or_si128(_mm_cmpeq_epi8(v, c), _mm_cmpeq_epi8(v, d)),
+            )
+        };
+        match scan_sse2(s, hits) {
+            None => return true,
+            Some(at) => at,
+        }
+    };
     s[i..].iter().any(|x| set.contains(x))
 }
 
-/// Whether some byte of `s` needs escaping in a JSON string (below 0x20, `"`, `\`), 16 bytes
-/// at a time (SSE2 on x86_64), for a whole batch's string bytes at once.
+/// Whether some byte of `s` needs escaping in a JSON string (below 0x20, `"`, `\`), 32 bytes
+/// a step (SSE2 on x86_64), for a whole batch's string bytes at once.
 pub fn any_json_escape(s: &[u8]) -> bool {
-    let mut i = 0;
+    #[cfg(not(target_arch = "x86_64"))]
+    let i = 0;
     #[cfg(target_arch = "x86_64")]
-    {
+    let i = {
         use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline; each load reads `s[i..i + 16]`, in bounds.
-        unsafe {
-            let ctl = _mm_set1_epi8(0x1f);
-            let q = _mm_set1_epi8(b'"' as i8);
-            let bs = _mm_set1_epi8(b'\\' as i8);
-            while i + 16 <= s.len() {
-                let v = _mm_loadu_si128(s.as_ptr().add(i) as *const __m128i);
-                // Unsigned `v <= 0x1f`: min(v, 0x1f) == v.
-                let low = _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v);
-                let hit = _mm_or_si128(
-                    low,
-                    _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
-                );
-                if _mm_movemask_epi8(hit) != 0 {
-                    return true;
-                }
-                i += 16;
-            }
+        // SAFETY: SSE2 is part of the x86_64 baseline (register operations only).
+        let (ctl, q, bs) = unsafe {
+            (
+                _mm_set1_epi8(0x1f),
+                _mm_set1_epi8(b'"' as i8),
+                _mm_set1_epi8(b'\\' as i8),
+            )
+        };
+        // SAFETY: as above.
+        let hits = |v: __m128i| unsafe {
+            // Unsigned `v <= 0x1f`: min(v, 0x1f) == v.
+            let low = _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v);
+            _mm_or_si128(
+                low,
+                _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)),
+            )
+        };
+        match scan_sse2(s, hits) {
+            None => return true,
+            Some(at) => at,
         }
-    }
+    };
     s[i..].iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
@@ -534,7 +573,7 @@ pub(crate) mod tests {
         assert_eq!(sa, sb);
     }
 
-    /// The 16-byte scans over long inputs: one special byte at every position of 0..100 bytes
+    /// The SSE2 scans over long inputs: one special byte at every position of 0..100 bytes
     /// (first block, later blocks, the tail), every byte value.
     #[test]
     fn block_scans_find_every_position() {

@@ -391,13 +391,22 @@ fn combo_slot(code: u64) -> usize {
 /// `None`: not known; `u64::MAX`, a row without a code, is never known); returns how many.
 #[inline(always)]
 fn known(codes: &[u64], gids: &mut Vec<u32>, group: impl Fn(u64) -> Option<u32>) -> usize {
-    for (i, &c) in codes.iter().enumerate() {
+    // Written into the spare room (reserved once) rather than pushed: no length stored and
+    // no capacity checked per row.
+    gids.reserve(codes.len());
+    let mut n = 0;
+    for (slot, &c) in gids.spare_capacity_mut().iter_mut().zip(codes) {
         match group(c) {
-            Some(g) if g != u32::MAX => gids.push(g),
-            _ => return i,
+            Some(g) if g != u32::MAX => {
+                slot.write(g);
+                n += 1;
+            }
+            _ => break,
         }
     }
-    codes.len()
+    // SAFETY: the `n` slots past the length were written just above, within the capacity.
+    unsafe { gids.set_len(gids.len() + n) };
+    n
 }
 
 /// One key column's dictionary: an open-addressing table from the value (exact, as
@@ -411,19 +420,19 @@ struct Dict {
 }
 
 impl Dict {
-    /// ORs the code of each row's value of key column `c` (of scalar `s`), shifted by `shift`,
-    /// into `codes` (rows `from..` of `b`); a string too long for a small key makes the row's
-    /// code `u64::MAX`. False if the column has more than `max` values or its dictionary
-    /// would need more than `room` bytes.
+    /// Puts the code of each row's value of key column `c` (of scalar `s`), shifted by
+    /// `shift`, into `codes` (rows `from..` of `b`): ORed into what is there, or in place of it
+    /// for the first column (`first`), so `codes` need not be zeroed; a string too long for a
+    /// small key makes the row's code `u64::MAX`. False if the column has more than `max`
+    /// values or its dictionary would need more than `room` bytes.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn fill(
         &mut self,
         b: &Batch,
         from: usize,
-        c: usize,
-        s: Scalar,
-        shift: u32,
+        (c, s): (usize, Scalar),
+        (shift, first): (u32, bool),
         max: usize,
         room: &mut usize,
         codes: &mut [u64],
@@ -431,47 +440,86 @@ impl Dict {
         let stride = b.layout.stride;
         let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
         let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
-        let rows = codes.iter_mut().zip(words.chunks_exact(stride));
+        let keep = if first { 0 } else { u64::MAX };
         if s == Scalar::Str {
-            let arena = &b.arena[..];
-            for (code, r) in rows {
-                let (o, n) = ((r[off] >> 32) as usize, (r[off] & 0xffff_ffff) as usize);
-                let k = if r[nw] & bit != 0 {
-                    [1, 0, 0]
-                } else if n <= 16
-                    && let Some(w) = arena.get(o..o + 16)
-                {
-                    let [mx, my] = STR_MASKS[n];
-                    [3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]
-                } else if let Some(k) = small_str(arena, o, n) {
-                    k
+            let col = (nw, bit, off);
+            let mut at = 0;
+            // Rows up to the next value the dictionary lacks in a loop that only reads it,
+            // then that value inserted.
+            while at < codes.len() {
+                let r = if first {
+                    self.fill_str::<true>(b, words, col, shift, &mut codes[at..])
                 } else {
-                    *code = u64::MAX;
-                    continue;
+                    self.fill_str::<false>(b, words, col, shift, &mut codes[at..])
                 };
-                let mut v = self.find(k);
-                if v == u32::MAX {
-                    match self.insert(k, max, room) {
-                        Some(x) => v = x,
-                        None => return false,
-                    }
-                }
-                *code |= (v as u64) << shift;
+                let Some((i, k)) = r else { break };
+                at += i;
+                let Some(v) = self.insert(k, max, room) else {
+                    return false;
+                };
+                let code = &mut codes[at];
+                *code = (*code & keep) | (v as u64) << shift;
+                at += 1;
             }
         } else {
-            for (code, r) in rows {
+            for (code, r) in codes.iter_mut().zip(words.chunks_exact(stride)) {
                 let k = if r[nw] & bit != 0 {
                     [1, 0, 0]
                 } else {
                     [2, canon(s, r[off]), 0]
                 };
                 match self.code(k, max, room) {
-                    Some(v) => *code |= (v as u64) << shift,
+                    Some(v) => *code = (*code & keep) | (v as u64) << shift,
                     None => return false,
                 }
             }
         }
         true
+    }
+
+    /// [`Dict::fill`]'s loop over a str column's rows (`codes[i]` is row `from + i`'s code,
+    /// `words` the batch's rows from `from`), while the dictionary holds their values: `Some((i,
+    /// k))` at the first row `i` whose value `k` it lacks (its code not written).
+    #[inline(always)]
+    fn fill_str<const FIRST: bool>(
+        &self,
+        b: &Batch,
+        words: &[u64],
+        (nw, bit, off): (usize, u64, usize),
+        shift: u32,
+        codes: &mut [u64],
+    ) -> Option<(usize, [u64; 3])> {
+        let stride = b.layout.stride;
+        let arena = &b.arena[..];
+        // Strings whose 16 bytes from their start lie in the arena: `o < end`.
+        let end = arena.len().saturating_sub(15);
+        let base = (words.len() / stride).saturating_sub(codes.len());
+        let rows = words[base * stride..].chunks_exact(stride);
+        for (i, (code, r)) in codes.iter_mut().zip(rows).enumerate() {
+            let x = r[off];
+            let (o, n) = ((x >> 32) as usize, (x & 0xffff_ffff) as usize);
+            let null = r[nw] & bit != 0;
+            let k = if !null && n <= 16 && o < end {
+                // SAFETY: `o + 16 <= arena.len()` (above).
+                let w = unsafe { arena.get_unchecked(o..o + 16) };
+                let [mx, my] = STR_MASKS[n];
+                [3 + n as u64, read8(w, 0) & mx, read8(w, 8) & my]
+            } else if null {
+                [1, 0, 0]
+            } else if let Some(k) = small_str(arena, o, n) {
+                k
+            } else {
+                *code = u64::MAX;
+                continue;
+            };
+            let v = self.find(k);
+            if v == u32::MAX {
+                return Some((i, k));
+            }
+            let c = (v as u64) << shift;
+            *code = if FIRST { c } else { *code | c };
+        }
+        None
     }
 
     /// The code of `k`, given a new one if absent; `None` as for [`Dict::fill`].
@@ -575,10 +623,11 @@ const STR_MASKS: [[u64; 2]; 17] = {
     m
 };
 
-/// The slot of `k` in a dictionary of `2^(64 - shift)` slots: the high bits of a multiply.
+/// The slot of `k` in a dictionary of `2^(64 - shift)` slots: the high bits of one multiply
+/// (the second word turned by half, so that its bytes reach the high bits too).
 #[inline(always)]
 fn dict_slot(k: [u64; 3], shift: u32) -> usize {
-    ((k[1].wrapping_mul(P0) ^ k[2] ^ (k[0] << 56)).wrapping_mul(P1) >> shift) as usize
+    ((k[1] ^ k[2].rotate_left(32) ^ (k[0] << 56)).wrapping_mul(P1) >> shift) as usize
 }
 
 /// Entries of the small-key cache (see [`GroupTable::group_ids`]).
@@ -1855,12 +1904,12 @@ impl GroupTable {
         let max = DICT_MAX.min((1 << d.bits) - 1);
         let mut room = self.dict_room();
         let mut codes = std::mem::take(&mut d.codes);
-        codes.clear();
+        // Not zeroed: the first column's codes replace what is there.
         codes.resize(b.rows.saturating_sub(from), 0);
         let mut ok = true;
-        for (i, &(c, s)) in keys.iter().enumerate() {
-            let shift = i as u32 * d.bits;
-            ok = d.cols[i].fill(b, from, c, s, shift, max, &mut room, &mut codes);
+        for (i, &key) in keys.iter().enumerate() {
+            let shift = (i as u32 * d.bits, i == 0);
+            ok = d.cols[i].fill(b, from, key, shift, max, &mut room, &mut codes);
             if !ok {
                 break;
             }
@@ -4071,6 +4120,34 @@ mod tests {
             *want.entry(show_keys(r)).or_default() += 1;
         }
         assert_eq!(got, want);
+    }
+
+    /// A str key column after the first (its codes ORed into the first column's, which are
+    /// written in place of stale ones from the previous batch), long strings and nulls among
+    /// its values: the counts of a fold.
+    #[test]
+    fn a_later_str_key_column_counts_like_a_fold() {
+        let (t, rows) = three_key_rows(20_000, &|r| [(r / 5) % 13, r % 4, r % 3]);
+        // (i, s): the int key first, the str key second.
+        let t = RowType::new(vec![t.fields[2].clone(), t.fields[0].clone()]);
+        let rows: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| vec![r[2].clone(), r[0].clone()])
+            .collect();
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int), (1, Scalar::Str)],
+            aggs: vec![(AggFunc::Count, None)],
+        };
+        let show = |k: &[Value]| show_keys(k);
+        for chunk in [999, 4096] {
+            let (got, _) =
+                counts_through_stops(&t, &rows, layout.clone(), usize::MAX, chunk, &show);
+            let mut want: std::collections::HashMap<String, i64> = Default::default();
+            for r in &rows {
+                *want.entry(show_keys(r)).or_default() += 1;
+            }
+            assert_eq!(got, want, "chunk {chunk}");
+        }
     }
 
     /// A column with more values than its dictionary holds (in the middle of a batch), and more

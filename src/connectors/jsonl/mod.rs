@@ -357,6 +357,12 @@ struct JCol {
     null_word: usize,
     bit: u32,
     slot: usize,
+    /// A float column's values of the batch being written that were whole hundredths
+    /// (`cents_text`) and that were not: past `cents_misses > cents_hits + 4` the column's
+    /// values go straight to `zmij` for the rest of the batch (the same text: `cents_text`
+    /// writes what `zmij` does), so a computed full-precision float pays for one try only.
+    cents_hits: u32,
+    cents_misses: u32,
 }
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -404,6 +410,8 @@ impl JsonlWriter {
                     null_word: i / 64,
                     bit: (i % 64) as u32,
                     slot: layout.slot(i),
+                    cents_hits: 0,
+                    cents_misses: 0,
                 }
             })
             .collect();
@@ -446,6 +454,9 @@ impl RowWriter for JsonlWriter {
         // One scan of the batch's string bytes: when none needs escaping, no string of the
         // batch does, and each is copied without its own check.
         let clean = !outbuf::any_json_escape(arena);
+        for c in cols.iter_mut() {
+            (c.cents_hits, c.cents_misses) = (0, 0);
+        }
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // SAFETY (word reads): every column's null word and slot are below the stride of
             // the layout checked above.
@@ -465,7 +476,7 @@ impl RowWriter for JsonlWriter {
             // the newline —, and a value written through `scratch` asks for its own room first.
             unsafe {
                 w.byte(b'{');
-                for (col, c) in cols.iter().enumerate() {
+                for (col, c) in cols.iter_mut().enumerate() {
                     let null = word(c.null_word) >> c.bit & 1 == 1;
                     if c.quoted && !null {
                         // The key and the opening quote in one move.
@@ -485,7 +496,18 @@ impl RowWriter for JsonlWriter {
                         Scalar::Int => w.bytes(itoa.format(x as i64).as_bytes()),
                         Scalar::Float => {
                             let x = f64::from_bits(x);
-                            if let Some(r) = super::cents_text(x, &mut tmp) {
+                            let cents = if c.cents_misses > c.cents_hits + 4 {
+                                None
+                            } else {
+                                let r = super::cents_text(x, &mut tmp);
+                                if r.is_some() {
+                                    c.cents_hits += 1;
+                                } else {
+                                    c.cents_misses += 1;
+                                }
+                                r
+                            };
+                            if let Some(r) = cents {
                                 w.bytes(&tmp[r]);
                             } else if x.is_finite() {
                                 w.bytes(z.format_finite(x).as_bytes());
@@ -777,6 +799,43 @@ mod tests {
     /// `JsonlWriter` writes exactly what `serde_json` writes for each row's `row_to_json`
     /// object: escapes, non-ASCII, floats (`zmij` through `serde_json`), non-finite floats and
     /// nulls, timestamps, across many batches with strings that outgrow the buffer.
+    /// A float column that starts with values that are not whole hundredths (past its tries,
+    /// the rest of the batch goes straight to `zmij`), then hundredths, non-finite values and
+    /// nulls, over two batches: the text `serde_json` writes.
+    #[test]
+    fn floats_past_the_hundredths_tries_are_written_the_same() {
+        use crate::types::{Field, Type, Value};
+        let t = RowType::new(vec![Field {
+            name: "x".into(),
+            ty: Type::nullable(Scalar::Float),
+        }]);
+        let mut vals: Vec<Value> = (1..20).map(|i| Value::Float(i as f64 / 3.0)).collect();
+        vals.extend(
+            [12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float),
+        );
+        vals.extend((0..20).map(|i| Value::Float(i as f64 * 1.25)));
+        vals.push(Value::Null);
+        let rows: Vec<Vec<Value>> = vals.into_iter().map(|v| vec![v]).collect();
+        let got = super::super::outbuf::tests::Shared::default();
+        let mut w = JsonlWriter::new(Box::new(got.clone()), &t);
+        let mut want = Vec::new();
+        for part in [&rows[..30], &rows[30..]] {
+            let b = Batch::from_values(&t, part);
+            w.write_batch(&b).unwrap();
+            for row in 0..b.rows {
+                serde_json::to_writer(&mut want, &super::super::row_to_json(&b, row, &t)).unwrap();
+                want.push(b'\n');
+            }
+        }
+        w.finish().unwrap();
+        let got = got.0.lock().unwrap().clone();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want)
+        );
+        assert!(String::from_utf8_lossy(&got).contains("{\"x\":100.25}"));
+    }
+
     #[test]
     fn writer_matches_serde_json() {
         for round in 0..400u64 {

@@ -93,6 +93,15 @@ pub enum RunError {
     Plan(String),
     /// A bug: a panic caught in a worker.
     Internal(String),
+    /// The job failed (`cause`) while a guessed split boundary was in effect
+    /// (`Split::end_guessed`), and the exact check found that guess wrong: the split started
+    /// inside a quoted field. Nothing was committed; the driver runs the job again with exact
+    /// boundaries (`RunOptions::guess_splits` off).
+    SplitGuess {
+        file: String,
+        offset: u64,
+        cause: Box<RunError>,
+    },
     /// A worker process of a multi-node job failed (`cause`: the job error it reported) or
     /// was lost (`reason`: its connection dropped, it missed its heartbeats, it never came).
     Worker {
@@ -152,6 +161,15 @@ impl fmt::Display for RunError {
             }
             RunError::Plan(m) => write!(f, "cannot run this plan: {m}"),
             RunError::Internal(m) => write!(f, "internal error: {m}"),
+            RunError::SplitGuess {
+                file,
+                offset,
+                cause,
+            } => write!(
+                f,
+                "{file}: the guessed split boundary at byte {offset} lies inside a quoted field \
+                 ({cause})"
+            ),
             RunError::Worker {
                 index,
                 host,
@@ -204,6 +222,9 @@ pub struct RunOptions {
     pub registry: Registry,
     /// Processes the job is planned for (1: this one; a coordinator sets its worker count).
     pub processes: usize,
+    /// CSV splits may start at a guessed record start where the file has no quote near the
+    /// cut (`Split::end_guessed`; checked, see `connectors::split`); off: exact boundaries only.
+    pub guess_splits: bool,
 }
 
 impl RunOptions {
@@ -227,6 +248,7 @@ impl RunOptions {
             window: None,
             registry: Registry::builtin(),
             processes: 1,
+            guess_splits: true,
         }
     }
 }
@@ -238,6 +260,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     match execute(&prepared.spec, opts) {
         Ok(outcome) => prepared.commit(&outcome),
         Err(e) => {
+            let e = prepared.check_guesses(&opts.registry, e);
             prepared.abort();
             Err(e)
         }

@@ -354,6 +354,9 @@ pub fn run_multi(
             Ok(summary)
         }
         Err(e) => {
+            // A worker's error (a wrong guess its reader found, or any other) is checked
+            // against the guessed split boundaries here, from the plan.
+            let e = prepared.check_guesses(&opts.registry, e);
             prepared.abort();
             Err(e)
         }

@@ -24,7 +24,7 @@
 //!   with `Split::end_guessed`: its reader knows the exact quote state when it gets there and
 //!   fails the job if a record it read runs past the guess ([`SPLIT_GUESS_WRONG`]); on any
 //!   failure of a job with guesses the runtime checks them exactly (a scan from the start of
-//!   the file, on the failure path only), and a wrong one makes the driver run the job again
+//!   the file, on the failure path only), and a wrong one makes the runtime run the job again
 //!   with exact boundaries (`RunOptions::guess_splits`). Guesses are made only where a failed
 //!   job leaves nothing behind (see `runtime::prepare`); otherwise, and where the runs do not
 //!   meet within `AGREE_BYTES` for other reasons (a file built to keep them apart), the

@@ -348,16 +348,7 @@ pub(super) fn run_plan_in_layout(
     if layout.multi {
         let mut c = cluster.clone();
         c.nodes = layout.processes;
-        let mut s = match runtime::cluster::run_multi(plan, opts, &c) {
-            Err(RunError::SplitGuess { file, offset, .. }) => {
-                exact_again(&file, offset);
-                let mut o = opts.clone();
-                o.guess_splits = false;
-                runtime::cluster::run_multi(plan, &o, &c)
-            }
-            r => r,
-        }
-        .map_err(failed)?;
+        let mut s = runtime::cluster::run_multi(plan, opts, &c).map_err(failed)?;
         s.layout = format!(
             "multi-node: {} worker processes × {} thread{} {} ({why})",
             layout.processes,
@@ -373,31 +364,13 @@ pub(super) fn run_plan_in_layout(
     }
     let mut opts = opts.clone();
     opts.threads = opts.threads.or(layout.threads);
-    let mut s = match runtime::run(plan, &opts) {
-        // Nothing was committed: the same job once more, every boundary exact.
-        Err(RunError::SplitGuess { file, offset, .. }) => {
-            exact_again(&file, offset);
-            opts.guess_splits = false;
-            runtime::run(plan, &opts)
-        }
-        r => r,
-    }
-    .map_err(failed)?;
+    let mut s = runtime::run(plan, &opts).map_err(failed)?;
     s.layout = format!(
         "single-node: {} thread{} ({why})",
         s.threads,
         if s.threads == 1 { "" } else { "s" }
     );
     Ok(s)
-}
-
-/// The note of a job run again because a guessed split boundary was wrong
-/// (`RunError::SplitGuess`; nothing of the first run was committed).
-fn exact_again(file: &str, offset: u64) {
-    eprintln!(
-        "note: {file}: a guessed split boundary (byte {offset}) lies inside a quoted field; \
-         running the job again with exact split boundaries"
-    );
 }
 
 /// A job failure that has a place in the script (a row that failed to evaluate under

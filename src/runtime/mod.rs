@@ -95,8 +95,8 @@ pub enum RunError {
     Internal(String),
     /// The job failed (`cause`) while a guessed split boundary was in effect
     /// (`Split::end_guessed`), and the exact check found that guess wrong: the split started
-    /// inside a quoted field. Nothing was committed; the driver runs the job again with exact
-    /// boundaries (`RunOptions::guess_splits` off).
+    /// inside a quoted field. Nothing was committed; [`run`] and `cluster::run_multi` run the
+    /// job again with exact boundaries (`RunOptions::guess_splits` off, [`exact_again`]).
     SplitGuess {
         file: String,
         offset: u64,
@@ -256,6 +256,31 @@ impl RunOptions {
 /// Runs a job to completion in this process: prepare, execute, then commit or abort. Outputs
 /// appear under their final names only if it succeeds.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    exact_again(opts, |o| run_once(plan, o))
+}
+
+/// Runs `job` with `opts`; if it failed because a guessed split boundary was wrong
+/// ([`RunError::SplitGuess`]: nothing of it was committed), prints one note saying so and runs
+/// it once more with exact boundaries (`guess_splits` off).
+pub fn exact_again<T>(
+    opts: &RunOptions,
+    job: impl Fn(&RunOptions) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    match job(opts) {
+        Err(RunError::SplitGuess { file, offset, .. }) => {
+            eprintln!(
+                "note: {file}: a guessed split boundary (byte {offset}) lies inside a quoted \
+                 field; running the job again with exact split boundaries"
+            );
+            let mut exact = opts.clone();
+            exact.guess_splits = false;
+            job(&exact)
+        }
+        r => r,
+    }
+}
+
+fn run_once(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let prepared = prepare(plan, opts)?;
     match execute(&prepared.spec, opts) {
         Ok(outcome) => prepared.commit(&outcome),

@@ -238,6 +238,14 @@ pub fn run_multi(
     opts: &RunOptions,
     copts: &ClusterOptions,
 ) -> Result<RunSummary, RunError> {
+    crate::runtime::exact_again(opts, |o| run_multi_once(plan, o, copts))
+}
+
+fn run_multi_once(
+    plan: &Plan,
+    opts: &RunOptions,
+    copts: &ClusterOptions,
+) -> Result<RunSummary, RunError> {
     let n = copts.processes();
     if n == 0 || n > MAX_NODES {
         return Err(RunError::Plan(format!(

@@ -117,79 +117,61 @@ fn a_tiny_file_is_read_whole() {
     assert_eq!(out, vec!["id,note", "1,a", "2,b"]);
 }
 
-#[test]
-fn a_quoted_field_over_64k_across_the_cut_reruns_exactly() {
+/// Writes a file with a `lines`-line quoted field of `body` lines across the cut, runs the job
+/// (source `options`) on one thread and then with `threads` and `extra`: the second run notes
+/// the wrong guess once and re-runs exactly, and both outputs are equal. Returns the directory
+/// and the second run's stderr.
+fn reruns_like_one_reader(
+    options: &str,
+    body: &str,
+    lines: usize,
+    threads: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    // `skip`: the wrong start's one-field lines would only be dropped; the reader before the
-    // guess finds it wrong.
-    job(
-        dir.path(),
-        ", on_error: skip",
-        "csv(\"out.csv\", header: true)",
-    );
+    job(dir.path(), options, "csv(\"out.csv\", header: true)");
     std::fs::write(
         dir.path().join("in.csv"),
-        with_long_field("line", 40_000, true),
+        with_long_field(body, lines, true),
     )
     .unwrap();
     let (code, one, err) = run(dir.path(), "1", &[]);
     assert_eq!(code, 0, "{err}");
-    let (code, two, err) = run(dir.path(), "2", &[]);
+    let (code, two, err) = run(dir.path(), threads, extra);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err.matches(NOTE).count(), 1, "{err}");
+    assert_eq!(two, one);
+    (dir, err)
+}
+
+#[test]
+fn a_quoted_field_over_64k_across_the_cut_reruns_exactly() {
+    // `skip`: the wrong start's one-field lines would only be dropped; the reader before the
+    // guess finds it wrong.
+    let (_dir, err) = reruns_like_one_reader(", on_error: skip", "line", 40_000, "2", &[]);
     assert!(
         err.contains("in.csv: a guessed split boundary (byte "),
         "{err}"
     );
-    assert_eq!(two, one);
 }
 
 #[test]
 fn under_the_fail_policy_a_bad_row_from_a_wrong_start_reruns_exactly() {
-    let dir = tempfile::tempdir().unwrap();
     // Lines inside the field read as records `abc,def` if a reader starts among them: `abc`
     // is not an int, which fails the job (default `on_error: fail`) — maybe before the reader
     // of the piece before reaches the guess.
-    job(dir.path(), "", "csv(\"out.csv\", header: true)");
-    std::fs::write(
-        dir.path().join("in.csv"),
-        with_long_field("abc,def", 20_000, true),
-    )
-    .unwrap();
-    let (code, one, err) = run(dir.path(), "1", &[]);
-    assert_eq!(code, 0, "{err}");
-    let (code, two, err) = run(dir.path(), "2", &[]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(err.matches(NOTE).count(), 1, "{err}");
-    assert_eq!(two, one);
+    reruns_like_one_reader("", "abc,def", 20_000, "2", &[]);
 }
 
 #[test]
 fn a_dead_letter_output_gets_no_row_of_a_wrong_start() {
-    let dir = tempfile::tempdir().unwrap();
-    job(
-        dir.path(),
+    let (dir, _) = reruns_like_one_reader(
         ", on_error: dead_letter(\"bad.jsonl\")",
-        "csv(\"out.csv\", header: true)",
+        "abc,def",
+        20_000,
+        "2",
+        &[],
     );
-    std::fs::write(
-        dir.path().join("in.csv"),
-        with_long_field("abc,def", 20_000, true),
-    )
-    .unwrap();
-    let (code, one, err) = run(dir.path(), "1", &[]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        !dir.path().join("bad.jsonl").exists() || {
-            std::fs::read_to_string(dir.path().join("bad.jsonl"))
-                .unwrap()
-                .is_empty()
-        }
-    );
-    let (code, two, err) = run(dir.path(), "2", &[]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(err.matches(NOTE).count(), 1, "{err}");
-    assert_eq!(two, one);
     let bad = std::fs::read_to_string(dir.path().join("bad.jsonl")).unwrap_or_default();
     assert!(
         bad.is_empty(),
@@ -236,8 +218,19 @@ fn a_file_ending_inside_an_unterminated_quoted_field_across_the_cut() {
 
 #[test]
 fn a_stdout_sink_gets_exact_boundaries_only() {
+    exact_only("stdout(format: \"csv\")");
+}
+
+#[test]
+fn a_sink_written_in_place_gets_exact_boundaries_only() {
+    // `/dev/stdout` is a pipe here: written in place, not renamed into place on success.
+    exact_only("csv(\"/dev/stdout\", header: false)");
+}
+
+/// A job whose output cannot be undone: no guess, so no re-run, and the single reader's rows.
+fn exact_only(sink: &str) {
     let dir = tempfile::tempdir().unwrap();
-    job(dir.path(), ", on_error: skip", "stdout(format: \"csv\")");
+    job(dir.path(), ", on_error: skip", sink);
     std::fs::write(
         dir.path().join("in.csv"),
         with_long_field("line", 40_000, true),
@@ -259,21 +252,5 @@ fn a_stdout_sink_gets_exact_boundaries_only() {
 
 #[test]
 fn a_wrong_guess_in_a_worker_process_reruns_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    job(
-        dir.path(),
-        ", on_error: skip",
-        "csv(\"out.csv\", header: true)",
-    );
-    std::fs::write(
-        dir.path().join("in.csv"),
-        with_long_field("line", 40_000, true),
-    )
-    .unwrap();
-    let (code, one, err) = run(dir.path(), "1", &[]);
-    assert_eq!(code, 0, "{err}");
-    let (code, two, err) = run(dir.path(), "1", &["--nodes", "2"]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(err.matches(NOTE).count(), 1, "{err}");
-    assert_eq!(two, one);
+    reruns_like_one_reader(", on_error: skip", "line", 40_000, "1", &["--nodes", "2"]);
 }

@@ -136,7 +136,8 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         }
         Ok(())
     };
-    // Rows sent to standard output stay sent when the job fails, so no split may start at a
+    // Rows sent to standard output (or written in place to a device or FIFO) stay sent when
+    // the job fails, so no split may start at a
     // guess there (a wrong guess is found only when a reader reaches it, or when the job
     // fails); and a `limit` may stop the readers before they get to their guessed ends.
     let mut undoable = !phys.nodes.iter().any(|n| matches!(n.op, PhysOp::Limit(_)));
@@ -198,6 +199,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                         reason,
                     };
                     let out = AtomicOutput::prepare(Path::new(&path), 1).map_err(output_error)?;
+                    undoable &= !out.is_direct();
                     let file = out
                         .open_part(0)
                         .map_err(|e| fail(format!("cannot write output: {e}")))?;
@@ -218,18 +220,19 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
             _ => {}
         }
     }
+    let mut dead_outputs: Vec<(String, AtomicOutput)> = Vec::new();
+    for path in &dead_paths {
+        claim(path, "a dead-letter output".to_string())?;
+        let out = AtomicOutput::prepare(Path::new(path), workers).map_err(output_error)?;
+        undoable &= !out.is_direct();
+        dead_outputs.push((path.clone(), out));
+    }
     if !(undoable && opts.guess_splits) {
         for node in &mut phys.nodes {
             if let PhysOp::Source { splits, .. } = &mut node.op {
                 crate::connectors::split::unguess(splits);
             }
         }
-    }
-    let mut dead_outputs: Vec<(String, AtomicOutput)> = Vec::new();
-    for path in &dead_paths {
-        claim(path, "a dead-letter output".to_string())?;
-        let out = AtomicOutput::prepare(Path::new(path), workers).map_err(output_error)?;
-        dead_outputs.push((path.clone(), out));
     }
     let spec = JobSpec {
         sink_files: outputs

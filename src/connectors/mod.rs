@@ -55,6 +55,12 @@ pub struct Split {
     /// workers do this in parallel instead of the planner doing it serially before any reading).
     #[serde(default)]
     pub align: bool,
+    /// `end` is a guess (CSV: the first line end after a target with no quote in the 64 KiB
+    /// after it, which is a record start unless the target is inside a quoted field): the reader
+    /// checks, when it reaches `end`, that no record it read runs past it, and fails the job if
+    /// one does (`split::SPLIT_GUESS_WRONG`); the next split starts there.
+    #[serde(default)]
+    pub end_guessed: bool,
     /// A block range of a PostgreSQL table: the exported snapshot (`pg_export_snapshot`) every
     /// split of that table reads in. `None` for every other input.
     #[serde(default)]
@@ -74,6 +80,7 @@ impl Split {
             fields: columns.len(),
             field_of_column: columns,
             align: false,
+            end_guessed: false,
             snapshot: None,
         });
         out
@@ -169,6 +176,12 @@ pub trait SourceConnector: Send + Sync {
         spec: &SourceSpec,
         split: &Split,
     ) -> Result<Box<dyn SourceReader>, ConnectorError>;
+    /// Whether the guessed `end` of `split` (`Split::end_guessed`) is a record start, found
+    /// exactly (CSV: a quote-aware scan from the start of the file). Runs on the coordinating
+    /// thread, only after a job with guessed ends failed.
+    fn guess_holds(&self, _spec: &SourceSpec, _split: &Split) -> Result<bool, ConnectorError> {
+        Ok(true)
+    }
 }
 
 /// The lines in `files`, estimated from the line density of the first one, sampled in up to

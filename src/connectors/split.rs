@@ -17,9 +17,18 @@
 //!   target in all four states at once (`near_boundary`): the true state is one of them, and
 //!   in CSV the four runs meet within a record or two, after which the state is known exactly
 //!   and the next record end is the boundary (the previous piece ends there).
-//!   Only when they do not meet within `AGREE_BYTES` (a file without quotes there, where the
-//!   run inside a quoted field never leaves it, or one built to keep them apart) is the
-//!   piece's start left as a target (`Split::align`): its reader scans the file from the
+//!   The runs cannot meet where there is no quote (the run inside a quoted field never leaves
+//!   it): when the 64 KiB after the target hold no quote at all (any file without quotes), the
+//!   boundary is a *guess*, the first line end after the target — a record end unless the
+//!   target lies inside a quoted field longer than that window. The piece before ends there
+//!   with `Split::end_guessed`: its reader knows the exact quote state when it gets there and
+//!   fails the job if a record it read runs past the guess ([`SPLIT_GUESS_WRONG`]); on any
+//!   failure of a job with guesses the runtime checks them exactly (a scan from the start of
+//!   the file, on the failure path only), and a wrong one makes the runtime run the job again
+//!   with exact boundaries (`RunOptions::guess_splits`). Guesses are made only where a failed
+//!   job leaves nothing behind (see `runtime::prepare`); otherwise, and where the runs do not
+//!   meet within `AGREE_BYTES` for other reasons (a file built to keep them apart), the
+//!   piece's start is left as a target (`Split::align`): its reader scans the file from the
 //!   beginning (accelerated with `memchr`) on its own worker, and the previous piece ends at
 //!   `target + 1`. A file whose quoting is broken cannot move a boundary into the middle of a
 //!   record as csv-core sees it, because both follow the same state machine.
@@ -76,6 +85,32 @@ pub fn expand(pattern: &str) -> Result<Vec<PathBuf>, ConnectorError> {
     Ok(out)
 }
 
+/// The reason a reader gives when a record it read runs past its guessed end
+/// (`Split::end_guessed`).
+pub const SPLIT_GUESS_WRONG: &str = "a record runs past the guessed split boundary";
+
+/// One piece of a file: records starting in `start..end` (`end`: `u64::MAX` for the last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub start: u64,
+    pub end: u64,
+    /// `start` is a target its reader aligns (`Split::align`).
+    pub align: bool,
+    /// `end` is a guess its reader checks (`Split::end_guessed`).
+    pub end_guessed: bool,
+}
+
+impl Piece {
+    fn new(start: u64, end: u64, align: bool) -> Piece {
+        Piece {
+            start,
+            end,
+            align,
+            end_guessed: false,
+        }
+    }
+}
+
 /// How to find record starts in a file.
 #[derive(Clone, Copy, Debug)]
 pub enum Framing {
@@ -85,20 +120,20 @@ pub enum Framing {
     Csv { delimiter: u8 },
 }
 
-/// Byte ranges of `path` (size `size`) for at most `parts` readers: `(start, end, align)`.
+/// Byte ranges of `path` (size `size`) for at most `parts` readers.
 ///
-/// CSV boundaries are exact record starts found from the bytes after each target
-/// ([`csv_pieces`]); a boundary whose quote state those bytes do not tell is left to the reader
-/// (`align`, see [`csv_pieces`]).
+/// CSV boundaries are exact record starts found from the bytes after each target, or guesses
+/// in quote-free windows ([`csv_pieces`]); a boundary whose quote state those bytes do not tell
+/// is left to the reader (`align`, see [`csv_pieces`]).
 pub fn ranges(
     path: &Path,
     size: u64,
     parts: usize,
     framing: Framing,
-) -> Result<Vec<(u64, u64, bool)>, ConnectorError> {
+) -> Result<Vec<Piece>, ConnectorError> {
     let parts = (parts as u64).min(size / MIN_SPLIT_BYTES).max(1) as usize;
     if parts == 1 {
-        return Ok(vec![(0, u64::MAX, false)]);
+        return Ok(vec![Piece::new(0, u64::MAX, false)]);
     }
     let targets: Vec<u64> = (1..parts as u64).map(|k| size * k / parts as u64).collect();
     let io = |e: std::io::Error| ConnectorError::new(path.display().to_string(), e.to_string());
@@ -109,7 +144,7 @@ pub fn ranges(
             // quotes, but still reads those bytes), so such a piece starts 5% later (with 2
             // workers: 52.5% / 47.5%), which evened out the two workers' CPU in J1/J2 at 10M
             // rows (per-thread shares from `perf`: 3% later left the second worker 6% busier,
-            // 7.7% later the first one 9% busier).
+            // 7.7% later the first one 9% busier). Exact and guessed boundaries are not moved.
             return csv_pieces(path, size, &targets, delimiter, |t| t + t / 20).map_err(io);
         }
     };
@@ -117,11 +152,11 @@ pub fn ranges(
     let mut start = 0;
     for b in bounds {
         if b > start && b < size {
-            out.push((start, b, false));
+            out.push(Piece::new(start, b, false));
             start = b;
         }
     }
-    out.push((start, u64::MAX, false));
+    out.push(Piece::new(start, u64::MAX, false));
     Ok(out)
 }
 
@@ -270,6 +305,9 @@ enum Near {
     At(u64),
     /// No record starts after the target: the file ends first.
     End,
+    /// The first line end after the target, in a window of 64 KiB without a quote: a record
+    /// end unless the target is inside a quoted field (see the module comment).
+    Guess(u64),
     /// The quote state stayed unknown for [`AGREE_BYTES`].
     Unknown,
 }
@@ -305,11 +343,15 @@ fn near_boundary(f: &mut File, target: u64, delim: u8, buf: &mut [u8]) -> std::i
             return Ok(Near::End);
         }
         let mut i = 0;
-        if agreed.is_none() && n >= 4096 && memchr::memchr(b'"', &buf[..n]).is_none() {
+        if offset == target && n >= 4096 && memchr::memchr(b'"', &buf[..n]).is_none() {
             // Without a quote the run in a quoted field stays there, apart from the others, most
-            // likely for good: a file without quotes (common) takes the reader's scan, see
-            // `csv_pieces`, without stepping four runs over every byte of the window first.
-            return Ok(Near::Unknown);
+            // likely for good: a file without quotes (common) gets a guess, checked by the
+            // reader of the piece before (see `csv_pieces`), without stepping four runs over
+            // every byte of the window first.
+            return Ok(match memchr::memchr2(b'\n', b'\r', &buf[..n]) {
+                Some(i) => Near::Guess(target + i as u64 + 1),
+                None => Near::Unknown,
+            });
         }
         while agreed.is_none() && i < n {
             let b = buf[i];
@@ -350,31 +392,34 @@ fn near_boundary(f: &mut File, target: u64, delim: u8, buf: &mut [u8]) -> std::i
 
 /// CSV pieces of `path` (size `size`) cut near `targets` (sorted), as [`ranges`] returns them.
 /// Each boundary is placed exactly when the bytes after its target tell the quote state
-/// ([`near_boundary`]); otherwise it is left to the next piece's reader at `lazy(target)`
-/// (kept below the next target; `align`: the piece before ends at that point + 1, the next one
-/// starts there and its reader scans from the start of the file, see [`csv_boundaries`]).
-/// Pieces that would start at the end of the file are dropped.
+/// ([`near_boundary`]), guessed in a quote-free window (`end_guessed` on the piece before);
+/// otherwise it is left to the next piece's reader at `lazy(target)` (kept below the next
+/// target; `align`: the piece before ends at that point + 1, the next one starts there and its
+/// reader scans from the start of the file, see [`csv_boundaries`]). Pieces that would start at
+/// the end of the file are dropped.
 pub fn csv_pieces(
     path: &Path,
     size: u64,
     targets: &[u64],
     delim: u8,
     lazy: impl Fn(u64) -> u64,
-) -> std::io::Result<Vec<(u64, u64, bool)>> {
+) -> std::io::Result<Vec<Piece>> {
     let mut f = File::open(path)?;
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
     let (mut start, mut align) = (0u64, false);
     for (k, &t) in targets.iter().enumerate() {
         if !align && start > t {
-            // The exact boundary before already lies past `t`: it is the first after `t` too.
+            // The boundary before already lies past `t`: it is the first after `t` too.
             continue;
         }
         match near_boundary(&mut f, t, delim, &mut buf)? {
-            Near::At(b) if b >= size => break,
-            Near::At(b) => {
+            Near::At(b) | Near::Guess(b) if b >= size => break,
+            near @ (Near::At(b) | Near::Guess(b)) => {
                 if b > start {
-                    out.push((start, b, align));
+                    let mut p = Piece::new(start, b, align);
+                    p.end_guessed = matches!(near, Near::Guess(_));
+                    out.push(p);
                     (start, align) = (b, false);
                 }
             }
@@ -382,13 +427,45 @@ pub fn csv_pieces(
             Near::Unknown => {
                 let below = targets.get(k + 1).copied().unwrap_or(size).max(t + 1);
                 let t = lazy(t).clamp(t, below - 1);
-                out.push((start, t + 1, align));
+                out.push(Piece::new(start, t + 1, align));
                 (start, align) = (t, true);
             }
         }
     }
-    out.push((start, u64::MAX, align));
+    out.push(Piece::new(start, u64::MAX, align));
     Ok(out)
+}
+
+/// Turns every guessed boundary among `splits` (all the splits of one source) into one its
+/// reader aligns exactly (`Split::align`, without the skew of [`csv_pieces`]): the split after a
+/// guess `b` starts at the target `b - 1`, whose first record start after it is `b` when the
+/// guess was right.
+pub fn unguess(splits: &mut [Vec<Split>]) {
+    let guesses: Vec<(Option<PathBuf>, u64)> = splits
+        .iter_mut()
+        .flatten()
+        .filter(|s| s.end_guessed)
+        .map(|s| {
+            s.end_guessed = false;
+            (s.path.clone(), s.end)
+        })
+        .collect();
+    for s in splits.iter_mut().flatten() {
+        if !s.align && s.start > 0 && guesses.contains(&(s.path.clone(), s.start)) {
+            s.start -= 1;
+            s.align = true;
+            s.skip_header = false;
+        }
+    }
+}
+
+/// Whether a guessed end `b` is a record start: the first record end after `b - 1` found by
+/// the exact scan from the start of the file is `b`.
+pub fn csv_guess_holds(path: &Path, b: u64, delim: u8) -> std::io::Result<bool> {
+    if b == 0 {
+        return Ok(true);
+    }
+    Ok(csv_boundaries(path, &[b - 1], delim)?.first() == Some(&b))
 }
 
 /// Record starts after each target offset, found by one quote-aware sequential scan.
@@ -449,9 +526,10 @@ pub fn assign(
         let size = std::fs::metadata(path)
             .map_err(|e| ConnectorError::new(path.display().to_string(), e.to_string()))?
             .len();
-        for (start, end, align) in ranges(path, size, workers, framing)? {
-            let mut s = split_of(path, start, end)?;
-            s.align = align;
+        for p in ranges(path, size, workers, framing)? {
+            let mut s = split_of(path, p.start, p.end)?;
+            s.align = p.align;
+            s.end_guessed = p.end_guessed;
             out[i % workers].push(s);
             i += 1;
         }
@@ -615,6 +693,7 @@ mod tests {
                     }
                     // Also before the runs agree: the piece before then reads to the end.
                     Near::End => {}
+                    Near::Guess(b) => panic!("round {round} target {t}: a guess {b} in 900 bytes"),
                     Near::Unknown => panic!("round {round} target {t}: unknown in 900 bytes"),
                 }
                 all += 1;
@@ -637,30 +716,97 @@ mod tests {
         assert_eq!(
             pieces,
             vec![
-                (0, size / 3 + 1, false),
-                (size / 3, 2 * size / 3 + 1, true),
-                (2 * size / 3, u64::MAX, true)
+                Piece::new(0, size / 3 + 1, false),
+                Piece::new(size / 3, 2 * size / 3 + 1, true),
+                Piece::new(2 * size / 3, u64::MAX, true)
             ]
         );
     }
 
-    /// A file without quotes: the quote state is unknown after any target, so the boundaries
-    /// are left to the readers, at the later (lazy) targets, kept apart.
+    /// A file without quotes: the quote state is unknown after any target, so each boundary
+    /// is a guess, the first line end after its target (no skew); two targets in one record
+    /// give one boundary.
     #[test]
-    fn a_file_without_quotes_leaves_boundaries_to_the_readers() {
+    fn a_file_without_quotes_gets_guessed_boundaries() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("n.csv");
         let data = "1,abc,2.5\n".repeat(10_000);
         std::fs::write(&p, &data).unwrap();
         let size = data.len() as u64;
         let pieces = csv_pieces(&p, size, &[1000, 1001, 50_000], b',', |t| t + 100).unwrap();
+        let g = |start, end| Piece {
+            end_guessed: true,
+            ..Piece::new(start, end, false)
+        };
         assert_eq!(
             pieces,
             vec![
-                (0, 1001, false),
-                (1000, 1102, true),
-                (1101, 50_101, true),
-                (50_100, u64::MAX, true)
+                g(0, 1010),
+                g(1010, 50_010),
+                Piece::new(50_010, u64::MAX, false)
+            ]
+        );
+        // A target right after a `\r` of a `\r\n`: the guess is after its `\n`.
+        let data = "1,abc,2.5\r\n".repeat(10_000);
+        std::fs::write(&p, &data).unwrap();
+        let pieces = csv_pieces(&p, data.len() as u64, &[10], b',', |t| t).unwrap();
+        assert_eq!(pieces, vec![g(0, 11), Piece::new(11, u64::MAX, false)]);
+        // Without a line end in the window: left to the reader.
+        let data = "x".repeat(100_000);
+        std::fs::write(&p, &data).unwrap();
+        let pieces = csv_pieces(&p, data.len() as u64, &[10], b',', |t| t).unwrap();
+        assert_eq!(
+            pieces,
+            vec![Piece::new(0, 11, false), Piece::new(10, u64::MAX, true)]
+        );
+    }
+
+    /// `unguess` turns each guess into an aligned start one byte before it, and the exact check
+    /// tells a right guess from one inside a quoted field.
+    #[test]
+    fn guesses_unguessed_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.csv");
+        // A quoted field of 200 KB with newlines inside and no quote near the target.
+        let mut data = String::from("a,b\n1,\"");
+        data.push_str(&"line\n".repeat(40_000));
+        data.push_str("\"\n");
+        data.push_str(&"2,x\n".repeat(30_000));
+        std::fs::write(&p, &data).unwrap();
+        let size = data.len() as u64;
+        let t = 40_000;
+        let pieces = csv_pieces(&p, size, &[t, size - 50_000], b',', |t| t).unwrap();
+        assert!(pieces[0].end_guessed && pieces[1].end_guessed, "{pieces:?}");
+        assert!(!csv_guess_holds(&p, pieces[0].end, b',').unwrap());
+        assert!(csv_guess_holds(&p, pieces[1].end, b',').unwrap());
+        let split = |pc: &Piece| Split {
+            path: Some(p.clone()),
+            start: pc.start,
+            end: pc.end,
+            skip_header: pc.start == 0,
+            field_of_column: vec![0, 1],
+            fields: 2,
+            align: pc.align,
+            end_guessed: pc.end_guessed,
+            snapshot: None,
+        };
+        let mut splits = vec![
+            vec![split(&pieces[0]), split(&pieces[2])],
+            vec![split(&pieces[1])],
+        ];
+        unguess(&mut splits);
+        let got: Vec<(u64, u64, bool, bool)> = splits
+            .iter()
+            .flatten()
+            .map(|s| (s.start, s.end, s.align, s.end_guessed))
+            .collect();
+        let (b0, b1) = (pieces[0].end, pieces[1].end);
+        assert_eq!(
+            got,
+            vec![
+                (0, b0, false, false),
+                (b1 - 1, u64::MAX, true, false),
+                (b0 - 1, b1, true, false)
             ]
         );
     }
@@ -681,15 +827,15 @@ mod tests {
         assert_eq!(
             pieces,
             vec![
-                (0, 4 * r, false),
-                (4 * r, 51 * r, false),
-                (51 * r, u64::MAX, false)
+                Piece::new(0, 4 * r, false),
+                Piece::new(4 * r, 51 * r, false),
+                Piece::new(51 * r, u64::MAX, false)
             ]
         );
         // Targets in the last record: one piece.
         assert_eq!(
             csv_pieces(&p, size, &[size - 5, size - 1], b',', |t| t).unwrap(),
-            vec![(0, u64::MAX, false)]
+            vec![Piece::new(0, u64::MAX, false)]
         );
     }
 }

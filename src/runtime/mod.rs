@@ -94,6 +94,15 @@ pub enum RunError {
     Plan(String),
     /// A bug: a panic caught in a worker.
     Internal(String),
+    /// The job failed (`cause`) while a guessed split boundary was in effect
+    /// (`Split::end_guessed`), and the exact check found that guess wrong: the split started
+    /// inside a quoted field. Nothing was committed; [`run`] and `cluster::run_multi` run the
+    /// job again with exact boundaries (`RunOptions::guess_splits` off, [`exact_again`]).
+    SplitGuess {
+        file: String,
+        offset: u64,
+        cause: Box<RunError>,
+    },
     /// A worker process of a multi-node job failed (`cause`: the job error it reported) or
     /// was lost (`reason`: its connection dropped, it missed its heartbeats, it never came).
     Worker {
@@ -153,6 +162,15 @@ impl fmt::Display for RunError {
             }
             RunError::Plan(m) => write!(f, "cannot run this plan: {m}"),
             RunError::Internal(m) => write!(f, "internal error: {m}"),
+            RunError::SplitGuess {
+                file,
+                offset,
+                cause,
+            } => write!(
+                f,
+                "{file}: the guessed split boundary at byte {offset} lies inside a quoted field \
+                 ({cause})"
+            ),
             RunError::Worker {
                 index,
                 host,
@@ -205,6 +223,9 @@ pub struct RunOptions {
     pub registry: Registry,
     /// Processes the job is planned for (1: this one; a coordinator sets its worker count).
     pub processes: usize,
+    /// CSV splits may start at a guessed record start where the file has no quote near the
+    /// cut (`Split::end_guessed`; checked, see `connectors::split`); off: exact boundaries only.
+    pub guess_splits: bool,
 }
 
 impl RunOptions {
@@ -228,6 +249,7 @@ impl RunOptions {
             window: None,
             registry: Registry::builtin(),
             processes: 1,
+            guess_splits: true,
         }
     }
 }
@@ -235,10 +257,36 @@ impl RunOptions {
 /// Runs a job to completion in this process: prepare, execute, then commit or abort. Outputs
 /// appear under their final names only if it succeeds.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    exact_again(opts, |o| run_once(plan, o))
+}
+
+/// Runs `job` with `opts`; if it failed because a guessed split boundary was wrong
+/// ([`RunError::SplitGuess`]: nothing of it was committed), prints one note saying so and runs
+/// it once more with exact boundaries (`guess_splits` off).
+pub fn exact_again<T>(
+    opts: &RunOptions,
+    job: impl Fn(&RunOptions) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    match job(opts) {
+        Err(RunError::SplitGuess { file, offset, .. }) => {
+            eprintln!(
+                "note: {file}: a guessed split boundary (byte {offset}) lies inside a quoted \
+                 field; running the job again with exact split boundaries"
+            );
+            let mut exact = opts.clone();
+            exact.guess_splits = false;
+            job(&exact)
+        }
+        r => r,
+    }
+}
+
+fn run_once(plan: &Plan, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let prepared = prepare(plan, opts)?;
     match execute(&prepared.spec, opts) {
         Ok(outcome) => prepared.commit(&outcome),
         Err(e) => {
+            let e = prepared.check_guesses(&opts.registry, e);
             prepared.abort();
             Err(e)
         }

@@ -49,6 +49,38 @@ pub struct Prepared {
     pub(super) started: Instant,
 }
 
+impl Prepared {
+    /// `error` ended the job: if a guessed split boundary was in effect, checks every guess
+    /// exactly (a scan from the start of its file), and a wrong one turns `error` into
+    /// [`RunError::SplitGuess`] (a guess that cannot be checked counts as wrong: the re-run with
+    /// exact boundaries is always safe).
+    pub fn check_guesses(
+        &self,
+        registry: &crate::connectors::Registry,
+        error: RunError,
+    ) -> RunError {
+        for node in &self.spec.plan.nodes {
+            let PhysOp::Source { spec, splits } = &node.op else {
+                continue;
+            };
+            for s in splits.iter().flatten().filter(|s| s.end_guessed) {
+                let holds = registry
+                    .source(&spec.connector)
+                    .is_some_and(|c| c.guess_holds(spec, s).unwrap_or(false));
+                if !holds {
+                    let file = s.path.as_ref().map(|p| p.display().to_string());
+                    return RunError::SplitGuess {
+                        file: file.unwrap_or_else(|| spec.name.clone()),
+                        offset: s.end,
+                        cause: Box::new(error),
+                    };
+                }
+            }
+        }
+        error
+    }
+}
+
 fn connector_input_error(e: ConnectorError) -> RunError {
     RunError::Input {
         file: e.place,
@@ -104,6 +136,11 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
         }
         Ok(())
     };
+    // Rows sent to standard output (or written in place to a device or FIFO) stay sent when
+    // the job fails, so no split may start at a
+    // guess there (a wrong guess is found only when a reader reaches it, or when the job
+    // fails); and a `limit` may stop the readers before they get to their guessed ends.
+    let mut undoable = !phys.nodes.iter().any(|n| matches!(n.op, PhysOp::Limit(_)));
     for node in &mut phys.nodes {
         match &mut node.op {
             PhysOp::Source { spec, splits } => {
@@ -152,7 +189,9 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                         tokens[*sink] = Some(p.token());
                         pending.push((*sink, p));
                     }
-                } else if target != SinkTarget::Stdout {
+                } else if target == SinkTarget::Stdout {
+                    undoable = false;
+                } else {
                     let path = spec.path.clone().unwrap_or_default();
                     claim(&path, format!("sink {}", spec.origin))?;
                     let fail = |reason: String| RunError::Output {
@@ -160,6 +199,7 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
                         reason,
                     };
                     let out = AtomicOutput::prepare(Path::new(&path), 1).map_err(output_error)?;
+                    undoable &= !out.is_direct();
                     let file = out
                         .open_part(0)
                         .map_err(|e| fail(format!("cannot write output: {e}")))?;
@@ -184,7 +224,15 @@ pub fn prepare(plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     for path in &dead_paths {
         claim(path, "a dead-letter output".to_string())?;
         let out = AtomicOutput::prepare(Path::new(path), workers).map_err(output_error)?;
+        undoable &= !out.is_direct();
         dead_outputs.push((path.clone(), out));
+    }
+    if !(undoable && opts.guess_splits) {
+        for node in &mut phys.nodes {
+            if let PhysOp::Source { splits, .. } = &mut node.op {
+                crate::connectors::split::unguess(splits);
+            }
+        }
     }
     let spec = JobSpec {
         sink_files: outputs

@@ -71,6 +71,7 @@ impl SourceConnector for CsvSource {
                     field_of_column,
                     fields,
                     align: false,
+                    end_guessed: false,
                     snapshot: None,
                 })
             },
@@ -117,6 +118,16 @@ impl SourceConnector for CsvSource {
             &split,
             delimiter,
         )))
+    }
+
+    fn guess_holds(&self, spec: &SourceSpec, split: &Split) -> Result<bool, ConnectorError> {
+        let (Some(path), true) = (&split.path, split.end_guessed) else {
+            return Ok(true);
+        };
+        let name = path.display().to_string();
+        let delimiter = opt_delimiter(&spec.options).map_err(|e| ConnectorError::new(&name, e))?;
+        split::csv_guess_holds(path, split.end, delimiter)
+            .map_err(|e| ConnectorError::new(&name, e.to_string()))
     }
 }
 
@@ -238,6 +249,10 @@ pub struct CsvReader {
     plain_off: bool,
     /// The fast path may be used at all (tests compare it with the general path).
     pub plain_enabled: bool,
+    /// `end` is a guess (`Split::end_guessed`) still to be checked when the split is read.
+    check_end: bool,
+    /// File offset just past the last byte (line ends not counted) of the last record read.
+    body_end: u64,
 }
 
 impl CsvReader {
@@ -290,6 +305,8 @@ impl CsvReader {
             plain: None,
             plain_off: false,
             plain_enabled: true,
+            check_end: split.end_guessed && split.end != u64::MAX,
+            body_end: split.start,
         }
     }
 
@@ -362,6 +379,7 @@ impl CsvReader {
         };
         let rel = self.rel_line + lead_lines;
         self.rel_line += lines;
+        self.body_end = self.buf_offset + (self.rec + lead + body_len) as u64;
         if self.skip_header {
             self.skip_header = false;
             if self.map_from_header {
@@ -667,6 +685,10 @@ impl SourceReader for CsvReader {
                     self.rec = self.lo;
                     self.rel_line += run.lines;
                     handled += run.rows;
+                    if run.rows > 0 {
+                        // A plain record ends with its one `\n`.
+                        self.body_end = self.buf_offset + self.lo as u64 - 1;
+                    }
                     match run.stop {
                         Stop::Full => continue,
                         Stop::Limit => {
@@ -758,6 +780,23 @@ impl SourceReader for CsvReader {
         }
         if let Some(e) = self.header_error.take() {
             return Err(e);
+        }
+        if self.done && self.check_end {
+            // Every record starting before the guessed end is read, with the exact quote state
+            // (this split starts at a record start, or the split before fails here too): the
+            // guess is a record start exactly when no record's text reaches it (the bytes
+            // between are line ends, which the next split's reader skips).
+            self.check_end = false;
+            if self.body_end >= self.end {
+                return Err(ConnectorError::new(
+                    &self.file,
+                    format!(
+                        "{} at byte {} (a quoted field spans it)",
+                        split::SPLIT_GUESS_WRONG,
+                        self.end
+                    ),
+                ));
+            }
         }
         Ok(!self.done)
     }
@@ -1126,6 +1165,7 @@ mod tests {
             field_of_column: (0..fields).collect(),
             fields,
             align: false,
+            end_guessed: false,
             snapshot: None,
         };
         (spec, split)
@@ -1382,20 +1422,31 @@ mod tests {
                 let mut lazy = Vec::new();
                 let mut start = 0;
                 for &t in &targets {
-                    lazy.push((start, t + 1, start > 0));
+                    lazy.push(split::Piece {
+                        start,
+                        end: t + 1,
+                        align: start > 0,
+                        end_guessed: false,
+                    });
                     start = t;
                 }
-                lazy.push((start, u64::MAX, true));
+                lazy.push(split::Piece {
+                    start,
+                    end: u64::MAX,
+                    align: true,
+                    end_guessed: false,
+                });
                 let planned =
                     split::csv_pieces(&p, data.len() as u64, &targets, b',', |t| t).unwrap();
                 for pieces in [lazy, planned] {
                     let mut got = (Vec::new(), Vec::new());
-                    for &(start, end, align) in &pieces {
+                    for pc in &pieces {
                         let sp = Split {
-                            start,
-                            end,
-                            align,
-                            skip_header: start == 0 && !align,
+                            start: pc.start,
+                            end: pc.end,
+                            align: pc.align,
+                            end_guessed: pc.end_guessed,
+                            skip_header: pc.start == 0 && !pc.align,
                             ..whole.clone()
                         };
                         let (rows, rejects) = read(&sp);

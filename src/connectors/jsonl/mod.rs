@@ -52,6 +52,7 @@ impl SourceConnector for JsonlSource {
                 field_of_column: (0..n).collect(),
                 fields: n,
                 align: false,
+                end_guessed: false,
                 snapshot: None,
             })
         })
@@ -593,6 +594,7 @@ mod tests {
             field_of_column: (0..schema.len()).collect(),
             fields: schema.len(),
             align: false,
+            end_guessed: false,
             snapshot: None,
         };
         let mut r = JsonlReader::new(

@@ -114,6 +114,7 @@ pub fn plan(spec: &SourceSpec, workers: usize) -> Result<Vec<Vec<Split>>, Connec
                 field_of_column: field_of_column.clone(),
                 fields: meta.file_metadata().schema_descr().num_columns(),
                 align: false,
+                end_guessed: false,
                 snapshot: None,
             })
         };

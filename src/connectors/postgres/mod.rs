@@ -72,6 +72,7 @@ impl SourceConnector for PostgresSource {
                     fields: spec.columns.len(),
                     field_of_column: spec.columns.clone(),
                     align: false,
+                    end_guessed: false,
                     snapshot: Some(snapshot),
                 }]
             })

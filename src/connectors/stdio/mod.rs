@@ -48,6 +48,7 @@ impl SourceConnector for StdinSource {
             field_of_column: (0..n).collect(),
             fields: n,
             align: false,
+            end_guessed: false,
             snapshot: None,
         });
         Ok(out)

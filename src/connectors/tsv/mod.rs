@@ -78,6 +78,10 @@ impl SourceConnector for TsvSource {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         CsvSource.open(&tabbed_source(spec), split)
     }
+
+    fn guess_holds(&self, spec: &SourceSpec, split: &Split) -> Result<bool, ConnectorError> {
+        CsvSource.guess_holds(&tabbed_source(spec), split)
+    }
 }
 
 pub struct TsvSink;

@@ -238,6 +238,14 @@ pub fn run_multi(
     opts: &RunOptions,
     copts: &ClusterOptions,
 ) -> Result<RunSummary, RunError> {
+    crate::runtime::exact_again(opts, |o| run_multi_once(plan, o, copts))
+}
+
+fn run_multi_once(
+    plan: &Plan,
+    opts: &RunOptions,
+    copts: &ClusterOptions,
+) -> Result<RunSummary, RunError> {
     let n = copts.processes();
     if n == 0 || n > MAX_NODES {
         return Err(RunError::Plan(format!(
@@ -354,6 +362,9 @@ pub fn run_multi(
             Ok(summary)
         }
         Err(e) => {
+            // A worker's error (a wrong guess its reader found, or any other) is checked
+            // against the guessed split boundaries here, from the plan.
+            let e = prepared.check_guesses(&opts.registry, e);
             prepared.abort();
             Err(e)
         }

@@ -710,6 +710,16 @@ pub fn value_to_json(batch: &Batch, row: usize, col: usize, scalar: Scalar) -> s
     }
 }
 
+/// One step of the xorshift64 generator the connectors' randomized tests draw from (seeded,
+/// so every run sees the same cases): advances `seed` and returns it.
+#[cfg(test)]
+pub(crate) fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
 #[cfg(test)]
 mod fast_parse_tests {
     use super::*;
@@ -750,9 +760,7 @@ mod fast_parse_tests {
         .map(|s| s.to_string())
         .collect();
         for _ in 0..20000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             let int = seed % 10_000_000_000_000;
             let frac = (seed >> 40) % 1000;
             let neg = if seed & 1 == 1 { "-" } else { "" };
@@ -811,9 +819,7 @@ mod fast_parse_tests {
             }
         }
         for _ in 0..200_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             xs.push(f64::from_bits(seed));
             xs.push((seed % 10_000_000) as f64 / 100.0);
             xs.push((seed % 1000) as f64 * 10f64.powi((seed >> 50) as i32 % 40 - 20));
@@ -841,9 +847,7 @@ mod fast_parse_tests {
     fn cents_text_is_ryus_and_zmijs() {
         let mut seed = 0x5851_f42d_4c95_7f2du64;
         let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             seed
         };
         let mut cents: Vec<i64> = vec![0, 1, -1, 5, 10, 99, 100, 101, 12345, 999_999_999_999_999];
@@ -900,9 +904,7 @@ mod fast_parse_tests {
     fn fast_float_is_str_parse_on_random_decimals() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             seed % n
         };
         let junk = b"0123456789.-e+, \n\"x";

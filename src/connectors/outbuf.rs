@@ -412,9 +412,7 @@ pub(crate) mod tests {
     pub(crate) fn random_batches(seed: u64, columns: usize) -> (RowType, Vec<Batch>) {
         let mut seed = seed;
         let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             seed % n
         };
         let scalars = [
@@ -505,9 +503,7 @@ pub(crate) mod tests {
     fn bytes_and_room_keep_every_byte() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             (seed % n as u64) as usize
         };
         let mut b = OutBuf::new(0);
@@ -537,9 +533,7 @@ pub(crate) mod tests {
     fn cursor_writes_like_bytes() {
         let mut seed = 0x1234_5678_9abc_def1u64;
         let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             (seed % n as u64) as usize
         };
         let (mut a, mut b) = (OutBuf::new(0), OutBuf::new(0));
@@ -601,9 +595,7 @@ pub(crate) mod tests {
             let len = round % 37;
             let s: Vec<u8> = (0..len)
                 .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                    crate::connectors::xorshift(&mut seed);
                     let k = (seed % 64) as usize;
                     // Mostly plain letters.
                     if k < alphabet.len() {

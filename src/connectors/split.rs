@@ -575,9 +575,7 @@ mod tests {
             let len = 1 + (round * 7) % 400;
             let data: Vec<u8> = (0..len)
                 .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                    crate::connectors::xorshift(&mut seed);
                     alphabet[(seed % alphabet.len() as u64) as usize]
                 })
                 .collect();

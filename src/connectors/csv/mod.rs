@@ -1410,9 +1410,7 @@ mod tests {
             for cut in 0..8 {
                 let mut targets: Vec<u64> = (0..1 + cut % 5)
                     .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
+                        crate::connectors::xorshift(&mut seed);
                         seed % data.len() as u64
                     })
                     .collect();
@@ -1557,9 +1555,7 @@ mod tests {
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            crate::connectors::xorshift(&mut seed);
             (seed % n as u64) as usize
         };
         for round in 0..300 {
@@ -1631,9 +1627,7 @@ mod tests {
             let len = 1 + round % 40;
             let data: Vec<u8> = (0..len)
                 .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
+                    crate::connectors::xorshift(&mut seed);
                     alphabet[(seed % alphabet.len() as u64) as usize]
                 })
                 .collect();

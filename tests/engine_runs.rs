@@ -238,8 +238,11 @@ fn pg_signal_in(sig: &str, code: i32, placed: bool) -> Result<(), Failed> {
     };
     let (child, dir) = start(&files, args)?;
     let pid = child.id();
+    // The statement sleeping on the server, not the same query's brief `prepare` at check
+    // time (flow describes its sources before it handles signals: a signal then ends it at
+    // once, by the default action, with nothing written).
     let active = format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'PgSleep' AND query LIKE '%{marker}%' AND pid <> pg_backend_pid()"
     );
     until("the sleeping statement", Duration::from_secs(20), || {
         pg(&active).is_ok_and(|r| r == ["1"])

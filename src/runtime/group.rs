@@ -161,6 +161,9 @@ pub struct GroupTable {
     /// The few-key path (see [`Dicts`]) and the bytes it holds.
     dicts: Dicts,
     dict_bytes: usize,
+    /// The range path (see [`Span`]) and the bytes it holds.
+    span: Span,
+    span_bytes: usize,
     limit: usize,
     /// The key hash of each group, kept if `set_keep_hashes` (a pre-aggregation table, which
     /// sends every group on with its hash: recomputing it from the key would walk the key).
@@ -407,6 +410,87 @@ fn known(codes: &[u64], gids: &mut Vec<u32>, group: impl Fn(u64) -> Option<u32>)
     // SAFETY: the `n` slots past the length were written just above, within the capacity.
     unsafe { gids.set_len(gids.len() + n) };
     n
+}
+
+/// The most values the range path of a table keyed by one int column spans (4 MiB of groups).
+const SPAN_MAX: usize = 1 << 20;
+
+/// The range path of a table keyed by one int column of many values (`group id6`: more than a
+/// dictionary takes): `groups[v - lo]` is the group of value `v` (`u32::MAX`: none yet) and
+/// `null` the group of the null key, so that a row's group costs one array load instead of a
+/// hash, an index probe and a comparison with the stored key. Groups are still created (and
+/// found by `merge_from`) through the index; this only remembers them. It turns itself off for
+/// good (until the table is made anew) once the values span more than [`SPAN_MAX`] or more
+/// bytes than the table may give it.
+struct Span {
+    off: bool,
+    lo: i64,
+    groups: Vec<u32>,
+    null: u32,
+}
+
+impl Default for Span {
+    fn default() -> Span {
+        Span {
+            off: false,
+            lo: 0,
+            groups: Vec::new(),
+            null: u32::MAX,
+        }
+    }
+}
+
+impl Span {
+    fn bytes(&self) -> usize {
+        self.groups.capacity() * 4
+    }
+
+    /// Widens the range to hold `lo..=hi`, unless that spans more than [`SPAN_MAX`] values or
+    /// needs more than `room` more bytes (`false`: nothing changed).
+    fn cover(&mut self, lo: i64, hi: i64, room: usize) -> bool {
+        let (new_lo, new_hi) = if self.groups.is_empty() {
+            (lo, hi)
+        } else {
+            let top = self.lo as i128 + self.groups.len() as i128 - 1;
+            (self.lo.min(lo), (top.max(hi as i128)) as i64)
+        };
+        let span = new_hi as i128 - new_lo as i128 + 1;
+        if span > SPAN_MAX as i128 {
+            return false;
+        }
+        let span = span as usize;
+        if span <= self.groups.len() && new_lo == self.lo {
+            return true;
+        }
+        let cap = if span > self.groups.capacity() {
+            span.next_power_of_two().min(SPAN_MAX)
+        } else {
+            self.groups.capacity()
+        };
+        if cap.saturating_sub(self.groups.capacity()) * 4 > room {
+            return false;
+        }
+        if self.groups.is_empty() || new_lo == self.lo {
+            self.groups.reserve_exact(cap - self.groups.len());
+            self.groups.resize(span, u32::MAX);
+        } else {
+            // Values below the range: the known groups move up by the difference.
+            let shift = (self.lo as i128 - new_lo as i128) as usize;
+            let mut groups = Vec::with_capacity(cap);
+            groups.resize(shift, u32::MAX);
+            groups.extend_from_slice(&self.groups);
+            groups.resize(span, u32::MAX);
+            self.groups = groups;
+        }
+        self.lo = new_lo;
+        true
+    }
+
+    /// Forgets the groups (the range and its allocation stay).
+    fn forget_groups(&mut self) {
+        self.groups.iter_mut().for_each(|g| *g = u32::MAX);
+        self.null = u32::MAX;
+    }
 }
 
 /// One key column's dictionary: an open-addressing table from the value (exact, as
@@ -1329,6 +1413,8 @@ impl GroupTable {
             cache: Vec::new(),
             dicts: Dicts::default(),
             dict_bytes: 0,
+            span: Span::default(),
+            span_bytes: 0,
             limit: usize::MAX,
             group_hashes: None,
         }
@@ -1349,6 +1435,7 @@ impl GroupTable {
             + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
             + self.sets_bytes
             + self.dict_bytes
+            + self.span_bytes
     }
 
     /// Where the rows of the next `update` are in the input: `hi` = source and split (`source
@@ -1378,9 +1465,10 @@ impl GroupTable {
     pub fn release(&mut self) {
         let (limit, pos, unplaced) = (self.limit, self.pos, self.unplaced);
         let keep = self.group_hashes.is_some();
-        let dicts_off = self.dicts.off;
+        let (dicts_off, span_off) = (self.dicts.off, self.span.off);
         *self = GroupTable::new(self.layout.clone(), self.key_types.clone());
         self.dicts.off = dicts_off;
+        self.span.off = span_off;
         self.limit = limit;
         self.pos = pos;
         self.unplaced = unplaced;
@@ -1399,6 +1487,7 @@ impl GroupTable {
         self.sets_bytes = 0;
         self.cache.clear();
         self.dicts.forget_groups();
+        self.span.forget_groups();
         if let Some(h) = self.group_hashes.as_mut() {
             h.clear();
         }
@@ -1725,6 +1814,13 @@ impl GroupTable {
             self.fold_batch(b, from, gids)?;
             return Ok(stop);
         }
+        if !self.span.off
+            && let Some(r) = self.span_ids(b, from, gids)
+        {
+            let stop = r?;
+            self.fold_batch(b, from, gids)?;
+            return Ok(stop);
+        }
         let mut hashes = std::mem::take(&mut self.hashes);
         batch_hashes(b, from, &self.layout.keys, &mut hashes);
         let mut probe = Probing::default();
@@ -1968,6 +2064,92 @@ impl GroupTable {
             self.dict_bytes = 0;
         }
         self.dicts = d;
+        Some(result.map(|()| stop))
+    }
+
+    /// The range path of [`GroupTable::add_rows`] (see [`Span`]): the group of each row
+    /// `from..` of `b` pushed to `gids`, found by its key's value; hashed, probed and encoded
+    /// only for a value not seen yet. `None` if the path is off or turns off for this batch
+    /// (not one int key column; values spanning too much), before any row was added.
+    fn span_ids(
+        &mut self,
+        b: &Batch,
+        from: usize,
+        gids: &mut Vec<u32>,
+    ) -> Option<Result<Option<usize>, String>> {
+        let c = match self.layout.keys[..] {
+            [(c, Scalar::Int)] => c,
+            _ => {
+                self.span.off = true;
+                return None;
+            }
+        };
+        let stride = b.layout.stride;
+        let (nw, bit, off) = (c / 64, 1u64 << (c % 64), b.layout.slot(c));
+        let words = b.words.get(from * stride..b.rows * stride).unwrap_or(&[]);
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for r in words.chunks_exact(stride) {
+            if r[nw] & bit == 0 {
+                lo = lo.min(r[off] as i64);
+                hi = hi.max(r[off] as i64);
+            }
+        }
+        let room = (self.limit / 8)
+            .saturating_sub(self.span_bytes)
+            .min(self.limit.saturating_sub(self.bytes()));
+        if lo <= hi && !self.span.cover(lo, hi, room) {
+            self.span = Span {
+                off: true,
+                ..Span::default()
+            };
+            self.span_bytes = 0;
+            return None;
+        }
+        self.span_bytes = self.span.bytes();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut stop = None;
+        let mut result = Ok(());
+        gids.reserve(words.len() / stride.max(1));
+        let base = self.span.lo;
+        for (i, r) in words.chunks_exact(stride).enumerate() {
+            let at = if r[nw] & bit != 0 {
+                None
+            } else {
+                Some((r[off] as i64).wrapping_sub(base) as usize)
+            };
+            let g = match at {
+                None => self.span.null,
+                Some(k) => self.span.groups.get(k).copied().unwrap_or(u32::MAX),
+            };
+            if g != u32::MAX {
+                gids.push(g);
+                continue;
+            }
+            let row = from + i;
+            match self.find_or_insert_new_row(b, row, &mut scratch) {
+                Ok(Some(g)) => {
+                    let g = g as u32;
+                    match at {
+                        None => self.span.null = g,
+                        Some(k) => {
+                            if let Some(slot) = self.span.groups.get_mut(k) {
+                                *slot = g;
+                            }
+                        }
+                    }
+                    gids.push(g);
+                }
+                Ok(None) => {
+                    stop = Some(row);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
         Some(result.map(|()| stop))
     }
 
@@ -3067,6 +3249,153 @@ mod tests {
             aggs: vec![(AggFunc::Count, None)],
         };
         (t, layout)
+    }
+
+    /// Count and int sum by one nullable int key of `rows` (`(key, value)`), added in batches
+    /// of `batch` rows to a table limited to `limit` bytes (spilled — emitted and cleared — at
+    /// each stop, as the operator does), summed over the emitted groups: what a plain fold gives.
+    fn int_key_sums(
+        rows: &[(Option<i64>, i64)],
+        batch: usize,
+        limit: usize,
+    ) -> (std::collections::HashMap<Option<i64>, (i64, i64)>, GroupTable, usize) {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::nullable(Scalar::Int),
+            },
+            Field {
+                name: "v".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Sum, Some((1, Scalar::Int))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut ot = kt.clone();
+        for name in ["n", "sum"] {
+            ot.fields.push(Field {
+                name: name.into(),
+                ty: Type::nullable(Scalar::Int),
+            });
+        }
+        let mut g = GroupTable::new(layout, kt);
+        g.set_limit(limit);
+        let mut got: std::collections::HashMap<Option<i64>, (i64, i64)> = Default::default();
+        let mut stops = 0;
+        let mut drain = |g: &mut GroupTable| {
+            let mut out = Batch::new(3);
+            g.emit(0, usize::MAX, usize::MAX, &mut out);
+            for r in out.to_values(&ot) {
+                let k = match r[0] {
+                    Value::Null => None,
+                    Value::Int(k) => Some(k),
+                    ref v => panic!("{v:?}"),
+                };
+                let (Value::Int(c), Value::Int(s)) = (&r[1], &r[2]) else {
+                    panic!("{r:?}")
+                };
+                let e = got.entry(k).or_default();
+                e.0 += c;
+                e.1 += s;
+            }
+            g.clear();
+        };
+        for part in rows.chunks(batch) {
+            let vals: Vec<Vec<Value>> = part
+                .iter()
+                .map(|&(k, v)| vec![k.map_or(Value::Null, Value::Int), Value::Int(v)])
+                .collect();
+            let b = Batch::from_values(&t, &vals);
+            let mut from = 0;
+            while let Some(r) = g.add(&b, from).unwrap() {
+                assert!(r > from || g.groups() > 0, "no progress at row {r}");
+                stops += 1;
+                drain(&mut g);
+                from = r;
+            }
+        }
+        drain(&mut g);
+        (got, g, stops)
+    }
+
+    fn plain_int_fold(rows: &[(Option<i64>, i64)]) -> std::collections::HashMap<Option<i64>, (i64, i64)> {
+        let mut want: std::collections::HashMap<Option<i64>, (i64, i64)> = Default::default();
+        for &(k, v) in rows {
+            let e = want.entry(k).or_default();
+            e.0 += 1;
+            e.1 += v;
+        }
+        want
+    }
+
+    /// A key of one int column of many values within a range (`group id6`) takes the range
+    /// path: groups found by the value, also as the range widens downwards and upwards between
+    /// batches, with nulls, and across a table that fills up and is cleared.
+    #[test]
+    fn an_int_key_of_many_values_in_a_range_counts_and_sums_like_a_fold() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rows = Vec::new();
+        for i in 0..60_000i64 {
+            crate::connectors::xorshift(&mut seed);
+            // The first batches hold 5000..10000 only; later ones reach down to -3000 and
+            // up to 40000.
+            let k = match i {
+                0..4096 => 5000 + (seed % 5000) as i64,
+                _ => -3000 + (seed % 43_000) as i64,
+            };
+            let k = (!(seed >> 40).is_multiple_of(29)).then_some(k).filter(|_| i % 7 != 3);
+            rows.push((k, i % 13 - 4));
+        }
+        let want = plain_int_fold(&rows);
+        // (At 1 MiB an eighth of the limit holds less than the range: the path turns off.)
+        for (batch, limit) in [
+            (4096, usize::MAX),
+            (1000, usize::MAX),
+            (4096, 1 << 20),
+            (4096, 2 << 20),
+        ] {
+            let (got, g, stops) = int_key_sums(&rows, batch, limit);
+            assert_eq!(got, want, "batch {batch}, limit {limit}");
+            // (With all its groups the table takes less than 8 times its range's bytes, so it
+            // fills up only at 1 MiB, after the path turned off.)
+            assert_eq!(stops > 0, limit == 1 << 20, "batch {batch}, limit {limit}");
+            assert_eq!(g.span.off, limit == 1 << 20, "batch {batch}, limit {limit}");
+            if g.span.off {
+                continue;
+            }
+            assert!((-3000..-2990).contains(&g.span.lo), "{}", g.span.lo);
+            assert!(g.span.groups.len() >= 42_980);
+            assert!(g.bytes() <= limit);
+        }
+    }
+
+    /// Values spanning more than the range path takes (or more than the table's limit gives
+    /// it) turn it off, before or after it held groups; the groups stay right.
+    #[test]
+    fn an_int_key_spanning_too_much_leaves_the_range_path() {
+        let near: Vec<(Option<i64>, i64)> = (0..20_000).map(|i| (Some(i % 3000), 1)).collect();
+        let far: Vec<(Option<i64>, i64)> = (0..20_000)
+            .map(|i| (Some((i % 3000) * 1_000_003 - 7), 2))
+            .collect();
+        for rows in [[near.clone(), far.clone()].concat(), far.clone(), near.clone()] {
+            let want = plain_int_fold(&rows);
+            let (got, g, _) = int_key_sums(&rows, 4096, usize::MAX);
+            assert_eq!(got, want);
+            let wide = rows.iter().any(|r| r.1 == 2);
+            assert_eq!(g.span.off, wide);
+            assert_eq!(g.span_bytes == 0, wide);
+        }
+        // In range, but the range would take more than an eighth of the limit.
+        let rows: Vec<(Option<i64>, i64)> = (0..200_000).map(|i| (Some(i * 5), 1)).collect();
+        let (got, g, _) = int_key_sums(&rows, 4096, 2 << 20);
+        assert_eq!(got, plain_int_fold(&rows));
+        assert!(g.span.off);
     }
 
     /// A table refuses to grow past its limit, with the budget in the message.

@@ -130,6 +130,11 @@ pub struct GroupTable {
     /// Words per group: the aggregates', then the flag words.
     words: usize,
     flag_words: usize,
+    /// A table keyed by one string column: the state word where each group's key is also
+    /// held as [`small_key`] gives it (`[3 + len, x, y]`, `[1, 0, 0]` for null, kind 0 for a
+    /// string longer than 16 bytes), so that a row's key is compared in the state's own cache
+    /// line rather than at its stored key (two more loads: the key's start, then its bytes).
+    inline: Option<usize>,
     /// The encoded keys, each stored once, and their encoding.
     keys: KeyStore,
     enc: Enc,
@@ -757,6 +762,21 @@ fn small_key(b: &Batch, row: usize, c: usize, s: Scalar) -> Option<[u64; 3]> {
     }
 }
 
+/// The inline words ([`small_key`]'s) of an encoded key of one string column (`Enc::Compact`:
+/// 0 null, else `1 + len` and the bytes; 255 and a u32 length for a long one): kind 0 for a
+/// string longer than 16 bytes (compared at its stored key).
+fn inline_key(key: &[u8]) -> [u64; 3] {
+    match key.first() {
+        Some(0) => [1, 0, 0],
+        Some(&n) if (1..=17).contains(&n) => {
+            let v = key.get(1..n as usize).unwrap_or(&[]);
+            let (x, y) = short_words(v);
+            [3 + v.len() as u64, x, y]
+        }
+        _ => [0, 0, 0],
+    }
+}
+
 /// Key column `c` (of scalar `s`) of the row at word `base` of `b`.
 #[inline(always)]
 fn row_col(b: &Batch, row: usize, base: usize, c: usize, s: Scalar) -> Col<'_> {
@@ -1364,6 +1384,15 @@ impl GroupTable {
             slots.push((slot, words));
             words += slot.words();
         }
+        // One string key column: its key, when short, also as three words beside the states
+        // (see `GroupTable::inline`), before the flag words.
+        let inline = match layout.keys[..] {
+            [(_, Scalar::Str)] => {
+                words += 3;
+                Some(words - 3)
+            }
+            _ => None,
+        };
         let flag_words = best.div_ceil(64);
         let key_width = layout
             .keys
@@ -1391,6 +1420,7 @@ impl GroupTable {
             slots,
             words: words + flag_words,
             flag_words,
+            inline,
             keys: KeyStore::new(key_width),
             enc: if key_width.is_some() {
                 Enc::Fixed
@@ -1531,6 +1561,32 @@ impl GroupTable {
         }
     }
 
+    /// [`GroupTable::probe`] of a short key `k` ([`small_key`]) of a table with inline keys:
+    /// compared with the words beside each candidate's states, exactly (equal words, equal
+    /// key; a stored key longer than 16 bytes has kind 0, which no short key has).
+    #[inline(always)]
+    fn probe_inline(&self, h32: u32, iw: usize, k: [u64; 3]) -> Result<usize, usize> {
+        let mask = self.index.len() - 1;
+        let mut i = h32 as usize & mask;
+        loop {
+            let s = self.index[i];
+            if s == 0 {
+                return Err(i);
+            }
+            if (s >> 32) as u32 == h32 {
+                let g = (s & 0xffff_ffff) as usize - 1;
+                let at = g * self.words + iw;
+                if self.states[at] == k[0]
+                    && self.states[at + 1] == k[1]
+                    && self.states[at + 2] == k[2]
+                {
+                    return Ok(g);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /// Whether the index is large enough for [`GroupTable::prefetch_ahead`] to pay (a smaller
     /// one stays in the caches).
     #[inline]
@@ -1575,10 +1631,17 @@ impl GroupTable {
         if let Some(h) = hash(AHEAD_GROUP)
             && let Some(g) = self.first_group(h)
         {
-            memhint::prefetch(self.states.as_ptr().wrapping_add(g * self.words));
-            self.keys.prefetch(g);
+            let at = self.states.as_ptr().wrapping_add(g * self.words);
+            memhint::prefetch(at);
+            if self.inline.is_some() {
+                // The inline key is compared there: the state's last word may be on the next line.
+                memhint::prefetch(at.wrapping_add(self.words - 1));
+            } else {
+                self.keys.prefetch(g);
+            }
         }
         if self.keys.fixed.is_none()
+            && self.inline.is_none()
             && let Some(h) = hash(AHEAD_KEY)
             && let Some(g) = self.first_group(h)
         {
@@ -1628,7 +1691,14 @@ impl GroupTable {
             return Ok(None);
         }
         let (keys, enc) = (&self.layout.keys, self.enc);
-        match self.probe(h as u32, |k| row_matches(k, b, row, keys, enc)) {
+        let found = match (self.inline, &keys[..]) {
+            (Some(iw), &[(c, s)]) => match small_key(b, row, c, s) {
+                Some(k) => self.probe_inline(h as u32, iw, k),
+                None => self.probe(h as u32, |k| row_matches(k, b, row, keys, enc)),
+            },
+            _ => self.probe(h as u32, |k| row_matches(k, b, row, keys, enc)),
+        };
+        match found {
             Ok(g) => Ok(Some(g)),
             Err(slot) => {
                 scratch.clear();
@@ -1667,6 +1737,12 @@ impl GroupTable {
         self.states.push_zeros(self.words);
         for &w in &self.unset_words {
             self.states[start + w] = u64::MAX;
+        }
+        if let Some(iw) = self.inline {
+            let k = inline_key(key);
+            for (j, x) in k.into_iter().enumerate() {
+                self.states[start + iw + j] = x;
+            }
         }
         self.index[i] = ((h32 as u64) << 32) | (g as u64 + 1);
         self.groups += 1;
@@ -3396,6 +3472,90 @@ mod tests {
         let (got, g, _) = int_key_sums(&rows, 4096, 2 << 20);
         assert_eq!(got, plain_int_fold(&rows));
         assert!(g.span.off);
+    }
+
+    /// A key of one string column is compared at its inline words: strings of every length
+    /// around the 16-byte bound (with zero bytes, and prefixes of each other), the empty
+    /// string and nulls group exactly, whether a group was made by `add` or by `merge` and is
+    /// then found by the other, on small tables and on tables past the prefetching bound.
+    #[test]
+    fn inline_string_keys_group_exactly_like_a_fold() {
+        let t = RowType::new(vec![
+            Field {
+                name: "s".into(),
+                ty: Type::nullable(Scalar::Str),
+            },
+            Field {
+                name: "v".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Str)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Sum, Some((1, Scalar::Int))),
+            ],
+        };
+        let kt = RowType::new(vec![t.fields[0].clone()]);
+        let mut ot = kt.clone();
+        for name in ["n", "sum"] {
+            ot.fields.push(Field {
+                name: name.into(),
+                ty: Type::nullable(Scalar::Int),
+            });
+        }
+        for distinct in [300u64, 50_000] {
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            let rows: Vec<Vec<Value>> = (0..4 * distinct as i64)
+                .map(|i| {
+                    crate::connectors::xorshift(&mut seed);
+                    let k = seed % distinct;
+                    let key = match k % 23 {
+                        0 => Value::Null,
+                        // Lengths 0..=21: "", "a", "a\0", …, each a prefix of the next.
+                        n => {
+                            let mut s: String = format!("{k}#").chars().cycle().take(n as usize - 1).collect();
+                            if n % 5 == 0 {
+                                s.push('\0');
+                            }
+                            Value::Str(s)
+                        }
+                    };
+                    vec![key, Value::Int(i % 9 - 3)]
+                })
+                .collect();
+            let mut want: std::collections::HashMap<String, (i64, i64)> = Default::default();
+            for r in &rows {
+                let Value::Int(v) = r[1] else { unreachable!() };
+                let e = want.entry(format!("{:?}", r[0])).or_default();
+                e.0 += 1;
+                e.1 += v;
+            }
+            // Half the batches added, half merged as partial states, into one table.
+            let mut g = GroupTable::new(layout.clone(), kt.clone());
+            for (i, part) in rows.chunks(1000).enumerate() {
+                let b = Batch::from_values(&t, part);
+                if i % 2 == 0 {
+                    g.update(&b).unwrap();
+                } else {
+                    let mut parts = [Batch::new(g.partial_columns())];
+                    GroupTable::new(layout.clone(), kt.clone()).row_partials(&b, &mut parts);
+                    g.merge(&parts[0]).unwrap();
+                }
+            }
+            assert_eq!(g.prefetching(), distinct > 1000, "{}", g.index.len());
+            let mut out = Batch::new(3);
+            g.emit(0, usize::MAX, usize::MAX, &mut out);
+            let mut got: std::collections::HashMap<String, (i64, i64)> = Default::default();
+            for r in out.to_values(&ot) {
+                let (Value::Int(c), Value::Int(s)) = (&r[1], &r[2]) else {
+                    panic!("{r:?}")
+                };
+                assert!(got.insert(format!("{:?}", r[0]), (*c, *s)).is_none(), "{r:?}");
+            }
+            assert_eq!(got, want, "{distinct} keys");
+        }
     }
 
     /// A table refuses to grow past its limit, with the budget in the message.

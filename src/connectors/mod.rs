@@ -562,6 +562,103 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// [`fast_float`] of the field `input[s..e]`, the same result, without a per-digit loop for the
+/// common shape `-?D.F` (1 to 7 digits `D`, 1 to 8 digits `F`) when `input` holds 16 bytes from
+/// its first digit on (the bytes after the field — its delimiter, the next fields — are loaded
+/// too, then shifted out): `D` and `F` are each read as one word, checked and converted
+/// (`D * 10^|F| + F` has at most 15 digits, so this is the value `fast_float` divides). Any
+/// other field is [`fast_float`]'s to decide.
+#[inline(always)]
+pub fn fast_float_at(input: &[u8], s: usize, e: usize) -> Option<f64> {
+    const POW10_INT: [u64; 9] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    let t = &input[s..e];
+    let neg = t.first() == Some(&b'-');
+    let b = s + neg as usize;
+    if let Some(w) = input.get(b..b + 16) {
+        let d = digit_values(&w[..8]);
+        // The first byte that is not a digit (8 when there is none).
+        let p = (nondigits(d).trailing_zeros() / 8) as usize;
+        let f = (e - b).wrapping_sub(p + 1);
+        if (1..8).contains(&p) && (1..=8).contains(&f) && w[p] == b'.' {
+            // The `f` fraction digits, right-aligned (the bytes after them shifted out).
+            let x = digit_values(&w[p + 1..p + 9]) << (64 - 8 * f);
+            if nondigits(x) == 0 {
+                let m = eight_digits(d << (64 - 8 * p)) * POW10_INT[f] + eight_digits(x);
+                let v = m as f64 / POW10[f];
+                return Some(if neg { -v } else { v });
+            }
+        }
+    }
+    fast_float(t)
+}
+
+/// [`fast_int`] of the field `input[s..e]`, the same result, read without a per-digit loop when
+/// it has at most 8 digits and `input` holds 8 bytes from its first digit on; else [`fast_int`]
+/// itself.
+#[inline(always)]
+pub fn fast_int_at(input: &[u8], s: usize, e: usize) -> Option<i64> {
+    let t = &input[s..e];
+    let neg = t.first() == Some(&b'-');
+    let b = s + neg as usize;
+    let len = e - b;
+    match input.get(b..b + 8) {
+        Some(w) if (1..=8).contains(&len) => {
+            // The field's digit values, right-aligned (the bytes after it shifted out).
+            let x = digit_values(w) << (64 - 8 * len);
+            if nondigits(x) != 0 {
+                return None;
+            }
+            let v = eight_digits(x) as i64;
+            Some(if neg { -v } else { v })
+        }
+        _ => fast_int(t),
+    }
+}
+
+const BYTES_01: u64 = u64::from_le_bytes([1; 8]);
+
+/// The 8 bytes of `w` minus `b'0'` each (an ASCII digit becomes its value), the first in the
+/// lowest byte.
+#[inline(always)]
+fn digit_values(w: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&w[..8]);
+    u64::from_le_bytes(a) ^ (BYTES_01 * 0x30)
+}
+
+/// The high bit of each byte of `x` (a [`digit_values`] word) that is not a digit value (0 to
+/// 9). Per byte, no borrow between bytes (each is at least 0x80 before the subtraction): the
+/// high bit stays set when the low seven bits are 10 or more; a zero byte is a digit.
+#[inline(always)]
+fn nondigits(x: u64) -> u64 {
+    (((x | (BYTES_01 * 0x80)) - BYTES_01 * 10) | x) & (BYTES_01 * 0x80)
+}
+
+/// The value of 8 digit values, the first in the lowest byte: pairs, then two multiplies that
+/// weight the four pairs by 10^6, 10^4, 10^2, 1 and sum them in the high half.
+#[inline(always)]
+fn eight_digits(v: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    // Byte i becomes 10 * digit i + digit i+1 (at most 99: no carry).
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    (MASK & v)
+        .wrapping_mul(MUL1)
+        .wrapping_add((MASK & (v >> 16)).wrapping_mul(MUL2))
+        >> 32
+}
+
 /// The shortest round-trip text of `x` when it is a whole number of hundredths below 10^13 in
 /// magnitude (`x == n / 100.0`, the common case of data with two decimals): then the decimal
 /// `n / 100` has at most 15 significant digits and reads back as `x`, so no shorter decimal
@@ -962,6 +1059,13 @@ mod fast_parse_tests {
                 let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
                 digits(i) && digits(fr) && d.bytes().filter(|b| b.is_ascii_digit()).count() <= 15
             };
+            // In a buffer with bytes after the field, as the CSV reader has it.
+            let buf = [f.as_slice(), b",0123456789012345"].concat();
+            assert_eq!(
+                fast_float_at(&buf, 0, f.len()).map(f64::to_bits),
+                fast_float(f).map(f64::to_bits),
+                "{t}"
+            );
             match fast_float(f) {
                 Some(v) => {
                     assert_eq!(v.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
@@ -971,5 +1075,149 @@ mod fast_parse_tests {
             }
         }
         assert!(taken > 150_000, "{taken}");
+    }
+
+    /// Every field shape around the 16-byte window — lengths 0..=18, a point at every position,
+    /// leading zeros, a sign, a stray byte at every position — placed at several offsets with
+    /// digits, a delimiter or nothing after it: `fast_float_at` and `fast_int_at` give exactly
+    /// what `fast_float` and `fast_int` give on the field alone (also at the end of the buffer,
+    /// where they fall back), and every float taken is `str::parse`'s.
+    #[test]
+    fn fast_at_is_fast_on_every_shape() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            crate::connectors::xorshift(&mut seed);
+            seed % n
+        };
+        let junk = b".-+e ,\n\"x/:\x80\xff";
+        let mut fields: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=18usize {
+            for _ in 0..40 {
+                let digits: Vec<u8> = (0..len)
+                    .map(|i| match next(4) {
+                        0 if i < 3 => b'0',
+                        _ => b'0' + next(10) as u8,
+                    })
+                    .collect();
+                fields.push(digits.clone());
+                for at in 0..=len {
+                    let mut f = digits.clone();
+                    f.insert(at, b'.');
+                    fields.push(f.clone());
+                    // A stray byte at every position, with and without the point.
+                    let j = junk[next(junk.len() as u64) as usize];
+                    let mut g = digits.clone();
+                    g.insert(at, j);
+                    fields.push(g);
+                    let mut h = f;
+                    h.insert(next(len as u64 + 2) as usize, j);
+                    fields.push(h);
+                }
+            }
+        }
+        let signed: Vec<Vec<u8>> = fields
+            .iter()
+            .map(|f| [b"-".as_slice(), f].concat())
+            .collect();
+        fields.extend(signed);
+        let mut taken = (0, 0);
+        for f in &fields {
+            for tail in [
+                &b""[..],
+                b",",
+                b",9",
+                b"\n0123456789012345678",
+                b"9999999999999999999",
+            ] {
+                for pre in 0..3 {
+                    let mut buf = vec![b'7'; pre];
+                    buf.extend_from_slice(f);
+                    buf.extend_from_slice(tail);
+                    let (s, e) = (pre, pre + f.len());
+                    let want = fast_float(f);
+                    let got = fast_float_at(&buf, s, e);
+                    assert_eq!(
+                        got.map(f64::to_bits),
+                        want.map(f64::to_bits),
+                        "{f:?} {tail:?}"
+                    );
+                    if let Some(v) = got {
+                        let t = std::str::from_utf8(f).unwrap();
+                        assert_eq!(v.to_bits(), t.parse::<f64>().unwrap().to_bits(), "{t}");
+                        taken.0 += 1;
+                    }
+                    let want = fast_int(f);
+                    assert_eq!(fast_int_at(&buf, s, e), want, "{f:?} {tail:?}");
+                    taken.1 += want.is_some() as usize;
+                }
+            }
+        }
+        assert!(taken.0 > 50_000 && taken.1 > 5_000, "{taken:?}");
+    }
+
+    #[test]
+    fn fast_float_at_reads_the_bench_forms() {
+        let buf = b"3.88,22.12,0.97,6.273856,42.224418,-0.5,100,1704067201,8683\n";
+        let fields: Vec<(usize, usize)> = {
+            let mut v = Vec::new();
+            let mut s = 0;
+            for (i, &c) in buf.iter().enumerate() {
+                if c == b',' || c == b'\n' {
+                    v.push((s, i));
+                    s = i + 1;
+                }
+            }
+            v
+        };
+        let floats: Vec<Option<f64>> = fields
+            .iter()
+            .map(|&(s, e)| fast_float_at(buf, s, e))
+            .collect();
+        assert_eq!(
+            floats,
+            [
+                3.88,
+                22.12,
+                0.97,
+                6.273856,
+                42.224418,
+                -0.5,
+                100.0,
+                1704067201.0,
+                8683.0
+            ]
+            .map(Some)
+        );
+        let (s, e) = fields[7];
+        assert_eq!(fast_int_at(buf, s, e), Some(1704067201));
+        let (s, e) = fields[8];
+        assert_eq!(fast_int_at(buf, s, e), Some(8683));
+        let (s, e) = fields[0];
+        assert_eq!(fast_int_at(buf, s, e), None);
+    }
+
+    #[test]
+    fn fast_int_at_takes_eight_digits_and_falls_back_beyond() {
+        let buf = b"-12345678,123456789012345678,1234567890123456789,00000001,9";
+        assert_eq!(fast_int_at(buf, 0, 9), Some(-12345678));
+        assert_eq!(fast_int_at(buf, 10, 28), Some(123456789012345678));
+        assert_eq!(fast_int_at(buf, 29, 48), None);
+        assert_eq!(fast_int_at(buf, 49, 57), Some(1));
+        // At the end of the buffer: the loop.
+        assert_eq!(fast_int_at(buf, 58, 59), Some(9));
+    }
+
+    #[test]
+    fn eight_digits_is_the_decimal_value() {
+        for n in [
+            0u64, 1, 9, 10, 99_999_999, 12_345_678, 87_654_321, 10_000_000, 90_909_090,
+        ] {
+            let digits = format!("{n:08}");
+            let mut v = [0u8; 8];
+            for (d, c) in v.iter_mut().zip(digits.bytes()) {
+                *d = c - b'0';
+            }
+            assert_eq!(eight_digits(u64::from_le_bytes(v)), n, "{n}");
+        }
     }
 }

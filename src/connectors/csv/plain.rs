@@ -13,7 +13,7 @@
 //! rows, errors and their messages are exactly those of the general path.
 
 use crate::batch::Batch;
-use crate::connectors::{fast_float, fast_int, set_from_text};
+use crate::connectors::{fast_float_at, fast_int_at, set_from_text};
 use crate::types::{Scalar, Type};
 
 /// What to do with one field of a record.
@@ -240,13 +240,13 @@ fn convert(
     let text = &input[s..e];
     match ty.scalar {
         Scalar::Int => {
-            if let Some(v) = fast_int(text) {
+            if let Some(v) = fast_int_at(input, s, e) {
                 out.set_int(row, col, v);
                 return true;
             }
         }
         Scalar::Float => {
-            if let Some(v) = fast_float(text) {
+            if let Some(v) = fast_float_at(input, s, e) {
                 out.set_float(row, col, v);
                 return true;
             }

@@ -713,6 +713,40 @@ pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> 
     Some(p..end)
 }
 
+/// Whether a float column's values are worth trying with [`cents_text`] first, for one batch:
+/// the values that were whole hundredths and those that were not. Past `misses > hits + 4`
+/// the column's values go straight to `zmij` for the rest of the batch (the same text:
+/// `cents_text` writes what `zmij` does), so a computed full-precision float (a ratio, a
+/// mean) pays for a few tries a batch only, and two-decimal data keeps its fast path.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CentsGuess {
+    hits: u32,
+    misses: u32,
+}
+
+impl CentsGuess {
+    /// Forgets the counts (at the start of a batch).
+    pub fn reset(&mut self) {
+        *self = CentsGuess::default();
+    }
+
+    /// [`cents_text`] of `x` while the column's values keep being whole hundredths; `None`
+    /// (the caller formats `x` in full) otherwise.
+    #[inline(always)]
+    pub fn text(&mut self, x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
+        if self.misses > self.hits + 4 {
+            return None;
+        }
+        let r = cents_text(x, out);
+        if r.is_some() {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        r
+    }
+}
+
 /// Appends the shortest round-trip text of a finite float, byte for byte as `ryu` writes it
 /// (the form flow has always used), computed with `zmij` (faster). See [`float_text`].
 #[inline]
@@ -733,6 +767,13 @@ pub fn float_text<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) ->
     if let Some(r) = cents_text(x, tmp) {
         return &tmp[r];
     }
+    float_text_full(z, tmp, x)
+}
+
+/// [`float_text`] without the [`cents_text`] try: for writers that tried it already (or
+/// know it would fail, [`CentsGuess`]).
+#[inline(always)]
+pub fn float_text_full<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) -> &'a [u8] {
     let t = z.format_finite(x).as_bytes();
     if x.abs() < 1e15 {
         return t;
@@ -940,6 +981,20 @@ mod fast_parse_tests {
     /// `cents_text` writes what `ryu` and `zmij` write for every whole number of hundredths it
     /// takes (both signs, zeros, up to its bound), takes every such value below the bound, and
     /// declines the rest (or, if it takes one, still writes `ryu`'s text).
+    #[test]
+    fn cents_guess_gives_up_after_misses_and_resets() {
+        let mut g = CentsGuess::default();
+        let mut tmp = [0u8; 32];
+        // Hits keep it trying; five misses more than hits are tried, the sixth is not.
+        assert_eq!(g.text(12.5, &mut tmp).map(|r| &tmp[r]), Some(&b"12.5"[..]));
+        for _ in 0..6 {
+            assert_eq!(g.text(1.0 / 3.0, &mut tmp), None);
+        }
+        assert_eq!(g.text(12.5, &mut tmp), None);
+        g.reset();
+        assert_eq!(g.text(-0.05, &mut tmp).map(|r| &tmp[r]), Some(&b"-0.05"[..]));
+    }
+
     #[test]
     fn cents_text_is_ryus_and_zmijs() {
         let mut seed = 0x5851_f42d_4c95_7f2du64;

@@ -808,7 +808,7 @@ impl SourceReader for CsvReader {
 
 // ---- sink -----------------------------------------------------------------------------------
 
-use super::float_text;
+use super::{CentsGuess, float_text_full};
 use super::outbuf::{self, OutBuf};
 
 pub struct CsvSink;
@@ -879,6 +879,8 @@ struct Col {
     null_word: usize,
     bit: u32,
     slot: usize,
+    /// A float column's values of the batch being written: worth a `cents_text` try?
+    cents: CentsGuess,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -981,6 +983,7 @@ impl CsvWriter {
                 null_word: i / 64,
                 bit: (i % 64) as u32,
                 slot: layout.slot(i),
+                cents: CentsGuess::default(),
             })
             .collect();
         let str_cols = cols
@@ -1064,6 +1067,9 @@ impl RowWriter for CsvWriter {
         // One scan of the batch's string bytes: when none needs quotes, no string of the batch
         // does, and each is copied without its own check.
         let clean = !outbuf::any_of4(arena, quoting.bytes);
+        for c in cols.iter_mut() {
+            c.cents.reset();
+        }
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // SAFETY (word reads): every column's null word and slot are below the stride of
             // the layout checked above.
@@ -1082,7 +1088,7 @@ impl RowWriter for CsvWriter {
             // their length plus quotes —, and a field written through `scratch` asks for its
             // own room first.
             unsafe {
-                for (i, c) in cols.iter().enumerate() {
+                for (i, c) in cols.iter_mut().enumerate() {
                     if word(c.null_word) >> c.bit & 1 == 0 {
                         let x = word(c.slot);
                         match c.kind {
@@ -1097,7 +1103,11 @@ impl RowWriter for CsvWriter {
                             }
                             ColKind::Int => w.bytes(itoa.format(x as i64).as_bytes()),
                             ColKind::Float if f64::from_bits(x).is_finite() => {
-                                w.bytes(float_text(&mut z, &mut tmp, f64::from_bits(x)))
+                                let x = f64::from_bits(x);
+                                w.bytes(match c.cents.text(x, &mut tmp) {
+                                    Some(r) => &tmp[r],
+                                    None => float_text_full(&mut z, &mut tmp, x),
+                                })
                             }
                             _ => {
                                 scratch.clear();
@@ -1666,6 +1676,66 @@ mod tests {
 
     /// `CsvWriter` writes exactly what the `csv` crate writes for the same text fields
     /// (`QuoteStyle::Necessary`), with any delimiter, header or not, across many batches.
+    /// A float column that starts with values that are not whole hundredths (past its
+    /// `cents_text` tries, the rest of the batch goes straight to `zmij`), then hundredths,
+    /// non-finite values and nulls, next to a two-decimal column that keeps its tries, over two
+    /// batches and with a delimiter that floats contain: the text the `csv` crate writes.
+    #[test]
+    fn floats_past_the_hundredths_tries_are_written_the_same() {
+        let t = RowType::new(vec![
+            Field {
+                name: "x".into(),
+                ty: Type::nullable(Scalar::Float),
+            },
+            Field {
+                name: "fare".into(),
+                ty: Type::nullable(Scalar::Float),
+            },
+        ]);
+        let mut xs: Vec<Value> = (1..20).map(|i| Value::Float(i as f64 / 3.0)).collect();
+        xs.extend(
+            [12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float),
+        );
+        xs.extend((0..20).map(|i| Value::Float(i as f64 * 1.25)));
+        xs.push(Value::Null);
+        let rows: Vec<Vec<Value>> = xs
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| vec![x, Value::Float(i as f64 * 10.01 - 7.0)])
+            .collect();
+        for delimiter in [b',', b'.'] {
+            let got = outbuf::tests::Shared::default();
+            let mut w = CsvWriter::new(Box::new(got.clone()), &t, delimiter, false);
+            let mut want = csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .from_writer(Vec::new());
+            for part in [&rows[..30], &rows[30..]] {
+                let b = Batch::from_values(&t, part);
+                w.write_batch(&b).unwrap();
+                for row in 0..b.rows {
+                    let rec: Vec<Vec<u8>> = (0..t.len())
+                        .map(|c| {
+                            let mut v = Vec::new();
+                            push_text(&mut v, &b, row, c, Scalar::Float);
+                            v
+                        })
+                        .collect();
+                    want.write_record(&rec).unwrap();
+                }
+            }
+            w.finish().unwrap();
+            let want = want.into_inner().unwrap();
+            let got = got.0.lock().unwrap().clone();
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+            if delimiter == b',' {
+                assert!(String::from_utf8_lossy(&got).contains("\n100.25,"));
+            }
+        }
+    }
+
     #[test]
     fn writer_matches_the_csv_crate() {
         for round in 0..400u64 {

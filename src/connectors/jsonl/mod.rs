@@ -358,12 +358,9 @@ struct JCol {
     null_word: usize,
     bit: u32,
     slot: usize,
-    /// A float column's values of the batch being written that were whole hundredths
-    /// (`cents_text`) and that were not: past `cents_misses > cents_hits + 4` the column's
-    /// values go straight to `zmij` for the rest of the batch (the same text: `cents_text`
-    /// writes what `zmij` does), so a computed full-precision float pays for one try only.
-    cents_hits: u32,
-    cents_misses: u32,
+    /// Whether a float column's values of the batch being written are worth a `cents_text`
+    /// try.
+    cents: super::CentsGuess,
 }
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -411,8 +408,7 @@ impl JsonlWriter {
                     null_word: i / 64,
                     bit: (i % 64) as u32,
                     slot: layout.slot(i),
-                    cents_hits: 0,
-                    cents_misses: 0,
+                    cents: super::CentsGuess::default(),
                 }
             })
             .collect();
@@ -456,7 +452,7 @@ impl RowWriter for JsonlWriter {
         // batch does, and each is copied without its own check.
         let clean = !outbuf::any_json_escape(arena);
         for c in cols.iter_mut() {
-            (c.cents_hits, c.cents_misses) = (0, 0);
+            c.cents.reset();
         }
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // SAFETY (word reads): every column's null word and slot are below the stride of
@@ -497,18 +493,7 @@ impl RowWriter for JsonlWriter {
                         Scalar::Int => w.bytes(itoa.format(x as i64).as_bytes()),
                         Scalar::Float => {
                             let x = f64::from_bits(x);
-                            let cents = if c.cents_misses > c.cents_hits + 4 {
-                                None
-                            } else {
-                                let r = super::cents_text(x, &mut tmp);
-                                if r.is_some() {
-                                    c.cents_hits += 1;
-                                } else {
-                                    c.cents_misses += 1;
-                                }
-                                r
-                            };
-                            if let Some(r) = cents {
+                            if let Some(r) = c.cents.text(x, &mut tmp) {
                                 w.bytes(&tmp[r]);
                             } else if x.is_finite() {
                                 w.bytes(z.format_finite(x).as_bytes());

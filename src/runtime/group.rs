@@ -34,11 +34,12 @@
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
 //! - keys are stored once, in their canonical encoding ([`Enc`]: 9 bytes per column if every key
 //!   column is fixed-width, else compact — a length byte per column, ints in the bytes they
-//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in chunks allocated at
-//!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
-//!   half; fixed-width keys are found by position, variable-width ones by one start offset per
-//!   group); they are decoded when the groups are written out, and the chunks of groups already
-//!   written out can be freed ([`GroupTable::free_before`]);
+//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in
+//!   chunks of a fixed number of groups ([`KeyStore`]: no doubling vector of all the keys, so
+//!   no copy of them on growth and no unused half; fixed-width keys are found by position,
+//!   variable-width ones by a 4-byte start offset per group in its chunk of 4096); they are
+//!   decoded when the groups are written out, and the chunks of groups already written out can
+//!   be freed ([`GroupTable::free_before`]);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
@@ -1059,28 +1060,34 @@ fn decode_into(
 
 /// Keys per chunk of fixed-width keys: about this many bytes.
 const FIXED_CHUNK: usize = 16 << 10;
-/// The first and the largest chunk of variable-width keys (a longer key gets a chunk of its own).
+/// Variable-width keys: groups per chunk (as a shift), and the first chunk's first capacity.
+const VAR_SHIFT: u32 = 12;
 const VAR_CHUNK_MIN: usize = 16 << 10;
-const VAR_CHUNK_MAX: usize = 1 << 20;
 
-/// The encoded keys of a table, each stored once, back to back in chunks that are allocated at
-/// their final size (no doubling: no copy on growth and no unused half, and the memory limit
-/// is checked against the exact next allocation). Groups are numbered in insertion order, so
-/// once the groups before `g` are written out, the chunks that hold only them can be freed
-/// ([`KeyStore::free_before`]) while the rest is emitted.
+/// The encoded keys of a table, each stored once, back to back in chunks of a fixed number of
+/// groups. Fixed-width chunks are allocated at their final size; a variable-width chunk at the
+/// previous chunk's bytes and a thirty-second more, grown by an eighth when that is short (the
+/// first one starts at [`VAR_CHUNK_MIN`] and doubles); the memory limit is checked against the
+/// exact next allocation. Groups are numbered in insertion order, so once the groups before `g` are
+/// written out, the chunks that hold only them can be freed ([`KeyStore::free_before`]) while
+/// the rest is emitted.
 struct KeyStore {
     chunks: Vec<Vec<u8>>,
     /// Fixed-width keys: `(width, shift)`, key `g` is the `g & (2^shift - 1)`th of chunk
     /// `g >> shift` (found by position: no per-group offset).
     fixed: Option<(usize, u32)>,
-    /// Variable-width keys: where each group's key starts, `(chunk << 32) | offset`; it ends
-    /// where the next group's starts if that is in the same chunk, else at the chunk's end.
-    starts: Vec<u64>,
+    /// Variable-width keys (in chunks of `2^VAR_SHIFT` groups): where each group's key starts
+    /// in its chunk `g >> VAR_SHIFT`; it ends where the next group's starts if that is in the
+    /// same chunk, else at the chunk's end.
+    starts: Vec<u32>,
     /// Bytes of the live chunks.
     chunk_bytes: usize,
     /// Chunks `..freed` are released.
     freed: usize,
 }
+
+/// Groups of a chunk of variable-width keys, less one.
+const VAR_MASK: usize = (1 << VAR_SHIFT) - 1;
 
 impl KeyStore {
     fn new(width: Option<usize>) -> KeyStore {
@@ -1099,7 +1106,7 @@ impl KeyStore {
 
     fn bytes(&self) -> usize {
         self.chunk_bytes
-            + self.starts.capacity() * 8
+            + self.starts.capacity() * 4
             + self.chunks.capacity() * std::mem::size_of::<Vec<u8>>()
     }
 
@@ -1111,13 +1118,12 @@ impl KeyStore {
                 &self.chunks[g >> shift][o..o + w]
             }
             None => {
-                let s = self.starts[g];
-                let c = (s >> 32) as usize;
+                let chunk = &self.chunks[g >> VAR_SHIFT];
                 let end = match self.starts.get(g + 1) {
-                    Some(&n) if (n >> 32) as usize == c => n as u32 as usize,
-                    _ => self.chunks[c].len(),
+                    Some(&n) if (g + 1) & VAR_MASK != 0 => n as usize,
+                    _ => chunk.len(),
                 };
-                &self.chunks[c][s as u32 as usize..end]
+                &chunk[self.starts[g] as usize..end]
             }
         }
     }
@@ -1140,9 +1146,9 @@ impl KeyStore {
     #[inline(always)]
     fn prefetch_bytes(&self, g: usize) {
         if let Some(&s) = self.starts.get(g)
-            && let Some(c) = self.chunks.get((s >> 32) as usize)
+            && let Some(c) = self.chunks.get(g >> VAR_SHIFT)
         {
-            memhint::prefetch(c.as_ptr().wrapping_add(s as u32 as usize));
+            memhint::prefetch(c.as_ptr().wrapping_add(s as usize));
         }
     }
 
@@ -1152,32 +1158,40 @@ impl KeyStore {
         let key = self.get(g);
         let tail = match self.fixed {
             Some(_) => key,
-            None => {
-                let s = self.starts[g];
-                &self.chunks[(s >> 32) as usize][s as u32 as usize..]
-            }
+            None => &self.chunks[g >> VAR_SHIFT][self.starts[g] as usize..],
         };
         (key, tail)
     }
 
-    /// The capacity of a new chunk for a `len`-byte key, or 0 if it fits the current one.
+    /// The capacity a push of a `len`-byte key gives its chunk: a new chunk's, a grown one's,
+    /// or 0 if the key fits the current chunk.
     #[inline]
     fn next_chunk(&self, len: usize) -> usize {
-        let full = match (self.chunks.last(), self.fixed) {
-            (None, _) => true,
-            (Some(c), Some((w, shift))) => c.len() >= w << shift,
-            (Some(c), None) => c.capacity() - c.len() < len,
-        };
         match self.fixed {
-            _ if !full => 0,
-            Some((w, shift)) => w << shift,
-            None => (VAR_CHUNK_MIN << self.chunks.len().min(8))
-                .min(VAR_CHUNK_MAX)
-                .max(len),
+            Some((w, shift)) => match self.chunks.last() {
+                Some(c) if c.len() < w << shift => 0,
+                _ => w << shift,
+            },
+            None => match self.chunks.get(self.starts.len() >> VAR_SHIFT) {
+                // The last chunk is full (of groups): a new one about as large.
+                None => self
+                    .chunks
+                    .last()
+                    .map_or(VAR_CHUNK_MIN, |c| c.len() + c.len() / 32)
+                    .max(len),
+                // Short: the first chunk (no estimate) doubles, a later one (sized as the
+                // previous) grows by an eighth.
+                Some(c) if c.capacity() - c.len() < len => {
+                    let more = if self.chunks.len() == 1 { c.capacity() } else { c.capacity() / 8 };
+                    (c.capacity() + more).max(c.len() + len)
+                }
+                Some(_) => 0,
+            },
         }
     }
 
-    /// The bytes pushing a `len`-byte key would allocate.
+    /// The bytes pushing a `len`-byte key would allocate (a grown chunk: its new capacity, the
+    /// old one is freed once copied).
     #[inline]
     fn extra(&self, len: usize) -> usize {
         self.next_chunk(len)
@@ -1189,19 +1203,43 @@ impl KeyStore {
             + growth(&self.chunks, 1)
     }
 
-    /// Appends the next group's key (a fixed-width key must be `width` bytes).
+    /// Whether a `len`-byte key can be pushed: a chunk of variable-width keys holds at most
+    /// 4 GiB (its starts are `u32`).
+    #[inline]
+    fn fits(&self, len: usize) -> bool {
+        self.fixed.is_some()
+            || self
+                .chunks
+                .get(self.starts.len() >> VAR_SHIFT)
+                .map_or(0, |c| c.len())
+                .saturating_add(len)
+                <= u32::MAX as usize
+    }
+
+    /// Appends the next group's key (a fixed-width key must be `width` bytes, a variable-width
+    /// one must [`KeyStore::fits`]).
     #[inline]
     fn push(&mut self, key: &[u8]) {
         let cap = self.next_chunk(key.len());
-        // (A table without keys stores its one empty key in an empty first chunk.)
-        if cap > 0 || self.chunks.is_empty() {
+        let new = match self.fixed {
+            // (A table without keys stores its one empty key in an empty first chunk.)
+            Some(_) => cap > 0 || self.chunks.is_empty(),
+            None => self.chunks.len() <= self.starts.len() >> VAR_SHIFT,
+        };
+        if new {
             self.chunks.push(Vec::with_capacity(cap));
             self.chunk_bytes += cap;
+        } else if cap > 0
+            && let Some(c) = self.chunks.last_mut()
+        {
+            self.chunk_bytes -= c.capacity();
+            c.reserve_exact(cap - c.len());
+            self.chunk_bytes += c.capacity();
         }
         let c = self.chunks.len() - 1;
         let chunk = &mut self.chunks[c];
         if self.fixed.is_none() {
-            self.starts.push(((c as u64) << 32) | chunk.len() as u64);
+            self.starts.push(chunk.len() as u32);
         }
         chunk.extend_from_slice(key);
     }
@@ -1213,7 +1251,7 @@ impl KeyStore {
         } else {
             match self.fixed {
                 Some((_, shift)) => g >> shift,
-                None => (self.starts[g] >> 32) as usize,
+                None => g >> VAR_SHIFT,
             }
         };
         while self.freed < upto {
@@ -1555,6 +1593,12 @@ impl GroupTable {
         let h32 = h as u32;
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
+        }
+        if !self.keys.fits(key.len()) {
+            return Err(format!(
+                "the keys of {} groups take more than 4 GiB",
+                1 << VAR_SHIFT
+            ));
         }
         let extra = self.keys.extra(key.len())
             + self.states.growth_bytes(self.words)
@@ -3285,6 +3329,52 @@ mod tests {
             g.free_before(from);
         }
         assert!(g.bytes() < 32 << 10, "{}", g.bytes());
+    }
+
+    /// Variable-width keys in chunks of `2^VAR_SHIFT` groups: every key comes back (across
+    /// chunk ends, a key longer than a chunk's room, a grown chunk), the bytes counted are the
+    /// chunks' capacities, and `clear` and `free_before` keep that true.
+    #[test]
+    fn variable_keys_come_back_across_chunks() {
+        let key = |g: usize| -> Vec<u8> {
+            let n = match g % 1000 {
+                7 => 70_000,
+                _ => 1 + (g * 7919) % 40,
+            };
+            (0..n).map(|i| (g + i) as u8).collect()
+        };
+        let mut ks = KeyStore::new(None);
+        for round in 0..2 {
+            let n = 3 * (1 << VAR_SHIFT) + 123;
+            for g in 0..n {
+                let k = key(g);
+                assert!(ks.fits(k.len()));
+                let before = ks.bytes();
+                let extra = ks.extra(k.len());
+                ks.push(&k);
+                assert!(ks.bytes() <= before + extra, "group {g}: {} > {before} + {extra}", ks.bytes());
+            }
+            let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();
+            assert_eq!(ks.chunk_bytes, caps);
+            assert_eq!(ks.chunks.len(), 4);
+            for g in 0..n {
+                assert_eq!(ks.get(g), &key(g)[..], "round {round}, group {g}");
+                let (k, tail) = ks.get_with_tail(g);
+                assert_eq!(&tail[..k.len()], k);
+            }
+            if round == 0 {
+                ks.clear();
+                assert_eq!(ks.chunks.len(), 1);
+            } else {
+                ks.free_before(2 << VAR_SHIFT, n);
+                assert_eq!(ks.freed, 2);
+                assert_eq!(ks.get(n - 1), &key(n - 1)[..]);
+                let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();
+                assert_eq!(ks.chunk_bytes, caps);
+                ks.free_before(n, n);
+                assert_eq!(ks.chunk_bytes, 0);
+            }
+        }
     }
 
     /// Partial states carry the encoded key and its hash; a key of the wrong width for a

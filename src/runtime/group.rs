@@ -1190,37 +1190,33 @@ impl KeyStore {
         }
     }
 
-    /// The bytes pushing a `len`-byte key would allocate (a grown chunk: its new capacity, the
-    /// old one is freed once copied).
+    /// What pushing a `len`-byte key takes: the capacity its chunk gets ([`next_chunk`]: 0 if
+    /// it fits) and the bytes it would allocate (a grown chunk: its new capacity, the old one
+    /// is freed once copied); `None` if it cannot be pushed: a chunk of variable-width keys
+    /// holds at most 4 GiB (its starts are `u32`; every chunk's capacity is checked here, so a
+    /// key that fits a chunk's room ends within it).
+    ///
+    /// [`next_chunk`]: KeyStore::next_chunk
     #[inline]
-    fn extra(&self, len: usize) -> usize {
-        self.next_chunk(len)
+    fn plan(&self, len: usize) -> Option<(usize, usize)> {
+        let cap = self.next_chunk(len);
+        let extra = cap
             + if self.fixed.is_none() {
+                if cap > u32::MAX as usize {
+                    return None;
+                }
                 growth(&self.starts, 1)
             } else {
                 0
             }
-            + growth(&self.chunks, 1)
+            + growth(&self.chunks, 1);
+        Some((cap, extra))
     }
 
-    /// Whether a `len`-byte key can be pushed: a chunk of variable-width keys holds at most
-    /// 4 GiB (its starts are `u32`).
+    /// Appends the next group's key, `cap` from its [`KeyStore::plan`] (a fixed-width key must
+    /// be `width` bytes).
     #[inline]
-    fn fits(&self, len: usize) -> bool {
-        self.fixed.is_some()
-            || self
-                .chunks
-                .get(self.starts.len() >> VAR_SHIFT)
-                .map_or(0, |c| c.len())
-                .saturating_add(len)
-                <= u32::MAX as usize
-    }
-
-    /// Appends the next group's key (a fixed-width key must be `width` bytes, a variable-width
-    /// one must [`KeyStore::fits`]).
-    #[inline]
-    fn push(&mut self, key: &[u8]) {
-        let cap = self.next_chunk(key.len());
+    fn push(&mut self, key: &[u8], cap: usize) {
         let new = match self.fixed {
             // (A table without keys stores its one empty key in an empty first chunk.)
             Some(_) => cap > 0 || self.chunks.is_empty(),
@@ -1594,13 +1590,13 @@ impl GroupTable {
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
         }
-        if !self.keys.fits(key.len()) {
+        let Some((cap, key_extra)) = self.keys.plan(key.len()) else {
             return Err(format!(
                 "the keys of {} groups take more than 4 GiB",
                 1 << VAR_SHIFT
             ));
-        }
-        let extra = self.keys.extra(key.len())
+        };
+        let extra = key_extra
             + self.states.growth_bytes(self.words)
             + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1));
         if extra > 0 && self.bytes() + extra > self.limit {
@@ -1617,7 +1613,7 @@ impl GroupTable {
             }
         }
         let g = self.groups;
-        self.keys.push(key);
+        self.keys.push(key, cap);
         let start = self.states.len();
         self.states.push_zeros(self.words);
         for &w in &self.unset_words {
@@ -3348,10 +3344,11 @@ mod tests {
             let n = 3 * (1 << VAR_SHIFT) + 123;
             for g in 0..n {
                 let k = key(g);
-                assert!(ks.fits(k.len()));
                 let before = ks.bytes();
-                let extra = ks.extra(k.len());
-                ks.push(&k);
+                let Some((cap, extra)) = ks.plan(k.len()) else {
+                    panic!("group {g} does not fit")
+                };
+                ks.push(&k, cap);
                 assert!(ks.bytes() <= before + extra, "group {g}: {} > {before} + {extra}", ks.bytes());
             }
             let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();

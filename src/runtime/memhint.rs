@@ -141,6 +141,9 @@ impl Words {
         self.len += n;
     }
 
+    // Out of line: `push_zeros` runs once a group, a growth once per doubling.
+    #[cold]
+    #[inline(never)]
     fn reallocate(&mut self, cap: usize) {
         let (old, bytes) = (Words::bytes_of(self.cap), Words::bytes_of(cap));
         if mapped(old) {

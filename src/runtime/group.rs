@@ -1182,7 +1182,11 @@ impl KeyStore {
                 // Short: the first chunk (no estimate) doubles, a later one (sized as the
                 // previous) grows by an eighth.
                 Some(c) if c.capacity() - c.len() < len => {
-                    let more = if self.chunks.len() == 1 { c.capacity() } else { c.capacity() / 8 };
+                    let more = if self.chunks.len() == 1 {
+                        c.capacity()
+                    } else {
+                        c.capacity() / 8
+                    };
                     (c.capacity() + more).max(c.len() + len)
                 }
                 Some(_) => 0,
@@ -1200,16 +1204,15 @@ impl KeyStore {
     #[inline]
     fn plan(&self, len: usize) -> Option<(usize, usize)> {
         let cap = self.next_chunk(len);
-        let extra = cap
-            + if self.fixed.is_none() {
+        let extra =
+            cap + if self.fixed.is_none() {
                 if cap > u32::MAX as usize {
                     return None;
                 }
                 growth(&self.starts, 1)
             } else {
                 0
-            }
-            + growth(&self.chunks, 1);
+            } + growth(&self.chunks, 1);
         Some((cap, extra))
     }
 
@@ -3349,7 +3352,11 @@ mod tests {
                     panic!("group {g} does not fit")
                 };
                 ks.push(&k, cap);
-                assert!(ks.bytes() <= before + extra, "group {g}: {} > {before} + {extra}", ks.bytes());
+                assert!(
+                    ks.bytes() <= before + extra,
+                    "group {g}: {} > {before} + {extra}",
+                    ks.bytes()
+                );
             }
             let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();
             assert_eq!(ks.chunk_bytes, caps);

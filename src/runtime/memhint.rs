@@ -399,7 +399,12 @@ mod tests {
             assert_eq!(w.as_ptr() as usize % HUGE, 0);
             assert!(w[n..].iter().all(|&x| x == 0));
             let first = &w[..HUGE_MIN_BYTES / 8 + 1];
-            assert!(first.iter().enumerate().all(|(i, &x)| x == i as u64 * 3 + 1));
+            assert!(
+                first
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == i as u64 * 3 + 1)
+            );
         }
         // Prefetching anywhere, even past the end, is harmless.
         prefetch(w.as_ptr().wrapping_add(1 << 30));

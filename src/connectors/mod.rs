@@ -992,7 +992,10 @@ mod fast_parse_tests {
         }
         assert_eq!(g.text(12.5, &mut tmp), None);
         g.reset();
-        assert_eq!(g.text(-0.05, &mut tmp).map(|r| &tmp[r]), Some(&b"-0.05"[..]));
+        assert_eq!(
+            g.text(-0.05, &mut tmp).map(|r| &tmp[r]),
+            Some(&b"-0.05"[..])
+        );
     }
 
     #[test]

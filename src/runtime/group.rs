@@ -34,11 +34,12 @@
 //! Memory (about 40 bytes per group for an int key and two aggregates, plus the key bytes):
 //! - keys are stored once, in their canonical encoding ([`Enc`]: 9 bytes per column if every key
 //!   column is fixed-width, else compact — a length byte per column, ints in the bytes they
-//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in chunks allocated at
-//!   their final size ([`KeyStore`]: no doubling vector, so no copy on growth and no unused
-//!   half; fixed-width keys are found by position, variable-width ones by one start offset per
-//!   group); they are decoded when the groups are written out, and the chunks of groups already
-//!   written out can be freed ([`GroupTable::free_before`]);
+//!   need: the H2O q10 key of three short strings and three ints takes 32 bytes), back to back in
+//!   chunks of a fixed number of groups ([`KeyStore`]: no doubling vector of all the keys, so
+//!   no copy of them on growth and no unused half; fixed-width keys are found by position,
+//!   variable-width ones by a 4-byte start offset per group in its chunk of 4096); they are
+//!   decoded when the groups are written out, and the chunks of groups already written out can
+//!   be freed ([`GroupTable::free_before`]);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
@@ -1163,28 +1164,34 @@ fn decode_into(
 
 /// Keys per chunk of fixed-width keys: about this many bytes.
 const FIXED_CHUNK: usize = 16 << 10;
-/// The first and the largest chunk of variable-width keys (a longer key gets a chunk of its own).
+/// Variable-width keys: groups per chunk (as a shift), and the first chunk's first capacity.
+const VAR_SHIFT: u32 = 12;
 const VAR_CHUNK_MIN: usize = 16 << 10;
-const VAR_CHUNK_MAX: usize = 1 << 20;
 
-/// The encoded keys of a table, each stored once, back to back in chunks that are allocated at
-/// their final size (no doubling: no copy on growth and no unused half, and the memory limit
-/// is checked against the exact next allocation). Groups are numbered in insertion order, so
-/// once the groups before `g` are written out, the chunks that hold only them can be freed
-/// ([`KeyStore::free_before`]) while the rest is emitted.
+/// The encoded keys of a table, each stored once, back to back in chunks of a fixed number of
+/// groups. Fixed-width chunks are allocated at their final size; a variable-width chunk at the
+/// previous chunk's bytes and a thirty-second more, grown by an eighth when that is short (the
+/// first one starts at [`VAR_CHUNK_MIN`] and doubles); the memory limit is checked against the
+/// exact next allocation. Groups are numbered in insertion order, so once the groups before `g` are
+/// written out, the chunks that hold only them can be freed ([`KeyStore::free_before`]) while
+/// the rest is emitted.
 struct KeyStore {
     chunks: Vec<Vec<u8>>,
     /// Fixed-width keys: `(width, shift)`, key `g` is the `g & (2^shift - 1)`th of chunk
     /// `g >> shift` (found by position: no per-group offset).
     fixed: Option<(usize, u32)>,
-    /// Variable-width keys: where each group's key starts, `(chunk << 32) | offset`; it ends
-    /// where the next group's starts if that is in the same chunk, else at the chunk's end.
-    starts: Vec<u64>,
+    /// Variable-width keys (in chunks of `2^VAR_SHIFT` groups): where each group's key starts
+    /// in its chunk `g >> VAR_SHIFT`; it ends where the next group's starts if that is in the
+    /// same chunk, else at the chunk's end.
+    starts: Vec<u32>,
     /// Bytes of the live chunks.
     chunk_bytes: usize,
     /// Chunks `..freed` are released.
     freed: usize,
 }
+
+/// Groups of a chunk of variable-width keys, less one.
+const VAR_MASK: usize = (1 << VAR_SHIFT) - 1;
 
 impl KeyStore {
     fn new(width: Option<usize>) -> KeyStore {
@@ -1203,7 +1210,7 @@ impl KeyStore {
 
     fn bytes(&self) -> usize {
         self.chunk_bytes
-            + self.starts.capacity() * 8
+            + self.starts.capacity() * 4
             + self.chunks.capacity() * std::mem::size_of::<Vec<u8>>()
     }
 
@@ -1215,13 +1222,12 @@ impl KeyStore {
                 &self.chunks[g >> shift][o..o + w]
             }
             None => {
-                let s = self.starts[g];
-                let c = (s >> 32) as usize;
+                let chunk = &self.chunks[g >> VAR_SHIFT];
                 let end = match self.starts.get(g + 1) {
-                    Some(&n) if (n >> 32) as usize == c => n as u32 as usize,
-                    _ => self.chunks[c].len(),
+                    Some(&n) if (g + 1) & VAR_MASK != 0 => n as usize,
+                    _ => chunk.len(),
                 };
-                &self.chunks[c][s as u32 as usize..end]
+                &chunk[self.starts[g] as usize..end]
             }
         }
     }
@@ -1244,9 +1250,9 @@ impl KeyStore {
     #[inline(always)]
     fn prefetch_bytes(&self, g: usize) {
         if let Some(&s) = self.starts.get(g)
-            && let Some(c) = self.chunks.get((s >> 32) as usize)
+            && let Some(c) = self.chunks.get(g >> VAR_SHIFT)
         {
-            memhint::prefetch(c.as_ptr().wrapping_add(s as u32 as usize));
+            memhint::prefetch(c.as_ptr().wrapping_add(s as usize));
         }
     }
 
@@ -1256,56 +1262,87 @@ impl KeyStore {
         let key = self.get(g);
         let tail = match self.fixed {
             Some(_) => key,
-            None => {
-                let s = self.starts[g];
-                &self.chunks[(s >> 32) as usize][s as u32 as usize..]
-            }
+            None => &self.chunks[g >> VAR_SHIFT][self.starts[g] as usize..],
         };
         (key, tail)
     }
 
-    /// The capacity of a new chunk for a `len`-byte key, or 0 if it fits the current one.
+    /// The capacity a push of a `len`-byte key gives its chunk: a new chunk's, a grown one's,
+    /// or 0 if the key fits the current chunk.
     #[inline]
     fn next_chunk(&self, len: usize) -> usize {
-        let full = match (self.chunks.last(), self.fixed) {
-            (None, _) => true,
-            (Some(c), Some((w, shift))) => c.len() >= w << shift,
-            (Some(c), None) => c.capacity() - c.len() < len,
-        };
         match self.fixed {
-            _ if !full => 0,
-            Some((w, shift)) => w << shift,
-            None => (VAR_CHUNK_MIN << self.chunks.len().min(8))
-                .min(VAR_CHUNK_MAX)
-                .max(len),
+            Some((w, shift)) => match self.chunks.last() {
+                Some(c) if c.len() < w << shift => 0,
+                _ => w << shift,
+            },
+            None => match self.chunks.get(self.starts.len() >> VAR_SHIFT) {
+                // The last chunk is full (of groups): a new one about as large.
+                None => self
+                    .chunks
+                    .last()
+                    .map_or(VAR_CHUNK_MIN, |c| c.len() + c.len() / 32)
+                    .max(len),
+                // Short: the first chunk (no estimate) doubles, a later one (sized as the
+                // previous) grows by an eighth.
+                Some(c) if c.capacity() - c.len() < len => {
+                    let more = if self.chunks.len() == 1 {
+                        c.capacity()
+                    } else {
+                        c.capacity() / 8
+                    };
+                    (c.capacity() + more).max(c.len() + len)
+                }
+                Some(_) => 0,
+            },
         }
     }
 
-    /// The bytes pushing a `len`-byte key would allocate.
+    /// What pushing a `len`-byte key takes: the capacity its chunk gets ([`next_chunk`]: 0 if
+    /// it fits) and the bytes it would allocate (a grown chunk: its new capacity, the old one
+    /// is freed once copied); `None` if it cannot be pushed: a chunk of variable-width keys
+    /// holds at most 4 GiB (its starts are `u32`; every chunk's capacity is checked here, so a
+    /// key that fits a chunk's room ends within it).
+    ///
+    /// [`next_chunk`]: KeyStore::next_chunk
     #[inline]
-    fn extra(&self, len: usize) -> usize {
-        self.next_chunk(len)
-            + if self.fixed.is_none() {
+    fn plan(&self, len: usize) -> Option<(usize, usize)> {
+        let cap = self.next_chunk(len);
+        let extra =
+            cap + if self.fixed.is_none() {
+                if cap > u32::MAX as usize {
+                    return None;
+                }
                 growth(&self.starts, 1)
             } else {
                 0
-            }
-            + growth(&self.chunks, 1)
+            } + growth(&self.chunks, 1);
+        Some((cap, extra))
     }
 
-    /// Appends the next group's key (a fixed-width key must be `width` bytes).
+    /// Appends the next group's key, `cap` from its [`KeyStore::plan`] (a fixed-width key must
+    /// be `width` bytes).
     #[inline]
-    fn push(&mut self, key: &[u8]) {
-        let cap = self.next_chunk(key.len());
-        // (A table without keys stores its one empty key in an empty first chunk.)
-        if cap > 0 || self.chunks.is_empty() {
+    fn push(&mut self, key: &[u8], cap: usize) {
+        let new = match self.fixed {
+            // (A table without keys stores its one empty key in an empty first chunk.)
+            Some(_) => cap > 0 || self.chunks.is_empty(),
+            None => self.chunks.len() <= self.starts.len() >> VAR_SHIFT,
+        };
+        if new {
             self.chunks.push(Vec::with_capacity(cap));
             self.chunk_bytes += cap;
+        } else if cap > 0
+            && let Some(c) = self.chunks.last_mut()
+        {
+            self.chunk_bytes -= c.capacity();
+            c.reserve_exact(cap - c.len());
+            self.chunk_bytes += c.capacity();
         }
         let c = self.chunks.len() - 1;
         let chunk = &mut self.chunks[c];
         if self.fixed.is_none() {
-            self.starts.push(((c as u64) << 32) | chunk.len() as u64);
+            self.starts.push(chunk.len() as u32);
         }
         chunk.extend_from_slice(key);
     }
@@ -1317,7 +1354,7 @@ impl KeyStore {
         } else {
             match self.fixed {
                 Some((_, shift)) => g >> shift,
-                None => (self.starts[g] >> 32) as usize,
+                None => g >> VAR_SHIFT,
             }
         };
         while self.freed < upto {
@@ -1715,7 +1752,13 @@ impl GroupTable {
         if self.groups >= u32::MAX as usize - 1 {
             return Err("more than 4 billion groups".into());
         }
-        let extra = self.keys.extra(key.len())
+        let Some((cap, key_extra)) = self.keys.plan(key.len()) else {
+            return Err(format!(
+                "the keys of {} groups take more than 4 GiB",
+                1 << VAR_SHIFT
+            ));
+        };
+        let extra = key_extra
             + self.states.growth_bytes(self.words)
             + self.group_hashes.as_ref().map_or(0, |v| growth(v, 1));
         if extra > 0 && self.bytes() + extra > self.limit {
@@ -1732,7 +1775,7 @@ impl GroupTable {
             }
         }
         let g = self.groups;
-        self.keys.push(key);
+        self.keys.push(key, cap);
         let start = self.states.len();
         self.states.push_zeros(self.words);
         for &w in &self.unset_words {
@@ -3334,7 +3377,11 @@ mod tests {
         rows: &[(Option<i64>, i64)],
         batch: usize,
         limit: usize,
-    ) -> (std::collections::HashMap<Option<i64>, (i64, i64)>, GroupTable, usize) {
+    ) -> (
+        std::collections::HashMap<Option<i64>, (i64, i64)>,
+        GroupTable,
+        usize,
+    ) {
         let t = RowType::new(vec![
             Field {
                 name: "k".into(),
@@ -3400,7 +3447,9 @@ mod tests {
         (got, g, stops)
     }
 
-    fn plain_int_fold(rows: &[(Option<i64>, i64)]) -> std::collections::HashMap<Option<i64>, (i64, i64)> {
+    fn plain_int_fold(
+        rows: &[(Option<i64>, i64)],
+    ) -> std::collections::HashMap<Option<i64>, (i64, i64)> {
         let mut want: std::collections::HashMap<Option<i64>, (i64, i64)> = Default::default();
         for &(k, v) in rows {
             let e = want.entry(k).or_default();
@@ -3425,7 +3474,9 @@ mod tests {
                 0..4096 => 5000 + (seed % 5000) as i64,
                 _ => -3000 + (seed % 43_000) as i64,
             };
-            let k = (!(seed >> 40).is_multiple_of(29)).then_some(k).filter(|_| i % 7 != 3);
+            let k = (!(seed >> 40).is_multiple_of(29))
+                .then_some(k)
+                .filter(|_| i % 7 != 3);
             rows.push((k, i % 13 - 4));
         }
         let want = plain_int_fold(&rows);
@@ -3459,7 +3510,11 @@ mod tests {
         let far: Vec<(Option<i64>, i64)> = (0..20_000)
             .map(|i| (Some((i % 3000) * 1_000_003 - 7), 2))
             .collect();
-        for rows in [[near.clone(), far.clone()].concat(), far.clone(), near.clone()] {
+        for rows in [
+            [near.clone(), far.clone()].concat(),
+            far.clone(),
+            near.clone(),
+        ] {
             let want = plain_int_fold(&rows);
             let (got, g, _) = int_key_sums(&rows, 4096, usize::MAX);
             assert_eq!(got, want);
@@ -3515,7 +3570,11 @@ mod tests {
                         0 => Value::Null,
                         // Lengths 0..=21: "", "a", "a\0", …, each a prefix of the next.
                         n => {
-                            let mut s: String = format!("{k}#").chars().cycle().take(n as usize - 1).collect();
+                            let mut s: String = format!("{k}#")
+                                .chars()
+                                .cycle()
+                                .take(n as usize - 1)
+                                .collect();
                             if n % 5 == 0 {
                                 s.push('\0');
                             }
@@ -3552,7 +3611,10 @@ mod tests {
                 let (Value::Int(c), Value::Int(s)) = (&r[1], &r[2]) else {
                     panic!("{r:?}")
                 };
-                assert!(got.insert(format!("{:?}", r[0]), (*c, *s)).is_none(), "{r:?}");
+                assert!(
+                    got.insert(format!("{:?}", r[0]), (*c, *s)).is_none(),
+                    "{r:?}"
+                );
             }
             assert_eq!(got, want, "{distinct} keys");
         }
@@ -3774,6 +3836,57 @@ mod tests {
             g.free_before(from);
         }
         assert!(g.bytes() < 32 << 10, "{}", g.bytes());
+    }
+
+    /// Variable-width keys in chunks of `2^VAR_SHIFT` groups: every key comes back (across
+    /// chunk ends, a key longer than a chunk's room, a grown chunk), the bytes counted are the
+    /// chunks' capacities, and `clear` and `free_before` keep that true.
+    #[test]
+    fn variable_keys_come_back_across_chunks() {
+        let key = |g: usize| -> Vec<u8> {
+            let n = match g % 1000 {
+                7 => 70_000,
+                _ => 1 + (g * 7919) % 40,
+            };
+            (0..n).map(|i| (g + i) as u8).collect()
+        };
+        let mut ks = KeyStore::new(None);
+        for round in 0..2 {
+            let n = 3 * (1 << VAR_SHIFT) + 123;
+            for g in 0..n {
+                let k = key(g);
+                let before = ks.bytes();
+                let Some((cap, extra)) = ks.plan(k.len()) else {
+                    panic!("group {g} does not fit")
+                };
+                ks.push(&k, cap);
+                assert!(
+                    ks.bytes() <= before + extra,
+                    "group {g}: {} > {before} + {extra}",
+                    ks.bytes()
+                );
+            }
+            let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();
+            assert_eq!(ks.chunk_bytes, caps);
+            assert_eq!(ks.chunks.len(), 4);
+            for g in 0..n {
+                assert_eq!(ks.get(g), &key(g)[..], "round {round}, group {g}");
+                let (k, tail) = ks.get_with_tail(g);
+                assert_eq!(&tail[..k.len()], k);
+            }
+            if round == 0 {
+                ks.clear();
+                assert_eq!(ks.chunks.len(), 1);
+            } else {
+                ks.free_before(2 << VAR_SHIFT, n);
+                assert_eq!(ks.freed, 2);
+                assert_eq!(ks.get(n - 1), &key(n - 1)[..]);
+                let caps: usize = ks.chunks.iter().map(|c| c.capacity()).sum();
+                assert_eq!(ks.chunk_bytes, caps);
+                ks.free_before(n, n);
+                assert_eq!(ks.chunk_bytes, 0);
+            }
+        }
     }
 
     /// Partial states carry the encoded key and its hash; a key of the wrong width for a

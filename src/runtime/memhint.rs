@@ -32,6 +32,12 @@ const HUGE: usize = 2 << 20;
 /// probed at random takes one page fault and one TLB entry per 2 MiB instead of per 4 KiB.
 /// New words are written as zeros (never mapped from the kernel's zero page first: a write to
 /// such a page costs a copy-on-write fault and a TLB shootdown of every thread's CPU).
+///
+/// On Linux such a large buffer is a mapping of its own, and it grows by `mremap`: its pages
+/// move to the larger (2 MiB-aligned) place without a copy, so a growth neither copies the
+/// words, nor faults in and zeroes a second set of pages, nor holds the old and the new buffer
+/// at once; the capacity past the length is address space only until it is written. Smaller
+/// buffers (and every buffer elsewhere) come from the global allocator and grow by copying.
 pub struct Words {
     ptr: std::ptr::NonNull<u64>,
     len: usize,
@@ -47,6 +53,13 @@ impl Default for Words {
     fn default() -> Words {
         Words::new()
     }
+}
+
+/// Whether a buffer of `bytes` is a mapping of its own (grown by `mremap`), not the global
+/// allocator's.
+#[inline]
+fn mapped(bytes: usize) -> bool {
+    cfg!(target_os = "linux") && bytes >= HUGE_MIN_BYTES
 }
 
 impl Words {
@@ -66,9 +79,15 @@ impl Words {
     }
 
     fn layout(cap: usize) -> std::alloc::Layout {
-        let bytes = cap.checked_mul(8).unwrap_or_else(|| capacity_overflow());
+        let bytes = Words::bytes_of(cap);
         let align = if bytes >= HUGE_MIN_BYTES { HUGE } else { 64 };
         std::alloc::Layout::from_size_align(bytes, align).unwrap_or_else(|_| capacity_overflow())
+    }
+
+    fn bytes_of(cap: usize) -> usize {
+        cap.checked_mul(8)
+            .filter(|&b| b <= isize::MAX as usize - HUGE)
+            .unwrap_or_else(|| capacity_overflow())
     }
 
     pub fn len(&self) -> usize {
@@ -122,19 +141,35 @@ impl Words {
         self.len += n;
     }
 
+    // Out of line: `push_zeros` runs once a group, a growth once per doubling.
+    #[cold]
+    #[inline(never)]
     fn reallocate(&mut self, cap: usize) {
-        let layout = Words::layout(cap);
-        // SAFETY: `cap > 0` here (a push of at least one word), so the layout is not empty.
-        let new = unsafe { std::alloc::alloc(layout) } as *mut u64;
-        let Some(new) = std::ptr::NonNull::new(new) else {
-            std::alloc::handle_alloc_error(layout)
-        };
-        if layout.size() >= HUGE_MIN_BYTES {
-            advise_range(new.as_ptr() as usize, layout.size());
+        let (old, bytes) = (Words::bytes_of(self.cap), Words::bytes_of(cap));
+        if mapped(old) {
+            self.ptr = remap(self.ptr, old, bytes);
+            self.cap = cap;
+            return;
         }
+        let new = if mapped(bytes) {
+            map(bytes)
+        } else {
+            let layout = Words::layout(cap);
+            // SAFETY: `cap > 0` here (a push of at least one word), so the layout is not
+            // empty.
+            let new = unsafe { std::alloc::alloc(layout) } as *mut u64;
+            let Some(new) = std::ptr::NonNull::new(new) else {
+                std::alloc::handle_alloc_error(layout)
+            };
+            if layout.size() >= HUGE_MIN_BYTES {
+                advise_range(new.as_ptr() as usize, layout.size());
+            }
+            new
+        };
         if self.cap > 0 {
             // SAFETY: the old buffer holds `len` initialized words, the new one room for
-            // `cap >= len`; they do not overlap; the old one was allocated with this layout.
+            // `cap >= len`; they do not overlap; the old one came from the global allocator
+            // (not `mapped`, checked above) with this layout.
             unsafe {
                 std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), new.as_ptr(), self.len);
                 std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, Words::layout(self.cap));
@@ -148,6 +183,119 @@ impl Words {
 #[cold]
 fn capacity_overflow() -> ! {
     panic!("group table: capacity overflow")
+}
+
+/// The failure of a mapping of `bytes` (as the global allocator's failure is reported).
+#[cold]
+fn map_failed(bytes: usize) -> ! {
+    std::alloc::handle_alloc_error(
+        std::alloc::Layout::from_size_align(bytes, HUGE).unwrap_or_else(|_| capacity_overflow()),
+    )
+}
+
+/// A fresh 2 MiB-aligned private anonymous mapping of `bytes` (a multiple of 8, at least
+/// [`HUGE_MIN_BYTES`]), read-write if `rw`, else address space only; the kernel rounds its
+/// length up to whole pages.
+#[cfg(target_os = "linux")]
+fn reserve(bytes: usize, rw: bool) -> std::ptr::NonNull<u64> {
+    let span = bytes + HUGE;
+    let prot = if rw {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else {
+        libc::PROT_NONE
+    };
+    // SAFETY: a new anonymous mapping at an address the kernel picks: it aliases nothing.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            span,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        map_failed(bytes);
+    }
+    let start = p as usize;
+    let aligned = (start + HUGE - 1) & !(HUGE - 1);
+    let end = (aligned + bytes + PAGE - 1) & !(PAGE - 1);
+    let tail = (start + span + PAGE - 1) & !(PAGE - 1);
+    // SAFETY: the mapping just made is `start..tail` (`span` rounded up to pages); both
+    // ranges are page-aligned and inside it (`aligned - start <= HUGE - PAGE`, so `end <=
+    // tail - PAGE`), and nothing refers to them.
+    unsafe {
+        if aligned > start {
+            libc::munmap(p, aligned - start);
+        }
+        if tail > end {
+            libc::munmap(end as *mut libc::c_void, tail - end);
+        }
+    }
+    // SAFETY: `aligned` is in the mapping, so not null.
+    unsafe { std::ptr::NonNull::new_unchecked(aligned as *mut u64) }
+}
+
+const PAGE: usize = 4096;
+
+/// A new read-write buffer of `bytes` on its own mapping, asking for huge pages.
+#[cfg(target_os = "linux")]
+fn map(bytes: usize) -> std::ptr::NonNull<u64> {
+    let p = reserve(bytes, true);
+    advise_mapping(p.as_ptr() as usize, bytes);
+    p
+}
+
+/// The buffer `p` of `old` bytes (made by [`map`] or [`remap`]) grown to `new` bytes, moved
+/// (with its pages, not copied) to a 2 MiB-aligned place.
+#[cfg(target_os = "linux")]
+fn remap(p: std::ptr::NonNull<u64>, old: usize, new: usize) -> std::ptr::NonNull<u64> {
+    let to = reserve(new, false);
+    // SAFETY: `p..p + old` is our own mapping (nothing else refers to it once moved: `Words`
+    // owns it); `to..to + new` is a reservation of ours that MREMAP_FIXED replaces. The moved
+    // pages keep their contents, and the new ones read as zeros.
+    let q = unsafe {
+        libc::mremap(
+            p.as_ptr() as *mut libc::c_void,
+            old,
+            new,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to.as_ptr() as *mut libc::c_void,
+        )
+    };
+    if q == libc::MAP_FAILED {
+        map_failed(new);
+    }
+    advise_mapping(q as usize, new);
+    to
+}
+
+/// Asks for transparent huge pages over the whole of our own mapping `start..start + bytes`
+/// (its last partial 2 MiB too: advising only the whole 2 MiB pages would split the mapping in
+/// two, and `mremap` moves only a range of one mapping). A failure is ignored, as in
+/// [`advise_range`].
+#[cfg(target_os = "linux")]
+fn advise_mapping(start: usize, bytes: usize) {
+    // SAFETY: the range (rounded up to pages) is one mapping of ours; MADV_HUGEPAGE changes how
+    // the kernel backs its pages, never their contents.
+    unsafe {
+        libc::madvise(
+            start as *mut libc::c_void,
+            (bytes + PAGE - 1) & !(PAGE - 1),
+            libc::MADV_HUGEPAGE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn map(_: usize) -> std::ptr::NonNull<u64> {
+    unreachable!("only Linux maps its own buffers")
+}
+
+#[cfg(not(target_os = "linux"))]
+fn remap(_: std::ptr::NonNull<u64>, _: usize, _: usize) -> std::ptr::NonNull<u64> {
+    unreachable!("only Linux maps its own buffers")
 }
 
 impl std::ops::Deref for Words {
@@ -167,7 +315,17 @@ impl std::ops::DerefMut for Words {
 
 impl Drop for Words {
     fn drop(&mut self) {
-        if self.cap > 0 {
+        if self.cap == 0 {
+            return;
+        }
+        let bytes = Words::bytes_of(self.cap);
+        if mapped(bytes) {
+            #[cfg(target_os = "linux")]
+            // SAFETY: our own mapping of `bytes` (made by `map` or `remap`), not used again.
+            unsafe {
+                libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, bytes);
+            }
+        } else {
             // SAFETY: allocated in `reallocate` with this layout.
             unsafe { std::alloc::dealloc(self.ptr.as_ptr() as *mut u8, Words::layout(self.cap)) };
         }
@@ -229,7 +387,27 @@ mod tests {
         assert!(w.is_empty());
         w.push_zeros(3);
         assert_eq!(&w[..], &[0, 0, 0]);
+        // Large buffers grow by moving their pages (Linux): the words stay, the new ones are
+        // zeros, the buffer stays 2 MiB-aligned.
+        let mut w = Words::zeroed(HUGE_MIN_BYTES / 8 + 1);
+        for (i, x) in w.iter_mut().enumerate() {
+            *x = i as u64 * 3 + 1;
+        }
+        for _ in 0..3 {
+            let n = w.len();
+            w.push_zeros(n);
+            assert_eq!(w.as_ptr() as usize % HUGE, 0);
+            assert!(w[n..].iter().all(|&x| x == 0));
+            let first = &w[..HUGE_MIN_BYTES / 8 + 1];
+            assert!(
+                first
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &x)| x == i as u64 * 3 + 1)
+            );
+        }
         // Prefetching anywhere, even past the end, is harmless.
         prefetch(w.as_ptr().wrapping_add(1 << 30));
+        drop(w);
     }
 }

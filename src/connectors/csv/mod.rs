@@ -808,8 +808,8 @@ impl SourceReader for CsvReader {
 
 // ---- sink -----------------------------------------------------------------------------------
 
-use super::{CentsGuess, float_text_full};
 use super::outbuf::{self, OutBuf};
+use super::{CentsGuess, float_text_full};
 
 pub struct CsvSink;
 
@@ -1693,9 +1693,7 @@ mod tests {
             },
         ]);
         let mut xs: Vec<Value> = (1..20).map(|i| Value::Float(i as f64 / 3.0)).collect();
-        xs.extend(
-            [12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float),
-        );
+        xs.extend([12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float));
         xs.extend((0..20).map(|i| Value::Float(i as f64 * 1.25)));
         xs.push(Value::Null);
         let rows: Vec<Vec<Value>> = xs

@@ -1581,21 +1581,7 @@ impl GroupTable {
     /// index slot where a new group of that hash goes.
     #[inline(always)]
     fn probe(&self, h32: u32, same: impl Fn(&[u8]) -> bool) -> Result<usize, usize> {
-        let mask = self.index.len() - 1;
-        let mut i = h32 as usize & mask;
-        loop {
-            let s = self.index[i];
-            if s == 0 {
-                return Err(i);
-            }
-            if (s >> 32) as u32 == h32 {
-                let g = (s & 0xffff_ffff) as usize - 1;
-                if same(self.key(g)) {
-                    return Ok(g);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe_group(h32, |g| same(self.key(g)))
     }
 
     /// [`GroupTable::probe`] of a short key `k` ([`small_key`]) of a table with inline keys:
@@ -1603,6 +1589,16 @@ impl GroupTable {
     /// key; a stored key longer than 16 bytes has kind 0, which no short key has).
     #[inline(always)]
     fn probe_inline(&self, h32: u32, iw: usize, k: [u64; 3]) -> Result<usize, usize> {
+        self.probe_group(h32, |g| {
+            let at = g * self.words + iw;
+            self.states[at] == k[0] && self.states[at + 1] == k[1] && self.states[at + 2] == k[2]
+        })
+    }
+
+    /// The group hashed like `h32` that `same` accepts, or the index slot where a new group of
+    /// that hash goes.
+    #[inline(always)]
+    fn probe_group(&self, h32: u32, same: impl Fn(usize) -> bool) -> Result<usize, usize> {
         let mask = self.index.len() - 1;
         let mut i = h32 as usize & mask;
         loop {
@@ -1612,11 +1608,7 @@ impl GroupTable {
             }
             if (s >> 32) as u32 == h32 {
                 let g = (s & 0xffff_ffff) as usize - 1;
-                let at = g * self.words + iw;
-                if self.states[at] == k[0]
-                    && self.states[at + 1] == k[1]
-                    && self.states[at + 2] == k[2]
-                {
+                if same(g) {
                     return Ok(g);
                 }
             }
@@ -3370,22 +3362,13 @@ mod tests {
         (t, layout)
     }
 
-    /// Count and int sum by one nullable int key of `rows` (`(key, value)`), added in batches
-    /// of `batch` rows to a table limited to `limit` bytes (spilled — emitted and cleared — at
-    /// each stop, as the operator does), summed over the emitted groups: what a plain fold gives.
-    fn int_key_sums(
-        rows: &[(Option<i64>, i64)],
-        batch: usize,
-        limit: usize,
-    ) -> (
-        std::collections::HashMap<Option<i64>, (i64, i64)>,
-        GroupTable,
-        usize,
-    ) {
+    /// Rows `(k: key?, v: int)`, the layout `group k { n: count(), sum: sum(v) }`, the key's
+    /// row type and the output's.
+    fn key_count_sum(key: Scalar) -> (RowType, GroupLayout, RowType, RowType) {
         let t = RowType::new(vec![
             Field {
                 name: "k".into(),
-                ty: Type::nullable(Scalar::Int),
+                ty: Type::nullable(key),
             },
             Field {
                 name: "v".into(),
@@ -3393,7 +3376,7 @@ mod tests {
             },
         ]);
         let layout = GroupLayout {
-            keys: vec![(0, Scalar::Int)],
+            keys: vec![(0, key)],
             aggs: vec![
                 (AggFunc::Count, None),
                 (AggFunc::Sum, Some((1, Scalar::Int))),
@@ -3407,6 +3390,22 @@ mod tests {
                 ty: Type::nullable(Scalar::Int),
             });
         }
+        (t, layout, kt, ot)
+    }
+
+    /// Count and int sum by one nullable int key of `rows` (`(key, value)`), added in batches
+    /// of `batch` rows to a table limited to `limit` bytes (spilled — emitted and cleared — at
+    /// each stop, as the operator does), summed over the emitted groups: what a plain fold gives.
+    fn int_key_sums(
+        rows: &[(Option<i64>, i64)],
+        batch: usize,
+        limit: usize,
+    ) -> (
+        std::collections::HashMap<Option<i64>, (i64, i64)>,
+        GroupTable,
+        usize,
+    ) {
+        let (t, layout, kt, ot) = key_count_sum(Scalar::Int);
         let mut g = GroupTable::new(layout, kt);
         g.set_limit(limit);
         let mut got: std::collections::HashMap<Option<i64>, (i64, i64)> = Default::default();
@@ -3535,31 +3534,7 @@ mod tests {
     /// then found by the other, on small tables and on tables past the prefetching bound.
     #[test]
     fn inline_string_keys_group_exactly_like_a_fold() {
-        let t = RowType::new(vec![
-            Field {
-                name: "s".into(),
-                ty: Type::nullable(Scalar::Str),
-            },
-            Field {
-                name: "v".into(),
-                ty: Type::INT,
-            },
-        ]);
-        let layout = GroupLayout {
-            keys: vec![(0, Scalar::Str)],
-            aggs: vec![
-                (AggFunc::Count, None),
-                (AggFunc::Sum, Some((1, Scalar::Int))),
-            ],
-        };
-        let kt = RowType::new(vec![t.fields[0].clone()]);
-        let mut ot = kt.clone();
-        for name in ["n", "sum"] {
-            ot.fields.push(Field {
-                name: name.into(),
-                ty: Type::nullable(Scalar::Int),
-            });
-        }
+        let (t, layout, kt, ot) = key_count_sum(Scalar::Str);
         for distinct in [300u64, 50_000] {
             let mut seed = 0x2545_f491_4f6c_dd1du64;
             let rows: Vec<Vec<Value>> = (0..4 * distinct as i64)

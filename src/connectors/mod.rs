@@ -558,7 +558,9 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
             return None;
         }
     }
-    let v = m as f64 / POW10[frac];
+    // `m < 10^15 < 2^63`: the signed conversion (one instruction; the unsigned one is four)
+    // gives the same exact value.
+    let v = m as i64 as f64 / POW10[frac];
     Some(if neg { -v } else { v })
 }
 
@@ -594,7 +596,8 @@ pub fn fast_float_at(input: &[u8], s: usize, e: usize) -> Option<f64> {
             let x = digit_values(&w[p + 1..p + 9]) << (64 - 8 * f);
             if nondigits(x) == 0 {
                 let m = eight_digits(d << (64 - 8 * p)) * POW10_INT[f] + eight_digits(x);
-                let v = m as f64 / POW10[f];
+                // Exact as a signed conversion too (`m < 10^15`), and cheaper.
+                let v = m as i64 as f64 / POW10[f];
                 return Some(if neg { -v } else { v });
             }
         }

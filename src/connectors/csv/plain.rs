@@ -271,6 +271,13 @@ fn convert(
         }
         _ => {}
     }
+    // An empty field of a nullable column (which no fast path above takes) is null whatever
+    // its type, as `set_from_text` decides it through its general path: said here, without
+    // that call.
+    if text.is_empty() && ty.nullable {
+        out.set_null(row, col);
+        return true;
+    }
     set_from_text(out, row, col, text, ty).is_ok()
 }
 

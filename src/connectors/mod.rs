@@ -403,8 +403,21 @@ pub fn opt_delimiter(opts: &crate::job::Options) -> Result<u8, String> {
 
 // ---- values from text -----------------------------------------------------------------------
 
+/// The rule for an empty field of a nullable column, whatever its type: null. Sets it and says
+/// true for such a field; false (nothing set) for any other. [`set_from_text`] applies it first;
+/// the CSV reader's fast path applies it before falling back to that call.
+#[inline(always)]
+pub fn set_empty_as_null(out: &mut Batch, row: usize, col: usize, text: &[u8], ty: Type) -> bool {
+    if text.is_empty() && ty.nullable {
+        out.set_null(row, col);
+        return true;
+    }
+    false
+}
+
 /// Stores the text of one field into `out[row][col]` as type `ty`. An empty field is null for a
-/// nullable column, the empty string for a `str` column, and an error otherwise.
+/// nullable column ([`set_empty_as_null`]), the empty string for a `str` column, and an error
+/// otherwise.
 pub fn set_from_text(
     out: &mut Batch,
     row: usize,
@@ -412,6 +425,9 @@ pub fn set_from_text(
     text: &[u8],
     ty: Type,
 ) -> Result<(), String> {
+    if set_empty_as_null(out, row, col, text, ty) {
+        return Ok(());
+    }
     // Fast paths for the common plain forms (ASCII digits only, so no UTF-8 check is needed);
     // anything else takes the general path below, with the same results and messages.
     match ty.scalar {
@@ -437,10 +453,6 @@ pub fn set_from_text(
     let s = std::str::from_utf8(text)
         .map_err(|e| format!("invalid UTF-8 (byte {} of the field)", e.valid_up_to() + 1))?;
     if s.is_empty() {
-        if ty.nullable {
-            out.set_null(row, col);
-            return Ok(());
-        }
         if ty.scalar == Scalar::Str {
             out.set_str(row, col, "");
             return Ok(());

@@ -39,7 +39,9 @@
 //!   no copy of them on growth and no unused half; fixed-width keys are found by position,
 //!   variable-width ones by a 4-byte start offset per group in its chunk of 4096); they are
 //!   decoded when the groups are written out, and the chunks of groups already written out can
-//!   be freed ([`GroupTable::free_before`]);
+//!   be freed ([`GroupTable::free_before`], which also frees the index and gives back the
+//!   states' pages behind the emit, so that an operator after the group — a sort, the output's
+//!   page cache — reuses that memory);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
@@ -1504,8 +1506,8 @@ impl GroupTable {
     /// The bytes this table holds (its allocations).
     pub fn bytes(&self) -> usize {
         self.keys.bytes()
-            + self.index.capacity() * 8
-            + self.states.capacity() * 8
+            + self.index.bytes()
+            + self.states.bytes()
             + self.group_hashes.as_ref().map_or(0, |v| v.capacity() * 8)
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
@@ -1581,10 +1583,15 @@ impl GroupTable {
         self.keys.get(g)
     }
 
-    /// Frees the key storage of groups before `g` (already emitted: the table is not added to
-    /// again before `clear` or `release`).
+    /// Frees what groups before `g` hold (already emitted: the table is not added to again
+    /// before `clear` or `release`): their keys' chunks and their states' whole pages, and the
+    /// index (finding a group by its key is over).
     pub fn free_before(&mut self, g: usize) {
         self.keys.free_before(g, self.groups);
+        if self.index.capacity() > 0 {
+            self.index = memhint::Words::new();
+        }
+        self.states.discard_prefix(g.min(self.groups) * self.words);
     }
 
     /// The group whose stored key `same` accepts, among those hashed like `h32`, or the
@@ -3832,6 +3839,71 @@ mod tests {
             g.free_before(from);
         }
         assert!(g.bytes() < 32 << 10, "{}", g.bytes());
+    }
+
+    /// A table large enough for its index and states to be mappings of their own: emitted in
+    /// pieces with `free_before` after each, every group still comes out with its own key and
+    /// states (the discarded state pages are all before the groups still to come), and what the
+    /// table holds falls as it goes — the index at once, the states and keys behind the emit.
+    #[test]
+    fn emitting_frees_the_index_and_the_states_behind_it() {
+        let t = RowType::new(vec![
+            Field {
+                name: "a".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "b".into(),
+                ty: Type::INT,
+            },
+        ]);
+        let n = 400_000i64;
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int), (1, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::Count, None),
+                (AggFunc::Sum, Some((1, Scalar::Int))),
+            ],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        for part in 0..4 {
+            let rows: Vec<Vec<Value>> = (part * n / 4..(part + 1) * n / 4)
+                .map(|i| vec![Value::Int(i), Value::Int(i * 7)])
+                .collect();
+            g.update(&Batch::from_values(&t, &rows)).unwrap();
+        }
+        assert_eq!(g.groups(), n as usize);
+        let full = g.bytes();
+        let index = g.index.capacity() * 8;
+        assert!(index >= 4 << 20 && g.states.capacity() * 8 >= 4 << 20);
+        let mut from = 0;
+        let mut seen = 0i64;
+        let mut halfway = None;
+        while from < g.groups() {
+            let mut out = Batch::new(4);
+            from = g.emit(from, 10_000, usize::MAX, &mut out);
+            for r in 0..out.rows {
+                let a = out.get_int(r, 0);
+                assert_eq!(out.get_int(r, 1), a * 7);
+                assert_eq!(
+                    (out.get_int(r, 2), out.get_int(r, 3)),
+                    (1, a * 7),
+                    "group {a}"
+                );
+                seen += 1;
+            }
+            g.free_before(from);
+            if halfway.is_none() && from >= g.groups() / 2 {
+                halfway = Some(g.bytes());
+            }
+        }
+        assert_eq!(seen, n);
+        // The index went with the first piece; the keys' chunks behind the emit went too.
+        let halfway = halfway.unwrap();
+        assert!(
+            halfway <= full - index - (full - index) / 3,
+            "{full} {halfway}"
+        );
     }
 
     /// Variable-width keys in chunks of `2^VAR_SHIFT` groups: every key comes back (across

@@ -4,7 +4,8 @@
 //!
 //! Invariant: hints only. Nothing here changes a value: a prefetch never faults (any address
 //! may be given), a refused `madvise` leaves ordinary pages, and `Words` holds what a
-//! `Vec<u64>` would.
+//! `Vec<u64>` would — except the words its owner gave up with [`Words::discard_prefix`], which
+//! read as zeros afterwards.
 
 /// Tables smaller than this get no huge-page advice (they fit the caches; a 2 MiB page would
 /// be mostly unused).
@@ -42,6 +43,8 @@ pub struct Words {
     ptr: std::ptr::NonNull<u64>,
     len: usize,
     cap: usize,
+    /// Bytes at the start of the buffer whose pages were given back ([`Words::discard_prefix`]).
+    discarded: usize,
 }
 
 // SAFETY: `Words` owns its buffer, as a `Vec<u64>` does.
@@ -68,6 +71,7 @@ impl Words {
             ptr: std::ptr::NonNull::dangling(),
             len: 0,
             cap: 0,
+            discarded: 0,
         }
     }
 
@@ -102,6 +106,11 @@ impl Words {
         self.cap
     }
 
+    /// The bytes of the buffer less those given back by [`Words::discard_prefix`].
+    pub fn bytes(&self) -> usize {
+        self.cap * 8 - self.discarded
+    }
+
     pub fn as_ptr(&self) -> *const u64 {
         self.ptr.as_ptr()
     }
@@ -109,6 +118,37 @@ impl Words {
     /// Forgets the words, keeping the buffer.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.discarded = 0;
+    }
+
+    /// Gives the pages of the first `n` words back to the kernel, for an owner that never
+    /// reads those words again (a group table's states once written out): the whole 2 MiB
+    /// pages among them of a buffer on its own mapping (Linux), nothing otherwise. They read as
+    /// zeros afterwards. A job that writes its output as it frees its table then fills the
+    /// kernel's page cache with these pages rather than with memory it has never touched,
+    /// which is dear in a virtual machine (`bench/RESULTS.md`, 2026-12-03).
+    pub fn discard_prefix(&mut self, n: usize) {
+        #[cfg(target_os = "linux")]
+        if mapped(Words::bytes_of(self.cap)) {
+            // The buffer starts on a 2 MiB boundary (`reserve`).
+            let hi = (n.min(self.len) * 8) & !(HUGE - 1);
+            if hi > self.discarded {
+                // SAFETY: `discarded..hi` lies inside our own mapping (below `len` words);
+                // MADV_DONTNEED on private anonymous memory frees its pages, which read as
+                // zeros after (the owner reads none of them again). A failure is ignored: the
+                // pages stay.
+                unsafe {
+                    libc::madvise(
+                        (self.ptr.as_ptr() as usize + self.discarded) as *mut libc::c_void,
+                        hi - self.discarded,
+                        libc::MADV_DONTNEED,
+                    );
+                }
+                self.discarded = hi;
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = n;
     }
 
     /// The capacity a push of `more` words leads to: the same, or doubled (at least what is
@@ -409,5 +449,34 @@ mod tests {
         // Prefetching anywhere, even past the end, is harmless.
         prefetch(w.as_ptr().wrapping_add(1 << 30));
         drop(w);
+    }
+
+    /// `discard_prefix` gives back the whole 2 MiB pages of the prefix (Linux: they read as
+    /// zeros after), keeps every word after them, asks nothing again for a shorter prefix, and
+    /// a cleared buffer holds what is pushed into it again.
+    #[test]
+    fn discarding_a_prefix_keeps_the_rest() {
+        let page = HUGE / 8;
+        let mut w = Words::zeroed(page * 4);
+        for (i, x) in w.iter_mut().enumerate() {
+            *x = i as u64 + 1;
+        }
+        w.discard_prefix(page * 2 + 5);
+        w.discard_prefix(page);
+        assert_eq!(w.len(), page * 4);
+        assert!(
+            w[page * 2..]
+                .iter()
+                .enumerate()
+                .all(|(i, &x)| x == (page * 2 + i) as u64 + 1)
+        );
+        if cfg!(target_os = "linux") {
+            assert!(w[..page * 2].iter().all(|&x| x == 0));
+            assert_eq!(w.bytes(), w.capacity() * 8 - 2 * HUGE);
+        }
+        w.clear();
+        w.push_zeros(page * 3);
+        w[0] = 7;
+        assert_eq!((w[0], w[1], w[page * 3 - 1]), (7, 0, 0));
     }
 }

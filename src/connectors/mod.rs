@@ -576,6 +576,20 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
+/// `10^0` to `10^9`.
+const POW10_INT: [u64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
 /// [`fast_float`] of the field `input[s..e]`, the same result, without a per-digit loop for the
 /// common shape `-?D.F` (1 to 7 digits `D`, 1 to 8 digits `F`) when `input` holds 16 bytes from
 /// its first digit on (the bytes after the field — its delimiter, the next fields — are loaded
@@ -584,17 +598,6 @@ pub fn fast_float(t: &[u8]) -> Option<f64> {
 /// other field is [`fast_float`]'s to decide.
 #[inline(always)]
 pub fn fast_float_at(input: &[u8], s: usize, e: usize) -> Option<f64> {
-    const POW10_INT: [u64; 9] = [
-        1,
-        10,
-        100,
-        1_000,
-        10_000,
-        100_000,
-        1_000_000,
-        10_000_000,
-        100_000_000,
-    ];
     let t = &input[s..e];
     let neg = t.first() == Some(&b'-');
     let b = s + neg as usize;
@@ -697,14 +700,19 @@ pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> 
     }
     let u = n.unsigned_abs();
     let r = (u % 100) as u8;
-    let mut q = u / 100;
+    let q = u / 100;
     // The fraction: one digit when the second is 0 (`.0` for whole numbers), else two.
     let end = if r.is_multiple_of(10) { 31 } else { 32 };
     out[29] = b'.';
     out[30] = b'0' + r / 10;
     out[31] = b'0' + r % 10;
-    let mut p = 29;
-    // Two digits at a time (most values have at most two before the point).
+    Some(whole_part(q, x.is_sign_negative(), out, 29)..end)
+}
+
+/// Writes the whole number `q` (and a `-` if `negative`) to end before `out[p]`, two digits at
+/// a time (most values have at most two before the point); returns where it starts.
+#[inline(always)]
+fn whole_part(mut q: u64, negative: bool, out: &mut [u8; 32], mut p: usize) -> usize {
     while q >= 100 {
         let d = (q % 100) as u8;
         q /= 100;
@@ -721,44 +729,150 @@ pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> 
         out[p - 1] = b'0' + q as u8;
         p -= 1;
     }
-    if x.is_sign_negative() {
+    if negative {
         p -= 1;
         out[p] = b'-';
     }
-    Some(p..end)
+    p
 }
 
-/// Whether a float column's values are worth trying with [`cents_text`] first, for one batch:
-/// the values that were whole hundredths and those that were not. Past `misses > hits + 4`
-/// the column's values go straight to `zmij` for the rest of the batch (the same text:
-/// `cents_text` writes what `zmij` does), so a computed full-precision float (a ratio, a
-/// mean) pays for a few tries a batch only, and two-decimal data keeps its fast path.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct CentsGuess {
+/// The shortest round-trip text of `x` when it is a whole number of `10^-D` below `10^15` in
+/// units of `10^-D` (`x == n / 10^D`: data with `D` decimals, `1 <= D <= 9`), as
+/// [`cents_text`] is for `D = 2` and for the same reasons: the decimal `n / 10^D` has at most
+/// 15 significant digits and reads back as `x` (`n as f64 / 10^D` is the double nearest to it,
+/// `10^D` being exact), so no other decimal of at most 15 digits does, and its trailing zeros
+/// cut (one fraction digit kept) make the text `ryu` and `zmij` write. Declined below `10^-5`
+/// in magnitude (not zero), which they write with an exponent. Writes it into the end of `out`
+/// and returns where it is; `None` for any other `x`.
+#[inline(always)]
+pub fn decimals_text<const D: usize>(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
+    const SCALE: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+    let scale = SCALE[D];
+    let y = x * scale;
+    // Also false for NaN.
+    let small = y.abs() < 1e15;
+    if !small {
+        return None;
+    }
+    // SAFETY: `|y| < 1e15`, so `y ± 0.5` is finite and its integer part fits an `i64`.
+    let n: i64 = unsafe { (y + 0.5f64.copysign(y)).to_int_unchecked() };
+    if n as f64 / scale != x || (D > 5 && n != 0 && x.abs() < 1e-5) {
+        return None;
+    }
+    let u = n.unsigned_abs();
+    let (q, mut f) = (u / POW10_INT[D], u % POW10_INT[D]);
+    let dot = 31 - D;
+    // The fraction's digits two at a time from the right (`D` is a constant: unrolled).
+    let mut i = 32;
+    while i >= dot + 3 {
+        let pair = (f % 100) as usize;
+        f /= 100;
+        out[i - 2..i].copy_from_slice(&DIGIT_PAIRS[2 * pair..2 * pair + 2]);
+        i -= 2;
+    }
+    if i > dot + 1 {
+        out[i - 1] = b'0' + f as u8;
+    }
+    let mut end = 32;
+    while end > dot + 2 && out[end - 1] == b'0' {
+        end -= 1;
+    }
+    out[dot] = b'.';
+    Some(whole_part(q, x.is_sign_negative(), out, dot)..end)
+}
+
+/// `00` to `99`, two bytes each.
+static DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// [`decimals_text`] for `d` decimals other than two (out of line: the two-decimal path stays
+/// small in the writers' loops).
+#[inline(never)]
+fn other_decimals_text(d: u8, x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
+    match d {
+        1 => decimals_text::<1>(x, out),
+        3 => decimals_text::<3>(x, out),
+        4 => decimals_text::<4>(x, out),
+        5 => decimals_text::<5>(x, out),
+        6 => decimals_text::<6>(x, out),
+        7 => decimals_text::<7>(x, out),
+        8 => decimals_text::<8>(x, out),
+        _ => decimals_text::<9>(x, out),
+    }
+}
+
+/// How a float column's values of one batch are written: with [`cents_text`] /
+/// [`decimals_text`] for the column's number of decimals (two to start with, learnt from the
+/// text `zmij` writes for a value they declined: up to 9), or straight with `zmij` once
+/// `misses > hits + 4` (for the rest of the batch). So a computed full-precision float (a
+/// ratio, a mean) pays for a few tries a batch only, and data with a fixed number of
+/// decimals (prices, coordinates, the H2O benchmark's `v3` with six) keeps its fast path. The
+/// text is the same either way.
+#[derive(Clone, Copy, Debug)]
+pub struct DecimalsGuess {
+    decimals: u8,
     hits: u32,
     misses: u32,
 }
 
-impl CentsGuess {
-    /// Forgets the counts (at the start of a batch).
+impl Default for DecimalsGuess {
+    fn default() -> DecimalsGuess {
+        DecimalsGuess {
+            decimals: 2,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+impl DecimalsGuess {
+    /// Forgets the counts (at the start of a batch); the decimals learnt stay.
     pub fn reset(&mut self) {
-        *self = CentsGuess::default();
+        self.hits = 0;
+        self.misses = 0;
     }
 
-    /// [`cents_text`] of `x` while the column's values keep being whole hundredths; `None`
-    /// (the caller formats `x` in full) otherwise.
+    /// The text of `x` with the column's decimals while its values keep fitting them; `None`
+    /// (the caller formats `x` in full, then may [`DecimalsGuess::learn`] from it) otherwise.
     #[inline(always)]
     pub fn text(&mut self, x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
         if self.misses > self.hits + 4 {
             return None;
         }
-        let r = cents_text(x, out);
+        let r = match self.decimals {
+            2 => cents_text(x, out),
+            d => other_decimals_text(d, x, out),
+        };
         if r.is_some() {
             self.hits += 1;
         } else {
             self.misses += 1;
         }
         r
+    }
+
+    /// Learns from the full text `t` of a value that [`DecimalsGuess::text`] declined: its
+    /// fraction digits become the column's decimals if more than now and at most 9 (values
+    /// with fewer decimals fit as well: `12.5` is a whole number of millionths too).
+    #[inline]
+    pub fn learn(&mut self, t: &[u8]) {
+        if self.misses > self.hits + 4 || t.len() > 20 || t.contains(&b'e') {
+            return;
+        }
+        if let Some(dot) = t.iter().position(|&c| c == b'.') {
+            let d = t.len() - dot - 1;
+            if d > self.decimals as usize && d <= 9 {
+                self.decimals = d as u8;
+            }
+        }
     }
 }
 
@@ -786,7 +900,7 @@ pub fn float_text<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) ->
 }
 
 /// [`float_text`] without the [`cents_text`] try: for writers that tried it already (or
-/// know it would fail, [`CentsGuess`]).
+/// know it would fail, [`DecimalsGuess`]).
 #[inline(always)]
 pub fn float_text_full<'a>(z: &'a mut zmij::Buffer, tmp: &'a mut [u8; 32], x: f64) -> &'a [u8] {
     let t = z.format_finite(x).as_bytes();
@@ -998,7 +1112,7 @@ mod fast_parse_tests {
     /// declines the rest (or, if it takes one, still writes `ryu`'s text).
     #[test]
     fn cents_guess_gives_up_after_misses_and_resets() {
-        let mut g = CentsGuess::default();
+        let mut g = DecimalsGuess::default();
         let mut tmp = [0u8; 32];
         // Hits keep it trying; five misses more than hits are tried, the sixth is not.
         assert_eq!(g.text(12.5, &mut tmp).map(|r| &tmp[r]), Some(&b"12.5"[..]));
@@ -1011,6 +1125,92 @@ mod fast_parse_tests {
             g.text(-0.05, &mut tmp).map(|r| &tmp[r]),
             Some(&b"-0.05"[..])
         );
+    }
+
+    /// A column of six-decimal values: declined with two decimals, learnt from the full text,
+    /// then written by `decimals_text::<6>` (shorter ones too); exponent forms and longer
+    /// fractions teach nothing; the decimals learnt outlive a batch's reset.
+    #[test]
+    fn decimals_guess_learns_a_columns_decimals() {
+        let mut g = DecimalsGuess::default();
+        let mut tmp = [0u8; 32];
+        let mut r = ryu::Buffer::new();
+        assert_eq!(g.text(45.123456, &mut tmp), None);
+        g.learn(b"1e-7");
+        g.learn(b"0.30000000000000004");
+        g.learn(b"45.123456");
+        g.reset();
+        for x in [45.123456, 12.5, -0.000012, 100.0, 0.000123, 99.99999] {
+            let t = g
+                .text(x, &mut tmp)
+                .unwrap_or_else(|| panic!("{x} declined"));
+            assert_eq!(&tmp[t], r.format_finite(x).as_bytes());
+        }
+        // Below 1e-5 `ryu` writes an exponent: declined.
+        assert_eq!(g.text(0.000001, &mut tmp), None);
+        assert_eq!(g.text(1.0 / 3.0, &mut tmp), None);
+    }
+
+    /// `decimals_text::<D>` writes what `ryu` and `zmij` write for every whole number of
+    /// `10^-D` it takes (both signs, zero, trailing zeros, up to its bound), takes every such
+    /// value of at most 15 digits and at least `1e-5`, and never writes other text for others.
+    #[test]
+    fn decimals_text_is_ryus_and_zmijs() {
+        fn check<const D: usize>(next: &mut impl FnMut() -> u64) {
+            let (mut r, mut z, mut tmp) = (ryu::Buffer::new(), zmij::Buffer::new(), [0u8; 32]);
+            let ten = 10i64.pow(D as u32);
+            let mut ns: Vec<i64> = vec![0, 1, -1, 10, ten, ten + 1, 999_999_999_999_999];
+            for _ in 0..50_000 {
+                let b = next();
+                let n = match b % 4 {
+                    0 => (b >> 8) as i64 % 1_000_000_000_000_000,
+                    1 => (b >> 8) as i64 % (1000 * ten),
+                    2 => (b >> 8) as i64 % 1000 * ten / 10,
+                    _ => (b >> 8) as i64 % 100,
+                };
+                ns.push(if b & 1 == 1 { -n } else { n });
+            }
+            for n in ns {
+                let x = n as f64 / 10f64.powi(D as i32);
+                let want = r.format_finite(x);
+                match decimals_text::<D>(x, &mut tmp) {
+                    Some(t) => {
+                        assert_eq!(&tmp[t.clone()], want.as_bytes(), "{n} / 10^{D}");
+                        assert_eq!(&tmp[t], z.format_finite(x).as_bytes(), "{n} / 10^{D}");
+                    }
+                    None => assert!(n != 0 && x.abs() < 1e-5, "{n} / 10^{D} declined"),
+                }
+            }
+            for _ in 0..50_000 {
+                let b = next();
+                for x in [
+                    f64::from_bits(b),
+                    (b % 1_000_000) as f64 / 7.0,
+                    1.0 / (b | 1) as f64,
+                ] {
+                    if let Some(t) = decimals_text::<D>(x, &mut tmp) {
+                        assert_eq!(&tmp[t], r.format_finite(x).as_bytes(), "{x:e}");
+                    }
+                }
+            }
+            for x in [f64::NAN, f64::INFINITY, 1e15, -1e300] {
+                assert_eq!(decimals_text::<D>(x, &mut tmp), None);
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            crate::connectors::xorshift(&mut seed);
+            seed
+        };
+        check::<1>(&mut next);
+        check::<2>(&mut next);
+        check::<3>(&mut next);
+        check::<4>(&mut next);
+        check::<5>(&mut next);
+        check::<6>(&mut next);
+        check::<7>(&mut next);
+        check::<8>(&mut next);
+        check::<9>(&mut next);
     }
 
     #[test]

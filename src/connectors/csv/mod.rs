@@ -809,7 +809,7 @@ impl SourceReader for CsvReader {
 // ---- sink -----------------------------------------------------------------------------------
 
 use super::outbuf::{self, OutBuf};
-use super::{CentsGuess, float_text_full};
+use super::{DecimalsGuess, float_text_full};
 
 pub struct CsvSink;
 
@@ -879,8 +879,8 @@ struct Col {
     null_word: usize,
     bit: u32,
     slot: usize,
-    /// A float column's values of the batch being written: worth a `cents_text` try?
-    cents: CentsGuess,
+    /// How a float column's values are written (see [`DecimalsGuess`]).
+    cents: DecimalsGuess,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -983,7 +983,7 @@ impl CsvWriter {
                 null_word: i / 64,
                 bit: (i % 64) as u32,
                 slot: layout.slot(i),
-                cents: CentsGuess::default(),
+                cents: DecimalsGuess::default(),
             })
             .collect();
         let str_cols = cols
@@ -1106,7 +1106,11 @@ impl RowWriter for CsvWriter {
                                 let x = f64::from_bits(x);
                                 w.bytes(match c.cents.text(x, &mut tmp) {
                                     Some(r) => &tmp[r],
-                                    None => float_text_full(&mut z, &mut tmp, x),
+                                    None => {
+                                        let t = float_text_full(&mut z, &mut tmp, x);
+                                        c.cents.learn(t);
+                                        t
+                                    }
                                 })
                             }
                             _ => {
@@ -1678,8 +1682,9 @@ mod tests {
     /// (`QuoteStyle::Necessary`), with any delimiter, header or not, across many batches.
     /// A float column that starts with values that are not whole hundredths (past its
     /// `cents_text` tries, the rest of the batch goes straight to `zmij`), then hundredths,
-    /// non-finite values and nulls, next to a two-decimal column that keeps its tries, over two
-    /// batches and with a delimiter that floats contain: the text the `csv` crate writes.
+    /// non-finite values, six-decimal values and nulls, next to a two-decimal column that keeps
+    /// its tries, over two batches and with a delimiter that floats contain: the text the `csv`
+    /// crate writes.
     #[test]
     fn floats_past_the_hundredths_tries_are_written_the_same() {
         let t = RowType::new(vec![
@@ -1695,6 +1700,8 @@ mod tests {
         let mut xs: Vec<Value> = (1..20).map(|i| Value::Float(i as f64 / 3.0)).collect();
         xs.extend([12.5, 0.0, -0.0, 1e21, 100.25, -3.1, f64::NAN, f64::INFINITY].map(Value::Float));
         xs.extend((0..20).map(|i| Value::Float(i as f64 * 1.25)));
+        // Six decimals: learnt from the first one's full text, then written by their own path.
+        xs.extend((0..20).map(|i| Value::Float((i * 7_654_321 % 100_000_000) as f64 / 1e6)));
         xs.push(Value::Null);
         let rows: Vec<Vec<Value>> = xs
             .into_iter()

@@ -77,6 +77,7 @@ pub struct Run {
 
 /// Reads plain records from the start of `input` into `out`, at most `max_rows`, not starting a
 /// record at or after `limit`.
+#[inline(never)]
 pub fn parse_plain(
     input: &[u8],
     limit: usize,

@@ -358,9 +358,8 @@ struct JCol {
     null_word: usize,
     bit: u32,
     slot: usize,
-    /// Whether a float column's values of the batch being written are worth a `cents_text`
-    /// try.
-    cents: super::CentsGuess,
+    /// How a float column's values are written (see [`super::DecimalsGuess`]).
+    cents: super::DecimalsGuess,
 }
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -408,7 +407,7 @@ impl JsonlWriter {
                     null_word: i / 64,
                     bit: (i % 64) as u32,
                     slot: layout.slot(i),
-                    cents: super::CentsGuess::default(),
+                    cents: super::DecimalsGuess::default(),
                 }
             })
             .collect();
@@ -496,7 +495,9 @@ impl RowWriter for JsonlWriter {
                             if let Some(r) = c.cents.text(x, &mut tmp) {
                                 w.bytes(&tmp[r]);
                             } else if x.is_finite() {
-                                w.bytes(z.format_finite(x).as_bytes());
+                                let t = z.format_finite(x).as_bytes();
+                                c.cents.learn(t);
+                                w.bytes(t);
                             } else {
                                 w.bytes(b"null");
                             }

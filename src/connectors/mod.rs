@@ -834,8 +834,13 @@ impl Default for DecimalsGuess {
 }
 
 impl DecimalsGuess {
-    /// Forgets the counts (at the start of a batch); the decimals learnt stay.
+    /// Forgets the counts (at the start of a batch). The decimals learnt stay, unless the
+    /// batch gave up on them: then the next one starts again from two, so that one long
+    /// fraction in a column of large two-decimal values does not keep the column off its path.
     pub fn reset(&mut self) {
+        if self.misses > self.hits + 4 {
+            self.decimals = 2;
+        }
         self.hits = 0;
         self.misses = 0;
     }
@@ -1149,6 +1154,17 @@ mod fast_parse_tests {
         // Below 1e-5 `ryu` writes an exponent: declined.
         assert_eq!(g.text(0.000001, &mut tmp), None);
         assert_eq!(g.text(1.0 / 3.0, &mut tmp), None);
+        // Nine decimals learnt from one value; large two-decimal values do not fit them, the
+        // batch gives up, and the next batch starts from two decimals again.
+        g.reset();
+        assert_eq!(g.text(0.123456789, &mut tmp), None);
+        g.learn(b"0.123456789");
+        for _ in 0..6 {
+            assert_eq!(g.text(12345678.25, &mut tmp), None);
+        }
+        g.reset();
+        let t = g.text(12345678.25, &mut tmp).expect("two decimals again");
+        assert_eq!(&tmp[t], b"12345678.25");
     }
 
     /// `decimals_text::<D>` writes what `ryu` and `zmij` write for every whole number of

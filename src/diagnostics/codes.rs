@@ -232,6 +232,8 @@ codes! {
         "The habit: calling a function as a method `s.upper()` (Python, JavaScript). The flow form: `upper(s)`: functions take the value as their first argument.\n\nExample:\n    map { c: city.upper() }\nFix:\n    map { c: upper(city) }";
     HabitSqlConcat = "E0150", "|| on strings",
         "The habit: `a || b` to join text (SQL). The flow form: `concat(a, b)`; `||` is boolean or.\n\nExample:\n    map { k: city || vendor }\nFix:\n    map { k: concat(city, vendor) }";
+    HabitLimit = "E0151", "take / head / top instead of limit",
+        "The habit: `take 10` (Spark, Rust), `head 10` (pandas, shell), `top 10` (T-SQL). The flow form: `limit 10`: the first 10 rows (of a `sort`'s order, if one comes before it).\n\nExample:\n    trips | sort fare desc | take 10 | sink stdout()\nFix:\n    trips | sort fare desc | limit 10 | sink stdout()";
     LiteralArgumentRequired = "E0260", "argument must be a string literal",
         "The regular expression of `matches`/`extract`/`replace_all`, the format of `parse_timestamp`/`format_timestamp`, the unit of `date_trunc` and the time zone of `utc_to_local`/`local_to_utc` must be written as a string literal in the call: it is checked when the script is checked and compiled once, not per row. A field, a `fn` parameter or a computed string is not accepted.\n\nExample:\n    fn is_code(s: str, p: str) -> bool = matches(s, p)\nFix:\n    fn is_code(s: str) -> bool = matches(s, \"^[A-Z]{3}$\")";
     InvalidRegex = "E0261", "invalid regular expression",

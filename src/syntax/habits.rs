@@ -893,6 +893,25 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                             i += 1;
                             continue;
                         }
+                        "take" | "head" | "top"
+                            if matches!(next.as_ref().map(|t| &t.1), Some(Token::Int(_))) =>
+                        {
+                            let d = p
+                                .habit(
+                                    Code::HabitLimit,
+                                    format!(
+                                        "flow keeps the first rows with `limit N`, not `{name} N`"
+                                    ),
+                                    at,
+                                    "write `limit` here",
+                                )
+                                .help("e.g. `trips | sort fare desc | limit 10`");
+                            p.report(d);
+                            push_stage(&mut out, need_pipe, t.0, t.2, Tok::Limit);
+                            stage = Some(Tok::Limit);
+                            i += 1;
+                            continue;
+                        }
                         "group_by" | "groupby" => {
                             let d = p
                                 .habit(

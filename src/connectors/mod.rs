@@ -678,35 +678,12 @@ fn eight_digits(v: u64) -> u64 {
 }
 
 /// The shortest round-trip text of `x` when it is a whole number of hundredths below 10^13 in
-/// magnitude (`x == n / 100.0`, the common case of data with two decimals): then the decimal
-/// `n / 100` has at most 15 significant digits and reads back as `x`, so no shorter decimal
-/// does (two decimals of at most 15 digits never read as the same double), and it is the text
-/// `ryu` and `zmij` write — `12.5`, `12.0`, `-0.05`, `-0.0`. Writes it into the end of `out`
-/// (digits right to left, no `memcpy`) and returns where it is; `None` for any other `x` (then the
-/// caller formats it in full).
+/// magnitude (`x == n / 100.0`, the common case of data with two decimals): [`decimals_text`]
+/// with two decimals — `12.5`, `12.0`, `-0.05`, `-0.0`, as `ryu` and `zmij` write them. `None`
+/// for any other `x` (then the caller formats it in full).
 #[inline(always)]
 pub fn cents_text(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
-    let y = x * 100.0;
-    // Also false for NaN.
-    let small = y.abs() < 1e15;
-    if !small {
-        return None;
-    }
-    // Rounded to the nearest integer (half away from zero).
-    // SAFETY: `|y| < 1e15`, so `y ± 0.5` is finite and its integer part fits an `i64`.
-    let n: i64 = unsafe { (y + 0.5f64.copysign(y)).to_int_unchecked() };
-    if n as f64 / 100.0 != x {
-        return None;
-    }
-    let u = n.unsigned_abs();
-    let r = (u % 100) as u8;
-    let q = u / 100;
-    // The fraction: one digit when the second is 0 (`.0` for whole numbers), else two.
-    let end = if r.is_multiple_of(10) { 31 } else { 32 };
-    out[29] = b'.';
-    out[30] = b'0' + r / 10;
-    out[31] = b'0' + r % 10;
-    Some(whole_part(q, x.is_sign_negative(), out, 29)..end)
+    decimals_text::<2>(x, out)
 }
 
 /// Writes the whole number `q` (and a `-` if `negative`) to end before `out[p]`, two digits at
@@ -737,13 +714,12 @@ fn whole_part(mut q: u64, negative: bool, out: &mut [u8; 32], mut p: usize) -> u
 }
 
 /// The shortest round-trip text of `x` when it is a whole number of `10^-D` below `10^15` in
-/// units of `10^-D` (`x == n / 10^D`: data with `D` decimals, `1 <= D <= 9`), as
-/// [`cents_text`] is for `D = 2` and for the same reasons: the decimal `n / 10^D` has at most
-/// 15 significant digits and reads back as `x` (`n as f64 / 10^D` is the double nearest to it,
+/// units of `10^-D` (`x == n / 10^D`: data with `D` decimals, `1 <= D <= 9`): the decimal
+/// `n / 10^D` has at most 15 significant digits and reads back as `x` (`n as f64 / 10^D` is the double nearest to it,
 /// `10^D` being exact), so no other decimal of at most 15 digits does, and its trailing zeros
 /// cut (one fraction digit kept) make the text `ryu` and `zmij` write. Declined below `10^-5`
 /// in magnitude (not zero), which they write with an exponent. Writes it into the end of `out`
-/// and returns where it is; `None` for any other `x`.
+/// (digits right to left, no `memcpy`) and returns where it is; `None` for any other `x`.
 #[inline(always)]
 pub fn decimals_text<const D: usize>(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
     const SCALE: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];

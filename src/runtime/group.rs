@@ -40,8 +40,8 @@
 //!   variable-width ones by a 4-byte start offset per group in its chunk of 4096); they are
 //!   decoded when the groups are written out, and the chunks of groups already written out can
 //!   be freed ([`GroupTable::free_before`], which also frees the index and gives back the
-//!   states' pages behind the emit, so that an operator after the group — a sort, the output's
-//!   page cache — reuses that memory);
+//!   states' pages behind the emit, so that an operator after the group — a sort holding its
+//!   output — reuses that memory);
 //! - the hash index is an open-addressing table of `u64` slots (a 32-bit hash and the group
 //!   number), no per-key allocation;
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per

@@ -880,7 +880,7 @@ struct Col {
     bit: u32,
     slot: usize,
     /// How a float column's values are written (see [`DecimalsGuess`]).
-    cents: DecimalsGuess,
+    decimals: DecimalsGuess,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -983,7 +983,7 @@ impl CsvWriter {
                 null_word: i / 64,
                 bit: (i % 64) as u32,
                 slot: layout.slot(i),
-                cents: DecimalsGuess::default(),
+                decimals: DecimalsGuess::default(),
             })
             .collect();
         let str_cols = cols
@@ -1068,7 +1068,7 @@ impl RowWriter for CsvWriter {
         // does, and each is copied without its own check.
         let clean = !outbuf::any_of4(arena, quoting.bytes);
         for c in cols.iter_mut() {
-            c.cents.reset();
+            c.decimals.reset();
         }
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // SAFETY (word reads): every column's null word and slot are below the stride of
@@ -1104,11 +1104,11 @@ impl RowWriter for CsvWriter {
                             ColKind::Int => w.bytes(itoa.format(x as i64).as_bytes()),
                             ColKind::Float if f64::from_bits(x).is_finite() => {
                                 let x = f64::from_bits(x);
-                                w.bytes(match c.cents.text(x, &mut tmp) {
+                                w.bytes(match c.decimals.text(x, &mut tmp) {
                                     Some(r) => &tmp[r],
                                     None => {
                                         let t = float_text_full(&mut z, &mut tmp, x);
-                                        c.cents.learn(t);
+                                        c.decimals.learn(t);
                                         t
                                     }
                                 })

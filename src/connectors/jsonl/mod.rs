@@ -328,8 +328,8 @@ impl SinkConnector for JsonlSink {
 
 /// Writes one JSON object per row into its own buffer (`OutBuf`), flushed to `out` in large
 /// writes. The text is exactly what `serde_json` writes for the row's `value_to_json` values:
-/// ints with `itoa`, finite floats with `zmij` (as `serde_json` does; whole hundredths with
-/// `cents_text`, the same text), strings escaped with `serde_json`'s rules. Strings with
+/// ints with `itoa`, finite floats with `zmij` (as `serde_json` does; values with the column's
+/// fixed number of decimals with `cents_text` / `decimals_text`, the same text), strings escaped with `serde_json`'s rules. Strings with
 /// nothing to escape (checked a word at a time, for the whole batch's string bytes at once
 /// first) are copied as they are — batch str slots are valid UTF-8 already; others go through
 /// `serde_json`.
@@ -359,7 +359,7 @@ struct JCol {
     bit: u32,
     slot: usize,
     /// How a float column's values are written (see [`super::DecimalsGuess`]).
-    cents: super::DecimalsGuess,
+    decimals: super::DecimalsGuess,
 }
 
 const BUF_SIZE: usize = 256 * 1024;
@@ -407,7 +407,7 @@ impl JsonlWriter {
                     null_word: i / 64,
                     bit: (i % 64) as u32,
                     slot: layout.slot(i),
-                    cents: super::DecimalsGuess::default(),
+                    decimals: super::DecimalsGuess::default(),
                 }
             })
             .collect();
@@ -451,7 +451,7 @@ impl RowWriter for JsonlWriter {
         // batch does, and each is copied without its own check.
         let clean = !outbuf::any_json_escape(arena);
         for c in cols.iter_mut() {
-            c.cents.reset();
+            c.decimals.reset();
         }
         for (row, words) in b.words.chunks_exact(stride).take(b.rows).enumerate() {
             // SAFETY (word reads): every column's null word and slot are below the stride of
@@ -492,11 +492,11 @@ impl RowWriter for JsonlWriter {
                         Scalar::Int => w.bytes(itoa.format(x as i64).as_bytes()),
                         Scalar::Float => {
                             let x = f64::from_bits(x);
-                            if let Some(r) = c.cents.text(x, &mut tmp) {
+                            if let Some(r) = c.decimals.text(x, &mut tmp) {
                                 w.bytes(&tmp[r]);
                             } else if x.is_finite() {
                                 let t = z.format_finite(x).as_bytes();
-                                c.cents.learn(t);
+                                c.decimals.learn(t);
                                 w.bytes(t);
                             } else {
                                 w.bytes(b"null");

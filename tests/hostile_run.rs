@@ -540,6 +540,71 @@ fn memory_group_spills_past_the_budget_two_workers() {
     group_spills_past_the_budget("2");
 }
 
+/// `count_distinct` sets past the memory budget spill with their groups instead of failing: 300
+/// groups of 1,500 distinct values each (about 16 MB of sets) in a 2 MB budget give the result
+/// computed in memory, with no temporary file left.
+#[test]
+fn memory_group_count_distinct_spills_past_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("k,v,s\n");
+    for i in 0..450_000 {
+        let v = i * 7919 % 450_007;
+        csv.push_str(&format!("{},{v},w{}\n", i % 300, v % 1000));
+    }
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: int, v: int, s: str }\nsource r: R = csv(\"in.csv\")\nr | group k { n: count(), d: count_distinct(v), ds: count_distinct(s) } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    for threads in ["1", "2"] {
+        let (want, _) = run_group_job(dir.path(), threads, "256M");
+        assert_eq!(want.len(), 301);
+        assert_eq!(
+            want[1..].iter().filter(|l| l.contains(",1500,")).count(),
+            300
+        );
+        let (got, left) = run_group_job(dir.path(), threads, "2M");
+        assert!(
+            got == want,
+            "{threads} threads: the spilled count_distinct differs"
+        );
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}
+
+/// One group whose `count_distinct` set alone is over the budget cannot be split by key: a
+/// stage error naming the stage and the budget's variable, and nothing written.
+#[test]
+fn memory_group_one_set_over_the_budget_is_a_stage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("k,v\n");
+    for i in 0..200_000 {
+        csv.push_str(&format!("a,{i}\n"));
+    }
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("job.flow"),
+        "schema R { k: str, v: int }\nsource r: R = csv(\"in.csv\")\nr | group k { d: count_distinct(v) } | sink csv(\"out.csv\")\n",
+    )
+    .unwrap();
+    for threads in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flow"))
+            .args(["run", "--threads", threads, "--batch", "1000", "job.flow"])
+            .env("FLOW_MEMORY_BUDGET", "1M")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{threads} threads: {stderr}");
+        assert!(stderr.contains("stage group"), "{stderr}");
+        assert!(stderr.contains("share of the memory budget"), "{stderr}");
+        assert!(stderr.contains("FLOW_MEMORY_BUDGET"), "{stderr}");
+        assert!(!dir.path().join("out.csv").exists());
+        assert!(hidden_files(dir.path()).is_empty());
+    }
+}
+
 /// Spilled groups with long (10 KB) and nullable string and int keys, and a string `min`, in a
 /// 256 KB budget (several levels of partitions): the same groups and values as in memory.
 #[test]

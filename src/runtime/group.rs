@@ -53,7 +53,9 @@
 //!   found by position);
 //! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
 //!   [`GroupTable::set_limit`]: [`GroupTable::add`] stops at the first row whose group would
-//!   need more (before the allocation), so that the caller can spill the table and go on.
+//!   need more (before the allocation), so that the caller can spill the table and go on; only
+//!   `count_distinct` sets grow past it, by at most one batch's values, after which
+//!   [`GroupTable::over_limit`] tells the caller to spill.
 //!
 //! Partial states (pre-aggregation on several workers, and the spill) carry the encoded key and
 //! its hash, so the table that merges them neither decodes, re-encodes nor re-hashes keys; a
@@ -1804,14 +1806,11 @@ impl GroupTable {
         Ok(Some(g))
     }
 
-    /// An error if `extra` more bytes would pass the table's limit (a `count_distinct` set
-    /// growing: such sets are not spilled).
-    fn over_limit(&self, extra: usize) -> Result<(), String> {
-        let need = self.bytes() + extra;
-        if need > self.limit {
-            return Err(crate::runtime::policy::over_budget(need, self.limit));
-        }
-        Ok(())
+    /// Whether the table holds more than its limit: the `count_distinct` sets grew past it
+    /// while a batch was folded (sets grow without stopping the batch, at most by that batch's
+    /// values). The caller then spills the table, or sends its partial states on.
+    pub fn over_limit(&self) -> bool {
+        self.bytes() > self.limit
     }
 
     /// The error of a table that is full (past its limit).
@@ -2380,7 +2379,7 @@ impl GroupTable {
                         }
                         v.clear();
                         encode_key(&mut v, b, row, &[(col, scalar)], Enc::Compact);
-                        self.insert_distinct(g as usize, a, &v)?;
+                        self.insert_distinct(g as usize, a, &v);
                     }
                 }
                 (Slot::Pick { .. }, _) => {
@@ -2438,22 +2437,18 @@ impl GroupTable {
     }
 
     /// Adds the encoded value `v` to group `g`'s set of aggregate `a` (`count_distinct`).
-    fn insert_distinct(&mut self, g: usize, a: usize, v: &[u8]) -> Result<(), String> {
+    fn insert_distinct(&mut self, g: usize, a: usize, v: &[u8]) {
         let at = g * self.words + self.slots[a].1;
         if self.states[at] == u64::MAX {
-            self.over_limit(growth(&self.sets, 1))?;
             self.sets.push(Default::default());
             self.states[at] = (self.sets.len() - 1) as u64;
         }
         let i = self.states[at] as usize;
         if self.sets[i].contains(v) {
-            return Ok(());
+            return;
         }
-        let cost = v.len() + SET_ENTRY_BYTES;
-        self.over_limit(cost)?;
         self.sets[i].insert(v.into());
-        self.sets_bytes += cost;
-        Ok(())
+        self.sets_bytes += v.len() + SET_ENTRY_BYTES;
     }
 
     /// Keeps `v` (`None`: null) at input position `at` as group `g`'s `first`/`last` (aggregate
@@ -2840,7 +2835,7 @@ impl GroupTable {
                         let all = b.get_str_bytes(row, c);
                         let mut at = 0;
                         while let Some(v) = next_encoded(all, &mut at, scalar) {
-                            self.insert_distinct(g, a, v)?;
+                            self.insert_distinct(g, a, v);
                         }
                         None
                     }
@@ -3252,7 +3247,9 @@ mod tests {
         );
     }
 
-    /// A count_distinct set counts toward the table's limit: growing past it is an error.
+    /// A count_distinct set counts toward the table's limit. It grows past it within a batch
+    /// (the batch is folded whole, and counted right); the table then says it is over, so that
+    /// its caller spills it.
     #[test]
     fn count_distinct_sets_count_toward_the_limit() {
         let t = RowType::new(vec![Field {
@@ -3266,8 +3263,17 @@ mod tests {
         };
         let mut g = GroupTable::new(layout, RowType::new(vec![]));
         g.set_limit(64 << 10);
-        let e = g.update(&Batch::from_values(&t, &rows)).unwrap_err();
-        assert!(e.contains("memory budget"), "{e}");
+        assert!(!g.over_limit());
+        g.update(&Batch::from_values(&t, &rows)).unwrap();
+        assert!(g.over_limit(), "{} bytes", g.bytes());
+        assert!(g.bytes() >= 5000 * SET_ENTRY_BYTES, "{} bytes", g.bytes());
+        let out_t = RowType::new(vec![Field {
+            name: "d".into(),
+            ty: Type::INT,
+        }]);
+        let mut out = Batch::new(1);
+        g.emit(0, usize::MAX, usize::MAX, &mut out);
+        assert_eq!(out.to_values(&out_t), vec![vec![Value::Int(5000)]]);
     }
 
     fn float_rows(xs: &[f64]) -> (RowType, Vec<Vec<Value>>) {
@@ -3631,7 +3637,7 @@ mod tests {
         g.set_limit(1 << 20);
         let rows: Vec<Vec<Value>> = (0..200_000).map(|i| vec![Value::Int(i)]).collect();
         let e = g.update(&Batch::from_values(&t, &rows)).unwrap_err();
-        assert!(e.contains("memory budget of 1 MB"), "{e}");
+        assert!(e.contains("memory budget of 1.0 MB"), "{e}");
         assert!(g.bytes() <= 1 << 20, "{}", g.bytes());
     }
 

@@ -83,11 +83,11 @@ impl Shared {
     pub fn account_join(&self, held: &mut usize, now: usize, stage: &str) -> Result<(), RunError> {
         self.account_state(held, now, stage, |total, budget| {
             format!(
-                "the join's hash table and held rows need {} MB, over the memory budget of {} MB \
+                "the join's hash table and held rows need {}, over the memory budget of {} \
                  (set {MEMORY_BUDGET_VAR}, e.g. {MEMORY_BUDGET_VAR}=8G, to allow more; joins are \
                  not spilled to disk: the planner builds the smaller side, see `flow explain`)",
-                total.div_ceil(1 << 20),
-                budget >> 20
+                show_bytes(total),
+                show_bytes(budget)
             )
         })
     }
@@ -198,11 +198,24 @@ pub fn parse_bytes(s: &str) -> Option<usize> {
 /// The message of a group state over its budget.
 pub fn over_budget(bytes: usize, budget: usize) -> String {
     format!(
-        "the group state needs {} MB, over the memory budget of {} MB ({})",
-        bytes.div_ceil(1 << 20),
-        budget >> 20,
+        "the group state needs {}, over the memory budget of {} ({})",
+        show_bytes(bytes),
+        show_bytes(budget),
         raise_budget_hint()
     )
+}
+
+/// A size for a message: KB under 1 MB (a budget of 512 KB is not "0 MB"), MB with one decimal
+/// under 10 MB (1.4 MB of state is not "over 1 MB of budget" as "1 MB"), whole MB above.
+pub fn show_bytes(n: usize) -> String {
+    const MB: f64 = (1 << 20) as f64;
+    if n < 1 << 20 {
+        format!("{} KB", n.div_ceil(1 << 10))
+    } else if n < 10 << 20 {
+        format!("{:.1} MB", n as f64 / MB)
+    } else {
+        format!("{} MB", n >> 20)
+    }
 }
 
 /// How to allow a stage more memory.
@@ -325,6 +338,16 @@ pub fn check_ratio(policy: &ErrorPolicy, place: &str, errors: u64, seen: u64) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_in_messages_keep_small_budgets_apart() {
+        use super::show_bytes;
+        assert_eq!(show_bytes(512 << 10), "512 KB");
+        assert_eq!(show_bytes(1000), "1 KB");
+        assert_eq!(show_bytes(1 << 20), "1.0 MB");
+        assert_eq!(show_bytes(3 << 19), "1.5 MB");
+        assert_eq!(show_bytes(8 << 30), "8192 MB");
+    }
+
     #[test]
     fn byte_sizes_parse() {
         use super::parse_bytes;

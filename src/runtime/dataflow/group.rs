@@ -165,7 +165,10 @@ pub(super) fn group_op<'s>(
                                     // size: send the partial states on.
                                     let over =
                                         c2.shared.account_group(&mut held, pre.bytes(), &name);
-                                    if over.is_err() || pre.bytes() > PRE_FLUSH_BYTES {
+                                    if over.is_err()
+                                        || pre.bytes() > PRE_FLUSH_BYTES
+                                        || pre.over_limit()
+                                    {
                                         bypass = bypass_after(pre.groups(), &mut since);
                                         flush(&mut pre, output);
                                         pre.release();
@@ -391,7 +394,17 @@ fn add_spilling(
         } else {
             table.add(b, from)?
         };
-        let Some(row) = r else { return Ok(()) };
+        let Some(row) = r else {
+            if table.over_limit() {
+                // `count_distinct` sets grew past the limit in this batch. In a partition being
+                // aggregated again (level > 0), one group over it alone will never fit.
+                if level > 0 && table.groups() == 1 {
+                    return Err(too_small(table.limit()));
+                }
+                spill_table(table, spill, level, shape)?;
+            }
+            return Ok(());
+        };
         if table.groups() == 0 {
             return Err(too_small(table.limit()));
         }

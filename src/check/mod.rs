@@ -153,17 +153,4 @@ pub fn check(
     }
 }
 
-/// "did you mean `x`?" for a misspelt name.
-pub(crate) fn suggest<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let mut best: Option<(f64, &str)> = None;
-    for c in candidates {
-        let score = strsim::jaro_winkler(name, c);
-        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, c));
-        }
-    }
-    best.map(|(_, c)| format!("did you mean `{c}`?"))
-}
+pub(crate) use crate::diagnostics::suggest;

@@ -11,6 +11,19 @@ use crate::span::{SourceMap, Span};
 use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};
 use serde::Serialize;
 
+/// "did you mean `x`?" for a misspelt name: the closest candidate (Jaro-Winkler above 0.8), if
+/// any. Shared by every stage that names things (stages in the parser, names in the checker).
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        if score > 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

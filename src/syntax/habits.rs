@@ -8,8 +8,13 @@
 //! habit is its one message, and the statement is not parsed or checked further.
 
 use super::lexer::{Spanned, Tok, Token};
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, suggest};
 use crate::span::{FileId, Span};
+
+/// The stage words, for the message of an unknown one.
+const STAGES: [&str; 9] = [
+    "filter", "map", "group", "join", "union", "sort", "distinct", "limit", "sink",
+];
 
 /// The outcome of the pass on one statement.
 pub struct Rewritten {
@@ -926,6 +931,29 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                             p.report(d);
                             out.push((t.0, Token::Kw(Tok::Group), t.2));
                             stage = Some(Tok::Group);
+                            i += 1;
+                            continue;
+                        }
+                        _ if after_pipe
+                            && !matches!(next.as_ref().and_then(kw), Some(Tok::Join))
+                            && !continues_statement(lower) =>
+                        {
+                            // Not a stage, nor the kind of a join (`left join …`): the parser
+                            // would say "expected `join`".
+                            let d = Diagnostic::error(
+                                Code::UnknownStage,
+                                format!("unknown stage `{name}`"),
+                            )
+                            .label(
+                                p.span(at.0, at.1),
+                                suggest(name, STAGES).unwrap_or_else(|| "not a stage".into()),
+                            )
+                            .help(format!(
+                                "a stage is one of {}; a join's kind comes before `join`, as in \
+                                 `left join customers on id == customer_id {{ name }}`",
+                                STAGES.map(|s| format!("`{s}`")).join(", ")
+                            ));
+                            p.poison(d);
                             i += 1;
                             continue;
                         }

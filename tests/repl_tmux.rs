@@ -205,6 +205,32 @@ fn history_is_kept_across_two_sessions() {
     t.wait_for("\"FROM THE FIRST SESSION\" : str");
 }
 
+/// A line with a password is evaluated but kept out of the history file (the lines around it
+/// are kept), and the file is readable by its owner only.
+#[test]
+fn a_line_with_a_password_stays_out_of_the_history() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = history();
+    let h = dir.path().join("h");
+    let t = Tmux::start("secret", &h);
+    t.line("upper(\"before\")");
+    t.wait_for("\"BEFORE\" : str");
+    t.line("len(\"postgres://ann:hunter2@db.example/x\")");
+    t.wait_for("35 : int");
+    t.line("upper(\"after\")");
+    t.wait_for("\"AFTER\" : str");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&h).is_ok_and(|s| s.contains("after")) {
+        assert!(start.elapsed() < WAIT, "history file not written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&h).unwrap();
+    assert!(text.contains("before"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let mode = std::fs::metadata(&h).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "history file mode {mode:o}");
+}
+
 #[test]
 fn ctrl_c_drops_the_input_and_ctrl_d_quits() {
     let dir = history();

@@ -3,6 +3,7 @@
 //! and the plain loop of `--no-tty`.
 
 use super::{Action, Repl, complete, incomplete};
+use crate::diagnostics::mask_secrets;
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -148,6 +149,22 @@ pub fn highlight(line: &str) -> String {
     out
 }
 
+/// Whether `line` holds a password that [`mask_secrets`] would hide.
+fn has_secret(line: &str) -> bool {
+    matches!(mask_secrets(line), Cow::Owned(_))
+}
+
+/// The history file is readable by its owner only (as bash and psql keep theirs): it holds
+/// the queries and paths of every session.
+fn private(h: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(h)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        let _ = std::fs::set_permissions(h, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
 /// The interactive loop on a terminal. Returns the process exit code.
 pub fn run_tty(mut repl: Repl, color: bool) -> u8 {
     repl.color = color;
@@ -182,10 +199,13 @@ pub fn run_tty(mut repl: Repl, color: bool) -> u8 {
     loop {
         match ed.readline("flow> ") {
             Ok(line) => {
-                if !line.trim().is_empty() {
+                // A line with a password in it (a URL's or a `password=` parameter) is kept
+                // out of the history, as MySQL's client does: the file would hold it in clear.
+                if !line.trim().is_empty() && !has_secret(&line) {
                     let _ = ed.add_history_entry(line.as_str());
                     if let Some(h) = &history {
                         let _ = ed.append_history(h);
+                        private(h);
                     }
                 }
                 let reply = repl.borrow_mut().eval(&line);

@@ -2,7 +2,7 @@
 
 use super::cx::{CALL_BASE, Call, Checker, FnScope};
 use super::hir::{BinOp, Expr, ExprKind, UnOp};
-use super::suggest;
+use crate::diagnostics::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
 use crate::stdlib::{Builtin, Literal, Param, Ret, literal};

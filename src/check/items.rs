@@ -7,8 +7,9 @@ use super::cx::{
 };
 use super::expr::{ExprCx, Names};
 use super::hir;
-use super::{Input, StdModule, suggest};
+use super::{Input, StdModule};
 use crate::catalog::{Argument, ConnectorInfo, Description, Refusal};
+use crate::diagnostics::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, MaxErrors, Mode, OnError, Options};
 use crate::span::Span;

@@ -152,5 +152,3 @@ pub fn check(
         tests: if has_errors { Vec::new() } else { cx.tests },
     }
 }
-
-pub(crate) use crate::diagnostics::suggest;

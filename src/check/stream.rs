@@ -3,7 +3,7 @@
 use super::cx::{Checker, FileCx, StreamDef, dup, parse_on_error, positive_int};
 use super::expr::{ExprCx, Names, NullKey, facts};
 use super::hir::{self, Agg, AggFunc, ExprKind, Stream, StreamKind};
-use super::suggest;
+use crate::diagnostics::suggest;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::job::{ErrorPolicy, Hints};
 use crate::span::Span;

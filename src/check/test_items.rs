@@ -236,9 +236,10 @@ impl<'p> Checker<'p> {
                     )
                     .label(name.span, "no such column")
                     .note(format!("the rows here are {row}"));
-                    if let Some(s) =
-                        super::suggest(&name.name, row.fields.iter().map(|f| f.name.as_str()))
-                    {
+                    if let Some(s) = crate::diagnostics::suggest(
+                        &name.name,
+                        row.fields.iter().map(|f| f.name.as_str()),
+                    ) {
                         d = d.help(s);
                     }
                     self.diags.push(d);

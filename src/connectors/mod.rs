@@ -713,13 +713,13 @@ fn whole_part(mut q: u64, negative: bool, out: &mut [u8; 32], mut p: usize) -> u
     p
 }
 
-/// The shortest round-trip text of `x` when it is a whole number of `10^-D` below `10^15` in
-/// units of `10^-D` (`x == n / 10^D`: data with `D` decimals, `1 <= D <= 9`): the decimal
-/// `n / 10^D` has at most 15 significant digits and reads back as `x` (`n as f64 / 10^D` is the double nearest to it,
-/// `10^D` being exact), so no other decimal of at most 15 digits does, and its trailing zeros
-/// cut (one fraction digit kept) make the text `ryu` and `zmij` write. Declined below `10^-5`
-/// in magnitude (not zero), which they write with an exponent. Writes it into the end of `out`
-/// (digits right to left, no `memcpy`) and returns where it is; `None` for any other `x`.
+/// The shortest round-trip text of `x` when it is a whole number of `10^-D` below `10^15` in units
+/// of `10^-D` (`x == n / 10^D`: data with `D` decimals, `1 <= D <= 9`): the decimal `n / 10^D` has
+/// at most 15 significant digits and reads back as `x` (`n as f64 / 10^D` is the double nearest to
+/// it, `10^D` being exact), so no other decimal of at most 15 digits does, and its trailing zeros
+/// cut (one fraction digit kept) make the text `ryu` and `zmij` write. Declined below `10^-5` in
+/// magnitude (not zero), which they write with an exponent. Writes it into the end of `out` (digits
+/// right to left, no `memcpy`) and returns where it is; `None` for any other `x`.
 #[inline(always)]
 pub fn decimals_text<const D: usize>(x: f64, out: &mut [u8; 32]) -> Option<std::ops::Range<usize>> {
     const SCALE: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];

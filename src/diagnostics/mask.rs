@@ -71,6 +71,11 @@ fn secrets(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether `text` holds a password that [`mask_secrets`] would hide.
+pub fn has_secrets(text: &str) -> bool {
+    !secrets(text).is_empty()
+}
+
 /// `text` with every password replaced by masking characters of the same byte and character
 /// length (see the module doc); borrowed when there is none.
 pub fn mask_secrets(text: &str) -> Cow<'_, str> {

@@ -5,7 +5,7 @@ mod codes;
 mod mask;
 
 pub use codes::Code;
-pub use mask::mask_secrets;
+pub use mask::{has_secrets, mask_secrets};
 
 use crate::span::{SourceMap, Span};
 use ariadne::{Color, Config, IndexType, Label as ALabel, Report, ReportKind};

@@ -3,7 +3,7 @@
 //! and the plain loop of `--no-tty`.
 
 use super::{Action, Repl, complete, incomplete};
-use crate::diagnostics::mask_secrets;
+use crate::diagnostics::has_secrets;
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -149,11 +149,6 @@ pub fn highlight(line: &str) -> String {
     out
 }
 
-/// Whether `line` holds a password that [`mask_secrets`] would hide.
-fn has_secret(line: &str) -> bool {
-    matches!(mask_secrets(line), Cow::Owned(_))
-}
-
 /// The history file is readable by its owner only (as bash and psql keep theirs): it holds
 /// the queries and paths of every session.
 fn private(h: &std::path::Path) {
@@ -201,7 +196,7 @@ pub fn run_tty(mut repl: Repl, color: bool) -> u8 {
             Ok(line) => {
                 // A line with a password in it (a URL's or a `password=` parameter) is kept
                 // out of the history, as MySQL's client does: the file would hold it in clear.
-                if !line.trim().is_empty() && !has_secret(&line) {
+                if !line.trim().is_empty() && !has_secrets(&line) {
                     let _ = ed.add_history_entry(line.as_str());
                     if let Some(h) = &history {
                         let _ = ed.append_history(h);

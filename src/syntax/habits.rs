@@ -7,14 +7,9 @@
 //! cascades from it). Where it is not (a SQL query, a ternary) the statement is "poisoned": the
 //! habit is its one message, and the statement is not parsed or checked further.
 
-use super::lexer::{Spanned, Tok, Token};
+use super::lexer::{Spanned, Tok, Token, tok_text};
 use crate::diagnostics::{Code, Diagnostic, suggest};
 use crate::span::{FileId, Span};
-
-/// The stage words, for the message of an unknown one.
-const STAGES: [&str; 9] = [
-    "filter", "map", "group", "join", "union", "sort", "distinct", "limit", "sink",
-];
 
 /// The outcome of the pass on one statement.
 pub struct Rewritten {
@@ -940,18 +935,19 @@ fn expression_forms(p: &mut Pass, toks: Vec<Spanned>) -> Vec<Spanned> {
                         {
                             // Not a stage, nor the kind of a join (`left join …`): the parser
                             // would say "expected `join`".
+                            let stages = Tok::STAGES.map(|s| tok_text(&s));
                             let d = Diagnostic::error(
                                 Code::UnknownStage,
                                 format!("unknown stage `{name}`"),
                             )
                             .label(
                                 p.span(at.0, at.1),
-                                suggest(name, STAGES).unwrap_or_else(|| "not a stage".into()),
+                                suggest(name, stages).unwrap_or_else(|| "not a stage".into()),
                             )
                             .help(format!(
                                 "a stage is one of {}; a join's kind comes before `join`, as in \
                                  `left join customers on id == customer_id {{ name }}`",
-                                STAGES.map(|s| format!("`{s}`")).join(", ")
+                                stages.map(|s| format!("`{s}`")).join(", ")
                             ));
                             p.poison(d);
                             i += 1;

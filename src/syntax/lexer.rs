@@ -170,20 +170,23 @@ impl fmt::Display for Token {
 }
 
 impl Tok {
-    /// Whether this keyword starts a stage (`| filter …`, `| sort …`).
+    /// The keywords that start a stage (`| filter …`, `| sort …`), in the order messages list
+    /// them.
+    pub const STAGES: [Tok; 9] = [
+        Tok::Filter,
+        Tok::Map,
+        Tok::Group,
+        Tok::Join,
+        Tok::Union,
+        Tok::Sort,
+        Tok::Distinct,
+        Tok::Limit,
+        Tok::Sink,
+    ];
+
+    /// Whether this keyword starts a stage.
     pub fn is_stage(&self) -> bool {
-        matches!(
-            self,
-            Tok::Filter
-                | Tok::Map
-                | Tok::Group
-                | Tok::Union
-                | Tok::Limit
-                | Tok::Sort
-                | Tok::Distinct
-                | Tok::Join
-                | Tok::Sink
-        )
+        Tok::STAGES.contains(self)
     }
 }
 

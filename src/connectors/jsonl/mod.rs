@@ -326,13 +326,13 @@ impl SinkConnector for JsonlSink {
     }
 }
 
-/// Writes one JSON object per row into its own buffer (`OutBuf`), flushed to `out` in large
-/// writes. The text is exactly what `serde_json` writes for the row's `value_to_json` values:
-/// ints with `itoa`, finite floats with `zmij` (as `serde_json` does; values with the column's
-/// fixed number of decimals with `cents_text` / `decimals_text`, the same text), strings escaped with `serde_json`'s rules. Strings with
-/// nothing to escape (checked a word at a time, for the whole batch's string bytes at once
-/// first) are copied as they are — batch str slots are valid UTF-8 already; others go through
-/// `serde_json`.
+/// Writes one JSON object per row into its own buffer (`OutBuf`), flushed to `out` in large writes.
+/// The text is exactly what `serde_json` writes for the row's `value_to_json` values: ints with
+/// `itoa`, finite floats with `zmij` (as `serde_json` does; values with the column's fixed number
+/// of decimals with `cents_text` / `decimals_text`, the same text), strings escaped with
+/// `serde_json`'s rules. Strings with nothing to escape (checked a word at a time, for the whole
+/// batch's string bytes at once first) are copied as they are — batch str slots are valid UTF-8
+/// already; others go through `serde_json`.
 pub struct JsonlWriter {
     out: Box<dyn Write + Send>,
     buf: OutBuf,

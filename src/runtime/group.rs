@@ -47,8 +47,10 @@
 //! - aggregate states are packed into a fixed number of 8-byte words per group (one per
 //!   aggregate, two for `avg`, plus a word of "has a value" bits for min/max); only `min`/`max`
 //!   of strings keep a heap copy of the current best string; `first`/`last` take four words
-//!   (the value and the row's position) and two flag bits (seen, null); `count_distinct` one
-//!   word, the index of its group's set of encoded values (counted in [`GroupTable::bytes`]);
+//!   (the value and the row's position) and two flag bits (seen, null); `count_distinct` two
+//!   words, the head of its group's chain of values in the aggregate's [`DistinctSets`] (one
+//!   flat store of (group, encoded value) records, no allocation per value or group) and the
+//!   count (counted in [`GroupTable::bytes`]);
 //! - a null in a key column of a fixed-width key keeps the column's 9 bytes (so such keys stay
 //!   found by position);
 //! - [`GroupTable::bytes`] is what the table holds; it does not grow past its
@@ -63,6 +65,7 @@
 //! of a pre-aggregation that does not reduce are sent on as one-row partial states without a
 //! table ([`GroupTable::row_partials`]).
 
+use super::distinct::DistinctSets;
 use super::memhint;
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
@@ -92,9 +95,11 @@ enum Slot {
         scalar: Scalar,
         bit: usize,
     },
-    /// count_distinct: the index of the group's set in `GroupTable::sets` (`u64::MAX`: none).
+    /// count_distinct: the head of the group's chain in `GroupTable::distinct[set]` (0:
+    /// empty), then the set's count.
     Distinct {
         scalar: Scalar,
+        set: usize,
     },
     /// first/last: the value (as for `Best`), then the row's position (three words, compared
     /// in order); flag bits `bit` ("seen") and `bit + 1` ("the value is null").
@@ -109,7 +114,7 @@ impl Slot {
     /// State words of the slot.
     fn words(self) -> usize {
         match self {
-            Slot::Avg => 2,
+            Slot::Avg | Slot::Distinct { .. } => 2,
             Slot::Pick { .. } => 4,
             _ => 1,
         }
@@ -123,9 +128,6 @@ impl Slot {
         }
     }
 }
-
-/// Bytes counted per value in a `count_distinct` set beside the value's own bytes.
-const SET_ENTRY_BYTES: usize = 32;
 
 pub struct GroupTable {
     layout: GroupLayout,
@@ -153,9 +155,9 @@ pub struct GroupTable {
     /// Current best strings of min/max over strings (and of first/last).
     strs: Vec<Box<[u8]>>,
     strs_bytes: usize,
-    /// The sets of `count_distinct`: encoded values (as `encode_key` writes one column).
-    sets: Vec<std::collections::HashSet<Box<[u8]>>>,
-    sets_bytes: usize,
+    /// The values of each `count_distinct` aggregate (encoded as `encode_key` writes one
+    /// column), by group.
+    distinct: Vec<DistinctSets>,
     /// The input position of the batch given to `update` (see `set_position`).
     pos: [u64; 2],
     /// Rows seen without an input position (their position is this running count).
@@ -1407,6 +1409,7 @@ impl GroupTable {
         let mut slots = Vec::new();
         let mut words = 0;
         let mut best = 0;
+        let mut sets = 0;
         for &(f, arg) in &layout.aggs {
             let scalar = arg.map(|(_, s)| s).unwrap_or(Scalar::Null);
             let slot = match f {
@@ -1422,7 +1425,13 @@ impl GroupTable {
                         bit: best - 1,
                     }
                 }
-                AggFunc::CountDistinct => Slot::Distinct { scalar },
+                AggFunc::CountDistinct => {
+                    sets += 1;
+                    Slot::Distinct {
+                        scalar,
+                        set: sets - 1,
+                    }
+                }
                 AggFunc::First | AggFunc::Last => {
                     best += 2;
                     Slot::Pick {
@@ -1460,8 +1469,7 @@ impl GroupTable {
                 | Slot::Pick {
                     scalar: Scalar::Str,
                     ..
-                }
-                | Slot::Distinct { .. } => Some(w),
+                } => Some(w),
                 _ => None,
             })
             .collect();
@@ -1484,8 +1492,7 @@ impl GroupTable {
             states: memhint::Words::new(),
             strs: Vec::new(),
             strs_bytes: 0,
-            sets: Vec::new(),
-            sets_bytes: 0,
+            distinct: (0..sets).map(|_| DistinctSets::default()).collect(),
             pos: [u64::MAX; 2],
             unplaced: 0,
             scratch: Vec::new(),
@@ -1513,8 +1520,7 @@ impl GroupTable {
             + self.group_hashes.as_ref().map_or(0, |v| v.capacity() * 8)
             + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.strs_bytes
-            + self.sets.capacity() * std::mem::size_of::<std::collections::HashSet<Box<[u8]>>>()
-            + self.sets_bytes
+            + self.distinct.iter().map(DistinctSets::bytes).sum::<usize>()
             + self.dict_bytes
             + self.span_bytes
     }
@@ -1564,8 +1570,7 @@ impl GroupTable {
         self.states.clear();
         self.strs.clear();
         self.strs_bytes = 0;
-        self.sets.clear();
-        self.sets_bytes = 0;
+        self.distinct.iter_mut().for_each(DistinctSets::clear);
         self.cache.clear();
         self.dicts.forget_groups();
         self.span.forget_groups();
@@ -1585,13 +1590,20 @@ impl GroupTable {
         self.keys.get(g)
     }
 
-    /// Frees what groups before `g` hold (already emitted: the table is not added to again
-    /// before `clear` or `release`): their keys' chunks and their states' whole pages, and the
-    /// index (finding a group by its key is over).
+    /// Frees what groups before `g` hold (already emitted by [`GroupTable::emit`], the final
+    /// output: the table is not added to again before `clear` or `release`): their keys'
+    /// chunks and their states' whole pages, the index (finding a group by its key is over),
+    /// and the `count_distinct` values (the final count of each set is in its group's states;
+    /// only a partial state needs the values).
     pub fn free_before(&mut self, g: usize) {
         self.keys.free_before(g, self.groups);
         if self.index.capacity() > 0 {
             self.index = memhint::Words::new();
+        }
+        for d in &mut self.distinct {
+            if d.bytes() > 0 {
+                *d = DistinctSets::default();
+            }
         }
         self.states.discard_prefix(g.min(self.groups) * self.words);
     }
@@ -2438,17 +2450,15 @@ impl GroupTable {
 
     /// Adds the encoded value `v` to group `g`'s set of aggregate `a` (`count_distinct`).
     fn insert_distinct(&mut self, g: usize, a: usize, v: &[u8]) {
-        let at = g * self.words + self.slots[a].1;
-        if self.states[at] == u64::MAX {
-            self.sets.push(Default::default());
-            self.states[at] = (self.sets.len() - 1) as u64;
-        }
-        let i = self.states[at] as usize;
-        if self.sets[i].contains(v) {
+        let (Slot::Distinct { set, .. }, w) = self.slots[a] else {
             return;
+        };
+        let at = g * self.words + w;
+        let mut head = self.states[at];
+        if self.distinct[set].insert(g as u32, &mut head, v) {
+            self.states[at] = head;
+            self.states[at + 1] += 1;
         }
-        self.sets[i].insert(v.into());
-        self.sets_bytes += v.len() + SET_ENTRY_BYTES;
     }
 
     /// Keeps `v` (`None`: null) at input position `at` as group `g`'s `first`/`last` (aggregate
@@ -2559,16 +2569,15 @@ impl GroupTable {
                     out.set_float(r, c, f64::from_bits(x) / n as f64);
                 }
             }
-            Slot::Distinct { .. } => {
-                let set = self.sets.get(x as usize);
+            Slot::Distinct { set, .. } => {
                 if partial {
                     let mut all = Vec::new();
-                    for v in set.into_iter().flatten() {
+                    for v in self.distinct[set].values(x) {
                         all.extend_from_slice(v);
                     }
                     out.set_str_bytes(r, c, &all);
                 } else {
-                    out.set_int(r, c, set.map_or(0, |s| s.len()) as i64);
+                    out.set_int(r, c, self.states[base + w + 1] as i64);
                 }
             }
             Slot::Best { scalar, bit, .. } | Slot::Pick { scalar, bit, .. } => {
@@ -2745,7 +2754,7 @@ impl GroupTable {
                         out.set_float(r, c, x);
                         out.set_int(r, c + 1, v.is_some() as i64);
                     }
-                    Slot::Distinct { scalar } => {
+                    Slot::Distinct { scalar, .. } => {
                         let mut one = Vec::new();
                         if let Some((col, _)) = v {
                             encode_key(&mut one, b, row, &[(col, scalar)], Enc::Compact);
@@ -2831,7 +2840,7 @@ impl GroupTable {
                         _ => In::Int(b.get_int(row, c)),
                     }),
                     Slot::Best { .. } => None,
-                    Slot::Distinct { scalar } => {
+                    Slot::Distinct { scalar, .. } => {
                         let all = b.get_str_bytes(row, c);
                         let mut at = 0;
                         while let Some(v) = next_encoded(all, &mut at, scalar) {
@@ -3266,7 +3275,8 @@ mod tests {
         assert!(!g.over_limit());
         g.update(&Batch::from_values(&t, &rows)).unwrap();
         assert!(g.over_limit(), "{} bytes", g.bytes());
-        assert!(g.bytes() >= 5000 * SET_ENTRY_BYTES, "{} bytes", g.bytes());
+        // At least each value's record: a 10-byte header and the value.
+        assert!(g.bytes() >= 5000 * 12, "{} bytes", g.bytes());
         let out_t = RowType::new(vec![Field {
             name: "d".into(),
             ty: Type::INT,

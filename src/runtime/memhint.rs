@@ -338,6 +338,23 @@ fn remap(_: std::ptr::NonNull<u64>, _: usize, _: usize) -> std::ptr::NonNull<u64
     unreachable!("only Linux maps its own buffers")
 }
 
+impl Words {
+    /// The words as bytes (little-endian on the machines we run on; the owner reads back only
+    /// what it wrote through [`Words::as_bytes_mut`], so byte order never shows).
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `len` initialized words at `ptr` are `8 * len` initialized bytes, and `u8`
+        // has no alignment or validity requirement.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr() as *const u8, self.len * 8) }
+    }
+
+    /// The words as bytes, to write.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `as_bytes`; any byte pattern is a valid `u64`, and `&mut self` is
+        // unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut u8, self.len * 8) }
+    }
+}
+
 impl std::ops::Deref for Words {
     type Target = [u64];
     fn deref(&self) -> &[u64] {

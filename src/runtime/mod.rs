@@ -25,6 +25,7 @@
 pub mod cluster;
 mod commit;
 pub mod dataflow;
+mod distinct;
 mod execute;
 pub mod group;
 pub mod layout;

@@ -3857,6 +3857,59 @@ mod tests {
         assert!(g.bytes() < 32 << 10, "{}", g.bytes());
     }
 
+    /// `count_distinct` emitted in pieces with `free_before` after each: the values are freed
+    /// with the first piece, and every later group still has its own count (kept in its
+    /// states); a partial state gives back exactly the group's values.
+    #[test]
+    fn count_distinct_counts_survive_freeing_behind_the_emit() {
+        let t = RowType::new(vec![
+            Field {
+                name: "k".into(),
+                ty: Type::INT,
+            },
+            Field {
+                name: "v".into(),
+                ty: Type::STR,
+            },
+        ]);
+        // Group k has the values 0..=k (each twice, as strings).
+        let rows: Vec<Vec<Value>> = (0..300i64)
+            .flat_map(|k| (0..=k).flat_map(move |v| [v, v]).map(move |v| (k, v)))
+            .map(|(k, v)| vec![Value::Int(k), Value::Str(format!("v{v}"))])
+            .collect();
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![(AggFunc::CountDistinct, Some((1, Scalar::Str)))],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        g.update(&Batch::from_values(&t, &rows)).unwrap();
+        let mut part = Batch::new(g.partial_columns());
+        g.emit_partial(7, g.group_hash(7), &mut part);
+        let all = part.get_str_bytes(0, PARTIAL_KEY_COLS);
+        let (mut at, mut got) = (0, Vec::new());
+        while let Some(v) = next_encoded(all, &mut at, Scalar::Str) {
+            got.push(String::from_utf8_lossy(&v[1..]).into_owned());
+        }
+        got.sort();
+        let mut want: Vec<String> = (0..=7).map(|v| format!("v{v}")).collect();
+        want.sort();
+        assert_eq!(got, want);
+        let before = g.bytes();
+        let (mut from, mut seen) = (0, 0);
+        while from < g.groups() {
+            let mut out = Batch::new(2);
+            from = g.emit(from, 40, usize::MAX, &mut out);
+            for r in 0..out.rows {
+                assert_eq!(out.get_int(r, 1), out.get_int(r, 0) + 1, "row {r}");
+                seen += 1;
+            }
+            g.free_before(from);
+            assert!(g.distinct.iter().all(|d| d.bytes() == 0));
+        }
+        assert_eq!(seen, 300);
+        assert!(g.bytes() < before, "{} of {before}", g.bytes());
+    }
+
     /// A table large enough for its index and states to be mappings of their own: emitted in
     /// pieces with `free_before` after each, every group still comes out with its own key and
     /// states (the discarded state pages are all before the groups still to come), and what the

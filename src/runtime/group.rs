@@ -67,6 +67,7 @@
 
 use super::distinct::DistinctSets;
 use super::memhint;
+use super::strstore::{self, StrStore};
 use crate::batch::Batch;
 use crate::check::hir::AggFunc;
 use crate::stdlib::ops;
@@ -89,7 +90,7 @@ enum Slot {
     /// Float sum, then count.
     Avg,
     /// min/max of an int, timestamp or bool (as i64), of a float (bits), or of a string
-    /// (index into `GroupTable::strs`); `bit` is its "has a value" bit in the flag words.
+    /// (a word of `GroupTable::strs`); `bit` is its "has a value" bit in the flag words.
     Best {
         max: bool,
         scalar: Scalar,
@@ -145,16 +146,16 @@ pub struct GroupTable {
     /// The encoded keys, each stored once, and their encoding.
     keys: KeyStore,
     enc: Enc,
-    /// Words of each group's state that start as `u64::MAX` (min/max and first/last of strings:
-    /// no string; count_distinct: no set).
+    /// Words of each group's state that start as `strstore::NONE`: the string states (min/max
+    /// and first/last of strings; no string yet).
     unset_words: Vec<usize>,
     /// Open-addressing index: 0 = empty, else `(hash32 << 32) | (group + 1)`.
     index: memhint::Words,
     groups: usize,
     states: memhint::Words,
-    /// Current best strings of min/max over strings (and of first/last).
-    strs: Vec<Box<[u8]>>,
-    strs_bytes: usize,
+    /// Current best strings of min/max over strings (and of first/last): one arena, no
+    /// allocation per group (see `strstore`).
+    strs: StrStore,
     /// The values of each `count_distinct` aggregate (encoded as `encode_key` writes one
     /// column), by group.
     distinct: Vec<DistinctSets>,
@@ -1490,8 +1491,7 @@ impl GroupTable {
             index: memhint::Words::new(),
             groups: 0,
             states: memhint::Words::new(),
-            strs: Vec::new(),
-            strs_bytes: 0,
+            strs: StrStore::default(),
             distinct: (0..sets).map(|_| DistinctSets::default()).collect(),
             pos: [u64::MAX; 2],
             unplaced: 0,
@@ -1518,8 +1518,7 @@ impl GroupTable {
             + self.index.bytes()
             + self.states.bytes()
             + self.group_hashes.as_ref().map_or(0, |v| v.capacity() * 8)
-            + self.strs.capacity() * std::mem::size_of::<Box<[u8]>>()
-            + self.strs_bytes
+            + self.strs.bytes()
             + self.distinct.iter().map(DistinctSets::bytes).sum::<usize>()
             + self.dict_bytes
             + self.span_bytes
@@ -1569,7 +1568,6 @@ impl GroupTable {
         self.groups = 0;
         self.states.clear();
         self.strs.clear();
-        self.strs_bytes = 0;
         self.distinct.iter_mut().for_each(DistinctSets::clear);
         self.cache.clear();
         self.dicts.forget_groups();
@@ -1802,7 +1800,7 @@ impl GroupTable {
         let start = self.states.len();
         self.states.push_zeros(self.words);
         for &w in &self.unset_words {
-            self.states[start + w] = u64::MAX;
+            self.states[start + w] = strstore::NONE;
         }
         if let Some(iw) = self.inline {
             let k = inline_key(key);
@@ -1879,8 +1877,8 @@ impl GroupTable {
                 match v {
                     In::Str(s) => {
                         let cur = self.states[at];
-                        let better = cur == u64::MAX || {
-                            let ord = s.cmp(&self.strs[cur as usize]);
+                        let better = cur == strstore::NONE || {
+                            let ord = s.cmp(self.strs.get(cur));
                             (max && ord.is_gt()) || (!max && ord.is_lt())
                         };
                         if better {
@@ -2434,18 +2432,35 @@ impl GroupTable {
         Ok(())
     }
 
-    /// Stores `x` as the string of state word `at` (an index into `strs`; `u64::MAX`: none yet).
+    /// Stores `x` as the string of state word `at` (a word of `strs`; `strstore::NONE`: none
+    /// yet), and compacts `strs` when replaced strings have come to outweigh the live ones.
     fn put_str(&mut self, at: usize, x: &[u8]) {
-        let cur = self.states[at];
-        if cur == u64::MAX {
-            self.strs_bytes += x.len();
-            self.strs.push(x.into());
-            self.states[at] = (self.strs.len() - 1) as u64;
-        } else {
-            let c = &mut self.strs[cur as usize];
-            self.strs_bytes = self.strs_bytes + x.len() - c.len();
-            *c = x.into();
+        self.strs.put(&mut self.states[at], x);
+        if self.strs.wants_compaction() {
+            self.compact_strs();
         }
+    }
+
+    /// Compacts `strs` over the replaced strings, rewriting every state's word.
+    #[cold]
+    #[inline(never)]
+    fn compact_strs(&mut self) {
+        // The string state words are those that start unset.
+        let words = std::mem::take(&mut self.unset_words);
+        let mut refs = Vec::new();
+        for g in 0..self.groups {
+            for &w in &words {
+                let at = g * self.words + w;
+                if self.states[at] != strstore::NONE {
+                    refs.push((self.states[at], at));
+                }
+            }
+        }
+        self.strs.compact(&mut refs);
+        for (word, at) in refs {
+            self.states[at] = word;
+        }
+        self.unset_words = words;
     }
 
     /// Adds the encoded value `v` to group `g`'s set of aggregate `a` (`count_distinct`).
@@ -2598,8 +2613,7 @@ impl GroupTable {
                 }
                 match scalar {
                     Scalar::Str => {
-                        let s = self.strs.get(x as usize).map(|s| &s[..]).unwrap_or(&[]);
-                        out.set_str_bytes(r, c, s);
+                        out.set_str_bytes(r, c, self.strs.get(x));
                     }
                     Scalar::Float => out.set_float(r, c, f64::from_bits(x)),
                     Scalar::Bool => out.set_bool(r, c, x != 0),
@@ -3051,6 +3065,18 @@ enum In<'a> {
 mod tests {
     use super::*;
     use crate::types::{Field, Type, Value};
+
+    /// A row type of the named columns.
+    fn row_type(cols: &[(&str, Type)]) -> RowType {
+        RowType::new(
+            cols.iter()
+                .map(|(name, ty)| Field {
+                    name: (*name).into(),
+                    ty: *ty,
+                })
+                .collect(),
+        )
+    }
 
     #[test]
     fn partial_states_merge_to_the_same_result() {
@@ -3857,21 +3883,51 @@ mod tests {
         assert!(g.bytes() < 32 << 10, "{}", g.bytes());
     }
 
+    /// String states replaced row after row (`last`, and `max` over rising values, in a few
+    /// groups) keep the right strings through the compactions of their store, which keep the
+    /// table small: its strings are a few hundred bytes, the replaced ones megabytes.
+    #[test]
+    fn replaced_string_states_are_compacted_and_stay_right() {
+        let t = row_type(&[("k", Type::INT), ("s", Type::STR)]);
+        let layout = GroupLayout {
+            keys: vec![(0, Scalar::Int)],
+            aggs: vec![
+                (AggFunc::First, Some((1, Scalar::Str))),
+                (AggFunc::Last, Some((1, Scalar::Str))),
+                (AggFunc::Max, Some((1, Scalar::Str))),
+                (AggFunc::Min, Some((1, Scalar::Str))),
+            ],
+        };
+        let mut g = GroupTable::new(layout, t.clone());
+        let text = |i: i64| format!("{i:08}{}", "x".repeat((i % 37) as usize));
+        let n = 200_000i64;
+        for part in 0..20 {
+            let rows: Vec<Vec<Value>> = (part * n / 20..(part + 1) * n / 20)
+                .map(|i| vec![Value::Int(i % 5), Value::Str(text(i))])
+                .collect();
+            g.set_position(Some((0, part as u64)));
+            g.update(&Batch::from_values(&t, &rows)).unwrap();
+        }
+        assert!(g.bytes() < 1 << 20, "{} bytes", g.bytes());
+        let mut out = Batch::new(5);
+        g.emit(0, 10, usize::MAX, &mut out);
+        assert_eq!(out.rows, 5);
+        for r in 0..5 {
+            let k = out.get_int(r, 0);
+            let last = n - 5 + k;
+            assert_eq!(out.get_str(r, 1), text(k), "first of {k}");
+            assert_eq!(out.get_str(r, 2), text(last), "last of {k}");
+            assert_eq!(out.get_str(r, 3), text(last), "max of {k}");
+            assert_eq!(out.get_str(r, 4), text(k), "min of {k}");
+        }
+    }
+
     /// `count_distinct` emitted in pieces with `free_before` after each: the values are freed
     /// with the first piece, and every later group still has its own count (kept in its
     /// states); a partial state gives back exactly the group's values.
     #[test]
     fn count_distinct_counts_survive_freeing_behind_the_emit() {
-        let t = RowType::new(vec![
-            Field {
-                name: "k".into(),
-                ty: Type::INT,
-            },
-            Field {
-                name: "v".into(),
-                ty: Type::STR,
-            },
-        ]);
+        let t = row_type(&[("k", Type::INT), ("v", Type::STR)]);
         // Group k has the values 0..=k (each twice, as strings).
         let rows: Vec<Vec<Value>> = (0..300i64)
             .flat_map(|k| (0..=k).flat_map(move |v| [v, v]).map(move |v| (k, v)))

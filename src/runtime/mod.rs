@@ -35,6 +35,7 @@ pub mod policy;
 mod prepare;
 pub mod progress;
 pub mod signals;
+mod strstore;
 pub mod summary;
 
 #[cfg(test)]

@@ -17,6 +17,11 @@
 //! partition at a time (every occurrence of a key is in the same one), keeps per key the row of
 //! the smallest rank, writes the survivors sorted by rank as one run and merges the runs
 //! (`sort::Merge`): the same rows, in the same order, as without spilling.
+//!
+//! The table is [`table::Table`]: one arena of (key, rank, row) records and an index, no
+//! allocation per key.
+
+mod table;
 
 use super::sort::{Merge, encode_position, encode_row, encode_value, write_record};
 use super::{Cb, Ctx, Packet, S};
@@ -25,7 +30,6 @@ use crate::runtime::RunError;
 use crate::runtime::group::{hash_key, route};
 use crate::runtime::physical::PhysNode;
 use crate::types::Scalar;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -46,34 +50,7 @@ fn copy_row(from: &Batch, r: usize, types: &[Scalar], to: &mut Batch) -> usize {
     o
 }
 
-/// Per-entry bookkeeping bytes counted beside the key, rank and row bytes.
-const ENTRY_OVERHEAD: usize = 96;
-
-/// Key → (rank, row): the first row of each key seen so far.
-type Table = HashMap<Vec<u8>, (Vec<u8>, Vec<u8>)>;
-
-/// Keeps `(rank, row)` for `key` in `table` if it ranks before the row kept (or is the first);
-/// returns the change in the bytes the table holds.
-fn keep(table: &mut Table, key: &[u8], rank: &[u8], row: impl FnOnce(&mut Vec<u8>)) -> isize {
-    match table.get_mut(key) {
-        Some((old, kept)) if rank < old.as_slice() => {
-            let before = (old.len() + kept.len()) as isize;
-            old.clear();
-            old.extend_from_slice(rank);
-            kept.clear();
-            row(kept);
-            (old.len() + kept.len()) as isize - before
-        }
-        Some(_) => 0,
-        None => {
-            let mut r = Vec::new();
-            row(&mut r);
-            let n = key.len() + rank.len() + r.len() + ENTRY_OVERHEAD;
-            table.insert(key.to_vec(), (rank.to_vec(), r));
-            n as isize
-        }
-    }
-}
+use table::Table;
 
 /// Partition files of a distinct past its spill budget.
 const PARTS: usize = 16;
@@ -92,18 +69,19 @@ impl Spill {
 
     /// Appends every entry of `table` to its partition and empties the table.
     fn spill(&mut self, table: &mut Table) -> io::Result<()> {
-        for (key, (rank, row)) in table.drain() {
+        for (key, rank, row) in table.entries() {
             // The low bits (the routing between workers uses the high ones).
-            let p = hash_key(&key) as usize % PARTS;
+            let p = hash_key(key) as usize % PARTS;
             let w = match &mut self.parts[p] {
                 Some(w) => w,
                 slot => slot.insert(BufWriter::with_capacity(64 << 10, tempfile::tempfile()?)),
             };
-            for part in [&key, &rank, &row] {
+            for part in [key, rank, row] {
                 w.write_all(&(part.len() as u32).to_le_bytes())?;
                 w.write_all(part)?;
             }
         }
+        table.release();
         for w in self.parts.iter_mut().flatten() {
             w.flush()?;
         }
@@ -126,8 +104,7 @@ impl Spill {
             let mut f = w.into_inner().map_err(|e| e.into_error())?;
             f.rewind()?;
             let mut r = BufReader::with_capacity(64 << 10, f);
-            let mut table = Table::new();
-            let mut bytes = 0isize;
+            let mut table = Table::default();
             let mut fields: [Vec<u8>; 3] = Default::default();
             'records: loop {
                 for (i, field) in fields.iter_mut().enumerate() {
@@ -142,13 +119,12 @@ impl Spill {
                     r.read_exact(field)?;
                 }
                 let [key, rank, row] = &fields;
-                bytes += keep(&mut table, key, rank, |o| o.extend_from_slice(row));
-                account(bytes.max(0) as usize)?;
+                table.keep(key, rank, |o| o.extend_from_slice(row));
+                account(table.bytes())?;
             }
-            let mut kept: Vec<(Vec<u8>, Vec<u8>)> = table.into_values().collect();
-            kept.sort_unstable();
             let start = at;
-            for (rank, row) in &kept {
+            for e in table.by_rank() {
+                let (_, rank, row) = table.entry(e);
                 at += write_record(&mut out, rank, row)? as u64;
             }
             runs.push((start, at));
@@ -177,9 +153,10 @@ impl From<RunError> for SpillError {
     }
 }
 
-/// The kept rows on their way out: from memory, or merged from the spilled runs.
+/// The kept rows on their way out: from memory (the table and its records' offsets in rank
+/// order, the next one first), or merged from the spilled runs.
 enum Out {
-    Mem(std::vec::IntoIter<(Vec<u8>, Vec<u8>)>),
+    Mem(Table, std::vec::IntoIter<usize>),
     Merged(Merge),
 }
 
@@ -252,8 +229,7 @@ pub(super) fn distinct_op<'s>(
         move |cap, info| {
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
-            let mut table = Table::new();
-            let mut bytes = 0usize;
+            let mut table = Table::default();
             let mut held = 0usize;
             let mut spill: Option<Spill> = None;
             let mut out: Option<Out> = None;
@@ -296,17 +272,15 @@ pub(super) fn distinct_op<'s>(
                                 let n = rank.len();
                                 rank[n - 4..].copy_from_slice(&(at as u32).to_be_bytes());
                             }
-                            let d = keep(&mut table, &key, &rank, |o| encode_row(b, r, &types, o));
-                            bytes = (bytes as isize + d).max(0) as usize;
+                            table.keep(&key, &rank, |o| encode_row(b, r, &types, o));
                         }
-                        if bytes > spill_budget && table.len() > 1 {
-                            if let Err(e) = spill.get_or_insert_with(Spill::new).spill(&mut table) {
-                                fail(&ctx, e);
-                            }
-                            table.shrink_to_fit();
-                            bytes = 0;
+                        if table.bytes() > spill_budget
+                            && table.len() > 1
+                            && let Err(e) = spill.get_or_insert_with(Spill::new).spill(&mut table)
+                        {
+                            fail(&ctx, e);
                         }
-                        if let Err(e) = ctx.shared.account_group(&mut held, bytes, &name) {
+                        if let Err(e) = ctx.shared.account_group(&mut held, table.bytes(), &name) {
                             ctx.shared.fail(e);
                         }
                         ctx.pool.recycle(p.batch);
@@ -319,15 +293,11 @@ pub(super) fn distinct_op<'s>(
                 if out.is_none() && !ctx.shared.aborted() {
                     out = match spill.take() {
                         None => {
-                            let mut v: Vec<(Vec<u8>, Vec<u8>)> =
-                                table.drain().map(|(_, e)| e).collect();
-                            table.shrink_to_fit();
-                            v.sort_unstable();
-                            Some(Out::Mem(v.into_iter()))
+                            let order = table.by_rank();
+                            Some(Out::Mem(std::mem::take(&mut table), order.into_iter()))
                         }
                         Some(mut sp) => {
                             let r = sp.spill(&mut table).map_err(SpillError::Io).and_then(|()| {
-                                table.shrink_to_fit();
                                 let _ = ctx.shared.account_group(&mut held, 0, &name);
                                 sp.finish(types.clone(), spill_budget, &mut |n| {
                                     ctx.shared.account_group(&mut held, n, &name)
@@ -356,13 +326,14 @@ pub(super) fn distinct_op<'s>(
                     };
                     let mut b = ctx.pool.take(ncols);
                     match rows {
-                        Out::Mem(rows) => {
+                        Out::Mem(kept, rows) => {
                             while b.rows < batch_rows && b.bytes() < BATCH_BYTES {
-                                let Some((_, row)) = rows.next() else {
+                                let Some(e) = rows.next() else {
                                     done = true;
                                     break;
                                 };
-                                if super::sort::decode_row(&row, &types, &mut b).is_none() {
+                                let (_, _, row) = kept.entry(e);
+                                if super::sort::decode_row(row, &types, &mut b).is_none() {
                                     ctx.shared.fail(RunError::Stage {
                                         stage: name.clone(),
                                         reason: "internal error: a kept row does not decode".into(),

@@ -80,6 +80,11 @@ pub(super) fn group_op<'s>(
             // pre-aggregation (see `BYPASS_BATCHES`).
             let mut since = 0usize;
             let mut bypass = 0usize;
+            // The table's size at which it is flushed: `PRE_FLUSH_BYTES`, or, for the first
+            // table after a pass-through, `RETRY_FLUSH_BYTES` (see there).
+            let mut flush_at = PRE_FLUSH_BYTES;
+            // Flushes in a row that did not reduce (see `bypass_after`).
+            let mut streak = 0u32;
             move |(input, frontier), output| {
                 let Some(c) = cap.as_mut() else {
                     input.for_each(|_cap, data| {
@@ -150,7 +155,8 @@ pub(super) fn group_op<'s>(
                                 }),
                                 // Full: send the partial states on, go on with an empty table.
                                 Ok(Some(row)) if pre.groups() > 0 => {
-                                    bypass = bypass_after(pre.groups(), &mut since);
+                                    bypass = bypass_after(pre.groups(), &mut since, &mut streak);
+                                    flush_at = flush_size(bypass);
                                     flush(&mut pre, output);
                                     pre.release();
                                     from = row;
@@ -165,11 +171,20 @@ pub(super) fn group_op<'s>(
                                     // size: send the partial states on.
                                     let over =
                                         c2.shared.account_group(&mut held, pre.bytes(), &name);
-                                    if over.is_err()
-                                        || pre.bytes() > PRE_FLUSH_BYTES
-                                        || pre.over_limit()
+                                    let big = pre.bytes() > flush_at;
+                                    if big
+                                        && over.is_ok()
+                                        && !pre.over_limit()
+                                        && flush_at < PRE_FLUSH_BYTES
+                                        && reduces(pre.groups(), since)
                                     {
-                                        bypass = bypass_after(pre.groups(), &mut since);
+                                        // A retry that reduces: the table goes on to its
+                                        // full size.
+                                        flush_at = PRE_FLUSH_BYTES;
+                                    } else if over.is_err() || big || pre.over_limit() {
+                                        bypass =
+                                            bypass_after(pre.groups(), &mut since, &mut streak);
+                                        flush_at = flush_size(bypass);
                                         flush(&mut pre, output);
                                         pre.release();
                                         let _ = c2.shared.account_group(&mut held, 0, &name);
@@ -363,10 +378,41 @@ const PRE_FLUSH_BYTES: usize = 16 << 20;
 /// (nearly every key new, as for H2O q10). Then the table is tried again.
 const BYPASS_BATCHES: usize = 64;
 
-/// The batches to pass through after a flush of `groups` groups made of `since` rows (reset).
-fn bypass_after(groups: usize, since: &mut usize) -> usize {
+/// After a pass-through, the table is tried again only up to this size (2 MiB: about 25k
+/// groups, under two batches of q10's rows) before the rows are judged: one that reduces goes
+/// on to [`PRE_FLUSH_BYTES`], one that does not is flushed and the rows pass through again. The
+/// first table of a stage always fills [`PRE_FLUSH_BYTES`]: a small window would judge a key of
+/// 100k uniformly drawn values (H2O q3) as not reducing, although the full table holds them all
+/// and reduces 10M rows to 100k states. A retry only has to see whether the input changed.
+const RETRY_FLUSH_BYTES: usize = 2 << 20;
+
+/// Whether `groups` groups made of `rows` rows reduce: at least 2 rows a group.
+fn reduces(groups: usize, rows: usize) -> bool {
+    groups * 2 <= rows
+}
+
+/// The batches to pass through after a flush of `groups` groups made of `since` rows (reset):
+/// none if they reduced, else [`BYPASS_BATCHES`], doubled for each flush in a row that did
+/// not reduce (`streak`), up to 16 times as many.
+fn bypass_after(groups: usize, since: &mut usize, streak: &mut u32) -> usize {
     let rows = std::mem::take(since);
-    if groups * 2 > rows { BYPASS_BATCHES } else { 0 }
+    if reduces(groups, rows) {
+        *streak = 0;
+        0
+    } else {
+        let n = BYPASS_BATCHES << (*streak).min(4);
+        *streak += 1;
+        n
+    }
+}
+
+/// The size the next table is flushed at, given the batches it passes through first.
+fn flush_size(bypass: usize) -> usize {
+    if bypass > 0 {
+        RETRY_FLUSH_BYTES
+    } else {
+        PRE_FLUSH_BYTES
+    }
 }
 
 /// The error of a table whose limit does not hold even one group.

@@ -17,13 +17,11 @@
 //! group's chain; growing the index re-reads the arena in order (its hashes are not kept).
 
 use super::memhint::Words;
+use super::tagged;
 
 /// Bytes of a record before its value: the group, then the previous record's offset + 1.
 const HEADER: usize = 4 + PREV_BYTES;
 const PREV_BYTES: usize = 6;
-/// Index slots hold a record's offset + 1 in their low bits, a tag of the hash above.
-const OFFSET_BITS: u32 = 48;
-const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
 
 #[derive(Default)]
 pub struct DistinctSets {
@@ -85,7 +83,6 @@ impl DistinctSets {
             self.grow_index();
         }
         let h = hash(g, v);
-        let tag = h >> OFFSET_BITS << OFFSET_BITS;
         let mask = self.index.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -93,13 +90,13 @@ impl DistinctSets {
             if s == 0 {
                 break;
             }
-            if s & !OFFSET_MASK == tag && self.holds(((s & OFFSET_MASK) - 1) as usize, g, v) {
+            if tagged::may_be(s, h) && self.holds(tagged::offset(s), g, v) {
                 return false;
             }
             i = (i + 1) & mask;
         }
         let at = self.append(g, *head, v);
-        self.index[i] = tag | (at as u64 + 1);
+        self.index[i] = tagged::slot(h, at);
         *head = at as u64 + 1;
         self.values += 1;
         true
@@ -118,12 +115,7 @@ impl DistinctSets {
         let at = self.used;
         let end = at + HEADER + v.len();
         // Offsets below 2^48 - 1 (256 TiB): no memory budget comes near.
-        debug_assert!((end as u64) < OFFSET_MASK);
-        let words = end.div_ceil(8);
-        if words > self.arena.len() {
-            let more = words - self.arena.len();
-            self.arena.push_zeros(more);
-        }
+        tagged::reach(&mut self.arena, end);
         let b = &mut self.arena.as_bytes_mut()[at..end];
         b[..4].copy_from_slice(&g.to_le_bytes());
         b[4..HEADER].copy_from_slice(&prev.to_le_bytes()[..PREV_BYTES]);
@@ -150,7 +142,7 @@ impl DistinctSets {
             while index[i] != 0 {
                 i = (i + 1) & mask;
             }
-            index[i] = (h >> OFFSET_BITS << OFFSET_BITS) | (at as u64 + 1);
+            index[i] = tagged::slot(h, at);
             at += HEADER + v.len();
         }
         self.index = index;

@@ -37,6 +37,7 @@ pub mod progress;
 pub mod signals;
 mod strstore;
 pub mod summary;
+mod tagged;
 
 #[cfg(test)]
 mod test_kernel;

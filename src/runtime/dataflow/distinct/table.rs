@@ -15,10 +15,9 @@
 
 use crate::runtime::group::hash_key;
 use crate::runtime::memhint::Words;
+use crate::runtime::tagged::{self, OFFSET_MASK};
 
 const HEADER: usize = 12;
-const OFFSET_BITS: u32 = 48;
-const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
 /// Garbage below this is never compacted.
 const COMPACT_MIN: usize = 64 << 10;
 /// Bits of the hash below those the index uses.
@@ -75,7 +74,6 @@ impl Table {
             self.grow_index();
         }
         let h = hash_key(key);
-        let tag = h >> OFFSET_BITS << OFFSET_BITS;
         let mask = self.index.len() - 1;
         let mut i = (h >> LOW_BITS) as usize & mask;
         loop {
@@ -83,8 +81,8 @@ impl Table {
             if s == 0 {
                 break;
             }
-            if s & !OFFSET_MASK == tag {
-                let at = ((s & OFFSET_MASK) - 1) as usize;
+            if tagged::may_be(s, h) {
+                let at = tagged::offset(s);
                 let b = self.arena.as_bytes();
                 let (k, old, kept) = parts(b, at);
                 if k == key {
@@ -107,7 +105,7 @@ impl Table {
                     } else {
                         self.live -= HEADER + klen + room;
                         let new = self.append(key, rank);
-                        self.index[i] = tag | (new as u64 + 1);
+                        self.index[i] = tagged::slot(h, new);
                         if self.garbage_heavy() {
                             self.compact();
                         }
@@ -120,7 +118,7 @@ impl Table {
         self.scratch.clear();
         row(&mut self.scratch);
         let at = self.append(key, rank);
-        self.index[i] = tag | (at as u64 + 1);
+        self.index[i] = tagged::slot(h, at);
         self.keys += 1;
     }
 
@@ -130,12 +128,7 @@ impl Table {
         let n = HEADER + key.len() + rank.len() + self.scratch.len();
         let end = at + n;
         // Offsets below 2^48 - 1: no memory budget comes near (the allocation fails first).
-        debug_assert!((end as u64) < OFFSET_MASK);
-        let words = end.div_ceil(8);
-        if words > self.arena.len() {
-            let more = words - self.arena.len();
-            self.arena.push_zeros(more);
-        }
+        tagged::reach(&mut self.arena, end);
         let b = &mut self.arena.as_bytes_mut()[at..end];
         for (i, len) in [key.len(), rank.len(), self.scratch.len()]
             .into_iter()
@@ -184,22 +177,11 @@ impl Table {
     #[cold]
     #[inline(never)]
     fn grow_index(&mut self) {
-        let n = (self.index.len() * 2).max(16);
-        let mut index = Words::zeroed(n);
-        let mask = n - 1;
         let b = self.arena.as_bytes();
-        for &s in self.index.iter() {
-            if s == 0 {
-                continue;
-            }
-            let (key, _, _) = parts(b, ((s & OFFSET_MASK) - 1) as usize);
-            let mut i = (hash_key(key) >> LOW_BITS) as usize & mask;
-            while index[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            index[i] = s;
-        }
-        self.index = index;
+        self.index = tagged::doubled(&self.index, |s| {
+            let (key, _, _) = parts(b, tagged::offset(s));
+            (hash_key(key) >> LOW_BITS) as usize
+        });
     }
 
     /// The offsets of the live records, in rank order (then by row, for equal ranks).
@@ -209,7 +191,7 @@ impl Table {
             .index
             .iter()
             .filter(|&&s| s != 0)
-            .map(|&s| ((s & OFFSET_MASK) - 1) as usize)
+            .map(|&s| tagged::offset(s))
             .collect();
         v.sort_unstable_by(|&x, &y| {
             let (_, rx, wx) = parts(b, x);
@@ -231,7 +213,7 @@ impl Table {
         self.index
             .iter()
             .filter(|&&s| s != 0)
-            .map(move |&s| parts(b, ((s & OFFSET_MASK) - 1) as usize))
+            .map(move |&s| parts(b, tagged::offset(s)))
     }
 
     /// Forgets every key and frees the memory.

@@ -15,15 +15,18 @@
 //! Row order with one worker: the probe side's order, each probe row's matches in the build
 //! side's order (so the left side's order unless an inner join builds its left side).
 
+mod table;
+
 use super::{Cb, Ctx, Packet, S};
 use crate::batch::{BATCH_BYTES, Batch};
 use crate::check::hir::JoinKey;
 use crate::plan::ir::{JoinSide, JoinStrategy};
+use crate::runtime::RunError;
 use crate::runtime::group::route;
 use crate::runtime::physical::PhysNode;
 use crate::types::{RowType, Scalar};
-use std::collections::HashMap;
 use std::sync::Arc;
+use table::Table;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 
@@ -171,9 +174,6 @@ fn broadcast_side<'s>(
 /// row (`false`, its stored column); its type.
 type OutCol = (bool, usize, Scalar);
 
-/// Per-key bookkeeping bytes counted beside the key and the build rows.
-const ENTRY_OVERHEAD: usize = 64;
-
 /// Where a packet goes at the join: to the worker its `route` names, to this worker, or to the
 /// join's only worker.
 #[derive(Clone, Copy)]
@@ -303,13 +303,12 @@ pub(super) fn join_op<'s>(
         &node.name,
         move |cap, _info| {
             let mut cap = Some(cap);
-            // Key → indices of the build rows (their stored columns, in `store`).
-            let mut table: HashMap<Vec<u8>, Vec<u32>> = HashMap::new();
+            // Key → the build rows (their stored columns, in `store`).
+            let mut table = Table::default();
             let mut store = Batch::new(stored.len());
             let mut build_done = false;
             let mut held: Vec<Arc<Batch>> = Vec::new();
             let mut held_bytes = 0usize;
-            let mut table_bytes = 0usize;
             let mut accounted = 0usize;
             let mut key = Vec::new();
             move |(pinput, pfrontier), (binput, bfrontier), output| {
@@ -327,18 +326,17 @@ pub(super) fn join_op<'s>(
                             if !encode_key(b, r, &bkeys, &mut key) {
                                 continue;
                             }
+                            if !table.add(&key, store.rows) {
+                                ctx.shared.fail(RunError::Stage {
+                                    stage: name.clone(),
+                                    reason: "more than 4 billion build rows".into(),
+                                });
+                                break;
+                            }
                             let o = store.push_row();
                             for (oc, &(c, s)) in stored.iter().enumerate() {
                                 copy_cell(b, r, c, s, &mut store, o, oc);
                             }
-                            match table.get_mut(key.as_slice()) {
-                                Some(v) => v.push(o as u32),
-                                None => {
-                                    table_bytes += key.len() + ENTRY_OVERHEAD;
-                                    table.insert(key.clone(), vec![o as u32]);
-                                }
-                            }
-                            table_bytes += 4;
                         }
                         ctx.pool.recycle(p.batch);
                     }
@@ -356,7 +354,7 @@ pub(super) fn join_op<'s>(
                         held.push(p.batch);
                     }
                 });
-                let now = table_bytes + store.bytes() + held_bytes;
+                let now = table.bytes() + store.bytes() + held_bytes;
                 if now != accounted
                     && let Err(e) = ctx.shared.account_join(&mut accounted, now, &name)
                 {
@@ -380,18 +378,19 @@ pub(super) fn join_op<'s>(
                             continue;
                         }
                         for r in 0..b.rows {
-                            let matches = if encode_key(&b, r, &pkeys, &mut key) {
-                                table.get(key.as_slice()).map(|v| v.as_slice())
-                            } else {
-                                None
-                            };
-                            let emit = |out: &mut Batch, m: Option<u32>| {
+                            // A null key matches nothing.
+                            let mut matches = encode_key(&b, r, &pkeys, &mut key)
+                                .then(|| table.rows(&key))
+                                .into_iter()
+                                .flatten()
+                                .peekable();
+                            let emit = |out: &mut Batch, m: Option<usize>| {
                                 let o = out.push_row();
                                 for (oc, &(from_probe, col, s)) in outcols.iter().enumerate() {
                                     if from_probe {
                                         copy_cell(&b, r, col, s, out, o, oc);
                                     } else if let Some(m) = m {
-                                        copy_cell(&store, m as usize, col, s, out, o, oc);
+                                        copy_cell(&store, m, col, s, out, o, oc);
                                     }
                                 }
                             };
@@ -402,18 +401,16 @@ pub(super) fn join_op<'s>(
                                     output.session(&*c).give(Packet::new(0, full));
                                 }
                             };
-                            match matches {
-                                Some(ms) => {
-                                    for &m in ms {
-                                        emit(&mut out, Some(m));
-                                        flush(&mut out);
-                                    }
-                                }
-                                None if outer => {
+                            if matches.peek().is_none() {
+                                if outer {
                                     emit(&mut out, None);
                                     flush(&mut out);
                                 }
-                                None => {}
+                            } else {
+                                for m in matches {
+                                    emit(&mut out, Some(m));
+                                    flush(&mut out);
+                                }
                             }
                         }
                         ctx.pool.recycle(b);
@@ -428,9 +425,8 @@ pub(super) fn join_op<'s>(
                 let pf = pfrontier.frontier();
                 let bf = bfrontier.frontier();
                 if pf.is_empty() && bf.is_empty() {
-                    table = HashMap::new();
+                    table = Table::default();
                     store = Batch::new(0);
-                    table_bytes = 0;
                     let _ = ctx.shared.account_join(&mut accounted, 0, &name);
                     cap = None;
                 } else if let Some(t) = pf.iter().chain(bf.iter()).min()

@@ -453,6 +453,45 @@ join_cases! {
         &["reads: id, k, s (3 of 4)"];
 }
 
+/// A join whose build side is large enough for the probe loop to prefetch, also on each of 2
+/// workers (30k keys, a third of them on two build rows; with a string key too): the rows
+/// DuckDB gives.
+fn large_join(workers: usize, on: &str, query: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_inputs(dir.path(), 40_000);
+    let stages = format!(
+        "let t = r | map {{ tk: id % 30000, tks: s ?? \"-\", tid: id }};; | join t on {on} {{ tid }}"
+    );
+    let mut got = flow(dir.path(), &stages, workers, &[]);
+    let mut want = duckdb(dir.path(), query);
+    got.sort();
+    want.sort();
+    assert!(want.len() > 5_000, "{} rows", want.len());
+    assert!(got == want, "{} rows vs DuckDB's {}", got.len(), want.len());
+}
+
+const LARGE_JOIN_INT: &str =
+    "SELECT i.*, t.id AS tid FROM {input} i JOIN {input} t ON i.id = t.id % 30000";
+
+#[test]
+fn large_join_on_int_keys_one_worker() {
+    large_join(1, "id == tk", LARGE_JOIN_INT);
+}
+
+#[test]
+fn large_join_on_int_keys_two_workers() {
+    large_join(2, "id == tk", LARGE_JOIN_INT);
+}
+
+#[test]
+fn large_join_on_int_and_string_keys_two_workers() {
+    large_join(
+        2,
+        "id == tk && s == tks",
+        "SELECT i.*, t.id AS tid FROM {input} i JOIN {input} t ON i.id = t.id % 30000 AND i.s = coalesce(t.s, '-')",
+    );
+}
+
 /// A sort far over its budget spills many runs to temporary files and merges them: the output
 /// is complete and sorted (as DuckDB sorts it), and no temporary file is left behind.
 fn spilling_sort(workers: usize) {

@@ -23,6 +23,7 @@ use crate::check::hir::JoinKey;
 use crate::plan::ir::{JoinSide, JoinStrategy};
 use crate::runtime::RunError;
 use crate::runtime::group::route;
+use crate::runtime::memhint;
 use crate::runtime::physical::PhysNode;
 use crate::types::{RowType, Scalar};
 use std::sync::Arc;
@@ -174,6 +175,12 @@ fn broadcast_side<'s>(
 /// row (`false`, its stored column); its type.
 type OutCol = (bool, usize, Scalar);
 
+/// How many rows ahead of a probe its index slot, its record and its first build row are
+/// prefetched.
+const AHEAD_SLOT: usize = 16;
+const AHEAD_RECORD: usize = 8;
+const AHEAD_ROW: usize = 4;
+
 /// Where a packet goes at the join: to the worker its `route` names, to this worker, or to the
 /// join's only worker.
 #[derive(Clone, Copy)]
@@ -311,6 +318,10 @@ pub(super) fn join_op<'s>(
             let mut held_bytes = 0usize;
             let mut accounted = 0usize;
             let mut key = Vec::new();
+            // A probe batch's keys back to back, and per row (start, length or `usize::MAX`
+            // for a null key, hash).
+            let mut keys: Vec<u8> = Vec::new();
+            let mut spans: Vec<(usize, usize, u64)> = Vec::new();
             move |(pinput, pfrontier), (binput, bfrontier), output| {
                 binput.for_each(|_cap, data| {
                     for p in data.drain(..) {
@@ -377,10 +388,43 @@ pub(super) fn join_op<'s>(
                             ctx.pool.recycle(b);
                             continue;
                         }
+                        // The batch's keys and hashes first, so that the probes of the rows
+                        // ahead are prefetched: their index slot, then their record, then
+                        // their first build row.
+                        keys.clear();
+                        spans.clear();
                         for r in 0..b.rows {
+                            let start = keys.len();
+                            if encode_key(&b, r, &pkeys, &mut key) {
+                                keys.extend_from_slice(&key);
+                                spans.push((start, key.len(), table::hash(&key)));
+                            } else {
+                                spans.push((start, usize::MAX, 0));
+                            }
+                        }
+                        let prefetch = table.large();
+                        for r in 0..b.rows {
+                            if prefetch {
+                                let ahead = |k: usize| {
+                                    spans.get(r + k).filter(|s| s.1 != usize::MAX).map(|s| s.2)
+                                };
+                                if let Some(h) = ahead(AHEAD_SLOT) {
+                                    table.prefetch_slot(h);
+                                }
+                                if let Some(h) = ahead(AHEAD_RECORD) {
+                                    table.prefetch_record(h);
+                                }
+                                if let Some(m) =
+                                    ahead(AHEAD_ROW).and_then(|h| table.first_row_hint(h))
+                                {
+                                    let w = store.words.as_ptr();
+                                    memhint::prefetch(w.wrapping_add(m * store.layout.stride));
+                                }
+                            }
+                            let (start, len, h) = spans[r];
                             // A null key matches nothing.
-                            let mut matches = encode_key(&b, r, &pkeys, &mut key)
-                                .then(|| table.rows(&key))
+                            let mut matches = (len != usize::MAX)
+                                .then(|| table.rows_hashed(&keys[start..start + len], h))
                                 .into_iter()
                                 .flatten()
                                 .peekable();

@@ -11,10 +11,18 @@
 //! they were added.
 
 use crate::runtime::group::hash_key;
-use crate::runtime::memhint::Words;
+use crate::runtime::memhint::{self, Words};
 use crate::runtime::tagged;
 
 const HEADER: usize = 12;
+/// Indexes of at least this many slots (256 KiB) are prefetched into (see [`Table::large`]).
+const PREFETCH_MIN_SLOTS: usize = 1 << 15;
+
+/// A key's hash, as the table takes it.
+#[inline]
+pub(super) fn hash(key: &[u8]) -> u64 {
+    hash_key(key)
+}
 /// The end of a chain.
 const END: u32 = u32::MAX;
 
@@ -48,7 +56,7 @@ impl Table {
         }
         self.next.push(END);
         let row = row as u32;
-        let h = hash_key(key);
+        let h = hash(key);
         match self.find(key, h) {
             Ok(at) => {
                 let b = self.arena.as_bytes_mut();
@@ -73,8 +81,15 @@ impl Table {
     }
 
     /// The rows of `key`, in the order they were added.
+    #[cfg(test)]
     pub(super) fn rows(&self, key: &[u8]) -> Rows<'_> {
-        let first = match self.find(key, hash_key(key)) {
+        self.rows_hashed(key, hash(key))
+    }
+
+    /// [`Table::rows`] of a key hashed `h` ([`hash`]).
+    #[inline]
+    pub(super) fn rows_hashed(&self, key: &[u8], h: u64) -> Rows<'_> {
+        let first = match self.find(key, h) {
             Ok(at) => read_u32(self.arena.as_bytes(), at + 4),
             Err(_) => END,
         };
@@ -82,6 +97,46 @@ impl Table {
             next: &self.next,
             at: first,
         }
+    }
+
+    /// Whether the index is past the caches, so that the prefetches ([`Table::prefetch_slot`],
+    /// [`Table::prefetch_record`]) pay.
+    pub(super) fn large(&self) -> bool {
+        self.index.len() >= PREFETCH_MIN_SLOTS
+    }
+
+    /// Asks for the home slot of hash `h` in the caches.
+    #[inline(always)]
+    pub(super) fn prefetch_slot(&self, h: u64) {
+        let mask = self.index.len().wrapping_sub(1);
+        memhint::prefetch(self.index.as_ptr().wrapping_add(h as usize & mask));
+    }
+
+    /// The record the home slot of hash `h` points at, if its tag agrees (the key is not
+    /// compared: a hint for the prefetches below).
+    #[inline(always)]
+    fn home_record(&self, h: u64) -> Option<usize> {
+        let mask = self.index.len().checked_sub(1)?;
+        let s = *self.index.get(h as usize & mask)?;
+        (s != 0 && tagged::may_be(s, h)).then(|| tagged::offset(s))
+    }
+
+    /// Asks for the record of hash `h`'s home slot in the caches (the slot should be there:
+    /// [`Table::prefetch_slot`] a few rows before).
+    #[inline(always)]
+    pub(super) fn prefetch_record(&self, h: u64) {
+        if let Some(at) = self.home_record(h) {
+            memhint::prefetch(self.arena.as_bytes().as_ptr().wrapping_add(at));
+        }
+    }
+
+    /// The first row of the record of hash `h`'s home slot (which should be in the caches:
+    /// [`Table::prefetch_record`] a few rows before), for the caller to prefetch that row.
+    #[inline(always)]
+    pub(super) fn first_row_hint(&self, h: u64) -> Option<usize> {
+        let at = self.home_record(h)?;
+        let b = self.arena.as_bytes();
+        b.get(at + 4..at + 8).map(|_| read_u32(b, at + 4) as usize)
     }
 
     /// The record offset of `key` (hashed `h`), or the empty index slot where it would go.

@@ -55,6 +55,28 @@ fn encode_key(b: &Batch, r: usize, keys: &KeyCols, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Encodes the keys of every row of `b` back to back into `keys`, and per row into `spans`
+/// (start, length or `usize::MAX` for a null key, [`table::hash`]); `key` is scratch.
+fn encode_keys(
+    b: &Batch,
+    cols: &KeyCols,
+    key: &mut Vec<u8>,
+    keys: &mut Vec<u8>,
+    spans: &mut Vec<(usize, usize, u64)>,
+) {
+    keys.clear();
+    spans.clear();
+    for r in 0..b.rows {
+        let start = keys.len();
+        if encode_key(b, r, cols, key) {
+            keys.extend_from_slice(key);
+            spans.push((start, key.len(), table::hash(key)));
+        } else {
+            spans.push((start, usize::MAX, 0));
+        }
+    }
+}
+
 /// A float's bytes with `-0.0` as `0.0` and every NaN as one NaN (as `==` compares them).
 fn canon(v: f64) -> [u8; 8] {
     let v = if v == 0.0 {
@@ -318,8 +340,8 @@ pub(super) fn join_op<'s>(
             let mut held_bytes = 0usize;
             let mut accounted = 0usize;
             let mut key = Vec::new();
-            // A probe batch's keys back to back, and per row (start, length or `usize::MAX`
-            // for a null key, hash).
+            // A batch's keys back to back, and per row (start, length or `usize::MAX` for a
+            // null key, hash): `encode_keys`.
             let mut keys: Vec<u8> = Vec::new();
             let mut spans: Vec<(usize, usize, u64)> = Vec::new();
             move |(pinput, pfrontier), (binput, bfrontier), output| {
@@ -333,11 +355,20 @@ pub(super) fn join_op<'s>(
                         if count_here && build_left {
                             ctx.shared.nodes[i].add(b.rows as u64, 0);
                         }
+                        encode_keys(b, &bkeys, &mut key, &mut keys, &mut spans);
+                        let prefetch = table.large();
                         for r in 0..b.rows {
-                            if !encode_key(b, r, &bkeys, &mut key) {
+                            if prefetch
+                                && let Some(&(_, len, h)) = spans.get(r + AHEAD_SLOT)
+                                && len != usize::MAX
+                            {
+                                table.prefetch_slot(h);
+                            }
+                            let (start, len, h) = spans[r];
+                            if len == usize::MAX {
                                 continue;
                             }
-                            if !table.add(&key, store.rows) {
+                            if !table.add_hashed(&keys[start..start + len], h, store.rows) {
                                 ctx.shared.fail(RunError::Stage {
                                     stage: name.clone(),
                                     reason: "more than 4 billion build rows".into(),
@@ -391,17 +422,7 @@ pub(super) fn join_op<'s>(
                         // The batch's keys and hashes first, so that the probes of the rows
                         // ahead are prefetched: their index slot, then their record, then
                         // their first build row.
-                        keys.clear();
-                        spans.clear();
-                        for r in 0..b.rows {
-                            let start = keys.len();
-                            if encode_key(&b, r, &pkeys, &mut key) {
-                                keys.extend_from_slice(&key);
-                                spans.push((start, key.len(), table::hash(&key)));
-                            } else {
-                                spans.push((start, usize::MAX, 0));
-                            }
-                        }
+                        encode_keys(&b, &pkeys, &mut key, &mut keys, &mut spans);
                         let prefetch = table.large();
                         for r in 0..b.rows {
                             if prefetch {

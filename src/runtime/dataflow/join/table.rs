@@ -49,14 +49,20 @@ impl Table {
 
     /// Adds build row `row` (the next row number: 0, 1, 2, …) under `key`; `false` (nothing
     /// added) past 2^32 - 1 rows.
+    #[cfg(test)]
     pub(super) fn add(&mut self, key: &[u8], row: usize) -> bool {
+        self.add_hashed(key, hash(key), row)
+    }
+
+    /// [`Table::add`] of a key hashed `h` ([`hash`]).
+    #[inline]
+    pub(super) fn add_hashed(&mut self, key: &[u8], h: u64, row: usize) -> bool {
         debug_assert_eq!(row, self.next.len());
         if row >= END as usize {
             return false;
         }
         self.next.push(END);
         let row = row as u32;
-        let h = hash(key);
         match self.find(key, h) {
             Ok(at) => {
                 let b = self.arena.as_bytes_mut();

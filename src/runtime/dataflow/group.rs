@@ -401,7 +401,7 @@ fn bypass_after(groups: usize, since: &mut usize, streak: &mut u32) -> usize {
         0
     } else {
         let n = BYPASS_BATCHES << (*streak).min(4);
-        *streak += 1;
+        *streak = streak.saturating_add(1);
         n
     }
 }

@@ -3,8 +3,7 @@
 //!
 //! Each key is a record `[key len, first row, last row: u32 each][key]`, appended to one byte
 //! arena; an index of tagged offsets finds it (`runtime::tagged`), the home slot the key
-//! hash's low bits (the routing between workers takes
-//! `(hash >> 32) % workers`). A key's rows are a chain through `next` (one `u32` per build row,
+//! hash's low bits (the routing between workers takes `(hash >> 32) % workers`). A key's rows are a chain through `next` (one `u32` per build row,
 //! by row number), from the record's first row to its last, which a new row is linked after.
 //!
 //! Invariant: every key is in the index once; its chain holds exactly its rows, in the order
@@ -17,14 +16,14 @@ use crate::runtime::tagged;
 const HEADER: usize = 12;
 /// Indexes of at least this many slots (256 KiB) are prefetched into (see [`Table::large`]).
 const PREFETCH_MIN_SLOTS: usize = 1 << 15;
+/// The end of a chain.
+const END: u32 = u32::MAX;
 
 /// A key's hash, as the table takes it.
 #[inline]
 pub(super) fn hash(key: &[u8]) -> u64 {
     hash_key(key)
 }
-/// The end of a chain.
-const END: u32 = u32::MAX;
 
 #[derive(Default)]
 pub(super) struct Table {
@@ -73,10 +72,12 @@ impl Table {
             Err(mut i) => {
                 if (self.keys + 1) * 4 > self.index.len() * 3 {
                     self.grow_index();
-                    i = match self.find(key, h) {
-                        Err(i) => i,
-                        Ok(_) => unreachable!("the key was absent before the index grew"),
-                    };
+                    // The key is still absent: its slot is the first free one from home.
+                    let mask = self.index.len() - 1;
+                    i = h as usize & mask;
+                    while self.index[i] != 0 {
+                        i = (i + 1) & mask;
+                    }
                 }
                 let at = self.append(key, row);
                 self.index[i] = tagged::slot(h, at);

@@ -83,18 +83,9 @@ impl DistinctSets {
             self.grow_index();
         }
         let h = hash(g, v);
-        let mask = self.index.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let s = self.index[i];
-            if s == 0 {
-                break;
-            }
-            if tagged::may_be(s, h) && self.holds(tagged::offset(s), g, v) {
-                return false;
-            }
-            i = (i + 1) & mask;
-        }
+        let Err(i) = tagged::find(&self.index, h, h as usize, |at| self.holds(at, g, v)) else {
+            return false;
+        };
         let at = self.append(g, *head, v);
         self.index[i] = tagged::slot(h, at);
         *head = at as u64 + 1;

@@ -11,7 +11,7 @@ use super::memhint::Words;
 
 const OFFSET_BITS: u32 = 48;
 /// The largest offset + 1 a slot holds.
-pub const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
 
 /// The slot of a record at `at` whose hash is `h`.
 #[inline(always)]
@@ -36,6 +36,40 @@ pub fn may_be(s: u64, h: u64) -> bool {
 #[inline(always)]
 pub fn offset(s: u64) -> usize {
     ((s & OFFSET_MASK) - 1) as usize
+}
+
+/// The slot `s` (non-empty) pointing at offset `at` instead, its tag kept.
+#[inline(always)]
+pub fn moved(s: u64, at: usize) -> u64 {
+    (s & !OFFSET_MASK) | (at as u64 + 1)
+}
+
+/// Linear probing from `home` (taken modulo the index's length) for a record hashed `h` that
+/// `is(offset)` accepts: `Ok((slot, offset))`, or `Err(slot)`, the first empty slot (where
+/// such a record would go; 0 in an empty index). The index must keep an empty slot (its
+/// tables grow at a load of 3/4).
+#[inline(always)]
+pub fn find(
+    index: &Words,
+    h: u64,
+    home: usize,
+    mut is: impl FnMut(usize) -> bool,
+) -> Result<(usize, usize), usize> {
+    if index.is_empty() {
+        return Err(0);
+    }
+    let mask = index.len() - 1;
+    let mut i = home & mask;
+    loop {
+        let s = index[i];
+        if s == 0 {
+            return Err(i);
+        }
+        if may_be(s, h) && is(offset(s)) {
+            return Ok((i, offset(s)));
+        }
+        i = (i + 1) & mask;
+    }
 }
 
 /// `index` doubled (at least 16 slots), each slot placed again from its home

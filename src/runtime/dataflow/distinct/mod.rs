@@ -32,6 +32,7 @@ use crate::runtime::physical::PhysNode;
 use crate::types::Scalar;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use table::Table;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::Operator;
 
@@ -49,8 +50,6 @@ fn copy_row(from: &Batch, r: usize, types: &[Scalar], to: &mut Batch) -> usize {
     }
     o
 }
-
-use table::Table;
 
 /// Partition files of a distinct past its spill budget.
 const PARTS: usize = 16;

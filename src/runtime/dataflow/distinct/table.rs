@@ -15,7 +15,7 @@
 
 use crate::runtime::group::hash_key;
 use crate::runtime::memhint::Words;
-use crate::runtime::tagged::{self, OFFSET_MASK};
+use crate::runtime::tagged;
 
 const HEADER: usize = 12;
 /// Garbage below this is never compacted.
@@ -74,47 +74,43 @@ impl Table {
             self.grow_index();
         }
         let h = hash_key(key);
-        let mask = self.index.len() - 1;
-        let mut i = (h >> LOW_BITS) as usize & mask;
-        loop {
-            let s = self.index[i];
-            if s == 0 {
-                break;
-            }
-            if tagged::may_be(s, h) {
-                let at = tagged::offset(s);
-                let b = self.arena.as_bytes();
-                let (k, old, kept) = parts(b, at);
-                if k == key {
-                    if rank >= old {
-                        return;
-                    }
-                    let room = old.len() + kept.len();
-                    self.scratch.clear();
-                    row(&mut self.scratch);
-                    let (klen, w) = (k.len(), self.scratch.len());
-                    if rank.len() + w <= room {
-                        // Over the old rank and row.
-                        self.live -= room - rank.len() - w;
-                        let b = self.arena.as_bytes_mut();
-                        b[at + 4..at + 8].copy_from_slice(&(rank.len() as u32).to_le_bytes());
-                        b[at + 8..at + 12].copy_from_slice(&(w as u32).to_le_bytes());
-                        let s = at + HEADER + klen;
-                        b[s..s + rank.len()].copy_from_slice(rank);
-                        b[s + rank.len()..s + rank.len() + w].copy_from_slice(&self.scratch);
-                    } else {
-                        self.live -= HEADER + klen + room;
-                        let new = self.append(key, rank);
-                        self.index[i] = tagged::slot(h, new);
-                        if self.garbage_heavy() {
-                            self.compact();
-                        }
-                    }
+        let found = {
+            let b = self.arena.as_bytes();
+            tagged::find(&self.index, h, (h >> LOW_BITS) as usize, |at| {
+                parts(b, at).0 == key
+            })
+        };
+        let i = match found {
+            Err(i) => i,
+            Ok((i, at)) => {
+                let (k, old, kept) = parts(self.arena.as_bytes(), at);
+                if rank >= old {
                     return;
                 }
+                let (klen, room) = (k.len(), old.len() + kept.len());
+                self.scratch.clear();
+                row(&mut self.scratch);
+                let w = self.scratch.len();
+                if rank.len() + w <= room {
+                    // Over the old rank and row.
+                    self.live -= room - rank.len() - w;
+                    let b = self.arena.as_bytes_mut();
+                    b[at + 4..at + 8].copy_from_slice(&(rank.len() as u32).to_le_bytes());
+                    b[at + 8..at + 12].copy_from_slice(&(w as u32).to_le_bytes());
+                    let s = at + HEADER + klen;
+                    b[s..s + rank.len()].copy_from_slice(rank);
+                    b[s + rank.len()..s + rank.len() + w].copy_from_slice(&self.scratch);
+                } else {
+                    self.live -= HEADER + klen + room;
+                    let new = self.append(key, rank);
+                    self.index[i] = tagged::slot(h, new);
+                    if self.garbage_heavy() {
+                        self.compact();
+                    }
+                }
+                return;
             }
-            i = (i + 1) & mask;
-        }
+        };
         self.scratch.clear();
         row(&mut self.scratch);
         let at = self.append(key, rank);
@@ -155,18 +151,17 @@ impl Table {
     #[cold]
     #[inline(never)]
     fn compact(&mut self) {
-        let mut slots: Vec<(u64, usize)> = (0..self.index.len())
+        let mut slots: Vec<(usize, usize)> = (0..self.index.len())
             .filter(|&i| self.index[i] != 0)
-            .map(|i| (self.index[i] & OFFSET_MASK, i))
+            .map(|i| (tagged::offset(self.index[i]), i))
             .collect();
         slots.sort_unstable();
         let mut to = 0;
-        for (off, i) in slots {
-            let at = (off - 1) as usize;
+        for (at, i) in slots {
             let b = self.arena.as_bytes_mut();
             let n = record_len(b, at);
             b.copy_within(at..at + n, to);
-            self.index[i] = (self.index[i] & !OFFSET_MASK) | (to as u64 + 1);
+            self.index[i] = tagged::moved(self.index[i], to);
             to += n;
         }
         self.used = to;

@@ -55,25 +55,42 @@ fn encode_key(b: &Batch, r: usize, keys: &KeyCols, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Encodes the keys of every row of `b` back to back into `keys`, and per row into `spans`
-/// (start, length or `usize::MAX` for a null key, [`table::hash`]); `key` is scratch.
-fn encode_keys(
-    b: &Batch,
-    cols: &KeyCols,
-    key: &mut Vec<u8>,
-    keys: &mut Vec<u8>,
-    spans: &mut Vec<(usize, usize, u64)>,
-) {
-    keys.clear();
-    spans.clear();
-    for r in 0..b.rows {
-        let start = keys.len();
-        if encode_key(b, r, cols, key) {
-            keys.extend_from_slice(key);
-            spans.push((start, key.len(), table::hash(key)));
-        } else {
-            spans.push((start, usize::MAX, 0));
+/// The keys of one batch's rows, encoded back to back, with their hashes ([`table::hash`]):
+/// computed before the rows are probed or added, so that the table's memory for the rows ahead
+/// can be prefetched.
+#[derive(Default)]
+struct BatchKeys {
+    bytes: Vec<u8>,
+    /// Per row: where its key is in `bytes` (start, length) and its hash; `None`: a null key.
+    spans: Vec<Option<(usize, usize, u64)>>,
+    scratch: Vec<u8>,
+}
+
+impl BatchKeys {
+    fn encode(&mut self, b: &Batch, cols: &KeyCols) {
+        self.bytes.clear();
+        self.spans.clear();
+        for r in 0..b.rows {
+            let span = encode_key(b, r, cols, &mut self.scratch).then(|| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(&self.scratch);
+                (start, self.scratch.len(), table::hash(&self.scratch))
+            });
+            self.spans.push(span);
         }
+    }
+
+    /// Row `r`'s key and its hash (`None`: a null key, or past the batch).
+    #[inline]
+    fn get(&self, r: usize) -> Option<(&[u8], u64)> {
+        let (start, len, h) = (*self.spans.get(r)?)?;
+        Some((&self.bytes[start..start + len], h))
+    }
+
+    /// Row `r`'s hash (as for [`BatchKeys::get`]).
+    #[inline]
+    fn hash(&self, r: usize) -> Option<u64> {
+        self.spans.get(r).copied().flatten().map(|s| s.2)
     }
 }
 
@@ -339,11 +356,7 @@ pub(super) fn join_op<'s>(
             let mut held: Vec<Arc<Batch>> = Vec::new();
             let mut held_bytes = 0usize;
             let mut accounted = 0usize;
-            let mut key = Vec::new();
-            // A batch's keys back to back, and per row (start, length or `usize::MAX` for a
-            // null key, hash): `encode_keys`.
-            let mut keys: Vec<u8> = Vec::new();
-            let mut spans: Vec<(usize, usize, u64)> = Vec::new();
+            let mut keys = BatchKeys::default();
             move |(pinput, pfrontier), (binput, bfrontier), output| {
                 binput.for_each(|_cap, data| {
                     for p in data.drain(..) {
@@ -355,20 +368,17 @@ pub(super) fn join_op<'s>(
                         if count_here && build_left {
                             ctx.shared.nodes[i].add(b.rows as u64, 0);
                         }
-                        encode_keys(b, &bkeys, &mut key, &mut keys, &mut spans);
+                        keys.encode(b, &bkeys);
                         let prefetch = table.large();
                         for r in 0..b.rows {
-                            if prefetch
-                                && let Some(&(_, len, h)) = spans.get(r + AHEAD_SLOT)
-                                && len != usize::MAX
-                            {
+                            if prefetch && let Some(h) = keys.hash(r + AHEAD_SLOT) {
                                 table.prefetch_slot(h);
                             }
-                            let (start, len, h) = spans[r];
-                            if len == usize::MAX {
+                            // A null key matches nothing: the row is dropped.
+                            let Some((key, h)) = keys.get(r) else {
                                 continue;
-                            }
-                            if !table.add_hashed(&keys[start..start + len], h, store.rows) {
+                            };
+                            if !table.add_hashed(key, h, store.rows) {
                                 ctx.shared.fail(RunError::Stage {
                                     stage: name.clone(),
                                     reason: "more than 4 billion build rows".into(),
@@ -422,30 +432,28 @@ pub(super) fn join_op<'s>(
                         // The batch's keys and hashes first, so that the probes of the rows
                         // ahead are prefetched: their index slot, then their record, then
                         // their first build row.
-                        encode_keys(&b, &pkeys, &mut key, &mut keys, &mut spans);
+                        keys.encode(&b, &pkeys);
                         let prefetch = table.large();
                         for r in 0..b.rows {
                             if prefetch {
-                                let ahead = |k: usize| {
-                                    spans.get(r + k).filter(|s| s.1 != usize::MAX).map(|s| s.2)
-                                };
-                                if let Some(h) = ahead(AHEAD_SLOT) {
+                                if let Some(h) = keys.hash(r + AHEAD_SLOT) {
                                     table.prefetch_slot(h);
                                 }
-                                if let Some(h) = ahead(AHEAD_RECORD) {
+                                if let Some(h) = keys.hash(r + AHEAD_RECORD) {
                                     table.prefetch_record(h);
                                 }
-                                if let Some(m) =
-                                    ahead(AHEAD_ROW).and_then(|h| table.first_row_hint(h))
+                                if let Some(m) = keys
+                                    .hash(r + AHEAD_ROW)
+                                    .and_then(|h| table.first_row_hint(h))
                                 {
                                     let w = store.words.as_ptr();
                                     memhint::prefetch(w.wrapping_add(m * store.layout.stride));
                                 }
                             }
-                            let (start, len, h) = spans[r];
                             // A null key matches nothing.
-                            let mut matches = (len != usize::MAX)
-                                .then(|| table.rows_hashed(&keys[start..start + len], h))
+                            let mut matches = keys
+                                .get(r)
+                                .map(|(key, h)| table.rows_hashed(key, h))
                                 .into_iter()
                                 .flatten()
                                 .peekable();

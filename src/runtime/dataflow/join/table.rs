@@ -62,6 +62,9 @@ impl Table {
         }
         self.next.push(END);
         let row = row as u32;
+        if (self.keys + 1) * 4 > self.index.len() * 3 {
+            self.grow_index();
+        }
         match self.find(key, h) {
             Ok(at) => {
                 let b = self.arena.as_bytes_mut();
@@ -69,16 +72,7 @@ impl Table {
                 b[at + 8..at + 12].copy_from_slice(&row.to_le_bytes());
                 self.next[last as usize] = row;
             }
-            Err(mut i) => {
-                if (self.keys + 1) * 4 > self.index.len() * 3 {
-                    self.grow_index();
-                    // The key is still absent: its slot is the first free one from home.
-                    let mask = self.index.len() - 1;
-                    i = h as usize & mask;
-                    while self.index[i] != 0 {
-                        i = (i + 1) & mask;
-                    }
-                }
+            Err(i) => {
                 let at = self.append(key, row);
                 self.index[i] = tagged::slot(h, at);
                 self.keys += 1;
@@ -149,26 +143,12 @@ impl Table {
     /// The record offset of `key` (hashed `h`), or the empty index slot where it would go.
     #[inline]
     fn find(&self, key: &[u8], h: u64) -> Result<usize, usize> {
-        if self.index.is_empty() {
-            return Err(0);
-        }
-        let mask = self.index.len() - 1;
         let b = self.arena.as_bytes();
-        let mut i = h as usize & mask;
-        loop {
-            let s = self.index[i];
-            if s == 0 {
-                return Err(i);
-            }
-            if tagged::may_be(s, h) {
-                let at = tagged::offset(s);
-                let len = read_u32(b, at) as usize;
-                if &b[at + HEADER..at + HEADER + len] == key {
-                    return Ok(at);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        tagged::find(&self.index, h, h as usize, |at| {
+            let len = read_u32(b, at) as usize;
+            &b[at + HEADER..at + HEADER + len] == key
+        })
+        .map(|(_, at)| at)
     }
 
     /// Appends the record of a new key whose one row is `row`; returns its offset.
